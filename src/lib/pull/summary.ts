@@ -1,0 +1,87 @@
+// What the image view shows, read back from the store.
+import type { Descriptor, HistoryEntry, ImageConfig, Manifest, Platform } from '../oci/types.ts';
+import { parseImageConfig, parseManifestDocument } from '../oci/validate.ts';
+import type { ContentStore } from '../store/content.ts';
+import type { ImageRecord } from '../store/schema.ts';
+
+export interface HistoryRow {
+  entry: HistoryEntry;
+  /** The layer this step created; absent for empty_layer steps. */
+  layer?: Descriptor;
+  layerIndex?: number;
+}
+
+export interface LayerRow {
+  descriptor: Descriptor;
+  diffID?: string;
+  stored: boolean;
+}
+
+export interface ImageSummary {
+  name: string;
+  rootDigest: string;
+  rootMediaType: string;
+  manifest: Descriptor;
+  platform?: Platform;
+  config?: ImageConfig;
+  /** Set when the config is not an image config: the manifest is an artifact. */
+  artifactType?: string;
+  layers: LayerRow[];
+  history: HistoryRow[];
+  /** Compressed size of the manifest, config and layers. */
+  totalSize: number;
+  pulledAt: number;
+}
+
+/** Lines up history with layers: each entry that is not an empty_layer made the next layer. */
+export function alignHistory(history: HistoryEntry[], layers: Descriptor[]): HistoryRow[] {
+  let next = 0;
+  return history.map((entry) => {
+    if (entry.empty_layer) return { entry };
+    const layerIndex = next++;
+    const layer = layers[layerIndex];
+    return layer ? { entry, layer, layerIndex } : { entry };
+  });
+}
+
+export async function summarize(
+  store: ContentStore,
+  image: ImageRecord,
+  manifestDigest?: string,
+): Promise<ImageSummary> {
+  const pulled =
+    image.manifests.find((m) => m.descriptor.digest === manifestDigest) ?? image.manifests.at(-1);
+  if (!pulled) throw new Error(`${image.name} has no pulled manifest`);
+  const doc = parseManifestDocument(await store.readBytes(pulled.descriptor.digest), {
+    descriptorMediaType: pulled.descriptor.mediaType,
+  });
+  if (doc.kind !== 'manifest') throw new Error(`${pulled.descriptor.digest} is not a manifest`);
+  const m: Manifest = doc.manifest;
+  let config: ImageConfig | undefined;
+  let artifactType: string | undefined;
+  try {
+    config = parseImageConfig(await store.readBytes(m.config.digest));
+  } catch {
+    artifactType = m.artifactType ?? m.config.mediaType;
+  }
+  const layers = await Promise.all(
+    m.layers.map(async (descriptor, i) => ({
+      descriptor,
+      ...(config?.rootfs.diff_ids[i] ? { diffID: config.rootfs.diff_ids[i] } : {}),
+      stored: (await store.info(descriptor.digest)) !== undefined,
+    })),
+  );
+  return {
+    name: image.name,
+    rootDigest: image.target.digest,
+    rootMediaType: image.target.mediaType,
+    manifest: pulled.descriptor,
+    ...(pulled.platform ? { platform: pulled.platform } : {}),
+    ...(config ? { config } : {}),
+    ...(artifactType ? { artifactType } : {}),
+    layers,
+    history: alignHistory(config?.history ?? [], m.layers),
+    totalSize: pulled.descriptor.size + m.config.size + m.layers.reduce((n, l) => n + l.size, 0),
+    pulledAt: pulled.pulledAt,
+  };
+}

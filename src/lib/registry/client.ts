@@ -1,0 +1,357 @@
+// A distribution-spec client: ping, auth challenges and token cache, manifest resolve and fetch,
+// streaming blob GET. It verifies what it can verify cheaply (manifest digests); blob digests are
+// checked by the content store as bytes arrive.
+import { manifestAccept } from '../oci/mediatypes.ts';
+import type { Descriptor } from '../oci/types.ts';
+import { algorithmOf, digestBytes } from '../oci/hasher.ts';
+import { type Reference, formatReference, registryApiHost } from '../reference/reference.ts';
+import { parseChallenges, type Challenge } from './challenge.ts';
+import {
+  DigestMismatchError,
+  RegistryError,
+  errorFromResponse,
+  maxErrorBodyBytes,
+  networkError,
+  readBounded,
+} from './errors.ts';
+import type { Transport } from './transport.ts';
+
+/** Manifests larger than this are refused: real ones are a few KiB, and the whole document is
+ * held in memory to be parsed. */
+export const maxManifestBytes = 4 << 20;
+
+export interface Credentials {
+  username: string;
+  /** A password or an access token. */
+  password: string;
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export interface RegistryClientOptions {
+  transport: Transport;
+  /** Looked up per registry on each auth; never stored by the client. */
+  credentials?: (registry: string) => Credentials | undefined;
+  retry?: Partial<RetryPolicy>;
+}
+
+interface Token {
+  value: string;
+  expiresAt: number;
+}
+
+export interface Resolved {
+  /** The root descriptor: the manifest or index the reference names. */
+  descriptor: Descriptor;
+  /** The document's bytes, already checked against descriptor.digest. */
+  bytes: Uint8Array;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive end; omitted means to the end of the blob. */
+  end?: number;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+
+export class RegistryClient {
+  readonly #transport: Transport;
+  readonly #credentials: (registry: string) => Credentials | undefined;
+  readonly #retry: RetryPolicy;
+  readonly #challenges = new Map<string, Promise<Challenge[]>>();
+  readonly #tokens = new Map<string, Token>();
+
+  constructor(opts: RegistryClientOptions) {
+    this.#transport = opts.transport;
+    this.#credentials = opts.credentials ?? (() => undefined);
+    this.#retry = { attempts: 3, baseDelayMs: 250, maxDelayMs: 5000, ...opts.retry };
+  }
+
+  /** GET /v2/ once per registry, remembering the auth challenges it answers with. */
+  ping(registry: string, signal?: AbortSignal): Promise<Challenge[]> {
+    let p = this.#challenges.get(registry);
+    if (!p) {
+      p = this.#ping(registry, signal);
+      this.#challenges.set(registry, p);
+      p.catch(() => this.#challenges.delete(registry));
+    }
+    return p;
+  }
+
+  async #ping(registry: string, signal?: AbortSignal): Promise<Challenge[]> {
+    const host = registryApiHost(registry);
+    const res = await this.#send(host, `https://${host}/v2/`, { method: 'GET', signal }, registry);
+    if (res.ok) {
+      await res.body?.cancel();
+      return [];
+    }
+    if (res.status === 401) {
+      await res.body?.cancel();
+      return parseChallenges(res.headers.get('WWW-Authenticate'));
+    }
+    throw await errorFromResponse(res, `${registry}`);
+  }
+
+  /** Resolves a tag or digest reference to its root descriptor, fetching the document once. */
+  async resolve(ref: Reference, signal?: AbortSignal): Promise<Resolved> {
+    const id = ref.digest ?? ref.tag ?? 'latest';
+    const what = formatReference(ref);
+    const res = await this.#request(ref, `manifests/${id}`, {
+      method: 'GET',
+      headers: { Accept: manifestAccept },
+      signal,
+    });
+    if (!res.ok) throw await errorFromResponse(res, what);
+    const bytes = await this.#readManifest(res, what);
+    const algorithm = ref.digest ? algorithmOf(ref.digest) : 'sha256';
+    const digest = await digestBytes(bytes, algorithm);
+    if (ref.digest && digest !== ref.digest) {
+      throw new DigestMismatchError(ref.digest, digest, bytes.byteLength, what);
+    }
+    const contentType = (res.headers.get('Content-Type') ?? '').split(';')[0]!.trim();
+    const mediaType = contentType || sniffMediaType(bytes);
+    return { descriptor: { mediaType, digest, size: bytes.byteLength }, bytes };
+  }
+
+  /** Fetches a manifest or index by descriptor and checks its size and digest. */
+  async fetchManifest(ref: Reference, desc: Descriptor, signal?: AbortSignal) {
+    const what = `${ref.registry}/${ref.repository}@${desc.digest}`;
+    if (desc.size > maxManifestBytes) {
+      throw new RegistryError(
+        `${what}: manifest is ${desc.size} bytes, over the ${maxManifestBytes}-byte limit`,
+        'protocol',
+        0,
+      );
+    }
+    const res = await this.#request(ref, `manifests/${desc.digest}`, {
+      method: 'GET',
+      headers: { Accept: [desc.mediaType, manifestAccept].join(', ') },
+      signal,
+    });
+    if (!res.ok) throw await errorFromResponse(res, what);
+    const bytes = await this.#readManifest(res, what);
+    const digest = await digestBytes(bytes, algorithmOf(desc.digest));
+    if (digest !== desc.digest || bytes.byteLength !== desc.size) {
+      throw new DigestMismatchError(desc.digest, digest, bytes.byteLength, what);
+    }
+    return bytes;
+  }
+
+  /** Starts a blob GET and returns the streaming response (200, or 206 for a range). */
+  async fetchBlob(ref: Reference, desc: Descriptor, range?: ByteRange, signal?: AbortSignal) {
+    const what = `${ref.registry}/${ref.repository}@${desc.digest}`;
+    const headers: Record<string, string> = {};
+    if (range) headers.Range = `bytes=${range.start}-${range.end ?? ''}`;
+    const res = await this.#request(ref, `blobs/${desc.digest}`, {
+      method: 'GET',
+      headers,
+      signal,
+    });
+    if (res.status !== 200 && res.status !== 206) throw await errorFromResponse(res, what);
+    return res;
+  }
+
+  async #readManifest(res: Response, what: string) {
+    const declared = Number(res.headers.get('Content-Length') ?? NaN);
+    if (declared > maxManifestBytes) {
+      await res.body?.cancel();
+      throw new RegistryError(
+        `${what}: manifest is ${declared} bytes, over the ${maxManifestBytes}-byte limit`,
+        'protocol',
+        res.status,
+      );
+    }
+    const bytes = await readBounded(res, maxManifestBytes);
+    if (!bytes) {
+      throw new RegistryError(
+        `${what}: manifest is over the ${maxManifestBytes}-byte limit`,
+        'protocol',
+        res.status,
+      );
+    }
+    return bytes;
+  }
+
+  /** A repository-scoped request with auth: pre-authorised from the ping's challenge, and
+   * re-authorised once when a 401 asks for a different scope. */
+  async #request(ref: Reference, path: string, init: RequestInit): Promise<Response> {
+    const host = registryApiHost(ref.registry);
+    const url = `https://${host}/v2/${ref.repository}/${path}`;
+    const scope = `repository:${ref.repository}:pull`;
+    const challenges = await this.ping(ref.registry, init.signal ?? undefined);
+    let auth = await this.#authorize(ref.registry, challenges, scope, false, init.signal);
+    for (let attempt = 0; ; attempt++) {
+      const headers = new Headers(init.headers);
+      if (auth) headers.set('Authorization', auth);
+      const res = await this.#send(host, url, { ...init, headers }, formatReference(ref));
+      if (res.status !== 401 || attempt > 0) return res;
+      const fresh = parseChallenges(res.headers.get('WWW-Authenticate'));
+      if (fresh.length === 0) return res;
+      const scopeAsked = fresh.find((c) => c.scheme === 'bearer')?.params.scope;
+      const next = await this.#authorize(
+        ref.registry,
+        fresh,
+        scopeAsked ?? scope,
+        true,
+        init.signal,
+      );
+      if (!next) return res;
+      await res.body?.cancel();
+      auth = next;
+    }
+  }
+
+  async #authorize(
+    registry: string,
+    challenges: Challenge[],
+    scope: string,
+    refresh: boolean,
+    signal?: AbortSignal | null,
+  ): Promise<string | undefined> {
+    const creds = this.#credentials(registry);
+    const bearer = challenges.find((c) => c.scheme === 'bearer');
+    if (bearer?.params.realm) {
+      return `Bearer ${await this.#token(registry, bearer, scope, creds, refresh, signal)}`;
+    }
+    if (challenges.some((c) => c.scheme === 'basic') && creds) {
+      return `Basic ${base64(`${creds.username}:${creds.password}`)}`;
+    }
+    return undefined;
+  }
+
+  async #token(
+    registry: string,
+    challenge: Challenge,
+    scope: string,
+    creds: Credentials | undefined,
+    refresh: boolean,
+    signal?: AbortSignal | null,
+  ): Promise<string> {
+    const realm = challenge.params.realm!;
+    const service = challenge.params.service ?? '';
+    // Credentials are part of the key so that signing in replaces an anonymous token.
+    const key = [realm, service, scope, creds?.username ?? ''].join('\n');
+    const cached = this.#tokens.get(key);
+    if (cached && !refresh && cached.expiresAt > Date.now() + 10_000) return cached.value;
+
+    const url = new URL(realm);
+    if (service) url.searchParams.set('service', service);
+    for (const s of scope.split(' ')) if (s) url.searchParams.append('scope', s);
+    const headers: Record<string, string> = {};
+    if (creds) {
+      url.searchParams.set('account', creds.username);
+      headers.Authorization = `Basic ${base64(`${creds.username}:${creds.password}`)}`;
+    }
+    const host = registryApiHost(registry);
+    const res = await this.#send(
+      host,
+      url.toString(),
+      { method: 'GET', headers, signal },
+      registry,
+    );
+    if (!res.ok) {
+      const err = await errorFromResponse(res, `${registry}: token request`);
+      if (res.status === 401 || res.status === 403) {
+        throw new RegistryError(
+          creds
+            ? `${registry}: the registry refused these credentials. Check the user name and password or token.`
+            : `${registry}: this registry needs credentials. Sign in and pull again.`,
+          'unauthorized',
+          res.status,
+          err.errors,
+        );
+      }
+      throw err;
+    }
+    const body = await readBounded(res, maxErrorBodyBytes);
+    let doc: { token?: unknown; access_token?: unknown; expires_in?: unknown } = {};
+    try {
+      doc = body ? JSON.parse(new TextDecoder().decode(body)) : {};
+    } catch {
+      // fall through to the error below
+    }
+    const value =
+      typeof doc.token === 'string'
+        ? doc.token
+        : typeof doc.access_token === 'string'
+          ? doc.access_token
+          : '';
+    if (!value) {
+      throw new RegistryError(
+        `${registry}: the token server answered without a token`,
+        'protocol',
+        res.status,
+      );
+    }
+    const ttl = typeof doc.expires_in === 'number' && doc.expires_in > 0 ? doc.expires_in : 60;
+    this.#tokens.set(key, { value, expiresAt: Date.now() + ttl * 1000 });
+    return value;
+  }
+
+  /** One HTTP exchange with retries for network errors, 5xx and 429 (bounded backoff). */
+  async #send(host: string, url: string, init: RequestInit, what: string): Promise<Response> {
+    const { attempts, baseDelayMs, maxDelayMs } = this.#retry;
+    for (let attempt = 1; ; attempt++) {
+      let res: Response;
+      try {
+        res = await this.#transport(url, init, host);
+      } catch (err) {
+        if (init.signal?.aborted) throw init.signal.reason;
+        if (attempt >= attempts) throw networkError(err, what);
+        await sleep(backoff(attempt, baseDelayMs, maxDelayMs), init.signal ?? undefined);
+        continue;
+      }
+      const retryable = res.status >= 500 || res.status === 429;
+      // 502 and 504 from the proxy itself mean the host is unreachable: retrying is fine, but
+      // a 403 policy refusal or 4xx is final.
+      if (!retryable || attempt >= attempts) return res;
+      const after = Number(res.headers.get('Retry-After'));
+      const delay =
+        res.status === 429 && after > 0 && after * 1000 <= maxDelayMs
+          ? after * 1000
+          : backoff(attempt, baseDelayMs, maxDelayMs);
+      if (res.status === 429 && after * 1000 > maxDelayMs) return res;
+      await res.body?.cancel();
+      await sleep(delay, init.signal ?? undefined);
+    }
+  }
+}
+
+function backoff(attempt: number, base: number, max: number) {
+  const exp = Math.min(max, base * 2 ** (attempt - 1));
+  return exp / 2 + Math.random() * (exp / 2);
+}
+
+function base64(s: string) {
+  const bytes = new TextEncoder().encode(s);
+  let bin = '';
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin);
+}
+
+/** A registry that sends no Content-Type: take the document's own mediaType. */
+function sniffMediaType(bytes: Uint8Array): string {
+  try {
+    const doc = JSON.parse(new TextDecoder().decode(bytes)) as { mediaType?: unknown };
+    return typeof doc.mediaType === 'string' ? doc.mediaType : '';
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,181 @@
+// Typed registry errors. A registry answers failures with {errors:[{code,message,detail}]}; the
+// proxy uses the same shape for its own refusals, so one decoder serves both.
+
+export interface RegistryErrorEntry {
+  code: string;
+  message: string;
+  detail?: unknown;
+}
+
+/** Error bodies are read up to this many bytes: enough for any real registry, bounded for a
+ * hostile one. */
+export const maxErrorBodyBytes = 1 << 20;
+
+export type ErrorKind =
+  | 'unauthorized' // credentials are missing or wrong
+  | 'denied' // authenticated, but not allowed
+  | 'not-found' // repository, tag, manifest or blob unknown
+  | 'rate-limited'
+  | 'proxy-denied' // the proxy refused to reach this host
+  | 'unreachable' // DNS, connection refused, TLS, proxy down
+  | 'server' // 5xx
+  | 'protocol'; // the registry answered something we cannot use
+
+export class RegistryError extends Error {
+  override name = 'RegistryError';
+  constructor(
+    message: string,
+    readonly kind: ErrorKind,
+    readonly status: number,
+    readonly errors: RegistryErrorEntry[] = [],
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+  }
+
+  /** Whether trying again could succeed without the user changing anything. */
+  get temporary(): boolean {
+    return this.kind === 'server' || this.kind === 'unreachable' || this.kind === 'rate-limited';
+  }
+}
+
+/** The bytes of a blob or manifest did not hash to the digest that named them. Final: retrying
+ * the same source returns the same bytes (moby's DoNotRetry on verifier failure). */
+export class DigestMismatchError extends Error {
+  override name = 'DigestMismatchError';
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+    readonly bytes: number,
+    what: string,
+  ) {
+    super(
+      `${what}: content does not match its digest (read ${bytes} bytes, got ${actual}, want ${expected}). ` +
+        'The registry or something between it and you served corrupt data; nothing was stored.',
+    );
+  }
+}
+
+export class SizeMismatchError extends Error {
+  override name = 'SizeMismatchError';
+  constructor(
+    readonly expected: number,
+    readonly actual: number,
+    what: string,
+  ) {
+    super(`${what}: size mismatch (got ${actual} bytes, want ${expected}); nothing was stored.`);
+  }
+}
+
+/** Reads at most `limit` bytes of a body; the rest is cancelled. */
+export async function readBounded(res: Response, limit: number): Promise<Uint8Array | undefined> {
+  if (!res.body) return new Uint8Array();
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel();
+      return undefined;
+    }
+    parts.push(value);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+function parseEntries(bytes: Uint8Array | undefined): RegistryErrorEntry[] {
+  if (!bytes || bytes.byteLength === 0) return [];
+  try {
+    const doc: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    if (typeof doc !== 'object' || doc === null) return [];
+    const errors = (doc as { errors?: unknown }).errors;
+    if (!Array.isArray(errors)) return [];
+    return errors
+      .filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null)
+      .map((e) => ({
+        code: typeof e.code === 'string' ? e.code : 'UNKNOWN',
+        message: typeof e.message === 'string' ? e.message : '',
+        detail: e.detail,
+      }));
+  } catch {
+    return [];
+  }
+}
+
+/** Parses Retry-After as seconds or an HTTP date. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const at = Date.parse(value);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, Math.ceil((at - now) / 1000));
+}
+
+function kindOf(status: number, codes: string[]): ErrorKind {
+  if (codes.includes('BERTH_PROXY_DENIED')) return 'proxy-denied';
+  if (codes.includes('BERTH_UPSTREAM_UNREACHABLE') || codes.includes('BERTH_UPSTREAM_TIMEOUT'))
+    return 'unreachable';
+  if (codes.includes('TOOMANYREQUESTS') || status === 429) return 'rate-limited';
+  if (codes.includes('DENIED') || status === 403) return 'denied';
+  if (codes.includes('UNAUTHORIZED') || status === 401) return 'unauthorized';
+  if (
+    status === 404 ||
+    codes.some((c) => ['NAME_UNKNOWN', 'MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'NOT_FOUND'].includes(c))
+  )
+    return 'not-found';
+  if (status >= 500) return 'server';
+  return 'protocol';
+}
+
+const advice: Record<ErrorKind, string> = {
+  unauthorized: 'This registry needs credentials: sign in and pull again.',
+  denied: 'Your credentials are not allowed to pull this repository.',
+  'not-found': 'Check the repository name and the tag or digest.',
+  'rate-limited': 'The registry is limiting requests: wait, or sign in for a higher limit.',
+  'proxy-denied':
+    'The proxy refused this registry. A private or plain-http registry must be listed in BERTH_INSECURE_REGISTRIES on the server.',
+  unreachable: 'Check the registry host name and that the registry is up.',
+  server: 'The registry had an internal error; try again later.',
+  protocol: 'The registry answered in a way Berth does not understand.',
+};
+
+/** Turns a failed response into a RegistryError whose message says what happened and what to do. */
+export async function errorFromResponse(res: Response, what: string): Promise<RegistryError> {
+  const entries = parseEntries(await readBounded(res, maxErrorBodyBytes).catch(() => undefined));
+  const kind = kindOf(
+    res.status,
+    entries.map((e) => e.code),
+  );
+  const retryAfter = parseRetryAfter(res.headers.get('Retry-After'));
+  // The proxy's own errors already say what to do; a registry's get its code and our advice.
+  const fromProxy = entries.length > 0 && entries.every((e) => e.code.startsWith('BERTH_'));
+  const said = entries
+    .map((e) => (fromProxy || !e.message ? e.message || e.code : `${e.message} (${e.code})`))
+    .filter(Boolean)
+    .join('; ')
+    .replace(/\.$/, '');
+  const wait =
+    kind === 'rate-limited' && retryAfter !== undefined ? ` Retry in ${retryAfter} s.` : '';
+  const next = kind === 'proxy-denied' && fromProxy ? '' : ` ${advice[kind]}`;
+  const message = `${what}: ${said || `HTTP ${res.status}`}.${next}${wait}`;
+  return new RegistryError(message, kind, res.status, entries, retryAfter);
+}
+
+/** A fetch that threw (no response at all): the proxy or the network is down. */
+export function networkError(err: unknown, what: string): RegistryError {
+  const reason = err instanceof Error ? err.message : String(err);
+  return new RegistryError(
+    `${what}: the request failed (${reason}). Check that the Berth server (proxy) is running and the network is up.`,
+    'unreachable',
+    0,
+  );
+}

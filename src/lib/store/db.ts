@@ -1,0 +1,39 @@
+import { openDB, type IDBPDatabase } from 'idb';
+import { type BerthDB, dbName, dbVersion } from './schema.ts';
+
+export type Database = IDBPDatabase<BerthDB>;
+
+export class StorageUnavailableError extends Error {
+  override name = 'StorageUnavailableError';
+}
+
+/** Opens the database, stepping through migrations by version. */
+export async function openDatabase(name = dbName): Promise<Database> {
+  if (typeof indexedDB === 'undefined') {
+    throw new StorageUnavailableError(
+      'This browser offers no IndexedDB here (private browsing can turn it off), so Berth has nowhere to keep images.',
+    );
+  }
+  try {
+    const db = await openDB<BerthDB>(name, dbVersion, {
+      upgrade(db, oldVersion) {
+        if (oldVersion < 1) {
+          db.createObjectStore('blobs', { keyPath: 'digest' });
+          db.createObjectStore('chunks', { keyPath: ['digest', 'offset'] });
+          const ingests = db.createObjectStore('ingests', { keyPath: 'ref' });
+          ingests.createIndex('digest', 'digest');
+          db.createObjectStore('images', { keyPath: 'name' });
+        }
+      },
+      blocking() {
+        // Another tab wants a newer schema: step aside so it can upgrade.
+        db.close();
+      },
+    });
+    return db;
+  } catch (err) {
+    throw new StorageUnavailableError(
+      `Could not open the image store: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+}

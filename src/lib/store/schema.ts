@@ -1,0 +1,61 @@
+// The IndexedDB schema. Blobs are content-addressed and split into chunk Blobs, so no layer is
+// ever one huge value and an export can compose them without copying bytes into JS.
+import type { DBSchema } from 'idb';
+import type { Descriptor, Platform } from '../oci/types.ts';
+
+export const dbName = 'berth';
+export const dbVersion = 1;
+
+/** A committed blob: its bytes are the chunks [digest, 0 … size). Present only after the
+ * ingest's size and digest were verified. */
+export interface BlobRecord {
+  digest: string;
+  size: number;
+  mediaType: string;
+  /** Where the blob can be fetched again, as "registry/repository" (containerd's
+   * distribution.source labels). */
+  sources: string[];
+  committedAt: number;
+}
+
+/** A chunk of a blob or of an ingest in progress, keyed by [digest, offset]. */
+export interface ChunkRecord {
+  digest: string;
+  offset: number;
+  data: Blob;
+}
+
+/** A blob being written. Its chunks are invisible to readers until commit verifies them. */
+export interface IngestRecord {
+  /** containerd's MakeRefKey: `<role>-<digest>`. */
+  ref: string;
+  digest: string;
+  size: number;
+  mediaType: string;
+  source: string;
+  /** Bytes durably stored and hashed; resume from here. */
+  offset: number;
+  /** hash-wasm state after `offset` bytes. */
+  hashState?: Uint8Array;
+  startedAt: number;
+  updatedAt: number;
+}
+
+/** A named image: the roots of garbage collection. */
+export interface ImageRecord {
+  /** The canonical reference, e.g. docker.io/library/alpine:3.20. */
+  name: string;
+  /** The descriptor the reference resolved to: a manifest or an index. */
+  target: Descriptor;
+  /** The platform manifests pulled completely (config and every layer stored). */
+  manifests: { descriptor: Descriptor; platform?: Platform; pulledAt: number }[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface BerthDB extends DBSchema {
+  blobs: { key: string; value: BlobRecord };
+  chunks: { key: [string, number]; value: ChunkRecord };
+  ingests: { key: string; value: IngestRecord; indexes: { digest: string } };
+  images: { key: string; value: ImageRecord };
+}

@@ -1,0 +1,34 @@
+import { mount } from 'svelte';
+import App from './ui/App.svelte';
+import './ui/app.css';
+import { PullState } from './state/pull.svelte.ts';
+import { createPullBridge } from './workers/pull.ts';
+
+const params = new URLSearchParams(location.search);
+
+const state = new PullState({
+  bridge: createPullBridge(),
+  proxy: `${location.origin}/proxy`,
+  onLocation: ({ image, platform }) => {
+    const q = new URLSearchParams({ image, ...(platform ? { platform } : {}) });
+    history.replaceState(null, '', `?${q}`);
+  },
+  save: (blob, fileName) => {
+    const url = URL.createObjectURL(blob);
+    const a = Object.assign(document.createElement('a'), { href: url, download: fileName });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    // The download keeps its own reference; revoke after it has started.
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  },
+});
+
+const image = params.get('image');
+if (image) {
+  state.reference = image;
+  state.platform = params.get('platform') ?? '';
+  void state.resolve();
+}
+
+mount(App, { target: document.getElementById('app')!, props: { state } });

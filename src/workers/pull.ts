@@ -1,0 +1,13 @@
+import { WorkerBridge } from './rpc.ts';
+import type { PullWorkerApi } from './pull.worker.ts';
+
+export type { PullWorkerApi };
+
+export function createPullBridge(): WorkerBridge<PullWorkerApi> {
+  return new WorkerBridge<PullWorkerApi>(
+    new Worker(new URL('./pull.worker.ts', import.meta.url), {
+      type: 'module',
+      name: 'berth-pull',
+    }),
+  );
+}

@@ -1,0 +1,142 @@
+// One typed message protocol between the page and a worker: calls with a result or an error,
+// events along the way (progress), and cancellation through an AbortSignal.
+
+export interface CallContext {
+  signal: AbortSignal;
+  emit(event: unknown): void;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Api = Record<string, (arg: any, ctx: CallContext) => Promise<unknown>>;
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  kind?: string;
+}
+
+export type Request =
+  { type: 'call'; id: number; method: string; arg: unknown } | { type: 'cancel'; id: number };
+
+export type Reply =
+  | { type: 'result'; id: number; value: unknown }
+  | { type: 'error'; id: number; error: SerializedError }
+  | { type: 'event'; id: number; event: unknown };
+
+/** An error rebuilt on the page side, keeping the worker error's name and kind. */
+export class WorkerError extends Error {
+  constructor(readonly remote: SerializedError) {
+    super(remote.message);
+    this.name = remote.name;
+  }
+  get kind() {
+    return this.remote.kind;
+  }
+}
+
+interface Port {
+  postMessage(message: unknown): void;
+  addEventListener(type: 'message', listener: (e: MessageEvent) => void): void;
+}
+
+function serialize(err: unknown): SerializedError {
+  if (err instanceof Error) {
+    const kind = (err as { kind?: unknown }).kind;
+    return { name: err.name, message: err.message, ...(typeof kind === 'string' ? { kind } : {}) };
+  }
+  return { name: 'Error', message: String(err) };
+}
+
+/** Serves an API from inside a worker. */
+export function expose(api: Api, port: Port): void {
+  const running = new Map<number, AbortController>();
+  port.addEventListener('message', (e: MessageEvent<Request>) => {
+    const msg = e.data;
+    if (msg.type === 'cancel') {
+      running.get(msg.id)?.abort(new DOMException('cancelled', 'AbortError'));
+      return;
+    }
+    const fn = api[msg.method];
+    const ac = new AbortController();
+    running.set(msg.id, ac);
+    const ctx: CallContext = {
+      signal: ac.signal,
+      emit: (event) => port.postMessage({ type: 'event', id: msg.id, event } satisfies Reply),
+    };
+    const run = fn
+      ? fn(msg.arg, ctx)
+      : Promise.reject(new Error(`unknown worker method ${msg.method}`));
+    run
+      .then(
+        (value) => port.postMessage({ type: 'result', id: msg.id, value } satisfies Reply),
+        (err: unknown) =>
+          port.postMessage({ type: 'error', id: msg.id, error: serialize(err) } satisfies Reply),
+      )
+      .finally(() => running.delete(msg.id));
+  });
+}
+
+type Arg<F> = F extends (arg: infer A, ctx: CallContext) => unknown ? A : never;
+type Result<F> = F extends (arg: never, ctx: CallContext) => Promise<infer R> ? R : never;
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  onEvent?: (event: unknown) => void;
+}
+
+/** The page's side: owns one worker and types every call from the worker's API. */
+export class WorkerBridge<A extends Api> {
+  readonly #worker: Worker;
+  readonly #pending = new Map<
+    number,
+    { resolve(v: unknown): void; reject(e: unknown): void; onEvent?: (e: unknown) => void }
+  >();
+  #next = 1;
+
+  constructor(worker: Worker) {
+    this.#worker = worker;
+    worker.addEventListener('message', (e: MessageEvent<Reply>) => {
+      const msg = e.data;
+      const p = this.#pending.get(msg.id);
+      if (!p) return;
+      if (msg.type === 'event') return p.onEvent?.(msg.event);
+      this.#pending.delete(msg.id);
+      if (msg.type === 'result') p.resolve(msg.value);
+      else p.reject(new WorkerError(msg.error));
+    });
+    worker.addEventListener('error', (e) => {
+      const err = new WorkerError({
+        name: 'WorkerCrashed',
+        message: `worker failed: ${e.message}`,
+      });
+      for (const p of this.#pending.values()) p.reject(err);
+      this.#pending.clear();
+    });
+  }
+
+  call<M extends keyof A & string>(
+    method: M,
+    arg: Arg<A[M]>,
+    opts: CallOptions = {},
+  ): Promise<Result<A[M]>> {
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      if (opts.signal?.aborted) return reject(opts.signal.reason);
+      this.#pending.set(id, {
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+      });
+      opts.signal?.addEventListener(
+        'abort',
+        () => this.#worker.postMessage({ type: 'cancel', id } satisfies Request),
+        { once: true },
+      );
+      this.#worker.postMessage({ type: 'call', id, method, arg } satisfies Request);
+    });
+  }
+
+  terminate() {
+    this.#worker.terminate();
+  }
+}

@@ -1,0 +1,97 @@
+// One environment for the browser tests: a real registry with fixtures, a corrupting shim in
+// front of it, Berth's own server (the one `npm start` runs) and Debian's Chromium.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { startServer } from '../../proxy/server.ts';
+import { launchChromium, newPage } from '../harness/chromium.ts';
+import { buildFixtures, type Fixtures } from '../harness/fixtures.ts';
+import { startRegistry, type Registry } from '../harness/registry.ts';
+import { startCorruptingShim } from '../harness/shim.ts';
+import { freePort } from '../harness/process.ts';
+
+export interface E2E {
+  registry: Registry;
+  fixtures: Fixtures;
+  shim: Awaited<ReturnType<typeof startCorruptingShim>>;
+  app: { url: string; close(): Promise<void> };
+  browser: Browser;
+  tmp: string;
+  /** Listed as insecure, but nothing listens there. */
+  closedHost: string;
+  page(): Promise<Page>;
+  stop(): Promise<void>;
+}
+
+export async function startE2E(): Promise<E2E> {
+  const stops: (() => Promise<unknown>)[] = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+  };
+  try {
+    const tmp = await mkdtemp(join(tmpdir(), 'berth-e2e-'));
+    stops.push(() => rm(tmp, { recursive: true, force: true }));
+    const registry = await startRegistry();
+    stops.push(() => registry.stop());
+    const fixtures = await buildFixtures(registry);
+    const corruptDigest = fixtures.whiteout.layers![1]!.digest;
+    const shim = await startCorruptingShim(registry.url, { corruptDigest });
+    stops.push(() => shim.stop());
+    const closedHost = `127.0.0.1:${await freePort()}`;
+    const app = await startServer({
+      host: '127.0.0.1',
+      port: 0,
+      distDir: 'dist',
+      // A port nobody listens on: the "unreachable registry" case.
+      insecureRegistries: [registry.host, shim.host, closedHost],
+    });
+    stops.push(() => app.close());
+    const browser = await launchChromium();
+    stops.push(() => browser.close());
+    return {
+      registry,
+      fixtures,
+      shim,
+      app,
+      browser,
+      tmp,
+      closedHost,
+      page: () => newPage(browser),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Reads what the page's IndexedDB holds: committed blob digests, ingests, image names. */
+export function storeContents(page: Page) {
+  return page.evaluate(
+    () =>
+      new Promise<{ blobs: string[]; ingests: string[]; images: string[] }>((resolve, reject) => {
+        const req = indexedDB.open('berth');
+        req.onerror = () => reject(req.error);
+        req.onsuccess = () => {
+          const db = req.result;
+          const names = ['blobs', 'ingests', 'images'].filter((n) =>
+            db.objectStoreNames.contains(n),
+          );
+          if (names.length < 3) return resolve({ blobs: [], ingests: [], images: [] });
+          const tx = db.transaction(names);
+          const keys = (n: string) =>
+            new Promise<string[]>((res) => {
+              const r = tx.objectStore(n).getAllKeys();
+              r.onsuccess = () => res(r.result.map(String));
+            });
+          void Promise.all([keys('blobs'), keys('ingests'), keys('images')]).then(
+            ([blobs, ingests, images]) => {
+              db.close();
+              resolve({ blobs, ingests, images });
+            },
+          );
+        };
+      }),
+  );
+}

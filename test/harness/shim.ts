@@ -1,0 +1,196 @@
+/**
+ * A streaming reverse proxy in front of a harness registry that can tamper with response
+ * bodies (same length, so only a digest check notices) and counts the bytes it serves.
+ */
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+} from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { Transform, pipeline } from 'node:stream';
+
+export interface ShimRequest {
+  method: string;
+  /** Path with query, as asked by the client. */
+  path: string;
+  /** Upstream status (0 until it answers, 502 when it could not be reached). */
+  status: number;
+  /** Response body bytes sent to the client so far. */
+  bytes: number;
+  /** Request body bytes forwarded upstream. */
+  requestBytes: number;
+  /** Whether the body went through a mutator. */
+  mutated: boolean;
+  /** True once the response was fully sent. */
+  done: boolean;
+}
+
+export type Mutator = (chunk: Buffer) => Buffer;
+
+export interface ShimOptions {
+  /** GET /v2/<name>/blobs/<corruptDigest> gets one bit flipped in every body chunk. */
+  corruptDigest?: string;
+  /** General hook: return a chunk mapper (must keep the length) to alter a response body. */
+  mutate?: (path: string, method: string) => Mutator | undefined;
+}
+
+export interface Shim {
+  /** '127.0.0.1:PORT' */
+  host: string;
+  /** 'http://127.0.0.1:PORT' */
+  url: string;
+  /** Every request seen, in arrival order (live objects: bytes grow while streaming). */
+  requests: ShimRequest[];
+  /** Sum of response body bytes served (optionally only for paths matching). */
+  bytesServed(match?: RegExp): number;
+  stop(): Promise<void>;
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (v !== undefined && !HOP_BY_HOP.has(k.toLowerCase())) out[k] = v;
+  }
+  return out;
+}
+
+/** Flip the lowest bit of the middle byte of every chunk: same length, different digest. */
+export const flipMiddleBit: Mutator = (chunk) => {
+  if (chunk.length === 0) return chunk;
+  const out = Buffer.from(chunk);
+  const mid = out.length >> 1;
+  out[mid] = (out[mid] ?? 0) ^ 0x01;
+  return out;
+};
+
+export function blobPathMatches(path: string, digest: string): boolean {
+  const bare = path.split('?')[0] ?? '';
+  return bare.startsWith('/v2/') && bare.endsWith(`/blobs/${digest}`);
+}
+
+/** Start the proxy on 127.0.0.1 forwarding everything to upstream ('http://127.0.0.1:PORT'). */
+export async function startShim(upstream: string, opts: ShimOptions = {}): Promise<Shim> {
+  const up = new URL(upstream);
+  const requests: ShimRequest[] = [];
+  const sockets = new Set<Socket>();
+
+  const pickMutator = (path: string, method: string): Mutator | undefined => {
+    const custom = opts.mutate?.(path, method);
+    if (custom) return custom;
+    if (opts.corruptDigest && method === 'GET' && blobPathMatches(path, opts.corruptDigest)) {
+      return flipMiddleBit;
+    }
+    return undefined;
+  };
+
+  const server = createServer((req, res) => {
+    const path = req.url ?? '/';
+    const method = req.method ?? 'GET';
+    const entry: ShimRequest = {
+      method,
+      path,
+      status: 0,
+      bytes: 0,
+      requestBytes: 0,
+      mutated: false,
+      done: false,
+    };
+    requests.push(entry);
+
+    // Keep the client's Host: the registry builds upload Location URLs from it, so they
+    // point back at the shim.
+    const upReq = httpRequest({
+      host: up.hostname,
+      port: up.port,
+      method,
+      path,
+      headers: endToEnd(req.headers),
+    });
+    req.on('data', (c: Buffer) => (entry.requestBytes += c.length));
+    pipeline(req, upReq, () => {
+      // Errors surface on upReq's 'error'.
+    });
+
+    upReq.on('response', (upRes) => {
+      entry.status = upRes.statusCode ?? 502;
+      const mutator = pickMutator(path, method);
+      entry.mutated = mutator !== undefined;
+      res.writeHead(entry.status, upRes.statusMessage, endToEnd(upRes.headers));
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          const out = mutator ? mutator(chunk) : chunk;
+          if (out.length !== chunk.length) {
+            cb(new Error(`mutator changed chunk length ${chunk.length} → ${out.length}`));
+            return;
+          }
+          entry.bytes += out.length;
+          cb(null, out);
+        },
+      });
+      pipeline(upRes, counter, res, (err) => {
+        if (!err) entry.done = true;
+      });
+    });
+    upReq.on('error', (err) => {
+      if (!res.headersSent) {
+        entry.status = 502;
+        res.writeHead(502, { 'content-type': 'text/plain' });
+        res.end(`shim: upstream error: ${err.message}\n`);
+      } else {
+        res.destroy(err);
+      }
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) upReq.destroy();
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = `127.0.0.1:${port}`;
+
+  let stopped: Promise<void> | undefined;
+  return {
+    host,
+    url: `http://${host}`,
+    requests,
+    bytesServed: (match) =>
+      requests.filter((r) => !match || match.test(r.path)).reduce((n, r) => n + r.bytes, 0),
+    stop() {
+      stopped ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+      return stopped;
+    },
+  };
+}
+
+/** A shim that corrupts every GET of the blob corruptDigest (and anything opts.mutate picks). */
+export function startCorruptingShim(
+  upstream: string,
+  opts: ShimOptions & { corruptDigest: string },
+): Promise<Shim> {
+  return startShim(upstream, opts);
+}
