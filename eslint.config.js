@@ -11,7 +11,10 @@ export default ts.config(
   {
     languageOptions: { globals: { ...globals.browser, ...globals.node } },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
     },
   },
   {
@@ -22,7 +25,10 @@ export default ts.config(
     // lib/ runs in the main thread, in workers and under Node: no DOM, no Svelte.
     files: ['src/lib/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['svelte', 'svelte/*', '**/ui/**', '**/state/**'] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['svelte', 'svelte/*', '**/ui/**', '**/state/**'] },
+      ],
       'no-restricted-globals': ['error', 'document', 'window', 'localStorage'],
     },
   },
@@ -30,7 +36,10 @@ export default ts.config(
     // Components go through state/, never straight to the registry or the store.
     files: ['src/ui/**/*'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['**/lib/registry/**', '**/lib/store/**', '**/lib/pull/**'] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['**/lib/registry/**', '**/lib/store/**', '**/lib/pull/**'] },
+      ],
     },
   },
 );

@@ -1,6 +1,32 @@
-import type { Plugin } from 'vite';
+// Mounts the Berth proxy at /proxy/ inside `vite` (dev) and `vite preview`,
+// so the app talks to the same proxy contract as under `npm start`.
 
-// Placeholder: replaced by the real middleware mount.
+import type { Connect, Plugin } from 'vite';
+import type { Server as HttpServer } from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
+import { createNodeProxy, isProxyPath, proxyOptionsFromEnv } from './node.ts';
+
+function mount(middlewares: Connect.Server, httpServer: HttpServer | Http2SecureServer | null) {
+  // Read at server start rather than import time: vite.config.ts is also
+  // loaded by builds and tests that never serve anything.
+  const proxy = createNodeProxy(proxyOptionsFromEnv(process.env));
+  // Registered as a pre-middleware: after Vite's host check, before its SPA
+  // fallback, which would otherwise answer /proxy/... with index.html.
+  middlewares.use((req, res, next) => {
+    if (isProxyPath(req.url)) proxy.middleware(req, res);
+    else next();
+  });
+  httpServer?.once('close', () => void proxy.close());
+}
+
 export function berthProxyPlugin(): Plugin {
-  return { name: 'berth-proxy' };
+  return {
+    name: 'berth-proxy',
+    configureServer(server) {
+      mount(server.middlewares, server.httpServer);
+    },
+    configurePreviewServer(server) {
+      mount(server.middlewares, server.httpServer);
+    },
+  };
 }

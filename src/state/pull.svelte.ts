@@ -6,7 +6,7 @@ import type { ImageSummary } from '../lib/pull/summary.ts';
 export type { ImageSummary };
 import type { Platform } from '../lib/oci/types.ts';
 import { parseReference } from '../lib/reference/reference.ts';
-import type { WorkerBridge } from '../workers/rpc.ts';
+import { WorkerError, type WorkerBridge } from '../workers/rpc.ts';
 import type { PullWorkerApi } from '../workers/pull.ts';
 
 export interface ProgressRow extends BlobProgress {
@@ -39,6 +39,8 @@ export class PullState {
   rootDigest = $state<string | null>(null);
   rows = $state.raw<ProgressRow[]>([]);
   summary = $state.raw<ImageSummary | null>(null);
+  /** The registry that asked for credentials, while the sign-in form is shown. */
+  signInRegistry = $state<string | null>(null);
 
   readonly #opts: PullStateOptions;
   #abort: AbortController | undefined;
@@ -96,7 +98,7 @@ export class PullState {
       if (r.stored) await this.showStored();
       return true;
     } catch (err) {
-      if (!abort.signal.aborted) this.error = messageOf(err);
+      if (!abort.signal.aborted) this.#fail(err, input);
       return false;
     } finally {
       if (this.#abort === abort) this.phase = 'idle';
@@ -153,13 +155,39 @@ export class PullState {
       );
       flush();
       this.summary = summary;
+      this.signInRegistry = null;
       const fetched = this.rows.filter((r) => r.state === 'done').length;
       this.notice = `Pulled ${summary.name}: ${fetched} blob${fetched === 1 ? '' : 's'} downloaded and verified.`;
     } catch (err) {
       flush();
-      if (!abort.signal.aborted) this.error = messageOf(err);
+      if (!abort.signal.aborted) this.#fail(err, this.reference.trim());
     } finally {
       if (this.#abort === abort) this.phase = 'idle';
+    }
+  }
+
+  /** Hands credentials to the pull worker (memory only, never stored) and pulls again. */
+  async signIn(username: string, password: string): Promise<void> {
+    const registry = this.signInRegistry;
+    if (!registry) return;
+    await this.#opts.bridge.call('setCredentials', {
+      registry,
+      credentials: { username, password },
+    });
+    await this.pull();
+  }
+
+  #fail(err: unknown, input: string) {
+    this.error = messageOf(err);
+    const kind = err instanceof WorkerError ? err.kind : undefined;
+    if (kind === 'unauthorized' || kind === 'denied') {
+      try {
+        this.signInRegistry = parseReference(input).registry;
+      } catch {
+        this.signInRegistry = null;
+      }
+    } else {
+      this.signInRegistry = null;
     }
   }
 

@@ -25,7 +25,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { run } from './process.ts';
-import { basicAuth, type Registry } from './registry.ts';
+import { registryAuthHeaders, type Registry } from './registry.ts';
 
 // ---------------------------------------------------------------------------------------
 // Media types
@@ -606,11 +606,6 @@ export function registryCreds(registry: Registry): string | undefined {
   return first ? `${first[0]}:${first[1]}` : undefined;
 }
 
-function authHeaders(registry: Registry): Record<string, string> {
-  const first = Object.entries(registry.users)[0];
-  return first ? { authorization: basicAuth(first[0], first[1]) } : {};
-}
-
 export interface FetchedManifest {
   /** sha256 of the body as served. */
   digest: string;
@@ -629,7 +624,7 @@ export async function fetchManifest(
   accept: string = ACCEPT_ALL_MANIFESTS,
 ): Promise<FetchedManifest> {
   const res = await fetch(`${registry.url}/v2/${repository}/manifests/${reference}`, {
-    headers: { accept, ...authHeaders(registry) },
+    headers: { accept, ...(await registryAuthHeaders(registry, repository, ['pull'])) },
   });
   const bytes = Buffer.from(await res.arrayBuffer());
   if (!res.ok) {

@@ -1,11 +1,13 @@
 /**
  * A real CNCF distribution registry (docker-registry 2.8) on 127.0.0.1, in a temp dir.
+ * Auth: none, htpasswd (Basic), or Docker-style bearer tokens from ./token-server.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { freePort, run, spawnService, type Service } from './process.ts';
+import { fetchToken, startTokenServer, type TokenServer } from './token-server.ts';
 
 export interface Registry {
   /** '127.0.0.1:PORT' */
@@ -14,18 +16,42 @@ export interface Registry {
   url: string;
   /** Temp dir holding config.yml, the storage root (data/) and htpasswd. */
   dir: string;
-  auth: 'none' | 'htpasswd';
-  /** The users that can log in (htpasswd mode); empty otherwise. */
+  auth: RegistryAuth;
+  /**
+   * The users that can log in (htpasswd mode: Basic on the registry; token mode: Basic on
+   * the token server, which skopeo --creds handles itself); empty otherwise.
+   */
   users: Record<string, string>;
+  /** Token mode: the registry's `auth.token` settings. */
+  token?: TokenAuthConfig;
   /** The running docker-registry process. */
   service: Service;
   stop(): Promise<void>;
 }
 
+export type RegistryAuth = 'none' | 'htpasswd' | 'token';
+
+/** distribution's `auth.token` settings. */
+export interface TokenAuthConfig {
+  /** URL of the token endpoint, sent to clients in the Bearer challenge. */
+  realm: string;
+  /** Service name: sent in the challenge, must be the token's `aud`. */
+  service: string;
+  /** Must be the token's `iss`. */
+  issuer: string;
+  /** PEM certificate(s) whose keys may sign tokens. */
+  certPath: string;
+}
+
 export interface StartRegistryOptions {
-  auth?: 'none' | 'htpasswd';
-  /** htpasswd users; default { testuser: 'testpassword' }. */
+  auth?: RegistryAuth;
+  /**
+   * htpasswd users; default { testuser: 'testpassword' }. Token mode: informational only
+   * (the token server checks passwords), default {}.
+   */
   users?: Record<string, string>;
+  /** Required with auth: 'token'. */
+  token?: TokenAuthConfig;
   /** Keep the registry's access log in the service output (default false). */
   accessLog?: boolean;
 }
@@ -44,19 +70,30 @@ const CORS_HEADERS: Record<string, string[]> = {
 
 export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Registry> {
   const auth = opts.auth ?? 'none';
-  const users = auth === 'htpasswd' ? (opts.users ?? { testuser: 'testpassword' }) : {};
+  const users =
+    auth === 'htpasswd'
+      ? (opts.users ?? { testuser: 'testpassword' })
+      : auth === 'token'
+        ? (opts.users ?? {})
+        : {};
+  const token = auth === 'token' ? opts.token : undefined;
+  if (auth === 'token' && !token) throw new Error("startRegistry: auth 'token' needs opts.token");
   const dir = await mkdtemp(join(tmpdir(), 'berth-registry-'));
   try {
     const q = (s: string) => JSON.stringify(s); // JSON strings are valid YAML scalars.
-    let htpasswdYaml: string[] = [];
+    let authYaml: string[] = [];
     if (auth === 'htpasswd') {
       const htpasswd = join(dir, 'htpasswd');
       await writeFile(htpasswd, await htpasswdFile(users), { mode: 0o600 });
-      htpasswdYaml = [
+      authYaml = ['auth:', '  htpasswd:', '    realm: "berth-test"', `    path: ${q(htpasswd)}`];
+    } else if (token) {
+      authYaml = [
         'auth:',
-        '  htpasswd:',
-        '    realm: "berth-test"',
-        `    path: ${q(htpasswd)}`,
+        '  token:',
+        `    realm: ${q(token.realm)}`,
+        `    service: ${q(token.service)}`,
+        `    issuer: ${q(token.issuer)}`,
+        `    rootcertbundle: ${q(token.certPath)}`,
       ];
     }
     const configPath = join(dir, 'config.yml');
@@ -84,7 +121,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Re
         `  secret: ${q(randomBytes(24).toString('hex'))}`,
         '  headers:',
         ...Object.entries(CORS_HEADERS).map(([k, v]) => `    ${k}: [${v.map(q).join(', ')}]`),
-        ...htpasswdYaml,
+        ...authYaml,
       ];
       await writeFile(configPath, yaml.join('\n') + '\n');
 
@@ -115,6 +152,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Re
         dir,
         auth,
         users,
+        ...(token ? { token } : {}),
         service,
         stop() {
           stopped ??= service.stop().then(() => rm(dir, { recursive: true, force: true }));
@@ -126,6 +164,97 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Re
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+export interface TokenRegistry extends Registry {
+  tokenServer: TokenServer;
+}
+
+export interface StartTokenRegistryOptions {
+  /** Users of the token server; default { testuser: 'testpassword' }. */
+  users?: Record<string, string>;
+  /** Repositories anyone may pull without logging in; default none. */
+  publicRepositories?: (name: string) => boolean;
+  /** Default 'berth-test-registry'. */
+  service?: string;
+  /** Default 'berth-test-token-issuer'. */
+  issuer?: string;
+  accessLog?: boolean;
+}
+
+/**
+ * A registry with `auth.token` and its token server (./token-server.ts). Logged-in users
+ * may pull and push everywhere, anonymous clients may pull publicRepositories. stop() stops
+ * both.
+ */
+export async function startTokenRegistry(
+  opts: StartTokenRegistryOptions = {},
+): Promise<TokenRegistry> {
+  const users = opts.users ?? { testuser: 'testpassword' };
+  const tokenServer = await startTokenServer({
+    service: opts.service ?? 'berth-test-registry',
+    issuer: opts.issuer ?? 'berth-test-token-issuer',
+    users,
+    ...(opts.publicRepositories ? { publicRepositories: opts.publicRepositories } : {}),
+  });
+  let registry: Registry;
+  try {
+    registry = await startRegistry({
+      auth: 'token',
+      users,
+      token: {
+        realm: tokenServer.realm,
+        service: tokenServer.service,
+        issuer: tokenServer.issuer,
+        certPath: tokenServer.certPath,
+      },
+      ...(opts.accessLog !== undefined ? { accessLog: opts.accessLog } : {}),
+    });
+  } catch (err) {
+    await tokenServer.stop();
+    throw err;
+  }
+  let stopped: Promise<void> | undefined;
+  return {
+    ...registry,
+    tokenServer,
+    stop() {
+      // The registry first: it reads the token server's certificate.
+      stopped ??= registry.stop().finally(() => tokenServer.stop());
+      return stopped;
+    },
+  };
+}
+
+/**
+ * Headers that authorize `actions` on repository for a user (default: the first of
+ * registry.users; anonymous when there is none): Basic for htpasswd, a Bearer token fetched
+ * from the realm for token auth, nothing without auth.
+ */
+export async function registryAuthHeaders(
+  registry: Registry,
+  repository: string,
+  actions: string[] = ['pull'],
+  user?: string,
+): Promise<Record<string, string>> {
+  const name = user ?? Object.keys(registry.users)[0];
+  const password = name !== undefined ? registry.users[name] : undefined;
+  if (registry.auth === 'htpasswd') {
+    return name !== undefined && password !== undefined
+      ? { authorization: basicAuth(name, password) }
+      : {};
+  }
+  if (registry.auth !== 'token' || !registry.token) return {};
+  const { status, token, body } = await fetchToken({
+    realm: registry.token.realm,
+    service: registry.token.service,
+    scopes: [`repository:${repository}:${actions.join(',')}`],
+    ...(name !== undefined && password !== undefined ? { user: name, password } : {}),
+  });
+  if (status !== 200 || token === undefined) {
+    throw new Error(`token request for ${repository} failed: ${status} ${JSON.stringify(body)}`);
+  }
+  return { authorization: `Bearer ${token}` };
 }
 
 /** Basic auth header value for a user of an htpasswd registry. */

@@ -118,7 +118,7 @@ export class RegistryClient {
       headers: { Accept: manifestAccept },
       signal,
     });
-    if (!res.ok) throw await errorFromResponse(res, what);
+    if (!res.ok) throw await this.#failure(res, what, ref.registry);
     const bytes = await this.#readManifest(res, what);
     const algorithm = ref.digest ? algorithmOf(ref.digest) : 'sha256';
     const digest = await digestBytes(bytes, algorithm);
@@ -145,7 +145,7 @@ export class RegistryClient {
       headers: { Accept: [desc.mediaType, manifestAccept].join(', ') },
       signal,
     });
-    if (!res.ok) throw await errorFromResponse(res, what);
+    if (!res.ok) throw await this.#failure(res, what, ref.registry);
     const bytes = await this.#readManifest(res, what);
     const digest = await digestBytes(bytes, algorithmOf(desc.digest));
     if (digest !== desc.digest || bytes.byteLength !== desc.size) {
@@ -164,8 +164,24 @@ export class RegistryClient {
       headers,
       signal,
     });
-    if (res.status !== 200 && res.status !== 206) throw await errorFromResponse(res, what);
+    if (res.status !== 200 && res.status !== 206) {
+      throw await this.#failure(res, what, ref.registry);
+    }
     return res;
+  }
+
+  /** The error for a failed response; a 401 says whether credentials were missing or refused. */
+  async #failure(res: Response, what: string, registry: string): Promise<RegistryError> {
+    const err = await errorFromResponse(res, what);
+    if (res.status === 401 && this.#credentials(registry)) {
+      return new RegistryError(
+        `${what}: the registry refused the credentials for ${registry}. Check the user name and password or token.`,
+        'unauthorized',
+        401,
+        err.errors,
+      );
+    }
+    return err;
   }
 
   async #readManifest(res: Response, what: string) {

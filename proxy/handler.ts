@@ -1,0 +1,477 @@
+// The Berth CORS proxy as a WHATWG fetch handler.
+//
+// Only Request/Response/URL/Headers/fetch are used here so the same handler
+// can run under Node (see node.ts), inside Vite, or on an edge runtime. The
+// address policy for DNS names is enforced by the injected fetch at connect
+// time; this file can only judge IP literals and hostnames it can see.
+//
+// It is deliberately not an open proxy: it forwards the registry API (/v2/...)
+// and token requests whose URL the registry itself announced as its Bearer
+// realm, and nothing else.
+
+import { bearerRealms } from './challenge.ts';
+import {
+  DENIED_CODE,
+  formatHostPort,
+  isForbiddenAddress,
+  isIPLiteral,
+  isInsecureHost,
+  isRegistryApiPath,
+  parseHostPort,
+  parseInsecureList,
+  parseProxyPath,
+} from './policy.ts';
+import type { ProxyTarget } from './policy.ts';
+
+export interface ProxyOptions {
+  /** `host[:port]` entries reached over plain http, private addresses allowed. */
+  insecureRegistries: string[];
+  /** Cross-origin callers allowed to read responses (exact origins). */
+  allowedOrigins?: string[];
+  /** Upstream fetch; in Node this is already address-guarded (createGuardedFetch). */
+  fetch: typeof fetch;
+  /**
+   * Decides, before connecting, whether a hop's host may be contacted. The
+   * default refuses forbidden IP literals and localhost names unless listed;
+   * DNS names are left to the injected fetch.
+   */
+  isAllowedAddressHost?: (hostname: string, insecureListed: boolean) => boolean;
+  /** Connect + response-headers timeout per upstream hop. Default 30 s. */
+  timeoutMs?: number;
+  /** Default '/proxy'. */
+  mountPath?: string;
+  /** Receives one line per request when set. Never gets queries or credentials. */
+  log?: (line: string) => void;
+}
+
+export interface ProxyRequestInfo {
+  /**
+   * The request target exactly as received (path and query), before URL
+   * normalisation. When given, targets the URL parser would rewrite (dot
+   * segments, backslashes) are refused instead of silently normalised.
+   */
+  rawTarget?: string;
+}
+
+export type ProxyHandler = (req: Request, info?: ProxyRequestInfo) => Promise<Response>;
+
+const USER_AGENT = 'berth-proxy/0.1';
+const FORWARDED_REQUEST_HEADERS = ['accept', 'authorization', 'range', 'if-none-match'];
+export const PASSED_RESPONSE_HEADERS = [
+  'Content-Type',
+  'Content-Length',
+  'Content-Range',
+  'Accept-Ranges',
+  'Docker-Content-Digest',
+  'Docker-Distribution-Api-Version',
+  'WWW-Authenticate',
+  'Link',
+  'Retry-After',
+  'ETag',
+  'Last-Modified',
+  'Cache-Control',
+];
+const EXPOSE_HEADERS = PASSED_RESPONSE_HEADERS.join(', ');
+const MAX_REDIRECTS = 5;
+const REALM_TTL_MS = 10 * 60 * 1000;
+const REALM_CACHE_MAX = 1000;
+const DEFAULT_TIMEOUT_MS = 30_000;
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const INSECURE_HINT = 'If it is a private registry, add it to BERTH_INSECURE_REGISTRIES.';
+
+export type ProxyErrorCode =
+  | 'BERTH_PROXY_DENIED'
+  | 'BERTH_UPSTREAM_UNREACHABLE'
+  | 'BERTH_UPSTREAM_TIMEOUT'
+  | 'BERTH_BAD_REQUEST'
+  | 'BERTH_METHOD_NOT_ALLOWED';
+
+/** An error in the registry error shape, so the client decodes it like one. */
+export function proxyError(
+  status: number,
+  code: ProxyErrorCode,
+  message: string,
+  headers?: Record<string, string>,
+): Response {
+  return new Response(JSON.stringify({ errors: [{ code, message }] }), {
+    status,
+    headers: { 'Content-Type': 'application/json', ...headers },
+  });
+}
+
+/** Thrown inside the handler to short-circuit with a proxy error response. */
+class Refusal extends Error {
+  constructor(readonly response: Response) {
+    super('refused');
+  }
+}
+
+function denied(host: string, reason: string): Refusal {
+  return new Refusal(
+    proxyError(
+      403,
+      'BERTH_PROXY_DENIED',
+      `refusing to connect to ${host}: ${reason}. ${INSECURE_HINT}`,
+    ),
+  );
+}
+
+function defaultIsAllowedAddressHost(hostname: string, listed: boolean): boolean {
+  if (listed) return true;
+  if (isIPLiteral(hostname)) return !isForbiddenAddress(hostname);
+  // Edge runtimes cannot check resolved addresses, so refuse the obvious name.
+  return hostname !== 'localhost' && !hostname.endsWith('.localhost');
+}
+
+/** host[:port] of a URL with the port always spelled out, for list matching. */
+function effectiveHostPort(url: URL): string {
+  return `${url.host}${url.port ? '' : url.protocol === 'https:' ? ':443' : ':80'}`;
+}
+
+// Walks an error's cause chain: undici wraps socket errors as
+// TypeError('fetch failed', { cause }), sometimes more than once.
+function causes(err: unknown): Array<{ code?: string; message: string; name?: string }> {
+  const out: Array<{ code?: string; message: string; name?: string }> = [];
+  let cur: unknown = err;
+  for (let depth = 0; cur && typeof cur === 'object' && depth < 8; depth++) {
+    const e = cur as { code?: unknown; message?: unknown; name?: unknown; cause?: unknown };
+    out.push({
+      code: typeof e.code === 'string' ? e.code : undefined,
+      message: typeof e.message === 'string' ? e.message : String(cur),
+      name: typeof e.name === 'string' ? e.name : undefined,
+    });
+    cur = e.cause;
+  }
+  return out;
+}
+
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+]);
+
+/** Maps a failed upstream fetch to a proxy error response. */
+function upstreamFailure(
+  err: unknown,
+  host: string,
+  timedOut: boolean,
+  timeoutMs: number,
+): Response {
+  const chain = causes(err);
+  const deniedCause = chain.find((c) => c.code === DENIED_CODE);
+  if (deniedCause) throw denied(host, deniedCause.message);
+  // fetch refuses ports of non-HTTP services (25, 6000, ...) to stop protocol
+  // smuggling; that is a policy refusal, not an unreachable host.
+  if (chain.some((c) => c.message === 'bad port')) {
+    throw new Refusal(
+      proxyError(
+        403,
+        'BERTH_PROXY_DENIED',
+        `refusing to connect to ${host}: the port is on the fetch standard's list of unsafe ports`,
+      ),
+    );
+  }
+  if (timedOut || chain.some((c) => c.code && TIMEOUT_CODES.has(c.code))) {
+    return proxyError(
+      504,
+      'BERTH_UPSTREAM_TIMEOUT',
+      `no response from ${host} within ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`}`,
+    );
+  }
+  const codes = chain.map((c) => c.code).filter((c): c is string => !!c);
+  let why: string;
+  if (codes.includes('ECONNREFUSED')) why = 'connection refused';
+  else if (codes.includes('ENOTFOUND') || codes.includes('EAI_AGAIN')) why = 'host name not found';
+  else if (codes.includes('ECONNRESET')) why = 'connection reset';
+  else if (codes.includes('EHOSTUNREACH') || codes.includes('ENETUNREACH')) {
+    why = 'host unreachable';
+  } else {
+    const tls = codes.find(
+      (c) => c.startsWith('ERR_SSL') || c.startsWith('ERR_TLS') || /CERT|SELF_SIGNED/.test(c),
+    );
+    const detail = chain[chain.length - 1]?.message ?? 'unknown error';
+    why = tls
+      ? `TLS error (${tls}: ${detail}); if this registry speaks plain http, add it to BERTH_INSECURE_REGISTRIES`
+      : detail;
+  }
+  return proxyError(502, 'BERTH_UPSTREAM_UNREACHABLE', `could not connect to ${host}: ${why}`);
+}
+
+interface RealmEntry {
+  realms: Set<string>;
+  expires: number;
+}
+
+/** scheme://host[:port]/path of a URL, the part a realm is compared on. */
+function withoutQuery(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}`;
+}
+
+export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
+  const insecure = parseInsecureList(opts.insecureRegistries);
+  const allowedOrigins = new Set(opts.allowedOrigins ?? []);
+  const upstreamFetch = opts.fetch;
+  const isAllowedAddressHost = opts.isAllowedAddressHost ?? defaultIsAllowedAddressHost;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const mountPath = (opts.mountPath ?? '/proxy').replace(/\/+$/, '');
+  const log = opts.log;
+
+  // Soft cache only: a miss costs one GET /v2/, so any replica can answer
+  // any request and nothing breaks when the cache is empty.
+  const realmCache = new Map<string, RealmEntry>();
+  const realmInFlight = new Map<string, Promise<Set<string>>>();
+
+  /** Validates a hop and returns whether its host is insecure-listed. */
+  function checkHop(url: URL): boolean {
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw denied(url.href.slice(0, 100), `unsupported scheme ${url.protocol}`);
+    }
+    if (url.username || url.password) throw denied(url.host, 'credentials in URL are not allowed');
+    const listed = isInsecureHost(effectiveHostPort(url), insecure);
+    if (url.protocol === 'http:' && !listed) {
+      throw denied(effectiveHostPort(url), 'plain http is only allowed for insecure-listed hosts');
+    }
+    if (!isAllowedAddressHost(url.hostname.replace(/^\[|\]$/g, ''), listed)) {
+      throw denied(url.host, 'it is a loopback, private or reserved address');
+    }
+    return listed;
+  }
+
+  /** One upstream request with a headers timeout, linked to client abort. */
+  async function fetchHop(url: URL, method: string, headers: Headers, signal: AbortSignal) {
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    const onClientAbort = () => controller.abort();
+    if (signal.aborted) controller.abort();
+    signal.addEventListener('abort', onClientAbort);
+    try {
+      return await upstreamFetch(url.href, {
+        method,
+        headers,
+        redirect: 'manual',
+        signal: controller.signal,
+      });
+    } catch (err) {
+      throw new Refusal(upstreamFailure(err, url.host, timedOut, timeoutMs));
+    } finally {
+      clearTimeout(timer);
+      // After the headers, cancellation flows through the body stream instead.
+      signal.removeEventListener('abort', onClientAbort);
+    }
+  }
+
+  /**
+   * Follows redirects on the server: the browser cannot, because the
+   * Location would lead it around the proxy. Every hop gets the same checks.
+   */
+  async function fetchFollowing(
+    start: URL,
+    method: string,
+    headers: Headers,
+    signal: AbortSignal,
+  ): Promise<Response> {
+    let url = start;
+    for (let hop = 0; ; hop++) {
+      checkHop(url);
+      const res = await fetchHop(url, method, headers, signal);
+      const location = res.headers.get('location');
+      if (!REDIRECT_STATUSES.has(res.status) || location === null) return res;
+      await res.body?.cancel().catch(() => {});
+      if (hop === MAX_REDIRECTS) {
+        throw new Refusal(
+          proxyError(502, 'BERTH_UPSTREAM_UNREACHABLE', `too many redirects from ${start.host}`),
+        );
+      }
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch {
+        throw new Refusal(
+          proxyError(502, 'BERTH_UPSTREAM_UNREACHABLE', `invalid redirect from ${url.host}`),
+        );
+      }
+      // Pre-signed CDN/S3 URLs reject a second credential, and the registry's
+      // token must not leak to another origin. Once dropped it stays dropped.
+      if (next.origin !== url.origin) headers.delete('authorization');
+      url = next;
+    }
+  }
+
+  function schemeFor(hostPort: string): 'http' | 'https' {
+    return isInsecureHost(hostPort, insecure) ? 'http' : 'https';
+  }
+
+  async function fetchRealms(registry: string): Promise<Set<string>> {
+    const headers = new Headers({ accept: 'application/json', 'user-agent': USER_AGENT });
+    headers.set('accept-encoding', 'identity');
+    const res = await fetchFollowing(
+      new URL(`${schemeFor(registry)}://${registry}/v2/`),
+      'GET',
+      headers,
+      // Shared by concurrent callers, so one client leaving must not abort it.
+      new AbortController().signal,
+    );
+    await res.body?.cancel().catch(() => {});
+    const realms = new Set<string>();
+    for (const realm of bearerRealms(res.headers.get('www-authenticate'))) {
+      try {
+        realms.add(withoutQuery(new URL(realm)));
+      } catch {
+        // A realm that is not a URL can never match a request.
+      }
+    }
+    return realms;
+  }
+
+  async function realmsFor(registry: string): Promise<Set<string>> {
+    const cached = realmCache.get(registry);
+    if (cached && cached.expires > Date.now()) return cached.realms;
+    let pending = realmInFlight.get(registry);
+    if (!pending) {
+      pending = fetchRealms(registry).finally(() => realmInFlight.delete(registry));
+      realmInFlight.set(registry, pending);
+    }
+    const realms = await pending;
+    // Only confirmations are cached: a registry that was briefly down or
+    // unauthenticated must not lock token requests out for ten minutes.
+    if (realms.size > 0) {
+      realmCache.delete(registry);
+      if (realmCache.size >= REALM_CACHE_MAX) {
+        const oldest = realmCache.keys().next();
+        if (!oldest.done) realmCache.delete(oldest.value);
+      }
+      realmCache.set(registry, { realms, expires: Date.now() + REALM_TTL_MS });
+    }
+    return realms;
+  }
+
+  /** Token requests: allowed only to the realm the named registry announces. */
+  async function checkTokenRequest(req: Request, upstream: URL): Promise<void> {
+    const header = req.headers.get('berth-registry');
+    if (header === null) {
+      throw new Refusal(
+        proxyError(
+          403,
+          'BERTH_PROXY_DENIED',
+          'only registry API paths (/v2/...) are forwarded; token requests need a Berth-Registry header',
+        ),
+      );
+    }
+    const registry = parseHostPort(header.trim());
+    if (!registry) {
+      throw new Refusal(proxyError(400, 'BERTH_BAD_REQUEST', 'invalid Berth-Registry header'));
+    }
+    const key = formatHostPort(registry);
+    const wanted = withoutQuery(upstream);
+    const realms = await realmsFor(key);
+    if (!realms.has(wanted)) {
+      throw new Refusal(
+        proxyError(
+          403,
+          'BERTH_PROXY_DENIED',
+          `${wanted} is not the token realm announced by registry ${key}`,
+        ),
+      );
+    }
+  }
+
+  async function forward(req: Request, target: ProxyTarget): Promise<Response> {
+    const hostPort = formatHostPort(target);
+    const upstream = new URL(`${schemeFor(hostPort)}://${hostPort}${target.path}${target.query}`);
+    if (!isRegistryApiPath(target.path)) await checkTokenRequest(req, upstream);
+
+    const headers = new Headers();
+    for (const name of FORWARDED_REQUEST_HEADERS) {
+      const value = req.headers.get(name);
+      if (value !== null) headers.set(name, value);
+    }
+    headers.set('user-agent', USER_AGENT);
+    // Bytes must reach the client exactly as the registry digested them, and
+    // Content-Length must match what we stream; no transparent decompression.
+    headers.set('accept-encoding', 'identity');
+
+    const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
+    const res = await fetchFollowing(upstream, method, headers, req.signal);
+
+    const out = new Headers();
+    for (const name of PASSED_RESPONSE_HEADERS) {
+      const value = res.headers.get(name);
+      if (value !== null) out.set(name, value);
+    }
+    // If the upstream compressed anyway, fetch has decoded the body and the
+    // length no longer describes it.
+    const encoding = res.headers.get('content-encoding');
+    if (encoding && encoding !== 'identity') out.delete('content-length');
+
+    const noBody = method === 'HEAD' || NULL_BODY_STATUSES.has(res.status);
+    if (noBody) await res.body?.cancel().catch(() => {});
+    return new Response(noBody ? null : res.body, { status: res.status, headers: out });
+  }
+
+  async function route(req: Request, url: URL, info: ProxyRequestInfo | undefined) {
+    if (req.method === 'OPTIONS') {
+      return new Response(null, {
+        status: 204,
+        headers: {
+          'Access-Control-Allow-Methods': 'GET, HEAD, OPTIONS',
+          'Access-Control-Allow-Headers':
+            'Authorization, Accept, Range, Berth-Registry, Content-Type',
+          'Access-Control-Max-Age': '600',
+        },
+      });
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return proxyError(405, 'BERTH_METHOD_NOT_ALLOWED', `method ${req.method} is not allowed`, {
+        Allow: 'GET, HEAD, OPTIONS',
+      });
+    }
+    if (info?.rawTarget !== undefined) {
+      const rawPath = info.rawTarget.split('?')[0];
+      if (rawPath !== url.pathname) {
+        return proxyError(400, 'BERTH_BAD_REQUEST', 'request path is not in normalised form');
+      }
+    }
+    const parsed = parseProxyPath(url.pathname + url.search, mountPath);
+    if (!parsed.ok) return proxyError(400, 'BERTH_BAD_REQUEST', parsed.reason);
+    return forward(req, parsed.target);
+  }
+
+  return async function handle(req: Request, info?: ProxyRequestInfo): Promise<Response> {
+    const started = Date.now();
+    const url = new URL(req.url);
+    let res: Response;
+    try {
+      res = await route(req, url, info);
+    } catch (err) {
+      if (!(err instanceof Refusal)) throw err;
+      res = err.response;
+    }
+
+    res.headers.set('X-Content-Type-Options', 'nosniff');
+    res.headers.set('Access-Control-Expose-Headers', EXPOSE_HEADERS);
+    res.headers.set('Vary', 'Origin');
+    const origin = req.headers.get('origin');
+    if (origin !== null && (origin === url.origin || allowedOrigins.has(origin))) {
+      res.headers.set('Access-Control-Allow-Origin', origin);
+    }
+
+    if (log) {
+      // Path only: token queries may carry credentials for some registries.
+      const target = url.pathname.startsWith(`${mountPath}/`)
+        ? url.pathname.slice(mountPath.length + 1)
+        : url.pathname;
+      const slash = target.indexOf('/');
+      const host = slash < 0 ? target : target.slice(0, slash);
+      const path = slash < 0 ? '' : target.slice(slash);
+      log(`${req.method} ${host || '-'} ${path || '/'} ${res.status} ${Date.now() - started}ms`);
+    }
+    return res;
+  };
+}

@@ -1,0 +1,315 @@
+// Address and URL policy for the Berth proxy.
+//
+// Pure functions only (no node: imports) so the same rules run in Node, in the
+// Vite dev server and on edge runtimes. Anything we cannot parse is treated as
+// forbidden: the proxy must fail closed, never open.
+
+/** Error code carried by connect-time refusals so the handler can map them to 403. */
+export const DENIED_CODE = 'BERTH_PROXY_DENIED';
+
+// ---------------------------------------------------------------------------
+// IP literals
+
+/** Strict dotted-quad IPv4 (no leading zeros: URL parsers read `010` as octal). */
+export function parseIPv4(s: string): [number, number, number, number] | null {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (!m) return null;
+  const out: number[] = [];
+  for (const part of m.slice(1)) {
+    if (part.length > 1 && part.startsWith('0')) return null;
+    const n = Number(part);
+    if (n > 255) return null;
+    out.push(n);
+  }
+  return out as [number, number, number, number];
+}
+
+/** IPv6 text (no brackets, no zone id) to eight 16-bit groups. */
+export function parseIPv6(s: string): number[] | null {
+  if (s.length === 0 || s.length > 45 || !/^[0-9a-fA-F:.]+$/.test(s)) return null;
+  let text = s;
+  const trailer: number[] = [];
+  // An embedded IPv4 tail (::ffff:1.2.3.4) stands for the last two groups.
+  const lastColon = text.lastIndexOf(':');
+  if (lastColon < 0) return null;
+  if (text.slice(lastColon + 1).includes('.')) {
+    const v4 = parseIPv4(text.slice(lastColon + 1));
+    if (!v4) return null;
+    trailer.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
+    text = text.slice(0, lastColon + 1);
+    if (!text.endsWith('::')) text = text.slice(0, -1);
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return null;
+  const parseGroups = (part: string): number[] | null => {
+    if (part === '') return [];
+    const groups: number[] = [];
+    for (const g of part.split(':')) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
+      groups.push(parseInt(g, 16));
+    }
+    return groups;
+  };
+  const head = parseGroups(halves[0] ?? '');
+  const tail = halves.length === 2 ? parseGroups(halves[1] ?? '') : [];
+  if (!head || !tail) return null;
+  const explicit = head.length + tail.length + trailer.length;
+  if (halves.length === 2) {
+    if (explicit > 7) return null;
+    return [...head, ...new Array<number>(8 - explicit).fill(0), ...tail, ...trailer];
+  }
+  return explicit === 8 ? [...head, ...trailer] : null;
+}
+
+function inV4(ip: readonly number[], base: readonly number[], bits: number): boolean {
+  const a = ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0;
+  const b = ((base[0]! << 24) | (base[1]! << 16) | (base[2]! << 8) | base[3]!) >>> 0;
+  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+  return (a & mask) === (b & mask);
+}
+
+// Everything that is not ordinary public unicast (RFC 6890 special-purpose registry).
+const FORBIDDEN_V4: ReadonlyArray<readonly [readonly number[], number]> = [
+  [[0, 0, 0, 0], 8], // "this network"
+  [[10, 0, 0, 0], 8], // private
+  [[100, 64, 0, 0], 10], // CGNAT shared space
+  [[127, 0, 0, 0], 8], // loopback
+  [[169, 254, 0, 0], 16], // link-local, incl. cloud metadata 169.254.169.254
+  [[172, 16, 0, 0], 12], // private
+  [[192, 0, 0, 0], 24], // IETF protocol assignments
+  [[192, 0, 2, 0], 24], // TEST-NET-1
+  [[192, 88, 99, 0], 24], // 6to4 relay anycast
+  [[192, 168, 0, 0], 16], // private
+  [[198, 18, 0, 0], 15], // benchmarking
+  [[198, 51, 100, 0], 24], // TEST-NET-2
+  [[203, 0, 113, 0], 24], // TEST-NET-3
+  [[224, 0, 0, 0], 4], // multicast
+  [[240, 0, 0, 0], 4], // reserved + broadcast
+];
+
+function isForbiddenV4(ip: readonly number[]): boolean {
+  return FORBIDDEN_V4.some(([base, bits]) => inV4(ip, base, bits));
+}
+
+function v4FromGroups(hi: number, lo: number): number[] {
+  return [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff];
+}
+
+function isForbiddenV6(g: readonly number[]): boolean {
+  const [g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0] = g;
+  const zeroTo = (n: number) => g.slice(0, n).every((x) => x === 0);
+  // ::ffff:a.b.c.d reaches the IPv4 host, so judge the IPv4 address.
+  if (zeroTo(5) && g5 === 0xffff) return isForbiddenV4(v4FromGroups(g6, g7));
+  // NAT64 well-known prefix 64:ff9b::/96 likewise translates to IPv4.
+  if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) {
+    return isForbiddenV4(v4FromGroups(g6, g7));
+  }
+  // 6to4 2002::/16 embeds the IPv4 relay address in groups 1-2.
+  if (g0 === 0x2002) return isForbiddenV4(v4FromGroups(g1, g2));
+  // Only global unicast 2000::/3 is public; this also rules out ::, ::1,
+  // IPv4-compatible ::/96, fc00::/7, fe80::/10, fec0::/10, ff00::/8, 100::/64.
+  if ((g0 & 0xe000) !== 0x2000) return true;
+  if (g0 === 0x2001 && g1 < 0x200) return true; // 2001::/23 IETF assignments, incl. Teredo
+  if (g0 === 0x2001 && g1 === 0x0db8) return true; // documentation
+  if (g0 === 0x3fff && g1 < 0x1000) return true; // documentation 3fff::/20
+  return false;
+}
+
+/** Is `ip` an IP literal (IPv4 dotted quad or IPv6, brackets allowed)? */
+export function isIPLiteral(ip: string): boolean {
+  const bare = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
+  return parseIPv4(bare) !== null || parseIPv6(bare) !== null;
+}
+
+/**
+ * True unless `ip` is an ordinary public unicast address. Accepts IPv4, IPv6,
+ * bracketed IPv6. Unparseable input (including zone ids) counts as forbidden.
+ */
+export function isForbiddenAddress(ip: string): boolean {
+  const bare = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
+  const v4 = parseIPv4(bare);
+  if (v4) return isForbiddenV4(v4);
+  const v6 = parseIPv6(bare);
+  if (v6) return isForbiddenV6(v6);
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// host[:port]
+
+export interface HostPort {
+  /** Lowercase hostname or IPv4, or bracketed canonical IPv6. */
+  host: string;
+  /** Hostname without brackets (what DNS / connect see). */
+  hostname: string;
+  /** Decimal port as written, or '' when absent. */
+  port: string;
+}
+
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+function isHostname(h: string): boolean {
+  if (h.length === 0 || h.length > 253) return false;
+  const labels = h.split('.');
+  if (!labels.every((l) => LABEL.test(l))) return false;
+  // WHATWG URL parsing turns a host whose last label looks numeric into an
+  // IPv4 address (`2130706433`, `127.1`, `0x7f.1`); only exact dotted quads may.
+  const last = labels[labels.length - 1] ?? '';
+  if (/^(?:\d+|0x[0-9a-f]*)$/.test(last)) return parseIPv4(h) !== null;
+  return true;
+}
+
+function isPort(p: string): boolean {
+  return /^[1-9]\d{0,4}$/.test(p) && Number(p) <= 65535;
+}
+
+/**
+ * Parses `host[:port]` strictly: hostname, dotted-quad IPv4 or `[IPv6]`, with
+ * an optional decimal port. Userinfo, zone ids, empty hosts and anything the
+ * URL parser would rewrite are refused (null).
+ */
+export function parseHostPort(input: string): HostPort | null {
+  const s = input.toLowerCase();
+  let host: string;
+  let hostname: string;
+  let port = '';
+  if (s.startsWith('[')) {
+    const end = s.indexOf(']');
+    if (end < 0) return null;
+    const v6 = s.slice(1, end);
+    const groups = parseIPv6(v6);
+    if (!groups) return null;
+    const rest = s.slice(end + 1);
+    if (rest !== '') {
+      if (!rest.startsWith(':')) return null;
+      port = rest.slice(1);
+      if (!isPort(port)) return null;
+    }
+    // Canonical form so `[0:0::1]` and `[::1]` compare equal.
+    host = new URL(`http://[${v6}]/`).hostname;
+    hostname = host.slice(1, -1);
+  } else {
+    const parts = s.split(':');
+    if (parts.length > 2) return null;
+    hostname = parts[0] ?? '';
+    if (parts.length === 2) {
+      port = parts[1] ?? '';
+      if (!isPort(port)) return null;
+    }
+    if (!isHostname(hostname)) return null;
+    host = hostname;
+  }
+  return { host, hostname, port };
+}
+
+export function formatHostPort(hp: Pick<HostPort, 'host' | 'port'>): string {
+  return hp.port ? `${hp.host}:${hp.port}` : hp.host;
+}
+
+// ---------------------------------------------------------------------------
+// BERTH_INSECURE_REGISTRIES
+
+/**
+ * Parses a comma list of `host[:port]` entries. Throws on a malformed entry:
+ * a typo here silently changing which hosts get plain http would be worse
+ * than refusing to start.
+ */
+export function parseInsecureList(value: string | readonly string[] | undefined): string[] {
+  const raw = typeof value === 'string' ? value.split(',') : (value ?? []);
+  const out: string[] = [];
+  for (const item of raw) {
+    const entry = item.trim();
+    if (entry === '') continue;
+    const hp = parseHostPort(entry);
+    if (!hp) {
+      throw new Error(
+        `invalid BERTH_INSECURE_REGISTRIES entry ${JSON.stringify(entry)}: expected host or host:port`,
+      );
+    }
+    out.push(formatHostPort(hp));
+  }
+  return out;
+}
+
+/**
+ * Is `hostPort` listed? An entry with a port matches only that port; an entry
+ * without a port matches the host on any port.
+ */
+export function isInsecureHost(hostPort: string, list: readonly string[]): boolean {
+  const target = parseHostPort(hostPort);
+  if (!target) return false;
+  return list.some((item) => {
+    const entry = parseHostPort(item);
+    return (
+      !!entry && entry.host === target.host && (entry.port === '' || entry.port === target.port)
+    );
+  });
+}
+
+// ---------------------------------------------------------------------------
+// /proxy/<host[:port]>/<path>?<query>
+
+export interface ProxyTarget extends HostPort {
+  /** Upstream path, always starting with '/'. */
+  path: string;
+  /** '' or '?...' exactly as received. */
+  query: string;
+}
+
+export type ParseResult = { ok: true; target: ProxyTarget } | { ok: false; reason: string };
+
+// Percent-escapes that could smuggle a separator or a dot segment past us or
+// past whatever normalises the path upstream.
+const FORBIDDEN_ESCAPES = new Set(['2f', '5c', '2e', '25', '3f', '23']);
+const PATH_CHARS = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/;
+
+/** Checks an upstream path (no query). Returns a reason, or null if fine. */
+export function pathProblem(path: string): string | null {
+  if (!path.startsWith('/')) return 'path must start with /';
+  if (path.length > 4096) return 'path too long';
+  if (!PATH_CHARS.test(path)) return 'path contains characters that are not allowed';
+  for (const m of path.matchAll(/%(.{0,2})/g)) {
+    const hex = (m[1] ?? '').toLowerCase();
+    if (!/^[0-9a-f]{2}$/.test(hex)) return 'malformed percent-encoding in path';
+    if (FORBIDDEN_ESCAPES.has(hex) || parseInt(hex, 16) < 0x20 || parseInt(hex, 16) >= 0x7f) {
+      return `encoded character %${hex} is not allowed in path`;
+    }
+  }
+  const segments = path.split('/').slice(1);
+  for (let i = 0; i < segments.length; i++) {
+    const seg = segments[i];
+    if (seg === '.' || seg === '..') return 'dot segments are not allowed in path';
+    if (seg === '' && i !== segments.length - 1) return 'empty path segments are not allowed';
+  }
+  return null;
+}
+
+/**
+ * Splits `<mount>/<host[:port]>/<path>?<query>` (the request's path and
+ * query, not a full URL) into a validated target.
+ */
+export function parseProxyPath(pathAndQuery: string, mountPath = '/proxy'): ParseResult {
+  const prefix = `${mountPath}/`;
+  if (!pathAndQuery.startsWith(prefix)) return { ok: false, reason: `not under ${prefix}` };
+  const rest = pathAndQuery.slice(prefix.length);
+  const q = rest.indexOf('?');
+  const pathPart = q < 0 ? rest : rest.slice(0, q);
+  const query = q < 0 ? '' : rest.slice(q);
+  const slash = pathPart.indexOf('/');
+  const hostPart = slash < 0 ? pathPart : pathPart.slice(0, slash);
+  if (hostPart === '') return { ok: false, reason: 'missing upstream host' };
+  if (hostPart.includes('@')) return { ok: false, reason: 'userinfo is not allowed in host' };
+  const hp = parseHostPort(hostPart);
+  if (!hp) return { ok: false, reason: `invalid upstream host ${JSON.stringify(hostPart)}` };
+  if (slash < 0) return { ok: false, reason: 'missing upstream path' };
+  const path = pathPart.slice(slash);
+  const problem = pathProblem(path);
+  if (problem) return { ok: false, reason: problem };
+  if (query.length > 8192) return { ok: false, reason: 'query too long' };
+  return { ok: true, target: { ...hp, path, query } };
+}
+
+/** The registry API lives under /v2/; everything else needs a realm check. */
+export function isRegistryApiPath(path: string): boolean {
+  return path === '/v2/' || path.startsWith('/v2/');
+}

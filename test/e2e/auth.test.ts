@@ -1,0 +1,85 @@
+// A registry that needs credentials: the page asks for them, pulls with them, and keeps them
+// nowhere but in memory.
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startServer } from '../../proxy/server.ts';
+import { launchChromium, newPage } from '../harness/chromium.ts';
+import { buildFixtures, type Fixtures } from '../harness/fixtures.ts';
+import { startRegistry, type Registry } from '../harness/registry.ts';
+
+const password = 'pw-4be7c1-never-store-me';
+let registry: Registry;
+let fixtures: Fixtures;
+let app: { url: string; close(): Promise<void> };
+let browser: Awaited<ReturnType<typeof launchChromium>>;
+
+beforeAll(async () => {
+  registry = await startRegistry({ auth: 'htpasswd', users: { alice: password } });
+  fixtures = await buildFixtures(registry);
+  app = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    distDir: 'dist',
+    insecureRegistries: [registry.host],
+  });
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await app?.close();
+  await registry?.stop();
+});
+
+/** Everything the page could have persisted, as text. */
+async function persisted(page: Page): Promise<string> {
+  return page.evaluate(async () => {
+    const out: string[] = [
+      JSON.stringify({ ...localStorage }),
+      JSON.stringify({ ...sessionStorage }),
+    ];
+    for (const info of await indexedDB.databases()) {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const r = indexedDB.open(info.name!);
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+      for (const name of db.objectStoreNames) {
+        const values = await new Promise<unknown[]>((resolve) => {
+          const r = db.transaction(name).objectStore(name).getAll();
+          r.onsuccess = () => resolve(r.result);
+        });
+        out.push(JSON.stringify(values, (_k, v) => (v instanceof Blob ? `blob:${v.size}` : v)));
+      }
+      db.close();
+    }
+    return out.join('\n');
+  });
+}
+
+test('a registry that needs credentials: sign in, pull, nothing persisted', async () => {
+  const fx = fixtures.whiteout;
+  const page = await newPage(browser);
+  await page.goto(app.url);
+  await page.getByRole('textbox', { name: 'Image reference' }).fill(fx.ref);
+  await page.getByRole('button', { name: 'Pull' }).click();
+  await page.getByRole('alert').waitFor();
+  expect(await page.getByRole('alert').textContent()).toMatch(/needs credentials/);
+
+  const form = page.getByRole('form', { name: `Sign in to ${registry.host}` });
+  await form.getByRole('textbox', { name: 'Username' }).fill('alice');
+  await form.getByLabel('Password or token').fill('wrong');
+  await form.getByRole('button', { name: 'Sign in and pull' }).click();
+  await expect
+    .poll(async () => (await page.getByRole('alert').textContent()) ?? '')
+    .toMatch(/refused the credentials/);
+
+  await form.getByLabel('Password or token').fill(password);
+  await form.getByRole('button', { name: 'Sign in and pull' }).click();
+  const summary = page.getByRole('region', { name: 'Image summary' });
+  await summary.waitFor();
+  expect(await summary.textContent()).toContain(fx.digest);
+  expect(await persisted(page)).not.toContain(password);
+  expect(await persisted(page)).not.toContain('alice');
+  await page.context().close();
+});

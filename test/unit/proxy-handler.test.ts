@@ -1,0 +1,350 @@
+// The handler on its own, with a scripted upstream fetch: what an edge
+// runtime would see. Network behaviour is covered in test/integration.
+
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createProxyHandler } from '../../proxy/handler.ts';
+import type { ProxyOptions } from '../../proxy/handler.ts';
+
+interface Call {
+  url: string;
+  method: string;
+  headers: Headers;
+}
+
+type Route = (call: Call, signal: AbortSignal) => Response | Promise<Response>;
+
+function fakeFetch(routes: Record<string, Route>) {
+  const calls: Call[] = [];
+  const fn = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const call: Call = {
+      url: String(input),
+      method: init?.method ?? 'GET',
+      headers: new Headers(init?.headers),
+    };
+    calls.push(call);
+    const route = routes[call.url.split('?')[0]!];
+    if (!route) throw new TypeError('fetch failed', { cause: { code: 'ENOTFOUND' } });
+    return route(call, init?.signal ?? new AbortController().signal);
+  }) as typeof fetch;
+  return { fn, calls };
+}
+
+const ORIGIN = 'http://berth.test';
+
+function make(routes: Record<string, Route>, extra: Partial<ProxyOptions> = {}) {
+  const upstream = fakeFetch(routes);
+  const handler = createProxyHandler({ insecureRegistries: [], fetch: upstream.fn, ...extra });
+  const get = (path: string, headers: Record<string, string> = {}, method = 'GET') =>
+    handler(new Request(ORIGIN + path, { method, headers }));
+  return { handler, get, calls: upstream.calls };
+}
+
+async function errorOf(res: Response) {
+  const body = (await res.json()) as { errors: Array<{ code: string; message: string }> };
+  return body.errors[0]!;
+}
+
+const challenge = (realm: string) => () =>
+  new Response('{}', {
+    status: 401,
+    headers: { 'WWW-Authenticate': `Basic realm="x", Bearer realm="${realm}",service="s"` },
+  });
+
+afterEach(() => vi.useRealTimers());
+
+describe('forwarding', () => {
+  it('forwards only the allowed request headers and filters response headers', async () => {
+    const { get, calls } = make({
+      'https://registry.example/v2/a/manifests/1': () =>
+        new Response('{"ok":1}', {
+          headers: {
+            'Content-Type': 'application/json',
+            'Docker-Content-Digest': 'sha256:abc',
+            'Set-Cookie': 'session=1',
+            'X-Internal': 'secret',
+          },
+        }),
+    });
+    const res = await get('/proxy/registry.example/v2/a/manifests/1', {
+      Accept: 'application/json',
+      Authorization: 'Bearer t',
+      Range: 'bytes=0-1',
+      'If-None-Match': '"x"',
+      Cookie: 'c=1',
+      'X-Forwarded-For': '1.2.3.4',
+      'Berth-Registry': 'registry.example',
+    });
+    expect(res.status).toBe(200);
+    expect([...calls[0]!.headers.keys()].sort()).toEqual([
+      'accept',
+      'accept-encoding',
+      'authorization',
+      'if-none-match',
+      'range',
+      'user-agent',
+    ]);
+    expect(calls[0]!.headers.get('user-agent')).toBe('berth-proxy/0.1');
+    expect(res.headers.get('docker-content-digest')).toBe('sha256:abc');
+    expect(res.headers.get('set-cookie')).toBeNull();
+    expect(res.headers.get('x-internal')).toBeNull();
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('access-control-expose-headers')).toContain('Docker-Content-Digest');
+    expect(await res.text()).toBe('{"ok":1}');
+  });
+
+  it('uses http only for insecure-listed hosts', async () => {
+    const ok = () => new Response('ok');
+    const { get, calls } = make(
+      { 'http://10.0.0.5:5000/v2/': ok, 'https://10.0.0.5:5001/v2/': ok },
+      { insecureRegistries: ['10.0.0.5:5000'] },
+    );
+    expect((await get('/proxy/10.0.0.5:5000/v2/')).status).toBe(200);
+    const refused = await get('/proxy/10.0.0.5:5001/v2/');
+    expect(refused.status).toBe(403);
+    expect(await errorOf(refused)).toMatchObject({ code: 'BERTH_PROXY_DENIED' });
+    expect(calls.map((c) => c.url)).toEqual(['http://10.0.0.5:5000/v2/']);
+  });
+
+  it('refuses private literals and localhost names before fetching', async () => {
+    const { get, calls } = make({});
+    for (const host of ['127.0.0.1', '[::1]', '169.254.169.254', 'localhost', 'x.localhost']) {
+      const res = await get(`/proxy/${host}/v2/`);
+      expect(res.status).toBe(403);
+      const err = await errorOf(res);
+      expect(err.message).toContain(host);
+      expect(err.message).toContain('BERTH_INSECURE_REGISTRIES');
+    }
+    expect(calls).toHaveLength(0);
+  });
+
+  it('drops the length when the upstream compressed anyway', async () => {
+    const { get } = make({
+      'https://r.example/v2/': () =>
+        new Response('x', { headers: { 'Content-Encoding': 'gzip', 'Content-Length': '99' } }),
+    });
+    const res = await get('/proxy/r.example/v2/');
+    expect(res.headers.get('content-length')).toBeNull();
+  });
+
+  it('sends HEAD upstream and returns no body', async () => {
+    const { get, calls } = make({
+      'https://r.example/v2/b': () => new Response(null, { headers: { 'Content-Length': '5' } }),
+    });
+    const res = await get('/proxy/r.example/v2/b', {}, 'HEAD');
+    expect(calls[0]!.method).toBe('HEAD');
+    expect(res.body).toBeNull();
+    expect(res.headers.get('content-length')).toBe('5');
+  });
+
+  it('refuses paths the URL parser normalised when the raw target is known', async () => {
+    const { handler } = make({ 'https://r.example/x': () => new Response('no') });
+    const res = await handler(new Request(`${ORIGIN}/proxy/r.example/x`), {
+      rawTarget: '/proxy/r.example/v2/../x',
+    });
+    expect(res.status).toBe(400);
+    expect(await errorOf(res)).toMatchObject({ code: 'BERTH_BAD_REQUEST' });
+  });
+});
+
+describe('redirects', () => {
+  it('drops Authorization cross-origin and keeps it same-origin', async () => {
+    const { get, calls } = make({
+      'https://r.example/v2/b1': () =>
+        new Response(null, { status: 307, headers: { Location: '/v2/b2' } }),
+      'https://r.example/v2/b2': () =>
+        new Response(null, { status: 302, headers: { Location: 'https://cdn.example/o?sig=1' } }),
+      'https://cdn.example/o': () =>
+        new Response(null, { status: 301, headers: { Location: 'https://r.example/v2/b3' } }),
+      'https://r.example/v2/b3': () => new Response('blob'),
+    });
+    const res = await get('/proxy/r.example/v2/b1', { Authorization: 'Bearer t' });
+    expect(await res.text()).toBe('blob');
+    expect(calls.map((c) => [c.url, c.headers.get('authorization')])).toEqual([
+      ['https://r.example/v2/b1', 'Bearer t'],
+      ['https://r.example/v2/b2', 'Bearer t'],
+      ['https://cdn.example/o?sig=1', null],
+      ['https://r.example/v2/b3', null], // once dropped, never re-sent
+    ]);
+  });
+
+  it('applies the policy to every hop', async () => {
+    const to = (location: string) => () =>
+      new Response(null, { status: 307, headers: { Location: location } });
+    const { get, calls } = make({
+      'https://r.example/v2/http': to('http://cdn.example/x'),
+      'https://r.example/v2/private': to('https://10.1.2.3/x'),
+      'https://r.example/v2/metadata': to('https://169.254.169.254/latest/meta-data/'),
+      'https://r.example/v2/file': to('file:///etc/passwd'),
+      'https://r.example/v2/userinfo': to('https://u:p@cdn.example/x'),
+    });
+    for (const p of ['http', 'private', 'metadata', 'file', 'userinfo']) {
+      const res = await get(`/proxy/r.example/v2/${p}`);
+      expect(res.status, p).toBe(403);
+      expect((await errorOf(res)).code).toBe('BERTH_PROXY_DENIED');
+    }
+    expect(calls.every((c) => c.url.startsWith('https://r.example/'))).toBe(true);
+  });
+
+  it('allows http redirects to insecure-listed hosts', async () => {
+    const { get } = make(
+      {
+        'https://r.example/v2/b': () =>
+          new Response(null, { status: 307, headers: { Location: 'http://mirror.lan/b' } }),
+        'http://mirror.lan/b': () => new Response('lan'),
+      },
+      { insecureRegistries: ['mirror.lan:80'] },
+    );
+    expect(await (await get('/proxy/r.example/v2/b')).text()).toBe('lan');
+  });
+
+  it('gives up after five redirects', async () => {
+    let n = 0;
+    const { get, calls } = make({
+      'https://r.example/v2/loop': () =>
+        new Response(null, { status: 302, headers: { Location: `/v2/loop?${n++}` } }),
+    });
+    const res = await get('/proxy/r.example/v2/loop');
+    expect(res.status).toBe(502);
+    expect(calls).toHaveLength(6);
+  });
+});
+
+describe('token requests', () => {
+  it('forwards only to the announced realm and caches it for ten minutes', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const token = () => new Response('{"token":"t"}');
+    const { get, calls } = make({
+      'https://registry.example/v2/': challenge('https://auth.example/token?ignored=1'),
+      'https://auth.example/token': token,
+      'https://auth.example/other': token,
+    });
+    const headers = { 'Berth-Registry': 'registry.example' };
+    const probes = () => calls.filter((c) => c.url === 'https://registry.example/v2/').length;
+
+    expect((await get('/proxy/auth.example/token?scope=a', headers)).status).toBe(200);
+    expect((await get('/proxy/auth.example/token?scope=b', headers)).status).toBe(200);
+    expect(probes()).toBe(1);
+
+    const other = await get('/proxy/auth.example/other', headers);
+    expect(other.status).toBe(403);
+    expect((await errorOf(other)).message).toContain('https://auth.example/other');
+
+    vi.advanceTimersByTime(10 * 60 * 1000 + 1);
+    expect((await get('/proxy/auth.example/token', headers)).status).toBe(200);
+    expect(probes()).toBe(2);
+    // The challenge probe carries no client credentials.
+    expect(calls.find((c) => c.url.endsWith('/v2/'))!.headers.get('authorization')).toBeNull();
+  });
+
+  it('needs a Berth-Registry header naming a registry that announces the realm', async () => {
+    const { get } = make({
+      'https://registry.example/v2/': challenge('https://auth.example/token'),
+      'https://open.example/v2/': () => new Response('{}'),
+      'https://auth.example/token': () => new Response('t'),
+    });
+    expect((await get('/proxy/auth.example/token')).status).toBe(403);
+    const open = await get('/proxy/auth.example/token', { 'Berth-Registry': 'open.example' });
+    expect(open.status).toBe(403);
+    const bad = await get('/proxy/auth.example/token', { 'Berth-Registry': 'a@b' });
+    expect(bad.status).toBe(400);
+    const down = await get('/proxy/auth.example/token', { 'Berth-Registry': 'down.example' });
+    expect(down.status).toBe(502);
+  });
+
+  it('does not cache a registry that announced nothing', async () => {
+    let announce = false;
+    const { get } = make({
+      'https://registry.example/v2/': () =>
+        announce ? challenge('https://auth.example/token')() : new Response('{}'),
+      'https://auth.example/token': () => new Response('t'),
+    });
+    const headers = { 'Berth-Registry': 'registry.example' };
+    expect((await get('/proxy/auth.example/token', headers)).status).toBe(403);
+    announce = true;
+    expect((await get('/proxy/auth.example/token', headers)).status).toBe(200);
+  });
+});
+
+describe('methods, CORS, errors and logging', () => {
+  it('answers OPTIONS itself and rejects other methods', async () => {
+    const { get, calls } = make({}, { allowedOrigins: ['https://app.example'] });
+    const pre = await get('/proxy/r.example/v2/', { Origin: 'https://app.example' }, 'OPTIONS');
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(pre.headers.get('access-control-allow-methods')).toBe('GET, HEAD, OPTIONS');
+    expect(pre.headers.get('access-control-allow-headers')).toBe(
+      'Authorization, Accept, Range, Berth-Registry, Content-Type',
+    );
+    expect(pre.headers.get('access-control-max-age')).toBe('600');
+    expect(pre.headers.get('vary')).toBe('Origin');
+
+    const evil = await get('/proxy/r.example/v2/', { Origin: 'https://evil.example' }, 'OPTIONS');
+    expect(evil.headers.get('access-control-allow-origin')).toBeNull();
+    const self = await get('/proxy/r.example/v2/', { Origin: ORIGIN }, 'OPTIONS');
+    expect(self.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+
+    for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
+      const res = await get('/proxy/r.example/v2/', {}, method);
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe('GET, HEAD, OPTIONS');
+      expect((await errorOf(res)).code).toBe('BERTH_METHOD_NOT_ALLOWED');
+    }
+    expect(calls).toHaveLength(0);
+  });
+
+  it('times out when headers do not arrive', async () => {
+    const { get } = make(
+      {
+        'https://slow.example/v2/': (_call, signal) =>
+          new Promise((_resolve, reject) => {
+            signal.addEventListener('abort', () =>
+              reject(new DOMException('aborted', 'AbortError')),
+            );
+          }),
+      },
+      { timeoutMs: 50 },
+    );
+    const res = await get('/proxy/slow.example/v2/');
+    expect(res.status).toBe(504);
+    expect(await errorOf(res)).toMatchObject({ code: 'BERTH_UPSTREAM_TIMEOUT' });
+  });
+
+  it('maps connect-time refusals from the injected fetch to 403', async () => {
+    const { get } = make({
+      'https://rebind.example/v2/': () => {
+        throw new TypeError('fetch failed', {
+          cause: { code: 'BERTH_PROXY_DENIED', message: 'it resolves to 10.0.0.1' },
+        });
+      },
+    });
+    const res = await get('/proxy/rebind.example/v2/');
+    expect(res.status).toBe(403);
+    expect((await errorOf(res)).message).toMatch(/rebind\.example.*10\.0\.0\.1/);
+  });
+
+  it('logs one line without query or credentials', async () => {
+    const lines: string[] = [];
+    const { get } = make(
+      {
+        'https://registry.example/v2/': challenge('https://auth.example/token'),
+        'https://auth.example/token': () => new Response('t'),
+      },
+      { log: (l) => lines.push(l) },
+    );
+    await get('/proxy/auth.example/token?account=bob&password=hunter2', {
+      'Berth-Registry': 'registry.example',
+      Authorization: 'Basic Ym9iOmh1bnRlcjI=',
+    });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^GET auth\.example \/token 200 \d+ms$/);
+  });
+
+  it('rejects malformed targets with 400', async () => {
+    const { get } = make({});
+    for (const p of ['/proxy/', '/proxy/u@h/v2/', '/proxy/h:99999/v2/', '/proxy/h/v2/a%2fb']) {
+      const res = await get(p);
+      expect(res.status, p).toBe(400);
+      expect((await errorOf(res)).code).toBe('BERTH_BAD_REQUEST');
+    }
+  });
+});

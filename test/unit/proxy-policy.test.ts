@@ -1,0 +1,274 @@
+import { describe, expect, it } from 'vitest';
+import {
+  isForbiddenAddress,
+  isInsecureHost,
+  isIPLiteral,
+  isRegistryApiPath,
+  parseHostPort,
+  parseIPv6,
+  parseInsecureList,
+  parseProxyPath,
+  pathProblem,
+} from '../../proxy/policy.ts';
+
+describe('isForbiddenAddress', () => {
+  const forbidden = [
+    // IPv4 special-purpose ranges
+    '0.0.0.0',
+    '0.1.2.3',
+    '10.0.0.1',
+    '10.255.255.255',
+    '100.64.0.1',
+    '100.127.255.254',
+    '127.0.0.1',
+    '127.255.0.9',
+    '169.254.169.254', // cloud metadata
+    '169.254.0.1',
+    '172.16.0.1',
+    '172.31.255.255',
+    '192.0.0.8',
+    '192.0.2.1',
+    '192.88.99.1',
+    '192.168.1.1',
+    '198.18.0.1',
+    '198.19.255.255',
+    '198.51.100.7',
+    '203.0.113.9',
+    '224.0.0.1',
+    '239.255.255.250',
+    '240.0.0.1',
+    '255.255.255.255',
+    // IPv6
+    '::',
+    '::1',
+    '[::1]',
+    '0:0:0:0:0:0:0:1',
+    'fc00::1',
+    'fd12:3456::1',
+    'fe80::1',
+    'febf::1',
+    'fec0::1',
+    'ff02::1',
+    '100::1',
+    '2001:db8::1',
+    '2001::1', // Teredo
+    '3fff::1',
+    '::ffff:127.0.0.1',
+    '::ffff:10.0.0.1',
+    '::ffff:169.254.169.254',
+    '::ffff:7f00:1', // mapped, hex spelling
+    '::127.0.0.1', // IPv4-compatible (deprecated)
+    '64:ff9b::10.0.0.1', // NAT64 to private
+    '64:ff9b:1::1', // local-use NAT64
+    '2002:7f00:1::1', // 6to4 of 127.0.0.1
+    '2002:c0a8:101::1', // 6to4 of 192.168.1.1
+    // Unparseable: fail closed
+    '',
+    'localhost',
+    'example.com',
+    '127.1',
+    '2130706433',
+    '0x7f.0.0.1',
+    '010.0.0.1',
+    '256.1.1.1',
+    'fe80::1%eth0',
+    '1:2:3:4:5:6:7:8:9',
+    '::ffff:999.0.0.1',
+  ];
+  const allowed = [
+    '1.1.1.1',
+    '8.8.8.8',
+    '100.63.255.255',
+    '100.128.0.0',
+    '172.15.255.255',
+    '172.32.0.1',
+    '192.167.1.1',
+    '198.17.255.255',
+    '223.255.255.255',
+    '2606:4700:4700::1111',
+    '[2606:4700:4700::1111]',
+    '2a00:1450:4001:80b::200e',
+    '2001:4860:4860::8888',
+    '::ffff:8.8.8.8',
+    '64:ff9b::8.8.8.8',
+    '2002:808:808::1',
+  ];
+  it.each(forbidden)('refuses %s', (ip) => expect(isForbiddenAddress(ip)).toBe(true));
+  it.each(allowed)('allows %s', (ip) => expect(isForbiddenAddress(ip)).toBe(false));
+});
+
+describe('parseIPv6', () => {
+  it.each([
+    ['::', [0, 0, 0, 0, 0, 0, 0, 0]],
+    ['::1', [0, 0, 0, 0, 0, 0, 0, 1]],
+    ['1::', [1, 0, 0, 0, 0, 0, 0, 0]],
+    ['1:2:3:4:5:6:7::', [1, 2, 3, 4, 5, 6, 7, 0]],
+    ['::ffff:1.2.3.4', [0, 0, 0, 0, 0, 0xffff, 0x0102, 0x0304]],
+    ['1:2:3:4:5:6:1.2.3.4', [1, 2, 3, 4, 5, 6, 0x0102, 0x0304]],
+  ])('parses %s', (text, groups) => expect(parseIPv6(text)).toEqual(groups));
+
+  it.each(['', ':', ':::', '1:::2', '1::2::3', '12345::', 'g::', '1:2:3:4:5:6:7', '::1.2.3'])(
+    'rejects %s',
+    (text) => expect(parseIPv6(text)).toBeNull(),
+  );
+
+  it('recognises literals', () => {
+    expect(isIPLiteral('[::1]')).toBe(true);
+    expect(isIPLiteral('10.0.0.1')).toBe(true);
+    expect(isIPLiteral('registry.local')).toBe(false);
+  });
+});
+
+describe('parseHostPort', () => {
+  it.each([
+    ['registry-1.docker.io', 'registry-1.docker.io', ''],
+    ['Registry.Example.COM:5000', 'registry.example.com', '5000'],
+    ['10.0.0.1:443', '10.0.0.1', '443'],
+    ['[::1]:5000', '[::1]', '5000'],
+    ['[0:0::1]', '[::1]', ''],
+    ['localhost', 'localhost', ''],
+    ['a.b-c.d', 'a.b-c.d', ''],
+  ])('accepts %s', (input, host, port) => {
+    expect(parseHostPort(input)).toMatchObject({ host, port });
+  });
+
+  it.each([
+    '',
+    ':5000',
+    'user@host',
+    'host:',
+    'host:0',
+    'host:65536',
+    'host:080',
+    'host:+80',
+    'host:1:2',
+    '-host',
+    'host-.com',
+    'ho_st',
+    'host..com',
+    'exa mple.com',
+    '127.1',
+    '2130706433',
+    '0x7f.0.0.1',
+    'a.0x10',
+    '010.0.0.1',
+    '[::1',
+    '[::1]x',
+    '[fe80::1%25eth0]',
+    '::1',
+    'ex\u00e4mple.com',
+    'a'.repeat(64) + '.com',
+  ])('rejects %j', (input) => expect(parseHostPort(input)).toBeNull());
+});
+
+describe('insecure registries', () => {
+  it('parses a comma list, trimming and normalising', () => {
+    expect(parseInsecureList(' Registry.local:5000, ,10.0.0.5,[::1]:5001 ')).toEqual([
+      'registry.local:5000',
+      '10.0.0.5',
+      '[::1]:5001',
+    ]);
+    expect(parseInsecureList(undefined)).toEqual([]);
+    expect(parseInsecureList(['a:1'])).toEqual(['a:1']);
+  });
+
+  it.each(['http://registry.local:5000', 'registry.local:abc', 'user@host'])(
+    'throws on %s',
+    (entry) => expect(() => parseInsecureList(entry)).toThrow(/BERTH_INSECURE_REGISTRIES/),
+  );
+
+  const list = ['registry.local:5000', '10.0.0.5', '[::1]:5001'];
+  it.each([
+    ['registry.local:5000', true],
+    ['REGISTRY.local:5000', true],
+    ['registry.local:5001', false],
+    ['registry.local', false],
+    ['10.0.0.5', true],
+    ['10.0.0.5:1234', true], // entry without port: any port
+    ['10.0.0.6', false],
+    ['[::1]:5001', true],
+    ['[0::1]:5001', true],
+    ['[::1]:5000', false],
+    ['not a host', false],
+  ])('%s listed: %s', (hostPort, expected) => {
+    expect(isInsecureHost(hostPort, list)).toBe(expected);
+  });
+});
+
+describe('parseProxyPath', () => {
+  it('splits host, path and query', () => {
+    const r = parseProxyPath('/proxy/registry-1.docker.io/v2/library/alpine/manifests/3.20?x=1');
+    expect(r).toEqual({
+      ok: true,
+      target: {
+        host: 'registry-1.docker.io',
+        hostname: 'registry-1.docker.io',
+        port: '',
+        path: '/v2/library/alpine/manifests/3.20',
+        query: '?x=1',
+      },
+    });
+  });
+
+  it('handles IPv6 with port and custom mounts', () => {
+    const r = parseProxyPath('/p/[::1]:5000/v2/', '/p');
+    expect(r.ok && r.target).toMatchObject({ host: '[::1]', hostname: '::1', port: '5000' });
+  });
+
+  it.each([
+    ['/proxy/auth.docker.io/token?scope=repository:a/b:pull&service=x', true],
+    ['/proxy/ghcr.io/v2/o/r/blobs/sha256:abc', true],
+    ['/proxy/ghcr.io/v2/o/r/blobs/sha256%3Aabc', true],
+    ['/proxy/ghcr.io/v2/', true],
+    ['/proxy/ghcr.io/', true],
+    ['/other/ghcr.io/v2/', false],
+    ['/proxy', false],
+    ['/proxy/', false],
+    ['/proxy//v2/', false],
+    ['/proxy/ghcr.io', false],
+    ['/proxy/user@ghcr.io/v2/', false],
+    ['/proxy/user:pw@ghcr.io/v2/', false],
+    ['/proxy/ghcr.io:99999/v2/', false],
+    ['/proxy/ghcr.io:0/v2/', false],
+    ['/proxy/ghcr.io/v2/../x', false],
+    ['/proxy/ghcr.io/v2/./x', false],
+    ['/proxy/ghcr.io/v2/%2e%2e/x', false],
+    ['/proxy/ghcr.io/v2/.%2E/x', false],
+    ['/proxy/ghcr.io/v2/a%2fb', false],
+    ['/proxy/ghcr.io/v2/a%2Fb', false],
+    ['/proxy/ghcr.io/v2/a%5cb', false],
+    ['/proxy/ghcr.io/v2/a%252fb', false],
+    ['/proxy/ghcr.io/v2/a%00', false],
+    ['/proxy/ghcr.io/v2/a%zz', false],
+    ['/proxy/ghcr.io/v2/a%', false],
+    ['/proxy/ghcr.io/v2//x', false],
+    ['/proxy/ghcr.io/v2/a\\b', false],
+    ['/proxy/ghcr.io/v2/a b', false],
+    ['/proxy/ghcr.io/v2/\u00e4', false],
+    ['/proxy/127.1/v2/', false],
+    ['/proxy/[fe80::1%25eth0]/v2/', false],
+  ])('%s -> ok=%s', (input, ok) => {
+    expect(parseProxyPath(input).ok).toBe(ok);
+  });
+
+  it('explains refusals', () => {
+    expect(parseProxyPath('/proxy/a@b/v2/')).toEqual({
+      ok: false,
+      reason: 'userinfo is not allowed in host',
+    });
+    expect(pathProblem('/v2/../x')).toMatch(/dot segments/);
+    expect(pathProblem('/v2/a%2fb')).toMatch(/%2f/);
+    expect(pathProblem('/v2/')).toBeNull();
+  });
+});
+
+describe('isRegistryApiPath', () => {
+  it.each([
+    ['/v2/', true],
+    ['/v2/library/alpine/tags/list', true],
+    ['/v2', false],
+    ['/v2x/', false],
+    ['/token', false],
+    ['/', false],
+  ])('%s -> %s', (path, expected) => expect(isRegistryApiPath(path)).toBe(expected));
+});
