@@ -3,12 +3,24 @@ import App from './ui/App.svelte';
 import './ui/app.css';
 import { PullState } from './state/pull.svelte.ts';
 import { createPullBridge } from './workers/pull.ts';
+import { loadSettings } from './state/settings.ts';
+
+/** localStorage throws in some privacy modes; settings then fall back to defaults. */
+function safeStorage(): Storage | undefined {
+  try {
+    return localStorage;
+  } catch {
+    return undefined;
+  }
+}
 
 const params = new URLSearchParams(location.search);
 
 const state = new PullState({
   bridge: createPullBridge(),
-  proxy: `${location.origin}/proxy`,
+  settings: loadSettings(safeStorage()),
+  // A static build hosted apart from its proxy names the proxy at build time.
+  proxy: import.meta.env.VITE_BERTH_PROXY || `${location.origin}/proxy`,
   onLocation: ({ image, platform }) => {
     const q = new URLSearchParams({ image, ...(platform ? { platform } : {}) });
     history.replaceState(null, '', `?${q}`);

@@ -7,7 +7,8 @@ export type { ImageSummary };
 import type { Platform } from '../lib/oci/types.ts';
 import { parseReference } from '../lib/reference/reference.ts';
 import { WorkerError, type WorkerBridge } from '../workers/rpc.ts';
-import type { PullWorkerApi } from '../workers/pull.ts';
+import type { PullEvent, PullWorkerApi } from '../workers/pull.ts';
+import type { Settings } from './settings.ts';
 
 export interface ProgressRow extends BlobProgress {
   /** Bytes per second while downloading, averaged since the download started. */
@@ -25,6 +26,7 @@ export interface PullStateOptions {
   onLocation?: (query: { image: string; platform?: string }) => void;
   /** Hands a finished archive to the user. */
   save: (blob: Blob, fileName: string) => void;
+  settings: Settings;
 }
 
 export class PullState {
@@ -55,6 +57,15 @@ export class PullState {
 
   get platformOptions(): string[] {
     return this.platforms.map(formatPlatformValue);
+  }
+
+  /** The user edits the reference: a platform picked for another image no longer applies. */
+  editReference(value: string) {
+    this.reference = value;
+    if (this.platforms.length > 0 || this.platform) {
+      this.platforms = [];
+      this.platform = '';
+    }
   }
 
   /** Checks the reference in the page, so a typo is reported before any request. */
@@ -116,8 +127,13 @@ export class PullState {
     this.summary = matches ? summary : null;
   }
 
+  /** Resolves and pulls in one pass: the platform list fills in from the pull itself. */
   async pull(): Promise<void> {
-    if (!(await this.resolve())) return;
+    this.error = null;
+    this.notice = null;
+    const input = this.#parse();
+    if (!input) return;
+    this.#abort?.abort();
     const abort = (this.#abort = new AbortController());
     this.phase = 'pulling';
     this.summary = null;
@@ -131,33 +147,41 @@ export class PullState {
       scheduled = false;
       this.rows = [...rows.values()];
     };
+    const onEvent = (e: PullEvent) => {
+      if (e.type === 'resolved') {
+        this.resolvedName = e.name;
+        this.rootDigest = e.root.digest;
+        this.platforms = e.platforms;
+        this.platform = e.platform ? formatPlatformValue(e.platform) : '';
+        this.#syncLocation();
+        return;
+      }
+      rows.set(e.progress.ref, nextRow(rows.get(e.progress.ref), e.progress));
+      if (!scheduled) {
+        scheduled = true;
+        queueMicrotask(flush);
+      }
+    };
     try {
       const summary = await this.#opts.bridge.call(
         'pull',
         {
-          reference: this.reference.trim(),
+          reference: input,
           proxy: this.#opts.proxy,
+          limit: this.#opts.settings.parallel,
+          pieceMiB: this.#opts.settings.pieceMiB,
           ...(this.platform ? { platform: this.platform } : {}),
         },
-        {
-          signal: abort.signal,
-          onEvent: (e) => {
-            rows.set(
-              (e as BlobProgress).ref,
-              nextRow(rows.get((e as BlobProgress).ref), e as BlobProgress),
-            );
-            if (!scheduled) {
-              scheduled = true;
-              queueMicrotask(flush);
-            }
-          },
-        },
+        { signal: abort.signal, onEvent: (e) => onEvent(e as PullEvent) },
       );
       flush();
       this.summary = summary;
       this.signInRegistry = null;
       const fetched = this.rows.filter((r) => r.state === 'done').length;
-      this.notice = `Pulled ${summary.name}: ${fetched} blob${fetched === 1 ? '' : 's'} downloaded and verified.`;
+      this.notice =
+        fetched === 0
+          ? `${summary.name} is up to date: every blob was already stored.`
+          : `Pulled ${summary.name}: ${fetched} blob${fetched === 1 ? '' : 's'} downloaded and verified.`;
     } catch (err) {
       flush();
       if (!abort.signal.aborted) this.#fail(err, this.reference.trim());

@@ -1,7 +1,7 @@
 import { WorkerBridge } from './rpc.ts';
-import type { PullWorkerApi } from './pull.worker.ts';
+import type { PullEvent, PullWorkerApi } from './pull.worker.ts';
 
-export type { PullWorkerApi };
+export type { PullEvent, PullWorkerApi };
 
 export function createPullBridge(): WorkerBridge<PullWorkerApi> {
   return new WorkerBridge<PullWorkerApi>(

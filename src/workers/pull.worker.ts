@@ -32,6 +32,17 @@ function client(proxy: string) {
   return clientFor.client;
 }
 
+/** What a pull reports along the way: the resolved root first, then progress per blob. */
+export type PullEvent =
+  | {
+      type: 'resolved';
+      name: string;
+      root: ResolvedImage['root'];
+      platforms: Platform[];
+      platform?: Platform;
+    }
+  | { type: 'progress'; progress: BlobProgress };
+
 export interface ResolveResult {
   name: string;
   root: ResolvedImage['root'];
@@ -63,7 +74,7 @@ const api = {
   },
 
   async pull(
-    arg: { reference: string; platform?: string; proxy: string; limit?: number },
+    arg: { reference: string; platform?: string; proxy: string; limit?: number; pieceMiB?: number },
     ctx: CallContext,
   ): Promise<ImageSummary> {
     const ref = parseReference(arg.reference);
@@ -73,11 +84,20 @@ const api = {
       client: client(arg.proxy),
       store: s,
       signal: ctx.signal,
-      limit: arg.limit ?? 3,
-      onProgress: (p: BlobProgress) => ctx.emit(p),
+      limit: Math.min(8, Math.max(1, arg.limit ?? 3)),
+      pieceSize: Math.min(256, Math.max(1, arg.pieceMiB ?? 64)) << 20,
+      onProgress: (progress: BlobProgress) =>
+        ctx.emit({ type: 'progress', progress } satisfies PullEvent),
     };
     const resolved = await resolveImage(ref, pctx);
     const want = resolved.index ? (platform ?? defaultPlatform(resolved.platforms)) : undefined;
+    ctx.emit({
+      type: 'resolved',
+      name: resolved.name,
+      root: resolved.root,
+      platforms: resolved.platforms,
+      ...(want ? { platform: want } : {}),
+    } satisfies PullEvent);
     const image = await pullImage(ref, want, pctx, resolved);
     const manifest = resolved.index && want ? selectManifest(resolved.index, want) : resolved.root;
     return summarize(s, image, manifest.digest);

@@ -8,13 +8,15 @@ import { startServer } from '../../proxy/server.ts';
 import { launchChromium, newPage } from '../harness/chromium.ts';
 import { buildFixtures, type Fixtures } from '../harness/fixtures.ts';
 import { startRegistry, type Registry } from '../harness/registry.ts';
-import { startCorruptingShim } from '../harness/shim.ts';
+import { startCorruptingShim, startShim } from '../harness/shim.ts';
 import { freePort } from '../harness/process.ts';
 
 export interface E2E {
   registry: Registry;
   fixtures: Fixtures;
   shim: Awaited<ReturnType<typeof startCorruptingShim>>;
+  /** Forwards to the registry unchanged and records every request. */
+  counter: Awaited<ReturnType<typeof startShim>>;
   app: { url: string; close(): Promise<void> };
   browser: Browser;
   tmp: string;
@@ -38,13 +40,15 @@ export async function startE2E(): Promise<E2E> {
     const corruptDigest = fixtures.whiteout.layers![1]!.digest;
     const shim = await startCorruptingShim(registry.url, { corruptDigest });
     stops.push(() => shim.stop());
+    const counter = await startShim(registry.url);
+    stops.push(() => counter.stop());
     const closedHost = `127.0.0.1:${await freePort()}`;
     const app = await startServer({
       host: '127.0.0.1',
       port: 0,
       distDir: 'dist',
       // A port nobody listens on: the "unreachable registry" case.
-      insecureRegistries: [registry.host, shim.host, closedHost],
+      insecureRegistries: [registry.host, shim.host, counter.host, closedHost],
     });
     stops.push(() => app.close());
     const browser = await launchChromium();
@@ -53,6 +57,7 @@ export async function startE2E(): Promise<E2E> {
       registry,
       fixtures,
       shim,
+      counter,
       app,
       browser,
       tmp,

@@ -45,6 +45,8 @@ async function downloadAndVerify(page: Page, name: string) {
   expect(listing).toContain('manifest.json');
   const out = join(env.tmp, `${name}-layout`);
   await exec('skopeo', ['copy', '--preserve-digests', `oci-archive:${file}`, `oci:${out}:copied`]);
+  // docker load reads manifest.json; skopeo's docker-archive transport reads it the same way.
+  await exec('skopeo', ['copy', `docker-archive:${file}`, `oci:${out}-docker:copied`]);
   const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as {
     manifests: { digest: string }[];
   };
@@ -137,6 +139,39 @@ describe('pull and export', () => {
     await expect.poll(async () => (await summary.textContent()) ?? '').toContain(arm.digest);
     const { digest } = await downloadAndVerify(page, 'multiarch-arm64');
     expect(digest).toBe(arm.digest);
+    await page.context().close();
+  });
+
+  test('each blob is fetched once, and a stored blob is never fetched again', async () => {
+    const fx = env.fixtures.whiteout;
+    const ref = `${env.counter.host}/${fx.repository}:${fx.tag}`;
+    const blobGets = () =>
+      env.counter.requests.filter((r) => r.method === 'GET' && r.path.includes('/blobs/'));
+    const page = await env.page();
+    await pull(page, ref);
+    await waitForSummary(page);
+    for (const text of await page
+      .getByRole('progressbar')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('aria-valuetext')))) {
+      expect(text).toMatch(/, done$/);
+    }
+    const first = blobGets();
+    const wanted = [fx.configDigest!, ...fx.layers!.map((l) => l.digest)];
+    expect(first.map((r) => r.path.split('/blobs/')[1]).sort()).toEqual([...wanted].sort());
+    const served = first.reduce((n, r) => n + r.bytes, 0);
+    const sizes = fx.layers!.reduce((n, l) => n + l.size, 0);
+    expect(served - sizes).toBeLessThan(10_000); // layers plus the small config, nothing twice
+
+    await page.getByRole('button', { name: 'Pull' }).click();
+    await expect
+      .poll(() => page.locator('.notice').textContent())
+      .toMatch(/is up to date: every blob was already stored/);
+    expect(blobGets().length).toBe(first.length);
+    for (const text of await page
+      .getByRole('progressbar')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('aria-valuetext')))) {
+      expect(text).toMatch(/already stored$/);
+    }
     await page.context().close();
   });
 

@@ -25,6 +25,10 @@ export interface ShimRequest {
   mutated: boolean;
   /** True once the response was fully sent. */
   done: boolean;
+  /** The client's Range header, if any. */
+  range?: string;
+  /** True when cutAfter cut this response short. */
+  cut?: boolean;
 }
 
 export type Mutator = (chunk: Buffer) => Buffer;
@@ -34,6 +38,11 @@ export interface ShimOptions {
   corruptDigest?: string;
   /** General hook: return a chunk mapper (must keep the length) to alter a response body. */
   mutate?: (path: string, method: string) => Mutator | undefined;
+  /** Drop the client's Range header, like a registry or CDN that ignores it (answers 200). */
+  ignoreRange?: boolean;
+  /** Cut the connection after this many body bytes of the response (a network failure
+   * mid-download). Called per request; undefined lets it through whole. */
+  cutAfter?: (request: ShimRequest) => number | undefined;
 }
 
 export interface Shim {
@@ -103,6 +112,7 @@ export async function startShim(upstream: string, opts: ShimOptions = {}): Promi
     const entry: ShimRequest = {
       method,
       path,
+      ...(typeof req.headers.range === 'string' ? { range: req.headers.range } : {}),
       status: 0,
       bytes: 0,
       requestBytes: 0,
@@ -118,7 +128,11 @@ export async function startShim(upstream: string, opts: ShimOptions = {}): Promi
       port: up.port,
       method,
       path,
-      headers: endToEnd(req.headers),
+      headers: (() => {
+        const h = endToEnd(req.headers);
+        if (opts.ignoreRange) delete h.range;
+        return h;
+      })(),
     });
     req.on('data', (c: Buffer) => (entry.requestBytes += c.length));
     pipeline(req, upReq, () => {
@@ -130,11 +144,20 @@ export async function startShim(upstream: string, opts: ShimOptions = {}): Promi
       const mutator = pickMutator(path, method);
       entry.mutated = mutator !== undefined;
       res.writeHead(entry.status, upRes.statusMessage, endToEnd(upRes.headers));
+      const cut = opts.cutAfter?.(entry);
       const counter = new Transform({
         transform(chunk: Buffer, _enc, cb) {
-          const out = mutator ? mutator(chunk) : chunk;
+          let out = mutator ? mutator(chunk) : chunk;
           if (out.length !== chunk.length) {
             cb(new Error(`mutator changed chunk length ${chunk.length} → ${out.length}`));
+            return;
+          }
+          if (cut !== undefined && entry.bytes + out.length >= cut) {
+            out = out.subarray(0, cut - entry.bytes);
+            entry.bytes += out.length;
+            entry.cut = true;
+            res.write(out, () => res.destroy());
+            upRes.destroy();
             return;
           }
           entry.bytes += out.length;

@@ -3,7 +3,7 @@
 import type { Descriptor } from '../oci/types.ts';
 import type { Reference } from '../reference/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
-import { RegistryError } from '../registry/errors.ts';
+import { DigestMismatchError, RegistryError } from '../registry/errors.ts';
 import { type ContentStore, type IngestWriter, chunkSize } from '../store/content.ts';
 import { type ProgressListener, progressOf, refKey, roleOf } from './progress.ts';
 
@@ -17,22 +17,48 @@ export interface FetchContext {
   /** The repository the bytes come from. */
   reference: Reference;
   onProgress: ProgressListener;
+  /** Range piece size; pieceSize by default. */
+  pieceSize?: number;
+  /** How often one blob may fail transiently and resume before the pull gives up. */
+  maxResumes?: number;
 }
+
+/** A failure that resuming can get past: the network, a 5xx, a truncated body. A digest or
+ * size mismatch is not one (moby's DoNotRetry). */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof RegistryError) return err.temporary;
+  return err instanceof TypeError; // fetch and body reads fail with TypeError on the network
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
 
 export function sourceOf(ref: Reference) {
   return `${ref.registry}/${ref.repository}`;
 }
 
-/** Stores a document already in memory and verified by the caller's digest check. */
+/** Stores a document already in memory and verified by the caller's digest check. Returns
+ * false when it was stored already. */
 export async function ingestBytes(ctx: FetchContext, desc: Descriptor, bytes: Uint8Array) {
-  await ctx.store.withIngestLock(desc.digest, async () => {
+  return ctx.store.withIngestLock(desc.digest, async () => {
     if (await ctx.store.info(desc.digest)) {
       await ctx.store.addSource(desc.digest, sourceOf(ctx.reference));
-      return;
+      return false;
     }
     const w = await writerFor(ctx, desc);
     await w.write(new Blob([bytes as Uint8Array<ArrayBuffer>]));
     await w.commit();
+    return true;
   });
 }
 
@@ -58,29 +84,64 @@ export async function fetchDescriptor(ctx: FetchContext, desc: Descriptor, signa
         onProgress(progressOf(desc, 'done', desc.size));
         return;
       }
-      // A failure other than a digest or size mismatch leaves the durable part of the ingest in
-      // place, to resume from its last piece; a mismatch has already removed it.
-      const w = await writerFor(ctx, desc);
-      onProgress(progressOf(desc, 'downloading', w.offset));
-      while (w.offset < desc.size) {
-        if (signal.aborted) throw signal.reason;
-        const before = w.offset;
-        await fetchPiece(ctx, desc, w, signal);
-        if (w.offset === before) {
-          throw new RegistryError(
-            `${desc.digest}: the registry stopped sending data at byte ${before} of ${desc.size}`,
-            'protocol',
-            0,
-          );
+      // A transient failure resumes from the last durable piece. A digest mismatch is final,
+      // unless bytes were resumed: then the blob is fetched once more from the start, in case
+      // the resumed parts did not belong together (moby's layerDescriptor.Download).
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await downloadBlob(ctx, desc, signal);
+          return;
+        } catch (err) {
+          if (!(err instanceof ResumedMismatch) || attempt > 0) throw unwrap(err);
         }
-        onProgress(progressOf(desc, 'downloading', w.offset));
       }
-      onProgress(progressOf(desc, 'verifying', w.offset));
-      await w.commit();
-      onProgress(progressOf(desc, 'done', desc.size));
     },
     signal,
   );
+}
+
+class ResumedMismatch extends Error {
+  constructor(readonly inner: unknown) {
+    super('digest mismatch after a resumed download');
+  }
+}
+
+const unwrap = (err: unknown) => (err instanceof ResumedMismatch ? err.inner : err);
+
+async function downloadBlob(ctx: FetchContext, desc: Descriptor, signal: AbortSignal) {
+  const { onProgress } = ctx;
+  const w = await writerFor(ctx, desc);
+  let resumed = w.offset > 0;
+  let failures = 0;
+  onProgress(progressOf(desc, 'downloading', w.offset));
+  while (w.offset < desc.size) {
+    if (signal.aborted) throw signal.reason;
+    const before = w.offset;
+    try {
+      await fetchPiece(ctx, desc, w, signal);
+    } catch (err) {
+      if (signal.aborted || !isTransient(err) || ++failures > (ctx.maxResumes ?? 5)) throw err;
+      resumed = true;
+      await sleep(Math.min(5000, 200 * 2 ** failures), signal);
+      continue;
+    }
+    if (w.offset === before) {
+      throw new RegistryError(
+        `${desc.digest}: the registry stopped sending data at byte ${before} of ${desc.size}`,
+        'protocol',
+        0,
+      );
+    }
+    failures = 0;
+    onProgress(progressOf(desc, 'downloading', w.offset));
+  }
+  onProgress(progressOf(desc, 'verifying', w.offset));
+  try {
+    await w.commit();
+  } catch (err) {
+    throw resumed && err instanceof DigestMismatchError ? new ResumedMismatch(err) : err;
+  }
+  onProgress(progressOf(desc, 'done', desc.size));
 }
 
 function writerFor(ctx: FetchContext, desc: Descriptor): Promise<IngestWriter> {
@@ -102,7 +163,7 @@ async function fetchPiece(
   signal: AbortSignal,
 ) {
   const start = w.offset;
-  const end = Math.min(desc.size, start + pieceSize) - 1;
+  const end = Math.min(desc.size, start + (ctx.pieceSize ?? pieceSize)) - 1;
   const whole = start === 0 && end === desc.size - 1;
   const res = await ctx.client.fetchBlob(
     ctx.reference,

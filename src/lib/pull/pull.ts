@@ -24,6 +24,8 @@ export interface PullContext {
   signal: AbortSignal;
   /** Blobs fetched at once. */
   limit?: number;
+  /** Range piece size in bytes for layers. */
+  pieceSize?: number;
 }
 
 export interface ResolvedImage {
@@ -45,9 +47,8 @@ export async function resolveImage(ref: Reference, ctx: PullContext): Promise<Re
   const doc = parseManifestDocument(bytes, { contentType: descriptor.mediaType });
   const root = { ...descriptor, mediaType: doc.mediaType };
   const fctx: FetchContext = { ...ctx, reference: ref };
-  ctx.onProgress(progressOf(root, 'verifying', root.size));
-  await ingestBytes(fctx, root, bytes);
-  ctx.onProgress(progressOf(root, 'done', root.size));
+  const added = await ingestBytes(fctx, root, bytes);
+  ctx.onProgress(progressOf(root, added ? 'done' : 'exists', root.size));
   const name = formatReference(ref);
   if (doc.kind === 'index') {
     return { name, root, index: doc.index, platforms: selectablePlatforms(doc.index) };
@@ -108,7 +109,11 @@ export async function pullImage(
     if (!platform) throw new Error(`${image.name} is a multi-platform image: choose a platform`);
     manifest = selectManifest(image.index, platform);
   }
-  const fetch: Handler = (d, signal) => fetchDescriptor(fctx, d, signal).then(() => []);
+  // The root was fetched and stored by resolve; the walk only descends from it.
+  const fetch: Handler = async (d, signal) => {
+    if (d.digest !== image.root.digest) await fetchDescriptor(fctx, d, signal);
+    return [];
+  };
   let children = childrenHandler(ctx.store);
   if (image.index && platform) children = filterPlatform(children, platform);
   await dispatch(skipForeign(handlers(fetch, announce(children, ctx.onProgress))), [image.root], {
