@@ -87,6 +87,46 @@ export type ProxyErrorCode =
   | 'BERTH_BAD_REQUEST'
   | 'BERTH_METHOD_NOT_ALLOWED';
 
+// Media types a proxy response may carry: JSON (token endpoints, registry
+// errors), raw bytes (blobs) and vendor types (OCI/Docker manifests). Vendor
+// types with an XML or HTML flavour are excluded: browsers render any +xml
+// type as an XML document, and XHTML-namespaced scripts in it run.
+const SAFE_CONTENT_TYPE = /^application\/(?:json|octet-stream|vnd\.[a-z0-9][a-z0-9!#$&^_.+-]*)$/i;
+const MARKUP_SUBTYPE = /xml|html/i;
+
+/**
+ * The Content-Type a proxy response may carry: the media type without
+ * parameters when it is one of the safe ones, else application/octet-stream.
+ * Anything else could render as a document on Berth's origin.
+ */
+export function safeContentType(value: string): string {
+  // Browsers take the last of several comma-separated types; refuse them all.
+  if (value.includes(',')) return 'application/octet-stream';
+  const essence = (value.split(';')[0] ?? '').trim();
+  if (SAFE_CONTENT_TYPE.test(essence) && !MARKUP_SUBTYPE.test(essence)) return essence;
+  return 'application/octet-stream';
+}
+
+/**
+ * Headers every proxy response carries, forwarded or the proxy's own. The
+ * proxy serves other people's bytes from Berth's origin, so whatever they
+ * are, a browser must never render them as a page there: no scripts and an
+ * opaque origin even if it did (CSP sandbox), a download instead of a page
+ * (attachment), no sniffing, no use by other sites' no-cors loads (CORP;
+ * CORS fetches from allowed origins are not subject to it), and a
+ * Content-Type from a short allowlist. A missing Content-Type stays missing:
+ * the client then reads the manifest's own mediaType, and the headers above
+ * already keep a browser from rendering it.
+ */
+export function applySecurityHeaders(headers: Headers): void {
+  headers.set('Content-Security-Policy', "default-src 'none'; sandbox");
+  headers.set('Content-Disposition', 'attachment');
+  headers.set('Cross-Origin-Resource-Policy', 'same-origin');
+  headers.set('X-Content-Type-Options', 'nosniff');
+  const type = headers.get('content-type');
+  if (type !== null) headers.set('Content-Type', safeContentType(type));
+}
+
 /** An error in the registry error shape, so the client decodes it like one. */
 export function proxyError(
   status: number,
@@ -94,10 +134,10 @@ export function proxyError(
   message: string,
   headers?: Record<string, string>,
 ): Response {
-  return new Response(JSON.stringify({ errors: [{ code, message }] }), {
-    status,
-    headers: { 'Content-Type': 'application/json', ...headers },
-  });
+  const out = new Headers({ 'Content-Type': 'application/json', ...headers });
+  // Also sent outside the handler (node.ts, server.ts), so secured here too.
+  applySecurityHeaders(out);
+  return new Response(JSON.stringify({ errors: [{ code, message }] }), { status, headers: out });
 }
 
 /** Thrown inside the handler to short-circuit with a proxy error response. */
@@ -205,6 +245,17 @@ interface RealmEntry {
   expires: number;
 }
 
+/**
+ * The registry a request started from: the host in /proxy/<host>/v2/..., or
+ * the Berth-Registry of a token request. Only an insecure-listed registry may
+ * send the proxy (by redirect or token realm) to an insecure-listed host;
+ * otherwise any public registry could reach private ones through it.
+ */
+interface RequestOrigin {
+  registry: string;
+  listed: boolean;
+}
+
 /** scheme://host[:port]/path of a URL, the part a realm is compared on. */
 function withoutQuery(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname}`;
@@ -224,13 +275,23 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
   const realmCache = new Map<string, RealmEntry>();
   const realmInFlight = new Map<string, Promise<Set<string>>>();
 
+  /** Is this URL's host insecure-listed, its port spelled out? */
+  function isListedUrl(url: URL): boolean {
+    return isInsecureHost(effectiveHostPort(url), insecure);
+  }
+
+  /** Refuses a listed host reached from a registry that is not listed itself. */
+  function privateFromPublic(message: string): Refusal {
+    return new Refusal(proxyError(403, 'BERTH_PROXY_DENIED', message));
+  }
+
   /** Validates a hop and returns whether its host is insecure-listed. */
   function checkHop(url: URL): boolean {
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
       throw denied(url.href.slice(0, 100), `unsupported scheme ${url.protocol}`);
     }
     if (url.username || url.password) throw denied(url.host, 'credentials in URL are not allowed');
-    const listed = isInsecureHost(effectiveHostPort(url), insecure);
+    const listed = isListedUrl(url);
     if (url.protocol === 'http:' && !listed) {
       throw denied(effectiveHostPort(url), 'plain http is only allowed for insecure-listed hosts');
     }
@@ -269,17 +330,26 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
 
   /**
    * Follows redirects on the server: the browser cannot, because the
-   * Location would lead it around the proxy. Every hop gets the same checks.
+   * Location would lead it around the proxy. Every hop gets the same checks,
+   * and only a listed origin registry may lead to listed hosts.
    */
   async function fetchFollowing(
     start: URL,
+    origin: RequestOrigin,
     method: string,
     headers: Headers,
     signal: AbortSignal,
   ): Promise<Response> {
     let url = start;
     for (let hop = 0; ; hop++) {
-      checkHop(url);
+      if (checkHop(url) && !origin.listed) {
+        const host = effectiveHostPort(url);
+        throw privateFromPublic(
+          `refusing to follow a redirect to ${host}: it is in BERTH_INSECURE_REGISTRIES and ` +
+            `${origin.registry}, where the request started, is not; ` +
+            'a public registry may only redirect to public https hosts',
+        );
+      }
       const res = await fetchHop(url, method, headers, signal);
       const location = res.headers.get('location');
       if (!REDIRECT_STATUSES.has(res.status) || location === null) return res;
@@ -308,11 +378,18 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
     return isInsecureHost(hostPort, insecure) ? 'http' : 'https';
   }
 
+  /** The /v2/ base URL the proxy uses for a registry. */
+  function registryBase(registry: string): URL {
+    return new URL(`${schemeFor(registry)}://${registry}/v2/`);
+  }
+
   async function fetchRealms(registry: string): Promise<Set<string>> {
     const headers = new Headers({ accept: 'application/json', 'user-agent': USER_AGENT });
     headers.set('accept-encoding', 'identity');
+    const base = registryBase(registry);
     const res = await fetchFollowing(
-      new URL(`${schemeFor(registry)}://${registry}/v2/`),
+      base,
+      { registry, listed: isListedUrl(base) },
       'GET',
       headers,
       // Shared by concurrent callers, so one client leaving must not abort it.
@@ -352,8 +429,11 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
     return realms;
   }
 
-  /** Token requests: allowed only to the realm the named registry announces. */
-  async function checkTokenRequest(req: Request, upstream: URL): Promise<void> {
+  /**
+   * Token requests: allowed only to the realm the named registry announces,
+   * and to a listed realm host only when that registry is listed too.
+   */
+  async function checkTokenRequest(req: Request, upstream: URL): Promise<RequestOrigin> {
     const header = req.headers.get('berth-registry');
     if (header === null) {
       throw new Refusal(
@@ -369,6 +449,16 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
       throw new Refusal(proxyError(400, 'BERTH_BAD_REQUEST', 'invalid Berth-Registry header'));
     }
     const key = formatHostPort(registry);
+    const origin = { registry: key, listed: isListedUrl(registryBase(key)) };
+    // Refused before probing: no announcement could make this acceptable.
+    if (isListedUrl(upstream) && !origin.listed) {
+      const host = effectiveHostPort(upstream);
+      throw privateFromPublic(
+        `refusing to connect to ${host}: it is in BERTH_INSECURE_REGISTRIES and registry ` +
+          `${key}, whose token realm it would be, is not; ` +
+          "a public registry's token realm must be a public https host",
+      );
+    }
     const wanted = withoutQuery(upstream);
     const realms = await realmsFor(key);
     if (!realms.has(wanted)) {
@@ -380,12 +470,15 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
         ),
       );
     }
+    return origin;
   }
 
   async function forward(req: Request, target: ProxyTarget): Promise<Response> {
     const hostPort = formatHostPort(target);
     const upstream = new URL(`${schemeFor(hostPort)}://${hostPort}${target.path}${target.query}`);
-    if (!isRegistryApiPath(target.path)) await checkTokenRequest(req, upstream);
+    const origin = isRegistryApiPath(target.path)
+      ? { registry: hostPort, listed: isListedUrl(upstream) }
+      : await checkTokenRequest(req, upstream);
 
     const headers = new Headers();
     for (const name of FORWARDED_REQUEST_HEADERS) {
@@ -398,7 +491,7 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
     headers.set('accept-encoding', 'identity');
 
     const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
-    const res = await fetchFollowing(upstream, method, headers, req.signal);
+    const res = await fetchFollowing(upstream, origin, method, headers, req.signal);
 
     const out = new Headers();
     for (const name of PASSED_RESPONSE_HEADERS) {
@@ -454,7 +547,7 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
       res = err.response;
     }
 
-    res.headers.set('X-Content-Type-Options', 'nosniff');
+    applySecurityHeaders(res.headers);
     res.headers.set('Access-Control-Expose-Headers', EXPOSE_HEADERS);
     res.headers.set('Vary', 'Origin');
     const origin = req.headers.get('origin');

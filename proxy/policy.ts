@@ -232,6 +232,25 @@ export function parseInsecureList(value: string | readonly string[] | undefined)
 }
 
 /**
+ * One warning per listed entry without a port (deduplicated): such an entry
+ * opens every port on that host to the proxy, not just the registry's. For
+ * the server and the Vite plugin to print at start; never the handler.
+ */
+export function insecureListWarnings(list: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const item of list) {
+    const hp = parseHostPort(item);
+    if (hp && hp.port === '') {
+      out.add(
+        `BERTH_INSECURE_REGISTRIES entry ${hp.host} has no port: every port on that host is ` +
+          `reachable through the proxy; list it as ${hp.host}:<port> to allow only the registry`,
+      );
+    }
+  }
+  return [...out];
+}
+
+/**
  * Is `hostPort` listed? An entry with a port matches only that port; an entry
  * without a port matches the host on any port.
  */

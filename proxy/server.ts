@@ -16,6 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { proxyError } from './handler.ts';
 import { createNodeProxy, isProxyPath, proxyOptionsFromEnv, writeWebResponse } from './node.ts';
+import { insecureListWarnings, parseInsecureList } from './policy.ts';
 
 export interface ServerOptions {
   host: string;
@@ -28,6 +29,8 @@ export interface ServerOptions {
   /** Upstream connect/headers timeout. Default 30 s. */
   timeoutMs?: number;
   log?: (line: string) => void;
+  /** Receives start-up warnings (port-less insecure entries). Default console.warn. */
+  warn?: (line: string) => void;
   /**
    * Host header names accepted besides the defaults; `['*']` accepts any.
    * See isHostAllowed for why this exists.
@@ -218,6 +221,8 @@ async function serveStatic(req: IncomingMessage, res: ServerResponse, distRoot: 
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const distRoot = opts.proxyOnly ? '' : await fs.realpath(opts.distDir);
+  const warn = opts.warn ?? ((line: string) => console.warn(`berth: warning: ${line}`));
+  for (const line of insecureListWarnings(parseInsecureList(opts.insecureRegistries))) warn(line);
   const proxy = createNodeProxy({
     insecureRegistries: opts.insecureRegistries,
     allowedOrigins: opts.allowedOrigins,

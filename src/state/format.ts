@@ -1,5 +1,6 @@
 // Human-readable figures for the UI. The exact value goes in a title attribute beside these.
 
+export { formatPlatform } from '../lib/oci/platform.ts';
 export function formatBytes(n: number): string {
   if (!Number.isFinite(n)) return '–';
   if (n < 1000) return `${n} B`;

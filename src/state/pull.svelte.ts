@@ -1,19 +1,22 @@
 // The page's state for resolving, pulling and exporting one reference. It calls the pull worker
 // and holds what the components show; components never talk to the worker themselves.
+import { formatPlatform, parsePlatform, platformMatches } from '../lib/oci/platform.ts';
+import type { Platform } from '../lib/oci/types.ts';
 import type { BlobProgress } from '../lib/pull/progress.ts';
 import type { ImageSummary } from '../lib/pull/summary.ts';
+import { parseReference } from '../lib/reference/reference.ts';
+import type { PullEvent, PullWorkerApi } from '../workers/pull.ts';
+import { WorkerError, type WorkerBridge } from '../workers/rpc.ts';
+import type { Settings } from './settings.ts';
 
 export type { ImageSummary };
-import type { Platform } from '../lib/oci/types.ts';
-import { parseReference } from '../lib/reference/reference.ts';
-import { WorkerError, type WorkerBridge } from '../workers/rpc.ts';
-import type { PullEvent, PullWorkerApi } from '../workers/pull.ts';
-import type { Settings } from './settings.ts';
 
 export interface ProgressRow extends BlobProgress {
   /** Bytes per second while downloading, averaged since the download started. */
   speed: number;
   startedAt?: number;
+  /** The offset the download started from (a resumed ingest starts past 0). */
+  base?: number;
 }
 
 export type Phase = 'idle' | 'resolving' | 'pulling' | 'exporting';
@@ -31,14 +34,14 @@ export interface PullStateOptions {
 
 export class PullState {
   reference = $state('');
-  /** The platform picked in the combobox, as os/arch[/variant]. */
+  /** The platform picked in the combobox, in formatPlatform's form. */
   platform = $state('');
   phase = $state<Phase>('idle');
   error = $state<string | null>(null);
   notice = $state<string | null>(null);
   platforms = $state.raw<Platform[]>([]);
+  /** The canonical name the reference resolved to. */
   resolvedName = $state<string | null>(null);
-  rootDigest = $state<string | null>(null);
   rows = $state.raw<ProgressRow[]>([]);
   summary = $state.raw<ImageSummary | null>(null);
   /** The registry that asked for credentials, while the sign-in form is shown. */
@@ -55,8 +58,9 @@ export class PullState {
     return this.phase !== 'idle';
   }
 
+  /** The combobox options: one per distinct platform string. */
   get platformOptions(): string[] {
-    return this.platforms.map(formatPlatformValue);
+    return this.platforms.map(formatPlatform).filter((p, i, all) => all.indexOf(p) === i);
   }
 
   /** The user edits the reference: a platform picked for another image no longer applies. */
@@ -79,20 +83,28 @@ export class PullState {
       parseReference(input);
       return input;
     } catch (err) {
-      this.error = err instanceof Error ? err.message : String(err);
+      this.error = messageOf(err);
       return undefined;
     }
   }
 
-  /** Resolves the reference: fills the platform list and shows a stored image at once. */
-  async resolve(): Promise<boolean> {
+  #start(phase: Phase): AbortController {
+    this.#abort?.abort();
     this.error = null;
     this.notice = null;
+    this.phase = phase;
+    return (this.#abort = new AbortController());
+  }
+
+  #finish(abort: AbortController) {
+    if (this.#abort === abort) this.phase = 'idle';
+  }
+
+  /** Resolves the reference: fills the platform list and shows a stored image at once. */
+  async resolve(): Promise<void> {
     const input = this.#parse();
-    if (!input) return false;
-    this.#abort?.abort();
-    const abort = (this.#abort = new AbortController());
-    this.phase = 'resolving';
+    if (!input) return;
+    const abort = this.#start('resolving');
     try {
       const r = await this.#opts.bridge.call(
         'resolve',
@@ -100,42 +112,31 @@ export class PullState {
         { signal: abort.signal },
       );
       this.resolvedName = r.name;
-      this.rootDigest = r.root.digest;
       this.platforms = r.platforms;
-      const options = this.platformOptions;
-      if (options.length === 0) this.platform = '';
-      else if (!options.includes(this.platform)) this.platform = defaultOption(options);
+      this.platform = closestOption(this.platformOptions, this.platform);
       this.#syncLocation();
-      if (r.stored) await this.showStored();
-      return true;
+      await this.showStored();
     } catch (err) {
       if (!abort.signal.aborted) this.#fail(err, input);
-      return false;
     } finally {
-      if (this.#abort === abort) this.phase = 'idle';
+      this.#finish(abort);
     }
   }
 
   /** Shows the stored summary for the current reference and platform, if it was pulled. */
   async showStored(): Promise<void> {
     if (!this.resolvedName) return;
-    const summary = await this.#opts.bridge.call('summary', { name: this.resolvedName });
-    if (!summary) return;
-    const matches =
-      !this.platform ||
-      (summary.platform && formatPlatformValue(summary.platform) === this.platform);
-    this.summary = matches ? summary : null;
+    this.summary = await this.#opts.bridge.call('summary', {
+      name: this.resolvedName,
+      ...(this.platform ? { platform: this.platform } : {}),
+    });
   }
 
   /** Resolves and pulls in one pass: the platform list fills in from the pull itself. */
   async pull(): Promise<void> {
-    this.error = null;
-    this.notice = null;
     const input = this.#parse();
     if (!input) return;
-    this.#abort?.abort();
-    const abort = (this.#abort = new AbortController());
-    this.phase = 'pulling';
+    const abort = this.#start('pulling');
     this.summary = null;
     this.rows = [];
     // A plain accumulator: progress arrives faster than the page paints, so rows are published
@@ -150,9 +151,8 @@ export class PullState {
     const onEvent = (e: PullEvent) => {
       if (e.type === 'resolved') {
         this.resolvedName = e.name;
-        this.rootDigest = e.root.digest;
         this.platforms = e.platforms;
-        this.platform = e.platform ? formatPlatformValue(e.platform) : '';
+        this.platform = e.platform ? formatPlatform(e.platform) : '';
         this.#syncLocation();
         return;
       }
@@ -183,10 +183,16 @@ export class PullState {
           ? `${summary.name} is up to date: every blob was already stored.`
           : `Pulled ${summary.name}: ${fetched} blob${fetched === 1 ? '' : 's'} downloaded and verified.`;
     } catch (err) {
+      for (const [ref, row] of rows) {
+        if (!['done', 'exists', 'failed'].includes(row.state)) {
+          rows.set(ref, { ...row, state: 'cancelled' });
+        }
+      }
       flush();
-      if (!abort.signal.aborted) this.#fail(err, this.reference.trim());
+      if (!abort.signal.aborted) this.#fail(err, input);
+      else this.notice = 'Pull cancelled. What was downloaded is kept and resumes next time.';
     } finally {
-      if (this.#abort === abort) this.phase = 'idle';
+      this.#finish(abort);
     }
   }
 
@@ -201,33 +207,18 @@ export class PullState {
     await this.pull();
   }
 
-  #fail(err: unknown, input: string) {
-    this.error = messageOf(err);
-    const kind = err instanceof WorkerError ? err.kind : undefined;
-    if (kind === 'unauthorized' || kind === 'denied') {
-      try {
-        this.signInRegistry = parseReference(input).registry;
-      } catch {
-        this.signInRegistry = null;
-      }
-    } else {
-      this.signInRegistry = null;
-    }
-  }
-
   cancel() {
     this.#abort?.abort();
-    this.phase = 'idle';
   }
 
+  /** Exports the image on screen, whatever the reference box says by now. */
   async download(): Promise<void> {
     const s = this.summary;
     if (!s) return;
-    this.error = null;
-    this.phase = 'exporting';
+    const abort = this.#start('exporting');
     try {
       const { blob, fileName } = await this.#opts.bridge.call('exportArchive', {
-        reference: this.reference.trim(),
+        name: s.name,
         manifestDigest: s.manifest.digest,
       });
       this.#opts.save(blob, fileName);
@@ -235,7 +226,7 @@ export class PullState {
     } catch (err) {
       this.error = messageOf(err);
     } finally {
-      this.phase = 'idle';
+      this.#finish(abort);
     }
   }
 
@@ -246,6 +237,20 @@ export class PullState {
     await this.showStored();
   }
 
+  #fail(err: unknown, input: string) {
+    this.error = messageOf(err);
+    const kind = err instanceof WorkerError ? err.kind : undefined;
+    let registry: string | null = null;
+    if (kind === 'unauthorized' || kind === 'denied') {
+      try {
+        registry = parseReference(input).registry;
+      } catch {
+        registry = null;
+      }
+    }
+    this.signInRegistry = registry;
+  }
+
   #syncLocation() {
     this.#opts.onLocation?.({
       image: this.reference.trim(),
@@ -254,25 +259,33 @@ export class PullState {
   }
 }
 
-/** The combobox value of a platform: os/arch[/variant]. */
-export function formatPlatformValue(p: Platform): string {
-  return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
-}
-
-function defaultOption(options: string[]): string {
-  return options.find((o) => o === 'linux/amd64') ?? options[0] ?? '';
+/** The option a requested platform means: the same string, else one that matches it after
+ * normalisation (linux/arm64 means linux/arm64/v8), else linux/amd64 or the first. */
+function closestOption(options: string[], wanted: string): string {
+  if (options.length === 0) return '';
+  if (options.includes(wanted)) return wanted;
+  if (wanted) {
+    try {
+      const want = parsePlatform(wanted);
+      const hit = options.find((o) => platformMatches(want, parsePlatform(o)));
+      if (hit) return hit;
+    } catch {
+      // an unreadable platform in the URL falls back to the default
+    }
+  }
+  return options.find((o) => o === 'linux/amd64') ?? options[0]!;
 }
 
 function nextRow(prev: ProgressRow | undefined, p: BlobProgress): ProgressRow {
   const now = performance.now();
   const startedAt = prev?.startedAt ?? (p.state === 'downloading' ? now : undefined);
+  const base = prev?.startedAt !== undefined ? (prev.base ?? 0) : p.offset;
   const elapsed = startedAt !== undefined ? (now - startedAt) / 1000 : 0;
   const speed =
-    p.state === 'downloading' && elapsed > 0.05 ? p.offset / elapsed : (prev?.speed ?? 0);
-  return { ...p, speed, ...(startedAt !== undefined ? { startedAt } : {}) };
+    p.state === 'downloading' && elapsed > 0.05 ? (p.offset - base) / elapsed : (prev?.speed ?? 0);
+  return { ...p, speed, base, ...(startedAt !== undefined ? { startedAt } : {}) };
 }
 
 function messageOf(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
+  return err instanceof Error ? err.message : String(err);
 }

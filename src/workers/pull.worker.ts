@@ -1,22 +1,30 @@
 // The pull worker: registry client, content store and exporter live here, so hashing, storing
 // and composing archives never run on the page's thread.
 import { buildOciArchive } from '../lib/export/oci-archive.ts';
+import { isIndex } from '../lib/oci/mediatypes.ts';
 import { defaultPlatform, parsePlatform, selectManifest } from '../lib/oci/platform.ts';
 import type { Platform } from '../lib/oci/types.ts';
-import { pullImage, resolveImage, type ResolvedImage } from '../lib/pull/pull.ts';
+import { parseManifestDocument } from '../lib/oci/validate.ts';
 import type { BlobProgress } from '../lib/pull/progress.ts';
+import { pullImage, resolveImage, type ResolvedImage } from '../lib/pull/pull.ts';
 import { summarize, type ImageSummary } from '../lib/pull/summary.ts';
-import { parseReference, formatReference } from '../lib/reference/reference.ts';
+import { formatReference, parseReference } from '../lib/reference/reference.ts';
 import { RegistryClient, type Credentials } from '../lib/registry/client.ts';
 import { proxyTransport } from '../lib/registry/transport.ts';
 import { ContentStore } from '../lib/store/content.ts';
 import { openDatabase } from '../lib/store/db.ts';
-import type { ImageRecord } from '../lib/store/schema.ts';
 import { expose, type CallContext } from './rpc.ts';
 
 const credentials = new Map<string, Credentials>();
 let storePromise: Promise<ContentStore> | undefined;
-const store = () => (storePromise ??= openDatabase().then((db) => new ContentStore(db)));
+const store = () =>
+  (storePromise ??= openDatabase(undefined, () => (storePromise = undefined)).then(
+    (db) => new ContentStore(db),
+    (err: unknown) => {
+      storePromise = undefined;
+      throw err;
+    },
+  ));
 let clientFor: { proxy: string; client: RegistryClient } | undefined;
 
 function client(proxy: string) {
@@ -39,38 +47,49 @@ export type PullEvent =
       name: string;
       root: ResolvedImage['root'];
       platforms: Platform[];
+      /** The platform of the manifest being pulled, as the index lists it. */
       platform?: Platform;
     }
   | { type: 'progress'; progress: BlobProgress };
 
 export interface ResolveResult {
   name: string;
-  root: ResolvedImage['root'];
   platforms: Platform[];
-  /** The image record, when this reference was pulled before. */
-  stored?: ImageRecord;
+}
+
+/** The manifest digest of a stored image for a platform: the root itself, or the index entry
+ * that platform selects. */
+async function manifestFor(s: ContentStore, name: string, platform?: string) {
+  const image = await s.getImage(name);
+  if (!image) return undefined;
+  if (!isIndex(image.target.mediaType)) return { image, digest: image.target.digest };
+  const doc = parseManifestDocument(await s.readBytes(image.target.digest), {
+    descriptorMediaType: image.target.mediaType,
+  });
+  if (doc.kind !== 'index') return undefined;
+  const want = platform ? parsePlatform(platform) : undefined;
+  const chosen = want ?? defaultPlatform(doc.index.manifests.flatMap((m) => m.platform ?? []));
+  if (!chosen) return undefined;
+  try {
+    return { image, digest: selectManifest(doc.index, chosen).digest };
+  } catch {
+    return undefined;
+  }
 }
 
 const api = {
+  /** Resolves a reference (HEAD first) and lists its platforms; stores only the root. */
   async resolve(
     arg: { reference: string; proxy: string },
     ctx: CallContext,
   ): Promise<ResolveResult> {
-    const ref = parseReference(arg.reference);
-    const s = await store();
-    const r = await resolveImage(ref, {
+    const r = await resolveImage(parseReference(arg.reference), {
       client: client(arg.proxy),
-      store: s,
+      store: await store(),
       signal: ctx.signal,
       onProgress: () => {},
     });
-    const stored = await s.getImage(r.name);
-    return {
-      name: r.name,
-      root: r.root,
-      platforms: r.platforms,
-      ...(stored && stored.target.digest === r.root.digest ? { stored } : {}),
-    };
+    return { name: r.name, platforms: r.platforms };
   },
 
   async pull(
@@ -91,31 +110,34 @@ const api = {
     };
     const resolved = await resolveImage(ref, pctx);
     const want = resolved.index ? (platform ?? defaultPlatform(resolved.platforms)) : undefined;
+    const selected = resolved.index && want ? selectManifest(resolved.index, want) : undefined;
     ctx.emit({
       type: 'resolved',
       name: resolved.name,
       root: resolved.root,
       platforms: resolved.platforms,
-      ...(want ? { platform: want } : {}),
+      ...(selected?.platform ? { platform: selected.platform } : {}),
     } satisfies PullEvent);
-    const image = await pullImage(ref, want, pctx, resolved);
-    const manifest = resolved.index && want ? selectManifest(resolved.index, want) : resolved.root;
+    const { image, manifest } = await pullImage(ref, want, pctx, resolved);
     return summarize(s, image, manifest.digest);
   },
 
-  async summary(arg: { name: string; manifestDigest?: string }): Promise<ImageSummary | null> {
+  /** The stored summary of an image for a platform, or null when that was not pulled. */
+  async summary(arg: { name: string; platform?: string }): Promise<ImageSummary | null> {
     const s = await store();
-    const image = await s.getImage(formatReference(parseReference(arg.name)));
-    if (!image || image.manifests.length === 0) return null;
-    return summarize(s, image, arg.manifestDigest);
+    const found = await manifestFor(s, formatReference(parseReference(arg.name)), arg.platform);
+    if (!found || !found.image.manifests.some((m) => m.descriptor.digest === found.digest)) {
+      return null;
+    }
+    return summarize(s, found.image, found.digest);
   },
 
-  async exportArchive(arg: { reference: string; manifestDigest: string }) {
-    const ref = parseReference(arg.reference);
+  async exportArchive(arg: { name: string; manifestDigest: string }) {
+    const ref = parseReference(arg.name);
     const s = await store();
     const image = await s.getImage(formatReference(ref));
     const m = image?.manifests.find((x) => x.descriptor.digest === arg.manifestDigest);
-    if (!m) throw new Error(`${arg.reference} is not stored: pull it first`);
+    if (!m) throw new Error(`${arg.name} is not stored: pull it first`);
     return buildOciArchive(s, { reference: ref, manifest: m.descriptor });
   },
 

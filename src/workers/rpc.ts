@@ -66,12 +66,16 @@ export function expose(api: Api, port: Port): void {
     const run = fn
       ? fn(msg.arg, ctx)
       : Promise.reject(new Error(`unknown worker method ${msg.method}`));
+    const fail = (err: unknown) =>
+      port.postMessage({ type: 'error', id: msg.id, error: serialize(err) } satisfies Reply);
     run
-      .then(
-        (value) => port.postMessage({ type: 'result', id: msg.id, value } satisfies Reply),
-        (err: unknown) =>
-          port.postMessage({ type: 'error', id: msg.id, error: serialize(err) } satisfies Reply),
-      )
+      .then((value) => {
+        try {
+          port.postMessage({ type: 'result', id: msg.id, value } satisfies Reply);
+        } catch (err) {
+          fail(err); // a result that cannot be cloned must still settle the call
+        }
+      }, fail)
       .finally(() => running.delete(msg.id));
   });
 }
@@ -121,17 +125,22 @@ export class WorkerBridge<A extends Api> {
   ): Promise<Result<A[M]>> {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
-      if (opts.signal?.aborted) return reject(opts.signal.reason);
+      const signal = opts.signal;
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => this.#worker.postMessage({ type: 'cancel', id } satisfies Request);
+      const done = () => signal?.removeEventListener('abort', onAbort);
       this.#pending.set(id, {
-        resolve: resolve as (v: unknown) => void,
-        reject,
+        resolve: (v) => {
+          done();
+          (resolve as (v: unknown) => void)(v);
+        },
+        reject: (e) => {
+          done();
+          reject(e);
+        },
         ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
       });
-      opts.signal?.addEventListener(
-        'abort',
-        () => this.#worker.postMessage({ type: 'cancel', id } satisfies Request),
-        { once: true },
-      );
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.#worker.postMessage({ type: 'call', id, method, arg } satisfies Request);
     });
   }

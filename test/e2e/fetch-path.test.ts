@@ -1,6 +1,6 @@
 // The layer fetch path against a real registry: Range pieces, a registry that ignores Range,
 // and a connection cut in the middle of a piece, which must resume instead of starting over.
-import type { Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startServer } from '../../proxy/server.ts';
 import { launchChromium, newPage } from '../harness/chromium.ts';
@@ -14,6 +14,7 @@ let fx: FixtureImage;
 let ranged: Shim;
 let noRange: Shim;
 let cutting: Shim;
+let stalling: Shim;
 let app: { url: string; close(): Promise<void> };
 let browser: Awaited<ReturnType<typeof launchChromium>>;
 let big: { digest: string; size: number };
@@ -35,11 +36,18 @@ beforeAll(async () => {
       return (big.size - MiB) >> 1;
     },
   });
+  // Every download of the big layer's second piece stops half way and hangs.
+  stalling = await startShim(registry.url, {
+    stallAfter: (req) =>
+      req.path.endsWith(big.digest) && req.range?.startsWith(`bytes=${MiB}-`)
+        ? (big.size - MiB) >> 1
+        : undefined,
+  });
   app = await startServer({
     host: '127.0.0.1',
     port: 0,
     distDir: 'dist',
-    insecureRegistries: [ranged.host, noRange.host, cutting.host],
+    insecureRegistries: [ranged.host, noRange.host, cutting.host, stalling.host],
   });
   browser = await launchChromium();
 });
@@ -47,37 +55,72 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await app?.close();
-  for (const s of [ranged, noRange, cutting]) await s?.stop();
+  for (const s of [ranged, noRange, cutting, stalling]) await s?.stop();
   await registry?.stop();
 });
 
-async function pullWithPieces(host: string): Promise<Page> {
-  const page = await newPage(browser);
-  await page.addInitScript(() =>
-    localStorage.setItem('berth.settings', JSON.stringify({ pieceMiB: 1 })),
-  );
+/** A page whose pulls use 1 MiB pieces, and which records every value its progress bars
+ * take, so a test can see progress between 0 and done. */
+async function piecesPage(context?: BrowserContext): Promise<Page> {
+  const page = context ? await context.newPage() : await newPage(browser);
+  await page.addInitScript(() => {
+    localStorage.setItem('berth.settings', JSON.stringify({ pieceMiB: 1 }));
+    const seen: Record<string, number[]> = {};
+    (window as unknown as { progressSeen: typeof seen }).progressSeen = seen;
+    new MutationObserver((records) => {
+      for (const r of records) {
+        const el = r.target as Element;
+        if (el.getAttribute('role') !== 'progressbar') continue;
+        (seen[el.getAttribute('aria-label') ?? ''] ??= []).push(
+          Number(el.getAttribute('aria-valuenow')),
+        );
+      }
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: ['aria-valuenow'] });
+  });
+  return page;
+}
+
+async function startPull(page: Page, host: string) {
   await page.goto(app.url);
   await page
     .getByRole('textbox', { name: 'Image reference' })
     .fill(`${host}/${fx.repository}:${fx.tag}`);
   await page.getByRole('button', { name: 'Pull' }).click();
+}
+
+async function finished(page: Page) {
   const summary = page.getByRole('region', { name: 'Image summary' });
   await summary.waitFor({ timeout: 60_000 });
   expect(await summary.textContent()).toContain(fx.digest);
+}
+
+async function pullWithPieces(host: string): Promise<Page> {
+  const page = await piecesPage();
+  await startPull(page, host);
+  await finished(page);
   return page;
 }
+
+const bigBar = () => `layer ${big.digest.slice(7, 19)}`;
 
 const gets = (shim: Shim) =>
   shim.requests.filter((r) => r.method === 'GET' && r.path.endsWith(big.digest));
 
 describe('layer fetch path', () => {
-  test('a layer larger than a piece comes in Range pieces', async () => {
+  test('a layer larger than a piece comes in Range pieces, with progress in between', async () => {
     const page = await pullWithPieces(ranged.host);
     expect(gets(ranged).map((r) => r.range)).toEqual([
       `bytes=0-${MiB - 1}`,
       `bytes=${MiB}-${big.size - 1}`,
     ]);
     expect(gets(ranged).reduce((n, r) => n + r.bytes, 0)).toBe(big.size);
+    const seen = await page.evaluate(
+      (name) =>
+        (window as unknown as { progressSeen: Record<string, number[]> }).progressSeen[name],
+      bigBar(),
+    );
+    expect(seen, 'progress values of the big layer').toContain(MiB);
+    expect(seen!.at(-1)).toBe(big.size);
     await page.context().close();
   });
 
@@ -87,6 +130,52 @@ describe('layer fetch path', () => {
     expect(gets(noRange)[0]!.status).toBe(200);
     expect(gets(noRange)[0]!.bytes).toBe(big.size);
     await page.context().close();
+  });
+
+  test('cancel mid-layer, then pull again: it resumes at the last piece', async () => {
+    const context = await browser.newContext();
+    const page = await piecesPage(context);
+    await startPull(page, stalling.host);
+    const bar = page.getByRole('progressbar', { name: bigBar() });
+    await expect
+      .poll(() => bar.getAttribute('aria-valuenow'), { timeout: 30_000 })
+      .toBe(String(MiB));
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await expect.poll(() => page.locator('.notice').textContent()).toContain('Pull cancelled');
+    expect(await bar.getAttribute('aria-valuetext')).toMatch(/cancelled$/);
+
+    const before = ranged.requests.length;
+    await startPull(page, ranged.host);
+    await finished(page);
+    const resumed = ranged.requests.slice(before).filter((r) => r.path.endsWith(big.digest));
+    expect(resumed.map((r) => r.range)).toEqual([`bytes=${MiB}-${big.size - 1}`]);
+    await context.close();
+  });
+
+  test('close the page mid-layer, open it again: the pull resumes and verifies', async () => {
+    const context = await browser.newContext();
+    const stalledBefore = stalling.requests.length;
+    const first = await piecesPage(context);
+    await startPull(first, stalling.host);
+    const bar = first.getByRole('progressbar', { name: bigBar() });
+    await expect
+      .poll(() => bar.getAttribute('aria-valuenow'), { timeout: 30_000 })
+      .toBe(String(MiB));
+    await first.close();
+
+    const before = ranged.requests.length;
+    const second = await piecesPage(context);
+    await startPull(second, ranged.host);
+    await finished(second);
+    const resumed = ranged.requests.slice(before).filter((r) => r.path.endsWith(big.digest));
+    expect(resumed.map((r) => r.range)).toEqual([`bytes=${MiB}-${big.size - 1}`]);
+    // Everything the registry served for the image across both pages: about one image.
+    const served =
+      stalling.requests.slice(stalledBefore).reduce((n, r) => n + r.bytes, 0) +
+      ranged.requests.slice(before).reduce((n, r) => n + r.bytes, 0);
+    const image = fx.layers!.reduce((n, l) => n + l.size, 0);
+    expect(served).toBeLessThan(image * 1.2);
+    await context.close();
   });
 
   test('a connection cut mid-piece resumes from the last piece, and the blob verifies', async () => {

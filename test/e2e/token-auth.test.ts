@@ -4,8 +4,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startServer } from '../../proxy/server.ts';
 import { launchChromium, newPage } from '../harness/chromium.ts';
-import { buildFixtures, type FixtureImage } from '../harness/fixtures.ts';
-import { run } from '../harness/process.ts';
+import { buildFixtures, copyImage, type FixtureImage } from '../harness/fixtures.ts';
 import {
   startRegistry,
   startTokenRegistry,
@@ -27,15 +26,7 @@ beforeAll(async () => {
     publicRepositories: (name) => name.startsWith('public/'),
   });
   for (const repo of ['public/whiteout:v1', 'private/whiteout:v1']) {
-    await run('skopeo', [
-      'copy',
-      '--preserve-digests',
-      '--src-tls-verify=false',
-      '--dest-tls-verify=false',
-      '--dest-creds=alice:s3cret',
-      `docker://${whiteout.ref}`,
-      `docker://${reg.host}/${repo}`,
-    ]);
+    await copyImage(whiteout.ref, `${reg.host}/${repo}`, { destCreds: 'alice:s3cret' });
   }
   const tokenHost = new URL(reg.tokenServer.url).host;
   app = await startServer({

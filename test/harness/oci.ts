@@ -701,3 +701,16 @@ export async function pushLayout(opts: PushLayoutOptions): Promise<FetchedManife
   }
   return fetched;
 }
+
+/** Copies an image between plain-http test registries with skopeo, keeping its digests. */
+export function copyImage(from: string, to: string, opts: { destCreds?: string } = {}) {
+  return run('skopeo', [
+    'copy',
+    '--preserve-digests',
+    '--src-tls-verify=false',
+    '--dest-tls-verify=false',
+    ...(opts.destCreds ? [`--dest-creds=${opts.destCreds}`] : []),
+    `docker://${from}`,
+    `docker://${to}`,
+  ]);
+}

@@ -29,6 +29,8 @@ export interface ShimRequest {
   range?: string;
   /** True when cutAfter cut this response short. */
   cut?: boolean;
+  /** True when stallAfter stopped this response. */
+  stalled?: boolean;
 }
 
 export type Mutator = (chunk: Buffer) => Buffer;
@@ -43,6 +45,9 @@ export interface ShimOptions {
   /** Cut the connection after this many body bytes of the response (a network failure
    * mid-download). Called per request; undefined lets it through whole. */
   cutAfter?: (request: ShimRequest) => number | undefined;
+  /** Stop sending after this many body bytes and hold the connection open (a stalled
+   * download, for cancel and reload tests). The connection ends when the shim stops. */
+  stallAfter?: (request: ShimRequest) => number | undefined;
 }
 
 export interface Shim {
@@ -145,6 +150,7 @@ export async function startShim(upstream: string, opts: ShimOptions = {}): Promi
       entry.mutated = mutator !== undefined;
       res.writeHead(entry.status, upRes.statusMessage, endToEnd(upRes.headers));
       const cut = opts.cutAfter?.(entry);
+      const stall = opts.stallAfter?.(entry);
       const counter = new Transform({
         transform(chunk: Buffer, _enc, cb) {
           let out = mutator ? mutator(chunk) : chunk;
@@ -158,6 +164,14 @@ export async function startShim(upstream: string, opts: ShimOptions = {}): Promi
             entry.cut = true;
             res.write(out, () => res.destroy());
             upRes.destroy();
+            return;
+          }
+          if (stall !== undefined && entry.bytes + out.length >= stall) {
+            out = out.subarray(0, stall - entry.bytes);
+            entry.bytes += out.length;
+            entry.stalled = true;
+            res.write(out);
+            upRes.pause(); // never calls cb: nothing more is sent until the shim stops
             return;
           }
           entry.bytes += out.length;

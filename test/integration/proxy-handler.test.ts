@@ -10,6 +10,7 @@ import { createProxyHandler } from '../../proxy/handler.ts';
 import { createGuardedFetch } from '../../proxy/node.ts';
 import { startServer } from '../../proxy/server.ts';
 import type { RunningServer } from '../../proxy/server.ts';
+import { rawRequest } from '../harness/http.ts';
 
 interface Upstream {
   port: number;
@@ -49,34 +50,6 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-/** Raw request: fetch() would normalise `..` before it left the client. */
-function rawRequest(
-  base: string,
-  path: string,
-  opts: { method?: string; headers?: Record<string, string> } = {},
-): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
-  const url = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path,
-        method: opts.method ?? 'GET',
-        headers: opts.headers,
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 async function errorOf(res: Response) {
   expect(res.headers.get('content-type')).toBe('application/json');
   const body = (await res.json()) as { errors: Array<{ code: string; message: string }> };
@@ -98,6 +71,8 @@ const bigDigest = (() => {
 })();
 
 let registry: Upstream;
+let evil: Upstream; // answers with documents a browser would render
+let secret: Upstream; // a private service on an insecure-listed host
 let other: Upstream; // a second registry whose realm is elsewhere
 let tokens: Upstream;
 let cdn: Upstream;
@@ -106,11 +81,28 @@ let strict: RunningServer; // nothing insecure-listed
 let narrow: RunningServer; // only the registry port listed
 let slowProxy: RunningServer;
 const logLines: string[] = [];
+const warnings: string[] = [];
 let releaseBig: () => void = () => {};
 // Resolves with whether the upstream managed to send the whole big blob.
 let bigOutcome: Promise<boolean> = Promise.resolve(true);
 
+const XSS = '<html><script>parent.stolen = indexedDB</script></html>';
+const EVIL_TYPES: Record<string, string> = {
+  '/v2/html': 'text/html; charset=utf-8',
+  '/v2/svg': 'image/svg+xml',
+  '/v2/xml': 'text/xml',
+  '/v2/xhtml': 'application/xhtml+xml',
+};
+
 beforeAll(async () => {
+  evil = await upstream((req, res) => {
+    res.writeHead(200, { 'Content-Type': EVIL_TYPES[req.url ?? ''] ?? 'text/html' });
+    res.end(XSS);
+  });
+  secret = await upstream((_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end('{"secret":"internal"}');
+  });
   tokens = await upstream((req, res) => {
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ token: 'tok', path: req.url }));
@@ -200,15 +192,21 @@ beforeAll(async () => {
     insecureRegistries: ['127.0.0.1'],
     allowedOrigins: ['https://app.example'],
     log: (line) => logLines.push(line),
+    warn: (line) => warnings.push(line),
   });
   strict = await startServer({ ...base, insecureRegistries: [] });
   narrow = await startServer({ ...base, insecureRegistries: [registry.host] });
-  slowProxy = await startServer({ ...base, insecureRegistries: ['127.0.0.1'], timeoutMs: 300 });
+  slowProxy = await startServer({
+    ...base,
+    insecureRegistries: ['127.0.0.1'],
+    timeoutMs: 300,
+    warn: () => {},
+  });
 });
 
 afterAll(async () => {
   await Promise.all([proxy, strict, narrow, slowProxy].map((s) => s?.close()));
-  await Promise.all([registry, other, tokens, cdn].map((u) => u?.close()));
+  await Promise.all([registry, evil, secret, other, tokens, cdn].map((u) => u?.close()));
 });
 
 const via = (server: RunningServer, hostPath: string, init?: RequestInit) =>
@@ -367,6 +365,125 @@ describe('redirects', () => {
   it('stops redirect loops', async () => {
     const res = await via(proxy, `${registry.host}/v2/lib/blobs/loop`);
     expect(res.status).toBe(502);
+  });
+});
+
+describe('upstream documents never render on the app origin', () => {
+  it.each(Object.keys(EVIL_TYPES))('%s is relabelled and sandboxed', async (p) => {
+    const res = await via(proxy, `${evil.host}${p}`, {
+      headers: { Origin: 'https://app.example' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/octet-stream');
+    expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; sandbox");
+    expect(res.headers.get('content-disposition')).toBe('attachment');
+    expect(res.headers.get('cross-origin-resource-policy')).toBe('same-origin');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    // CORP binds only no-cors loads; the CORS grant for allowed origins stands.
+    expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(await res.text()).toBe(XSS);
+  });
+
+  it("keeps manifest types and hardens the proxy's own errors too", async () => {
+    const manifest = await via(proxy, `${registry.host}/v2/lib/manifests/latest`, {
+      headers: { Origin: 'https://app.example' },
+    });
+    expect(manifest.headers.get('content-type')).toBe('application/vnd.oci.image.manifest.v1+json');
+    expect(manifest.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(manifest.headers.get('cross-origin-resource-policy')).toBe('same-origin');
+    await manifest.body?.cancel();
+
+    const port = new URL(proxy.url).port;
+    for (const [what, res] of [
+      ['denied', await rawRequest(strict.url, `/proxy/${registry.host}/v2/`)],
+      ['bad request', await rawRequest(proxy.url, '/proxy/127.0.0.1/v2/../x')],
+      [
+        'host guard',
+        await rawRequest(proxy.url, '/proxy/ghcr.io/v2/', {
+          headers: { Host: `evil.example:${port}` },
+        }),
+      ],
+    ] as const) {
+      expect(res.headers['content-type'], what).toBe('application/json');
+      expect(res.headers['content-security-policy'], what).toBe("default-src 'none'; sandbox");
+      expect(res.headers['content-disposition'], what).toBe('attachment');
+      expect(res.headers['cross-origin-resource-policy'], what).toBe('same-origin');
+      expect(res.headers['x-content-type-options'], what).toBe('nosniff');
+    }
+  });
+});
+
+describe('a public registry cannot lead the proxy to insecure-listed hosts', () => {
+  // public.example stands in for a registry on the internet: its answers are
+  // scripted, everything else goes through the real guarded fetch with
+  // BERTH_INSECURE_REGISTRIES=127.0.0.1 (no port).
+  function publicRegistryProxy(script: (url: URL) => Response | undefined) {
+    const guarded = createGuardedFetch({ insecureRegistries: ['127.0.0.1'] });
+    const f = ((input: RequestInfo | URL, init?: RequestInit) => {
+      const url = new URL(String(input));
+      if (url.hostname.endsWith('public.example')) {
+        return Promise.resolve(script(url) ?? new Response('{}', { status: 404 }));
+      }
+      return guarded(input, init);
+    }) as typeof fetch;
+    const handler = createProxyHandler({ insecureRegistries: ['127.0.0.1'], fetch: f });
+    const get = (path: string, headers: Record<string, string> = {}) =>
+      handler(new Request(`http://berth.test/proxy/${path}`, { headers }));
+    return { get, close: () => guarded.close() };
+  }
+
+  it('refuses a redirect to a listed loopback port', async () => {
+    const before = secret.requests.length;
+    const p = publicRegistryProxy((url) =>
+      url.pathname === '/v2/lib/blobs/sha256:1'
+        ? new Response(null, {
+            status: 302,
+            headers: { Location: `http://${secret.host}/v1/kv/secret` },
+          })
+        : undefined,
+    );
+    try {
+      const res = await p.get('registry.public.example/v2/lib/blobs/sha256:1');
+      expect(res.status).toBe(403);
+      const err = await errorOf(res);
+      expect(err.code).toBe('BERTH_PROXY_DENIED');
+      expect(err.message).toContain(secret.host);
+      expect(err.message).toContain('registry.public.example');
+      expect(secret.requests.length).toBe(before);
+      // The listed registry itself is still reachable directly.
+      expect((await p.get(`${registry.host}/v2/`)).status).toBe(401);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('refuses a token realm on a listed loopback port', async () => {
+    const before = secret.requests.length;
+    const p = publicRegistryProxy((url) =>
+      url.pathname === '/v2/'
+        ? new Response('{}', {
+            status: 401,
+            headers: { 'WWW-Authenticate': `Bearer realm="http://${secret.host}/v1/kv/secret"` },
+          })
+        : undefined,
+    );
+    try {
+      const res = await p.get(`${secret.host}/v1/kv/secret`, {
+        'Berth-Registry': 'registry.public.example',
+      });
+      expect(res.status).toBe(403);
+      expect((await errorOf(res)).message).toContain('registry.public.example');
+      expect(secret.requests.length).toBe(before);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('warns at server start that a port-less entry opens every port', () => {
+    expect(warnings).toEqual([
+      'BERTH_INSECURE_REGISTRIES entry 127.0.0.1 has no port: every port on that host is ' +
+        'reachable through the proxy; list it as 127.0.0.1:<port> to allow only the registry',
+    ]);
   });
 });
 

@@ -3,14 +3,13 @@
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
-import http from 'node:http';
-import type { IncomingHttpHeaders } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../proxy/server.ts';
 import type { RunningServer } from '../../proxy/server.ts';
+import { rawRequest } from '../harness/http.ts';
 
 const CSP =
   "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; " +
@@ -19,34 +18,6 @@ const CSP =
 const INDEX = '<!doctype html><title>Berth</title>';
 const SECRET = 'top-secret-outside-dist';
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-
-/** Raw request, so paths like /../x reach the server unnormalised. */
-function raw(
-  base: string,
-  pathname: string,
-  opts: { method?: string; headers?: Record<string, string> } = {},
-): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
-  const url = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: pathname,
-        method: opts.method ?? 'GET',
-        headers: opts.headers,
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 let tmp: string;
 let app: RunningServer;
@@ -134,13 +105,13 @@ describe('static app', () => {
     '/assets/%2e%2e/%2e%2e/package.json',
     '/%00index.html',
   ])('refuses traversal %s', async (p) => {
-    const res = await raw(app.url, p);
+    const res = await rawRequest(app.url, p);
     expect(res.status).toBe(400);
     expect(res.body).not.toContain(SECRET);
   });
 
   it('does not follow symlinks out of dist', async () => {
-    const res = await raw(app.url, '/leak.txt');
+    const res = await rawRequest(app.url, '/leak.txt');
     expect(res.status).toBe(404);
     expect(res.body).not.toContain(SECRET);
   });
@@ -165,15 +136,49 @@ describe('static app', () => {
 
   it('answers only to loopback Host names when bound to loopback (DNS rebinding)', async () => {
     const port = new URL(app.url).port;
-    const evil = await raw(app.url, '/', { headers: { Host: `evil.example:${port}` } });
+    const evil = await rawRequest(app.url, '/', { headers: { Host: `evil.example:${port}` } });
     expect(evil.status).toBe(403);
-    const evilProxy = await raw(app.url, '/proxy/ghcr.io/v2/', {
+    const evilProxy = await rawRequest(app.url, '/proxy/ghcr.io/v2/', {
       headers: { Host: `evil.example:${port}` },
     });
     expect(evilProxy.status).toBe(403);
     expect(JSON.parse(evilProxy.body)).toMatchObject({ errors: [{ code: 'BERTH_PROXY_DENIED' }] });
-    const local = await raw(app.url, '/', { headers: { Host: `localhost:${port}` } });
+    const local = await rawRequest(app.url, '/', { headers: { Host: `localhost:${port}` } });
     expect(local.status).toBe(200);
+  });
+});
+
+describe('start-up warnings', () => {
+  it('warns once per port-less BERTH_INSECURE_REGISTRIES entry', async () => {
+    const warnings: string[] = [];
+    const server = await startServer({
+      host: '127.0.0.1',
+      port: 0,
+      distDir: '',
+      proxyOnly: true,
+      insecureRegistries: ['127.0.0.1', 'reg.lan:5000', '127.0.0.1', '[::1]', '127.0.0.1:5001'],
+      warn: (line) => warnings.push(line),
+    });
+    await server.close();
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toContain(
+      'BERTH_INSECURE_REGISTRIES entry 127.0.0.1 has no port: every port on that host is reachable',
+    );
+    expect(warnings[1]).toContain('BERTH_INSECURE_REGISTRIES entry [::1] has no port');
+  });
+
+  it('says nothing when every entry names a port', async () => {
+    const warnings: string[] = [];
+    const server = await startServer({
+      host: '127.0.0.1',
+      port: 0,
+      distDir: '',
+      proxyOnly: true,
+      insecureRegistries: ['reg.lan:5000', '127.0.0.1:5001'],
+      warn: (line) => warnings.push(line),
+    });
+    await server.close();
+    expect(warnings).toEqual([]);
   });
 });
 
@@ -212,6 +217,43 @@ describe('CLI', () => {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(stdout).toBe(`Berth listening on ${url}\n`);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('warns on stderr, once, about a port-less insecure entry', async () => {
+    const tsx = path.join(repoRoot, 'node_modules', '.bin', 'tsx');
+    const child = spawn(tsx, ['proxy/server.ts', '--proxy-only'], {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        HOST: '127.0.0.1',
+        PORT: '0',
+        BERTH_PROXY_LOG: '',
+        BERTH_INSECURE_REGISTRIES: '127.0.0.1, 127.0.0.1:5000',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (c: Buffer) => {
+          stdout += c.toString();
+          if (stdout.includes('\n')) resolve();
+        });
+        void exited.then((code) => reject(new Error(`exited ${code}: ${stderr}`)));
+      });
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      const message =
+        'BERTH_INSECURE_REGISTRIES entry 127.0.0.1 has no port: every port on that host is reachable';
+      expect(stderr.split(message)).toHaveLength(2);
+      expect(stderr).toMatch(/^berth: warning: /);
+      expect(stdout).toMatch(/^Berth listening on /);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

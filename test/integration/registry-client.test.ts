@@ -6,8 +6,7 @@ import { parseReference } from '../../src/lib/reference/reference.ts';
 import { RegistryClient } from '../../src/lib/registry/client.ts';
 import { RegistryError } from '../../src/lib/registry/errors.ts';
 import { proxyTransport } from '../../src/lib/registry/transport.ts';
-import { buildFixtures, type Fixtures } from '../harness/fixtures.ts';
-import { run } from '../harness/process.ts';
+import { buildFixtures, copyImage, type Fixtures } from '../harness/fixtures.ts';
 import { startRegistry, type Registry } from '../harness/registry.ts';
 
 let registry: Registry;
@@ -20,15 +19,9 @@ beforeAll(async () => {
   registry = await startRegistry();
   authRegistry = await startRegistry({ auth: 'htpasswd', users: { alice: 's3cret' } });
   fixtures = await buildFixtures(registry);
-  await run('skopeo', [
-    'copy',
-    '--preserve-digests',
-    '--src-tls-verify=false',
-    '--dest-tls-verify=false',
-    '--dest-creds=alice:s3cret',
-    `docker://${fixtures.whiteout.ref}`,
-    `docker://${authRegistry.host}/private/app:v1`,
-  ]);
+  await copyImage(fixtures.whiteout.ref, `${authRegistry.host}/private/app:v1`, {
+    destCreds: 'alice:s3cret',
+  });
   authRef = `${authRegistry.host}/private/app:v1`;
   app = await startServer({
     host: '127.0.0.1',

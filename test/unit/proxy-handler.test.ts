@@ -2,7 +2,7 @@
 // runtime would see. Network behaviour is covered in test/integration.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createProxyHandler } from '../../proxy/handler.ts';
+import { createProxyHandler, proxyError, safeContentType } from '../../proxy/handler.ts';
 import type { ProxyOptions } from '../../proxy/handler.ts';
 
 interface Call {
@@ -185,16 +185,47 @@ describe('redirects', () => {
     expect(calls.every((c) => c.url.startsWith('https://r.example/'))).toBe(true);
   });
 
-  it('allows http redirects to insecure-listed hosts', async () => {
+  it('allows an insecure-listed registry to redirect to other listed hosts and public https', async () => {
     const { get } = make(
       {
-        'https://r.example/v2/b': () =>
+        'http://10.0.0.5:5000/v2/b': () =>
           new Response(null, { status: 307, headers: { Location: 'http://mirror.lan/b' } }),
         'http://mirror.lan/b': () => new Response('lan'),
+        'http://10.0.0.5:5000/v2/c': () =>
+          new Response(null, { status: 307, headers: { Location: 'https://cdn.example/c' } }),
+        'https://cdn.example/c': () => new Response('cdn'),
       },
-      { insecureRegistries: ['mirror.lan:80'] },
+      { insecureRegistries: ['10.0.0.5:5000', 'mirror.lan:80'] },
     );
-    expect(await (await get('/proxy/r.example/v2/b')).text()).toBe('lan');
+    expect(await (await get('/proxy/10.0.0.5:5000/v2/b')).text()).toBe('lan');
+    expect(await (await get('/proxy/10.0.0.5:5000/v2/c')).text()).toBe('cdn');
+  });
+
+  it('refuses redirects from a public registry to insecure-listed hosts', async () => {
+    const to = (location: string) => () =>
+      new Response(null, { status: 302, headers: { Location: location } });
+    const { get, calls } = make(
+      {
+        'https://r.example/v2/loopback': to('http://127.0.0.1:8500/v1/kv/secret'),
+        'https://r.example/v2/loopback-https': to('https://127.0.0.1:8443/x'),
+        'https://r.example/v2/named': to('http://mirror.lan/b'),
+        'https://r.example/v2/two-step': to('https://cdn.example/bounce'),
+        'https://cdn.example/bounce': to('http://127.0.0.1:8500/v1/kv/secret'),
+        'http://127.0.0.1:8500/v1/kv/secret': () => new Response('secret'),
+        'https://127.0.0.1:8443/x': () => new Response('secret'),
+        'http://mirror.lan/b': () => new Response('secret'),
+      },
+      { insecureRegistries: ['127.0.0.1', 'mirror.lan:80'] },
+    );
+    for (const p of ['loopback', 'loopback-https', 'named', 'two-step']) {
+      const res = await get(`/proxy/r.example/v2/${p}`);
+      expect(res.status, p).toBe(403);
+      const err = await errorOf(res);
+      expect(err.code).toBe('BERTH_PROXY_DENIED');
+      expect(err.message).toContain('r.example');
+      expect(err.message).toContain('BERTH_INSECURE_REGISTRIES');
+    }
+    expect(calls.filter((c) => /127\.0\.0\.1|mirror\.lan/.test(c.url))).toEqual([]);
   });
 
   it('gives up after five redirects', async () => {
@@ -249,6 +280,64 @@ describe('token requests', () => {
     expect(bad.status).toBe(400);
     const down = await get('/proxy/auth.example/token', { 'Berth-Registry': 'down.example' });
     expect(down.status).toBe(502);
+  });
+
+  it('refuses an insecure-listed realm announced by a public registry, without probing', async () => {
+    const { get, calls } = make(
+      {
+        'https://registry.example/v2/': challenge('http://127.0.0.1:8500/v1/kv/secret'),
+        'http://127.0.0.1:8500/v1/kv/secret': () => new Response('secret'),
+      },
+      { insecureRegistries: ['127.0.0.1'] },
+    );
+    const res = await get('/proxy/127.0.0.1:8500/v1/kv/secret', {
+      'Berth-Registry': 'registry.example',
+    });
+    expect(res.status).toBe(403);
+    const err = await errorOf(res);
+    expect(err.code).toBe('BERTH_PROXY_DENIED');
+    expect(err.message).toContain('127.0.0.1:8500');
+    expect(err.message).toContain('registry.example');
+    expect(calls).toEqual([]);
+  });
+
+  it('allows a listed realm for a listed registry, and refuses realm redirects to listed hosts for a public one', async () => {
+    const { get, calls } = make(
+      {
+        'http://10.0.0.5:5000/v2/': challenge('http://10.0.0.6:5001/token'),
+        'http://10.0.0.6:5001/token': () => new Response('{"token":"t"}'),
+        'https://registry.example/v2/': challenge('https://auth.example/token'),
+        'https://auth.example/token': () =>
+          new Response(null, { status: 302, headers: { Location: 'http://10.0.0.6:5001/token' } }),
+      },
+      { insecureRegistries: ['10.0.0.5:5000', '10.0.0.6:5001'] },
+    );
+    const ok = await get('/proxy/10.0.0.6:5001/token', { 'Berth-Registry': '10.0.0.5:5000' });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toBe('{"token":"t"}');
+
+    const before = calls.filter((c) => c.url.startsWith('http://10.0.0.6')).length;
+    const bounced = await get('/proxy/auth.example/token', {
+      'Berth-Registry': 'registry.example',
+    });
+    expect(bounced.status).toBe(403);
+    expect((await errorOf(bounced)).message).toContain('registry.example');
+    expect(calls.filter((c) => c.url.startsWith('http://10.0.0.6')).length).toBe(before);
+  });
+
+  it('refuses a realm probe that a public registry redirects to a listed host', async () => {
+    const { get, calls } = make(
+      {
+        'https://registry.example/v2/': () =>
+          new Response(null, { status: 302, headers: { Location: 'http://127.0.0.1:8500/v2/' } }),
+        'http://127.0.0.1:8500/v2/': challenge('https://auth.example/token'),
+        'https://auth.example/token': () => new Response('t'),
+      },
+      { insecureRegistries: ['127.0.0.1'] },
+    );
+    const res = await get('/proxy/auth.example/token', { 'Berth-Registry': 'registry.example' });
+    expect(res.status).toBe(403);
+    expect(calls.map((c) => c.url)).toEqual(['https://registry.example/v2/']);
   });
 
   it('does not cache a registry that announced nothing', async () => {
@@ -346,5 +435,145 @@ describe('methods, CORS, errors and logging', () => {
       expect(res.status, p).toBe(400);
       expect((await errorOf(res)).code).toBe('BERTH_BAD_REQUEST');
     }
+  });
+});
+
+describe('response hardening', () => {
+  const SECURITY = {
+    'content-security-policy': "default-src 'none'; sandbox",
+    'content-disposition': 'attachment',
+    'cross-origin-resource-policy': 'same-origin',
+    'x-content-type-options': 'nosniff',
+  };
+  const expectHardened = (res: Response, what: string) => {
+    for (const [name, value] of Object.entries(SECURITY)) {
+      expect(res.headers.get(name), `${what}: ${name}`).toBe(value);
+    }
+  };
+  const XSS = '<html><script>parent.stolen = indexedDB</script></html>';
+
+  it.each([
+    'text/html',
+    'text/html; charset=utf-8',
+    'image/svg+xml',
+    'text/xml',
+    'application/xml',
+    'application/xhtml+xml',
+    'application/vnd.wap.xhtml+xml',
+    'application/vnd.evil+xml',
+    'application/vnd.evil.html',
+    'application/json, text/html',
+    'text/plain',
+    'application/javascript',
+    'multipart/x-mixed-replace; boundary=x',
+    '',
+    'application/jsonx',
+  ])('serves upstream %j as application/octet-stream, sandboxed', async (type) => {
+    const { get } = make({
+      'https://evil.example/v2/x': () => new Response(XSS, { headers: { 'Content-Type': type } }),
+    });
+    const res = await get('/proxy/evil.example/v2/x');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/octet-stream');
+    expectHardened(res, type);
+    expect(await res.text()).toBe(XSS); // bytes untouched, only their labelling
+  });
+
+  it.each([
+    ['application/json', 'application/json'],
+    ['application/json; charset=utf-8', 'application/json'],
+    ['application/octet-stream', 'application/octet-stream'],
+    ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.oci.image.manifest.v1+json'],
+    ['application/vnd.oci.image.index.v1+json', 'application/vnd.oci.image.index.v1+json'],
+    [
+      'application/vnd.docker.distribution.manifest.v2+json',
+      'application/vnd.docker.distribution.manifest.v2+json',
+    ],
+    [
+      'application/vnd.docker.distribution.manifest.list.v2+json',
+      'application/vnd.docker.distribution.manifest.list.v2+json',
+    ],
+    [
+      'application/vnd.docker.distribution.manifest.v1+prettyjws',
+      'application/vnd.docker.distribution.manifest.v1+prettyjws',
+    ],
+    ['application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.oci.image.layer.v1.tar+gzip'],
+  ])('keeps %j as %j', async (type, expected) => {
+    expect(safeContentType(type)).toBe(expected);
+    const { get } = make({
+      'https://r.example/v2/m': () => new Response('{}', { headers: { 'Content-Type': type } }),
+    });
+    const res = await get('/proxy/r.example/v2/m');
+    expect(res.headers.get('content-type')).toBe(expected);
+    expectHardened(res, type);
+  });
+
+  it('leaves a missing Content-Type missing, so the client can read the mediaType', async () => {
+    const { get } = make({
+      'https://r.example/v2/m': () => {
+        const res = new Response('{"mediaType":"x"}');
+        res.headers.delete('content-type');
+        return res;
+      },
+    });
+    const res = await get('/proxy/r.example/v2/m');
+    expect(res.headers.get('content-type')).toBeNull();
+    expectHardened(res, 'no type');
+  });
+
+  it('hardens HEAD, upstream errors and every response of the proxy itself', async () => {
+    const { get } = make(
+      {
+        'https://r.example/v2/head': () =>
+          new Response(null, { headers: { 'Content-Type': 'text/html' } }),
+        'https://r.example/v2/missing': () =>
+          new Response('<h1>404</h1>', { status: 404, headers: { 'Content-Type': 'text/html' } }),
+        'https://slow.example/v2/': (_call, signal) =>
+          new Promise((_resolve, reject) => {
+            signal.addEventListener('abort', () =>
+              reject(new DOMException('aborted', 'AbortError')),
+            );
+          }),
+      },
+      { timeoutMs: 50 },
+    );
+    const head = await get('/proxy/r.example/v2/head', {}, 'HEAD');
+    expect(head.headers.get('content-type')).toBe('application/octet-stream');
+    expectHardened(head, 'HEAD');
+    const missing = await get('/proxy/r.example/v2/missing');
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('content-type')).toBe('application/octet-stream');
+    expectHardened(missing, 'upstream 404');
+
+    const own: Array<[string, Promise<Response>, number]> = [
+      ['denied', get('/proxy/127.0.0.1/v2/'), 403],
+      ['bad request', get('/proxy/u@h/v2/'), 400],
+      ['method', get('/proxy/r.example/v2/', {}, 'POST'), 405],
+      ['unreachable', get('/proxy/down.example/v2/'), 502],
+      ['timeout', get('/proxy/slow.example/v2/'), 504],
+      ['preflight', get('/proxy/r.example/v2/', {}, 'OPTIONS'), 204],
+    ];
+    for (const [what, pending, status] of own) {
+      const res = await pending;
+      expect(res.status, what).toBe(status);
+      expectHardened(res, what);
+      if (status !== 204) expect(res.headers.get('content-type'), what).toBe('application/json');
+    }
+  });
+
+  it('hardens proxyError responses built outside the handler', () => {
+    const res = proxyError(403, 'BERTH_PROXY_DENIED', 'Host header not allowed');
+    expect(res.headers.get('content-type')).toBe('application/json');
+    expectHardened(res, 'proxyError');
+  });
+
+  it('still lets allowed origins read responses (CORP does not apply to CORS fetches)', async () => {
+    const { get } = make(
+      { 'https://r.example/v2/m': () => new Response('{}') },
+      { allowedOrigins: ['https://app.example'] },
+    );
+    const res = await get('/proxy/r.example/v2/m', { Origin: 'https://app.example' });
+    expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expectHardened(res, 'cors');
   });
 });

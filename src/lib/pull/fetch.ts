@@ -4,12 +4,17 @@ import type { Descriptor } from '../oci/types.ts';
 import type { Reference } from '../reference/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { DigestMismatchError, RegistryError } from '../registry/errors.ts';
+import { maxRetryAfterSeconds, sleep } from '../registry/retry.ts';
 import { type ContentStore, type IngestWriter, chunkSize } from '../store/content.ts';
 import { type ProgressListener, progressOf, refKey, roleOf } from './progress.ts';
 
-/** Blobs are fetched in Range pieces of this size: each piece arrives as one Blob (its bytes
- * stay out of JS), is stored as chunk slices and is a resume point. */
+/** The largest Range piece: each piece arrives as one Blob (its bytes stay out of JS), is
+ * stored as chunk slices and is a resume point. */
 export const pieceSize = 64 << 20;
+
+/** The first piece of a layer; later pieces are sized from the measured rate so that progress
+ * moves about once a second, up to the largest piece. */
+export const firstPieceSize = 4 << 20;
 
 export interface FetchContext {
   client: RegistryClient;
@@ -17,34 +22,29 @@ export interface FetchContext {
   /** The repository the bytes come from. */
   reference: Reference;
   onProgress: ProgressListener;
-  /** Range piece size; pieceSize by default. */
+  /** The largest Range piece; pieceSize by default. */
   pieceSize?: number;
   /** How often one blob may fail transiently and resume before the pull gives up. */
   maxResumes?: number;
 }
 
-/** A failure that resuming can get past: the network, a 5xx, a truncated body. A digest or
- * size mismatch is not one (moby's DoNotRetry). */
+/** A failure that resuming can get past: the network, a 5xx, a 429, a truncated body. A digest
+ * or size mismatch is not one (moby's DoNotRetry). */
 export function isTransient(err: unknown): boolean {
   if (err instanceof RegistryError) return err.temporary;
   return err instanceof TypeError; // fetch and body reads fail with TypeError on the network
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
-
 export function sourceOf(ref: Reference) {
   return `${ref.registry}/${ref.repository}`;
+}
+
+/** Writes a whole in-memory document, resuming an ingest that an earlier run left behind. */
+async function writeWhole(w: IngestWriter, bytes: Uint8Array) {
+  if (w.offset < bytes.byteLength) {
+    await w.write(new Blob([bytes.subarray(w.offset) as Uint8Array<ArrayBuffer>]));
+  }
+  await w.commit();
 }
 
 /** Stores a document already in memory and verified by the caller's digest check. Returns
@@ -55,9 +55,7 @@ export async function ingestBytes(ctx: FetchContext, desc: Descriptor, bytes: Ui
       await ctx.store.addSource(desc.digest, sourceOf(ctx.reference));
       return false;
     }
-    const w = await writerFor(ctx, desc);
-    await w.write(new Blob([bytes as Uint8Array<ArrayBuffer>]));
-    await w.commit();
+    await writeWhole(await writerFor(ctx, desc), bytes);
     return true;
   });
 }
@@ -77,10 +75,8 @@ export async function fetchDescriptor(ctx: FetchContext, desc: Descriptor, signa
       if (role === 'index' || role === 'manifest') {
         onProgress(progressOf(desc, 'downloading', 0));
         const bytes = await ctx.client.fetchManifest(ctx.reference, desc, signal);
-        const w = await writerFor(ctx, desc);
-        await w.write(new Blob([bytes as Uint8Array<ArrayBuffer>]));
         onProgress(progressOf(desc, 'verifying', desc.size));
-        await w.commit();
+        await writeWhole(await writerFor(ctx, desc), bytes);
         onProgress(progressOf(desc, 'done', desc.size));
         return;
       }
@@ -108,21 +104,37 @@ class ResumedMismatch extends Error {
 
 const unwrap = (err: unknown) => (err instanceof ResumedMismatch ? err.inner : err);
 
+/** How long to wait before resuming: the registry's Retry-After when it gave one (within a
+ * cap), else exponential backoff. */
+function resumeDelay(err: unknown, failures: number): number {
+  if (err instanceof RegistryError && err.retryAfterSeconds !== undefined) {
+    if (err.retryAfterSeconds > maxRetryAfterSeconds) throw err;
+    return err.retryAfterSeconds * 1000;
+  }
+  return Math.min(5000, 200 * 2 ** failures);
+}
+
 async function downloadBlob(ctx: FetchContext, desc: Descriptor, signal: AbortSignal) {
   const { onProgress } = ctx;
-  const w = await writerFor(ctx, desc);
+  const largest = Math.max(1, ctx.pieceSize ?? pieceSize);
+  let length = Math.min(firstPieceSize, largest);
+  let w = await writerFor(ctx, desc);
   let resumed = w.offset > 0;
   let failures = 0;
-  onProgress(progressOf(desc, 'downloading', w.offset));
+  const report = () => onProgress(progressOf(desc, 'downloading', w.offset));
+  report();
   while (w.offset < desc.size) {
     if (signal.aborted) throw signal.reason;
     const before = w.offset;
+    const started = performance.now();
     try {
-      await fetchPiece(ctx, desc, w, signal);
+      await fetchPiece(ctx, desc, w, length, signal, report);
     } catch (err) {
       if (signal.aborted || !isTransient(err) || ++failures > (ctx.maxResumes ?? 5)) throw err;
+      await sleep(resumeDelay(err, failures), signal);
+      // The failed writer may hold a half-hashed piece: reopen from the durable state.
+      w = await writerFor(ctx, desc);
       resumed = true;
-      await sleep(Math.min(5000, 200 * 2 ** failures), signal);
       continue;
     }
     if (w.offset === before) {
@@ -133,7 +145,10 @@ async function downloadBlob(ctx: FetchContext, desc: Descriptor, signal: AbortSi
       );
     }
     failures = 0;
-    onProgress(progressOf(desc, 'downloading', w.offset));
+    const seconds = (performance.now() - started) / 1000;
+    const rate = (w.offset - before) / Math.max(seconds, 0.001);
+    length = Math.min(largest, Math.max(Math.min(firstPieceSize, largest), Math.round(rate)));
+    report();
   }
   onProgress(progressOf(desc, 'verifying', w.offset));
   try {
@@ -154,16 +169,20 @@ function writerFor(ctx: FetchContext, desc: Descriptor): Promise<IngestWriter> {
   });
 }
 
-/** Fetches the next piece at the writer's offset. A registry that ignores Range is streamed
- * whole instead, in chunk-sized Blobs, so memory stays bounded either way. */
+/** Fetches the next piece at the writer's offset. A whole small blob is taken without Range.
+ * A body of known, fitting length becomes one Blob without passing through JS; anything else
+ * (a registry that ignores Range, no Content-Length) is streamed in chunk-sized Blobs, so
+ * memory stays bounded either way. */
 async function fetchPiece(
   ctx: FetchContext,
   desc: Descriptor,
   w: IngestWriter,
+  length: number,
   signal: AbortSignal,
+  report: () => void,
 ) {
   const start = w.offset;
-  const end = Math.min(desc.size, start + (ctx.pieceSize ?? pieceSize)) - 1;
+  const end = Math.min(desc.size, start + length) - 1;
   const whole = start === 0 && end === desc.size - 1;
   const res = await ctx.client.fetchBlob(
     ctx.reference,
@@ -171,9 +190,11 @@ async function fetchPiece(
     whole ? undefined : { start, end },
     signal,
   );
+  const declared = Number(res.headers.get('Content-Length') ?? NaN);
+  const expected = end - start + 1;
   if (res.status === 206) {
     const range = parseContentRange(res.headers.get('Content-Range'));
-    if (!range || range.start !== start) {
+    if (!range || range.start !== start || range.end > desc.size - 1) {
       await res.body?.cancel();
       throw new RegistryError(
         `${desc.digest}: the registry answered a range request with the wrong range (${res.headers.get('Content-Range')})`,
@@ -181,17 +202,17 @@ async function fetchPiece(
         206,
       );
     }
-    const piece = await res.blob();
-    if (piece.size === 0) {
-      throw new RegistryError(`${desc.digest}: the registry sent an empty range`, 'protocol', 206);
-    }
-    await w.write(piece);
+  }
+  const fits = res.status === 206 || (res.status === 200 && start === 0);
+  if (fits && Number.isFinite(declared) && declared > 0 && declared <= expected) {
+    await w.write(await res.blob());
     return;
   }
-  await streamInto(res, w, start);
+  // A 200 to a range request carries the blob from byte 0: skip what is stored.
+  await streamInto(res, w, res.status === 200 ? start : 0, report);
 }
 
-async function streamInto(res: Response, w: IngestWriter, skip: number) {
+async function streamInto(res: Response, w: IngestWriter, skip: number, report: () => void) {
   if (!res.body) throw new RegistryError('blob response has no body', 'protocol', res.status);
   const reader = res.body.getReader();
   let parts: Uint8Array<ArrayBuffer>[] = [];
@@ -203,22 +224,28 @@ async function streamInto(res: Response, w: IngestWriter, skip: number) {
     parts = [];
     buffered = 0;
     await w.write(blob);
+    report();
   };
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    let bytes = value as Uint8Array<ArrayBuffer>;
-    if (toSkip > 0) {
-      const n = Math.min(toSkip, bytes.byteLength);
-      toSkip -= n;
-      bytes = bytes.subarray(n);
-      if (bytes.byteLength === 0) continue;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      let bytes = value as Uint8Array<ArrayBuffer>;
+      if (toSkip > 0) {
+        const n = Math.min(toSkip, bytes.byteLength);
+        toSkip -= n;
+        bytes = bytes.subarray(n);
+        if (bytes.byteLength === 0) continue;
+      }
+      parts.push(bytes);
+      buffered += bytes.byteLength;
+      if (buffered >= chunkSize) await flush();
     }
-    parts.push(bytes);
-    buffered += bytes.byteLength;
-    if (buffered >= chunkSize) await flush();
+    await flush();
+  } catch (err) {
+    await reader.cancel().catch(() => undefined);
+    throw err;
   }
-  await flush();
 }
 
 function parseContentRange(v: string | null): { start: number; end: number } | undefined {

@@ -3,7 +3,15 @@ import { isConfig, isIndex, isLayer, isManifest } from '../oci/mediatypes.ts';
 
 export type BlobRole = 'index' | 'manifest' | 'config' | 'layer' | 'blob';
 
-export type BlobState = 'waiting' | 'downloading' | 'verifying' | 'done' | 'exists' | 'failed';
+export type BlobState =
+  | 'waiting'
+  | 'downloading'
+  | 'verifying'
+  | 'done'
+  | 'exists'
+  | 'failed'
+  /** Stopped because the pull stopped: another blob failed, or the user cancelled. */
+  | 'cancelled';
 
 /** One row of pull progress, per descriptor. `ref` is containerd's MakeRefKey. */
 export interface BlobProgress {

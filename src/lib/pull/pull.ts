@@ -1,6 +1,6 @@
 // Resolve, then pull: the root is resolved and stored, and a walk of small handlers fetches the
 // rest (containerd's Dispatch(Handlers(FetchHandler, FilterPlatforms(ChildrenHandler)))).
-import { isIndex, isManifest } from '../oci/mediatypes.ts';
+import { isConfig, isIndex, isManifest } from '../oci/mediatypes.ts';
 import {
   formatPlatform,
   platformMatches,
@@ -11,6 +11,7 @@ import type { Descriptor, Index, Manifest, Platform } from '../oci/types.ts';
 import { parseImageConfig, parseManifestDocument } from '../oci/validate.ts';
 import { type Reference, formatReference } from '../reference/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
+import { RegistryError } from '../registry/errors.ts';
 import type { ContentStore } from '../store/content.ts';
 import type { ImageRecord } from '../store/schema.ts';
 import { type Handler, SkipDescriptor, dispatch, handlers } from './dispatch.ts';
@@ -24,7 +25,7 @@ export interface PullContext {
   signal: AbortSignal;
   /** Blobs fetched at once. */
   limit?: number;
-  /** Range piece size in bytes for layers. */
+  /** Largest Range piece for a layer, in bytes. */
   pieceSize?: number;
 }
 
@@ -37,18 +38,48 @@ export interface ResolvedImage {
   platforms: Platform[];
 }
 
+export interface PulledImage {
+  image: ImageRecord;
+  /** The platform manifest that was pulled, with its platform. */
+  manifest: Descriptor;
+}
+
 export class ImageConfigMismatchError extends Error {
   override name = 'ImageConfigMismatchError';
 }
 
-/** Resolves the reference and stores its root document, verified against its digest. */
+/** Resolves the reference and stores its root document, verified against its digest. A HEAD
+ * comes first: when it names a document already stored, no GET is made (registries such as
+ * Docker Hub count manifest GETs, not HEADs), and a stored digest reference needs no request. */
 export async function resolveImage(ref: Reference, ctx: PullContext): Promise<ResolvedImage> {
-  const { descriptor, bytes } = await ctx.client.resolve(ref, ctx.signal);
-  const doc = parseManifestDocument(bytes, { contentType: descriptor.mediaType });
-  const root = { ...descriptor, mediaType: doc.mediaType };
   const fctx: FetchContext = { ...ctx, reference: ref };
-  const added = await ingestBytes(fctx, root, bytes);
-  ctx.onProgress(progressOf(root, added ? 'done' : 'exists', root.size));
+  let root: Descriptor | undefined;
+  let bytes: Uint8Array | undefined;
+  const storedRoot = async (digest: string) => {
+    const info = await ctx.store.info(digest);
+    return info ? { mediaType: info.mediaType, digest, size: info.size } : undefined;
+  };
+  root = ref.digest ? await storedRoot(ref.digest) : undefined;
+  if (!root) {
+    // A HEAD answer has no body to explain a failure: on not-found the GET below says why.
+    const head = await ctx.client.head(ref, ctx.signal).catch((err: unknown) => {
+      if (err instanceof RegistryError && err.kind === 'not-found') return undefined;
+      throw err;
+    });
+    if (head) root = await storedRoot(head.digest);
+  }
+  if (root) {
+    bytes = await ctx.store.readBytes(root.digest);
+    await ctx.store.addSource(root.digest, `${ref.registry}/${ref.repository}`);
+    ctx.onProgress(progressOf(root, 'exists', root.size));
+  } else {
+    const resolved = await ctx.client.resolve(ref, ctx.signal);
+    root = resolved.descriptor;
+    bytes = resolved.bytes;
+  }
+  const doc = parseManifestDocument(bytes, { contentType: root.mediaType });
+  root = { ...root, mediaType: doc.mediaType };
+  if (await ingestBytes(fctx, root, bytes)) ctx.onProgress(progressOf(root, 'done', root.size));
   const name = formatReference(ref);
   if (doc.kind === 'index') {
     return { name, root, index: doc.index, platforms: selectablePlatforms(doc.index) };
@@ -73,8 +104,7 @@ export function filterPlatform(h: Handler, platform: Platform): Handler {
   return async (desc, signal) => {
     const children = await h(desc, signal);
     if (!isIndex(desc.mediaType)) return children;
-    const index: Index = { schemaVersion: 2, manifests: children };
-    return [selectManifest(index, platform)];
+    return [selectManifest({ schemaVersion: 2, manifests: children }, platform)];
   };
 }
 
@@ -95,13 +125,28 @@ function skipForeign(h: Handler): Handler {
   };
 }
 
+/** Reports the descriptor that failed; siblings cancelled because of it are left to the
+ * caller, which knows the walk has stopped. */
+function reportFailure(h: Handler, onProgress: ProgressListener): Handler {
+  return async (desc, signal) => {
+    try {
+      return await h(desc, signal);
+    } catch (err) {
+      if (!signal.aborted && !(err instanceof SkipDescriptor)) {
+        onProgress(progressOf(desc, 'failed', 0, err instanceof Error ? err.message : String(err)));
+      }
+      throw err;
+    }
+  };
+}
+
 /** Pulls one platform of the image completely and records it. */
 export async function pullImage(
   ref: Reference,
   platform: Platform | undefined,
   ctx: PullContext,
   resolved?: ResolvedImage,
-): Promise<ImageRecord> {
+): Promise<PulledImage> {
   const image = resolved ?? (await resolveImage(ref, ctx));
   const fctx: FetchContext = { ...ctx, reference: ref };
   let manifest: Descriptor = image.root;
@@ -116,38 +161,32 @@ export async function pullImage(
   };
   let children = childrenHandler(ctx.store);
   if (image.index && platform) children = filterPlatform(children, platform);
-  await dispatch(skipForeign(handlers(fetch, announce(children, ctx.onProgress))), [image.root], {
-    limit: ctx.limit ?? 3,
-    signal: ctx.signal,
-  });
+  const walk = reportFailure(
+    skipForeign(handlers(fetch, announce(children, ctx.onProgress))),
+    ctx.onProgress,
+  );
+  await dispatch(walk, [image.root], { limit: ctx.limit ?? 3, signal: ctx.signal });
   const checked = await checkImage(ctx.store, manifest, platform);
-  return ctx.store.putImage({
+  const pulled: Descriptor = { ...manifest, ...(checked ? { platform: checked } : {}) };
+  const record = await ctx.store.putImage({
     name: image.name,
     target: image.root,
-    manifests: [
-      {
-        descriptor: { ...manifest, ...(checked ? { platform: checked } : {}) },
-        ...(checked ? { platform: checked } : {}),
-        pulledAt: Date.now(),
-      },
-    ],
+    manifests: [{ descriptor: pulled, pulledAt: Date.now() }],
   });
+  return { image: record, manifest: pulled };
 }
 
 /** Checks a pulled manifest against its config, as moby does before it registers an image: one
- * diffID per layer, and the platform the user asked for. Returns the config's platform. */
+ * diffID per layer, and the platform the user asked for. Returns the config's platform, or
+ * undefined for an artifact (a manifest whose config is not an image config). */
 async function checkImage(store: ContentStore, desc: Descriptor, want?: Platform) {
   const doc = parseManifestDocument(await store.readBytes(desc.digest), {
     descriptorMediaType: desc.mediaType,
   });
   if (doc.kind !== 'manifest') return undefined;
   const m: Manifest = doc.manifest;
-  let config;
-  try {
-    config = parseImageConfig(await store.readBytes(m.config.digest));
-  } catch {
-    return undefined; // an artifact, not an image config: nothing to check
-  }
+  if (!isConfig(m.config.mediaType)) return undefined;
+  const config = parseImageConfig(await store.readBytes(m.config.digest));
   if (config.rootfs.diff_ids.length !== m.layers.length) {
     throw new ImageConfigMismatchError(
       `${desc.digest}: the config lists ${config.rootfs.diff_ids.length} diffIDs but the manifest has ${m.layers.length} layers; the image is broken`,
@@ -164,5 +203,6 @@ async function checkImage(store: ContentStore, desc: Descriptor, want?: Platform
       `${desc.digest}: the index lists it for ${formatPlatform(want)}, but its config says ${formatPlatform(have)}`,
     );
   }
-  return have;
+  // The index's platform is the one users pick by; the config fills in what it leaves out.
+  return { ...have, ...(desc.platform ?? {}) };
 }

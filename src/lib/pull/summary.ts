@@ -1,4 +1,5 @@
 // What the image view shows, read back from the store.
+import { isConfig } from '../oci/mediatypes.ts';
 import type { Descriptor, HistoryEntry, ImageConfig, Manifest, Platform } from '../oci/types.ts';
 import { parseImageConfig, parseManifestDocument } from '../oci/validate.ts';
 import type { ContentStore } from '../store/content.ts';
@@ -44,14 +45,14 @@ export function alignHistory(history: HistoryEntry[], layers: Descriptor[]): His
   });
 }
 
+/** The summary of one pulled manifest of an image record. */
 export async function summarize(
   store: ContentStore,
   image: ImageRecord,
-  manifestDigest?: string,
+  manifestDigest: string,
 ): Promise<ImageSummary> {
-  const pulled =
-    image.manifests.find((m) => m.descriptor.digest === manifestDigest) ?? image.manifests.at(-1);
-  if (!pulled) throw new Error(`${image.name} has no pulled manifest`);
+  const pulled = image.manifests.find((m) => m.descriptor.digest === manifestDigest);
+  if (!pulled) throw new Error(`${image.name}: ${manifestDigest} was not pulled`);
   const doc = parseManifestDocument(await store.readBytes(pulled.descriptor.digest), {
     descriptorMediaType: pulled.descriptor.mediaType,
   });
@@ -59,9 +60,9 @@ export async function summarize(
   const m: Manifest = doc.manifest;
   let config: ImageConfig | undefined;
   let artifactType: string | undefined;
-  try {
+  if (isConfig(m.config.mediaType)) {
     config = parseImageConfig(await store.readBytes(m.config.digest));
-  } catch {
+  } else {
     artifactType = m.artifactType ?? m.config.mediaType;
   }
   const layers = await Promise.all(
@@ -76,7 +77,7 @@ export async function summarize(
     rootDigest: image.target.digest,
     rootMediaType: image.target.mediaType,
     manifest: pulled.descriptor,
-    ...(pulled.platform ? { platform: pulled.platform } : {}),
+    ...(pulled.descriptor.platform ? { platform: pulled.descriptor.platform } : {}),
     ...(config ? { config } : {}),
     ...(artifactType ? { artifactType } : {}),
     layers,

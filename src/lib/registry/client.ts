@@ -1,6 +1,7 @@
 // A distribution-spec client: ping, auth challenges and token cache, manifest resolve and fetch,
 // streaming blob GET. It verifies what it can verify cheaply (manifest digests); blob digests are
 // checked by the content store as bytes arrive.
+import { isDigest } from '../oci/digest.ts';
 import { manifestAccept } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { algorithmOf, digestBytes } from '../oci/hasher.ts';
@@ -12,8 +13,10 @@ import {
   errorFromResponse,
   maxErrorBodyBytes,
   networkError,
+  parseRetryAfter,
   readBounded,
 } from './errors.ts';
+import { backoff, maxRetryAfterSeconds, sleep } from './retry.ts';
 import type { Transport } from './transport.ts';
 
 /** Manifests larger than this are refused: real ones are a few KiB, and the whole document is
@@ -57,20 +60,6 @@ export interface ByteRange {
   end?: number;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
-
 export class RegistryClient {
   readonly #transport: Transport;
   readonly #credentials: (registry: string) => Credentials | undefined;
@@ -84,20 +73,26 @@ export class RegistryClient {
     this.#retry = { attempts: 3, baseDelayMs: 250, maxDelayMs: 5000, ...opts.retry };
   }
 
-  /** GET /v2/ once per registry, remembering the auth challenges it answers with. */
+  /** GET /v2/ once per registry, remembering the auth challenges it answers with. The request
+   * is shared by every caller and so belongs to none: `signal` only stops this caller waiting. A
+   * failed ping is forgotten, so the next caller tries again. */
   ping(registry: string, signal?: AbortSignal): Promise<Challenge[]> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     let p = this.#challenges.get(registry);
     if (!p) {
-      p = this.#ping(registry, signal);
-      this.#challenges.set(registry, p);
-      p.catch(() => this.#challenges.delete(registry));
+      const shared = this.#ping(registry);
+      p = shared;
+      this.#challenges.set(registry, shared);
+      shared.catch(() => {
+        if (this.#challenges.get(registry) === shared) this.#challenges.delete(registry);
+      });
     }
-    return p;
+    return signal ? untilAborted(p, signal) : p;
   }
 
-  async #ping(registry: string, signal?: AbortSignal): Promise<Challenge[]> {
+  async #ping(registry: string): Promise<Challenge[]> {
     const host = registryApiHost(registry);
-    const res = await this.#send(host, `https://${host}/v2/`, { method: 'GET', signal }, registry);
+    const res = await this.#send(host, `https://${host}/v2/`, { method: 'GET' }, registry);
     if (res.ok) {
       await res.body?.cancel();
       return [];
@@ -125,9 +120,36 @@ export class RegistryClient {
     if (ref.digest && digest !== ref.digest) {
       throw new DigestMismatchError(ref.digest, digest, bytes.byteLength, what);
     }
-    const contentType = (res.headers.get('Content-Type') ?? '').split(';')[0]!.trim();
-    const mediaType = contentType || sniffMediaType(bytes);
+    const mediaType = contentType(res) || sniffMediaType(bytes);
     return { descriptor: { mediaType, digest, size: bytes.byteLength }, bytes };
+  }
+
+  /**
+   * Resolves a tag or digest reference with HEAD, which Docker Hub does not count against the
+   * pull rate limit. Returns the root descriptor only when the registry says everything about it
+   * (a valid Docker-Content-Digest, Content-Length and Content-Type, and for a digest reference
+   * the same digest); otherwise undefined, and the caller should GET with resolve(). Failures
+   * throw the same typed errors as resolve().
+   */
+  async head(ref: Reference, signal?: AbortSignal): Promise<Descriptor | undefined> {
+    const id = ref.digest ?? ref.tag ?? 'latest';
+    const what = formatReference(ref);
+    const res = await this.#request(ref, `manifests/${id}`, {
+      method: 'HEAD',
+      headers: { Accept: manifestAccept },
+      signal,
+    });
+    if (!res.ok) throw await this.#failure(res, what, ref.registry);
+    await res.body?.cancel();
+    if (res.status !== 200) return undefined;
+    const digest = (res.headers.get('Docker-Content-Digest') ?? '').trim();
+    if (!isDigest(digest) || (ref.digest && digest !== ref.digest)) return undefined;
+    const length = (res.headers.get('Content-Length') ?? '').trim();
+    const size = /^\d+$/.test(length) ? Number(length) : 0;
+    if (!Number.isSafeInteger(size) || size <= 0) return undefined;
+    const mediaType = contentType(res);
+    if (!mediaType) return undefined;
+    return { mediaType, digest, size };
   }
 
   /** Fetches a manifest or index by descriptor and checks its size and digest. */
@@ -228,7 +250,8 @@ export class RegistryClient {
         true,
         init.signal,
       );
-      if (!next) return res;
+      // The same Authorization again would only get the same 401.
+      if (!next || next === auth) return res;
       await res.body?.cancel();
       auth = next;
     }
@@ -321,38 +344,52 @@ export class RegistryClient {
     return value;
   }
 
-  /** One HTTP exchange with retries for network errors, 5xx and 429 (bounded backoff). */
+  /** One HTTP exchange with retries for network errors, 5xx and 429 (bounded backoff). A 429
+   * whose Retry-After (seconds or an HTTP date) is longer than the policy's maxDelayMs is
+   * returned at once: the caller's error then says how long to wait. */
   async #send(host: string, url: string, init: RequestInit, what: string): Promise<Response> {
     const { attempts, baseDelayMs, maxDelayMs } = this.#retry;
+    const signal = init.signal ?? undefined;
+    const longestWaitMs = Math.min(maxDelayMs, maxRetryAfterSeconds * 1000);
     for (let attempt = 1; ; attempt++) {
       let res: Response;
       try {
         res = await this.#transport(url, init, host);
       } catch (err) {
-        if (init.signal?.aborted) throw init.signal.reason;
+        if (signal?.aborted) throw signal.reason;
         if (attempt >= attempts) throw networkError(err, what);
-        await sleep(backoff(attempt, baseDelayMs, maxDelayMs), init.signal ?? undefined);
+        await sleep(backoff(attempt, baseDelayMs, maxDelayMs), signal);
         continue;
       }
-      const retryable = res.status >= 500 || res.status === 429;
       // 502 and 504 from the proxy itself mean the host is unreachable: retrying is fine, but
       // a 403 policy refusal or 4xx is final.
+      const retryable = res.status >= 500 || res.status === 429;
       if (!retryable || attempt >= attempts) return res;
-      const after = Number(res.headers.get('Retry-After'));
-      const delay =
-        res.status === 429 && after > 0 && after * 1000 <= maxDelayMs
-          ? after * 1000
-          : backoff(attempt, baseDelayMs, maxDelayMs);
-      if (res.status === 429 && after * 1000 > maxDelayMs) return res;
+      let delay = backoff(attempt, baseDelayMs, maxDelayMs);
+      if (res.status === 429) {
+        const after = parseRetryAfter(res.headers.get('Retry-After'));
+        if (after !== undefined && after * 1000 > longestWaitMs) return res;
+        if (after) delay = after * 1000;
+      }
       await res.body?.cancel();
-      await sleep(delay, init.signal ?? undefined);
+      await sleep(delay, signal);
     }
   }
 }
 
-function backoff(attempt: number, base: number, max: number) {
-  const exp = Math.min(max, base * 2 ** (attempt - 1));
-  return exp / 2 + Math.random() * (exp / 2);
+/** The media type a response declares, without parameters; '' when it declares none. */
+function contentType(res: Response): string {
+  return (res.headers.get('Content-Type') ?? '').split(';')[0]!.trim();
+}
+
+/** Waits for `p` unless `signal` aborts first; `p` itself carries on for its other waiters. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function base64(s: string) {

@@ -148,6 +148,26 @@ const advice: Record<ErrorKind, string> = {
   protocol: 'The registry answered in a way Berth does not understand.',
 };
 
+/** "90 s (2 min)": seconds as the header said, and minutes too once they are easier to read. */
+function waitText(seconds: number): string {
+  return seconds > 60 ? `${seconds} s (${Math.ceil(seconds / 60)} min)` : `${seconds} s`;
+}
+
+/** Words for a status whose response had no error body (a HEAD, a bare proxy or CDN). */
+function statusText(status: number): string {
+  const words: Record<number, string> = {
+    401: 'unauthorized',
+    403: 'forbidden',
+    404: 'not found',
+    429: 'too many requests',
+    500: 'internal server error',
+    502: 'bad gateway',
+    503: 'service unavailable',
+    504: 'gateway timeout',
+  };
+  return words[status] ? `${words[status]} (HTTP ${status})` : `HTTP ${status}`;
+}
+
 /** Turns a failed response into a RegistryError whose message says what happened and what to do. */
 export async function errorFromResponse(res: Response, what: string): Promise<RegistryError> {
   const entries = parseEntries(await readBounded(res, maxErrorBodyBytes).catch(() => undefined));
@@ -164,9 +184,9 @@ export async function errorFromResponse(res: Response, what: string): Promise<Re
     .join('; ')
     .replace(/\.$/, '');
   const wait =
-    kind === 'rate-limited' && retryAfter !== undefined ? ` Retry in ${retryAfter} s.` : '';
+    kind === 'rate-limited' && retryAfter !== undefined ? ` Retry in ${waitText(retryAfter)}.` : '';
   const next = kind === 'proxy-denied' && fromProxy ? '' : ` ${advice[kind]}`;
-  const message = `${what}: ${said || `HTTP ${res.status}`}.${next}${wait}`;
+  const message = `${what}: ${said || statusText(res.status)}.${next}${wait}`;
   return new RegistryError(message, kind, res.status, entries, retryAfter);
 }
 

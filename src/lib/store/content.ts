@@ -65,7 +65,7 @@ export class ContentStore {
     }
     if (at !== rec.size) {
       throw new CorruptStoreError(
-        `blob ${digest}: stored chunks cover ${at} of ${rec.size} bytes; delete the image and pull it again`,
+        `blob ${digest}: the stored chunks cover ${at} of ${rec.size} bytes; the browser's storage lost data`,
       );
     }
     return new Blob(
@@ -143,10 +143,6 @@ export class ContentStore {
   getImage(name: string): Promise<ImageRecord | undefined> {
     return this.db.get('images', name);
   }
-
-  listImages(): Promise<ImageRecord[]> {
-    return this.db.getAll('images');
-  }
 }
 
 /** Writes one ingest. Bytes arrive as Blob pieces, which are stored as chunk slices while the
@@ -189,19 +185,26 @@ export class IngestWriter {
         `${rec.ref}: more bytes than the descriptor declares`,
       );
     }
-    const tx = this.#db.transaction('chunks', 'readwrite');
-    for (let at = 0; at < piece.size; at += chunkSize) {
-      void tx.store.put({
-        digest: rec.digest,
-        offset: rec.offset + at,
-        data: piece.slice(at, Math.min(piece.size, at + chunkSize)),
-      });
+    try {
+      const tx = this.#db.transaction('chunks', 'readwrite');
+      for (let at = 0; at < piece.size; at += chunkSize) {
+        void tx.store.put({
+          digest: rec.digest,
+          offset: rec.offset + at,
+          data: piece.slice(at, Math.min(piece.size, at + chunkSize)),
+        });
+      }
+      await Promise.all([hashStream(piece.stream(), this.#hasher), tx.done]);
+      rec.offset += piece.size;
+      rec.hashState = this.#hasher.save();
+      rec.updatedAt = Date.now();
+      await this.#db.put('ingests', rec);
+    } catch (err) {
+      // The hasher may have taken part of the piece: this writer can no longer be trusted.
+      // Its durable state stays; a new writer resumes from it.
+      this.#closed = true;
+      throw err;
     }
-    await Promise.all([hashStream(piece.stream(), this.#hasher), tx.done]);
-    rec.offset += piece.size;
-    rec.hashState = this.#hasher.save();
-    rec.updatedAt = Date.now();
-    await this.#db.put('ingests', rec);
   }
 
   /** Verifies size and digest, then makes the blob visible. Always closes the writer; on

@@ -8,7 +8,12 @@ export class StorageUnavailableError extends Error {
 }
 
 /** Opens the database, stepping through migrations by version. */
-export async function openDatabase(name = dbName): Promise<Database> {
+export async function openDatabase(
+  name = dbName,
+  /** Called when this connection was closed for another tab's schema upgrade, or by the
+   * browser: the caller opens a new one on next use. */
+  onClose: () => void = () => {},
+): Promise<Database> {
   if (typeof indexedDB === 'undefined') {
     throw new StorageUnavailableError(
       'This browser offers no IndexedDB here (private browsing can turn it off), so Berth has nowhere to keep images.',
@@ -28,6 +33,10 @@ export async function openDatabase(name = dbName): Promise<Database> {
       blocking() {
         // Another tab wants a newer schema: step aside so it can upgrade.
         db.close();
+        onClose();
+      },
+      terminated() {
+        onClose();
       },
     });
     return db;

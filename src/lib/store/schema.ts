@@ -1,7 +1,7 @@
 // The IndexedDB schema. Blobs are content-addressed and split into chunk Blobs, so no layer is
 // ever one huge value and an export can compose them without copying bytes into JS.
 import type { DBSchema } from 'idb';
-import type { Descriptor, Platform } from '../oci/types.ts';
+import type { Descriptor } from '../oci/types.ts';
 
 export const dbName = 'berth';
 export const dbVersion = 1;
@@ -47,8 +47,9 @@ export interface ImageRecord {
   name: string;
   /** The descriptor the reference resolved to: a manifest or an index. */
   target: Descriptor;
-  /** The platform manifests pulled completely (config and every layer stored). */
-  manifests: { descriptor: Descriptor; platform?: Platform; pulledAt: number }[];
+  /** The platform manifests pulled completely (config and every layer stored). Each
+   * descriptor carries its platform, as an index entry does. */
+  manifests: { descriptor: Descriptor; pulledAt: number }[];
   createdAt: number;
   updatedAt: number;
 }
