@@ -20,6 +20,8 @@ const REQUIRED = [
   { what: 'sha256sum', pkg: 'coreutils', check: () => onPath('sha256sum') },
   // The htpasswd test registry hashes passwords with bcrypt through perl's crypt().
   { what: 'perl', pkg: 'perl-base', check: () => onPath('perl') },
+  // The token-auth test registry's signing certificate is made with openssl.
+  { what: 'openssl', pkg: 'openssl', check: () => onPath('openssl') },
 ];
 
 function isExecutable(path) {
