@@ -227,6 +227,18 @@ export class RegistryClient {
     return bytes;
   }
 
+  /** A GET or HEAD of `/v2/<repository>/<path>` (path may carry a query) with the client's
+   * auth and retries, for APIs built on the client (tag lists, referrers). The caller reads
+   * or cancels the body and turns a failure into an error with failure(). */
+  repositoryRequest(ref: Reference, path: string, init: RequestInit): Promise<Response> {
+    return this.#request(ref, path, init);
+  }
+
+  /** The typed error for a failed response of repositoryRequest(). */
+  failure(res: Response, what: string, registry: string): Promise<RegistryError> {
+    return this.#failure(res, what, registry);
+  }
+
   /** A repository-scoped request with auth: pre-authorised from the ping's challenge, and
    * re-authorised once when a 401 asks for a different scope. */
   async #request(ref: Reference, path: string, init: RequestInit): Promise<Response> {
