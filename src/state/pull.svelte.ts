@@ -170,6 +170,7 @@ export class PullState {
           proxy: this.#opts.proxy,
           limit: this.#opts.settings.parallel,
           pieceMiB: this.#opts.settings.pieceMiB,
+          stallSeconds: this.#opts.settings.stallSeconds,
           ...(this.platform ? { platform: this.platform } : {}),
         },
         { signal: abort.signal, onEvent: (e) => onEvent(e as PullEvent) },

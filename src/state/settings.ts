@@ -6,9 +6,12 @@ export interface Settings {
   /** Size of each Range request for a layer, in MiB: a resume point, and the most one
    * request holds in the browser at a time. */
   pieceMiB: number;
+  /** Seconds a download may stay silent (beyond its expected time) before it is presumed
+   * dead and resumed. */
+  stallSeconds: number;
 }
 
-export const defaultSettings: Settings = { parallel: 3, pieceMiB: 64 };
+export const defaultSettings: Settings = { parallel: 3, pieceMiB: 64, stallSeconds: 30 };
 
 const key = 'berth.settings';
 
@@ -28,6 +31,7 @@ export function loadSettings(storage: Pick<Storage, 'getItem'> | undefined): Set
   return {
     parallel: clamp(raw.parallel, 1, 8, defaultSettings.parallel),
     pieceMiB: clamp(raw.pieceMiB, 1, 256, defaultSettings.pieceMiB),
+    stallSeconds: clamp(raw.stallSeconds, 1, 600, defaultSettings.stallSeconds),
   };
 }
 

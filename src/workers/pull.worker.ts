@@ -93,7 +93,14 @@ const api = {
   },
 
   async pull(
-    arg: { reference: string; platform?: string; proxy: string; limit?: number; pieceMiB?: number },
+    arg: {
+      reference: string;
+      platform?: string;
+      proxy: string;
+      limit?: number;
+      pieceMiB?: number;
+      stallSeconds?: number;
+    },
     ctx: CallContext,
   ): Promise<ImageSummary> {
     const ref = parseReference(arg.reference);
@@ -105,6 +112,7 @@ const api = {
       signal: ctx.signal,
       limit: Math.min(8, Math.max(1, arg.limit ?? 3)),
       pieceSize: Math.min(256, Math.max(1, arg.pieceMiB ?? 64)) << 20,
+      stallMs: Math.min(600, Math.max(1, arg.stallSeconds ?? 30)) * 1000,
       onProgress: (progress: BlobProgress) =>
         ctx.emit({ type: 'progress', progress } satisfies PullEvent),
     };

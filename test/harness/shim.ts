@@ -48,6 +48,15 @@ export interface ShimOptions {
   /** Stop sending after this many body bytes and hold the connection open (a stalled
    * download, for cancel and reload tests). The connection ends when the shim stops. */
   stallAfter?: (request: ShimRequest) => number | undefined;
+  /** Answer the request itself, without asking the registry (a 500, a 429, a huge manifest). */
+  respond?: (
+    request: ShimRequest,
+  ) => { status: number; headers?: Record<string, string>; body?: Buffer } | undefined;
+  /** Change the registry's response headers (a wrong Content-Length or Docker-Content-Digest). */
+  rewriteHeaders?: (request: ShimRequest, headers: OutgoingHttpHeaders) => OutgoingHttpHeaders;
+  /** Send only the first `truncateTo` body bytes, then end cleanly; or append bytes. Combine
+   * with rewriteHeaders to make Content-Length agree or disagree. */
+  alterBody?: (request: ShimRequest) => { truncateTo?: number; append?: Buffer } | undefined;
 }
 
 export interface Shim {
@@ -126,6 +135,17 @@ export async function startShim(upstream: string, opts: ShimOptions = {}): Promi
     };
     requests.push(entry);
 
+    const canned = opts.respond?.(entry);
+    if (canned) {
+      entry.status = canned.status;
+      const body = canned.body ?? Buffer.alloc(0);
+      res.writeHead(canned.status, { 'content-length': String(body.length), ...canned.headers });
+      entry.bytes = method === 'HEAD' ? 0 : body.length;
+      res.end(method === 'HEAD' ? undefined : body, () => (entry.done = true));
+      req.resume();
+      return;
+    }
+
     // Keep the client's Host: the registry builds upload Location URLs from it, so they
     // point back at the shim.
     const upReq = httpRequest({
@@ -148,7 +168,13 @@ export async function startShim(upstream: string, opts: ShimOptions = {}): Promi
       entry.status = upRes.statusCode ?? 502;
       const mutator = pickMutator(path, method);
       entry.mutated = mutator !== undefined;
-      res.writeHead(entry.status, upRes.statusMessage, endToEnd(upRes.headers));
+      const headers = endToEnd(upRes.headers);
+      res.writeHead(
+        entry.status,
+        upRes.statusMessage,
+        opts.rewriteHeaders ? opts.rewriteHeaders(entry, headers) : headers,
+      );
+      const alter = opts.alterBody?.(entry);
       const cut = opts.cutAfter?.(entry);
       const stall = opts.stallAfter?.(entry);
       const counter = new Transform({
@@ -166,6 +192,13 @@ export async function startShim(upstream: string, opts: ShimOptions = {}): Promi
             upRes.destroy();
             return;
           }
+          if (alter?.truncateTo !== undefined && entry.bytes + out.length >= alter.truncateTo) {
+            out = out.subarray(0, alter.truncateTo - entry.bytes);
+            entry.bytes += out.length;
+            res.end(out);
+            upRes.destroy();
+            return;
+          }
           if (stall !== undefined && entry.bytes + out.length >= stall) {
             out = out.subarray(0, stall - entry.bytes);
             entry.bytes += out.length;
@@ -176,6 +209,12 @@ export async function startShim(upstream: string, opts: ShimOptions = {}): Promi
           }
           entry.bytes += out.length;
           cb(null, out);
+        },
+        flush(cb) {
+          if (alter?.append) {
+            entry.bytes += alter.append.length;
+            cb(null, alter.append);
+          } else cb();
         },
       });
       pipeline(upRes, counter, res, (err) => {

@@ -26,12 +26,24 @@ export interface FetchContext {
   pieceSize?: number;
   /** How often one blob may fail transiently and resume before the pull gives up. */
   maxResumes?: number;
+  /** How long a piece may stay silent beyond its expected time before it counts as stalled
+   * and is fetched again; 30 s by default. */
+  stallMs?: number;
+}
+
+/** Below this rate a first piece, whose speed is not known yet, counts as stalled. */
+const floorRate = 64 << 10;
+
+/** A piece took far longer than its rate allowed: the connection is presumed dead. */
+export class StalledError extends Error {
+  override name = 'StalledError';
 }
 
 /** A failure that resuming can get past: the network, a 5xx, a 429, a truncated body. A digest
  * or size mismatch is not one (moby's DoNotRetry). */
 export function isTransient(err: unknown): boolean {
   if (err instanceof RegistryError) return err.temporary;
+  if (err instanceof StalledError) return true;
   return err instanceof TypeError; // fetch and body reads fail with TypeError on the network
 }
 
@@ -121,21 +133,52 @@ async function downloadBlob(ctx: FetchContext, desc: Descriptor, signal: AbortSi
   let w = await writerFor(ctx, desc);
   let resumed = w.offset > 0;
   let failures = 0;
+  let rate: number | undefined;
   const report = () => onProgress(progressOf(desc, 'downloading', w.offset));
   report();
   while (w.offset < desc.size) {
     if (signal.aborted) throw signal.reason;
     const before = w.offset;
     const started = performance.now();
+    // A stall watchdog. The first piece of a blob is streamed, so every chunk resets it and
+    // plain silence is caught. Later pieces arrive as one Blob with no progress to watch: they
+    // get a deadline of four times their expected time at the measured rate, plus the allowance.
+    const stallMs = ctx.stallMs ?? 30_000;
+    const watchdog = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = (ms: number) => {
+      clearTimeout(timer);
+      timer = setTimeout(
+        () =>
+          watchdog.abort(
+            new StalledError(`${desc.digest}: no data for ${ms / 1000} s at byte ${w.offset}`),
+          ),
+        ms,
+      );
+    };
+    const pieceLength = Math.min(length, desc.size - w.offset);
+    arm(rate ? stallMs + (4000 * pieceLength) / rate : stallMs);
+    const kick = rate ? undefined : () => arm(stallMs);
     try {
-      await fetchPiece(ctx, desc, w, length, signal, report);
-    } catch (err) {
+      await fetchPiece(
+        ctx,
+        desc,
+        w,
+        length,
+        AbortSignal.any([signal, watchdog.signal]),
+        report,
+        kick,
+      );
+    } catch (caught) {
+      const err = !signal.aborted && watchdog.signal.aborted ? watchdog.signal.reason : caught;
       if (signal.aborted || !isTransient(err) || ++failures > (ctx.maxResumes ?? 5)) throw err;
       await sleep(resumeDelay(err, failures), signal);
       // The failed writer may hold a half-hashed piece: reopen from the durable state.
       w = await writerFor(ctx, desc);
       resumed = true;
       continue;
+    } finally {
+      clearTimeout(timer);
     }
     if (w.offset === before) {
       throw new RegistryError(
@@ -146,7 +189,7 @@ async function downloadBlob(ctx: FetchContext, desc: Descriptor, signal: AbortSi
     }
     failures = 0;
     const seconds = (performance.now() - started) / 1000;
-    const rate = (w.offset - before) / Math.max(seconds, 0.001);
+    rate = (w.offset - before) / Math.max(seconds, 0.001);
     length = Math.min(largest, Math.max(Math.min(firstPieceSize, largest), Math.round(rate)));
     report();
   }
@@ -180,6 +223,8 @@ async function fetchPiece(
   length: number,
   signal: AbortSignal,
   report: () => void,
+  /** When set, the body is streamed and this is called for every chunk (stall detection). */
+  kick?: () => void,
 ) {
   const start = w.offset;
   const end = Math.min(desc.size, start + length) - 1;
@@ -204,15 +249,21 @@ async function fetchPiece(
     }
   }
   const fits = res.status === 206 || (res.status === 200 && start === 0);
-  if (fits && Number.isFinite(declared) && declared > 0 && declared <= expected) {
+  if (!kick && fits && Number.isFinite(declared) && declared > 0 && declared <= expected) {
     await w.write(await res.blob());
     return;
   }
   // A 200 to a range request carries the blob from byte 0: skip what is stored.
-  await streamInto(res, w, res.status === 200 ? start : 0, report);
+  await streamInto(res, w, res.status === 200 ? start : 0, report, kick);
 }
 
-async function streamInto(res: Response, w: IngestWriter, skip: number, report: () => void) {
+async function streamInto(
+  res: Response,
+  w: IngestWriter,
+  skip: number,
+  report: () => void,
+  kick: () => void = () => {},
+) {
   if (!res.body) throw new RegistryError('blob response has no body', 'protocol', res.status);
   const reader = res.body.getReader();
   let parts: Uint8Array<ArrayBuffer>[] = [];
@@ -230,6 +281,7 @@ async function streamInto(res: Response, w: IngestWriter, skip: number, report: 
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
+      kick();
       let bytes = value as Uint8Array<ArrayBuffer>;
       if (toSkip > 0) {
         const n = Math.min(toSkip, bytes.byteLength);

@@ -27,6 +27,8 @@ export interface PullContext {
   limit?: number;
   /** Largest Range piece for a layer, in bytes. */
   pieceSize?: number;
+  /** Silence allowed to a download beyond its expected time, in ms. */
+  stallMs?: number;
 }
 
 export interface ResolvedImage {

@@ -70,7 +70,7 @@ export class RegistryClient {
   constructor(opts: RegistryClientOptions) {
     this.#transport = opts.transport;
     this.#credentials = opts.credentials ?? (() => undefined);
-    this.#retry = { attempts: 3, baseDelayMs: 250, maxDelayMs: 5000, ...opts.retry };
+    this.#retry = { attempts: 5, baseDelayMs: 250, maxDelayMs: 5000, ...opts.retry };
   }
 
   /** GET /v2/ once per registry, remembering the auth challenges it answers with. The request

@@ -1,0 +1,234 @@
+// Faults between the proxy and a real registry. Each one ends either in a correct image or in a
+// clear error with nothing stored that looks complete, and each test says which.
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startServer } from '../../proxy/server.ts';
+import { launchChromium, newPage } from '../harness/chromium.ts';
+import { buildFixtures, type FixtureImage } from '../harness/fixtures.ts';
+import { startRegistry, type Registry } from '../harness/registry.ts';
+import { startShim, type Shim, type ShimOptions, type ShimRequest } from '../harness/shim.ts';
+import { storeContents } from './env.ts';
+
+let registry: Registry;
+let fx: FixtureImage;
+let shim: Shim;
+let app: { url: string; close(): Promise<void> };
+let browser: Awaited<ReturnType<typeof launchChromium>>;
+let big: { digest: string; size: number };
+/** The fault the shim applies now; each test sets its own. */
+let fault: Omit<ShimOptions, 'corruptDigest'> = {};
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  fx = (await buildFixtures(registry)).whiteout;
+  big = fx.layers!.reduce((a, b) => (b.size > a.size ? b : a));
+  shim = await startShim(registry.url, {
+    respond: (r) => fault.respond?.(r),
+    rewriteHeaders: (r, h) => (fault.rewriteHeaders ? fault.rewriteHeaders(r, h) : h),
+    alterBody: (r) => fault.alterBody?.(r),
+    cutAfter: (r) => fault.cutAfter?.(r),
+    stallAfter: (r) => fault.stallAfter?.(r),
+  });
+  app = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    distDir: 'dist',
+    insecureRegistries: [shim.host],
+  });
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await app?.close();
+  await shim?.stop();
+  await registry?.stop();
+});
+
+const isBig = (r: ShimRequest) => r.method === 'GET' && r.path.endsWith(`/blobs/${big.digest}`);
+const isManifest = (r: ShimRequest) => r.path.includes('/manifests/');
+
+/** Applies `f` to the first request that matches, and to no other. */
+function once(match: (r: ShimRequest) => boolean) {
+  let used = false;
+  return (r: ShimRequest) => {
+    if (used || !match(r)) return false;
+    used = true;
+    return true;
+  };
+}
+
+async function pull(settings: object = {}): Promise<{ page: Page; since: number }> {
+  const since = shim.requests.length;
+  const page = await newPage(browser);
+  await page.addInitScript(
+    (s) => localStorage.setItem('berth.settings', JSON.stringify(s)),
+    settings,
+  );
+  await page.goto(app.url);
+  await page
+    .getByRole('textbox', { name: 'Image reference' })
+    .fill(`${shim.host}/${fx.repository}:${fx.tag}`);
+  await page.getByRole('button', { name: 'Pull' }).click();
+  return { page, since };
+}
+
+async function expectImage(page: Page) {
+  const summary = page.getByRole('region', { name: 'Image summary' });
+  await summary.waitFor({ timeout: 90_000 });
+  expect(await summary.textContent()).toContain(fx.digest);
+  const stored = await storeContents(page);
+  for (const l of fx.layers!) expect(stored.blobs).toContain(l.digest);
+  expect(stored.ingests).toEqual([]);
+  await page.context().close();
+}
+
+/** The pull fails with a message matching `pattern`; the blob is not committed, and its ingest
+ * is gone when the failure was its content's fault (a temporary one may leave it, resumable). */
+async function expectError(
+  page: Page,
+  pattern: RegExp,
+  notStored: string,
+  ingest: 'removed' | 'resumable' = 'removed',
+) {
+  const alert = page.getByRole('alert');
+  await alert.waitFor({ timeout: 90_000 });
+  expect(await alert.textContent()).toMatch(pattern);
+  const stored = await storeContents(page);
+  expect(stored.images).toEqual([]);
+  expect(stored.blobs).not.toContain(notStored);
+  if (ingest === 'removed') {
+    expect(stored.ingests.filter((r) => r.endsWith(notStored))).toEqual([]);
+  }
+  await page.context().close();
+}
+
+const bigRequests = (since: number) => shim.requests.slice(since).filter(isBig);
+
+describe('faults that end in a correct image', () => {
+  test('a 500, then a 200', async () => {
+    const first = once(isBig);
+    fault = { respond: (r) => (first(r) ? { status: 500, body: Buffer.from('oops') } : undefined) };
+    const { page, since } = await pull();
+    await expectImage(page);
+    expect(bigRequests(since).map((r) => r.status)).toEqual([500, 200]);
+  });
+
+  test('a 429 with Retry-After', async () => {
+    const first = once(isManifest);
+    fault = {
+      respond: (r) =>
+        first(r)
+          ? { status: 429, headers: { 'retry-after': '1' }, body: Buffer.from('{}') }
+          : undefined,
+    };
+    const { page, since } = await pull();
+    await expectImage(page);
+    const manifests = shim.requests.slice(since).filter(isManifest);
+    expect(manifests[0]!.status).toBe(429);
+    expect(manifests.slice(1).every((r) => r.status === 200)).toBe(true);
+  });
+
+  test('a short body whose Content-Length agrees: only the rest is fetched', async () => {
+    // Headers are written before the body: the first big GET is picked there.
+    const first = once(isBig);
+    const half = big.size >> 1;
+    let shortened: ShimRequest | undefined;
+    fault = {
+      rewriteHeaders: (r, h) => {
+        if (!first(r)) return h;
+        shortened = r;
+        return { ...h, 'content-length': String(half) };
+      },
+      alterBody: (r) => (r === shortened ? { truncateTo: half } : undefined),
+    };
+    const { page, since } = await pull();
+    await expectImage(page);
+    const reqs = bigRequests(since);
+    expect(reqs.map((r) => r.range)).toEqual([undefined, `bytes=${half}-${big.size - 1}`]);
+    expect(reqs.reduce((n, r) => n + r.bytes, 0)).toBe(big.size);
+  });
+
+  test('a Content-Length smaller than the body', async () => {
+    const first = once(isBig);
+    fault = {
+      rewriteHeaders: (r, h) =>
+        first(r) ? { ...h, 'content-length': String(big.size - 1000) } : h,
+    };
+    const { page, since } = await pull();
+    await expectImage(page);
+    // Whatever the transport made of the lie, the digest decided, and the rest was re-asked.
+    expect(bigRequests(since).length).toBeGreaterThan(1);
+  });
+
+  test('a connection cut mid-blob: the pull resumes with the remainder only', async () => {
+    const first = once(isBig);
+    const cutAt = 700_000;
+    fault = { cutAfter: (r) => (first(r) ? cutAt : undefined) };
+    const { page, since } = await pull({ pieceMiB: 1 });
+    await expectImage(page);
+    const reqs = bigRequests(since);
+    expect(reqs[0]!.cut).toBe(true);
+    // Nothing of the cut piece was stored, so the next request starts at the same offset;
+    // every later byte is sent once.
+    expect(reqs.reduce((n, r) => n + r.bytes, 0)).toBeLessThanOrEqual(big.size + cutAt);
+  });
+
+  test('a stalled connection is detected and retried', async () => {
+    const first = once(isBig);
+    fault = { stallAfter: (r) => (first(r) ? 1000 : undefined) };
+    const { page, since } = await pull({ stallSeconds: 1 });
+    await expectImage(page);
+    const reqs = bigRequests(since);
+    expect(reqs[0]!.stalled).toBe(true);
+    expect(reqs.length).toBeGreaterThan(1);
+  });
+
+  test('a wrong Docker-Content-Digest is never trusted', async () => {
+    const bogus = `sha256:${'e'.repeat(64)}`;
+    fault = {
+      rewriteHeaders: (r, h) => (isManifest(r) ? { ...h, 'docker-content-digest': bogus } : h),
+    };
+    const { page } = await pull();
+    await expectImage(page);
+  });
+});
+
+describe('faults that end in a clear error, with nothing complete stored', () => {
+  test('a 429 asking for an hour', async () => {
+    const first = once(isBig);
+    fault = {
+      respond: (r) =>
+        first(r)
+          ? { status: 429, headers: { 'retry-after': '3600' }, body: Buffer.from('{}') }
+          : undefined,
+    };
+    const { page } = await pull();
+    await expectError(page, /Retry in 3600 s \(60 min\)/, big.digest, 'resumable');
+  });
+
+  test('an oversized body', async () => {
+    fault = {
+      alterBody: (r) => (isBig(r) ? { append: Buffer.alloc(100, 7) } : undefined),
+      rewriteHeaders: (r, h) => (isBig(r) ? { ...h, 'content-length': String(big.size + 100) } : h),
+    };
+    const { page } = await pull();
+    await expectError(page, /more bytes than the descriptor declares/, big.digest);
+  });
+
+  test('a manifest over the 4 MiB limit', async () => {
+    const huge = Buffer.alloc(5 << 20, 0x20);
+    fault = {
+      respond: (r) =>
+        isManifest(r)
+          ? {
+              status: 200,
+              headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+              body: huge,
+            }
+          : undefined,
+    };
+    const { page } = await pull();
+    await expectError(page, /over the 4194304-byte limit/, fx.digest);
+  });
+});
