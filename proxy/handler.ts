@@ -16,12 +16,14 @@ import {
   isForbiddenAddress,
   isIPLiteral,
   isInsecureHost,
-  isRegistryApiPath,
+  isUnderV2,
   parseHostPort,
   parseInsecureList,
   parseProxyPath,
+  parseRegistryRoute,
 } from './policy.ts';
-import type { ProxyTarget } from './policy.ts';
+import type { HostPort, ProxyTarget } from './policy.ts';
+import type { RateLimiter } from './ratelimit.ts';
 
 export interface ProxyOptions {
   /** `host[:port]` entries reached over plain http, private addresses allowed. */
@@ -38,6 +40,17 @@ export interface ProxyOptions {
   isAllowedAddressHost?: (hostname: string, insecureListed: boolean) => boolean;
   /** Connect + response-headers timeout per upstream hop. Default 30 s. */
   timeoutMs?: number;
+  /**
+   * Longest wait for the next body byte from upstream; past it the upstream
+   * is cancelled and the response to the client cut off. Default 60 s.
+   */
+  idleTimeoutMs?: number;
+  /**
+   * Per-client limit, consulted for every request whose ProxyRequestInfo
+   * names a client; a refusal is a 429 with Retry-After. The only state the
+   * handler holds besides its realm cache, and only if the caller supplies it.
+   */
+  rateLimiter?: RateLimiter;
   /** Default '/proxy'. */
   mountPath?: string;
   /** Receives one line per request when set. Never gets queries or credentials. */
@@ -51,6 +64,11 @@ export interface ProxyRequestInfo {
    * segments, backslashes) are refused instead of silently normalised.
    */
   rawTarget?: string;
+  /**
+   * Who is asking, for the rate limiter: the Node adapter passes the socket
+   * address's key (see clientKey). Absent, the request is not rate limited.
+   */
+  client?: string;
 }
 
 export type ProxyHandler = (req: Request, info?: ProxyRequestInfo) => Promise<Response>;
@@ -76,6 +94,7 @@ const MAX_REDIRECTS = 5;
 const REALM_TTL_MS = 10 * 60 * 1000;
 const REALM_CACHE_MAX = 1000;
 const DEFAULT_TIMEOUT_MS = 30_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const INSECURE_HINT = 'If it is a private registry, add it to BERTH_INSECURE_REGISTRIES.';
@@ -85,7 +104,8 @@ export type ProxyErrorCode =
   | 'BERTH_UPSTREAM_UNREACHABLE'
   | 'BERTH_UPSTREAM_TIMEOUT'
   | 'BERTH_BAD_REQUEST'
-  | 'BERTH_METHOD_NOT_ALLOWED';
+  | 'BERTH_METHOD_NOT_ALLOWED'
+  | 'BERTH_RATE_LIMITED';
 
 // Media types a proxy response may carry: JSON (token endpoints, registry
 // errors), raw bytes (blobs) and vendor types (OCI/Docker manifests). Vendor
@@ -186,6 +206,10 @@ function causes(err: unknown): Array<{ code?: string; message: string; name?: st
   return out;
 }
 
+function describeMs(ms: number): string {
+  return ms >= 1000 ? `${Math.round(ms / 1000)} s` : `${ms} ms`;
+}
+
 const TIMEOUT_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_HEADERS_TIMEOUT',
@@ -218,7 +242,7 @@ function upstreamFailure(
     return proxyError(
       504,
       'BERTH_UPSTREAM_TIMEOUT',
-      `no response from ${host} within ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`}`,
+      `no response from ${host} within ${describeMs(timeoutMs)}`,
     );
   }
   const codes = chain.map((c) => c.code).filter((c): c is string => !!c);
@@ -256,6 +280,72 @@ interface RequestOrigin {
   listed: boolean;
 }
 
+/** Raised into a body stream whose upstream went quiet for too long. */
+class IdleTimeout extends Error {
+  constructor(host: string, ms: number) {
+    super(`no body bytes from ${host} for ${describeMs(ms)}`);
+    this.name = 'IdleTimeout';
+  }
+}
+
+/**
+ * Passes an upstream body through, failing it (and cancelling the upstream)
+ * when no chunk arrives for `idleMs`. Pull-based, so time spent waiting on a
+ * slow client does not count: only upstream silence does.
+ */
+function withIdleTimeout(
+  body: ReadableStream<Uint8Array>,
+  idleMs: number,
+  host: string,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const idle = new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new IdleTimeout(host, idleMs)), idleMs);
+        });
+        try {
+          const chunk = await Promise.race([reader.read(), idle]);
+          if (chunk.done) controller.close();
+          else controller.enqueue(chunk.value);
+        } catch (err) {
+          reader.cancel(err).catch(() => {});
+          controller.error(err);
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+function badRequest(message: string): Refusal {
+  return new Refusal(proxyError(400, 'BERTH_BAD_REQUEST', message));
+}
+
+/**
+ * A request body on GET/HEAD, or a framing the proxy would have to guess
+ * at, is refused: whatever sits in such a body could be read as a second
+ * request by some hop along the way (request smuggling).
+ */
+function bodyProblem(req: Request): string | null {
+  const length = req.headers.get('content-length');
+  const encoding = req.headers.get('transfer-encoding');
+  if (length !== null && encoding !== null) {
+    return 'a request with both Content-Length and Transfer-Encoding is not accepted';
+  }
+  if (encoding !== null) return 'request bodies are not accepted (Transfer-Encoding)';
+  if (length !== null && length.trim() !== '0') return 'request bodies are not accepted';
+  if (req.body !== null) return 'request bodies are not accepted';
+  return null;
+}
+
 /** scheme://host[:port]/path of a URL, the part a realm is compared on. */
 function withoutQuery(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname}`;
@@ -267,6 +357,8 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
   const upstreamFetch = opts.fetch;
   const isAllowedAddressHost = opts.isAllowedAddressHost ?? defaultIsAllowedAddressHost;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const rateLimiter = opts.rateLimiter;
   const mountPath = (opts.mountPath ?? '/proxy').replace(/\/+$/, '');
   const log = opts.log;
 
@@ -445,9 +537,12 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
       );
     }
     const registry = parseHostPort(header.trim());
-    if (!registry) {
-      throw new Refusal(proxyError(400, 'BERTH_BAD_REQUEST', 'invalid Berth-Registry header'));
-    }
+    if (!registry) throw badRequest('invalid Berth-Registry header');
+    return checkRealm(registry, upstream);
+  }
+
+  /** Is `upstream` the token realm `registry` announces? Refuses if not. */
+  async function checkRealm(registry: HostPort, upstream: URL): Promise<RequestOrigin> {
     const key = formatHostPort(registry);
     const origin = { registry: key, listed: isListedUrl(registryBase(key)) };
     // Refused before probing: no announcement could make this acceptable.
@@ -473,12 +568,44 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
     return origin;
   }
 
+  /**
+   * A /v2 path outside the API grammar is a bad request, unless it is the
+   * token realm of the registry named in Berth-Registry or, without that
+   * header, of its own host (Quay announces https://quay.io/v2/auth).
+   */
+  async function checkOffGrammar(
+    req: Request,
+    target: ProxyTarget,
+    upstream: URL,
+    reason: string,
+  ): Promise<RequestOrigin> {
+    const header = req.headers.get('berth-registry');
+    const registry = header === null ? target : parseHostPort(header.trim());
+    if (registry) {
+      try {
+        return await checkRealm(registry, upstream);
+      } catch (err) {
+        if (!(err instanceof Refusal)) throw err;
+      }
+    }
+    throw badRequest(reason);
+  }
+
   async function forward(req: Request, target: ProxyTarget): Promise<Response> {
     const hostPort = formatHostPort(target);
     const upstream = new URL(`${schemeFor(hostPort)}://${hostPort}${target.path}${target.query}`);
-    const origin = isRegistryApiPath(target.path)
-      ? { registry: hostPort, listed: isListedUrl(upstream) }
-      : await checkTokenRequest(req, upstream);
+    // What goes upstream is exactly what was checked; URL parsing must not
+    // have rewritten a byte of it (policy.ts only lets such paths through).
+    if (upstream.pathname !== target.path) throw badRequest('path is not in normalised form');
+    let origin: RequestOrigin;
+    if (isUnderV2(target.path)) {
+      const route = parseRegistryRoute(target.path);
+      origin = route.ok
+        ? { registry: hostPort, listed: isListedUrl(upstream) }
+        : await checkOffGrammar(req, target, upstream, route.reason);
+    } else {
+      origin = await checkTokenRequest(req, upstream);
+    }
 
     const headers = new Headers();
     for (const name of FORWARDED_REQUEST_HEADERS) {
@@ -503,9 +630,10 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
     const encoding = res.headers.get('content-encoding');
     if (encoding && encoding !== 'identity') out.delete('content-length');
 
-    const noBody = method === 'HEAD' || NULL_BODY_STATUSES.has(res.status);
+    const noBody = method === 'HEAD' || NULL_BODY_STATUSES.has(res.status) || !res.body;
     if (noBody) await res.body?.cancel().catch(() => {});
-    return new Response(noBody ? null : res.body, { status: res.status, headers: out });
+    const body = noBody || !res.body ? null : withIdleTimeout(res.body, idleTimeoutMs, upstream.host);
+    return new Response(body, { status: res.status, headers: out });
   }
 
   async function route(req: Request, url: URL, info: ProxyRequestInfo | undefined) {
@@ -520,15 +648,36 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
         },
       });
     }
+    if (rateLimiter && info?.client !== undefined) {
+      const wait = rateLimiter.take(info.client);
+      if (wait > 0) {
+        return proxyError(
+          429,
+          'BERTH_RATE_LIMITED',
+          `too many requests: the proxy allows ${rateLimiter.perMinute} a minute per client; ` +
+            `retry in ${wait} s`,
+          { 'Retry-After': String(wait) },
+        );
+      }
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return proxyError(405, 'BERTH_METHOD_NOT_ALLOWED', `method ${req.method} is not allowed`, {
         Allow: 'GET, HEAD, OPTIONS',
       });
     }
+    const body = bodyProblem(req);
+    if (body) return proxyError(400, 'BERTH_BAD_REQUEST', body);
+    if (url.hash !== '' || info?.rawTarget?.includes('#')) {
+      return proxyError(400, 'BERTH_BAD_REQUEST', 'fragments are not allowed in the request');
+    }
     if (info?.rawTarget !== undefined) {
       const rawPath = info.rawTarget.split('?')[0];
       if (rawPath !== url.pathname) {
-        return proxyError(400, 'BERTH_BAD_REQUEST', 'request path is not in normalised form');
+        return proxyError(
+          400,
+          'BERTH_BAD_REQUEST',
+          'request path is not in normalised form (dot segments, backslashes or control characters)',
+        );
       }
     }
     const parsed = parseProxyPath(url.pathname + url.search, mountPath);

@@ -5,7 +5,7 @@ import type { LookupAddress, LookupAllOptions, LookupOneOptions } from 'node:dns
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import { Agent, buildConnector, fetch as undiciFetch } from 'undici';
-import { createProxyHandler, proxyError } from './handler.ts';
+import { createProxyHandler, DEFAULT_IDLE_TIMEOUT_MS, proxyError } from './handler.ts';
 import type { ProxyHandler, ProxyOptions } from './handler.ts';
 import {
   DENIED_CODE,
@@ -14,6 +14,7 @@ import {
   isInsecureHost,
   parseInsecureList,
 } from './policy.ts';
+import { clientKey, createRateLimiter, DEFAULT_RATE_LIMIT } from './ratelimit.ts';
 
 type LookupCallback = (
   err: NodeJS.ErrnoException | null,
@@ -30,6 +31,8 @@ export interface GuardedFetchOptions {
   insecureRegistries: readonly string[];
   /** Connect and response-headers timeout. Default 30 s. */
   timeoutMs?: number;
+  /** Longest silence between body chunks. Default 60 s (the handler enforces it too). */
+  idleTimeoutMs?: number;
   /** Resolver to guard; defaults to dns.lookup. Tests substitute fake DNS. */
   lookup?: Lookup;
 }
@@ -83,6 +86,7 @@ export function createGuardedFetch(opts: GuardedFetchOptions): GuardedFetch {
 
   const agent = new Agent({
     headersTimeout: timeout,
+    bodyTimeout: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     connect(options, callback) {
       const port = options.port || (options.protocol === 'https:' ? '443' : '80');
       const host = net.isIPv6(options.hostname) ? `[${options.hostname}]` : options.hostname;
@@ -186,6 +190,11 @@ export async function writeWebResponse(res: ServerResponse, response: Response):
   }
 }
 
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return length !== undefined && length.trim() !== '0';
+}
+
 export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** Adapts a proxy handler to Node's (req, res). */
@@ -199,9 +208,17 @@ export function nodeMiddleware(handler: ProxyHandler): NodeMiddleware {
         await writeWebResponse(res, proxyError(400, 'BERTH_BAD_REQUEST', 'malformed request'));
         return;
       }
+      // Whatever the answer, a connection that carried a request body is not
+      // reused: its bytes are never parsed as a request of their own.
+      if (req.headers['transfer-encoding'] !== undefined || hasBody(req)) {
+        res.setHeader('Connection', 'close');
+      }
       let response: Response;
       try {
-        response = await handler(request, { rawTarget: req.url ?? '/' });
+        response = await handler(request, {
+          rawTarget: req.url ?? '/',
+          client: clientKey(req.socket.remoteAddress),
+        });
       } catch (err) {
         console.error('berth proxy: internal error', err);
         response = proxyError(502, 'BERTH_UPSTREAM_UNREACHABLE', 'internal proxy error');
@@ -211,23 +228,45 @@ export function nodeMiddleware(handler: ProxyHandler): NodeMiddleware {
   };
 }
 
+/** Handler options for Node: the fetch is built here, the limiter from `rateLimit`. */
+export type NodeProxyOptions = Omit<ProxyOptions, 'fetch' | 'rateLimiter'> & {
+  /** Requests per minute per client address (IPv6 by /64); 0 disables. Default 600. */
+  rateLimit?: number;
+};
+
+function numberFromEnv(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  ok: (n: number) => boolean,
+  what: string,
+): number | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  const n = Number(raw);
+  if (!ok(n)) throw new Error(`${name} must be ${what}`);
+  return n;
+}
+
 /** Proxy settings from the environment, shared by the server and the Vite plugin. */
-export function proxyOptionsFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
-): Omit<ProxyOptions, 'fetch'> {
+export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): NodeProxyOptions {
   const list = (v: string | undefined) =>
     (v ?? '')
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
-  const timeout = env.BERTH_PROXY_TIMEOUT_MS ? Number(env.BERTH_PROXY_TIMEOUT_MS) : undefined;
-  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0)) {
-    throw new Error('BERTH_PROXY_TIMEOUT_MS must be a positive number of milliseconds');
-  }
+  const positive = (n: number) => Number.isFinite(n) && n > 0;
+  const ms = 'a positive number of milliseconds';
   return {
     insecureRegistries: parseInsecureList(env.BERTH_INSECURE_REGISTRIES),
     allowedOrigins: list(env.BERTH_ALLOWED_ORIGINS),
-    timeoutMs: timeout,
+    timeoutMs: numberFromEnv(env, 'BERTH_PROXY_TIMEOUT_MS', positive, ms),
+    idleTimeoutMs: numberFromEnv(env, 'BERTH_PROXY_IDLE_TIMEOUT_MS', positive, ms),
+    rateLimit: numberFromEnv(
+      env,
+      'BERTH_PROXY_RATE_LIMIT',
+      (n) => Number.isFinite(n) && n >= 0,
+      'a number of requests per minute (0 disables the limit)',
+    ),
     log: env.BERTH_PROXY_LOG === '1' ? (line) => console.log(`proxy ${line}`) : undefined,
   };
 }
@@ -239,12 +278,18 @@ export interface NodeProxy {
 }
 
 /** Handler + guarded fetch + Node middleware in one, for servers. */
-export function createNodeProxy(opts: Omit<ProxyOptions, 'fetch'>): NodeProxy {
+export function createNodeProxy(opts: NodeProxyOptions): NodeProxy {
+  const { rateLimit = DEFAULT_RATE_LIMIT, ...rest } = opts;
   const guardedFetch = createGuardedFetch({
     insecureRegistries: opts.insecureRegistries,
     timeoutMs: opts.timeoutMs,
+    idleTimeoutMs: opts.idleTimeoutMs,
   });
-  const handler = createProxyHandler({ ...opts, fetch: guardedFetch });
+  const handler = createProxyHandler({
+    ...rest,
+    fetch: guardedFetch,
+    rateLimiter: rateLimit > 0 ? createRateLimiter({ perMinute: rateLimit }) : undefined,
+  });
   return { handler, middleware: nodeMiddleware(handler), close: () => guardedFetch.close() };
 }
 

@@ -269,7 +269,7 @@ export function isInsecureHost(hostPort: string, list: readonly string[]): boole
 // /proxy/<host[:port]>/<path>?<query>
 
 export interface ProxyTarget extends HostPort {
-  /** Upstream path, always starting with '/'. */
+  /** Upstream path, decoded once, always starting with '/'; sent exactly as is. */
   path: string;
   /** '' or '?...' exactly as received. */
   query: string;
@@ -277,21 +277,53 @@ export interface ProxyTarget extends HostPort {
 
 export type ParseResult = { ok: true; target: ProxyTarget } | { ok: false; reason: string };
 
-// Percent-escapes that could smuggle a separator or a dot segment past us or
-// past whatever normalises the path upstream.
-const FORBIDDEN_ESCAPES = new Set(['2f', '5c', '2e', '25', '3f', '23']);
-const PATH_CHARS = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/;
+// Characters a checked path may hold literally. Everything here passes through
+// URL parsing and upstream unchanged; '@' is left out because some servers and
+// proxies read `a@b` in a path as userinfo.
+const PATH_CHARS = /^[A-Za-z0-9\-._~!$&'()*+,;=:/%]*$/;
+// What a percent-escape may decode to: the literal set minus '.', '/', '%'
+// (dot segments, separators and double encoding hidden from us) and '@'.
+const DECODABLE = /^[A-Za-z0-9\-_~!$&'()*+,;=:]$/;
 
-/** Checks an upstream path (no query). Returns a reason, or null if fine. */
+function describeEscape(hex: string): string {
+  const code = parseInt(hex, 16);
+  if (code < 0x20 || code === 0x7f) return `encoded control character %${hex}`;
+  if (code >= 0x80) return `encoded non-ASCII byte %${hex}`;
+  const named: Record<string, string> = {
+    '.': 'encoded dot',
+    '/': 'encoded slash',
+    '\\': 'encoded backslash',
+    '%': 'encoded percent sign (double encoding)',
+    '@': "encoded '@'",
+    '?': 'encoded question mark',
+    '#': 'encoded fragment marker',
+  };
+  const ch = String.fromCharCode(code);
+  return `${named[ch] ?? `encoded character ${JSON.stringify(ch)}`} %${hex}`;
+}
+
+function hasControlCharacter(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
+/** Checks an upstream path (no query), as received. Returns a reason, or null if fine. */
 export function pathProblem(path: string): string | null {
   if (!path.startsWith('/')) return 'path must start with /';
   if (path.length > 4096) return 'path too long';
+  if (path.includes('\\')) return 'backslashes are not allowed in path';
+  if (path.includes('@')) return "'@' is not allowed in path";
+  if (path.includes('#')) return 'fragments are not allowed';
+  if (hasControlCharacter(path)) return 'control characters are not allowed in path';
   if (!PATH_CHARS.test(path)) return 'path contains characters that are not allowed';
   for (const m of path.matchAll(/%(.{0,2})/g)) {
     const hex = (m[1] ?? '').toLowerCase();
     if (!/^[0-9a-f]{2}$/.test(hex)) return 'malformed percent-encoding in path';
-    if (FORBIDDEN_ESCAPES.has(hex) || parseInt(hex, 16) < 0x20 || parseInt(hex, 16) >= 0x7f) {
-      return `encoded character %${hex} is not allowed in path`;
+    if (!DECODABLE.test(String.fromCharCode(parseInt(hex, 16)))) {
+      return `${describeEscape(hex)} is not allowed in path`;
     }
   }
   const segments = path.split('/').slice(1);
@@ -301,6 +333,17 @@ export function pathProblem(path: string): string | null {
     if (seg === '' && i !== segments.length - 1) return 'empty path segments are not allowed';
   }
   return null;
+}
+
+/**
+ * Decodes a path that passed pathProblem. Its escapes only stand for
+ * characters that need none, so the result is both the path that was checked
+ * and, literally, the one sent upstream: nothing decodes or normalises it later.
+ */
+export function decodePath(path: string): string {
+  return path.replace(/%([0-9a-fA-F]{2})/g, (_m, hex: string) =>
+    String.fromCharCode(parseInt(hex, 16)),
+  );
 }
 
 /**
@@ -321,9 +364,10 @@ export function parseProxyPath(pathAndQuery: string, mountPath = '/proxy'): Pars
   const hp = parseHostPort(hostPart);
   if (!hp) return { ok: false, reason: `invalid upstream host ${JSON.stringify(hostPart)}` };
   if (slash < 0) return { ok: false, reason: 'missing upstream path' };
-  const path = pathPart.slice(slash);
-  const problem = pathProblem(path);
+  const rawPath = pathPart.slice(slash);
+  const problem = pathProblem(rawPath);
   if (problem) return { ok: false, reason: problem };
+  const path = decodePath(rawPath);
   if (query.length > 8192) return { ok: false, reason: 'query too long' };
   return { ok: true, target: { ...hp, path, query } };
 }
@@ -331,4 +375,104 @@ export function parseProxyPath(pathAndQuery: string, mountPath = '/proxy'): Pars
 /** The registry API lives under /v2/; everything else needs a realm check. */
 export function isRegistryApiPath(path: string): boolean {
   return path === '/v2/' || path.startsWith('/v2/');
+}
+
+/** Is the path the registry API's or below it (`/v2` included, to refuse it)? */
+export function isUnderV2(path: string): boolean {
+  return path === '/v2' || path.startsWith('/v2/');
+}
+
+// ---------------------------------------------------------------------------
+// Registry API routes (OCI distribution spec grammar)
+
+export type RegistryRoute =
+  | { kind: 'base' }
+  | { kind: 'manifest'; name: string; reference: string }
+  | { kind: 'blob'; name: string; digest: string }
+  | { kind: 'tags'; name: string }
+  | { kind: 'referrers'; name: string; digest: string };
+
+export type RouteResult = { ok: true; route: RegistryRoute } | { ok: false; reason: string };
+
+const NAME_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+const DIGEST = /^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
+/** Host plus name must fit 255 characters for most clients; the name alone at most that. */
+const MAX_NAME = 255;
+const ROUTES =
+  'expected /v2/, /v2/<name>/manifests/<tag or digest>, /v2/<name>/blobs/<digest>, ' +
+  '/v2/<name>/tags/list or /v2/<name>/referrers/<digest>';
+
+export function isDigest(s: string): boolean {
+  return DIGEST.test(s);
+}
+
+export function isTag(s: string): boolean {
+  return TAG.test(s);
+}
+
+function nameProblem(name: string): string | null {
+  if (name === '') return 'missing repository name';
+  if (name.length > MAX_NAME) return `repository name longer than ${MAX_NAME} characters`;
+  for (const component of name.split('/')) {
+    if (!NAME_COMPONENT.test(component)) {
+      return (
+        `invalid repository name component ${JSON.stringify(component)} in ${JSON.stringify(name)}: ` +
+        "components are lowercase letters and digits, separated by '.', '_', '__' or dashes"
+      );
+    }
+  }
+  return null;
+}
+
+function digestProblem(digest: string): string | null {
+  return DIGEST.test(digest)
+    ? null
+    : `invalid digest ${JSON.stringify(digest.slice(0, 200))}: expected sha256:<64 lowercase hex> or sha512:<128 lowercase hex>`;
+}
+
+/**
+ * Matches a decoded path under /v2 against the distribution API routes the
+ * proxy forwards. Anything else, `/v2/_catalog` included, is refused with a
+ * reason that names what is wrong.
+ */
+export function parseRegistryRoute(path: string): RouteResult {
+  if (path === '/v2/') return { ok: true, route: { kind: 'base' } };
+  if (path === '/v2') return { ok: false, reason: 'the registry API base is /v2/, with a slash' };
+  if (!path.startsWith('/v2/')) return { ok: false, reason: 'not a registry API path' };
+  if (path === '/v2/_catalog') return { ok: false, reason: '/v2/_catalog is not forwarded' };
+  const segments = path.slice('/v2/'.length).split('/');
+  const n = segments.length;
+  const last = segments[n - 1] ?? '';
+  const fail = (reason: string): RouteResult => ({ ok: false, reason });
+  let route: RegistryRoute;
+  let name: string;
+  if (n >= 3 && segments[n - 2] === 'tags' && last === 'list') {
+    name = segments.slice(0, -2).join('/');
+    route = { kind: 'tags', name };
+  } else if (n >= 3 && segments[n - 2] === 'manifests') {
+    name = segments.slice(0, -2).join('/');
+    if (last.includes(':')) {
+      const problem = digestProblem(last);
+      if (problem) return fail(problem);
+    } else if (!TAG.test(last)) {
+      return fail(
+        `invalid tag ${JSON.stringify(last.slice(0, 200))}: tags are up to 128 letters, digits, ` +
+          "'_', '.' and '-', not starting with '.' or '-'",
+      );
+    }
+    route = { kind: 'manifest', name, reference: last };
+  } else if (n >= 3 && (segments[n - 2] === 'blobs' || segments[n - 2] === 'referrers')) {
+    name = segments.slice(0, -2).join('/');
+    const problem = digestProblem(last);
+    if (problem) return fail(problem);
+    route =
+      segments[n - 2] === 'blobs'
+        ? { kind: 'blob', name, digest: last }
+        : { kind: 'referrers', name, digest: last };
+  } else {
+    return fail(`unknown registry API route ${JSON.stringify(path.slice(0, 200))}: ${ROUTES}`);
+  }
+  const problem = nameProblem(name);
+  return problem ? fail(problem) : { ok: true, route };
 }

@@ -3,7 +3,8 @@
 //   HOST=127.0.0.1 PORT=8080 tsx proxy/server.ts [--proxy-only]
 //
 // Env: BERTH_INSECURE_REGISTRIES, BERTH_ALLOWED_ORIGINS, BERTH_PROXY_LOG=1,
-// BERTH_PROXY_TIMEOUT_MS, BERTH_ALLOWED_HOSTS (see isHostAllowed).
+// BERTH_PROXY_TIMEOUT_MS, BERTH_PROXY_IDLE_TIMEOUT_MS, BERTH_PROXY_RATE_LIMIT,
+// BERTH_ALLOWED_HOSTS (see isHostAllowed).
 
 import { createReadStream } from 'node:fs';
 import type { Stats } from 'node:fs';
@@ -28,6 +29,10 @@ export interface ServerOptions {
   allowedOrigins?: string[];
   /** Upstream connect/headers timeout. Default 30 s. */
   timeoutMs?: number;
+  /** Longest upstream silence in a response body. Default 60 s. */
+  idleTimeoutMs?: number;
+  /** Proxy requests per minute per client address; 0 disables. Default 600. */
+  rateLimit?: number;
   log?: (line: string) => void;
   /** Receives start-up warnings (port-less insecure entries). Default console.warn. */
   warn?: (line: string) => void;
@@ -227,6 +232,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     insecureRegistries: opts.insecureRegistries,
     allowedOrigins: opts.allowedOrigins,
     timeoutMs: opts.timeoutMs,
+    idleTimeoutMs: opts.idleTimeoutMs,
+    rateLimit: opts.rateLimit,
     log: opts.log,
   });
   const loopback = isLoopbackBind(opts.host);

@@ -50,6 +50,10 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+const digestOf = (name: string) => `sha256:${createHash('sha256').update(name).digest('hex')}`;
+/** A blob route the proxy's grammar accepts, one per scripted behaviour. */
+const blobPath = (name: string) => `/v2/lib/blobs/${digestOf(name)}`;
+
 async function errorOf(res: Response) {
   expect(res.headers.get('content-type')).toBe('application/json');
   const body = (await res.json()) as { errors: Array<{ code: string; message: string }> };
@@ -88,10 +92,10 @@ let bigOutcome: Promise<boolean> = Promise.resolve(true);
 
 const XSS = '<html><script>parent.stolen = indexedDB</script></html>';
 const EVIL_TYPES: Record<string, string> = {
-  '/v2/html': 'text/html; charset=utf-8',
-  '/v2/svg': 'image/svg+xml',
-  '/v2/xml': 'text/xml',
-  '/v2/xhtml': 'application/xhtml+xml',
+  '/v2/evil/manifests/html': 'text/html; charset=utf-8',
+  '/v2/evil/manifests/svg': 'image/svg+xml',
+  '/v2/evil/manifests/xml': 'text/xml',
+  '/v2/evil/manifests/xhtml': 'application/xhtml+xml',
 };
 
 beforeAll(async () => {
@@ -143,21 +147,21 @@ beforeAll(async () => {
         });
         res.end('{"schemaVersion":2}');
         return;
-      case '/v2/lib/blobs/cross':
+      case blobPath('cross'):
         return redirect(`http://${cdn.host}/blob?X-Amz-Signature=abc`);
-      case '/v2/lib/blobs/same':
-        return redirect('/v2/lib/blobs/real');
-      case '/v2/lib/blobs/real':
+      case blobPath('same'):
+        return redirect(blobPath('real'));
+      case blobPath('real'):
         res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
         res.end('same-origin-blob');
         return;
-      case '/v2/lib/blobs/private':
+      case blobPath('private'):
         return redirect('http://10.1.2.3/blob');
-      case '/v2/lib/blobs/metadata':
+      case blobPath('metadata'):
         return redirect('https://169.254.169.254/latest/meta-data/');
-      case '/v2/lib/blobs/loop':
-        return redirect('/v2/lib/blobs/loop');
-      case '/v2/lib/blobs/big': {
+      case blobPath('loop'):
+        return redirect(blobPath('loop'));
+      case blobPath('big'): {
         res.writeHead(200, {
           'Content-Type': 'application/octet-stream',
           'Content-Length': String(BIG_CHUNK * BIG_CHUNKS),
@@ -178,7 +182,7 @@ beforeAll(async () => {
         res.end();
         return;
       }
-      case '/v2/slow':
+      case '/v2/lib/manifests/slow':
         return; // never answers
       default:
         res.writeHead(404, { 'Content-Type': 'application/json' });
@@ -327,7 +331,7 @@ describe('token requests', () => {
 
 describe('redirects', () => {
   it('follows a cross-origin redirect and drops Authorization', async () => {
-    const res = await via(proxy, `${registry.host}/v2/lib/blobs/cross`, {
+    const res = await via(proxy, `${registry.host}${blobPath('cross')}`, {
       headers: { Authorization: 'Bearer tok' },
     });
     expect(res.status).toBe(200);
@@ -338,18 +342,18 @@ describe('redirects', () => {
   });
 
   it('keeps Authorization on a same-origin relative redirect', async () => {
-    const res = await via(proxy, `${registry.host}/v2/lib/blobs/same`, {
+    const res = await via(proxy, `${registry.host}${blobPath('same')}`, {
       headers: { Authorization: 'Bearer tok' },
     });
     expect(await res.text()).toBe('same-origin-blob');
     const seen = registry.requests.at(-1)!;
-    expect(seen.url).toBe('/v2/lib/blobs/real');
+    expect(seen.url).toBe(blobPath('real'));
     expect(seen.headers.authorization).toBe('Bearer tok');
   });
 
   it('refuses redirects to non-listed private addresses', async () => {
     for (const p of ['private', 'metadata']) {
-      const res = await via(proxy, `${registry.host}/v2/lib/blobs/${p}`);
+      const res = await via(proxy, `${registry.host}${blobPath(p)}`);
       expect(res.status, p).toBe(403);
       expect((await errorOf(res)).code).toBe('BERTH_PROXY_DENIED');
     }
@@ -357,13 +361,13 @@ describe('redirects', () => {
 
   it('refuses a redirect to a port that is not listed', async () => {
     // narrow lists only the registry port, so the CDN port is off limits.
-    const res = await via(narrow, `${registry.host}/v2/lib/blobs/cross`);
+    const res = await via(narrow, `${registry.host}${blobPath('cross')}`);
     expect(res.status).toBe(403);
     expect((await errorOf(res)).message).toContain(cdn.host);
   });
 
   it('stops redirect loops', async () => {
-    const res = await via(proxy, `${registry.host}/v2/lib/blobs/loop`);
+    const res = await via(proxy, `${registry.host}${blobPath('loop')}`);
     expect(res.status).toBe(502);
   });
 });
@@ -435,7 +439,7 @@ describe('a public registry cannot lead the proxy to insecure-listed hosts', () 
   it('refuses a redirect to a listed loopback port', async () => {
     const before = secret.requests.length;
     const p = publicRegistryProxy((url) =>
-      url.pathname === '/v2/lib/blobs/sha256:1'
+      url.pathname === blobPath('1')
         ? new Response(null, {
             status: 302,
             headers: { Location: `http://${secret.host}/v1/kv/secret` },
@@ -443,7 +447,7 @@ describe('a public registry cannot lead the proxy to insecure-listed hosts', () 
         : undefined,
     );
     try {
-      const res = await p.get('registry.public.example/v2/lib/blobs/sha256:1');
+      const res = await p.get(`registry.public.example${blobPath('1')}`);
       expect(res.status).toBe(403);
       const err = await errorOf(res);
       expect(err.code).toBe('BERTH_PROXY_DENIED');
@@ -563,7 +567,7 @@ describe('upstream failures', () => {
 
   it('times out when the upstream never answers', async () => {
     const started = Date.now();
-    const res = await via(slowProxy, `${registry.host}/v2/slow`);
+    const res = await via(slowProxy, `${registry.host}/v2/lib/manifests/slow`);
     expect(res.status).toBe(504);
     expect((await errorOf(res)).code).toBe('BERTH_UPSTREAM_TIMEOUT');
     expect(Date.now() - started).toBeLessThan(5000);
@@ -572,7 +576,7 @@ describe('upstream failures', () => {
 
 describe('streaming', () => {
   it('streams a 50 MB blob without buffering it', async () => {
-    const res = await via(proxy, `${registry.host}/v2/lib/blobs/big`);
+    const res = await via(proxy, `${registry.host}${blobPath('big')}`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-length')).toBe(String(BIG_CHUNK * BIG_CHUNKS));
     const reader = res.body!.getReader();
@@ -590,7 +594,7 @@ describe('streaming', () => {
   });
 
   it('answers HEAD with headers only', async () => {
-    const res = await via(proxy, `${registry.host}/v2/lib/blobs/big`, { method: 'HEAD' });
+    const res = await via(proxy, `${registry.host}${blobPath('big')}`, { method: 'HEAD' });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-length')).toBe(String(BIG_CHUNK * BIG_CHUNKS));
     expect(res.headers.get('docker-content-digest')).toBe(`sha256:${bigDigest}`);
@@ -599,7 +603,7 @@ describe('streaming', () => {
 
   it('releases the upstream when the client goes away', async () => {
     const ac = new AbortController();
-    const res = await via(proxy, `${registry.host}/v2/lib/blobs/big`, { signal: ac.signal });
+    const res = await via(proxy, `${registry.host}${blobPath('big')}`, { signal: ac.signal });
     const reader = res.body!.getReader();
     await reader.read();
     ac.abort();

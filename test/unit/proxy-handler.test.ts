@@ -128,9 +128,9 @@ describe('forwarding', () => {
 
   it('sends HEAD upstream and returns no body', async () => {
     const { get, calls } = make({
-      'https://r.example/v2/b': () => new Response(null, { headers: { 'Content-Length': '5' } }),
+      'https://r.example/v2/x/manifests/b': () => new Response(null, { headers: { 'Content-Length': '5' } }),
     });
-    const res = await get('/proxy/r.example/v2/b', {}, 'HEAD');
+    const res = await get('/proxy/r.example/v2/x/manifests/b', {}, 'HEAD');
     expect(calls[0]!.method).toBe('HEAD');
     expect(res.body).toBeNull();
     expect(res.headers.get('content-length')).toBe('5');
@@ -149,21 +149,21 @@ describe('forwarding', () => {
 describe('redirects', () => {
   it('drops Authorization cross-origin and keeps it same-origin', async () => {
     const { get, calls } = make({
-      'https://r.example/v2/b1': () =>
-        new Response(null, { status: 307, headers: { Location: '/v2/b2' } }),
-      'https://r.example/v2/b2': () =>
+      'https://r.example/v2/x/manifests/b1': () =>
+        new Response(null, { status: 307, headers: { Location: '/v2/x/manifests/b2' } }),
+      'https://r.example/v2/x/manifests/b2': () =>
         new Response(null, { status: 302, headers: { Location: 'https://cdn.example/o?sig=1' } }),
       'https://cdn.example/o': () =>
-        new Response(null, { status: 301, headers: { Location: 'https://r.example/v2/b3' } }),
-      'https://r.example/v2/b3': () => new Response('blob'),
+        new Response(null, { status: 301, headers: { Location: 'https://r.example/v2/x/manifests/b3' } }),
+      'https://r.example/v2/x/manifests/b3': () => new Response('blob'),
     });
-    const res = await get('/proxy/r.example/v2/b1', { Authorization: 'Bearer t' });
+    const res = await get('/proxy/r.example/v2/x/manifests/b1', { Authorization: 'Bearer t' });
     expect(await res.text()).toBe('blob');
     expect(calls.map((c) => [c.url, c.headers.get('authorization')])).toEqual([
-      ['https://r.example/v2/b1', 'Bearer t'],
-      ['https://r.example/v2/b2', 'Bearer t'],
+      ['https://r.example/v2/x/manifests/b1', 'Bearer t'],
+      ['https://r.example/v2/x/manifests/b2', 'Bearer t'],
       ['https://cdn.example/o?sig=1', null],
-      ['https://r.example/v2/b3', null], // once dropped, never re-sent
+      ['https://r.example/v2/x/manifests/b3', null], // once dropped, never re-sent
     ]);
   });
 
@@ -171,14 +171,14 @@ describe('redirects', () => {
     const to = (location: string) => () =>
       new Response(null, { status: 307, headers: { Location: location } });
     const { get, calls } = make({
-      'https://r.example/v2/http': to('http://cdn.example/x'),
-      'https://r.example/v2/private': to('https://10.1.2.3/x'),
-      'https://r.example/v2/metadata': to('https://169.254.169.254/latest/meta-data/'),
-      'https://r.example/v2/file': to('file:///etc/passwd'),
-      'https://r.example/v2/userinfo': to('https://u:p@cdn.example/x'),
+      'https://r.example/v2/x/manifests/http': to('http://cdn.example/x'),
+      'https://r.example/v2/x/manifests/private': to('https://10.1.2.3/x'),
+      'https://r.example/v2/x/manifests/metadata': to('https://169.254.169.254/latest/meta-data/'),
+      'https://r.example/v2/x/manifests/file': to('file:///etc/passwd'),
+      'https://r.example/v2/x/manifests/userinfo': to('https://u:p@cdn.example/x'),
     });
     for (const p of ['http', 'private', 'metadata', 'file', 'userinfo']) {
-      const res = await get(`/proxy/r.example/v2/${p}`);
+      const res = await get(`/proxy/r.example/v2/x/manifests/${p}`);
       expect(res.status, p).toBe(403);
       expect((await errorOf(res)).code).toBe('BERTH_PROXY_DENIED');
     }
@@ -188,17 +188,17 @@ describe('redirects', () => {
   it('allows an insecure-listed registry to redirect to other listed hosts and public https', async () => {
     const { get } = make(
       {
-        'http://10.0.0.5:5000/v2/b': () =>
+        'http://10.0.0.5:5000/v2/x/manifests/b': () =>
           new Response(null, { status: 307, headers: { Location: 'http://mirror.lan/b' } }),
         'http://mirror.lan/b': () => new Response('lan'),
-        'http://10.0.0.5:5000/v2/c': () =>
+        'http://10.0.0.5:5000/v2/x/manifests/c': () =>
           new Response(null, { status: 307, headers: { Location: 'https://cdn.example/c' } }),
         'https://cdn.example/c': () => new Response('cdn'),
       },
       { insecureRegistries: ['10.0.0.5:5000', 'mirror.lan:80'] },
     );
-    expect(await (await get('/proxy/10.0.0.5:5000/v2/b')).text()).toBe('lan');
-    expect(await (await get('/proxy/10.0.0.5:5000/v2/c')).text()).toBe('cdn');
+    expect(await (await get('/proxy/10.0.0.5:5000/v2/x/manifests/b')).text()).toBe('lan');
+    expect(await (await get('/proxy/10.0.0.5:5000/v2/x/manifests/c')).text()).toBe('cdn');
   });
 
   it('refuses redirects from a public registry to insecure-listed hosts', async () => {
@@ -206,10 +206,10 @@ describe('redirects', () => {
       new Response(null, { status: 302, headers: { Location: location } });
     const { get, calls } = make(
       {
-        'https://r.example/v2/loopback': to('http://127.0.0.1:8500/v1/kv/secret'),
-        'https://r.example/v2/loopback-https': to('https://127.0.0.1:8443/x'),
-        'https://r.example/v2/named': to('http://mirror.lan/b'),
-        'https://r.example/v2/two-step': to('https://cdn.example/bounce'),
+        'https://r.example/v2/x/manifests/loopback': to('http://127.0.0.1:8500/v1/kv/secret'),
+        'https://r.example/v2/x/manifests/loopback-https': to('https://127.0.0.1:8443/x'),
+        'https://r.example/v2/x/manifests/named': to('http://mirror.lan/b'),
+        'https://r.example/v2/x/manifests/two-step': to('https://cdn.example/bounce'),
         'https://cdn.example/bounce': to('http://127.0.0.1:8500/v1/kv/secret'),
         'http://127.0.0.1:8500/v1/kv/secret': () => new Response('secret'),
         'https://127.0.0.1:8443/x': () => new Response('secret'),
@@ -218,7 +218,7 @@ describe('redirects', () => {
       { insecureRegistries: ['127.0.0.1', 'mirror.lan:80'] },
     );
     for (const p of ['loopback', 'loopback-https', 'named', 'two-step']) {
-      const res = await get(`/proxy/r.example/v2/${p}`);
+      const res = await get(`/proxy/r.example/v2/x/manifests/${p}`);
       expect(res.status, p).toBe(403);
       const err = await errorOf(res);
       expect(err.code).toBe('BERTH_PROXY_DENIED');
@@ -231,10 +231,10 @@ describe('redirects', () => {
   it('gives up after five redirects', async () => {
     let n = 0;
     const { get, calls } = make({
-      'https://r.example/v2/loop': () =>
-        new Response(null, { status: 302, headers: { Location: `/v2/loop?${n++}` } }),
+      'https://r.example/v2/x/manifests/loop': () =>
+        new Response(null, { status: 302, headers: { Location: `/v2/x/manifests/loop?${n++}` } }),
     });
-    const res = await get('/proxy/r.example/v2/loop');
+    const res = await get('/proxy/r.example/v2/x/manifests/loop');
     expect(res.status).toBe(502);
     expect(calls).toHaveLength(6);
   });
@@ -470,9 +470,9 @@ describe('response hardening', () => {
     'application/jsonx',
   ])('serves upstream %j as application/octet-stream, sandboxed', async (type) => {
     const { get } = make({
-      'https://evil.example/v2/x': () => new Response(XSS, { headers: { 'Content-Type': type } }),
+      'https://evil.example/v2/x/manifests/x': () => new Response(XSS, { headers: { 'Content-Type': type } }),
     });
-    const res = await get('/proxy/evil.example/v2/x');
+    const res = await get('/proxy/evil.example/v2/x/manifests/x');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/octet-stream');
     expectHardened(res, type);
@@ -501,22 +501,22 @@ describe('response hardening', () => {
   ])('keeps %j as %j', async (type, expected) => {
     expect(safeContentType(type)).toBe(expected);
     const { get } = make({
-      'https://r.example/v2/m': () => new Response('{}', { headers: { 'Content-Type': type } }),
+      'https://r.example/v2/x/manifests/m': () => new Response('{}', { headers: { 'Content-Type': type } }),
     });
-    const res = await get('/proxy/r.example/v2/m');
+    const res = await get('/proxy/r.example/v2/x/manifests/m');
     expect(res.headers.get('content-type')).toBe(expected);
     expectHardened(res, type);
   });
 
   it('leaves a missing Content-Type missing, so the client can read the mediaType', async () => {
     const { get } = make({
-      'https://r.example/v2/m': () => {
+      'https://r.example/v2/x/manifests/m': () => {
         const res = new Response('{"mediaType":"x"}');
         res.headers.delete('content-type');
         return res;
       },
     });
-    const res = await get('/proxy/r.example/v2/m');
+    const res = await get('/proxy/r.example/v2/x/manifests/m');
     expect(res.headers.get('content-type')).toBeNull();
     expectHardened(res, 'no type');
   });
@@ -524,9 +524,9 @@ describe('response hardening', () => {
   it('hardens HEAD, upstream errors and every response of the proxy itself', async () => {
     const { get } = make(
       {
-        'https://r.example/v2/head': () =>
+        'https://r.example/v2/x/manifests/head': () =>
           new Response(null, { headers: { 'Content-Type': 'text/html' } }),
-        'https://r.example/v2/missing': () =>
+        'https://r.example/v2/x/manifests/missing': () =>
           new Response('<h1>404</h1>', { status: 404, headers: { 'Content-Type': 'text/html' } }),
         'https://slow.example/v2/': (_call, signal) =>
           new Promise((_resolve, reject) => {
@@ -537,10 +537,10 @@ describe('response hardening', () => {
       },
       { timeoutMs: 50 },
     );
-    const head = await get('/proxy/r.example/v2/head', {}, 'HEAD');
+    const head = await get('/proxy/r.example/v2/x/manifests/head', {}, 'HEAD');
     expect(head.headers.get('content-type')).toBe('application/octet-stream');
     expectHardened(head, 'HEAD');
-    const missing = await get('/proxy/r.example/v2/missing');
+    const missing = await get('/proxy/r.example/v2/x/manifests/missing');
     expect(missing.status).toBe(404);
     expect(missing.headers.get('content-type')).toBe('application/octet-stream');
     expectHardened(missing, 'upstream 404');
@@ -569,10 +569,10 @@ describe('response hardening', () => {
 
   it('still lets allowed origins read responses (CORP does not apply to CORS fetches)', async () => {
     const { get } = make(
-      { 'https://r.example/v2/m': () => new Response('{}') },
+      { 'https://r.example/v2/x/manifests/m': () => new Response('{}') },
       { allowedOrigins: ['https://app.example'] },
     );
-    const res = await get('/proxy/r.example/v2/m', { Origin: 'https://app.example' });
+    const res = await get('/proxy/r.example/v2/x/manifests/m', { Origin: 'https://app.example' });
     expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example');
     expectHardened(res, 'cors');
   });

@@ -31,9 +31,6 @@ export interface FetchContext {
   stallMs?: number;
 }
 
-/** Below this rate a first piece, whose speed is not known yet, counts as stalled. */
-const floorRate = 64 << 10;
-
 /** A piece took far longer than its rate allowed: the connection is presumed dead. */
 export class StalledError extends Error {
   override name = 'StalledError';
