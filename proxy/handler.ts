@@ -81,6 +81,7 @@ export const PASSED_RESPONSE_HEADERS = [
   'Content-Range',
   'Accept-Ranges',
   'Docker-Content-Digest',
+  'OCI-Filters-Applied',
   'Docker-Distribution-Api-Version',
   'WWW-Authenticate',
   'Link',
@@ -569,9 +570,9 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
   }
 
   /**
-   * A /v2 path outside the API grammar is a bad request, unless it is the
-   * token realm of the registry named in Berth-Registry or, without that
-   * header, of its own host (Quay announces https://quay.io/v2/auth).
+   * A /v2 path of no known route is a bad request, unless it is the token
+   * realm of the registry named in Berth-Registry or, without that header,
+   * of its own host (Quay announces https://quay.io/v2/auth).
    */
   async function checkOffGrammar(
     req: Request,
@@ -600,9 +601,9 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
     let origin: RequestOrigin;
     if (isUnderV2(target.path)) {
       const route = parseRegistryRoute(target.path);
-      origin = route.ok
-        ? { registry: hostPort, listed: isListedUrl(upstream) }
-        : await checkOffGrammar(req, target, upstream, route.reason);
+      if (route.ok) origin = { registry: hostPort, listed: isListedUrl(upstream) };
+      else if (route.unknown) origin = await checkOffGrammar(req, target, upstream, route.reason);
+      else throw badRequest(route.reason);
     } else {
       origin = await checkTokenRequest(req, upstream);
     }
@@ -632,7 +633,8 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
 
     const noBody = method === 'HEAD' || NULL_BODY_STATUSES.has(res.status) || !res.body;
     if (noBody) await res.body?.cancel().catch(() => {});
-    const body = noBody || !res.body ? null : withIdleTimeout(res.body, idleTimeoutMs, upstream.host);
+    const body =
+      noBody || !res.body ? null : withIdleTimeout(res.body, idleTimeoutMs, upstream.host);
     return new Response(body, { status: res.status, headers: out });
   }
 

@@ -392,7 +392,13 @@ export type RegistryRoute =
   | { kind: 'tags'; name: string }
   | { kind: 'referrers'; name: string; digest: string };
 
-export type RouteResult = { ok: true; route: RegistryRoute } | { ok: false; reason: string };
+/**
+ * `unknown`: the path has none of the routes' shapes, so it might be a token
+ * realm that happens to live under /v2 (Quay's is /v2/auth). Otherwise a
+ * route was recognised and one of its parts is malformed.
+ */
+export type RouteResult =
+  { ok: true; route: RegistryRoute } | { ok: false; reason: string; unknown: boolean };
 
 const NAME_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
@@ -438,13 +444,13 @@ function digestProblem(digest: string): string | null {
  */
 export function parseRegistryRoute(path: string): RouteResult {
   if (path === '/v2/') return { ok: true, route: { kind: 'base' } };
-  if (path === '/v2') return { ok: false, reason: 'the registry API base is /v2/, with a slash' };
-  if (!path.startsWith('/v2/')) return { ok: false, reason: 'not a registry API path' };
-  if (path === '/v2/_catalog') return { ok: false, reason: '/v2/_catalog is not forwarded' };
+  const fail = (reason: string, unknown = false): RouteResult => ({ ok: false, reason, unknown });
+  if (path === '/v2') return fail('the registry API base is /v2/, with a slash');
+  if (!path.startsWith('/v2/')) return fail('not a registry API path', true);
+  if (path === '/v2/_catalog') return fail('/v2/_catalog is not forwarded');
   const segments = path.slice('/v2/'.length).split('/');
   const n = segments.length;
   const last = segments[n - 1] ?? '';
-  const fail = (reason: string): RouteResult => ({ ok: false, reason });
   let route: RegistryRoute;
   let name: string;
   if (n >= 3 && segments[n - 2] === 'tags' && last === 'list') {
@@ -471,7 +477,10 @@ export function parseRegistryRoute(path: string): RouteResult {
         ? { kind: 'blob', name, digest: last }
         : { kind: 'referrers', name, digest: last };
   } else {
-    return fail(`unknown registry API route ${JSON.stringify(path.slice(0, 200))}: ${ROUTES}`);
+    return fail(
+      `unknown registry API route ${JSON.stringify(path.slice(0, 200))}: ${ROUTES}`,
+      true,
+    );
   }
   const problem = nameProblem(name);
   return problem ? fail(problem) : { ok: true, route };

@@ -1,15 +1,16 @@
 // The page's state for resolving, pulling and exporting one reference. It calls the pull worker
 // and holds what the components show; components never talk to the worker themselves.
 import { formatPlatform, parsePlatform, platformMatches } from '../lib/oci/platform.ts';
-import type { Platform } from '../lib/oci/types.ts';
+import type { Descriptor, Platform } from '../lib/oci/types.ts';
 import type { BlobProgress } from '../lib/pull/progress.ts';
 import type { ImageSummary } from '../lib/pull/summary.ts';
 import { parseReference } from '../lib/reference/reference.ts';
 import type { PullEvent, PullWorkerApi } from '../workers/pull.ts';
+import { allPlatforms } from '../workers/protocol.ts';
 import { WorkerError, type WorkerBridge } from '../workers/rpc.ts';
 import type { Settings } from './settings.ts';
 
-export type { ImageSummary };
+export type { Descriptor, ImageSummary };
 
 export interface ProgressRow extends BlobProgress {
   /** Bytes per second while downloading, averaged since the download started. */
@@ -46,6 +47,13 @@ export class PullState {
   summary = $state.raw<ImageSummary | null>(null);
   /** The registry that asked for credentials, while the sign-in form is shown. */
   signInRegistry = $state<string | null>(null);
+  /** References to the resolved repository's other tags, for the reference box. */
+  tagSuggestions = $state.raw<string[]>([]);
+  /** What is attached to the image on screen (signatures, SBOMs, attestations); null while
+   * unknown. */
+  referrers = $state.raw<{ descriptor: Descriptor; label: string }[] | null>(null);
+
+  #tagsFor: string | undefined;
 
   readonly #opts: PullStateOptions;
   #abort: AbortController | undefined;
@@ -61,6 +69,16 @@ export class PullState {
   /** The combobox options: one per distinct platform string. */
   get platformOptions(): string[] {
     return this.platforms.map(formatPlatform).filter((p, i, all) => all.indexOf(p) === i);
+  }
+
+  /** The combobox entries: the platforms, then "All platforms". */
+  get platformChoices(): { value: string; label: string }[] {
+    const options = this.platformOptions;
+    if (options.length === 0) return [];
+    return [
+      ...options.map((o) => ({ value: o, label: o })),
+      { value: allPlatforms, label: 'All platforms' },
+    ];
   }
 
   /** The user edits the reference: a platform picked for another image no longer applies. */
@@ -116,6 +134,7 @@ export class PullState {
       this.platform = closestOption(this.platformOptions, this.platform);
       this.#syncLocation();
       await this.showStored();
+      void this.#loadExtras(input);
     } catch (err) {
       if (!abort.signal.aborted) this.#fail(err, input);
     } finally {
@@ -152,7 +171,7 @@ export class PullState {
       if (e.type === 'resolved') {
         this.resolvedName = e.name;
         this.platforms = e.platforms;
-        this.platform = e.platform ? formatPlatform(e.platform) : '';
+        this.platform = e.all ? allPlatforms : e.platform ? formatPlatform(e.platform) : '';
         this.#syncLocation();
         return;
       }
@@ -178,6 +197,7 @@ export class PullState {
       flush();
       this.summary = summary;
       this.signInRegistry = null;
+      void this.#loadExtras(input);
       const fetched = this.rows.filter((r) => r.state === 'done').length;
       this.notice =
         fetched === 0
@@ -197,13 +217,15 @@ export class PullState {
     }
   }
 
-  /** Hands credentials to the pull worker (memory only, never stored) and pulls again. */
-  async signIn(username: string, password: string): Promise<void> {
+  /** Hands credentials to the pull worker and pulls again. They stay in the worker's memory,
+   * and are stored only when the user asks to be remembered. */
+  async signIn(username: string, password: string, remember = false): Promise<void> {
     const registry = this.signInRegistry;
     if (!registry) return;
     await this.#opts.bridge.call('setCredentials', {
       registry,
       credentials: { username, password },
+      remember,
     });
     await this.pull();
   }
@@ -221,6 +243,7 @@ export class PullState {
       const { blob, fileName } = await this.#opts.bridge.call('exportArchive', {
         name: s.name,
         manifestDigest: s.manifest.digest,
+        ...(this.platform === allPlatforms ? { all: true } : {}),
       });
       this.#opts.save(blob, fileName);
       this.notice = `Saved ${fileName}.`;
@@ -236,6 +259,33 @@ export class PullState {
     this.summary = null;
     this.#syncLocation();
     await this.showStored();
+  }
+
+  /** Tag suggestions for the repository (once per repository) and the referrers of the image
+   * on screen. Both are extras: failing to load them is not an error worth showing. */
+  async #loadExtras(input: string) {
+    const ref = parseReference(input);
+    const repo = `${ref.registry}/${ref.repository}`;
+    if (this.#tagsFor !== repo) {
+      this.#tagsFor = repo;
+      this.#opts.bridge.call('listTags', { reference: input, proxy: this.#opts.proxy }).then(
+        (tags) => (this.tagSuggestions = tags.slice(0, 1000).map((t) => `${repoName(input)}:${t}`)),
+        () => (this.tagSuggestions = []),
+      );
+    }
+    const digest = this.summary?.rootDigest;
+    this.referrers = null;
+    if (!digest) return;
+    try {
+      const list = await this.#opts.bridge.call('referrers', {
+        reference: input,
+        digest,
+        proxy: this.#opts.proxy,
+      });
+      if (this.summary?.rootDigest === digest) this.referrers = list;
+    } catch {
+      if (this.summary?.rootDigest === digest) this.referrers = [];
+    }
   }
 
   #fail(err: unknown, input: string) {
@@ -260,11 +310,19 @@ export class PullState {
   }
 }
 
+/** The reference as typed, without its tag or digest: the base for tag suggestions. */
+function repoName(input: string): string {
+  return input
+    .trim()
+    .replace(/@.*$/, '')
+    .replace(/:[^:/]*$/, '');
+}
+
 /** The option a requested platform means: the same string, else one that matches it after
  * normalisation (linux/arm64 means linux/arm64/v8), else linux/amd64 or the first. */
 function closestOption(options: string[], wanted: string): string {
   if (options.length === 0) return '';
-  if (options.includes(wanted)) return wanted;
+  if (options.includes(wanted) || wanted === allPlatforms) return wanted;
   if (wanted) {
     try {
       const want = parsePlatform(wanted);

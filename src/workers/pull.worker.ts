@@ -3,16 +3,19 @@
 import { buildOciArchive } from '../lib/export/oci-archive.ts';
 import { isIndex } from '../lib/oci/mediatypes.ts';
 import { defaultPlatform, parsePlatform, selectManifest } from '../lib/oci/platform.ts';
-import type { Platform } from '../lib/oci/types.ts';
+import type { Descriptor, Platform } from '../lib/oci/types.ts';
 import { parseManifestDocument } from '../lib/oci/validate.ts';
 import type { BlobProgress } from '../lib/pull/progress.ts';
 import { pullImage, resolveImage, type ResolvedImage } from '../lib/pull/pull.ts';
 import { summarize, type ImageSummary } from '../lib/pull/summary.ts';
 import { formatReference, parseReference } from '../lib/reference/reference.ts';
 import { RegistryClient, type Credentials } from '../lib/registry/client.ts';
+import { describeReferrer, listReferrers } from '../lib/registry/referrers.ts';
+import { listTags, TagListTruncatedError } from '../lib/registry/tags.ts';
 import { proxyTransport } from '../lib/registry/transport.ts';
 import { ContentStore } from '../lib/store/content.ts';
 import { openDatabase } from '../lib/store/db.ts';
+import { allPlatforms } from './protocol.ts';
 import { expose, type CallContext } from './rpc.ts';
 
 const credentials = new Map<string, Credentials>();
@@ -26,6 +29,23 @@ const store = () =>
     },
   ));
 let clientFor: { proxy: string; client: RegistryClient } | undefined;
+let remembered: Promise<void> | undefined;
+
+/** Loads the credentials the user asked Berth to remember, once per worker. */
+function loadRemembered() {
+  return (remembered ??= store()
+    .then((s) => s.db.getAll('credentials'))
+    .then((all) => {
+      for (const c of all) {
+        if (!credentials.has(c.registry)) {
+          credentials.set(c.registry, { username: c.username, password: c.password });
+        }
+      }
+    })
+    .catch(() => {
+      remembered = undefined;
+    }));
+}
 
 function client(proxy: string) {
   if (clientFor?.proxy !== proxy) {
@@ -49,6 +69,8 @@ export type PullEvent =
       platforms: Platform[];
       /** The platform of the manifest being pulled, as the index lists it. */
       platform?: Platform;
+      /** Every platform is being pulled. */
+      all?: boolean;
     }
   | { type: 'progress'; progress: BlobProgress };
 
@@ -67,7 +89,7 @@ async function manifestFor(s: ContentStore, name: string, platform?: string) {
     descriptorMediaType: image.target.mediaType,
   });
   if (doc.kind !== 'index') return undefined;
-  const want = platform ? parsePlatform(platform) : undefined;
+  const want = platform && platform !== allPlatforms ? parsePlatform(platform) : undefined;
   const chosen = want ?? defaultPlatform(doc.index.manifests.flatMap((m) => m.platform ?? []));
   if (!chosen) return undefined;
   try {
@@ -83,6 +105,7 @@ const api = {
     arg: { reference: string; proxy: string },
     ctx: CallContext,
   ): Promise<ResolveResult> {
+    await loadRemembered();
     const r = await resolveImage(parseReference(arg.reference), {
       client: client(arg.proxy),
       store: await store(),
@@ -103,8 +126,14 @@ const api = {
     },
     ctx: CallContext,
   ): Promise<ImageSummary> {
+    await loadRemembered();
     const ref = parseReference(arg.reference);
-    const platform = arg.platform ? parsePlatform(arg.platform) : undefined;
+    const platform =
+      arg.platform === allPlatforms
+        ? 'all'
+        : arg.platform
+          ? parsePlatform(arg.platform)
+          : undefined;
     const s = await store();
     const pctx = {
       client: client(arg.proxy),
@@ -118,13 +147,15 @@ const api = {
     };
     const resolved = await resolveImage(ref, pctx);
     const want = resolved.index ? (platform ?? defaultPlatform(resolved.platforms)) : undefined;
-    const selected = resolved.index && want ? selectManifest(resolved.index, want) : undefined;
+    const selected =
+      resolved.index && want && want !== 'all' ? selectManifest(resolved.index, want) : undefined;
     ctx.emit({
       type: 'resolved',
       name: resolved.name,
       root: resolved.root,
       platforms: resolved.platforms,
       ...(selected?.platform ? { platform: selected.platform } : {}),
+      ...(want === 'all' ? { all: true } : {}),
     } satisfies PullEvent);
     const { image, manifest } = await pullImage(ref, want, pctx, resolved);
     return summarize(s, image, manifest.digest);
@@ -140,19 +171,75 @@ const api = {
     return summarize(s, found.image, found.digest);
   },
 
-  async exportArchive(arg: { name: string; manifestDigest: string }) {
+  /** Exports one pulled manifest, or with `all` the whole index of an image pulled with All
+   * platforms. */
+  async exportArchive(arg: { name: string; manifestDigest: string; all?: boolean }) {
     const ref = parseReference(arg.name);
     const s = await store();
     const image = await s.getImage(formatReference(ref));
+    if (arg.all) {
+      if (!image?.complete) throw new Error(`${arg.name}: pull All platforms first`);
+      return buildOciArchive(s, { reference: ref, target: image.target });
+    }
     const m = image?.manifests.find((x) => x.descriptor.digest === arg.manifestDigest);
     if (!m) throw new Error(`${arg.name} is not stored: pull it first`);
-    return buildOciArchive(s, { reference: ref, manifest: m.descriptor });
+    return buildOciArchive(s, { reference: ref, target: m.descriptor });
   },
 
-  async setCredentials(arg: { registry: string; credentials: Credentials | null }) {
+  /** Sets a registry's credentials for this worker's life; `remember` also keeps them in the
+   * store for later visits, and without it any remembered ones are forgotten. */
+  async setCredentials(arg: {
+    registry: string;
+    credentials: Credentials | null;
+    remember?: boolean;
+  }) {
+    await loadRemembered();
+    const s = await store();
     if (arg.credentials) credentials.set(arg.registry, arg.credentials);
     else credentials.delete(arg.registry);
+    if (arg.credentials && arg.remember) {
+      await s.db.put('credentials', {
+        registry: arg.registry,
+        ...arg.credentials,
+        savedAt: Date.now(),
+      });
+    } else {
+      await s.db.delete('credentials', arg.registry);
+    }
     clientFor = undefined; // drop tokens obtained with the old credentials
+  },
+
+  /** The tags of the reference's repository, for suggestions. A list cut short by the
+   * registry's size is returned as far as it was read. */
+  async listTags(arg: { reference: string; proxy: string }, ctx: CallContext): Promise<string[]> {
+    await loadRemembered();
+    try {
+      return await listTags(client(arg.proxy), parseReference(arg.reference), {
+        signal: ctx.signal,
+      });
+    } catch (err) {
+      if (err instanceof TagListTruncatedError) return err.tags;
+      throw err;
+    }
+  },
+
+  /** The signatures, SBOMs and attestations attached to a digest (OCI referrers). */
+  async referrers(
+    arg: { reference: string; digest: string; proxy: string },
+    ctx: CallContext,
+  ): Promise<{ descriptor: Descriptor; label: string }[]> {
+    await loadRemembered();
+    const r = await listReferrers(client(arg.proxy), parseReference(arg.reference), arg.digest, {
+      signal: ctx.signal,
+    });
+    return r.descriptors.map((descriptor) => ({ descriptor, label: describeReferrer(descriptor) }));
+  },
+
+  /** Forgets every credential, remembered or not. */
+  async forgetCredentials() {
+    credentials.clear();
+    await (await store()).db.clear('credentials');
+    clientFor = undefined;
   },
 };
 

@@ -83,3 +83,37 @@ test('a registry that needs credentials: sign in, pull, nothing persisted', asyn
   expect(await persisted(page)).not.toContain('alice');
   await page.context().close();
 });
+
+test('"remember" keeps the credentials for the next visit; without it, nothing is kept', async () => {
+  const fx = fixtures.whiteout;
+  const context = await browser.newContext();
+  const signIn = async (remember: boolean) => {
+    const page = await context.newPage();
+    await page.goto(app.url);
+    await page.getByRole('textbox', { name: 'Image reference' }).fill(fx.ref);
+    await page.getByRole('button', { name: 'Pull' }).click();
+    const form = page.getByRole('form', { name: `Sign in to ${registry.host}` });
+    await form.waitFor();
+    await form.getByRole('textbox', { name: 'Username' }).fill('alice');
+    await form.getByLabel('Password or token').fill(password);
+    await form.getByRole('checkbox', { name: 'Remember in this browser' }).setChecked(remember);
+    await form.getByRole('button', { name: 'Sign in and pull' }).click();
+    await page.getByRole('region', { name: 'Image summary' }).waitFor();
+    return page;
+  };
+
+  // Not remembered: a new page (a new worker) has to ask again.
+  await (await signIn(false)).close();
+  const asked = await signIn(true);
+  expect(await persisted(asked)).toContain(password);
+  await asked.close();
+
+  // Remembered: a new page pulls at once, with no sign-in form.
+  const page = await context.newPage();
+  await page.goto(app.url);
+  await page.getByRole('textbox', { name: 'Image reference' }).fill(fx.ref);
+  await page.getByRole('button', { name: 'Pull' }).click();
+  await page.getByRole('region', { name: 'Image summary' }).waitFor();
+  expect(await page.getByRole('form', { name: `Sign in to ${registry.host}` }).count()).toBe(0);
+  await context.close();
+});

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { copyImage } from '../harness/fixtures.ts';
 import { type E2E, startE2E, storeContents } from './env.ts';
 
 const exec = promisify(execFile);
@@ -109,6 +110,25 @@ describe('pull and export', () => {
     await page.context().close();
   });
 
+  test("the repository's tags are offered as suggestions; referrers are listed", async () => {
+    const fx = env.fixtures.whiteout;
+    await copyImage(fx.ref, `${env.registry.host}/${fx.repository}:v2`);
+    const page = await env.page();
+    await pull(page, fx.ref);
+    const summary = await waitForSummary(page);
+    // The other tag is offered; choosing it fills the reference box.
+    const others = page.getByRole('list', { name: 'Other tags' });
+    await expect.poll(() => others.getByRole('button').allTextContents()).toEqual(['v2']);
+    await others.getByRole('button', { name: 'v2' }).click();
+    expect(await page.getByRole('textbox', { name: 'Image reference' }).inputValue()).toBe(
+      `${env.registry.host}/${fx.repository}:v2`,
+    );
+    await expect
+      .poll(async () => (await summary.textContent()) ?? '')
+      .toContain('No signatures, SBOMs or attestations are attached to this image.');
+    await page.context().close();
+  });
+
   test('image with Docker media types', async () => {
     const fx = env.fixtures.dockerTypes;
     const page = await env.page();
@@ -131,7 +151,7 @@ describe('pull and export', () => {
     const combo = page.getByRole('combobox', { name: 'Platform' });
     await combo.waitFor();
     const options = await combo.locator('option').allTextContents();
-    expect(options).toEqual(['linux/amd64', 'linux/arm64/v8']);
+    expect(options).toEqual(['linux/amd64', 'linux/arm64/v8', 'All platforms']);
     expect(await combo.inputValue()).toBe('linux/amd64');
     await waitForSummary(page);
     // Only the chosen platform's blobs are fetched: index, one manifest, its config and layers.
@@ -158,6 +178,43 @@ describe('pull and export', () => {
     await page.getByRole('textbox', { name: 'Image reference' }).fill('something/else:1');
     const again = await downloadAndVerify(page, 'multiarch-amd64');
     expect(again.digest).toBe(amd.digest);
+    await page.context().close();
+  });
+
+  test('All platforms: the whole index is pulled and exported as one index', async () => {
+    const fx = env.fixtures.multiArch;
+    const page = await env.page();
+    await page.goto(`${env.app.url}/?image=${encodeURIComponent(fx.ref)}&platform=all`);
+    const combo = page.getByRole('combobox', { name: 'Platform' });
+    await combo.waitFor();
+    expect(await combo.inputValue()).toBe('all');
+    await page.getByRole('button', { name: 'Pull' }).click();
+    await waitForSummary(page);
+    // Every manifest of the index was fetched, the attestation's too.
+    for (const m of fx.manifests!) {
+      const bar = page.getByRole('progressbar', { name: `manifest ${m.digest.slice(7, 19)}` });
+      expect(await bar.getAttribute('aria-valuetext'), m.digest).toMatch(/done$/);
+    }
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download OCI archive' }).click(),
+    ]);
+    const file = join(env.tmp, `all-${download.suggestedFilename()}`);
+    await download.saveAs(file);
+    const out = join(env.tmp, 'all-layout');
+    await exec('skopeo', [
+      'copy',
+      '--all',
+      '--preserve-digests',
+      `oci-archive:${file}`,
+      `oci:${out}:all`,
+    ]);
+    const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as {
+      manifests: { digest: string }[];
+    };
+    expect(index.manifests[0]!.digest).toBe(fx.digest);
+    const blobs = (await exec('ls', [join(out, 'blobs/sha256')])).stdout.split('\n');
+    for (const m of fx.manifests!) expect(blobs, m.digest).toContain(m.digest.slice(7));
     await page.context().close();
   });
 

@@ -122,6 +122,11 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Re
         '  headers:',
         ...Object.entries(CORS_HEADERS).map(([k, v]) => `    ${k}: [${v.map(q).join(', ')}]`),
         ...authYaml,
+        // Distribution 2.7+ refuses manifests with foreign-layer urls unless they are allowed.
+        'validation:',
+        '  manifests:',
+        '    urls:',
+        `      allow: [${q('^https?://example\\.invalid/')}]`,
       ];
       await writeFile(configPath, yaml.join('\n') + '\n');
 

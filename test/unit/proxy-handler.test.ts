@@ -3,6 +3,7 @@
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createProxyHandler, proxyError, safeContentType } from '../../proxy/handler.ts';
+import { createRateLimiter } from '../../proxy/ratelimit.ts';
 import type { ProxyOptions } from '../../proxy/handler.ts';
 
 interface Call {
@@ -62,6 +63,8 @@ describe('forwarding', () => {
             'Docker-Content-Digest': 'sha256:abc',
             'Set-Cookie': 'session=1',
             'X-Internal': 'secret',
+            'Proxy-Authenticate': 'Basic realm="corp"',
+            'Proxy-Connection': 'keep-alive',
           },
         }),
     });
@@ -72,6 +75,12 @@ describe('forwarding', () => {
       'If-None-Match': '"x"',
       Cookie: 'c=1',
       'X-Forwarded-For': '1.2.3.4',
+      'X-Forwarded-Host': 'internal.example',
+      'X-Forwarded-Proto': 'https',
+      Forwarded: 'for=1.2.3.4;host=internal.example',
+      'Proxy-Authorization': 'Basic cHJveHk6c2VjcmV0',
+      'Proxy-Connection': 'keep-alive',
+      'X-Real-IP': '1.2.3.4',
       'Berth-Registry': 'registry.example',
     });
     expect(res.status).toBe(200);
@@ -87,6 +96,8 @@ describe('forwarding', () => {
     expect(res.headers.get('docker-content-digest')).toBe('sha256:abc');
     expect(res.headers.get('set-cookie')).toBeNull();
     expect(res.headers.get('x-internal')).toBeNull();
+    expect(res.headers.get('proxy-authenticate')).toBeNull();
+    expect(res.headers.get('proxy-connection')).toBeNull();
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('access-control-expose-headers')).toContain('Docker-Content-Digest');
     expect(await res.text()).toBe('{"ok":1}');
@@ -128,7 +139,8 @@ describe('forwarding', () => {
 
   it('sends HEAD upstream and returns no body', async () => {
     const { get, calls } = make({
-      'https://r.example/v2/x/manifests/b': () => new Response(null, { headers: { 'Content-Length': '5' } }),
+      'https://r.example/v2/x/manifests/b': () =>
+        new Response(null, { headers: { 'Content-Length': '5' } }),
     });
     const res = await get('/proxy/r.example/v2/x/manifests/b', {}, 'HEAD');
     expect(calls[0]!.method).toBe('HEAD');
@@ -154,7 +166,10 @@ describe('redirects', () => {
       'https://r.example/v2/x/manifests/b2': () =>
         new Response(null, { status: 302, headers: { Location: 'https://cdn.example/o?sig=1' } }),
       'https://cdn.example/o': () =>
-        new Response(null, { status: 301, headers: { Location: 'https://r.example/v2/x/manifests/b3' } }),
+        new Response(null, {
+          status: 301,
+          headers: { Location: 'https://r.example/v2/x/manifests/b3' },
+        }),
       'https://r.example/v2/x/manifests/b3': () => new Response('blob'),
     });
     const res = await get('/proxy/r.example/v2/x/manifests/b1', { Authorization: 'Bearer t' });
@@ -470,7 +485,8 @@ describe('response hardening', () => {
     'application/jsonx',
   ])('serves upstream %j as application/octet-stream, sandboxed', async (type) => {
     const { get } = make({
-      'https://evil.example/v2/x/manifests/x': () => new Response(XSS, { headers: { 'Content-Type': type } }),
+      'https://evil.example/v2/x/manifests/x': () =>
+        new Response(XSS, { headers: { 'Content-Type': type } }),
     });
     const res = await get('/proxy/evil.example/v2/x/manifests/x');
     expect(res.status).toBe(200);
@@ -501,7 +517,8 @@ describe('response hardening', () => {
   ])('keeps %j as %j', async (type, expected) => {
     expect(safeContentType(type)).toBe(expected);
     const { get } = make({
-      'https://r.example/v2/x/manifests/m': () => new Response('{}', { headers: { 'Content-Type': type } }),
+      'https://r.example/v2/x/manifests/m': () =>
+        new Response('{}', { headers: { 'Content-Type': type } }),
     });
     const res = await get('/proxy/r.example/v2/x/manifests/m');
     expect(res.headers.get('content-type')).toBe(expected);
@@ -575,5 +592,260 @@ describe('response hardening', () => {
     const res = await get('/proxy/r.example/v2/x/manifests/m', { Origin: 'https://app.example' });
     expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example');
     expectHardened(res, 'cors');
+  });
+});
+
+const SHA = `sha256:${'ab'.repeat(32)}`;
+
+describe('registry API grammar', () => {
+  it.each([
+    ['/v2/_catalog', /_catalog is not forwarded/],
+    ['/v2', /with a slash/],
+    ['/v2/Library/alpine/manifests/latest', /repository name component "Library"/],
+    ['/v2/a/manifests/-latest', /invalid tag "-latest"/],
+    ['/v2/a/blobs/sha256:1234', /invalid digest "sha256:1234"/],
+    ['/v2/a/referrers/latest', /invalid digest "latest"/],
+  ])('refuses %s with 400 naming the problem, without contacting anyone', async (path, why) => {
+    const { get, calls } = make({ 'https://r.example/v2/': () => new Response('{}') });
+    const res = await get(`/proxy/r.example${path}`);
+    expect(res.status).toBe(400);
+    const err = await errorOf(res);
+    expect(err.code).toBe('BERTH_BAD_REQUEST');
+    expect(err.message).toMatch(why);
+    expect(calls).toEqual([]);
+  });
+
+  it('refuses paths of no known route unless they are the announced token realm', async () => {
+    const { get, calls } = make({
+      'https://quay.example/v2/': challenge('https://quay.example/v2/auth'),
+      'https://quay.example/v2/auth': () => new Response('{"token":"t"}'),
+      'https://quay.example/v2/a/blobs/uploads/': () => new Response('no'),
+    });
+    // Quay's realm lives under /v2; the client sends no Berth-Registry for it.
+    const token = await get('/proxy/quay.example/v2/auth?scope=repository:a:pull');
+    expect(token.status).toBe(200);
+    expect(await token.text()).toBe('{"token":"t"}');
+    const uploads = await get('/proxy/quay.example/v2/a/blobs/uploads/');
+    expect(uploads.status).toBe(400);
+    expect((await errorOf(uploads)).message).toMatch(/unknown registry API route/);
+    const named = await get('/proxy/quay.example/v2/a/blobs/uploads/', {
+      'Berth-Registry': 'quay.example',
+    });
+    expect(named.status).toBe(400);
+    expect(calls.map((c) => c.url)).not.toContain('https://quay.example/v2/a/blobs/uploads/');
+  });
+
+  it.each([
+    ['/v2/', 'https://r.example/v2/'],
+    ['/v2/library/alpine/manifests/3.20', 'https://r.example/v2/library/alpine/manifests/3.20'],
+    [`/v2/o/r/blobs/${SHA}`, `https://r.example/v2/o/r/blobs/${SHA}`],
+    ['/v2/o/r/tags/list?n=10&last=a', 'https://r.example/v2/o/r/tags/list?n=10&last=a'],
+    [
+      `/v2/o/r/referrers/${SHA}?artifactType=x`,
+      `https://r.example/v2/o/r/referrers/${SHA}?artifactType=x`,
+    ],
+  ])('forwards %s', async (path, upstream) => {
+    const { get, calls } = make({ [upstream.split('?')[0]!]: () => new Response('{}') });
+    expect((await get(`/proxy/r.example${path}`)).status).toBe(200);
+    expect(calls.map((c) => c.url)).toEqual([upstream]);
+  });
+});
+
+describe('path decoding and normalisation', () => {
+  it('checks the decoded path and forwards exactly that string', async () => {
+    const { get, calls } = make({
+      'https://r.example/v2/library/manifests/latest': () => new Response('{}'),
+    });
+    const res = await get('/proxy/r.example/v2/libr%61ry/manifests/lat%65st');
+    expect(res.status).toBe(200);
+    expect(calls.map((c) => c.url)).toEqual(['https://r.example/v2/library/manifests/latest']);
+    // The check runs on the decoded name: an escaped capital is still a capital.
+    const upper = await get('/proxy/r.example/v2/%4Cibrary/manifests/latest');
+    expect(upper.status).toBe(400);
+    expect((await errorOf(upper)).message).toContain('"Library"');
+    expect(calls).toHaveLength(1);
+  });
+
+  it.each([
+    ['/proxy/r.example/v2/a%2Fb/manifests/x', /encoded slash/],
+    ['/proxy/r.example/v2/a/manifests/x%2E', /encoded dot/],
+    ['/proxy/r.example/v2/a%5Cb/manifests/x', /encoded backslash/],
+    ['/proxy/r.example/v2/a%252Fb/manifests/x', /double encoding/],
+    ['/proxy/r.example/v2/a@b/manifests/x', /'@'/],
+    ['/proxy/r.example/v2/a%40b/manifests/x', /'@'/],
+    ['/proxy/r.example/v2/a%00/manifests/x', /control character/],
+    ['/proxy/r.example/v2/a/manifests/x#frag', /fragments/],
+  ])('refuses %s', async (path, why) => {
+    const { get, calls } = make({});
+    const res = await get(path);
+    expect(res.status).toBe(400);
+    expect((await errorOf(res)).message).toMatch(why);
+    expect(calls).toHaveLength(0);
+  });
+
+  it('refuses a raw target with a backslash, fragment or dot segment the URL parser would hide', async () => {
+    const { handler, calls } = make({});
+    for (const raw of [
+      '/proxy/r.example/v2/a\\b/manifests/x',
+      '/proxy/r.example/v2/a/manifests/x#f',
+      // WHATWG URL parsing resolves %2e%2e as a dot segment: only the raw target shows it.
+      '/proxy/r.example/v2/%2e%2e/x/manifests/y',
+    ]) {
+      const url = new URL(raw, ORIGIN);
+      const res = await handler(new Request(url.origin + url.pathname), { rawTarget: raw });
+      expect(res.status, raw).toBe(400);
+    }
+    expect(calls).toHaveLength(0);
+  });
+});
+
+describe('request bodies', () => {
+  it.each([
+    [{ 'Content-Length': '5' }, /bodies are not accepted/],
+    [{ 'Transfer-Encoding': 'chunked' }, /Transfer-Encoding/],
+    [
+      { 'Content-Length': '5', 'Transfer-Encoding': 'chunked' },
+      /both Content-Length and Transfer-Encoding/,
+    ],
+  ])('refuses GET and HEAD with %j', async (headers, why) => {
+    const { get, calls } = make({ 'https://r.example/v2/': () => new Response('{}') });
+    for (const method of ['GET', 'HEAD']) {
+      const res = await get('/proxy/r.example/v2/', headers, method);
+      expect(res.status, method).toBe(400);
+      if (method === 'GET') expect((await errorOf(res)).message).toMatch(why);
+    }
+    expect(calls).toHaveLength(0);
+    // The handler keeps serving.
+    expect((await get('/proxy/r.example/v2/')).status).toBe(200);
+  });
+
+  it('accepts an explicit empty body', async () => {
+    const { get } = make({ 'https://r.example/v2/': () => new Response('{}') });
+    expect((await get('/proxy/r.example/v2/', { 'Content-Length': '0' })).status).toBe(200);
+  });
+});
+
+describe('body limits and idle timeout', () => {
+  it('never buffers the realm probe body: an endless one is cancelled unread', async () => {
+    let pulled = 0;
+    let cancelled = false;
+    const endless = () =>
+      new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (pulled > 64 << 20) return controller.close(); // bound for a broken proxy
+          pulled += 65536;
+          controller.enqueue(new Uint8Array(65536));
+        },
+        cancel() {
+          cancelled = true;
+        },
+      });
+    const { get } = make({
+      'https://registry.example/v2/': () =>
+        new Response(endless(), {
+          status: 401,
+          headers: { 'WWW-Authenticate': 'Bearer realm="https://auth.example/token"' },
+        }),
+      'https://auth.example/token': () => new Response('{"token":"t"}'),
+    });
+    const res = await get('/proxy/auth.example/token', { 'Berth-Registry': 'registry.example' });
+    expect(res.status).toBe(200);
+    expect(cancelled).toBe(true);
+    expect(pulled).toBeLessThanOrEqual(1 << 20);
+  });
+
+  it('aborts the upstream and fails the response when the body goes quiet', async () => {
+    let cancelReason: unknown;
+    const { get } = make(
+      {
+        [`https://r.example/v2/a/blobs/${SHA}`]: () =>
+          new Response(
+            new ReadableStream<Uint8Array>({
+              start(controller) {
+                controller.enqueue(new TextEncoder().encode('first bytes'));
+              },
+              cancel(reason) {
+                cancelReason = reason;
+              },
+            }),
+          ),
+      },
+      { idleTimeoutMs: 50 },
+    );
+    const res = await get(`/proxy/r.example/v2/a/blobs/${SHA}`);
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toBe('first bytes');
+    const started = Date.now();
+    await expect(reader.read()).rejects.toThrow(/no body bytes from r\.example for 50 ms/);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(cancelReason).toBeInstanceOf(Error);
+  });
+
+  it('does not count time the client spends not reading', async () => {
+    let n = 0;
+    const { get } = make(
+      {
+        [`https://r.example/v2/a/blobs/${SHA}`]: () =>
+          new Response(
+            new ReadableStream<Uint8Array>({
+              pull(controller) {
+                if (n === 3) return controller.close();
+                n++;
+                controller.enqueue(new Uint8Array([n]));
+              },
+            }),
+          ),
+      },
+      { idleTimeoutMs: 30 },
+    );
+    const res = await get(`/proxy/r.example/v2/a/blobs/${SHA}`);
+    const reader = res.body!.getReader();
+    const seen: number[] = [];
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 80)); // a slow client, not a slow registry
+      const { done, value } = await reader.read();
+      if (done) break;
+      seen.push(...value);
+    }
+    expect(seen).toEqual([1, 2, 3]);
+  });
+});
+
+describe('rate limiting hook', () => {
+  it('answers 429 in the registry error shape per client, and only when supplied', async () => {
+    let now = 0;
+    const rateLimiter = createRateLimiter({ perMinute: 3, now: () => now });
+    const { handler } = make(
+      { 'https://r.example/v2/': () => new Response('{}') },
+      { rateLimiter, allowedOrigins: ['https://app.example'] },
+    );
+    const get = (client?: string, method = 'GET') =>
+      handler(
+        new Request(`${ORIGIN}/proxy/r.example/v2/`, {
+          method,
+          headers: { Origin: 'https://app.example' },
+        }),
+        client === undefined ? undefined : { client },
+      );
+    for (let i = 0; i < 3; i++) expect((await get('a')).status).toBe(200);
+    const limited = await get('a');
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('20');
+    expect(limited.headers.get('content-type')).toBe('application/json');
+    expect(limited.headers.get('x-content-type-options')).toBe('nosniff');
+    // The page must be able to read the 429, so CORS still applies.
+    expect(limited.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(limited.headers.get('access-control-expose-headers')).toContain('Retry-After');
+    const err = await errorOf(limited);
+    expect(err.code).toBe('BERTH_RATE_LIMITED');
+    expect(err.message).toMatch(/3 a minute per client; retry in 20 s/);
+
+    expect((await get('b')).status).toBe(200); // another client
+    expect((await get('a', 'OPTIONS')).status).toBe(204); // preflights cost nothing upstream
+    expect((await get(undefined)).status).toBe(200); // no client named: no limit
+    now += 20_000;
+    expect((await get('a')).status).toBe(200);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  decodePath,
   isForbiddenAddress,
   isInsecureHost,
   isIPLiteral,
@@ -8,6 +9,7 @@ import {
   parseIPv6,
   parseInsecureList,
   parseProxyPath,
+  parseRegistryRoute,
   pathProblem,
 } from '../../proxy/policy.ts';
 
@@ -271,4 +273,88 @@ describe('isRegistryApiPath', () => {
     ['/token', false],
     ['/', false],
   ])('%s -> %s', (path, expected) => expect(isRegistryApiPath(path)).toBe(expected));
+});
+
+const SHA256 = `sha256:${'a1'.repeat(32)}`;
+const SHA512 = `sha512:${'0f'.repeat(64)}`;
+
+describe('parseRegistryRoute', () => {
+  it.each([
+    ['/v2/', { kind: 'base' }],
+    ['/v2/alpine/manifests/3.20', { kind: 'manifest', name: 'alpine', reference: '3.20' }],
+    ['/v2/library/alpine/manifests/latest', { kind: 'manifest', name: 'library/alpine' }],
+    [`/v2/a/manifests/${SHA256}`, { kind: 'manifest', reference: SHA256 }],
+    [`/v2/a/manifests/_T.a-g${'x'.repeat(122)}`, { kind: 'manifest' }], // 128 characters
+    [`/v2/a/b/c/blobs/${SHA512}`, { kind: 'blob', name: 'a/b/c', digest: SHA512 }],
+    ['/v2/a.b_c__d---e/f/tags/list', { kind: 'tags', name: 'a.b_c__d---e/f' }],
+    [`/v2/o/r/referrers/${SHA256}`, { kind: 'referrers', name: 'o/r', digest: SHA256 }],
+    // Route words are ordinary name components elsewhere in the name.
+    ['/v2/blobs/manifests/manifests/v1', { kind: 'manifest', name: 'blobs/manifests' }],
+  ])('accepts %s', (path, route) => {
+    const r = parseRegistryRoute(path);
+    expect(r.ok && r.route).toMatchObject(route);
+  });
+
+  it.each([
+    ['/v2', /base is \/v2\/, with a slash/, false],
+    ['/v2/_catalog', /_catalog is not forwarded/, false],
+    ['/v2/Library/manifests/x', /invalid repository name component "Library"/, false],
+    ['/v2/a-/manifests/x', /component "a-"/, false],
+    ['/v2/a/_b/manifests/x', /component "_b"/, false],
+    ['/v2/a.-b/manifests/x', /component "a.-b"/, false],
+    ['/v2/a___b/manifests/x', /component "a___b"/, false],
+    [`/v2/${'a/'.repeat(129)}manifests/x`, /longer than 255/, false],
+    ['/v2/a/manifests/.x', /invalid tag ".x"/, false],
+    ['/v2/a/manifests/-x', /invalid tag/, false],
+    [`/v2/a/manifests/${'x'.repeat(129)}`, /invalid tag/, false],
+    ['/v2/a/manifests/', /invalid tag ""/, false],
+    ['/v2/a/manifests/sha256:abc', /invalid digest "sha256:abc"/, false],
+    [`/v2/a/blobs/${SHA256.toUpperCase()}`, /invalid digest/, false],
+    [`/v2/a/blobs/sha256:${'A1'.repeat(32)}`, /invalid digest/, false],
+    [`/v2/a/blobs/md5:${'a'.repeat(32)}`, /invalid digest/, false],
+    [`/v2/a/blobs/sha512:${'a'.repeat(64)}`, /invalid digest/, false],
+    ['/v2/a/referrers/latest', /invalid digest "latest"/, false],
+    [`/v2/a/blobs/uploads/`, /unknown registry API route/, true],
+    ['/v2/a/tags/list/', /unknown registry API route/, true],
+    ['/v2/a/tags', /unknown registry API route/, true],
+    ['/v2/auth', /unknown registry API route/, true],
+    [`/v2/manifests/${SHA256}`, /unknown registry API route/, true],
+  ])('refuses %s, naming what is wrong', (path, reason, unknown) => {
+    const r = parseRegistryRoute(path);
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.reason).toMatch(reason);
+      expect(r.unknown).toBe(unknown);
+    }
+  });
+});
+
+describe('path decoding', () => {
+  it.each([
+    ['/v2/a%2Fb', /encoded slash %2f/],
+    ['/v2/%2E%2E/x', /encoded dot %2e/],
+    ['/v2/a%5cb', /encoded backslash %5c/],
+    ['/v2/a%2541', /encoded percent sign/],
+    ['/v2/a%40b', /encoded '@' %40/],
+    ['/v2/a@b', /'@' is not allowed/],
+    ['/v2/a%3fb', /encoded question mark/],
+    ['/v2/a%23b', /encoded fragment marker/],
+    ['/v2/a#b', /fragments/],
+    ['/v2/a%0ab', /encoded control character %0a/],
+    ['/v2/a%7f', /encoded control character %7f/],
+    ['/v2/a\tb', /control characters/],
+    ['/v2/a%20b', /encoded character " " %20/],
+    ['/v2/%c3%a4', /non-ASCII/],
+    ['/v2/a\\b', /backslashes/],
+  ])('refuses %j', (path, reason) => expect(pathProblem(path)).toMatch(reason));
+
+  it('decodes once, to the very path that is checked and forwarded', () => {
+    const r = parseProxyPath('/proxy/ghcr.io/v2/libr%61ry/x/blobs/sha256%3Aabc?n=1');
+    expect(r.ok && r.target.path).toBe('/v2/library/x/blobs/sha256:abc');
+    expect(r.ok && r.target.query).toBe('?n=1');
+    // Nothing left to decode: a second pass is the identity.
+    expect(decodePath('/v2/library/x/blobs/sha256:abc')).toBe('/v2/library/x/blobs/sha256:abc');
+    const url = new URL(`https://ghcr.io${r.ok ? r.target.path : ''}`);
+    expect(url.pathname).toBe('/v2/library/x/blobs/sha256:abc');
+  });
 });

@@ -2,7 +2,8 @@
 // one Blob of stored chunk Blobs plus small headers, with a docker manifest.json beside it so
 // `docker load` takes the same file.
 import { digestPath, shortDigest } from '../oci/digest.ts';
-import { MediaType } from '../oci/mediatypes.ts';
+import { MediaType, isConfig, isIndex, isManifest } from '../oci/mediatypes.ts';
+import { isAttestation } from '../oci/platform.ts';
 import type { Descriptor, Index, Manifest } from '../oci/types.ts';
 import { parseManifestDocument } from '../oci/validate.ts';
 import { type Reference, familiarName, repositoryName } from '../reference/reference.ts';
@@ -15,14 +16,9 @@ export class ExportError extends Error {
 
 export interface ExportRequest {
   reference: Reference;
-  /** The platform manifest to export, as stored. */
-  manifest: Descriptor;
-}
-
-export interface ExportProgress {
-  step: 'collecting' | 'composing' | 'done';
-  blobs: number;
-  bytes: number;
+  /** What index.json points at: one platform manifest, or an index exported whole (every
+   * manifest it holds must be stored). */
+  target: Descriptor;
 }
 
 /** `<repo>_<tag>.tar`, or `<repo>_<short digest>.tar` for a digest reference. */
@@ -40,55 +36,76 @@ function refName(ref: Reference): string {
 
 const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 
+interface Collected {
+  /** Every blob to write, each once, in walk order. */
+  blobs: Map<string, { desc: Descriptor; blob: Blob }>;
+  /** The image manifests found, for docker's manifest.json. */
+  images: { desc: Descriptor; manifest: Manifest }[];
+}
+
+/** Walks the stored tree below a descriptor, as the pull walked it from the registry. */
+async function collect(store: ContentStore, desc: Descriptor, out: Collected): Promise<void> {
+  if (out.blobs.has(desc.digest)) return;
+  let blob: Blob;
+  try {
+    blob = await store.read(desc.digest);
+  } catch (err) {
+    if (err instanceof BlobNotFoundError) {
+      // Foreign layers stay where their urls point, as in docker save.
+      if (desc.urls?.length) return;
+      throw new ExportError(
+        `${desc.digest} (${desc.mediaType}) is not stored: pull the image${isIndex(desc.mediaType) || isManifest(desc.mediaType) ? ' with All platforms' : ''} first`,
+      );
+    }
+    throw err;
+  }
+  if (blob.size !== desc.size) {
+    throw new ExportError(
+      `${desc.digest}: stored ${blob.size} bytes, the manifest says ${desc.size}`,
+    );
+  }
+  out.blobs.set(desc.digest, { desc, blob });
+  if (!isIndex(desc.mediaType) && !isManifest(desc.mediaType)) return;
+  const doc = parseManifestDocument(new Uint8Array(await blob.arrayBuffer()), {
+    descriptorMediaType: desc.mediaType,
+  });
+  if (doc.kind === 'index') {
+    for (const m of doc.index.manifests) await collect(store, m, out);
+    return;
+  }
+  out.images.push({ desc, manifest: doc.manifest });
+  for (const d of [doc.manifest.config, ...doc.manifest.layers]) await collect(store, d, out);
+}
+
 export async function buildOciArchive(
   store: ContentStore,
   req: ExportRequest,
-  onProgress: (p: ExportProgress) => void = () => {},
 ): Promise<{ blob: Blob; fileName: string }> {
-  const { reference, manifest } = req;
-  const read = async (d: Descriptor) => {
-    try {
-      return await store.read(d.digest);
-    } catch (err) {
-      if (err instanceof BlobNotFoundError) {
-        throw new ExportError(`${d.digest} (${d.mediaType}) is not stored: pull the image first`);
-      }
-      throw err;
-    }
-  };
-  const manifestBlob = await read(manifest);
-  const doc = parseManifestDocument(new Uint8Array(await manifestBlob.arrayBuffer()), {
-    descriptorMediaType: manifest.mediaType,
-  });
-  if (doc.kind !== 'manifest') throw new ExportError(`${manifest.digest} is not an image manifest`);
-  const m: Manifest = doc.manifest;
-  const blobs: [Descriptor, Blob][] = [[manifest, manifestBlob]];
-  for (const d of [m.config, ...m.layers]) {
-    // Foreign layers stay where their urls point, as in docker save.
-    if (d.urls?.length && !(await store.info(d.digest))) continue;
-    blobs.push([d, await read(d)]);
-    onProgress({ step: 'collecting', blobs: blobs.length, bytes: 0 });
-  }
+  const { reference, target } = req;
+  const found: Collected = { blobs: new Map(), images: [] };
+  await collect(store, target, found);
 
-  const fullName = familiarName(reference);
   const entry: Descriptor = {
-    mediaType: manifest.mediaType,
-    digest: manifest.digest,
-    size: manifest.size,
-    ...(manifest.platform ? { platform: manifest.platform } : {}),
+    mediaType: target.mediaType,
+    digest: target.digest,
+    size: target.size,
+    ...(target.platform ? { platform: target.platform } : {}),
     annotations: {
       'io.containerd.image.name': fullNameOf(reference),
       'org.opencontainers.image.ref.name': refName(reference),
     },
   };
   const index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [entry] };
-  const dockerManifest = [
-    {
-      Config: digestPath(m.config.digest),
-      RepoTags: reference.tag && !reference.digest ? [fullName] : [],
-      Layers: m.layers.map((l) => digestPath(l.digest)),
-    },
-  ];
+  // docker load reads manifest.json: one entry per image (attestations are not images), the
+  // tag on the first.
+  const tagged = reference.tag && !reference.digest ? [familiarName(reference)] : [];
+  const dockerManifest = found.images
+    .filter(({ desc, manifest }) => !isAttestation(desc) && isConfig(manifest.config.mediaType))
+    .map(({ manifest }, i) => ({
+      Config: digestPath(manifest.config.digest),
+      RepoTags: i === 0 ? tagged : [],
+      Layers: manifest.layers.map((l) => digestPath(l.digest)),
+    }));
 
   const parts: BlobPart[] = [];
   const addBytes = (path: string, bytes: Uint8Array) => {
@@ -101,26 +118,18 @@ export async function buildOciArchive(
   addBytes('oci-layout', json({ imageLayoutVersion: '1.0.0' }));
   addBytes('index.json', json(index));
   addBytes('manifest.json', json(dockerManifest));
-  const seen = new Set<string>();
-  let bytes = 0;
-  for (const [d, blob] of blobs) {
-    if (seen.has(d.digest)) continue;
-    seen.add(d.digest);
-    if (blob.size !== d.size) {
-      throw new ExportError(`${d.digest}: stored ${blob.size} bytes, the manifest says ${d.size}`);
-    }
+  for (const { desc, blob } of found.blobs.values()) {
     parts.push(
-      fileHeader(digestPath(d.digest), blob.size) as Uint8Array<ArrayBuffer>,
+      fileHeader(digestPath(desc.digest), blob.size) as Uint8Array<ArrayBuffer>,
       blob,
       padding(blob.size) as Uint8Array<ArrayBuffer>,
     );
-    bytes += blob.size;
   }
   parts.push(endOfArchive() as Uint8Array<ArrayBuffer>);
-  onProgress({ step: 'composing', blobs: seen.size, bytes });
-  const blob = new Blob(parts, { type: 'application/x-tar' });
-  onProgress({ step: 'done', blobs: seen.size, bytes });
-  return { blob, fileName: archiveFileName(reference, manifest.digest) };
+  return {
+    blob: new Blob(parts, { type: 'application/x-tar' }),
+    fileName: archiveFileName(reference, target.digest),
+  };
 }
 
 function fullNameOf(ref: Reference) {

@@ -2,7 +2,9 @@
 // rest (containerd's Dispatch(Handlers(FetchHandler, FilterPlatforms(ChildrenHandler)))).
 import { isConfig, isIndex, isManifest } from '../oci/mediatypes.ts';
 import {
+  defaultPlatform,
   formatPlatform,
+  isAttestation,
   platformMatches,
   selectManifest,
   selectablePlatforms,
@@ -34,10 +36,18 @@ export interface PullContext {
 export interface ResolvedImage {
   name: string;
   root: Descriptor;
-  /** Set when the root is an index. */
+  /** Set when the root is an index: its leaf manifests, nested indexes flattened, as an index
+   * to select platforms from. */
   index?: Index;
   /** The platforms an index offers, attestations left out; empty for a single manifest. */
   platforms: Platform[];
+}
+
+/** How deep indexes may nest below the root before a pull is refused. */
+export const maxIndexDepth = 4;
+
+export class IndexDepthError extends Error {
+  override name = 'IndexDepthError';
 }
 
 export interface PulledImage {
@@ -84,9 +94,46 @@ export async function resolveImage(ref: Reference, ctx: PullContext): Promise<Re
   if (await ingestBytes(fctx, root, bytes)) ctx.onProgress(progressOf(root, 'done', root.size));
   const name = formatReference(ref);
   if (doc.kind === 'index') {
-    return { name, root, index: doc.index, platforms: selectablePlatforms(doc.index) };
+    const leaves = await flattenIndex(fctx, doc.index, [root.digest], ctx.signal);
+    const index: Index = { ...doc.index, manifests: leaves };
+    return { name, root, index, platforms: selectablePlatforms(index) };
   }
   return { name, root, platforms: [] };
+}
+
+/** The leaf manifests of an index, fetching (and storing) nested indexes on the way. A nested
+ * index takes the platform its parent entry names when it has none of its own. */
+async function flattenIndex(
+  fctx: FetchContext,
+  index: Index,
+  path: string[],
+  signal: AbortSignal,
+): Promise<Descriptor[]> {
+  const leaves: Descriptor[] = [];
+  for (const child of index.manifests) {
+    if (!isIndex(child.mediaType)) {
+      leaves.push(child);
+      continue;
+    }
+    if (path.includes(child.digest)) {
+      throw new IndexDepthError(`index ${child.digest} contains itself; the image is broken`);
+    }
+    if (path.length > maxIndexDepth) {
+      throw new IndexDepthError(
+        `indexes nest deeper than ${maxIndexDepth} levels (at ${child.digest}); Berth refuses such images`,
+      );
+    }
+    await fetchDescriptor(fctx, child, signal);
+    const nested = parseManifestDocument(await fctx.store.readBytes(child.digest), {
+      descriptorMediaType: child.mediaType,
+    });
+    if (nested.kind !== 'index') continue;
+    const inner = await flattenIndex(fctx, nested.index, [...path, child.digest], signal);
+    leaves.push(
+      ...inner.map((d) => (d.platform || !child.platform ? d : { ...d, platform: child.platform })),
+    );
+  }
+  return leaves;
 }
 
 /** The children of a stored manifest or index (images.ChildrenHandler). */
@@ -142,40 +189,60 @@ function reportFailure(h: Handler, onProgress: ProgressListener): Handler {
   };
 }
 
-/** Pulls one platform of the image completely and records it. */
+/** Pulls the image and records it: one platform of an index, or with platform 'all' every
+ * manifest the index holds (attestations included), so the index can be exported whole. */
 export async function pullImage(
   ref: Reference,
-  platform: Platform | undefined,
+  platform: Platform | 'all' | undefined,
   ctx: PullContext,
   resolved?: ResolvedImage,
 ): Promise<PulledImage> {
   const image = resolved ?? (await resolveImage(ref, ctx));
   const fctx: FetchContext = { ...ctx, reference: ref };
-  let manifest: Descriptor = image.root;
+  let targets: Descriptor[] = [image.root];
   if (image.index) {
     if (!platform) throw new Error(`${image.name} is a multi-platform image: choose a platform`);
-    manifest = selectManifest(image.index, platform);
+    targets = platform === 'all' ? image.index.manifests : [selectManifest(image.index, platform)];
   }
-  // The root was fetched and stored by resolve; the walk only descends from it.
+  // Indexes were fetched and stored by resolve; the walk starts at the manifests.
   const fetch: Handler = async (d, signal) => {
-    if (d.digest !== image.root.digest) await fetchDescriptor(fctx, d, signal);
+    if (!isIndex(d.mediaType) && d.digest !== image.root.digest) {
+      await fetchDescriptor(fctx, d, signal);
+    }
     return [];
   };
-  let children = childrenHandler(ctx.store);
-  if (image.index && platform) children = filterPlatform(children, platform);
+  for (const t of targets) if (t !== image.root) ctx.onProgress(progressOf(t, 'waiting', 0));
   const walk = reportFailure(
-    skipForeign(handlers(fetch, announce(children, ctx.onProgress))),
+    skipForeign(handlers(fetch, announce(childrenHandler(ctx.store), ctx.onProgress))),
     ctx.onProgress,
   );
-  await dispatch(walk, [image.root], { limit: ctx.limit ?? 3, signal: ctx.signal });
-  const checked = await checkImage(ctx.store, manifest, platform);
-  const pulled: Descriptor = { ...manifest, ...(checked ? { platform: checked } : {}) };
+  await dispatch(walk, isIndex(image.root.mediaType) ? targets : [image.root], {
+    limit: ctx.limit ?? 3,
+    signal: ctx.signal,
+  });
+  const pulled: Descriptor[] = [];
+  for (const t of targets) {
+    const want = platform === 'all' ? t.platform : platform;
+    const checked = await checkImage(ctx.store, t, want);
+    pulled.push({ ...t, ...(checked ? { platform: checked } : {}) });
+  }
   const record = await ctx.store.putImage({
     name: image.name,
     target: image.root,
-    manifests: [{ descriptor: pulled, pulledAt: Date.now() }],
+    manifests: pulled.map((descriptor) => ({ descriptor, pulledAt: Date.now() })),
+    ...(platform === 'all' ? { complete: true } : {}),
   });
-  return { image: record, manifest: pulled };
+  const shown =
+    platform === 'all' && image.index
+      ? (pulled.find((d) => d.digest === selectDefault(image.index!)?.digest) ?? pulled[0]!)
+      : pulled[0]!;
+  return { image: record, manifest: shown };
+}
+
+/** The manifest shown for an index when no platform was named: linux/amd64 or the first. */
+export function selectDefault(index: Index): Descriptor | undefined {
+  const platform = defaultPlatform(selectablePlatforms(index));
+  return platform ? selectManifest(index, platform) : index.manifests[0];
 }
 
 /** Checks a pulled manifest against its config, as moby does before it registers an image: one
@@ -200,7 +267,7 @@ async function checkImage(store: ContentStore, desc: Descriptor, want?: Platform
     ...(config.variant ? { variant: config.variant } : {}),
     ...(config['os.version'] ? { 'os.version': config['os.version'] } : {}),
   };
-  if (want && !platformMatches(want, have)) {
+  if (want && !isAttestation(desc) && !platformMatches(want, have)) {
     throw new ImageConfigMismatchError(
       `${desc.digest}: the index lists it for ${formatPlatform(want)}, but its config says ${formatPlatform(have)}`,
     );

@@ -16,6 +16,9 @@ export interface LayerRow {
   descriptor: Descriptor;
   diffID?: string;
   stored: boolean;
+  /** A foreign (non-distributable) layer: its bytes live at its urls, and Berth does not
+   * fetch them. */
+  foreign: boolean;
 }
 
 export interface ImageSummary {
@@ -70,6 +73,7 @@ export async function summarize(
       descriptor,
       ...(config?.rootfs.diff_ids[i] ? { diffID: config.rootfs.diff_ids[i] } : {}),
       stored: (await store.info(descriptor.digest)) !== undefined,
+      foreign: (descriptor.urls?.length ?? 0) > 0,
     })),
   );
   return {

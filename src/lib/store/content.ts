@@ -132,6 +132,9 @@ export class ContentStore {
       name: image.name,
       target: image.target,
       manifests,
+      ...(image.complete || (old?.complete && old.target.digest === image.target.digest)
+        ? { complete: true }
+        : {}),
       createdAt: old?.createdAt ?? now,
       updatedAt: now,
     };

@@ -29,6 +29,9 @@ export async function openDatabase(
           ingests.createIndex('digest', 'digest');
           db.createObjectStore('images', { keyPath: 'name' });
         }
+        if (oldVersion < 2) {
+          db.createObjectStore('credentials', { keyPath: 'registry' });
+        }
       },
       blocking() {
         // Another tab wants a newer schema: step aside so it can upgrade.

@@ -4,7 +4,7 @@ import type { DBSchema } from 'idb';
 import type { Descriptor } from '../oci/types.ts';
 
 export const dbName = 'berth';
-export const dbVersion = 1;
+export const dbVersion = 2;
 
 /** A committed blob: its bytes are the chunks [digest, 0 … size). Present only after the
  * ingest's size and digest were verified. */
@@ -50,8 +50,18 @@ export interface ImageRecord {
   /** The platform manifests pulled completely (config and every layer stored). Each
    * descriptor carries its platform, as an index entry does. */
   manifests: { descriptor: Descriptor; pulledAt: number }[];
+  /** Every manifest of the target index was pulled ("All platforms"): it exports whole. */
+  complete?: boolean;
   createdAt: number;
   updatedAt: number;
+}
+
+/** Registry credentials, stored only when the user ticked "remember" when signing in. */
+export interface CredentialRecord {
+  registry: string;
+  username: string;
+  password: string;
+  savedAt: number;
 }
 
 export interface BerthDB extends DBSchema {
@@ -59,4 +69,5 @@ export interface BerthDB extends DBSchema {
   chunks: { key: [string, number]; value: ChunkRecord };
   ingests: { key: string; value: IngestRecord; indexes: { digest: string } };
   images: { key: string; value: ImageRecord };
+  credentials: { key: string; value: CredentialRecord };
 }
