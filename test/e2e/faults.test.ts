@@ -165,6 +165,24 @@ describe('faults that end in a correct image', () => {
     expect(bigRequests(since).length).toBeGreaterThan(1);
   });
 
+  test('a resumed request answered from the wrong offset starts the blob over', async () => {
+    // The second piece's 206 claims to start at byte 1 instead of 1 MiB.
+    const MiB = 1 << 20;
+    const second = once((r) => isBig(r) && (r.range?.startsWith(`bytes=${MiB}-`) ?? false));
+    fault = {
+      rewriteHeaders: (r, h) =>
+        second(r) ? { ...h, 'content-range': `bytes 1-${big.size - MiB}/${big.size}` } : h,
+    };
+    const { page, since } = await pull({ pieceMiB: 1 });
+    await expectImage(page);
+    expect(bigRequests(since).map((r) => r.range)).toEqual([
+      `bytes=0-${MiB - 1}`,
+      `bytes=${MiB}-${big.size - 1}`,
+      `bytes=0-${MiB - 1}`,
+      `bytes=${MiB}-${big.size - 1}`,
+    ]);
+  });
+
   test('a connection cut mid-blob: the pull resumes with the remainder only', async () => {
     const first = once(isBig);
     const cutAt = 700_000;

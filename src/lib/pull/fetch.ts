@@ -36,6 +36,12 @@ export class StalledError extends Error {
   override name = 'StalledError';
 }
 
+/** A resumed request came back with bytes from another offset: what is stored cannot be
+ * continued, so the blob starts over. */
+export class RangeMismatchError extends Error {
+  override name = 'RangeMismatchError';
+}
+
 /** A failure that resuming can get past: the network, a 5xx, a 429, a truncated body. A digest
  * or size mismatch is not one (moby's DoNotRetry). */
 export function isTransient(err: unknown): boolean {
@@ -168,8 +174,18 @@ async function downloadBlob(ctx: FetchContext, desc: Descriptor, signal: AbortSi
       );
     } catch (caught) {
       const err = !signal.aborted && watchdog.signal.aborted ? watchdog.signal.reason : caught;
-      if (signal.aborted || !isTransient(err) || ++failures > (ctx.maxResumes ?? 5)) throw err;
+      const restart = err instanceof RangeMismatchError;
+      if (signal.aborted || !(restart || isTransient(err)) || ++failures > (ctx.maxResumes ?? 5)) {
+        throw err;
+      }
       await sleep(resumeDelay(err, failures), signal);
+      if (restart) {
+        // Start over: drop what is stored, hash from the first byte again.
+        await w.abort();
+        w = await writerFor(ctx, desc);
+        resumed = false;
+        continue;
+      }
       // The failed writer may hold a half-hashed piece: reopen from the durable state.
       w = await writerFor(ctx, desc);
       resumed = true;
@@ -238,10 +254,8 @@ async function fetchPiece(
     const range = parseContentRange(res.headers.get('Content-Range'));
     if (!range || range.start !== start || range.end > desc.size - 1) {
       await res.body?.cancel();
-      throw new RegistryError(
-        `${desc.digest}: the registry answered a range request with the wrong range (${res.headers.get('Content-Range')})`,
-        'protocol',
-        206,
+      throw new RangeMismatchError(
+        `${desc.digest}: asked for bytes from ${start}, the registry sent ${res.headers.get('Content-Range') ?? 'no Content-Range'}`,
       );
     }
   }
