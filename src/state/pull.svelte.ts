@@ -269,7 +269,11 @@ export class PullState {
     if (this.#tagsFor !== repo) {
       this.#tagsFor = repo;
       this.#opts.bridge.call('listTags', { reference: input, proxy: this.#opts.proxy }).then(
-        (tags) => (this.tagSuggestions = tags.slice(0, 1000).map((t) => `${repoName(input)}:${t}`)),
+        (tags) =>
+          (this.tagSuggestions = tags
+            .filter((t) => !artifactTag.test(t))
+            .slice(0, 1000)
+            .map((t) => `${repoName(input)}:${t}`)),
         () => (this.tagSuggestions = []),
       );
     }
@@ -309,6 +313,10 @@ export class PullState {
     });
   }
 }
+
+/** Tags that hold referrers or signatures (sha256-<hex>, sha256-<hex>.sig, .att, .sbom), not
+ * images anyone means to pull. */
+const artifactTag = /^sha(256|512)-[0-9a-f]{64,128}(\.[a-z]+)?$/;
 
 /** The reference as typed, without its tag or digest: the base for tag suggestions. */
 function repoName(input: string): string {
