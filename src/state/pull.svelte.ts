@@ -145,10 +145,15 @@ export class PullState {
   /** Shows the stored summary for the current reference and platform, if it was pulled. */
   async showStored(): Promise<void> {
     if (!this.resolvedName) return;
-    this.summary = await this.#opts.bridge.call('summary', {
-      name: this.resolvedName,
-      ...(this.platform ? { platform: this.platform } : {}),
+    const asked = { name: this.resolvedName, platform: this.platform };
+    const summary = await this.#opts.bridge.call('summary', {
+      name: asked.name,
+      ...(asked.platform ? { platform: asked.platform } : {}),
     });
+    // A later choice may have been made while this one was read: only the latest shows.
+    if (this.resolvedName === asked.name && this.platform === asked.platform) {
+      this.summary = summary;
+    }
   }
 
   /** Resolves and pulls in one pass: the platform list fills in from the pull itself. */
@@ -211,7 +216,9 @@ export class PullState {
       }
       flush();
       if (!abort.signal.aborted) this.#fail(err, input);
-      else this.notice = 'Pull cancelled. What was downloaded is kept and resumes next time.';
+      else if (this.#abort === abort) {
+        this.notice = 'Pull cancelled. What was downloaded is kept and resumes next time.';
+      }
     } finally {
       this.#finish(abort);
     }
@@ -228,6 +235,12 @@ export class PullState {
       remember,
     });
     await this.pull();
+  }
+
+  /** Forgets every credential: the remembered ones and those of this tab. */
+  async forgetCredentials(): Promise<void> {
+    await this.#opts.bridge.call('forgetCredentials', {});
+    this.notice = 'Saved sign-ins forgotten.';
   }
 
   cancel() {
@@ -274,7 +287,10 @@ export class PullState {
             .filter((t) => !artifactTag.test(t))
             .slice(0, 1000)
             .map((t) => `${repoName(input)}:${t}`)),
-        () => (this.tagSuggestions = []),
+        () => {
+          this.tagSuggestions = [];
+          this.#tagsFor = undefined; // try again next time
+        },
       );
     }
     const digest = this.summary?.rootDigest;

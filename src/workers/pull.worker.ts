@@ -4,9 +4,14 @@ import { buildOciArchive } from '../lib/export/oci-archive.ts';
 import { isIndex } from '../lib/oci/mediatypes.ts';
 import { defaultPlatform, parsePlatform, selectManifest } from '../lib/oci/platform.ts';
 import type { Descriptor, Platform } from '../lib/oci/types.ts';
-import { parseManifestDocument } from '../lib/oci/validate.ts';
 import type { BlobProgress } from '../lib/pull/progress.ts';
-import { pullImage, resolveImage, type ResolvedImage } from '../lib/pull/pull.ts';
+import {
+  defaultManifest,
+  pullImage,
+  resolveImage,
+  storedIndex,
+  type ResolvedImage,
+} from '../lib/pull/pull.ts';
 import { summarize, type ImageSummary } from '../lib/pull/summary.ts';
 import { formatReference, parseReference } from '../lib/reference/reference.ts';
 import { RegistryClient, type Credentials } from '../lib/registry/client.ts';
@@ -79,23 +84,19 @@ export interface ResolveResult {
   platforms: Platform[];
 }
 
-/** The manifest digest of a stored image for a platform: the root itself, or the index entry
- * that platform selects. */
+/** The manifest digest of a stored image for a platform: the root itself, or the entry of the
+ * (flattened) index that platform selects, as the pull chose it. */
 async function manifestFor(s: ContentStore, name: string, platform?: string) {
   const image = await s.getImage(name);
   if (!image) return undefined;
   if (!isIndex(image.target.mediaType)) return { image, digest: image.target.digest };
-  const doc = parseManifestDocument(await s.readBytes(image.target.digest), {
-    descriptorMediaType: image.target.mediaType,
-  });
-  if (doc.kind !== 'index') return undefined;
+  const index = await storedIndex(s, image.target);
   const want = platform && platform !== allPlatforms ? parsePlatform(platform) : undefined;
-  const chosen = want ?? defaultPlatform(doc.index.manifests.flatMap((m) => m.platform ?? []));
-  if (!chosen) return undefined;
   try {
-    return { image, digest: selectManifest(doc.index, chosen).digest };
+    const chosen = want ? selectManifest(index, want) : defaultManifest(index);
+    return chosen ? { image, digest: chosen.digest } : undefined;
   } catch {
-    return undefined;
+    return undefined; // that platform is not in the index
   }
 }
 
@@ -236,7 +237,8 @@ const api = {
   },
 
   /** Forgets every credential, remembered or not. */
-  async forgetCredentials() {
+  async forgetCredentials(_arg: Record<string, never>) {
+    await loadRemembered(); // so a load still running cannot bring them back
     credentials.clear();
     await (await store()).db.clear('credentials');
     clientFor = undefined;

@@ -115,5 +115,16 @@ test('"remember" keeps the credentials for the next visit; without it, nothing i
   await page.getByRole('button', { name: 'Pull' }).click();
   await page.getByRole('region', { name: 'Image summary' }).waitFor();
   expect(await page.getByRole('form', { name: `Sign in to ${registry.host}` }).count()).toBe(0);
+
+  // Forgetting: nothing is left in storage, and the next visit asks again.
+  await page.getByRole('button', { name: 'Forget saved sign-ins' }).click();
+  await expect.poll(() => page.locator('.notice').textContent()).toContain('forgotten');
+  expect(await persisted(page)).not.toContain(password);
+  await page.close();
+  const later = await context.newPage();
+  await later.goto(app.url);
+  await later.getByRole('textbox', { name: 'Image reference' }).fill(fx.ref);
+  await later.getByRole('button', { name: 'Pull' }).click();
+  await later.getByRole('form', { name: `Sign in to ${registry.host}` }).waitFor();
   await context.close();
 });

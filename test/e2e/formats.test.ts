@@ -195,6 +195,16 @@ describe('formats', () => {
     // skopeo 1.9 cannot copy an index inside an index, so the layout is checked here the way
     // skopeo checks one: every blob hashes to its name, and every descriptor is present.
     expect(await verifyLayout(await download(page, 'nested'))).toBe(n.digest);
+
+    // Stored now: opening it again shows each platform's summary without a pull.
+    const amd = n.inner.images.find((i) => i.platform.architecture === 'amd64')!;
+    await page.goto(
+      `${app.url}/?${new URLSearchParams({ image: via(n.ref), platform: 'linux/amd64' })}`,
+    );
+    const again = await summaryOf(page);
+    await expect.poll(async () => (await again.textContent()) ?? '').toContain(amd.digest);
+    await page.getByRole('combobox', { name: 'Platform' }).selectOption('linux/riscv64');
+    await expect.poll(async () => (await again.textContent()) ?? '').toContain(n.direct.digest);
     await page.context().close();
   });
 

@@ -322,6 +322,9 @@ describe('bad input gets a specific error and stores nothing that looks complete
     const ref = `${env.shim.host}/${fx.repository}:${fx.tag}`;
     const { page, stored } = await expectError(ref, /does not match its digest/);
     expect(stored.blobs).not.toContain(bad);
+    // A mismatch of a download that was not resumed is final: the blob was asked for once.
+    const asked = env.shim.requests.filter((r) => r.method === 'GET' && r.path.endsWith(bad));
+    expect(asked).toHaveLength(1);
     // The failed ingest is gone; siblings cancelled mid-way may stay, resumable but invisible.
     expect(stored.ingests.filter((r) => r.endsWith(bad))).toEqual([]);
     // The blobs that did verify are kept, and a clean source pulls the image afterwards.

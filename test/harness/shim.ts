@@ -41,7 +41,7 @@ export interface ShimOptions {
   /** General hook: return a chunk mapper (must keep the length) to alter a response body. */
   mutate?: (path: string, method: string) => Mutator | undefined;
   /** Drop the client's Range header, like a registry or CDN that ignores it (answers 200). */
-  ignoreRange?: boolean;
+  ignoreRange?: boolean | ((request: ShimRequest) => boolean);
   /** Cut the connection after this many body bytes of the response (a network failure
    * mid-download). Called per request; undefined lets it through whole. */
   cutAfter?: (request: ShimRequest) => number | undefined;
@@ -155,7 +155,9 @@ export async function startShim(upstream: string, opts: ShimOptions = {}): Promi
       path,
       headers: (() => {
         const h = endToEnd(req.headers);
-        if (opts.ignoreRange) delete h.range;
+        const ignore =
+          typeof opts.ignoreRange === 'function' ? opts.ignoreRange(entry) : opts.ignoreRange;
+        if (ignore) delete h.range;
         return h;
       })(),
     });

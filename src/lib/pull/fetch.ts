@@ -4,7 +4,7 @@ import type { Descriptor } from '../oci/types.ts';
 import type { Reference } from '../reference/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { DigestMismatchError, RegistryError } from '../registry/errors.ts';
-import { maxRetryAfterSeconds, sleep } from '../registry/retry.ts';
+import { backoff, maxRetryAfterSeconds, sleep } from '../registry/retry.ts';
 import { type ContentStore, type IngestWriter, chunkSize } from '../store/content.ts';
 import { type ProgressListener, progressOf, refKey, roleOf } from './progress.ts';
 
@@ -126,7 +126,7 @@ function resumeDelay(err: unknown, failures: number): number {
     if (err.retryAfterSeconds > maxRetryAfterSeconds) throw err;
     return err.retryAfterSeconds * 1000;
   }
-  return Math.min(5000, 200 * 2 ** failures);
+  return backoff(failures, 400, 5000);
 }
 
 async function downloadBlob(ctx: FetchContext, desc: Descriptor, signal: AbortSignal) {
@@ -136,6 +136,9 @@ async function downloadBlob(ctx: FetchContext, desc: Descriptor, signal: AbortSi
   let w = await writerFor(ctx, desc);
   let resumed = w.offset > 0;
   let failures = 0;
+  // Restarts are never forgiven by later progress: a registry that answers every resume from
+  // the wrong offset would otherwise loop for ever.
+  let restarts = 0;
   let rate: number | undefined;
   const report = () => onProgress(progressOf(desc, 'downloading', w.offset));
   report();
@@ -143,9 +146,10 @@ async function downloadBlob(ctx: FetchContext, desc: Descriptor, signal: AbortSi
     if (signal.aborted) throw signal.reason;
     const before = w.offset;
     const started = performance.now();
-    // A stall watchdog. The first piece of a blob is streamed, so every chunk resets it and
-    // plain silence is caught. Later pieces arrive as one Blob with no progress to watch: they
-    // get a deadline of four times their expected time at the measured rate, plus the allowance.
+    // A stall watchdog. A streamed body re-arms it with every chunk, so plain silence is
+    // caught; the first piece of a blob is always streamed. A piece taken as one Blob gives no
+    // progress to watch: it gets a deadline of four times its expected time at the measured
+    // rate, plus the allowance.
     const stallMs = ctx.stallMs ?? 30_000;
     const watchdog = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -154,28 +158,29 @@ async function downloadBlob(ctx: FetchContext, desc: Descriptor, signal: AbortSi
       timer = setTimeout(
         () =>
           watchdog.abort(
-            new StalledError(`${desc.digest}: no data for ${ms / 1000} s at byte ${w.offset}`),
+            new StalledError(
+              `${desc.digest}: no data for ${Math.round(ms / 1000)} s at byte ${w.offset}`,
+            ),
           ),
         ms,
       );
     };
     const pieceLength = Math.min(length, desc.size - w.offset);
     arm(rate ? stallMs + (4000 * pieceLength) / rate : stallMs);
-    const kick = rate ? undefined : () => arm(stallMs);
     try {
-      await fetchPiece(
-        ctx,
-        desc,
-        w,
-        length,
-        AbortSignal.any([signal, watchdog.signal]),
-        report,
-        kick,
-      );
+      await fetchPiece(ctx, desc, w, length, AbortSignal.any([signal, watchdog.signal]), report, {
+        stream: rate === undefined,
+        onChunk: () => arm(stallMs),
+      });
     } catch (caught) {
       const err = !signal.aborted && watchdog.signal.aborted ? watchdog.signal.reason : caught;
       const restart = err instanceof RangeMismatchError;
-      if (signal.aborted || !(restart || isTransient(err)) || ++failures > (ctx.maxResumes ?? 5)) {
+      if (
+        signal.aborted ||
+        !(restart || isTransient(err)) ||
+        ++failures > (ctx.maxResumes ?? 5) ||
+        (restart && ++restarts > 1)
+      ) {
         throw err;
       }
       await sleep(resumeDelay(err, failures), signal);
@@ -236,8 +241,9 @@ async function fetchPiece(
   length: number,
   signal: AbortSignal,
   report: () => void,
-  /** When set, the body is streamed and this is called for every chunk (stall detection). */
-  kick?: () => void,
+  /** stream: take the body as a stream even when it would fit one Blob; onChunk: called for
+   * every streamed chunk (the stall watchdog). */
+  opts: { stream: boolean; onChunk: () => void },
 ) {
   const start = w.offset;
   const end = Math.min(desc.size, start + length) - 1;
@@ -259,27 +265,25 @@ async function fetchPiece(
       );
     }
   }
-  const fits = res.status === 206 || (res.status === 200 && start === 0);
-  if (!kick && fits && Number.isFinite(declared) && declared > 0 && declared <= expected) {
+  if (res.status === 200 && start > 0) {
+    // The registry ignored the Range of a resume: its bytes cannot continue what is stored.
+    await res.body?.cancel();
+    throw new RangeMismatchError(
+      `${desc.digest}: asked for bytes from ${start}, got the whole blob`,
+    );
+  }
+  if (!opts.stream && Number.isFinite(declared) && declared > 0 && declared <= expected) {
     await w.write(await res.blob());
     return;
   }
-  // A 200 to a range request carries the blob from byte 0: skip what is stored.
-  await streamInto(res, w, res.status === 200 ? start : 0, report, kick);
+  await streamInto(res, w, report, opts.onChunk);
 }
 
-async function streamInto(
-  res: Response,
-  w: IngestWriter,
-  skip: number,
-  report: () => void,
-  kick: () => void = () => {},
-) {
+async function streamInto(res: Response, w: IngestWriter, report: () => void, onChunk: () => void) {
   if (!res.body) throw new RegistryError('blob response has no body', 'protocol', res.status);
   const reader = res.body.getReader();
   let parts: Uint8Array<ArrayBuffer>[] = [];
   let buffered = 0;
-  let toSkip = skip;
   const flush = async () => {
     if (buffered === 0) return;
     const blob = new Blob(parts);
@@ -292,14 +296,8 @@ async function streamInto(
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      kick();
-      let bytes = value as Uint8Array<ArrayBuffer>;
-      if (toSkip > 0) {
-        const n = Math.min(toSkip, bytes.byteLength);
-        toSkip -= n;
-        bytes = bytes.subarray(n);
-        if (bytes.byteLength === 0) continue;
-      }
+      onChunk();
+      const bytes = value as Uint8Array<ArrayBuffer>;
       parts.push(bytes);
       buffered += bytes.byteLength;
       if (buffered >= chunkSize) await flush();

@@ -94,46 +94,65 @@ export async function resolveImage(ref: Reference, ctx: PullContext): Promise<Re
   if (await ingestBytes(fctx, root, bytes)) ctx.onProgress(progressOf(root, 'done', root.size));
   const name = formatReference(ref);
   if (doc.kind === 'index') {
-    const leaves = await flattenIndex(fctx, doc.index, [root.digest], ctx.signal);
+    const leaves = await flattenIndex(doc.index, async (d) => {
+      await fetchDescriptor(fctx, d, ctx.signal);
+      return readIndex(ctx.store, d);
+    });
     const index: Index = { ...doc.index, manifests: leaves };
     return { name, root, index, platforms: selectablePlatforms(index) };
   }
   return { name, root, platforms: [] };
 }
 
-/** The leaf manifests of an index, fetching (and storing) nested indexes on the way. A nested
- * index takes the platform its parent entry names when it has none of its own. */
-async function flattenIndex(
-  fctx: FetchContext,
-  index: Index,
-  path: string[],
-  signal: AbortSignal,
-): Promise<Descriptor[]> {
+/** The most leaf manifests an index may hold, nested ones included: real indexes hold tens. */
+export const maxIndexManifests = 1000;
+
+/** Reads a nested index; resolve fetches and stores it, a stored image only reads it. */
+type IndexLoader = (desc: Descriptor) => Promise<Index>;
+
+/** The leaf manifests of an index, nested indexes flattened, each nested index read once. A
+ * nested index takes the platform its parent entry names when it has none of its own. */
+export async function flattenIndex(index: Index, load: IndexLoader): Promise<Descriptor[]> {
   const leaves: Descriptor[] = [];
-  for (const child of index.manifests) {
-    if (!isIndex(child.mediaType)) {
-      leaves.push(child);
-      continue;
+  const seen = new Set<string>();
+  const walk = async (idx: Index, depth: number, inherited?: Descriptor['platform']) => {
+    for (const child of idx.manifests) {
+      if (!isIndex(child.mediaType)) {
+        if (leaves.length >= maxIndexManifests) {
+          throw new IndexDepthError(
+            `the index holds more than ${maxIndexManifests} manifests; Berth refuses such images`,
+          );
+        }
+        leaves.push(child.platform || !inherited ? child : { ...child, platform: inherited });
+        continue;
+      }
+      if (seen.has(child.digest)) continue;
+      seen.add(child.digest);
+      if (depth >= maxIndexDepth) {
+        throw new IndexDepthError(
+          `indexes nest deeper than ${maxIndexDepth} levels (at ${child.digest}); Berth refuses such images`,
+        );
+      }
+      await walk(await load(child), depth + 1, child.platform ?? inherited);
     }
-    if (path.includes(child.digest)) {
-      throw new IndexDepthError(`index ${child.digest} contains itself; the image is broken`);
-    }
-    if (path.length > maxIndexDepth) {
-      throw new IndexDepthError(
-        `indexes nest deeper than ${maxIndexDepth} levels (at ${child.digest}); Berth refuses such images`,
-      );
-    }
-    await fetchDescriptor(fctx, child, signal);
-    const nested = parseManifestDocument(await fctx.store.readBytes(child.digest), {
-      descriptorMediaType: child.mediaType,
-    });
-    if (nested.kind !== 'index') continue;
-    const inner = await flattenIndex(fctx, nested.index, [...path, child.digest], signal);
-    leaves.push(
-      ...inner.map((d) => (d.platform || !child.platform ? d : { ...d, platform: child.platform })),
-    );
-  }
+  };
+  await walk(index, 0);
   return leaves;
+}
+
+/** Reads a stored index document. */
+async function readIndex(store: ContentStore, desc: Descriptor): Promise<Index> {
+  const doc = parseManifestDocument(await store.readBytes(desc.digest), {
+    descriptorMediaType: desc.mediaType,
+  });
+  if (doc.kind !== 'index') throw new Error(`${desc.digest} is not an index`);
+  return doc.index;
+}
+
+/** A stored image's root index with nested indexes flattened, as resolve saw it. */
+export async function storedIndex(store: ContentStore, root: Descriptor): Promise<Index> {
+  const index = await readIndex(store, root);
+  return { ...index, manifests: await flattenIndex(index, (d) => readIndex(store, d)) };
 }
 
 /** The children of a stored manifest or index (images.ChildrenHandler). */
@@ -145,15 +164,6 @@ export function childrenHandler(store: ContentStore): Handler {
     });
     if (doc.kind === 'index') return doc.index.manifests;
     return [doc.manifest.config, ...doc.manifest.layers];
-  };
-}
-
-/** Narrows an index's children to the one manifest for the platform (images.FilterPlatforms). */
-export function filterPlatform(h: Handler, platform: Platform): Handler {
-  return async (desc, signal) => {
-    const children = await h(desc, signal);
-    if (!isIndex(desc.mediaType)) return children;
-    return [selectManifest({ schemaVersion: 2, manifests: children }, platform)];
   };
 }
 
@@ -234,13 +244,13 @@ export async function pullImage(
   });
   const shown =
     platform === 'all' && image.index
-      ? (pulled.find((d) => d.digest === selectDefault(image.index!)?.digest) ?? pulled[0]!)
+      ? (pulled.find((d) => d.digest === defaultManifest(image.index!)?.digest) ?? pulled[0]!)
       : pulled[0]!;
   return { image: record, manifest: shown };
 }
 
 /** The manifest shown for an index when no platform was named: linux/amd64 or the first. */
-export function selectDefault(index: Index): Descriptor | undefined {
+export function defaultManifest(index: Index): Descriptor | undefined {
   const platform = defaultPlatform(selectablePlatforms(index));
   return platform ? selectManifest(index, platform) : index.manifests[0];
 }

@@ -332,6 +332,13 @@ export class RegistryClient {
       throw err;
     }
     const body = await readBounded(res, maxErrorBodyBytes);
+    if (!body) {
+      throw new RegistryError(
+        `${registry}: the token server's answer is over ${maxErrorBodyBytes} bytes; refused`,
+        'protocol',
+        res.status,
+      );
+    }
     let doc: { token?: unknown; access_token?: unknown; expires_in?: unknown } = {};
     try {
       doc = body ? JSON.parse(new TextDecoder().decode(body)) : {};

@@ -1,0 +1,75 @@
+// The defaults the issues name, pinned: changing one must be a decision, not an accident.
+import { describe, expect, test } from 'vitest';
+import { parseReference } from '../../src/lib/reference/reference.ts';
+import { RegistryClient } from '../../src/lib/registry/client.ts';
+import { RegistryError } from '../../src/lib/registry/errors.ts';
+import type { Transport } from '../../src/lib/registry/transport.ts';
+import { defaultSettings, loadSettings } from '../../src/state/settings.ts';
+
+const ref = parseReference('registry.example/team/app:v1');
+
+/** A transport that answers /v2/ with 200 and every other request with `status`, counting. */
+function counting(status: number, headers: Record<string, string> = {}, body = '{}') {
+  const calls: string[] = [];
+  const transport: Transport = async (url) => {
+    calls.push(url);
+    if (new URL(url).pathname === '/v2/') return new Response('{}', { status: 200 });
+    return new Response(body, { status, headers });
+  };
+  return { transport, calls };
+}
+
+describe('registry client defaults', () => {
+  test('5 attempts for a 5xx by default', async () => {
+    const { transport, calls } = counting(503);
+    const client = new RegistryClient({ transport, retry: { baseDelayMs: 1, maxDelayMs: 2 } });
+    await expect(client.resolve(ref)).rejects.toBeInstanceOf(RegistryError);
+    expect(calls.filter((u) => u.includes('/manifests/'))).toHaveLength(5);
+  });
+
+  for (const status of [401, 403, 404]) {
+    test(`no retry on ${status}`, async () => {
+      const { transport, calls } = counting(status);
+      const client = new RegistryClient({ transport, retry: { baseDelayMs: 1, maxDelayMs: 2 } });
+      await expect(client.resolve(ref)).rejects.toBeInstanceOf(RegistryError);
+      expect(calls.filter((u) => u.includes('/manifests/'))).toHaveLength(1);
+    });
+  }
+
+  test('a token answer over 1 MiB is refused with a clear error', async () => {
+    const huge = `{"token":"${'x'.repeat(2 << 20)}"}`;
+    const transport: Transport = async (url) => {
+      const path = new URL(url).pathname;
+      if (path === '/v2/') {
+        return new Response('{}', {
+          status: 401,
+          headers: { 'WWW-Authenticate': 'Bearer realm="https://auth.example/token",service="x"' },
+        });
+      }
+      return new Response(huge, { status: 200 });
+    };
+    const client = new RegistryClient({ transport, retry: { baseDelayMs: 1, maxDelayMs: 2 } });
+    await expect(client.resolve(ref)).rejects.toThrow(
+      /token server's answer is over 1048576 bytes/,
+    );
+  });
+});
+
+describe('settings', () => {
+  const cases: [string, string | null, object][] = [
+    ['nothing stored', null, { parallel: 3, pieceMiB: 64, stallSeconds: 30 }],
+    ['garbage', '{not json', defaultSettings],
+    [
+      'values clamped',
+      '{"parallel":99,"pieceMiB":0,"stallSeconds":-5}',
+      { parallel: 8, pieceMiB: 1, stallSeconds: 1 },
+    ],
+    ['wrong types ignored', '{"parallel":"4"}', defaultSettings],
+    ['a valid choice kept', '{"parallel":5}', { ...defaultSettings, parallel: 5 }],
+  ];
+  for (const [name, stored, want] of cases) {
+    test(name, () => {
+      expect(loadSettings({ getItem: () => stored }), `loadSettings(${stored})`).toEqual(want);
+    });
+  }
+});
