@@ -4,6 +4,9 @@
 // Vite dev server and on edge runtimes. Anything we cannot parse is treated as
 // forbidden: the proxy must fail closed, never open.
 
+import { isDigest } from '../src/lib/oci/digest.ts';
+import { isPathComponent, isTag } from '../src/lib/reference/reference.ts';
+
 /** Error code carried by connect-time refusals so the handler can map them to 403. */
 export const DENIED_CODE = 'BERTH_PROXY_DENIED';
 
@@ -400,28 +403,17 @@ export type RegistryRoute =
 export type RouteResult =
   { ok: true; route: RegistryRoute } | { ok: false; reason: string; unknown: boolean };
 
-const NAME_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$/;
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-const DIGEST = /^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 /** Host plus name must fit 255 characters for most clients; the name alone at most that. */
 const MAX_NAME = 255;
 const ROUTES =
   'expected /v2/, /v2/<name>/manifests/<tag or digest>, /v2/<name>/blobs/<digest>, ' +
   '/v2/<name>/tags/list or /v2/<name>/referrers/<digest>';
 
-export function isDigest(s: string): boolean {
-  return DIGEST.test(s);
-}
-
-export function isTag(s: string): boolean {
-  return TAG.test(s);
-}
-
 function nameProblem(name: string): string | null {
   if (name === '') return 'missing repository name';
   if (name.length > MAX_NAME) return `repository name longer than ${MAX_NAME} characters`;
   for (const component of name.split('/')) {
-    if (!NAME_COMPONENT.test(component)) {
+    if (!isPathComponent(component)) {
       return (
         `invalid repository name component ${JSON.stringify(component)} in ${JSON.stringify(name)}: ` +
         "components are lowercase letters and digits, separated by '.', '_', '__' or dashes"
@@ -432,7 +424,7 @@ function nameProblem(name: string): string | null {
 }
 
 function digestProblem(digest: string): string | null {
-  return DIGEST.test(digest)
+  return isDigest(digest)
     ? null
     : `invalid digest ${JSON.stringify(digest.slice(0, 200))}: expected sha256:<64 lowercase hex> or sha512:<128 lowercase hex>`;
 }
@@ -461,7 +453,7 @@ export function parseRegistryRoute(path: string): RouteResult {
     if (last.includes(':')) {
       const problem = digestProblem(last);
       if (problem) return fail(problem);
-    } else if (!TAG.test(last)) {
+    } else if (!isTag(last)) {
       return fail(
         `invalid tag ${JSON.stringify(last.slice(0, 200))}: tags are up to 128 letters, digits, ` +
           "'_', '.' and '-', not starting with '.' or '-'",

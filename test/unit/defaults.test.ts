@@ -55,6 +55,37 @@ describe('registry client defaults', () => {
   });
 });
 
+describe('token cache', () => {
+  test('a registry that always asks for a wider scope costs one token, not one per request', async () => {
+    const wide = 'repository:team/app:pull repository:team/base:pull';
+    const tokens: string[] = [];
+    const transport: Transport = async (url, init) => {
+      const u = new URL(url);
+      const auth = new Headers(init.headers).get('Authorization');
+      if (u.pathname === '/token') {
+        tokens.push(u.searchParams.getAll('scope').join(' '));
+        return Response.json({ token: `t-${tokens.length}`, expires_in: 300 });
+      }
+      const challenge = (scope: string) => ({
+        status: 401,
+        headers: {
+          'WWW-Authenticate': `Bearer realm="https://r.example/token",service="r",scope="${scope}"`,
+        },
+      });
+      if (u.pathname === '/v2/') return new Response('{}', challenge('repository:team/app:pull'));
+      // Only a token for the wide scope is good enough.
+      if (auth !== 'Bearer t-2') return new Response('{}', challenge(wide));
+      return new Response('{}', { status: 404 });
+    };
+    const client = new RegistryClient({ transport, retry: { baseDelayMs: 1, maxDelayMs: 2 } });
+    for (let i = 0; i < 3; i++) {
+      await expect(client.resolve(ref)).rejects.toMatchObject({ kind: 'not-found' });
+    }
+    // One token for the narrow scope (from the ping), one for the wide one: then the cache.
+    expect(tokens).toEqual(['repository:team/app:pull', wide]);
+  });
+});
+
 describe('settings', () => {
   const cases: [string, string | null, object][] = [
     ['nothing stored', null, { parallel: 3, pieceMiB: 64, stallSeconds: 30 }],

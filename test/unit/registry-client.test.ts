@@ -59,7 +59,12 @@ function scripted(answers: Answer[]) {
   return { transport, requests, unscripted, answers };
 }
 
-const fastRetry: Partial<RetryPolicy> = { attempts: 3, baseDelayMs: 1, maxDelayMs: 4 };
+const fastRetry: Partial<RetryPolicy> = {
+  attempts: 3,
+  baseDelayMs: 1,
+  maxDelayMs: 4,
+  maxRetryAfterMs: 4,
+};
 
 function clientFor(transport: Transport, creds?: Credentials, retry = fastRetry) {
   return new RegistryClient({ transport, credentials: () => creds, retry });
@@ -697,12 +702,13 @@ describe('Retry-After within the retry policy', () => {
     expect(script.requests).toHaveLength(3);
   });
 
-  test('a Retry-After over maxDelayMs is not waited for', async () => {
+  test('a Retry-After over maxRetryAfterMs is not waited for', async () => {
     const script = scripted([ok(), rateLimited('2')]);
     const client = clientFor(script.transport, undefined, {
       attempts: 3,
       baseDelayMs: 1,
       maxDelayMs: 1000,
+      maxRetryAfterMs: 1000,
     });
     const err = await client
       .resolve(parseReference('registry.example/team/app:v1'))

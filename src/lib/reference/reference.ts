@@ -47,6 +47,16 @@ const tagRe = /^[\w][\w.-]*$/;
 const identifierRe = /^[a-f0-9]{64}$/;
 const schemeRe = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//;
 
+/** Whether s is a valid tag: distribution's grammar, at most 128 characters. */
+export function isTag(s: string): boolean {
+  return s.length <= maxTagLength && tagRe.test(s);
+}
+
+/** Whether s is one valid path component of a repository name. */
+export function isPathComponent(s: string): boolean {
+  return pathComponentRe.test(s);
+}
+
 function quote(s: string): string {
   return JSON.stringify(s.length > 300 ? s.slice(0, 300) + '…' : s);
 }

@@ -32,7 +32,11 @@ export interface Credentials {
 export interface RetryPolicy {
   attempts: number;
   baseDelayMs: number;
+  /** The longest backoff between attempts. */
   maxDelayMs: number;
+  /** The longest Retry-After a 429 is waited for; a longer one is reported. One cap for every
+   * request, manifests and blobs alike. */
+  maxRetryAfterMs: number;
 }
 
 export interface RegistryClientOptions {
@@ -70,7 +74,13 @@ export class RegistryClient {
   constructor(opts: RegistryClientOptions) {
     this.#transport = opts.transport;
     this.#credentials = opts.credentials ?? (() => undefined);
-    this.#retry = { attempts: 5, baseDelayMs: 250, maxDelayMs: 5000, ...opts.retry };
+    this.#retry = {
+      attempts: 5,
+      baseDelayMs: 250,
+      maxDelayMs: 5000,
+      maxRetryAfterMs: maxRetryAfterSeconds * 1000,
+      ...opts.retry,
+    };
   }
 
   /** GET /v2/ once per registry, remembering the auth challenges it answers with. The request
@@ -254,12 +264,15 @@ export class RegistryClient {
       if (res.status !== 401 || attempt > 0) return res;
       const fresh = parseChallenges(res.headers.get('WWW-Authenticate'));
       if (fresh.length === 0) return res;
-      const scopeAsked = fresh.find((c) => c.scheme === 'bearer')?.params.scope;
+      const scopeAsked = fresh.find((c) => c.scheme === 'bearer')?.params.scope ?? scope;
+      // The same scope refused: the token went stale, fetch a new one. Another scope asked
+      // for: a cached token for it serves, so a registry that always widens the scope costs
+      // one token request, not one per call.
       const next = await this.#authorize(
         ref.registry,
         fresh,
-        scopeAsked ?? scope,
-        true,
+        scopeAsked,
+        scopeAsked === scope,
         init.signal,
       );
       // The same Authorization again would only get the same 401.
@@ -364,12 +377,11 @@ export class RegistryClient {
   }
 
   /** One HTTP exchange with retries for network errors, 5xx and 429 (bounded backoff). A 429
-   * whose Retry-After (seconds or an HTTP date) is longer than the policy's maxDelayMs is
+   * whose Retry-After (seconds or an HTTP date) is longer than the policy's maxRetryAfterMs is
    * returned at once: the caller's error then says how long to wait. */
   async #send(host: string, url: string, init: RequestInit, what: string): Promise<Response> {
-    const { attempts, baseDelayMs, maxDelayMs } = this.#retry;
+    const { attempts, baseDelayMs, maxDelayMs, maxRetryAfterMs: longestWaitMs } = this.#retry;
     const signal = init.signal ?? undefined;
-    const longestWaitMs = Math.min(maxDelayMs, maxRetryAfterSeconds * 1000);
     for (let attempt = 1; ; attempt++) {
       let res: Response;
       try {

@@ -2,7 +2,7 @@
 // referrers API shares. A registry's answers are untrusted: every page is size-bounded, the
 // number of pages and of tags is bounded, and a Link is followed only while it stays on the same
 // endpoint of the same repository on the same host.
-import { type Reference, registryApiHost } from '../reference/reference.ts';
+import { type Reference, isTag, registryApiHost } from '../reference/reference.ts';
 import type { RegistryClient } from './client.ts';
 import { RegistryError, readBounded } from './errors.ts';
 
@@ -35,10 +35,6 @@ export class TagListTruncatedError extends RegistryError {
     super(message, 'protocol', 200);
   }
 }
-
-// distribution's tag grammar. A tag from the list becomes part of a URL and a reference, so one
-// that no registry would accept on push is refused rather than passed on.
-const tagRe = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /**
  * Lists a repository's tags in the order the registry gives them, without duplicates,
@@ -134,7 +130,9 @@ function parseTagPage(bytes: Uint8Array, what: string): string[] {
   if (!Array.isArray(tags)) return fail('"tags" is neither an array nor null');
   for (const t of tags) {
     if (typeof t !== 'string') return fail(`"tags" holds a non-string (${JSON.stringify(t)})`);
-    if (!tagRe.test(t)) {
+    // A listed tag becomes part of a URL and a reference: one no registry would accept on
+    // push is refused rather than passed on.
+    if (!isTag(t)) {
       return fail(
         `the registry listed ${JSON.stringify(t.slice(0, 200))}, which is not a valid tag`,
       );

@@ -1,0 +1,84 @@
+// The store across schema versions: a database written by version 1 of the schema is
+// upgraded in place, and every image in it is still there, complete, without a download.
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { type E2E, startE2E } from './env.ts';
+
+let env: E2E;
+beforeAll(async () => {
+  env = await startE2E();
+});
+afterAll(async () => {
+  await env?.stop();
+});
+
+test('a v1 database is upgraded to v2 with its images intact', async () => {
+  const fx = env.fixtures.whiteout;
+  const ref = `${env.counter.host}/${fx.repository}:${fx.tag}`;
+  const page = await env.page();
+  await page.goto(`${env.app.url}/?image=${encodeURIComponent(ref)}`);
+  await page.getByRole('button', { name: 'Pull' }).click();
+  await page.getByRole('region', { name: 'Image summary' }).waitFor();
+
+  // Rewrite the same records (chunk Blobs included) into a database of schema version 1.
+  const copied = await page.evaluate(async () => {
+    const open = (version?: number, upgrade?: (db: IDBDatabase) => void) =>
+      new Promise<IDBDatabase>((resolve, reject) => {
+        const r = version ? indexedDB.open('berth', version) : indexedDB.open('berth');
+        r.onupgradeneeded = () => upgrade?.(r.result);
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+    const all = (db: IDBDatabase, store: string) =>
+      new Promise<unknown[]>((resolve) => {
+        const r = db.transaction(store).objectStore(store).getAll();
+        r.onsuccess = () => resolve(r.result);
+      });
+    const current = await open();
+    const data: Record<string, unknown[]> = {};
+    for (const s of ['blobs', 'chunks', 'ingests', 'images']) data[s] = await all(current, s);
+    const version = current.version;
+    current.close();
+    await new Promise<void>((resolve, reject) => {
+      const r = indexedDB.deleteDatabase('berth');
+      r.onsuccess = () => resolve();
+      r.onerror = () => reject(r.error);
+    });
+    const v1 = await open(1, (db) => {
+      db.createObjectStore('blobs', { keyPath: 'digest' });
+      db.createObjectStore('chunks', { keyPath: ['digest', 'offset'] });
+      db.createObjectStore('ingests', { keyPath: 'ref' }).createIndex('digest', 'digest');
+      db.createObjectStore('images', { keyPath: 'name' });
+    });
+    const tx = v1.transaction(['blobs', 'chunks', 'ingests', 'images'], 'readwrite');
+    for (const [s, rows] of Object.entries(data))
+      for (const row of rows) tx.objectStore(s).put(row);
+    await new Promise((resolve) => (tx.oncomplete = resolve));
+    v1.close();
+    return { version, images: data.images!.length, blobs: data.blobs!.length };
+  });
+  expect(copied.version).toBe(2);
+  expect(copied.images).toBe(1);
+
+  // Open the app again: the worker upgrades the database and finds the image complete.
+  const before = env.counter.requests.filter((r) => r.path.includes('/blobs/')).length;
+  const again = await page.context().newPage();
+  await page.close();
+  await again.goto(`${env.app.url}/?image=${encodeURIComponent(ref)}`);
+  const summary = again.getByRole('region', { name: 'Image summary' });
+  await summary.waitFor();
+  expect(await summary.textContent()).toContain(fx.digest);
+  const after = await again.evaluate(
+    () =>
+      new Promise<{ version: number; stores: string[] }>((resolve) => {
+        const r = indexedDB.open('berth');
+        r.onsuccess = () => {
+          resolve({ version: r.result.version, stores: [...r.result.objectStoreNames] });
+          r.result.close();
+        };
+      }),
+  );
+  expect(after.version).toBe(2);
+  expect(after.stores).toContain('credentials');
+  expect(env.counter.requests.filter((r) => r.path.includes('/blobs/')).length).toBe(before);
+  await again.context().close();
+});
