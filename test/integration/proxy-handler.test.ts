@@ -3,7 +3,6 @@
 
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProxyHandler } from '../../proxy/handler.ts';
@@ -11,35 +10,7 @@ import { createGuardedFetch } from '../../proxy/node.ts';
 import { startServer } from '../../proxy/server.ts';
 import type { RunningServer } from '../../proxy/server.ts';
 import { rawRequest } from '../harness/http.ts';
-
-interface Upstream {
-  port: number;
-  host: string; // 127.0.0.1:port
-  requests: Array<{ method: string; url: string; headers: IncomingHttpHeaders }>;
-  close(): Promise<void>;
-}
-
-async function upstream(
-  handle: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
-): Promise<Upstream> {
-  const requests: Upstream['requests'] = [];
-  const server = http.createServer((req, res) => {
-    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-    void handle(req, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    port,
-    host: `127.0.0.1:${port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
+import { type Upstream, upstream } from '../harness/upstream.ts';
 
 /** A port nothing listens on: bind, note it, release it. */
 async function closedPort(): Promise<number> {

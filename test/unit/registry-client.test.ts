@@ -22,42 +22,7 @@ import {
 } from '../../src/lib/registry/errors.ts';
 import { backoff, maxRetryAfterSeconds, sleep } from '../../src/lib/registry/retry.ts';
 import { type Transport, proxyTransport } from '../../src/lib/registry/transport.ts';
-
-// ---- the scripted transport ----------------------------------------------------------------
-
-interface Recorded {
-  url: string;
-  method: string;
-  /** Lowercased names, as Headers gives them. */
-  headers: Record<string, string>;
-  registryHost: string;
-  signal: AbortSignal | undefined;
-}
-
-type Answer = Response | Error | ((req: Recorded) => Response | Promise<Response>);
-
-function scripted(answers: Answer[]) {
-  const requests: Recorded[] = [];
-  const unscripted: string[] = [];
-  const transport: Transport = async (url, init, registryHost) => {
-    const req: Recorded = {
-      url,
-      method: init.method ?? 'GET',
-      headers: Object.fromEntries(new Headers(init.headers).entries()),
-      registryHost,
-      signal: init.signal ?? undefined,
-    };
-    requests.push(req);
-    const answer = answers.shift();
-    if (answer === undefined) {
-      unscripted.push(`${req.method} ${url}`);
-      return new Response('unscripted', { status: 418 });
-    }
-    if (answer instanceof Error) throw answer;
-    return typeof answer === 'function' ? answer(req) : answer;
-  };
-  return { transport, requests, unscripted, answers };
-}
+import { type Answer, scriptedTransport } from '../harness/transport.ts';
 
 const fastRetry: Partial<RetryPolicy> = {
   attempts: 3,
@@ -618,7 +583,7 @@ describe('RegistryClient', () => {
   for (const c of cases) {
     test(c.name, async () => {
       const ref = parseReference(c.ref);
-      const script = scripted([...c.answers]);
+      const script = scriptedTransport([...c.answers]);
       const client = clientFor(script.transport, c.creds, c.retry ?? fastRetry);
       const outcome = await (c.run ?? resolve)(client, ref).then(
         (value) => ({ value, error: undefined }),
@@ -672,7 +637,7 @@ describe('RegistryClient', () => {
   }
 
   test('docker.io references go to registry-1.docker.io', async () => {
-    const script = scripted([ok(), manifest()]);
+    const script = scriptedTransport([ok(), manifest()]);
     await clientFor(script.transport).resolve(parseReference('docker.io/library/alpine:3'));
     expect(script.requests.map((r) => [r.registryHost, new URL(r.url).host])).toEqual([
       ['registry-1.docker.io', 'registry-1.docker.io'],
@@ -688,7 +653,7 @@ describe('Retry-After within the retry policy', () => {
 
   test('429 with Retry-After: 1 waits a second, then retries', async () => {
     vi.useFakeTimers();
-    const script = scripted([ok(), rateLimited('1'), manifest()]);
+    const script = scriptedTransport([ok(), rateLimited('1'), manifest()]);
     const client = clientFor(script.transport, undefined, {
       attempts: 3,
       baseDelayMs: 1,
@@ -703,7 +668,7 @@ describe('Retry-After within the retry policy', () => {
   });
 
   test('a Retry-After over maxRetryAfterMs is not waited for', async () => {
-    const script = scripted([ok(), rateLimited('2')]);
+    const script = scriptedTransport([ok(), rateLimited('2')]);
     const client = clientFor(script.transport, undefined, {
       attempts: 3,
       baseDelayMs: 1,
@@ -723,7 +688,10 @@ describe('Retry-After within the retry policy', () => {
 describe('ping', () => {
   test('a cancelled first caller does not fail a later one, and the ping is sent once', async () => {
     let answerPing!: (r: Response) => void;
-    const script = scripted([() => new Promise<Response>((r) => (answerPing = r)), manifest()]);
+    const script = scriptedTransport([
+      () => new Promise<Response>((r) => (answerPing = r)),
+      manifest(),
+    ]);
     const client = clientFor(script.transport);
     const ref = parseReference('registry.example/team/app:v1');
 
@@ -742,7 +710,7 @@ describe('ping', () => {
   });
 
   test('an already aborted caller is refused without a request', async () => {
-    const script = scripted([]);
+    const script = scriptedTransport([]);
     const client = clientFor(script.transport);
     const signal = AbortSignal.abort(new Error('stop'));
     await expect(client.ping('registry.example', signal)).rejects.toThrow('stop');
@@ -750,7 +718,7 @@ describe('ping', () => {
   });
 
   test('a failed ping is forgotten, so the next caller pings again', async () => {
-    const script = scripted([status(400), ok()]);
+    const script = scriptedTransport([status(400), ok()]);
     const client = clientFor(script.transport);
     await expect(client.ping('registry.example')).rejects.toBeInstanceOf(RegistryError);
     await expect(client.ping('registry.example')).resolves.toEqual([]);

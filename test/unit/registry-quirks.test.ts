@@ -11,29 +11,13 @@ import { parseReference, registryApiHost } from '../../src/lib/reference/referen
 import { parseChallenges } from '../../src/lib/registry/challenge.ts';
 import { RegistryClient } from '../../src/lib/registry/client.ts';
 import { RegistryError } from '../../src/lib/registry/errors.ts';
-import type { Transport } from '../../src/lib/registry/transport.ts';
+import { type Answer, scriptedTransport } from '../harness/transport.ts';
 
-interface Recorded {
-  url: string;
-  headers: Record<string, string>;
-  registryHost: string;
-}
-
-function scripted(answers: Response[]) {
-  const requests: Recorded[] = [];
-  const transport: Transport = async (url, init, registryHost) => {
-    requests.push({
-      url,
-      headers: Object.fromEntries(new Headers(init.headers).entries()),
-      registryHost,
-    });
-    return answers.shift() ?? new Response('unscripted', { status: 418 });
-  };
-  const client = new RegistryClient({
-    transport,
-    retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
-  });
-  return { client, requests };
+/** The scripted transport behind a RegistryClient with this file's retry policy. */
+function scripted(answers: Answer[]) {
+  const script = scriptedTransport(answers);
+  const retry = { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 };
+  return { ...script, client: new RegistryClient({ transport: script.transport, retry }) };
 }
 
 const enc = new TextEncoder();

@@ -9,24 +9,13 @@ import { parseReference } from '../../src/lib/reference/reference.ts';
 import { RegistryClient } from '../../src/lib/registry/client.ts';
 import { RegistryError } from '../../src/lib/registry/errors.ts';
 import { describeReferrer, listReferrers, referrersTag } from '../../src/lib/registry/referrers.ts';
-import type { Transport } from '../../src/lib/registry/transport.ts';
+import { type Answer, scriptedTransport } from '../harness/transport.ts';
 
-interface Recorded {
-  url: string;
-  headers: Record<string, string>;
-}
-
-function scripted(answers: Response[]) {
-  const requests: Recorded[] = [];
-  const transport: Transport = async (url, init) => {
-    requests.push({ url, headers: Object.fromEntries(new Headers(init.headers).entries()) });
-    return answers.shift() ?? new Response('unscripted', { status: 418 });
-  };
-  const client = new RegistryClient({
-    transport,
-    retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
-  });
-  return { client, requests };
+/** The scripted transport behind a RegistryClient with this file's retry policy. */
+function scripted(answers: Answer[]) {
+  const script = scriptedTransport(answers);
+  const retry = { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 };
+  return { ...script, client: new RegistryClient({ transport: script.transport, retry }) };
 }
 
 const enc = new TextEncoder();

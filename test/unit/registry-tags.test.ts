@@ -11,35 +11,13 @@ import {
   nextPagePath,
 } from '../../src/lib/registry/tags.ts';
 import type { Transport } from '../../src/lib/registry/transport.ts';
+import { type Answer, type Recorded, scriptedTransport } from '../harness/transport.ts';
 
-interface Recorded {
-  url: string;
-  method: string;
-  headers: Record<string, string>;
-  registryHost: string;
-}
-
-type Answer = Response | ((req: Recorded) => Response);
-
+/** The scripted transport behind a RegistryClient with this file's retry policy. */
 function scripted(answers: Answer[]) {
-  const requests: Recorded[] = [];
-  const transport: Transport = async (url, init, registryHost) => {
-    const req: Recorded = {
-      url,
-      method: init.method ?? 'GET',
-      headers: Object.fromEntries(new Headers(init.headers).entries()),
-      registryHost,
-    };
-    requests.push(req);
-    const answer = answers.shift();
-    if (answer === undefined) return new Response('unscripted', { status: 418 });
-    return typeof answer === 'function' ? answer(req) : answer;
-  };
-  const client = new RegistryClient({
-    transport,
-    retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
-  });
-  return { client, requests, answers };
+  const script = scriptedTransport(answers);
+  const retry = { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 };
+  return { ...script, client: new RegistryClient({ transport: script.transport, retry }) };
 }
 
 const ok = () => new Response(null, { status: 200 });

@@ -1,6 +1,7 @@
 // Fetching one descriptor into the content store (containerd's remotes.fetch): skip what is
 // stored, otherwise ingest under the digest's lock and commit only what verifies.
 import type { Descriptor } from '../oci/types.ts';
+import { parseManifestDocument } from '../oci/validate.ts';
 import type { Reference } from '../reference/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { DigestMismatchError, RegistryError } from '../registry/errors.ts';
@@ -89,8 +90,11 @@ export async function fetchDescriptor(ctx: FetchContext, desc: Descriptor, signa
       const role = roleOf(desc);
       if (role === 'index' || role === 'manifest') {
         onProgress(progressOf(desc, 'downloading', 0));
-        const bytes = await ctx.client.fetchManifest(ctx.reference, desc, signal);
+        const { bytes, contentType } = await ctx.client.fetchManifest(ctx.reference, desc, signal);
         onProgress(progressOf(desc, 'verifying', desc.size));
+        // The document, the registry's Content-Type and the parent's descriptor must agree on
+        // what it is before it is stored (a refusal explains which disagree).
+        parseManifestDocument(bytes, { contentType, descriptorMediaType: desc.mediaType });
         await writeWhole(await writerFor(ctx, desc), bytes);
         onProgress(progressOf(desc, 'done', desc.size));
         return;

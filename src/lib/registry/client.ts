@@ -162,8 +162,13 @@ export class RegistryClient {
     return { mediaType, digest, size };
   }
 
-  /** Fetches a manifest or index by descriptor and checks its size and digest. */
-  async fetchManifest(ref: Reference, desc: Descriptor, signal?: AbortSignal) {
+  /** Fetches a manifest or index by descriptor and checks its size and digest. Returns the
+   * bytes and the Content-Type they came with, for the caller's media type check. */
+  async fetchManifest(
+    ref: Reference,
+    desc: Descriptor,
+    signal?: AbortSignal,
+  ): Promise<{ bytes: Uint8Array; contentType: string }> {
     const what = `${ref.registry}/${ref.repository}@${desc.digest}`;
     if (desc.size > maxManifestBytes) {
       throw new RegistryError(
@@ -183,7 +188,7 @@ export class RegistryClient {
     if (digest !== desc.digest || bytes.byteLength !== desc.size) {
       throw new DigestMismatchError(desc.digest, digest, bytes.byteLength, what);
     }
-    return bytes;
+    return { bytes, contentType: contentType(res) };
   }
 
   /** Starts a blob GET and returns the streaming response (200, or 206 for a range). */
