@@ -82,3 +82,25 @@ test('a v1 database is upgraded to v2 with its images intact', async () => {
   expect(env.counter.requests.filter((r) => r.path.includes('/blobs/')).length).toBe(before);
   await again.context().close();
 });
+
+test('two pages pull the same image at once: each blob is fetched once, both show it', async () => {
+  const fx = env.fixtures.dockerTypes;
+  const ref = `${env.counter.host}/${fx.repository}:${fx.tag}`;
+  const since = env.counter.requests.length;
+  const context = await env.browser.newContext();
+  const pages = await Promise.all([context.newPage(), context.newPage()]);
+  for (const p of pages) await p.goto(`${env.app.url}/?image=${encodeURIComponent(ref)}`);
+  await Promise.all(pages.map((p) => p.getByRole('button', { name: 'Pull' }).click()));
+  for (const p of pages) {
+    const summary = p.getByRole('region', { name: 'Image summary' });
+    await summary.waitFor();
+    expect(await summary.textContent()).toContain(fx.digest);
+  }
+  const blobGets = env.counter.requests
+    .slice(since)
+    .filter((r) => r.method === 'GET' && r.path.includes('/blobs/'))
+    .map((r) => r.path.split('/blobs/')[1]);
+  const wanted = [fx.configDigest!, ...fx.layers!.map((l) => l.digest)];
+  expect([...blobGets].sort()).toEqual([...wanted].sort());
+  await context.close();
+});
