@@ -9,6 +9,7 @@ import type { PullEvent, PullWorkerApi } from '../workers/pull.ts';
 import { allPlatforms } from '../workers/protocol.ts';
 import { WorkerError, type WorkerBridge } from '../workers/rpc.ts';
 import type { Settings } from './settings.ts';
+import { formatBytes } from './format.ts';
 
 export type { Descriptor, ImageSummary };
 
@@ -20,7 +21,7 @@ export interface ProgressRow extends BlobProgress {
   base?: number;
 }
 
-export type Phase = 'idle' | 'resolving' | 'pulling' | 'exporting';
+export type Phase = 'idle' | 'resolving' | 'pulling' | 'exporting' | 'deleting';
 
 export interface PullStateOptions {
   bridge: WorkerBridge<PullWorkerApi>;
@@ -235,6 +236,24 @@ export class PullState {
       remember,
     });
     await this.pull();
+  }
+
+  /** Deletes the image on screen from this browser; blobs other images share stay. */
+  async deleteImage(): Promise<void> {
+    const s = this.summary;
+    if (!s) return;
+    const abort = this.#start('deleting');
+    try {
+      const freed = await this.#opts.bridge.call('deleteImage', { name: s.name });
+      this.summary = null;
+      this.rows = [];
+      this.referrers = null;
+      this.notice = `Deleted ${s.name}: ${freed.blobs} blob${freed.blobs === 1 ? '' : 's'} removed, ${formatBytes(freed.bytes)} freed.`;
+    } catch (err) {
+      this.error = messageOf(err);
+    } finally {
+      this.#finish(abort);
+    }
   }
 
   /** Forgets every credential: the remembered ones and those of this tab. */

@@ -22,6 +22,8 @@ import { ContentStore } from '../lib/store/content.ts';
 import { openDatabase } from '../lib/store/db.ts';
 import { allPlatforms } from './protocol.ts';
 import { expose, type CallContext } from './rpc.ts';
+import { deleteImage, type CollectResult } from '../lib/store/gc.ts';
+import { gcLock, withLock } from '../lib/store/locks.ts';
 
 const credentials = new Map<string, Credentials>();
 let storePromise: Promise<ContentStore> | undefined;
@@ -100,6 +102,30 @@ async function manifestFor(s: ContentStore, name: string, platform?: string) {
   }
 }
 
+async function pullLocked(
+  ref: ReturnType<typeof parseReference>,
+  platform: Platform | 'all' | undefined,
+  pctx: Parameters<typeof resolveImage>[1],
+  ctx: CallContext,
+): Promise<ImageSummary> {
+  const s = pctx.store;
+  const resolved = await resolveImage(ref, pctx);
+  const want = resolved.index ? (platform ?? defaultPlatform(resolved.platforms)) : undefined;
+
+  const selected =
+    resolved.index && want && want !== 'all' ? selectManifest(resolved.index, want) : undefined;
+  ctx.emit({
+    type: 'resolved',
+    name: resolved.name,
+    root: resolved.root,
+    platforms: resolved.platforms,
+    ...(selected?.platform ? { platform: selected.platform } : {}),
+    ...(want === 'all' ? { all: true } : {}),
+  } satisfies PullEvent);
+  const { image, manifest } = await pullImage(ref, want, pctx, resolved);
+  return summarize(s, image, manifest.digest);
+}
+
 const api = {
   /** Resolves a reference (HEAD first) and lists its platforms; stores only the root. */
   async resolve(
@@ -146,20 +172,14 @@ const api = {
       onProgress: (progress: BlobProgress) =>
         ctx.emit({ type: 'progress', progress } satisfies PullEvent),
     };
-    const resolved = await resolveImage(ref, pctx);
-    const want = resolved.index ? (platform ?? defaultPlatform(resolved.platforms)) : undefined;
-    const selected =
-      resolved.index && want && want !== 'all' ? selectManifest(resolved.index, want) : undefined;
-    ctx.emit({
-      type: 'resolved',
-      name: resolved.name,
-      root: resolved.root,
-      platforms: resolved.platforms,
-      ...(selected?.platform ? { platform: selected.platform } : {}),
-      ...(want === 'all' ? { all: true } : {}),
-    } satisfies PullEvent);
-    const { image, manifest } = await pullImage(ref, want, pctx, resolved);
-    return summarize(s, image, manifest.digest);
+    // Held shared from the first stored byte to the image record: garbage collection, which
+    // takes it exclusively, never sees this pull's blobs stored but not yet rooted.
+    return withLock(gcLock, () => pullLocked(ref, platform, pctx, ctx), ctx.signal, 'shared');
+  },
+
+  async deleteImage(arg: { name: string }): Promise<CollectResult> {
+    const s = await store();
+    return deleteImage(s, formatReference(parseReference(arg.name)));
   },
 
   /** The stored summary of an image for a platform, or null when that was not pulled. */

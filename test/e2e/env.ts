@@ -75,28 +75,34 @@ export async function startE2E(): Promise<E2E> {
 export function storeContents(page: Page) {
   return page.evaluate(
     () =>
-      new Promise<{ blobs: string[]; ingests: string[]; images: string[] }>((resolve, reject) => {
-        const req = indexedDB.open('berth');
-        req.onerror = () => reject(req.error);
-        req.onsuccess = () => {
-          const db = req.result;
-          const names = ['blobs', 'ingests', 'images'].filter((n) =>
-            db.objectStoreNames.contains(n),
-          );
-          if (names.length < 3) return resolve({ blobs: [], ingests: [], images: [] });
-          const tx = db.transaction(names);
-          const keys = (n: string) =>
-            new Promise<string[]>((res) => {
-              const r = tx.objectStore(n).getAllKeys();
-              r.onsuccess = () => res(r.result.map(String));
+      new Promise<{ blobs: string[]; ingests: string[]; images: string[]; chunks: number }>(
+        (resolve, reject) => {
+          const req = indexedDB.open('berth');
+          req.onerror = () => reject(req.error);
+          req.onsuccess = () => {
+            const db = req.result;
+            const names = ['blobs', 'ingests', 'images'].filter((n) =>
+              db.objectStoreNames.contains(n),
+            );
+            if (names.length < 3) return resolve({ blobs: [], ingests: [], images: [], chunks: 0 });
+            const tx = db.transaction([...names, 'chunks']);
+            const keys = (n: string) =>
+              new Promise<string[]>((res) => {
+                const r = tx.objectStore(n).getAllKeys();
+                r.onsuccess = () => res(r.result.map(String));
+              });
+            const chunks = new Promise<number>((res) => {
+              const r = tx.objectStore('chunks').count();
+              r.onsuccess = () => res(r.result);
             });
-          void Promise.all([keys('blobs'), keys('ingests'), keys('images')]).then(
-            ([blobs, ingests, images]) => {
-              db.close();
-              resolve({ blobs, ingests, images });
-            },
-          );
-        };
-      }),
+            void Promise.all([keys('blobs'), keys('ingests'), keys('images'), chunks]).then(
+              ([blobs, ingests, images, count]) => {
+                db.close();
+                resolve({ blobs, ingests, images, chunks: count });
+              },
+            );
+          };
+        },
+      ),
   );
 }

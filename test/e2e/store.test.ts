@@ -1,7 +1,8 @@
 // The store across schema versions: a database written by version 1 of the schema is
 // upgraded in place, and every image in it is still there, complete, without a download.
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { type E2E, startE2E } from './env.ts';
+import { copyImage } from '../harness/fixtures.ts';
+import { type E2E, startE2E, storeContents } from './env.ts';
 
 let env: E2E;
 beforeAll(async () => {
@@ -103,4 +104,46 @@ test('two pages pull the same image at once: each blob is fetched once, both sho
   const wanted = [fx.configDigest!, ...fx.layers!.map((l) => l.digest)];
   expect([...blobGets].sort()).toEqual([...wanted].sort());
   await context.close();
+});
+
+test('delete: shared blobs stay with the image that still needs them; the last delete empties the store', async () => {
+  // Two images sharing a base layer: the amd64 and arm64 manifests of the index, each pulled
+  // by digest (so no index ties them together), from two repositories.
+  const fx = env.fixtures.multiArch;
+  await copyImage(fx.ref, `${env.registry.host}/test/multicopy:v1`, { all: true });
+  const amd = fx.manifests!.find((m) => m.platform.architecture === 'amd64')!;
+  const arm = fx.manifests!.find((m) => m.platform.architecture === 'arm64')!;
+  const a = `${env.registry.host}/test/multiarch@${amd.digest}`;
+  const b = `${env.registry.host}/test/multicopy@${arm.digest}`;
+  const shared = amd.layers
+    .map((l) => l.digest)
+    .filter((d) => arm.layers.some((l) => l.digest === d));
+  expect(shared.length).toBeGreaterThan(0);
+  const own = (m: typeof amd) =>
+    [m.digest, m.configDigest, ...m.layers.map((l) => l.digest)].filter((d) => !shared.includes(d));
+
+  const page = await env.page();
+  const open = async (ref: string, pull: boolean) => {
+    await page.goto(`${env.app.url}/?${new URLSearchParams({ image: ref })}`);
+    if (pull) await page.getByRole('button', { name: 'Pull' }).click();
+    await page.getByRole('region', { name: 'Image summary' }).waitFor();
+  };
+  await open(a, true);
+  await open(b, true);
+
+  await open(a, false);
+  await page.getByRole('button', { name: 'Delete from this browser' }).click();
+  await expect.poll(() => page.locator('.notice').textContent()).toMatch(/Deleted .*multiarch/);
+  let stored = await storeContents(page);
+  expect(stored.images).toEqual([b]);
+  for (const d of shared) expect(stored.blobs, `shared ${d}`).toContain(d);
+  for (const d of own(arm)) expect(stored.blobs, `arm64's ${d}`).toContain(d);
+  for (const d of own(amd)) expect(stored.blobs, `amd64's ${d}`).not.toContain(d);
+
+  await open(b, false);
+  await page.getByRole('button', { name: 'Delete from this browser' }).click();
+  await expect.poll(() => page.locator('.notice').textContent()).toMatch(/Deleted .*multicopy/);
+  stored = await storeContents(page);
+  expect(stored).toEqual({ blobs: [], ingests: [], images: [], chunks: 0 });
+  await page.context().close();
 });

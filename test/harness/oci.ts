@@ -703,10 +703,15 @@ export async function pushLayout(opts: PushLayoutOptions): Promise<FetchedManife
 }
 
 /** Copies an image between plain-http test registries with skopeo, keeping its digests. */
-export function copyImage(from: string, to: string, opts: { destCreds?: string } = {}) {
+export function copyImage(
+  from: string,
+  to: string,
+  opts: { destCreds?: string; all?: boolean } = {},
+) {
   return run('skopeo', [
     'copy',
     '--preserve-digests',
+    ...(opts.all ? ['--all'] : []),
     '--src-tls-verify=false',
     '--dest-tls-verify=false',
     ...(opts.destCreds ? [`--dest-creds=${opts.destCreds}`] : []),
