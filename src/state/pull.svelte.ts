@@ -21,7 +21,7 @@ export interface ProgressRow extends BlobProgress {
   base?: number;
 }
 
-export type Phase = 'idle' | 'resolving' | 'pulling' | 'exporting' | 'deleting';
+export type Phase = 'idle' | 'resolving' | 'pulling' | 'exporting' | 'deleting' | 'verifying';
 
 export interface PullStateOptions {
   bridge: WorkerBridge<PullWorkerApi>;
@@ -236,6 +236,32 @@ export class PullState {
       remember,
     });
     await this.pull();
+  }
+
+  /** Re-hashes every stored blob of the image on screen and says what does not match. */
+  async verify(): Promise<void> {
+    const s = this.summary;
+    if (!s) return;
+    const abort = this.#start('verifying');
+    try {
+      const r = await this.#opts.bridge.call(
+        'verifyImage',
+        { name: s.name },
+        { signal: abort.signal },
+      );
+      if (r.problems.length === 0) {
+        this.notice = `Verified ${s.name}: ${r.checked} blobs, ${formatBytes(r.bytes)}, all match their digests.`;
+      } else {
+        this.error =
+          `${s.name} is damaged in this browser's storage: ` +
+          r.problems.map((p) => `${p.digest} (${p.mediaType}): ${p.problem}`).join('; ') +
+          '. Delete the image and pull it again.';
+      }
+    } catch (err) {
+      if (!abort.signal.aborted) this.error = messageOf(err);
+    } finally {
+      this.#finish(abort);
+    }
   }
 
   /** Deletes the image on screen from this browser; blobs other images share stay. */

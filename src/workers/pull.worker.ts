@@ -23,6 +23,7 @@ import { openDatabase } from '../lib/store/db.ts';
 import { allPlatforms } from './protocol.ts';
 import { expose, type CallContext } from './rpc.ts';
 import { deleteImage, type CollectResult } from '../lib/store/gc.ts';
+import { verifyImage, type VerifyResult } from '../lib/store/verify.ts';
 import { gcLock, withLock } from '../lib/store/locks.ts';
 
 const credentials = new Map<string, Credentials>();
@@ -175,6 +176,14 @@ const api = {
     // Held shared from the first stored byte to the image record: garbage collection, which
     // takes it exclusively, never sees this pull's blobs stored but not yet rooted.
     return withLock(gcLock, () => pullLocked(ref, platform, pctx, ctx), ctx.signal, 'shared');
+  },
+
+  /** Re-hashes every stored blob of an image. */
+  async verifyImage(arg: { name: string }, ctx: CallContext): Promise<VerifyResult> {
+    const s = await store();
+    const image = await s.getImage(formatReference(parseReference(arg.name)));
+    if (!image) throw new Error(`${arg.name} is not stored`);
+    return verifyImage(s, image, ctx.signal);
   },
 
   async deleteImage(arg: { name: string }): Promise<CollectResult> {

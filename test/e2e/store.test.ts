@@ -147,3 +147,44 @@ test('delete: shared blobs stay with the image that still needs them; the last d
   expect(stored).toEqual({ blobs: [], ingests: [], images: [], chunks: 0 });
   await page.context().close();
 });
+
+test('verify re-hashes every blob, and names a corrupted chunk', async () => {
+  const fx = env.fixtures.whiteout;
+  const page = await env.page();
+  await page.goto(`${env.app.url}/?${new URLSearchParams({ image: fx.ref })}`);
+  await page.getByRole('button', { name: 'Pull' }).click();
+  await page.getByRole('region', { name: 'Image summary' }).waitFor();
+
+  await page.getByRole('button', { name: 'Verify' }).click();
+  await expect
+    .poll(() => page.locator('.notice').textContent())
+    .toMatch(new RegExp(`Verified .*: ${fx.layers!.length + 2} blobs, .* all match`));
+
+  // Flip one byte of a layer's stored chunk, keeping its size.
+  const bad = fx.layers![1]!.digest;
+  await page.evaluate(async (digest) => {
+    const db = await new Promise<IDBDatabase>((resolve) => {
+      const r = indexedDB.open('berth');
+      r.onsuccess = () => resolve(r.result);
+    });
+    const chunk = await new Promise<{ digest: string; offset: number; data: Blob }>((resolve) => {
+      const r = db.transaction('chunks').objectStore('chunks').get([digest, 0]);
+      r.onsuccess = () => resolve(r.result);
+    });
+    const bytes = new Uint8Array(await chunk.data.arrayBuffer());
+    bytes[100] = bytes[100]! ^ 0xff;
+    await new Promise((resolve) => {
+      const tx = db.transaction('chunks', 'readwrite');
+      tx.objectStore('chunks').put({ ...chunk, data: new Blob([bytes]) });
+      tx.oncomplete = resolve;
+    });
+    db.close();
+  }, bad);
+
+  await page.getByRole('button', { name: 'Verify' }).click();
+  const alert = page.getByRole('alert');
+  await alert.waitFor();
+  expect(await alert.textContent()).toContain(bad);
+  expect(await alert.textContent()).toMatch(/damaged/);
+  await page.context().close();
+});

@@ -6,6 +6,7 @@ import type { Descriptor } from '../oci/types.ts';
 import { parseManifestDocument } from '../oci/validate.ts';
 import type { ContentStore } from './content.ts';
 import { gcLock, withLock } from './locks.ts';
+import type { ImageRecord } from './schema.ts';
 
 /** An ingest left alone this long is abandoned (unless resumed before). */
 export const ingestLease = 24 * 60 * 60 * 1000;
@@ -21,15 +22,18 @@ export interface CollectResult {
 
 const chunkRange = (digest: string) => IDBKeyRange.bound([digest, 0], [digest, Infinity]);
 
-/** The digests reachable from the image records: targets, pulled manifests, and everything
- * below them that is stored. */
-async function reachable(store: ContentStore): Promise<Set<string>> {
-  const seen = new Set<string>();
+/** Every descriptor reachable from the roots through stored documents, each once: an index
+ * entry that was never pulled is reached but not descended into. */
+export async function reachableFrom(
+  store: ContentStore,
+  roots: Descriptor[],
+): Promise<Map<string, Descriptor>> {
+  const seen = new Map<string, Descriptor>();
   const walk = async (d: Descriptor): Promise<void> => {
     if (seen.has(d.digest)) return;
-    seen.add(d.digest);
+    seen.set(d.digest, d);
     if (!isIndex(d.mediaType) && !isManifest(d.mediaType)) return;
-    if (!(await store.info(d.digest))) return; // an index entry never pulled
+    if (!(await store.info(d.digest))) return;
     const doc = parseManifestDocument(await store.readBytes(d.digest), {
       descriptorMediaType: d.mediaType,
     });
@@ -37,11 +41,19 @@ async function reachable(store: ContentStore): Promise<Set<string>> {
       doc.kind === 'index' ? doc.index.manifests : [doc.manifest.config, ...doc.manifest.layers];
     for (const c of children) await walk(c);
   };
-  for (const image of await store.db.getAll('images')) {
-    await walk(image.target);
-    for (const m of image.manifests) await walk(m.descriptor);
-  }
+  for (const r of roots) await walk(r);
   return seen;
+}
+
+/** The roots of one image record: its target and the manifests pulled from it. */
+export function imageRoots(image: ImageRecord): Descriptor[] {
+  return [image.target, ...image.manifests.map((m) => m.descriptor)];
+}
+
+/** The digests reachable from all image records. */
+async function reachable(store: ContentStore): Promise<Set<string>> {
+  const images = await store.db.getAll('images');
+  return new Set((await reachableFrom(store, images.flatMap(imageRoots))).keys());
 }
 
 /** Removes what no image needs. Runs with the GC lock held exclusively, so no pull is between
