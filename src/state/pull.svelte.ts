@@ -67,6 +67,18 @@ export class PullState {
     return this.phase !== 'idle';
   }
 
+  /** The tag suggestions for what is typed now: while a tag is being typed, those it starts;
+   * once it names a real tag, the others (at most 12). */
+  get visibleSuggestions(): string[] {
+    const typed = this.reference.trim();
+    const base = repoName(typed);
+    const same = this.tagSuggestions.filter((s) => s.startsWith(`${base}:`));
+    const partial = same.includes(typed) ? '' : (/:([^:/]*)$/.exec(typed)?.[1] ?? '');
+    return same
+      .filter((s) => s !== typed && s.slice(base.length + 1).startsWith(partial))
+      .slice(0, 12);
+  }
+
   /** The combobox options: one per distinct platform string. */
   get platformOptions(): string[] {
     return this.platforms.map(formatPlatform).filter((p, i, all) => all.indexOf(p) === i);

@@ -209,10 +209,11 @@ export async function pullImage(
 ): Promise<PulledImage> {
   const image = resolved ?? (await resolveImage(ref, ctx));
   const fctx: FetchContext = { ...ctx, reference: ref };
-  let targets: Descriptor[] = [image.root];
+  let manifests: Descriptor[] = [image.root];
   if (image.index) {
     if (!platform) throw new Error(`${image.name} is a multi-platform image: choose a platform`);
-    targets = platform === 'all' ? image.index.manifests : [selectManifest(image.index, platform)];
+    manifests =
+      platform === 'all' ? image.index.manifests : [selectManifest(image.index, platform)];
   }
   // Indexes were fetched and stored by resolve; the walk starts at the manifests.
   const fetch: Handler = async (d, signal) => {
@@ -221,17 +222,17 @@ export async function pullImage(
     }
     return [];
   };
-  for (const t of targets) if (t !== image.root) ctx.onProgress(progressOf(t, 'waiting', 0));
+  for (const t of manifests) if (t !== image.root) ctx.onProgress(progressOf(t, 'waiting', 0));
   const walk = reportFailure(
     skipForeign(handlers(fetch, announce(childrenHandler(ctx.store), ctx.onProgress))),
     ctx.onProgress,
   );
-  await dispatch(walk, isIndex(image.root.mediaType) ? targets : [image.root], {
+  await dispatch(walk, manifests, {
     limit: ctx.limit ?? 3,
     signal: ctx.signal,
   });
   const pulled: Descriptor[] = [];
-  for (const t of targets) {
+  for (const t of manifests) {
     const want = platform === 'all' ? t.platform : platform;
     const checked = await checkImage(ctx.store, t, want);
     pulled.push({ ...t, ...(checked ? { platform: checked } : {}) });

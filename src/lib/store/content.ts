@@ -30,7 +30,8 @@ export interface IngestOptions {
   source: string;
 }
 
-const chunkRange = (digest: string) => IDBKeyRange.bound([digest, 0], [digest, Infinity]);
+/** Every chunk of a digest, committed or being ingested. */
+export const chunkRange = (digest: string) => IDBKeyRange.bound([digest, 0], [digest, Infinity]);
 
 export class ContentStore {
   constructor(readonly db: Database) {}

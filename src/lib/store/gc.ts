@@ -4,7 +4,7 @@
 import { isIndex, isManifest } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { parseManifestDocument } from '../oci/validate.ts';
-import type { ContentStore } from './content.ts';
+import { type ContentStore, chunkRange } from './content.ts';
 import { gcLock, withLock } from './locks.ts';
 import type { ImageRecord } from './schema.ts';
 
@@ -19,8 +19,6 @@ export interface CollectResult {
   /** Abandoned ingests removed. */
   ingests: number;
 }
-
-const chunkRange = (digest: string) => IDBKeyRange.bound([digest, 0], [digest, Infinity]);
 
 /** Every descriptor reachable from the roots through stored documents, each once: an index
  * entry that was never pulled is reached but not descended into. */
@@ -62,7 +60,23 @@ export function collectGarbage(
   store: ContentStore,
   opts: { now?: number; lease?: number } = {},
 ): Promise<CollectResult> {
+  return withLock(gcLock, () => sweep(store, opts));
+}
+
+/** Deletes an image record and collects what only it needed, in one critical section. */
+export function deleteImage(store: ContentStore, name: string): Promise<CollectResult> {
   return withLock(gcLock, async () => {
+    await store.db.delete('images', name);
+    return sweep(store, {});
+  });
+}
+
+/** Mark and sweep; the caller holds the GC lock exclusively. */
+async function sweep(
+  store: ContentStore,
+  opts: { now?: number; lease?: number },
+): Promise<CollectResult> {
+  {
     const keep = await reachable(store);
     const result: CollectResult = { blobs: 0, bytes: 0, ingests: 0 };
     for (const blob of await store.db.getAll('blobs')) {
@@ -84,11 +98,5 @@ export function collectGarbage(
       result.ingests++;
     }
     return result;
-  });
-}
-
-/** Deletes an image record and collects what only it needed. */
-export async function deleteImage(store: ContentStore, name: string): Promise<CollectResult> {
-  await withLock(gcLock, () => store.db.delete('images', name));
-  return collectGarbage(store);
+  }
 }
