@@ -2,6 +2,7 @@ import { mount } from 'svelte';
 import App from './ui/App.svelte';
 import './ui/app.css';
 import { PullState } from './state/pull.svelte.ts';
+import { LibraryState } from './state/library.svelte.ts';
 import { createPullBridge } from './workers/pull.ts';
 import { loadSettings } from './state/settings.ts';
 
@@ -16,8 +17,13 @@ function safeStorage(): Storage | undefined {
 
 const params = new URLSearchParams(location.search);
 
+const bridge = createPullBridge();
+const library = new LibraryState(bridge, navigator.storage);
+
 const state = new PullState({
-  bridge: createPullBridge(),
+  bridge,
+  onStoreChanged: () => void library.refresh(),
+  onPullStart: () => void library.requestPersistence(),
   settings: loadSettings(safeStorage()),
   // A static build hosted apart from its proxy names the proxy at build time.
   proxy: import.meta.env.VITE_BERTH_PROXY || `${location.origin}/proxy`,
@@ -36,6 +42,12 @@ const state = new PullState({
   },
 });
 
+void library.open();
+// Another tab may have pulled or deleted images meanwhile.
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') void library.refresh();
+});
+
 const image = params.get('image');
 if (image) {
   state.reference = image;
@@ -43,4 +55,4 @@ if (image) {
   void state.resolve();
 }
 
-mount(App, { target: document.getElementById('app')!, props: { state } });
+mount(App, { target: document.getElementById('app')!, props: { state, library } });

@@ -32,6 +32,17 @@ export interface PullStateOptions {
   /** Hands a finished archive to the user. */
   save: (blob: Blob, fileName: string) => void;
   settings: Settings;
+  /** Called when what the store holds may have changed: a pull ended, an image went. */
+  onStoreChanged?: () => void;
+  /** Called as a pull starts (the first one asks the browser to keep the store). */
+  onPullStart?: () => void;
+}
+
+/** What to export: one pulled manifest of an image, or with `all` its whole index. */
+export interface ExportTarget {
+  name: string;
+  manifestDigest?: string;
+  all?: boolean;
 }
 
 export class PullState {
@@ -169,10 +180,52 @@ export class PullState {
     }
   }
 
+  /** Shows an image from the store, as the library lists it, without asking the registry:
+   * this works offline. */
+  async open(name: string, platform = ''): Promise<void> {
+    const abort = this.#start('resolving');
+    try {
+      const r = await this.#opts.bridge.call('openStored', { name });
+      this.reference = r.name;
+      this.resolvedName = r.name;
+      this.platforms = r.platforms;
+      this.platform = r.platforms.length ? closestOption(this.platformOptions, platform) : '';
+      this.summary = null;
+      this.rows = [];
+      this.referrers = null;
+      this.#syncLocation();
+      await this.showStored();
+    } catch (err) {
+      this.error = messageOf(err);
+    } finally {
+      this.#finish(abort);
+    }
+  }
+
+  /** Continues an interrupted pull where it stopped. */
+  async resume(name: string, platform?: string): Promise<void> {
+    this.reference = name;
+    this.platform = platform ?? '';
+    await this.pull();
+  }
+
+  /** Gives up an interrupted pull and frees what only it held. */
+  async discardPull(name: string): Promise<void> {
+    try {
+      const freed = await this.#opts.bridge.call('discardPull', { name });
+      this.notice = `Discarded the pull of ${name}: ${formatBytes(freed.bytes)} freed.`;
+    } catch (err) {
+      this.error = messageOf(err);
+    } finally {
+      this.#opts.onStoreChanged?.();
+    }
+  }
+
   /** Resolves and pulls in one pass: the platform list fills in from the pull itself. */
   async pull(): Promise<void> {
     const input = this.#parse();
     if (!input) return;
+    this.#opts.onPullStart?.();
     const abort = this.#start('pulling');
     this.summary = null;
     this.rows = [];
@@ -234,6 +287,7 @@ export class PullState {
       }
     } finally {
       this.#finish(abort);
+      this.#opts.onStoreChanged?.();
     }
   }
 
@@ -250,22 +304,18 @@ export class PullState {
     await this.pull();
   }
 
-  /** Re-hashes every stored blob of the image on screen and says what does not match. */
-  async verify(): Promise<void> {
-    const s = this.summary;
-    if (!s) return;
+  /** Re-hashes every stored blob of an image (the one on screen by default) and says what
+   * does not match. */
+  async verify(name = this.summary?.name): Promise<void> {
+    if (!name) return;
     const abort = this.#start('verifying');
     try {
-      const r = await this.#opts.bridge.call(
-        'verifyImage',
-        { name: s.name },
-        { signal: abort.signal },
-      );
+      const r = await this.#opts.bridge.call('verifyImage', { name }, { signal: abort.signal });
       if (r.problems.length === 0) {
-        this.notice = `Verified ${s.name}: ${r.checked} blobs, ${formatBytes(r.bytes)}, all match their digests.`;
+        this.notice = `Verified ${name}: ${r.checked} blobs, ${formatBytes(r.bytes)}, all match their digests.`;
       } else {
         this.error =
-          `${s.name} is damaged in this browser's storage: ` +
+          `${name} is damaged in this browser's storage: ` +
           r.problems.map((p) => `${p.digest} (${p.mediaType}): ${p.problem}`).join('; ') +
           '. Delete the image and pull it again.';
       }
@@ -276,21 +326,24 @@ export class PullState {
     }
   }
 
-  /** Deletes the image on screen from this browser; blobs other images share stay. */
-  async deleteImage(): Promise<void> {
-    const s = this.summary;
-    if (!s) return;
+  /** Deletes an image (the one on screen by default) from this browser; blobs other images
+   * share stay. */
+  async deleteImage(name = this.summary?.name): Promise<void> {
+    if (!name) return;
     const abort = this.#start('deleting');
     try {
-      const freed = await this.#opts.bridge.call('deleteImage', { name: s.name });
-      this.summary = null;
-      this.rows = [];
-      this.referrers = null;
-      this.notice = `Deleted ${s.name}: ${freed.blobs} blob${freed.blobs === 1 ? '' : 's'} removed, ${formatBytes(freed.bytes)} freed.`;
+      const freed = await this.#opts.bridge.call('deleteImage', { name });
+      if (this.summary?.name === name) {
+        this.summary = null;
+        this.rows = [];
+        this.referrers = null;
+      }
+      this.notice = `Deleted ${name}: ${freed.blobs} blob${freed.blobs === 1 ? '' : 's'} removed, ${formatBytes(freed.bytes)} freed.`;
     } catch (err) {
       this.error = messageOf(err);
     } finally {
       this.#finish(abort);
+      this.#opts.onStoreChanged?.();
     }
   }
 
@@ -308,13 +361,18 @@ export class PullState {
   async download(): Promise<void> {
     const s = this.summary;
     if (!s) return;
+    await this.exportImage(
+      this.platform === allPlatforms
+        ? { name: s.name, all: true }
+        : { name: s.name, manifestDigest: s.manifest.digest },
+    );
+  }
+
+  /** Builds an OCI archive of a stored image and hands it to the user. */
+  async exportImage(target: ExportTarget): Promise<void> {
     const abort = this.#start('exporting');
     try {
-      const { blob, fileName } = await this.#opts.bridge.call('exportArchive', {
-        name: s.name,
-        manifestDigest: s.manifest.digest,
-        ...(this.platform === allPlatforms ? { all: true } : {}),
-      });
+      const { blob, fileName } = await this.#opts.bridge.call('exportArchive', target);
       this.#opts.save(blob, fileName);
       this.notice = `Saved ${fileName}.`;
     } catch (err) {

@@ -1,7 +1,7 @@
 import { WorkerBridge } from './rpc.ts';
-import type { PullEvent, PullWorkerApi } from './pull.worker.ts';
+import type { PullEvent, PullWorkerApi, StoreEvent } from './pull.worker.ts';
 
-export type { PullEvent, PullWorkerApi };
+export type { PullEvent, PullWorkerApi, StoreEvent };
 
 export function createPullBridge(): WorkerBridge<PullWorkerApi> {
   return new WorkerBridge<PullWorkerApi>(

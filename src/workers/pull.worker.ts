@@ -2,7 +2,12 @@
 // and composing archives never run on the page's thread.
 import { buildOciArchive } from '../lib/export/oci-archive.ts';
 import { isIndex } from '../lib/oci/mediatypes.ts';
-import { defaultPlatform, parsePlatform, selectManifest } from '../lib/oci/platform.ts';
+import {
+  defaultPlatform,
+  parsePlatform,
+  selectManifest,
+  selectablePlatforms,
+} from '../lib/oci/platform.ts';
 import type { Descriptor, Platform } from '../lib/oci/types.ts';
 import type { BlobProgress } from '../lib/pull/progress.ts';
 import {
@@ -22,16 +27,32 @@ import { ContentStore } from '../lib/store/content.ts';
 import { openDatabase } from '../lib/store/db.ts';
 import { allPlatforms } from './protocol.ts';
 import { expose, type CallContext } from './rpc.ts';
-import { deleteImage, type CollectResult } from '../lib/store/gc.ts';
+import { collectGarbage, deleteImage, discardPull, type CollectResult } from '../lib/store/gc.ts';
+import { readLibrary, type Library } from '../lib/store/library.ts';
+import { isQuotaError, storageFullError } from '../lib/store/space.ts';
 import { verifyImage, type VerifyResult } from '../lib/store/verify.ts';
 import { gcLock, withLock } from '../lib/store/locks.ts';
 
 const credentials = new Map<string, Credentials>();
 let storePromise: Promise<ContentStore> | undefined;
+/** Whether opening the store waits for another tab to let go of an older schema, and who
+ * wants to hear about it. */
+let blocked = false;
+const blockedListeners = new Set<(e: StoreEvent) => void>();
 const store = () =>
-  (storePromise ??= openDatabase(undefined, () => (storePromise = undefined)).then(
-    (db) => new ContentStore(db),
+  (storePromise ??= openDatabase({
+    onClose: () => (storePromise = undefined),
+    onBlocked: () => {
+      blocked = true;
+      for (const l of blockedListeners) l({ type: 'blocked' });
+    },
+  }).then(
+    (db) => {
+      blocked = false;
+      return new ContentStore(db);
+    },
     (err: unknown) => {
+      blocked = false;
       storePromise = undefined;
       throw err;
     },
@@ -82,6 +103,9 @@ export type PullEvent =
     }
   | { type: 'progress'; progress: BlobProgress };
 
+/** What opening the store reports while it waits. */
+export type StoreEvent = { type: 'blocked' };
+
 export interface ResolveResult {
   name: string;
   platforms: Platform[];
@@ -127,20 +151,68 @@ async function pullLocked(
   return summarize(s, image, manifest.digest);
 }
 
+let collected = false;
+
+/** Collects garbage as soon as no pull or resolve (of any tab) holds the GC lock, trying again
+ * every half minute: it never makes them wait. */
+async function collectWhenIdle(s: ContentStore): Promise<void> {
+  try {
+    const r = await collectGarbage(s, { ifIdle: true });
+    if (!r) setTimeout(() => void collectWhenIdle(s), 30_000);
+  } catch {
+    collected = false; // next time
+  }
+}
+
 const api = {
+  /** Opens the store, reporting a wait for other tabs, then collects garbage once per worker
+   * (abandoned ingests and pulls whose lease ran out): at once if no pull or resolve is
+   * running, else later in the background. */
+  async openStore(_arg: Record<string, never>, ctx: CallContext): Promise<void> {
+    const listener = (e: StoreEvent) => ctx.emit(e);
+    blockedListeners.add(listener);
+    if (blocked) listener({ type: 'blocked' });
+    try {
+      const s = await store();
+      if (!collected) {
+        collected = true;
+        await collectWhenIdle(s);
+      }
+    } finally {
+      blockedListeners.delete(listener);
+    }
+  },
+
   /** Resolves a reference (HEAD first) and lists its platforms; stores only the root. */
   async resolve(
     arg: { reference: string; proxy: string },
     ctx: CallContext,
   ): Promise<ResolveResult> {
     await loadRemembered();
-    const r = await resolveImage(parseReference(arg.reference), {
-      client: client(arg.proxy),
-      store: await store(),
-      signal: ctx.signal,
-      onProgress: () => {},
-    });
+    const s = await store();
+    // Shared with pulls: a collection must not remove the root between its store and read.
+    const r = await withLock(
+      gcLock,
+      () =>
+        resolveImage(parseReference(arg.reference), {
+          client: client(arg.proxy),
+          store: s,
+          signal: ctx.signal,
+          onProgress: () => {},
+        }),
+      { signal: ctx.signal, mode: 'shared' },
+    );
     return { name: r.name, platforms: r.platforms };
+  },
+
+  /** The stored images and interrupted pulls, with their sizes. */
+  async library(_arg: Record<string, never>): Promise<Library> {
+    return readLibrary(await store());
+  },
+
+  /** Gives up an interrupted pull and frees what only it held. */
+  async discardPull(arg: { name: string }): Promise<CollectResult> {
+    return discardPull(await store(), arg.name);
   },
 
   async pull(
@@ -175,7 +247,16 @@ const api = {
     };
     // Held shared from the first stored byte to the image record: garbage collection, which
     // takes it exclusively, never sees this pull's blobs stored but not yet rooted.
-    return withLock(gcLock, () => pullLocked(ref, platform, pctx, ctx), ctx.signal, 'shared');
+    try {
+      return await withLock(gcLock, () => pullLocked(ref, platform, pctx, ctx), {
+        signal: ctx.signal,
+        mode: 'shared',
+      });
+    } catch (err) {
+      if (!isQuotaError(err)) throw err;
+      const estimate = await navigator.storage?.estimate().catch(() => undefined);
+      throw storageFullError(formatReference(ref), await readLibrary(s), estimate);
+    }
   },
 
   /** Re-hashes every stored blob of an image. */
@@ -201,9 +282,21 @@ const api = {
     return summarize(s, found.image, found.digest);
   },
 
+  /** A stored image's canonical name and platforms, read from the store alone. */
+  async openStored(arg: { name: string }): Promise<ResolveResult> {
+    const s = await store();
+    const name = formatReference(parseReference(arg.name));
+    const image = await s.getImage(name);
+    if (!image) throw new Error(`${arg.name} is not stored in this browser`);
+    const platforms = isIndex(image.target.mediaType)
+      ? selectablePlatforms(await storedIndex(s, image.target))
+      : [];
+    return { name, platforms };
+  },
+
   /** Exports one pulled manifest, or with `all` the whole index of an image pulled with All
    * platforms. */
-  async exportArchive(arg: { name: string; manifestDigest: string; all?: boolean }) {
+  async exportArchive(arg: { name: string; manifestDigest?: string; all?: boolean }) {
     const ref = parseReference(arg.name);
     const s = await store();
     const image = await s.getImage(formatReference(ref));

@@ -75,34 +75,45 @@ export async function startE2E(): Promise<E2E> {
 export function storeContents(page: Page) {
   return page.evaluate(
     () =>
-      new Promise<{ blobs: string[]; ingests: string[]; images: string[]; chunks: number }>(
-        (resolve, reject) => {
-          const req = indexedDB.open('berth');
-          req.onerror = () => reject(req.error);
-          req.onsuccess = () => {
-            const db = req.result;
-            const names = ['blobs', 'ingests', 'images'].filter((n) =>
-              db.objectStoreNames.contains(n),
-            );
-            if (names.length < 3) return resolve({ blobs: [], ingests: [], images: [], chunks: 0 });
-            const tx = db.transaction([...names, 'chunks']);
-            const keys = (n: string) =>
-              new Promise<string[]>((res) => {
-                const r = tx.objectStore(n).getAllKeys();
-                r.onsuccess = () => res(r.result.map(String));
-              });
-            const chunks = new Promise<number>((res) => {
-              const r = tx.objectStore('chunks').count();
-              r.onsuccess = () => res(r.result);
+      new Promise<{
+        blobs: string[];
+        ingests: string[];
+        images: string[];
+        pulls: string[];
+        chunks: number;
+      }>((resolve, reject) => {
+        const req = indexedDB.open('berth');
+        req.onerror = () => reject(req.error);
+        req.onsuccess = () => {
+          const db = req.result;
+          const names = ['blobs', 'ingests', 'images', 'pulls'].filter((n) =>
+            db.objectStoreNames.contains(n),
+          );
+          if (names.length < 4) {
+            db.close();
+            return resolve({ blobs: [], ingests: [], images: [], pulls: [], chunks: 0 });
+          }
+          const tx = db.transaction([...names, 'chunks']);
+          const keys = (n: string) =>
+            new Promise<string[]>((res) => {
+              const r = tx.objectStore(n).getAllKeys();
+              r.onsuccess = () => res(r.result.map(String));
             });
-            void Promise.all([keys('blobs'), keys('ingests'), keys('images'), chunks]).then(
-              ([blobs, ingests, images, count]) => {
-                db.close();
-                resolve({ blobs, ingests, images, chunks: count });
-              },
-            );
-          };
-        },
-      ),
+          const chunks = new Promise<number>((res) => {
+            const r = tx.objectStore('chunks').count();
+            r.onsuccess = () => res(r.result);
+          });
+          void Promise.all([
+            keys('blobs'),
+            keys('ingests'),
+            keys('images'),
+            keys('pulls'),
+            chunks,
+          ]).then(([blobs, ingests, images, pulls, count]) => {
+            db.close();
+            resolve({ blobs, ingests, images, pulls, chunks: count });
+          });
+        };
+      }),
   );
 }

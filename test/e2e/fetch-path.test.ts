@@ -18,6 +18,7 @@ let stalling: Shim;
 let app: { url: string; close(): Promise<void> };
 let browser: Awaited<ReturnType<typeof launchChromium>>;
 let big: { digest: string; size: number };
+let stallArmed = false;
 
 beforeAll(async () => {
   registry = await startRegistry();
@@ -36,12 +37,14 @@ beforeAll(async () => {
       return (big.size - MiB) >> 1;
     },
   });
-  // Every download of the big layer's second piece stops half way and hangs.
+  // Once armed, the next download of the big layer's second piece stops half way and hangs.
   stalling = await startShim(registry.url, {
-    stallAfter: (req) =>
-      req.path.endsWith(big.digest) && req.range?.startsWith(`bytes=${MiB}-`)
-        ? (big.size - MiB) >> 1
-        : undefined,
+    stallAfter: (req) => {
+      if (!stallArmed || !req.path.endsWith(big.digest)) return undefined;
+      if (!req.range?.startsWith(`bytes=${MiB}-`)) return undefined;
+      stallArmed = false;
+      return (big.size - MiB) >> 1;
+    },
   });
   app = await startServer({
     host: '127.0.0.1',
@@ -135,6 +138,7 @@ describe('layer fetch path', () => {
   test('cancel mid-layer, then pull again: it resumes at the last piece', async () => {
     const context = await browser.newContext();
     const page = await piecesPage(context);
+    stallArmed = true;
     await startPull(page, stalling.host);
     const bar = page.getByRole('progressbar', { name: bigBar() });
     await expect
@@ -144,18 +148,19 @@ describe('layer fetch path', () => {
     await expect.poll(() => page.locator('.notice').textContent()).toContain('Pull cancelled');
     expect(await bar.getAttribute('aria-valuetext')).toMatch(/cancelled$/);
 
-    const before = ranged.requests.length;
-    await startPull(page, ranged.host);
+    const before = stalling.requests.length;
+    await page.getByRole('button', { name: 'Pull', exact: true }).click();
     await finished(page);
-    const resumed = ranged.requests.slice(before).filter((r) => r.path.endsWith(big.digest));
+    const resumed = stalling.requests.slice(before).filter((r) => r.path.endsWith(big.digest));
     expect(resumed.map((r) => r.range)).toEqual([`bytes=${MiB}-${big.size - 1}`]);
     await context.close();
   });
 
-  test('close the page mid-layer, open it again: the pull resumes and verifies', async () => {
+  test('close the page mid-layer: the reopened app shows the interrupted pull, and Resume finishes it', async () => {
     const context = await browser.newContext();
-    const stalledBefore = stalling.requests.length;
+    const before = stalling.requests.length;
     const first = await piecesPage(context);
+    stallArmed = true;
     await startPull(first, stalling.host);
     const bar = first.getByRole('progressbar', { name: bigBar() });
     await expect
@@ -163,18 +168,28 @@ describe('layer fetch path', () => {
       .toBe(String(MiB));
     await first.close();
 
-    const before = ranged.requests.length;
     const second = await piecesPage(context);
-    await startPull(second, ranged.host);
+    await second.goto(app.url);
+    const name = `${stalling.host}/${fx.repository}:${fx.tag}`;
+    const pulls = second.getByRole('region', { name: 'Library' }).getByRole('listitem');
+    await expect.poll(() => pulls.filter({ hasText: name }).textContent()).toMatch(/stored/);
+    const sinceResume = stalling.requests.length;
+    await second.getByRole('button', { name: `Resume ${name}` }).click();
     await finished(second);
-    const resumed = ranged.requests.slice(before).filter((r) => r.path.endsWith(big.digest));
+    const resumed = stalling.requests
+      .slice(sinceResume)
+      .filter((r) => r.method === 'GET' && r.path.endsWith(big.digest));
     expect(resumed.map((r) => r.range)).toEqual([`bytes=${MiB}-${big.size - 1}`]);
     // Everything the registry served for the image across both pages: about one image.
-    const served =
-      stalling.requests.slice(stalledBefore).reduce((n, r) => n + r.bytes, 0) +
-      ranged.requests.slice(before).reduce((n, r) => n + r.bytes, 0);
+    const served = stalling.requests.slice(before).reduce((n, r) => n + r.bytes, 0);
     const image = fx.layers!.reduce((n, l) => n + l.size, 0);
     expect(served).toBeLessThan(image * 1.2);
+    // The interrupted pull is gone from the library, and the image verifies.
+    await expect.poll(() => pulls.filter({ hasText: 'Resume' }).count()).toBe(0);
+    await second.getByRole('button', { name: 'Verify', exact: true }).click();
+    await expect
+      .poll(() => second.locator('.notice').textContent())
+      .toMatch(/Verified .* all match/);
     await context.close();
   });
 

@@ -12,7 +12,7 @@ afterAll(async () => {
   await env?.stop();
 });
 
-test('a v1 database is upgraded to v2 with its images intact', async () => {
+test('a v1 database is upgraded to the current schema with its images intact', async () => {
   const fx = env.fixtures.whiteout;
   const ref = `${env.counter.host}/${fx.repository}:${fx.tag}`;
   const page = await env.page();
@@ -57,7 +57,7 @@ test('a v1 database is upgraded to v2 with its images intact', async () => {
     v1.close();
     return { version, images: data.images!.length, blobs: data.blobs!.length };
   });
-  expect(copied.version).toBe(2);
+  expect(copied.version).toBe(3);
   expect(copied.images).toBe(1);
 
   // Open the app again: the worker upgrades the database and finds the image complete.
@@ -78,8 +78,8 @@ test('a v1 database is upgraded to v2 with its images intact', async () => {
         };
       }),
   );
-  expect(after.version).toBe(2);
-  expect(after.stores).toContain('credentials');
+  expect(after.version).toBe(3);
+  expect(after.stores).toEqual(expect.arrayContaining(['credentials', 'pulls']));
   expect(env.counter.requests.filter((r) => r.path.includes('/blobs/')).length).toBe(before);
   await again.context().close();
 });
@@ -123,28 +123,52 @@ test('delete: shared blobs stay with the image that still needs them; the last d
     [m.digest, m.configDigest, ...m.layers.map((l) => l.digest)].filter((d) => !shared.includes(d));
 
   const page = await env.page();
-  const open = async (ref: string, pull: boolean) => {
+  const pull = async (ref: string) => {
     await page.goto(`${env.app.url}/?${new URLSearchParams({ image: ref })}`);
-    if (pull) await page.getByRole('button', { name: 'Pull' }).click();
+    await page.getByRole('button', { name: 'Pull' }).click();
     await page.getByRole('region', { name: 'Image summary' }).waitFor();
   };
-  await open(a, true);
-  await open(b, true);
+  await pull(a);
+  await pull(b);
 
-  await open(a, false);
-  await page.getByRole('button', { name: 'Delete from this browser' }).click();
+  // The library lists both, with the bytes they share.
+  const library = page.getByRole('region', { name: 'Library' });
+  const row = (name: string) => library.getByRole('row').filter({ hasText: name });
+  await expect.poll(() => row(a).count()).toBe(1);
+  await expect.poll(() => row(b).count()).toBe(1);
+  const sharedBytes = amd.layers
+    .filter((l) => shared.includes(l.digest))
+    .reduce((n, l) => n + l.size, 0);
+  for (const [name, m] of [
+    [a, amd],
+    [b, arm],
+  ] as const) {
+    const text = await row(name).textContent();
+    expect(text).toContain(m.digest.slice(7, 19));
+    expect(text).toContain(`${m.platform.os}/${m.platform.architecture}`);
+    expect(text).toContain('just now');
+    const [size, sharedCell] = await row(name).locator('td.num').all();
+    const total = m.size + m.layers.reduce((n, l) => n + l.size, 0); // + the config
+    expect(Number((await size!.getAttribute('title'))!.split(' ')[0])).toBeGreaterThan(total);
+    expect(await sharedCell!.getAttribute('title')).toBe(`${sharedBytes} bytes`);
+  }
+
+  await library.getByRole('button', { name: `Delete ${a}`, exact: true }).click();
   await expect.poll(() => page.locator('.notice').textContent()).toMatch(/Deleted .*multiarch/);
+  await expect.poll(() => row(a).count()).toBe(0);
   let stored = await storeContents(page);
   expect(stored.images).toEqual([b]);
   for (const d of shared) expect(stored.blobs, `shared ${d}`).toContain(d);
   for (const d of own(arm)) expect(stored.blobs, `arm64's ${d}`).toContain(d);
   for (const d of own(amd)) expect(stored.blobs, `amd64's ${d}`).not.toContain(d);
+  // Nothing is shared any more.
+  expect(await row(b).locator('td.num').nth(1).getAttribute('title')).toBe('0 bytes');
 
-  await open(b, false);
-  await page.getByRole('button', { name: 'Delete from this browser' }).click();
+  await library.getByRole('button', { name: `Delete ${b}`, exact: true }).click();
   await expect.poll(() => page.locator('.notice').textContent()).toMatch(/Deleted .*multicopy/);
   stored = await storeContents(page);
-  expect(stored).toEqual({ blobs: [], ingests: [], images: [], chunks: 0 });
+  expect(stored).toEqual({ blobs: [], ingests: [], images: [], pulls: [], chunks: 0 });
+  await expect.poll(() => library.textContent()).toContain('No images stored yet');
   await page.context().close();
 });
 
@@ -155,7 +179,7 @@ test('verify re-hashes every blob, and names a corrupted chunk', async () => {
   await page.getByRole('button', { name: 'Pull' }).click();
   await page.getByRole('region', { name: 'Image summary' }).waitFor();
 
-  await page.getByRole('button', { name: 'Verify' }).click();
+  await page.getByRole('button', { name: 'Verify', exact: true }).click();
   await expect
     .poll(() => page.locator('.notice').textContent())
     .toMatch(new RegExp(`Verified .*: ${fx.layers!.length + 2} blobs, .* all match`));
@@ -181,7 +205,8 @@ test('verify re-hashes every blob, and names a corrupted chunk', async () => {
     db.close();
   }, bad);
 
-  await page.getByRole('button', { name: 'Verify' }).click();
+  // From the library this time.
+  await page.getByRole('button', { name: `Verify ${fx.ref}`, exact: true }).click();
   const alert = page.getByRole('alert');
   await alert.waitFor();
   expect(await alert.textContent()).toContain(bad);

@@ -222,6 +222,11 @@ export async function pullImage(
     }
     return [];
   };
+  await ctx.store.startPull({
+    name: image.name,
+    target: image.root,
+    ...(platform ? { platform: platform === 'all' ? 'all' : formatPlatform(platform) } : {}),
+  });
   for (const t of manifests) if (t !== image.root) ctx.onProgress(progressOf(t, 'waiting', 0));
   const walk = reportFailure(
     skipForeign(handlers(fetch, announce(childrenHandler(ctx.store), ctx.onProgress))),

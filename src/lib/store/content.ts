@@ -3,7 +3,7 @@
 import { type Hasher, algorithmOf, createHasher, hashStream } from '../oci/hasher.ts';
 import { DigestMismatchError, SizeMismatchError } from '../registry/errors.ts';
 import type { Database } from './db.ts';
-import type { BlobRecord, ImageRecord, IngestRecord } from './schema.ts';
+import type { BlobRecord, ImageRecord, IngestRecord, PullRecord } from './schema.ts';
 import { withLock } from './locks.ts';
 
 /** Chunks are stored as Blobs of this size: big enough that IndexedDB puts run near their best
@@ -116,12 +116,26 @@ export class ContentStore {
 
   /** Runs fn with the ingest lock of this digest held, across tabs and workers. */
   withIngestLock<T>(digest: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    return withLock(`berth-ingest:${digest}`, fn, signal);
+    return withLock(`berth-ingest:${digest}`, fn, signal ? { signal } : {});
   }
 
+  /** Records that a pull started or restarted. Until its image is recorded, the pull is a
+   * lease: what it committed stays through garbage collection, and a reopened app offers to
+   * resume it. */
+  async startPull(pull: Omit<PullRecord, 'startedAt' | 'updatedAt'>): Promise<void> {
+    const tx = this.db.transaction('pulls', 'readwrite');
+    const old = await tx.store.get(pull.name);
+    const now = Date.now();
+    const same = old?.target.digest === pull.target.digest && old.platform === pull.platform;
+    await tx.store.put({ ...pull, startedAt: same ? old.startedAt : now, updatedAt: now });
+    await tx.done;
+  }
+
+  /** Records the image, and ends the pull that stored it, in one transaction. */
   async putImage(image: Omit<ImageRecord, 'createdAt' | 'updatedAt'>): Promise<ImageRecord> {
-    const tx = this.db.transaction('images', 'readwrite');
-    const old = await tx.store.get(image.name);
+    const tx = this.db.transaction(['images', 'pulls'], 'readwrite');
+    const images = tx.objectStore('images');
+    const old = await images.get(image.name);
     const now = Date.now();
     const manifests = [...(old?.target.digest === image.target.digest ? old.manifests : [])];
     for (const m of image.manifests) {
@@ -139,7 +153,8 @@ export class ContentStore {
       createdAt: old?.createdAt ?? now,
       updatedAt: now,
     };
-    await tx.store.put(rec);
+    await images.put(rec);
+    await tx.objectStore('pulls').delete(image.name);
     await tx.done;
     return rec;
   }

@@ -5,14 +5,20 @@
 
 const local = new Map<string, Promise<unknown>>();
 
+export interface LockOptions {
+  signal?: AbortSignal;
+  mode?: 'exclusive' | 'shared';
+}
+
+/** Runs fn while holding the lock. */
 export async function withLock<T>(
   name: string,
   fn: () => Promise<T>,
-  signal?: AbortSignal,
-  mode: 'exclusive' | 'shared' = 'exclusive',
+  opts: LockOptions = {},
 ): Promise<T> {
   const locks = (globalThis.navigator as Navigator | undefined)?.locks;
   if (locks) {
+    const { signal, mode = 'exclusive' } = opts;
     return locks.request(name, { mode, ...(signal ? { signal } : {}) }, fn) as Promise<T>;
   }
   const prev = local.get(name) ?? Promise.resolve();
@@ -25,6 +31,22 @@ export async function withLock<T>(
   }
 }
 
-/** Held shared by every pull, exclusively by garbage collection: a pull's blobs are committed
- * before its image record is, and GC must not see them in between. */
+/** Runs fn with the lock held exclusively if nobody holds or waits for it now; otherwise
+ * returns undefined without waiting. */
+export async function withLockIfIdle<T>(
+  name: string,
+  fn: () => Promise<T>,
+): Promise<T | undefined> {
+  const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+  if (locks) {
+    return locks.request(name, { ifAvailable: true }, (lock) =>
+      lock ? fn() : undefined,
+    ) as Promise<T | undefined>;
+  }
+  if (local.has(name)) return undefined;
+  return withLock(name, fn);
+}
+
+/** Held shared by every pull and resolve, exclusively by garbage collection: a pull's blobs
+ * are committed before its image record is, and GC must not see them in between. */
 export const gcLock = 'berth-gc';

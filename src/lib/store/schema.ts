@@ -4,7 +4,7 @@ import type { DBSchema } from 'idb';
 import type { Descriptor } from '../oci/types.ts';
 
 export const dbName = 'berth';
-export const dbVersion = 2;
+export const dbVersion = 3;
 
 /** A committed blob: its bytes are the chunks [digest, 0 … size). Present only after the
  * ingest's size and digest were verified. */
@@ -56,6 +56,20 @@ export interface ImageRecord {
   updatedAt: number;
 }
 
+/** A pull that started and has not finished: a lease, as containerd's, that keeps the blobs it
+ * already committed from garbage collection, and lets a reopened app offer to resume it. */
+export interface PullRecord {
+  /** The canonical reference being pulled. */
+  name: string;
+  /** The resolved root: a manifest or an index. */
+  target: Descriptor;
+  /** The platform asked for, in formatPlatform's form, or 'all'. */
+  platform?: string;
+  startedAt: number;
+  /** Renewed each time the pull (re)starts; the lease runs from here. */
+  updatedAt: number;
+}
+
 /** Registry credentials, stored only when the user ticked "remember" when signing in. */
 export interface CredentialRecord {
   registry: string;
@@ -70,4 +84,5 @@ export interface BerthDB extends DBSchema {
   ingests: { key: string; value: IngestRecord; indexes: { digest: string } };
   images: { key: string; value: ImageRecord };
   credentials: { key: string; value: CredentialRecord };
+  pulls: { key: string; value: PullRecord };
 }

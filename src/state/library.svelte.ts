@@ -1,0 +1,84 @@
+// The page's view of the store: the stored images and interrupted pulls, storage use against
+// the browser's quota, and whether the browser may evict it.
+import type { InterruptedPull, Library, LibraryImage } from '../lib/store/library.ts';
+import type { PullWorkerApi, StoreEvent } from '../workers/pull.ts';
+import type { WorkerBridge } from '../workers/rpc.ts';
+
+export type { InterruptedPull, LibraryImage };
+
+/** The parts of navigator.storage the library uses. */
+export type StorageInfo = Pick<StorageManager, 'estimate' | 'persist' | 'persisted'>;
+
+export class LibraryState {
+  images = $state.raw<LibraryImage[]>([]);
+  pulls = $state.raw<InterruptedPull[]>([]);
+  /** Bytes Berth holds. */
+  bytes = $state(0);
+  /** The origin's usage and quota, as the browser estimates them. */
+  usage = $state<number | null>(null);
+  quota = $state<number | null>(null);
+  /** Whether the browser promised not to evict the store; null while unknown. */
+  persisted = $state<boolean | null>(null);
+  /** Set when there is no store to use: the page says why instead of offering to pull. */
+  unavailable = $state<string | null>(null);
+  /** Opening the store waits for another tab that holds an older version open. */
+  blocked = $state(false);
+  loaded = $state(false);
+
+  readonly #bridge: WorkerBridge<PullWorkerApi>;
+  readonly #storage: StorageInfo | undefined;
+  #asked = false;
+
+  constructor(bridge: WorkerBridge<PullWorkerApi>, storage?: StorageInfo) {
+    this.#bridge = bridge;
+    this.#storage = storage;
+  }
+
+  /** Opens the store (reporting a wait on other tabs), then reads the library. */
+  async open(): Promise<void> {
+    try {
+      await this.#bridge.call(
+        'openStore',
+        {},
+        { onEvent: (e) => (this.blocked = (e as StoreEvent).type === 'blocked') },
+      );
+      this.blocked = false;
+      this.unavailable = null;
+    } catch (err) {
+      this.blocked = false;
+      this.unavailable = err instanceof Error ? err.message : String(err);
+      return;
+    }
+    const persisted = (await this.#storage?.persisted().catch(() => null)) ?? null;
+    this.persisted ??= persisted; // a pull may have asked meanwhile
+    await this.refresh();
+  }
+
+  async refresh(): Promise<void> {
+    if (this.unavailable) return;
+    const [library, estimate] = await Promise.all([
+      this.#bridge.call('library', {}).catch(() => null),
+      this.#storage?.estimate().catch(() => null),
+    ]);
+    if (library) this.#apply(library);
+    if (estimate) {
+      this.usage = estimate.usage ?? null;
+      this.quota = estimate.quota ?? null;
+    }
+    this.loaded = true;
+  }
+
+  /** Asks the browser, once, to keep the store through storage pressure: on the first pull,
+   * when the user has shown they mean to keep images here. */
+  async requestPersistence(): Promise<void> {
+    if (this.#asked || this.persisted || !this.#storage) return;
+    this.#asked = true;
+    this.persisted = await this.#storage.persist().catch(() => false);
+  }
+
+  #apply(l: Library) {
+    this.images = l.images;
+    this.pulls = l.pulls;
+    this.bytes = l.bytes;
+  }
+}
