@@ -1,0 +1,804 @@
+// A layer blob in, its uncompressed tar stream out, one bounded step per read.
+//
+// Everything here is pull-driven: nothing is read from the input until the consumer reads, and
+// no more input is read while decoded output is still waiting. A viewer that stops reading a gzip
+// bomb therefore stops the decoder. Each step is also bounded in size (see the PIECE constants),
+// because one small push into a decoder can otherwise expand a thousandfold or more.
+//
+// Output chunks are fresh buffers or views into them (check byteOffset); this module never
+// touches a chunk again once it has been handed out, so the consumer may keep or transfer it.
+//
+// Integrity: both gzip decoders here check every member's CRC-32 and size, and zstd frames are
+// checked against their content checksum when they carry one. A check fails at the end of its
+// member or frame, after that member's bytes were delivered, so an errored stream must be
+// discarded whole. Errors from the input stream itself (a Blob that can no longer be read) pass
+// through unchanged, so callers can tell a storage failure from corrupt data.
+import { Gunzip } from 'fflate';
+import { Decompress as ZstdDecoder } from 'fzstd';
+import { createCRC32, createXXHash64, type IHasher } from 'hash-wasm';
+import type { Compression } from '../oci/mediatypes.ts';
+
+/** The compressed data is corrupt, truncated or of a form this module refuses. */
+export class DecompressError extends Error {
+  override readonly name = 'DecompressError';
+  constructor(
+    readonly compression: 'gzip' | 'zstd',
+    /** What is wrong, without the offsets. */
+    readonly problem: string,
+    /** Bytes of compressed input consumed when the problem was found, if known. */
+    readonly compressedOffset?: number,
+    /** Bytes of output decoded when the problem was found, if known. */
+    readonly uncompressedOffset?: number,
+    options?: ErrorOptions,
+  ) {
+    const at = [
+      compressedOffset === undefined ? '' : `compressed offset ${compressedOffset}`,
+      uncompressedOffset === undefined ? '' : `uncompressed offset ${uncompressedOffset}`,
+    ].filter(Boolean);
+    super(`${compression} layer: ${problem}${at.length ? ` (at ${at.join(', ')})` : ''}`, options);
+  }
+}
+
+/** The layer's compression is not one this module can decode. */
+export class UnsupportedCompressionError extends Error {
+  override readonly name = 'UnsupportedCompressionError';
+  constructor(readonly compression: string) {
+    super(
+      `Cannot decompress a layer with compression '${compression}': only gzip, zstd and ` +
+        `uncompressed tar layers are supported (the media type is not a known layer type)`,
+    );
+  }
+}
+
+export interface DecompressOptions {
+  /** Use the native DecompressionStream('gzip') when the runtime has it (default true). */
+  native?: boolean;
+  signal?: AbortSignal;
+  /**
+   * Makes the native gzip decoder; defaults to `new DecompressionStream('gzip')`. For tests, which
+   * pass one that fails the way Chromium's does on multi-member gzip.
+   */
+  nativeGunzip?: () => NativeGunzipPair;
+}
+
+/** What DecompressionStream('gzip') is, as far as this module cares. */
+export interface NativeGunzipPair {
+  readable: ReadableStream<Uint8Array>;
+  writable: WritableStream<BufferSource>;
+}
+
+/** The uncompressed bytes of a layer, as a stream. `open` returns a fresh stream of the
+ * compressed blob each time it is called (a stored Blob's `stream()`), so the gzip fast path can
+ * start over with fflate when the native decoder rejects a multi-member gzip. */
+export function decompress(
+  open: () => ReadableStream<Uint8Array>,
+  compression: Compression,
+  opts: DecompressOptions = {},
+): ReadableStream<Uint8Array> {
+  const { signal } = opts;
+  switch (compression) {
+    case 'none':
+      return output(() => new Passthrough(open), signal);
+    case 'gzip': {
+      const factory =
+        opts.nativeGunzip ??
+        (typeof DecompressionStream === 'function' && (() => new DecompressionStream('gzip')));
+      if (opts.native === false || !factory) return output(() => fflateGunzip(open), signal);
+      return output(() => new GunzipWithFallback(open, factory, signal), signal);
+    }
+    case 'zstd':
+      return output(() => new SyncDecoder(open, zstdCodec), signal);
+    default:
+      throw new UnsupportedCompressionError(compression);
+  }
+}
+
+// One write into the native decoder. Chromium's decoder inflates a whole write at once, and its
+// Blob.stream() yields chunks of up to 2 MiB, so a gzip bomb could otherwise expand to 2 GiB in
+// one step; 16 KiB caps that at ~16 MiB and measured no slower than 64 KiB or whole chunks.
+const NATIVE_PIECE = 16 * 1024;
+// fflate inflates a whole push at once, up to ~1032x its size. Pieces adapt to aim at about
+// TARGET_OUT bytes per push: the maximum for ordinary layers (fflate slows down by a tenth at
+// 16 KiB and by half at 1 KiB), small once the data turns out to expand a lot.
+const GZIP_PIECE_MIN = 1024;
+const GZIP_PIECE_START = 4 * 1024;
+const GZIP_PIECE_MAX = 32 * 1024;
+const TARGET_OUT = 1024 * 1024;
+// How much compressed input is kept to read a gzip member's trailer after fflate has moved on.
+// fflate reports a member once its whole header is in, and the trailer sits just before that
+// header; real headers are tens of bytes.
+const TAIL_RETAIN = 256 * 1024;
+// zstd's own default decoder limit (ZSTD_WINDOWLOG_LIMIT_DEFAULT): larger windows need
+// `zstd --long`/`--memory`, and fzstd would allocate the whole window up front.
+const ZSTD_MAX_WINDOW = 2 ** 27;
+const ZSTD_MAX_BLOCK = 128 * 1024;
+
+const EMPTY: Uint8Array = new Uint8Array(0);
+
+/** A source of decoded chunks, read one at a time. */
+interface Decoder {
+  /** The next chunk of output, or null at the clean end. Throws on corrupt data. */
+  read(): Promise<Uint8Array | null>;
+  /** Stops decoding and cancels the input. Never rejects. */
+  cancel(reason: unknown): Promise<void>;
+}
+
+/** The outer stream: opens the input lazily and turns aborts and cancels into input cancels. */
+function output(make: () => Decoder, signal?: AbortSignal): ReadableStream<Uint8Array> {
+  let decoder: Decoder | undefined;
+  let settled = false;
+  let onAbort = () => {};
+  /** The output is done with: stop listening and, unless the input ended, cancel it. */
+  const settle = (cancel: { reason: unknown } | undefined): Promise<void> => {
+    settled = true;
+    signal?.removeEventListener('abort', onAbort);
+    return cancel && decoder ? decoder.cancel(cancel.reason) : Promise.resolve();
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        if (!signal) return;
+        onAbort = () => {
+          if (settled) return;
+          controller.error(signal.reason);
+          void settle({ reason: signal.reason });
+        };
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      },
+      async pull(controller) {
+        if (settled) return;
+        let chunk: Uint8Array | null;
+        try {
+          decoder ??= make();
+          chunk = await decoder.read();
+        } catch (e) {
+          if (settled) return;
+          void settle({ reason: e });
+          throw e;
+        }
+        if (settled) return;
+        if (chunk === null) {
+          void settle(undefined);
+          controller.close();
+        } else {
+          controller.enqueue(chunk);
+        }
+      },
+      cancel(reason) {
+        if (!settled) return settle({ reason });
+      },
+    },
+    // Nothing is decoded ahead of a read: the consumer's reads are the only clock.
+    { highWaterMark: 0 },
+  );
+}
+
+/** The compressed input, handed out in pieces and counted. */
+class Input {
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #chunk: Uint8Array = EMPTY;
+  /** Bytes handed out so far. */
+  consumed = 0;
+  /** Set when reading the input itself failed, as opposed to decoding it. */
+  failure: { error: unknown } | undefined;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.#reader = stream.getReader();
+  }
+
+  /** The next at most `max` bytes of input, or null at its end. */
+  async next(max = Infinity): Promise<Uint8Array | null> {
+    while (this.#chunk.length === 0) {
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await this.#reader.read();
+      } catch (error) {
+        this.failure = { error };
+        throw error;
+      }
+      if (r.done) return null;
+      if (!(r.value instanceof Uint8Array)) {
+        const error = new TypeError(`the compressed input yielded a ${typeof r.value}, not bytes`);
+        this.failure = { error };
+        throw error;
+      }
+      this.#chunk = r.value;
+    }
+    const piece = this.#chunk.length <= max ? this.#chunk : this.#chunk.subarray(0, max);
+    this.#chunk = this.#chunk.subarray(piece.length);
+    this.consumed += piece.length;
+    return piece;
+  }
+
+  cancel(reason: unknown): Promise<void> {
+    return this.#reader.cancel(reason).catch(() => {});
+  }
+}
+
+class Passthrough implements Decoder {
+  readonly #input: Input;
+  constructor(open: () => ReadableStream<Uint8Array>) {
+    this.#input = new Input(open());
+  }
+  read() {
+    return this.#input.next();
+  }
+  cancel(reason: unknown) {
+    return this.#input.cancel(reason);
+  }
+}
+
+/** A synchronous push decoder (fflate, fzstd) behind a uniform face. */
+interface Codec {
+  /** Decodes a prefix of `chunk` (at least one byte) and says how long it was. */
+  feed(chunk: Uint8Array): number;
+  /** The input has ended: flush, and throw if the data stopped short. */
+  end(): void;
+}
+
+/** Runs a Codec one bounded piece at a time, and only when the output queue is empty. */
+class SyncDecoder implements Decoder {
+  readonly #input: Input;
+  readonly #make: (emit: (chunk: Uint8Array) => void) => Promise<Codec>;
+  #codec: Codec | undefined;
+  #pending: Uint8Array = EMPTY;
+  readonly #queue: Uint8Array[] = [];
+  #ended = false;
+  #cancelled = false;
+
+  constructor(
+    open: () => ReadableStream<Uint8Array>,
+    make: (emit: (chunk: Uint8Array) => void) => Promise<Codec>,
+  ) {
+    this.#input = new Input(open());
+    this.#make = make;
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    this.#codec ??= await this.#make((chunk) => this.#queue.push(chunk));
+    while (this.#queue.length === 0) {
+      if (this.#ended || this.#cancelled) return null;
+      if (this.#pending.length === 0) {
+        const chunk = await this.#input.next();
+        if (this.#cancelled) return null;
+        if (chunk === null) {
+          this.#codec.end();
+          this.#ended = true;
+          continue;
+        }
+        this.#pending = chunk;
+      }
+      this.#pending = this.#pending.subarray(this.#codec.feed(this.#pending));
+    }
+    return this.#queue.shift() ?? null;
+  }
+
+  cancel(reason: unknown) {
+    this.#cancelled = true;
+    return this.#input.cancel(reason);
+  }
+}
+
+/** The native decoder failed on its own (not the input, not an abort): worth a retry. */
+class NativeFailure extends Error {
+  override readonly name = 'NativeFailure';
+}
+
+/** DecompressionStream('gzip'), fed in bounded pieces, with its failures told apart. */
+class NativeGunzip implements Decoder {
+  readonly #input: Input;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(
+    open: () => ReadableStream<Uint8Array>,
+    factory: () => NativeGunzipPair,
+    signal: AbortSignal | undefined,
+  ) {
+    this.#input = new Input(open());
+    this.#signal = signal;
+    const pair = factory();
+    this.#reader = pair.readable.getReader();
+    void this.#feed(pair.writable.getWriter());
+  }
+
+  /**
+   * Writes one piece at a time, each after the last was taken. Not pipeTo: it writes while the
+   * writable's desiredSize is positive, and Node 20's DecompressionStream counts its high-water
+   * mark of 16384 in chunks, so a pipe would queue up to 16384 pieces of compressed input.
+   * A write completes only once the decoder has taken it, which in a TransformStream (Chromium)
+   * waits for a read of the output, and in Node waits for zlib's 'drain'.
+   */
+  async #feed(writer: WritableStreamDefaultWriter<BufferSource>) {
+    try {
+      for (;;) {
+        const piece = await this.#input.next(NATIVE_PIECE);
+        // The cast: DOM types want ArrayBuffer-backed views, which Blob.stream() chunks are.
+        if (piece) await writer.write(piece as Uint8Array<ArrayBuffer>);
+        else return await writer.close();
+      }
+    } catch (e) {
+      // A failed write means the decoder failed or was cancelled; read() reports that.
+      if (this.#input.failure) await writer.abort(e).catch(() => {});
+    }
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    try {
+      const r = await this.#reader.read();
+      return r.done ? null : r.value;
+    } catch (e) {
+      if (this.#input.failure) throw this.#input.failure.error;
+      if (this.#signal?.aborted) throw this.#signal.reason;
+      throw new NativeFailure(e instanceof Error ? e.message : String(e), { cause: e });
+    }
+  }
+
+  async cancel(reason: unknown) {
+    await Promise.all([this.#reader.cancel(reason).catch(() => {}), this.#input.cancel(reason)]);
+  }
+}
+
+/**
+ * The native gzip decoder first, then fflate from the start if the native one fails.
+ *
+ * Chromium's DecompressionStream stops after the first gzip member ("Junk found after end of
+ * compressed data"), and eStargz layers are one member per file. fflate's streaming Gunzip reads
+ * every member (its gunzipSync does not). Node 20's DecompressionStream is zlib's and reads all
+ * members itself (it also ignores trailing garbage that is not a gzip header), so there the
+ * fallback only runs for data that is really corrupt or truncated.
+ *
+ * Bytes already delivered are skipped in the second pass, so the consumer sees one seamless
+ * stream. The native error is dropped: if the data is bad, fflate finds it too and says where.
+ */
+class GunzipWithFallback implements Decoder {
+  readonly #open: () => ReadableStream<Uint8Array>;
+  #current: Decoder;
+  #fellBack = false;
+  #delivered = 0;
+  #skip = 0;
+  #cancelled = false;
+
+  constructor(
+    open: () => ReadableStream<Uint8Array>,
+    factory: () => NativeGunzipPair,
+    signal: AbortSignal | undefined,
+  ) {
+    this.#open = open;
+    this.#current = new NativeGunzip(open, factory, signal);
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    for (;;) {
+      let chunk: Uint8Array | null;
+      try {
+        chunk = await this.#current.read();
+      } catch (e) {
+        if (!(e instanceof NativeFailure) || this.#fellBack || this.#cancelled) throw e;
+        this.#fellBack = true;
+        this.#skip = this.#delivered;
+        void this.#current.cancel(e);
+        this.#current = fflateGunzip(this.#open);
+        continue;
+      }
+      if (chunk === null) {
+        if (this.#skip > 0) {
+          throw new DecompressError(
+            'gzip',
+            `the native decoder delivered ${this.#delivered} bytes but fflate decodes only ` +
+              `${this.#delivered - this.#skip}`,
+          );
+        }
+        return null;
+      }
+      if (this.#skip > 0) {
+        if (chunk.length <= this.#skip) {
+          this.#skip -= chunk.length;
+          continue;
+        }
+        chunk = chunk.subarray(this.#skip);
+        this.#skip = 0;
+      }
+      this.#delivered += chunk.length;
+      return chunk;
+    }
+  }
+
+  cancel(reason: unknown) {
+    this.#cancelled = true;
+    return this.#current.cancel(reason);
+  }
+}
+
+function fflateGunzip(open: () => ReadableStream<Uint8Array>): Decoder {
+  return new SyncDecoder(open, async (emit) => new GunzipCodec(await createCRC32(), emit));
+}
+
+/**
+ * fflate's streaming Gunzip, plus the checks it leaves out.
+ *
+ * fflate skips each member's trailer unread, and it returns success on input that stops inside a
+ * trailer or right after a header. So every member's CRC-32 and size are checked here against
+ * its trailer, which is read back from the retained tail of the input when fflate reports the
+ * next member (`onmember`) or the input ends.
+ */
+class GunzipCodec implements Codec {
+  readonly #gunzip = new Gunzip();
+  readonly #crc: IHasher;
+  readonly #tail = new Tail();
+  #in = 0;
+  #out = 0;
+  #memberStart = 0;
+  #memberOut = 0;
+  #piece = GZIP_PIECE_START;
+
+  constructor(crc: IHasher, emit: (chunk: Uint8Array) => void) {
+    this.#crc = crc.init();
+    this.#gunzip.ondata = (data) => {
+      if (data.length === 0) return;
+      this.#crc.update(data);
+      this.#memberOut += data.length;
+      this.#out += data.length;
+      emit(data);
+    };
+    this.#gunzip.onmember = (offset) => {
+      this.#checkTrailer(offset);
+      this.#crc.init();
+      this.#memberStart = offset;
+      this.#memberOut = 0;
+    };
+  }
+
+  feed(chunk: Uint8Array): number {
+    const piece = chunk.subarray(0, this.#piece);
+    this.#tail.add(piece);
+    this.#in += piece.length;
+    const before = this.#out;
+    this.#push(piece, false);
+    const ratio = (this.#out - before) / piece.length;
+    const fit = 2 ** Math.floor(Math.log2(TARGET_OUT / Math.max(ratio, 1)));
+    this.#piece = Math.max(GZIP_PIECE_MIN, Math.min(GZIP_PIECE_MAX, fit, this.#piece * 2));
+    return piece.length;
+  }
+
+  end() {
+    this.#push(EMPTY, true);
+    // A member is at least a 10-byte header, 2 bytes of deflate data and an 8-byte trailer.
+    if (this.#in - this.#memberStart < 20) {
+      throw new DecompressError(
+        'gzip',
+        this.#in === 0 ? 'the input is empty' : 'truncated: the input ends inside a gzip member',
+        this.#in,
+        this.#out,
+      );
+    }
+    this.#checkTrailer(this.#in);
+  }
+
+  #push(data: Uint8Array, final: boolean) {
+    try {
+      this.#gunzip.push(data, final);
+    } catch (e) {
+      if (e instanceof DecompressError) throw e;
+      const message = e instanceof Error ? e.message : String(e);
+      const problem =
+        message === 'unexpected EOF'
+          ? 'truncated: the input ends inside a gzip member'
+          : `corrupt data: ${message}`;
+      throw new DecompressError('gzip', problem, this.#in, this.#out, { cause: e });
+    }
+  }
+
+  /** Checks the member that ends at compressed offset `end` against its trailer. */
+  #checkTrailer(end: number) {
+    const trailer = this.#tail.read(end - 8, 8);
+    if (!trailer) {
+      throw new DecompressError(
+        'gzip',
+        `the header of the member at compressed offset ${end} is too long to check the trailer before it`,
+        end,
+        this.#out,
+      );
+    }
+    const view = new DataView(trailer.buffer, trailer.byteOffset, 8);
+    const wantCrc = view.getUint32(0, true);
+    const wantSize = view.getUint32(4, true);
+    const gotCrc = parseInt(this.#crc.digest('hex'), 16);
+    if (gotCrc !== wantCrc || wantSize !== this.#memberOut % 2 ** 32) {
+      throw new DecompressError(
+        'gzip',
+        `the member starting at compressed offset ${this.#memberStart} fails its trailer check ` +
+          `(CRC-32 ${hex(gotCrc)}, size ${this.#memberOut}; trailer says ${hex(wantCrc)}, ` +
+          `size ${wantSize} mod 2^32): the data is corrupt or truncated`,
+        end,
+        this.#out,
+      );
+    }
+  }
+}
+
+/** The last TAIL_RETAIN bytes of a stream, addressed by absolute offset. */
+class Tail {
+  readonly #pieces: Uint8Array[] = [];
+  #start = 0;
+  #end = 0;
+
+  add(piece: Uint8Array) {
+    this.#pieces.push(piece);
+    this.#end += piece.length;
+    let first = this.#pieces[0];
+    while (first && this.#end - this.#start - first.length >= TAIL_RETAIN) {
+      this.#start += first.length;
+      this.#pieces.shift();
+      first = this.#pieces[0];
+    }
+  }
+
+  /** A copy of bytes [at, at + n), or undefined when they are no longer (or not yet) held. */
+  read(at: number, n: number): Uint8Array | undefined {
+    if (at < this.#start || at + n > this.#end) return undefined;
+    const out = new Uint8Array(n);
+    let pos = this.#start;
+    let filled = 0;
+    for (const piece of this.#pieces) {
+      const from = Math.max(at + filled - pos, 0);
+      if (from < piece.length) {
+        const part = piece.subarray(from, from + n - filled);
+        out.set(part, filled);
+        filled += part.length;
+        if (filled === n) break;
+      }
+      pos += piece.length;
+    }
+    return out;
+  }
+}
+
+async function zstdCodec(emit: (chunk: Uint8Array) => void): Promise<Codec> {
+  return new ZstdCodec(await createXXHash64(), emit);
+}
+
+type ZstdPhase = 'magic' | 'header' | 'block' | 'body' | 'checksum' | 'skipSize' | 'skip';
+
+/**
+ * fzstd behind a walker of the zstd frame format (RFC 8878), which the walker needs for three
+ * things fzstd does not do: it stops after every block, so one step decodes at most 128 KiB even
+ * when a few bytes of RLE blocks stand for gigabytes; it checks each frame's content checksum,
+ * which fzstd skips; and it knows exactly where the input stopped short. Every frame gets a fresh
+ * fzstd decoder, pushed with `final` at the frame's end; skippable frames are passed over.
+ */
+class ZstdCodec implements Codec {
+  readonly #xxh: IHasher;
+  readonly #emit: (chunk: Uint8Array) => void;
+  #phase: ZstdPhase = 'magic';
+  /** Fixed-size fields are gathered here: magic + frame header (at most 18), block header, etc. */
+  readonly #field = new Uint8Array(18);
+  #have = 0;
+  #need = 4;
+  /** Bytes left in the current block body or skippable frame. */
+  #left = 0;
+  #lastBlock = false;
+  #frame: { decoder: ZstdDecoder; checksum: boolean; start: number } | undefined;
+  #in = 0;
+  #out = 0;
+
+  constructor(xxh: IHasher, emit: (chunk: Uint8Array) => void) {
+    this.#xxh = xxh;
+    this.#emit = emit;
+  }
+
+  feed(chunk: Uint8Array): number {
+    let i = 0;
+    let seg = 0; // where the bytes of the open frame not yet given to fzstd begin
+    for (;;) {
+      if (this.#phase === 'body' || this.#phase === 'skip') {
+        const n = Math.min(this.#left, chunk.length - i);
+        i += n;
+        this.#left -= n;
+        if (this.#left > 0) break;
+        if (this.#phase === 'skip') {
+          this.#expect('magic', 4);
+          continue;
+        }
+        // A block ends: decode it, and stop so that its output is read before the next one.
+        this.#push(chunk.subarray(seg, i), false, i);
+        seg = i;
+        if (!this.#lastBlock) this.#expect('block', 3);
+        else if (this.#frame?.checksum) this.#expect('checksum', 4);
+        else this.#endFrame(EMPTY, i);
+        break;
+      }
+      if (i === chunk.length) break;
+      const n = Math.min(this.#need - this.#have, chunk.length - i);
+      this.#field.set(chunk.subarray(i, i + n), this.#have);
+      this.#have += n;
+      i += n;
+      if (this.#have < this.#need) break;
+      switch (this.#phase) {
+        case 'magic': {
+          const magic = this.#u32(0);
+          if (magic === 0xfd2fb528) {
+            this.#frame = { decoder: this.#decoder(), checksum: false, start: this.#in + i - 4 };
+            this.#push(this.#field.slice(0, 4), false, i);
+            seg = i;
+            this.#phase = 'header';
+            this.#need = 5; // the frame header descriptor tells the rest of the header's size
+          } else if ((magic & 0xfffffff0) === 0x184d2a50) {
+            this.#expect('skipSize', 4);
+          } else {
+            this.#fail(`not zstd data: unknown frame magic 0x${hex(magic)}`, i - 4);
+          }
+          break;
+        }
+        case 'header':
+          if (this.#need === 5) {
+            const size = frameHeaderSize(this.#field[4] ?? 0);
+            if (size > 5) {
+              this.#need = size;
+              break;
+            }
+          }
+          this.#checkFrameHeader(i);
+          this.#expect('block', 3);
+          break;
+        case 'block': {
+          const b = this.#u24(0);
+          const type = (b >> 1) & 3;
+          const size = b >>> 3;
+          if (type === 3) this.#fail('corrupt data: reserved block type', i - 3);
+          if (size > ZSTD_MAX_BLOCK) this.#fail(`corrupt data: a block of ${size} bytes`, i - 3);
+          this.#lastBlock = (b & 1) === 1;
+          this.#phase = 'body';
+          this.#left = type === 1 ? 1 : size;
+          break;
+        }
+        case 'checksum':
+          this.#endFrame(chunk.subarray(seg, i), i);
+          seg = i;
+          this.#expect('magic', 4);
+          break;
+        case 'skipSize':
+          this.#phase = 'skip';
+          this.#left = this.#u32(0);
+          break;
+        default:
+          throw new Error(`unreachable zstd phase ${this.#phase}`);
+      }
+      if (this.#phase === 'magic' && this.#have === 0 && !this.#frame) break;
+    }
+    if (this.#frame && i > seg) this.#push(chunk.subarray(seg, i), false, i);
+    this.#in += i;
+    return i;
+  }
+
+  end() {
+    if (this.#phase === 'magic' && this.#have === 0 && this.#in > 0) return;
+    const where: Record<ZstdPhase, string> = {
+      magic: 'a frame magic number',
+      header: 'a frame header',
+      block: 'a block header',
+      body: 'a block',
+      checksum: 'a frame checksum',
+      skipSize: 'a skippable frame',
+      skip: 'a skippable frame',
+    };
+    throw new DecompressError(
+      'zstd',
+      this.#in === 0
+        ? 'the input is empty'
+        : `truncated: the input ends inside ${where[this.#phase]}`,
+      this.#in,
+      this.#out,
+    );
+  }
+
+  #decoder(): ZstdDecoder {
+    return new ZstdDecoder((data) => {
+      if (data.length === 0) return;
+      if (this.#frame?.checksum) this.#xxh.update(data);
+      this.#out += data.length;
+      this.#emit(data);
+    });
+  }
+
+  #checkFrameHeader(i: number) {
+    const f = this.#field;
+    const fhd = f[4] ?? 0;
+    const singleSegment = (fhd & 0x20) !== 0;
+    if (fhd & 0x08) this.#fail('corrupt data: reserved frame header bit set', i);
+    let pos = singleSegment ? 5 : 6;
+    const dictBytes = [0, 1, 2, 4][fhd & 3] ?? 0;
+    let dictId = 0;
+    for (let k = dictBytes - 1; k >= 0; k--) dictId = dictId * 256 + (f[pos + k] ?? 0);
+    pos += dictBytes;
+    if (dictId !== 0) {
+      this.#fail(`the frame needs zstd dictionary ${dictId}, which a layer cannot carry`, i);
+    }
+    let window: number;
+    if (singleSegment) {
+      const fcsBytes = [1, 2, 4, 8][fhd >> 6] ?? 0;
+      window = 0;
+      for (let k = fcsBytes - 1; k >= 0; k--) window = window * 256 + (f[pos + k] ?? 0);
+      if (fcsBytes === 2) window += 256;
+    } else {
+      const wd = f[5] ?? 0;
+      const base = 2 ** (10 + (wd >> 3));
+      window = base + (base / 8) * (wd & 7);
+    }
+    if (window > ZSTD_MAX_WINDOW) {
+      this.#fail(
+        `the frame needs a ${window}-byte window, more than the ${ZSTD_MAX_WINDOW} that zstd ` +
+          `itself decodes without --memory`,
+        i,
+      );
+    }
+    if (this.#frame) {
+      this.#frame.checksum = (fhd & 0x04) !== 0;
+      if (this.#frame.checksum) this.#xxh.init();
+    }
+  }
+
+  #endFrame(rest: Uint8Array, i: number) {
+    const frame = this.#frame;
+    if (!frame) return;
+    this.#push(rest, true, i);
+    if (frame.checksum) {
+      const want = this.#u32(0);
+      const got = parseInt(this.#xxh.digest('hex').slice(8), 16);
+      if (got !== want) {
+        this.#fail(
+          `the frame starting at compressed offset ${frame.start} fails its content checksum ` +
+            `(XXH64 low bits ${hex(got)}, frame says ${hex(want)}): the data is corrupt`,
+          i,
+        );
+      }
+    }
+    this.#frame = undefined;
+    this.#expect('magic', 4);
+  }
+
+  #push(data: Uint8Array, final: boolean, i: number) {
+    if (!this.#frame) return;
+    try {
+      this.#frame.decoder.push(data, final);
+    } catch (e) {
+      if (e instanceof DecompressError) throw e;
+      const message = e instanceof Error ? e.message : String(e);
+      throw new DecompressError('zstd', `corrupt data: ${message}`, this.#in + i, this.#out, {
+        cause: e,
+      });
+    }
+  }
+
+  #expect(phase: ZstdPhase, need: number) {
+    this.#phase = phase;
+    this.#need = need;
+    this.#have = 0;
+  }
+
+  #fail(problem: string, i: number): never {
+    throw new DecompressError('zstd', problem, this.#in + i, this.#out);
+  }
+
+  #u24(at: number): number {
+    const f = this.#field;
+    return (f[at] ?? 0) | ((f[at + 1] ?? 0) << 8) | ((f[at + 2] ?? 0) << 16);
+  }
+
+  #u32(at: number): number {
+    return (this.#u24(at) | ((this.#field[at + 3] ?? 0) << 24)) >>> 0;
+  }
+}
+
+/** The size of a zstd frame's magic plus header, from its header descriptor byte. */
+function frameHeaderSize(fhd: number): number {
+  const singleSegment = (fhd & 0x20) !== 0;
+  const fcsBytes = [singleSegment ? 1 : 0, 2, 4, 8][fhd >> 6] ?? 0;
+  const dictBytes = [0, 1, 2, 4][fhd & 3] ?? 0;
+  return 5 + (singleSegment ? 0 : 1) + dictBytes + fcsBytes;
+}
+
+function hex(n: number): string {
+  return n.toString(16).padStart(8, '0');
+}

@@ -1,0 +1,149 @@
+// Reading a layer's uncompressed tar: its file index (with the diffID computed on the way), and
+// the bytes of one file. Both stream: memory stays bounded whatever the layer's size.
+import { createHasher, type HashAlgorithm } from '../oci/hasher.ts';
+import type { IndexEntry } from './merge.ts';
+import { TarParser, type TarEntry } from './tar.ts';
+
+export interface LayerListing {
+  files: IndexEntry[];
+  /** Digest of the uncompressed tar, to check against the config's rootfs.diff_ids. */
+  diffID: string;
+  uncompressedSize: number;
+}
+
+export interface ListOptions {
+  signal?: AbortSignal;
+  /** Receives the entries found so far, in batches, while the stream is read. */
+  onBatch?: (files: IndexEntry[], uncompressed: number) => void;
+  /** The diffID's algorithm (sha256 unless the config says otherwise). */
+  algorithm?: HashAlgorithm;
+  /** Entries per onBatch call at most; a batch is also sent whenever a chunk ends. */
+  batchSize?: number;
+}
+
+export function toFileEntry(e: TarEntry): IndexEntry {
+  return {
+    path: e.path,
+    type: e.type,
+    size: e.size,
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    mtime: e.mtime,
+    offset: e.offset,
+    ...(e.linkname !== undefined ? { linkname: e.linkname } : {}),
+    ...(e.devmajor !== undefined ? { devmajor: e.devmajor } : {}),
+    ...(e.devminor !== undefined ? { devminor: e.devminor } : {}),
+    ...(e.sparse ? { sparse: true } : {}),
+  };
+}
+
+/** Lists every entry of an uncompressed layer stream and computes its diffID. */
+export async function listLayer(
+  tar: ReadableStream<Uint8Array>,
+  opts: ListOptions = {},
+): Promise<LayerListing> {
+  const hasher = await createHasher(opts.algorithm ?? 'sha256');
+  const files: IndexEntry[] = [];
+  let sent = 0;
+  const flush = (n: number) => {
+    if (files.length > sent) {
+      opts.onBatch?.(files.slice(sent), n);
+      sent = files.length;
+    }
+  };
+  const parser = new TarParser({
+    onEntry: (e) => {
+      files.push(toFileEntry(e));
+      if (files.length - sent >= (opts.batchSize ?? 2000)) flush(parser.position);
+    },
+  });
+  const reader = tar.getReader();
+  let n = 0;
+  try {
+    for (;;) {
+      opts.signal?.throwIfAborted();
+      const { done, value } = await reader.read();
+      if (done) break;
+      hasher.update(value);
+      n += value.byteLength;
+      // Bytes after the end-of-archive blocks still count for the diffID, as in moby.
+      if (!parser.done) parser.push(value);
+      flush(n);
+    }
+    parser.end();
+  } finally {
+    reader.releaseLock();
+  }
+  flush(n);
+  return { files, diffID: hasher.digest(), uncompressedSize: n };
+}
+
+export interface FileBytes {
+  bytes: Uint8Array;
+  /** The file is longer than what was read. */
+  truncated: boolean;
+}
+
+/** Reads up to `limit` bytes of a file at `offset` in an uncompressed layer stream, then stops
+ * reading (and cancels the stream). */
+export async function readFileBytes(
+  tar: ReadableStream<Uint8Array>,
+  offset: number,
+  size: number,
+  limit: number,
+  signal?: AbortSignal,
+): Promise<FileBytes> {
+  const want = Math.min(size, limit);
+  const out = new Uint8Array(want);
+  let got = 0;
+  await eachFileChunk(tar, offset, want, signal, (chunk) => {
+    out.set(chunk, got);
+    got += chunk.byteLength;
+  });
+  if (got < want) throw new Error(`the layer ended ${want - got} bytes before the file did`);
+  return { bytes: out, truncated: want < size };
+}
+
+/** The whole file as a Blob, built from the stream's pieces (kept by the browser, not in the
+ * JS heap at once). */
+export async function fileBlob(
+  tar: ReadableStream<Uint8Array>,
+  offset: number,
+  size: number,
+  signal?: AbortSignal,
+): Promise<Blob> {
+  const parts: Blob[] = [];
+  let got = 0;
+  await eachFileChunk(tar, offset, size, signal, (chunk) => {
+    parts.push(new Blob([chunk.slice()]));
+    got += chunk.byteLength;
+  });
+  if (got < size) throw new Error(`the layer ended ${size - got} bytes before the file did`);
+  return new Blob(parts);
+}
+
+async function eachFileChunk(
+  tar: ReadableStream<Uint8Array>,
+  offset: number,
+  length: number,
+  signal: AbortSignal | undefined,
+  each: (chunk: Uint8Array) => void,
+): Promise<void> {
+  const reader = tar.getReader();
+  let at = 0;
+  const end = offset + length;
+  try {
+    while (at < end) {
+      signal?.throwIfAborted();
+      const { done, value } = await reader.read();
+      if (done) return;
+      const from = Math.max(offset, at);
+      const to = Math.min(end, at + value.byteLength);
+      if (to > from) each(value.subarray(from - at, to - at));
+      at += value.byteLength;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
