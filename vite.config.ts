@@ -1,9 +1,69 @@
+import { loadEnv, type Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { VitePWA } from 'vite-plugin-pwa';
 import { berthProxyPlugin } from './proxy/vite-plugin.ts';
 
-export default defineConfig({
-  plugins: [svelte(), berthProxyPlugin()],
+/**
+ * index.html carries the CSP as a meta tag for static hosts that send no headers. A build that
+ * names its proxy on another origin (VITE_BERTH_PROXY) must let the page connect there too.
+ */
+function cspProxyOrigin(proxy: string | undefined): Plugin {
+  return {
+    name: 'berth-csp-proxy-origin',
+    transformIndexHtml(html) {
+      if (!proxy) return html;
+      const origin = new URL(proxy).origin;
+      return html.replace("connect-src 'self'", `connect-src 'self' ${origin}`);
+    },
+  };
+}
+
+export default defineConfig(({ mode }) => ({
+  plugins: [
+    svelte(),
+    berthProxyPlugin(),
+    cspProxyOrigin(loadEnv(mode, process.cwd(), 'VITE_').VITE_BERTH_PROXY),
+    VitePWA({
+      // The page asks before an update takes over (src/ui/UpdateBanner.svelte); never mid-pull.
+      registerType: 'prompt',
+      // src/state/updates.svelte.ts registers it from the bundle: no inline script for the CSP.
+      injectRegister: null,
+      // The glob below already precaches them.
+      includeManifestIcons: false,
+      manifest: {
+        name: 'Berth',
+        short_name: 'Berth',
+        description: 'Pull container images into your browser, look inside, export OCI archives.',
+        start_url: '/',
+        scope: '/',
+        display: 'standalone',
+        // app.css's light theme: --accent and --bg.
+        theme_color: '#0b5cad',
+        background_color: '#f6f7f9',
+        icons: [
+          { src: '/favicon.svg', sizes: 'any', type: 'image/svg+xml', purpose: 'any' },
+          { src: '/icon-maskable.svg', sizes: 'any', type: 'image/svg+xml', purpose: 'maskable' },
+        ],
+      },
+      workbox: {
+        // The app shell only (the pull worker is its own chunk under assets/); no source maps.
+        globPatterns: ['**/*.{js,css,html,svg,wasm}'],
+        // Registry data lives in IndexedDB. Nothing but this precache is ever cached, and there
+        // is deliberately no runtimeCaching: proxy traffic goes to the network untouched.
+        navigateFallback: 'index.html',
+        // Berth is one page: only / (with its ?image= query) falls back to the cached shell.
+        navigateFallbackAllowlist: [/^\/(?:\?|$)/],
+        navigateFallbackDenylist: [/^\/proxy\//],
+        // The first visit is offline-capable at once; updates still wait for the prompt.
+        clientsClaim: true,
+        cleanupOutdatedCaches: true,
+      },
+      devOptions: { enabled: false },
+    }),
+  ],
+  // Identifies a build; the offline e2e test changes it to produce an update.
+  define: { __BERTH_BUILD__: JSON.stringify(process.env.BERTH_BUILD_ID ?? '') },
   server: { host: '127.0.0.1', port: 5173 },
   build: { target: 'es2022', sourcemap: true },
   worker: { format: 'es' },
@@ -36,4 +96,4 @@ export default defineConfig({
       },
     ],
   },
-});
+}));

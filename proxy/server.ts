@@ -205,6 +205,8 @@ async function serveStatic(req: IncomingMessage, res: ServerResponse, distRoot: 
     if (st) {
       const real = await fs.realpath(candidate);
       if (real.startsWith(distRoot + path.sep)) {
+        // Only assets/ names are content-hashed. Everything else, sw.js, its workbox-*.js and
+        // manifest.webmanifest included, is revalidated, or updates would go unnoticed.
         const cache = decoded.startsWith('/assets/') ? IMMUTABLE : 'no-cache';
         await serveFile(req, res, real, st, cache);
         return;

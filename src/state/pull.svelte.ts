@@ -21,7 +21,8 @@ export interface ProgressRow extends BlobProgress {
   base?: number;
 }
 
-export type Phase = 'idle' | 'resolving' | 'pulling' | 'exporting' | 'deleting' | 'verifying';
+export type Phase =
+  'idle' | 'resolving' | 'pulling' | 'exporting' | 'deleting' | 'verifying' | 'importing';
 
 export interface PullStateOptions {
   bridge: WorkerBridge<PullWorkerApi>;
@@ -64,6 +65,8 @@ export class PullState {
   /** What is attached to the image on screen (signatures, SBOMs, attestations); null while
    * unknown. */
   referrers = $state.raw<{ descriptor: Descriptor; label: string }[] | null>(null);
+  /** Share of the archive read while importing, 0 to 1; null otherwise. */
+  importProgress = $state<number | null>(null);
 
   #tagsFor: string | undefined;
 
@@ -209,6 +212,36 @@ export class PullState {
     await this.pull();
   }
 
+  /** Imports an OCI layout, oci-archive or docker save tar, then shows its (first) image. */
+  async importArchive(file: File): Promise<void> {
+    const abort = this.#start('importing');
+    this.importProgress = 0;
+    try {
+      const r = await this.#opts.bridge.call(
+        'importArchive',
+        { file },
+        {
+          signal: abort.signal,
+          onEvent: (e) => {
+            const ev = e as { done: number; total: number };
+            this.importProgress = ev.total > 0 ? ev.done / ev.total : 0;
+          },
+        },
+      );
+      const names = r.images.map((i) => i.name);
+      const text = `Imported ${names.join(', ')} from ${file.name}: ${r.blobs} blob${r.blobs === 1 ? '' : 's'} stored, ${formatBytes(r.bytes)}.`;
+      this.#finish(abort);
+      if (names[0]) await this.open(names[0]);
+      if (!this.error) this.notice = text;
+    } catch (err) {
+      if (!abort.signal.aborted) this.error = `${file.name} was not imported: ${messageOf(err)}`;
+    } finally {
+      this.importProgress = null;
+      this.#finish(abort);
+      this.#opts.onStoreChanged?.();
+    }
+  }
+
   /** Gives up an interrupted pull and frees what only it held. */
   async discardPull(name: string): Promise<void> {
     try {
@@ -221,8 +254,47 @@ export class PullState {
     }
   }
 
-  /** Resolves and pulls in one pass: the platform list fills in from the pull itself. */
-  async pull(): Promise<void> {
+  /** Fetches the manifests and config only: the summary and history appear at once, and
+   * layers are fetched when they are opened. */
+  inspect(): Promise<void> {
+    return this.pull({ lazy: true });
+  }
+
+  /** Downloads one layer of the image on screen (an inspected image's), with a progress row. */
+  async fetchLayer(layer: Descriptor): Promise<void> {
+    const s = this.summary;
+    if (!s) return;
+    const settings = this.#opts.settings;
+    try {
+      await this.#opts.bridge.call(
+        'fetchLayer',
+        {
+          name: s.name,
+          manifestDigest: s.manifest.digest,
+          layer,
+          proxy: this.#opts.proxy,
+          pieceMiB: settings.pieceMiB,
+          stallSeconds: settings.stallSeconds,
+        },
+        {
+          onEvent: (e) => {
+            const ev = e as PullEvent;
+            if (ev.type !== 'progress') return;
+            const rows = this.rows.filter((r) => r.ref !== ev.progress.ref);
+            const prev = this.rows.find((r) => r.ref === ev.progress.ref);
+            this.rows = [...rows, nextRow(prev, ev.progress)];
+          },
+        },
+      );
+    } finally {
+      this.#opts.onStoreChanged?.();
+    }
+    if (this.summary?.manifest.digest === s.manifest.digest) await this.showStored();
+  }
+
+  /** Resolves and pulls in one pass: the platform list fills in from the pull itself. With
+   * `lazy`, layers are left for later (Inspect). */
+  async pull(opts: { lazy?: boolean } = {}): Promise<void> {
     const input = this.#parse();
     if (!input) return;
     this.#opts.onPullStart?.();
@@ -261,6 +333,7 @@ export class PullState {
           limit: this.#opts.settings.parallel,
           pieceMiB: this.#opts.settings.pieceMiB,
           stallSeconds: this.#opts.settings.stallSeconds,
+          ...(opts.lazy ? { lazy: true } : {}),
           ...(this.platform ? { platform: this.platform } : {}),
         },
         { signal: abort.signal, onEvent: (e) => onEvent(e as PullEvent) },
@@ -270,8 +343,9 @@ export class PullState {
       this.signInRegistry = null;
       void this.#loadExtras(input);
       const fetched = this.rows.filter((r) => r.state === 'done').length;
-      this.notice =
-        fetched === 0
+      this.notice = opts.lazy
+        ? `Inspected ${summary.name}: its manifest and config are stored; a layer is downloaded when you open it.`
+        : fetched === 0
           ? `${summary.name} is up to date: every blob was already stored.`
           : `Pulled ${summary.name}: ${fetched} blob${fetched === 1 ? '' : 's'} downloaded and verified.`;
     } catch (err) {

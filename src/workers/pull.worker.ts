@@ -18,45 +18,24 @@ import {
   type ResolvedImage,
 } from '../lib/pull/pull.ts';
 import { summarize, type ImageSummary } from '../lib/pull/summary.ts';
+import { fetchDescriptor } from '../lib/pull/fetch.ts';
 import { formatReference, parseReference } from '../lib/reference/reference.ts';
 import { RegistryClient, type Credentials } from '../lib/registry/client.ts';
 import { describeReferrer, listReferrers } from '../lib/registry/referrers.ts';
 import { listTags, TagListTruncatedError } from '../lib/registry/tags.ts';
 import { proxyTransport } from '../lib/registry/transport.ts';
-import { ContentStore } from '../lib/store/content.ts';
-import { openDatabase } from '../lib/store/db.ts';
+import { BlobNotFoundError, type ContentStore } from '../lib/store/content.ts';
+import { store, storeReporting, type StoreEvent } from './store.ts';
 import { allPlatforms } from './protocol.ts';
 import { expose, type CallContext } from './rpc.ts';
 import { collectGarbage, deleteImage, discardPull, type CollectResult } from '../lib/store/gc.ts';
 import { readLibrary, type Library } from '../lib/store/library.ts';
+import { importArchive, type ImportResult } from '../lib/import/archive.ts';
 import { isQuotaError, storageFullError } from '../lib/store/space.ts';
 import { verifyImage, type VerifyResult } from '../lib/store/verify.ts';
 import { gcLock, withLock } from '../lib/store/locks.ts';
 
 const credentials = new Map<string, Credentials>();
-let storePromise: Promise<ContentStore> | undefined;
-/** Whether opening the store waits for another tab to let go of an older schema, and who
- * wants to hear about it. */
-let blocked = false;
-const blockedListeners = new Set<(e: StoreEvent) => void>();
-const store = () =>
-  (storePromise ??= openDatabase({
-    onClose: () => (storePromise = undefined),
-    onBlocked: () => {
-      blocked = true;
-      for (const l of blockedListeners) l({ type: 'blocked' });
-    },
-  }).then(
-    (db) => {
-      blocked = false;
-      return new ContentStore(db);
-    },
-    (err: unknown) => {
-      blocked = false;
-      storePromise = undefined;
-      throw err;
-    },
-  ));
 let clientFor: { proxy: string; client: RegistryClient } | undefined;
 let remembered: Promise<void> | undefined;
 
@@ -89,6 +68,9 @@ function client(proxy: string) {
   return clientFor.client;
 }
 
+/** How far an import has read. */
+export type ImportEvent = { type: 'import'; done: number; total: number };
+
 /** What a pull reports along the way: the resolved root first, then progress per blob. */
 export type PullEvent =
   | {
@@ -102,9 +84,6 @@ export type PullEvent =
       all?: boolean;
     }
   | { type: 'progress'; progress: BlobProgress };
-
-/** What opening the store reports while it waits. */
-export type StoreEvent = { type: 'blocked' };
 
 export interface ResolveResult {
   name: string;
@@ -169,17 +148,10 @@ const api = {
    * (abandoned ingests and pulls whose lease ran out): at once if no pull or resolve is
    * running, else later in the background. */
   async openStore(_arg: Record<string, never>, ctx: CallContext): Promise<void> {
-    const listener = (e: StoreEvent) => ctx.emit(e);
-    blockedListeners.add(listener);
-    if (blocked) listener({ type: 'blocked' });
-    try {
-      const s = await store();
-      if (!collected) {
-        collected = true;
-        await collectWhenIdle(s);
-      }
-    } finally {
-      blockedListeners.delete(listener);
+    const s = await storeReporting((e) => ctx.emit(e));
+    if (!collected) {
+      collected = true;
+      await collectWhenIdle(s);
     }
   },
 
@@ -223,6 +195,8 @@ const api = {
       limit?: number;
       pieceMiB?: number;
       stallSeconds?: number;
+      /** Inspect: manifests and config only. */
+      lazy?: boolean;
     },
     ctx: CallContext,
   ): Promise<ImageSummary> {
@@ -242,6 +216,7 @@ const api = {
       limit: Math.min(8, Math.max(1, arg.limit ?? 3)),
       pieceSize: Math.min(256, Math.max(1, arg.pieceMiB ?? 64)) << 20,
       stallMs: Math.min(600, Math.max(1, arg.stallSeconds ?? 30)) * 1000,
+      lazy: arg.lazy ?? false,
       onProgress: (progress: BlobProgress) =>
         ctx.emit({ type: 'progress', progress } satisfies PullEvent),
     };
@@ -257,6 +232,60 @@ const api = {
       const estimate = await navigator.storage?.estimate().catch(() => undefined);
       throw storageFullError(formatReference(ref), await readLibrary(s), estimate);
     }
+  },
+
+  /** Fetches one layer of an inspected image, from where its manifest was fetched (the
+   * distribution source recorded in the store). */
+  async fetchLayer(
+    arg: {
+      name: string;
+      manifestDigest: string;
+      layer: Descriptor;
+      proxy: string;
+      pieceMiB?: number;
+      stallSeconds?: number;
+    },
+    ctx: CallContext,
+  ): Promise<void> {
+    await loadRemembered();
+    const s = await store();
+    const ref = parseReference(arg.name);
+    const sources = (await s.info(arg.manifestDigest))?.sources ?? [];
+    const own = `${ref.registry}/${ref.repository}`;
+    const from = parseReference(sources.includes(own) ? own : (sources[0] ?? own));
+    await withLock(
+      gcLock,
+      () =>
+        fetchDescriptor(
+          {
+            client: client(arg.proxy),
+            store: s,
+            reference: from,
+            pieceSize: Math.min(256, Math.max(1, arg.pieceMiB ?? 64)) << 20,
+            stallMs: Math.min(600, Math.max(1, arg.stallSeconds ?? 30)) * 1000,
+            onProgress: (progress) => ctx.emit({ type: 'progress', progress } satisfies PullEvent),
+          },
+          arg.layer,
+          ctx.signal,
+        ),
+      { signal: ctx.signal, mode: 'shared' },
+    );
+  },
+
+  /** Stores the images of an archive the user dropped or picked. */
+  async importArchive(arg: { file: Blob }, ctx: CallContext): Promise<ImportResult> {
+    const s = await store();
+    // Shared like a pull: collection must not see blobs stored but not yet rooted.
+    return withLock(
+      gcLock,
+      () =>
+        importArchive(s, arg.file, {
+          signal: ctx.signal,
+          onProgress: (done, total) =>
+            ctx.emit({ type: 'import', done, total } satisfies ImportEvent),
+        }),
+      { signal: ctx.signal, mode: 'shared' },
+    );
   },
 
   /** Re-hashes every stored blob of an image. */
@@ -306,7 +335,15 @@ const api = {
     }
     const m = image?.manifests.find((x) => x.descriptor.digest === arg.manifestDigest);
     if (!m) throw new Error(`${arg.name} is not stored: pull it first`);
-    return buildOciArchive(s, { reference: ref, target: m.descriptor });
+    try {
+      return await buildOciArchive(s, { reference: ref, target: m.descriptor });
+    } catch (err) {
+      if (!(err instanceof BlobNotFoundError)) throw err;
+      throw new Error(
+        `${arg.name} was inspected, not pulled: some of its layers are not downloaded. Pull it to export it.`,
+        { cause: err },
+      );
+    }
   },
 
   /** Sets a registry's credentials for this worker's life; `remember` also keeps them in the
@@ -368,5 +405,6 @@ const api = {
 };
 
 export type PullWorkerApi = typeof api;
+export type { StoreEvent };
 
 expose(api, self as unknown as Parameters<typeof expose>[1]);

@@ -175,7 +175,8 @@ test('a full disk stops the pull with what it needs and what can be freed; after
 });
 
 test('no IndexedDB (as in some private modes): the page says so instead of failing later', async () => {
-  const context = await env.browser.newContext();
+  // No service worker: its precache fetches would go through the route below too.
+  const context = await env.browser.newContext({ serviceWorkers: 'block' });
   // Where site data is blocked, reading indexedDB throws a SecurityError, in the page and in
   // its workers alike.
   await context.route('**/assets/*.js', async (route) => {

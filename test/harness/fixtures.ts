@@ -108,7 +108,7 @@ function toFixture(
   };
 }
 
-async function push(
+export async function push(
   layout: OciLayout,
   registry: Registry,
   repository: string,

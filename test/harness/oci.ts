@@ -16,6 +16,7 @@ import {
   open,
   readdir,
   readFile,
+  truncate,
   rename,
   rm,
   stat,
@@ -90,7 +91,9 @@ export type LayerEntry =
   /** Delete path from lower layers: writes `dir/.wh.name`. */
   | { type: 'whiteout'; path: string }
   /** Hide everything lower layers put in dir: writes `dir/.wh..wh..opq`. */
-  | { type: 'opaque'; path: string };
+  | { type: 'opaque'; path: string }
+  /** A file of `size` zero bytes (sparse on disk, whole in the tar): a gzip bomb's payload. */
+  | { type: 'zeros'; path: string; size: number };
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -98,8 +101,14 @@ export interface TarLayerSpec {
   entries: LayerEntry[];
   /** Default gzip. Docker media types allow gzip and none only. */
   compression?: Compression;
+  /** gzip only: the tar is cut in two and each half gzipped on its own, then concatenated (a
+   * multi-member gzip, as eStargz layers are). */
+  multiMember?: boolean;
   /** Default posix (pax); gnu for GNU tar's own format. */
   tarFormat?: 'posix' | 'gnu';
+  /** GNU tar --transform expressions, applied with --absolute-names: how names no file system
+   * holds ("../x", "/abs") get into a layer. */
+  transform?: string[];
   /** history created_by for this layer (when opts.history is not given). */
   createdBy?: string;
   annotations?: Record<string, string>;
@@ -136,6 +145,8 @@ export interface ImageConfigSpec {
    * count must equal the number of layers. Default: one entry per layer from createdBy.
    */
   history?: HistoryEntry[];
+  /** Rewrites rootfs.diff_ids from the real ones: a config that lies about its layers. */
+  diffIDs?: (real: string[]) => string[];
 }
 
 export interface ImageConfig {
@@ -327,6 +338,12 @@ async function writeEntries(root: string, entries: LayerEntry[]): Promise<void> 
         await mkParents(e.path);
         await link(join(root, e.target), abs);
         break;
+      case 'zeros':
+        await mkParents(e.path);
+        await writeFile(abs, '');
+        await truncate(abs, e.size);
+        await chmod(abs, 0o644);
+        break;
       case 'whiteout': {
         const wh = posix.join(posix.dirname(e.path), '.wh.' + posix.basename(e.path));
         await mkParents(wh);
@@ -363,7 +380,12 @@ async function writeRepeated(from: string, to: string, size: number): Promise<vo
 }
 
 /** Make a deterministic tar of root with GNU tar; returns the tar path. */
-async function makeTar(root: string, out: string, format: 'posix' | 'gnu'): Promise<void> {
+async function makeTar(
+  root: string,
+  out: string,
+  format: 'posix' | 'gnu',
+  transform: string[] = [],
+): Promise<void> {
   const top = (await readdir(root)).sort();
   const args = [
     '--create',
@@ -378,6 +400,9 @@ async function makeTar(root: string, out: string, format: 'posix' | 'gnu'): Prom
   ];
   if (format === 'posix') {
     args.push('--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime');
+  }
+  if (transform.length > 0) {
+    args.push('--absolute-names', ...transform.map((t) => `--transform=${t}`));
   }
   if (top.length === 0) args.push('--files-from=/dev/null');
   else args.push('--', ...top);
@@ -401,12 +426,23 @@ async function buildTarLayer(
   const root = await mkdtemp(join(work, 'root-'));
   await writeEntries(root, spec.entries);
   const tar = root + '.tar';
-  await makeTar(root, tar, spec.tarFormat ?? 'posix');
+  await makeTar(root, tar, spec.tarFormat ?? 'posix', spec.transform);
   await rm(root, { recursive: true, force: true });
   const diffID = await sha256File(tar);
   const compression = spec.compression ?? 'gzip';
   let blob = tar;
-  if (compression === 'gzip') {
+  if (compression === 'gzip' && spec.multiMember) {
+    const bytes = await readFile(tar);
+    const half = bytes.length >> 1;
+    await writeFile(tar + '.1', bytes.subarray(0, half));
+    await writeFile(tar + '.2', bytes.subarray(half));
+    await run('gzip', ['-n', '-f', tar + '.1', tar + '.2']);
+    await writeFile(
+      tar + '.gz',
+      Buffer.concat([await readFile(tar + '.1.gz'), await readFile(tar + '.2.gz')]),
+    );
+    blob = tar + '.gz';
+  } else if (compression === 'gzip') {
     await run('gzip', ['-n', '-f', tar]);
     blob = tar + '.gz';
   } else if (compression === 'zstd') {
@@ -478,7 +514,10 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
       created: c.created ?? FIXED_CREATED,
       ...(c.author !== undefined ? { author: c.author } : {}),
       config: c.config ?? {},
-      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffID) },
+      rootfs: {
+        type: 'layers',
+        diff_ids: c.diffIDs ? c.diffIDs(layers.map((l) => l.diffID)) : layers.map((l) => l.diffID),
+      },
       history,
     };
     const configDescriptor = await layout.addJson(

@@ -1,6 +1,6 @@
 // Resolve, then pull: the root is resolved and stored, and a walk of small handlers fetches the
 // rest (containerd's Dispatch(Handlers(FetchHandler, FilterPlatforms(ChildrenHandler)))).
-import { isConfig, isIndex, isManifest } from '../oci/mediatypes.ts';
+import { isConfig, isIndex, isLayer, isManifest } from '../oci/mediatypes.ts';
 import {
   defaultPlatform,
   formatPlatform,
@@ -31,6 +31,9 @@ export interface PullContext {
   pieceSize?: number;
   /** Silence allowed to a download beyond its expected time, in ms. */
   stallMs?: number;
+  /** Fetch the manifests and configs only ("Inspect"): layers are fetched when opened
+   * (buildkit's filterLayerBlobs). */
+  lazy?: boolean;
 }
 
 export interface ResolvedImage {
@@ -176,6 +179,11 @@ function announce(h: Handler, onProgress: ProgressListener): Handler {
   };
 }
 
+/** Drops layers from the children, so the walk fetches manifests and configs only. */
+function filterLayers(h: Handler): Handler {
+  return async (desc, signal) => (await h(desc, signal)).filter((c) => !isLayer(c.mediaType));
+}
+
 /** Foreign layers (with urls) are never fetched: they are not the registry's to serve. */
 function skipForeign(h: Handler): Handler {
   return async (desc, signal) => {
@@ -228,8 +236,9 @@ export async function pullImage(
     ...(platform ? { platform: platform === 'all' ? 'all' : formatPlatform(platform) } : {}),
   });
   for (const t of manifests) if (t !== image.root) ctx.onProgress(progressOf(t, 'waiting', 0));
+  const children = ctx.lazy ? filterLayers(childrenHandler(ctx.store)) : childrenHandler(ctx.store);
   const walk = reportFailure(
-    skipForeign(handlers(fetch, announce(childrenHandler(ctx.store), ctx.onProgress))),
+    skipForeign(handlers(fetch, announce(children, ctx.onProgress))),
     ctx.onProgress,
   );
   await dispatch(walk, manifests, {
@@ -245,8 +254,12 @@ export async function pullImage(
   const record = await ctx.store.putImage({
     name: image.name,
     target: image.root,
-    manifests: pulled.map((descriptor) => ({ descriptor, pulledAt: Date.now() })),
-    ...(platform === 'all' ? { complete: true } : {}),
+    manifests: pulled.map((descriptor) => ({
+      descriptor,
+      pulledAt: Date.now(),
+      ...(ctx.lazy ? { lazy: true } : {}),
+    })),
+    ...(platform === 'all' && !ctx.lazy ? { complete: true } : {}),
   });
   const shown =
     platform === 'all' && image.index

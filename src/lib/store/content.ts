@@ -75,6 +75,45 @@ export class ContentStore {
     );
   }
 
+  /** The bytes of a blob as a stream, following its ingest while it is still being written:
+   * chunks are read in order as they become durable, so a layer's files can be listed while it
+   * downloads. Bytes at an offset never change (they are the digest's), so what was read stays
+   * right even if the ingest restarts; the caller still checks the result (a diffID). */
+  follow(
+    digest: string,
+    size: number,
+    opts: { signal?: AbortSignal; pollMs?: number; startMs?: number } = {},
+  ) {
+    let offset = 0;
+    const giveUpAt = Date.now() + (opts.startMs ?? 0);
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        for (;;) {
+          if (offset >= size) return controller.close();
+          opts.signal?.throwIfAborted();
+          const chunk = await this.db.get('chunks', [digest, offset]);
+          if (chunk) {
+            offset += chunk.data.size;
+            controller.enqueue(new Uint8Array(await chunk.data.arrayBuffer()));
+            return;
+          }
+          const [blob, ingest] = await Promise.all([
+            this.db.get('blobs', digest),
+            this.db.getFromIndex('ingests', 'digest', digest),
+          ]);
+          if (blob) {
+            throw new CorruptStoreError(`blob ${digest}: no stored chunk at offset ${offset}`);
+          }
+          // Nothing yet: the download may not have started; wait for it a little.
+          if (!ingest && (offset > 0 || Date.now() > giveUpAt)) {
+            throw new BlobNotFoundError(digest);
+          }
+          await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
+        }
+      },
+    });
+  }
+
   /** Reads a small blob (a manifest, a config) into memory. */
   async readBytes(digest: string): Promise<Uint8Array> {
     return new Uint8Array(await (await this.read(digest)).arrayBuffer());
@@ -140,7 +179,8 @@ export class ContentStore {
     const manifests = [...(old?.target.digest === image.target.digest ? old.manifests : [])];
     for (const m of image.manifests) {
       const i = manifests.findIndex((x) => x.descriptor.digest === m.descriptor.digest);
-      if (i >= 0) manifests[i] = m;
+      // An inspect after a pull leaves the manifest pulled: its layers are stored.
+      if (i >= 0) manifests[i] = m.lazy && !manifests[i]!.lazy ? { ...m, lazy: false } : m;
       else manifests.push(m);
     }
     const rec: ImageRecord = {

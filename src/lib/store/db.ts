@@ -49,6 +49,10 @@ export async function openDatabase(opts: OpenOptions = {}): Promise<Database> {
         if (oldVersion < 3) {
           db.createObjectStore('pulls', { keyPath: 'name' });
         }
+        if (oldVersion < 4) {
+          db.createObjectStore('layerIndexes', { keyPath: 'digest' });
+          db.createObjectStore('layerEntries', { keyPath: ['digest', 'batch'] });
+        }
       },
       blocked() {
         opts.onBlocked?.();

@@ -88,8 +88,14 @@ async function sweep(
   const result: CollectResult = { blobs: 0, bytes: 0, ingests: 0, pulls: 0 };
   for (const blob of await store.db.getAll('blobs')) {
     if (keep.has(blob.digest)) continue;
-    const tx = store.db.transaction(['blobs', 'chunks'], 'readwrite');
+    // The blob goes with what was derived from it.
+    const tx = store.db.transaction(
+      ['blobs', 'chunks', 'layerIndexes', 'layerEntries'],
+      'readwrite',
+    );
     await tx.objectStore('chunks').delete(chunkRange(blob.digest));
+    await tx.objectStore('layerEntries').delete(chunkRange(blob.digest));
+    await tx.objectStore('layerIndexes').delete(blob.digest);
     await tx.objectStore('blobs').delete(blob.digest);
     await tx.done;
     result.blobs++;

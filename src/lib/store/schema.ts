@@ -1,10 +1,11 @@
 // The IndexedDB schema. Blobs are content-addressed and split into chunk Blobs, so no layer is
 // ever one huge value and an export can compose them without copying bytes into JS.
 import type { DBSchema } from 'idb';
+import type { IndexEntry } from '../layers/merge.ts';
 import type { Descriptor } from '../oci/types.ts';
 
 export const dbName = 'berth';
-export const dbVersion = 3;
+export const dbVersion = 4;
 
 /** A committed blob: its bytes are the chunks [digest, 0 … size). Present only after the
  * ingest's size and digest were verified. */
@@ -49,7 +50,13 @@ export interface ImageRecord {
   target: Descriptor;
   /** The platform manifests pulled completely (config and every layer stored). Each
    * descriptor carries its platform, as an index entry does. */
-  manifests: { descriptor: Descriptor; pulledAt: number }[];
+  manifests: {
+    descriptor: Descriptor;
+    pulledAt: number;
+    /** Inspected, not pulled: the manifest and config are stored, the layers only once
+     * opened. A later pull replaces the entry. */
+    lazy?: boolean;
+  }[];
   /** Every manifest of the target index was pulled ("All platforms"): it exports whole. */
   complete?: boolean;
   createdAt: number;
@@ -70,6 +77,28 @@ export interface PullRecord {
   updatedAt: number;
 }
 
+/** The file index of a layer, derived from its blob: kept next to it, so reopening an image
+ * (offline too) lists its files at once. Removed with the blob. */
+export interface LayerIndexRecord {
+  /** The layer blob's digest. */
+  digest: string;
+  /** sha256 of the uncompressed tar, to check against the config's rootfs.diff_ids. */
+  diffID: string;
+  /** Bytes of the uncompressed tar. */
+  uncompressedSize: number;
+  /** Entries, stored in `layerEntries` in batches numbered 0 … batches-1. */
+  entries: number;
+  batches: number;
+  indexedAt: number;
+}
+
+/** One batch of a layer's file index. */
+export interface LayerEntriesRecord {
+  digest: string;
+  batch: number;
+  entries: IndexEntry[];
+}
+
 /** Registry credentials, stored only when the user ticked "remember" when signing in. */
 export interface CredentialRecord {
   registry: string;
@@ -85,4 +114,6 @@ export interface BerthDB extends DBSchema {
   images: { key: string; value: ImageRecord };
   credentials: { key: string; value: CredentialRecord };
   pulls: { key: string; value: PullRecord };
+  layerIndexes: { key: string; value: LayerIndexRecord };
+  layerEntries: { key: [string, number]; value: LayerEntriesRecord };
 }

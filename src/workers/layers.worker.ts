@@ -1,0 +1,109 @@
+// The layers worker: decompresses and reads layers for the file browser (listing, diffID check,
+// file contents), apart from the pull worker, so browsing never waits for a download and a
+// download never waits for a listing.
+import { layerCompression } from '../lib/oci/mediatypes.ts';
+import { algorithmOf } from '../lib/oci/hasher.ts';
+import { decompress } from '../lib/layers/decompress.ts';
+import { fileBlob, listLayer, readFileBytes, type FileBytes } from '../lib/layers/read.ts';
+import type { ContentStore } from '../lib/store/content.ts';
+import { getLayerIndex, putLayerIndex } from '../lib/store/layer-index.ts';
+import { withLock } from '../lib/store/locks.ts';
+import type { IndexEntry } from '../lib/layers/merge.ts';
+import { expose, type CallContext } from './rpc.ts';
+import { store } from './store.ts';
+
+export interface LayerRef {
+  digest: string;
+  mediaType: string;
+  size: number;
+  /** The config's diffID for this layer: it names the hash algorithm. */
+  diffID?: string;
+}
+
+export interface LayerListingResult {
+  files: IndexEntry[];
+  diffID: string;
+  uncompressedSize: number;
+}
+
+/** Sent while a layer is read: the entries found since the last event. */
+export type LayerEvent = { type: 'files'; files: IndexEntry[]; uncompressed: number };
+
+/** How long a listing waits for a layer's download to start (a lazy fetch the page just
+ * asked the pull worker for). */
+const followStartMs = 60_000;
+
+/** The layer's compressed bytes: the stored blob, or, while it is still downloading, its ingest
+ * followed chunk by chunk. */
+async function source(s: ContentStore, layer: LayerRef, signal: AbortSignal) {
+  if (await s.info(layer.digest)) {
+    const blob = await s.read(layer.digest);
+    return { open: () => blob.stream() as ReadableStream<Uint8Array>, committed: true };
+  }
+  return {
+    open: () => s.follow(layer.digest, layer.size, { signal, startMs: followStartMs }),
+    committed: false,
+  };
+}
+
+function tarStream(open: () => ReadableStream<Uint8Array>, mediaType: string, signal: AbortSignal) {
+  return decompress(open, layerCompression(mediaType), { signal });
+}
+
+/** A layer's uncompressed tar, from the store or following its download. */
+async function layerTar(layer: LayerRef, signal: AbortSignal) {
+  const src = await source(await store(), layer, signal);
+  return tarStream(src.open, layer.mediaType, signal);
+}
+
+const api = {
+  /** The file index of a layer: from the store when it was read before, else by reading the
+   * layer through (following its download if it is still coming), then stored. */
+  async listLayer(arg: LayerRef, ctx: CallContext): Promise<LayerListingResult> {
+    const s = await store();
+    const stored = await getLayerIndex(s, arg.digest);
+    if (stored) return stored;
+    // One reader per layer across tabs: a second waits, then finds the index stored.
+    return withLock(
+      `berth-index:${arg.digest}`,
+      async () => {
+        const again = await getLayerIndex(s, arg.digest);
+        if (again) return again;
+        const src = await source(s, arg, ctx.signal);
+        const listing = await listLayer(tarStream(src.open, arg.mediaType, ctx.signal), {
+          signal: ctx.signal,
+          algorithm: arg.diffID ? algorithmOf(arg.diffID) : 'sha256',
+          onBatch: (files, uncompressed) =>
+            ctx.emit({ type: 'files', files, uncompressed } satisfies LayerEvent),
+        });
+        // Only a verified blob's listing is kept: a followed download is checked at commit.
+        if (src.committed || (await s.info(arg.digest)))
+          await putLayerIndex(s, arg.digest, listing);
+        return listing;
+      },
+      { signal: ctx.signal },
+    );
+  },
+
+  /** Up to `limit` bytes of one file, for the viewer. */
+  async readFile(
+    arg: { layer: LayerRef; offset: number; size: number; limit: number },
+    ctx: CallContext,
+  ): Promise<FileBytes> {
+    const tar = await layerTar(arg.layer, ctx.signal);
+    return readFileBytes(tar, arg.offset, arg.size, arg.limit, ctx.signal);
+  },
+
+  /** One whole file, for "Download this file". */
+  async fileBlob(
+    arg: { layer: LayerRef; offset: number; size: number },
+    ctx: CallContext,
+  ): Promise<Blob> {
+    const tar = await layerTar(arg.layer, ctx.signal);
+    return fileBlob(tar, arg.offset, arg.size, ctx.signal);
+  },
+};
+
+export type LayersWorkerApi = typeof api;
+
+expose(api, self as unknown as Parameters<typeof expose>[1]);

@@ -1,0 +1,43 @@
+// The content store as each worker opens it: one connection per worker, opened on first use and
+// again after another tab's schema upgrade closed it.
+import { ContentStore } from '../lib/store/content.ts';
+import { openDatabase } from '../lib/store/db.ts';
+
+/** What opening the store reports while it waits. */
+export type StoreEvent = { type: 'blocked' };
+
+let storePromise: Promise<ContentStore> | undefined;
+/** Whether opening waits for another tab to let go of an older schema, and who wants to know. */
+let blocked = false;
+const blockedListeners = new Set<(e: StoreEvent) => void>();
+
+export function store(): Promise<ContentStore> {
+  return (storePromise ??= openDatabase({
+    onClose: () => (storePromise = undefined),
+    onBlocked: () => {
+      blocked = true;
+      for (const l of blockedListeners) l({ type: 'blocked' });
+    },
+  }).then(
+    (db) => {
+      blocked = false;
+      return new ContentStore(db);
+    },
+    (err: unknown) => {
+      blocked = false;
+      storePromise = undefined;
+      throw err;
+    },
+  ));
+}
+
+/** Opens the store, telling `listener` if the opening waits for another tab. */
+export async function storeReporting(listener: (e: StoreEvent) => void): Promise<ContentStore> {
+  blockedListeners.add(listener);
+  if (blocked) listener({ type: 'blocked' });
+  try {
+    return await store();
+  } finally {
+    blockedListeners.delete(listener);
+  }
+}
