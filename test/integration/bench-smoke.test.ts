@@ -1,0 +1,59 @@
+// A tiny run of the benchmark (small image, one run of each metric), so `npm run bench` does
+// not rot. It checks the JSON has every metric with sane numbers; no timing is asserted.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, test } from 'vitest';
+import type { Row } from '../../bench/run.ts';
+import { run } from '../harness/process.ts';
+
+const work = await mkdtemp(join(tmpdir(), 'berth-bench-smoke-'));
+afterAll(() => rm(work, { recursive: true, force: true }));
+
+const METRICS = [
+  'pull-skopeo',
+  'pull-ceiling',
+  'index',
+  'export',
+  'heap',
+  'heap-buffers',
+  'rss',
+  'pss',
+  'pull-huge',
+  'longest-task',
+  'longest-task-index',
+  'first-view',
+];
+
+test('bench --small runs every metric once and writes the JSON', { timeout: 60_000 }, async () => {
+  const out = join(work, 'result.json');
+  const { stdout } = await run(
+    'npx',
+    ['tsx', 'bench/run.ts', '--small', '--runs', '1', '--out', out],
+    { timeoutMs: 55_000 },
+  );
+  const result = JSON.parse(await readFile(out, 'utf8')) as {
+    machine: { cores: number; chromium: string };
+    rows: Row[];
+  };
+  expect(result.machine.cores).toBeGreaterThan(0);
+  expect(result.machine.chromium).toMatch(/Chromium \d+/);
+  expect(result.rows.map((r) => r.id)).toEqual(METRICS);
+  for (const r of result.rows) {
+    const values = [...r.berth.runs, ...(r.reference?.runs ?? []), ...(r.ratio?.runs ?? [])];
+    expect(r.berth.runs, `${r.id}: one run`).toHaveLength(1);
+    for (const v of values) {
+      expect(Number.isFinite(v), `${r.id}: ${v} is a number`).toBe(true);
+      // A long task is reported from 50 ms, so none is 0; everything else took time or memory.
+      if (r.id.startsWith('longest-task')) expect(v, r.id).toBeGreaterThanOrEqual(0);
+      else expect(v, r.id).toBeGreaterThan(0);
+    }
+    if (r.target) expect(typeof r.met, `${r.id}: target judged`).toBe('boolean');
+    expect(stdout).toContain(`| ${r.metric} |`);
+  }
+  // Not nonsense: a pull takes less than a minute and the heap is neither empty nor gigabytes.
+  const byId = new Map(result.rows.map((r) => [r.id, r]));
+  expect(byId.get('pull-skopeo')!.berth.median).toBeLessThan(60_000);
+  expect(byId.get('heap')!.berth.median).toBeGreaterThan(0.5);
+  expect(byId.get('heap')!.berth.median).toBeLessThan(1024);
+});
