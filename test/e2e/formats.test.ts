@@ -170,6 +170,12 @@ describe('formats', () => {
     const text = (await (await summaryOf(artifact)).textContent()) ?? '';
     expect(text).toContain('Artifact type');
     expect(text).toContain(fx.artifact.artifactType);
+    // Its blob is no filesystem layer: it is said so, not offered for browsing, and the merged
+    // view (which skips it) still opens.
+    expect(text).toContain('not a filesystem layer');
+    expect(await artifact.getByRole('button', { name: 'Browse layer 1' }).count()).toBe(0);
+    await artifact.getByRole('button', { name: 'Browse merged filesystem' }).click();
+    await artifact.getByRole('region', { name: 'Files' }).getByText('No files.').waitFor();
     await artifact.context().close();
   });
 
