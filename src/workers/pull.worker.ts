@@ -132,6 +132,14 @@ async function pullLocked(
 
 let collected = false;
 
+/** The page's fetch settings, bounded: the largest Range piece and the stall allowance. */
+function fetchTuning(arg: { pieceMiB?: number; stallSeconds?: number }) {
+  return {
+    pieceSize: Math.min(256, Math.max(1, arg.pieceMiB ?? 64)) << 20,
+    stallMs: Math.min(600, Math.max(1, arg.stallSeconds ?? 30)) * 1000,
+  };
+}
+
 /** Collects garbage as soon as no pull or resolve (of any tab) holds the GC lock, trying again
  * every half minute: it never makes them wait. */
 async function collectWhenIdle(s: ContentStore): Promise<void> {
@@ -214,8 +222,7 @@ const api = {
       store: s,
       signal: ctx.signal,
       limit: Math.min(8, Math.max(1, arg.limit ?? 3)),
-      pieceSize: Math.min(256, Math.max(1, arg.pieceMiB ?? 64)) << 20,
-      stallMs: Math.min(600, Math.max(1, arg.stallSeconds ?? 30)) * 1000,
+      ...fetchTuning(arg),
       lazy: arg.lazy ?? false,
       onProgress: (progress: BlobProgress) =>
         ctx.emit({ type: 'progress', progress } satisfies PullEvent),
@@ -261,8 +268,7 @@ const api = {
             client: client(arg.proxy),
             store: s,
             reference: from,
-            pieceSize: Math.min(256, Math.max(1, arg.pieceMiB ?? 64)) << 20,
-            stallMs: Math.min(600, Math.max(1, arg.stallSeconds ?? 30)) * 1000,
+            ...fetchTuning(arg),
             onProgress: (progress) => ctx.emit({ type: 'progress', progress } satisfies PullEvent),
           },
           arg.layer,

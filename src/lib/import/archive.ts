@@ -9,7 +9,6 @@
 // digest's ingest lock held until the end, and checked against its digest as soon as it is
 // written. Only when every blob has verified are they committed and the image records written;
 // on any failure every ingest opened is aborted, so the store is as it was.
-import { algorithmOf, createHasher } from '../oci/hasher.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { refKey } from '../pull/progress.ts';
 import type { ContentStore, IngestWriter } from '../store/content.ts';
@@ -106,18 +105,6 @@ function hold(store: ContentStore, digest: string, signal?: AbortSignal): Promis
   });
 }
 
-/** The digest of what an ingest holds, from the hash state it saved with its last piece: the
- * writer checks it only in commit, and nothing may be committed before everything verified. */
-async function ingestDigest(store: ContentStore, w: IngestWriter): Promise<string> {
-  const rec = await store.db.get('ingests', w.ref);
-  if (!rec?.hashState || rec.offset !== rec.size) {
-    throw new Error(`the ingest ${w.ref} was lost while it was written`);
-  }
-  const hasher = await createHasher(algorithmOf(rec.digest));
-  hasher.load(rec.hashState);
-  return hasher.digest();
-}
-
 async function storePlan(
   store: ContentStore,
   members: ArchiveMembers,
@@ -175,7 +162,7 @@ async function storePlan(
           progress.report(done);
         }
       }
-      const actual = await ingestDigest(store, w);
+      const actual = w.digest();
       if (actual !== desc.digest) throw new ImportError(blob.mismatch(actual));
     }
     signal?.throwIfAborted();

@@ -211,6 +211,7 @@ export class IngestWriter {
   readonly #rec: IngestRecord;
   readonly #hasher: Hasher;
   #closed = false;
+  #digest: string | undefined;
 
   constructor(db: Database, rec: IngestRecord, hasher: Hasher) {
     this.#db = db;
@@ -266,6 +267,17 @@ export class IngestWriter {
     }
   }
 
+  /** The digest of the bytes written, once they are all there. It ends writing: a caller can
+   * check several ingests before it commits any (an import is all or nothing). */
+  digest(): string {
+    const rec = this.#rec;
+    if (rec.offset !== rec.size) {
+      throw new SizeMismatchError(rec.size, rec.offset, `${rec.ref}: not complete`);
+    }
+    this.#closed = true;
+    return (this.#digest ??= this.#hasher.digest());
+  }
+
   /** Verifies size and digest, then makes the blob visible. Always closes the writer; on
    * failure the ingest's chunks are removed. */
   async commit(): Promise<BlobRecord> {
@@ -274,7 +286,7 @@ export class IngestWriter {
       await this.abort();
       throw new SizeMismatchError(rec.size, rec.offset, rec.ref);
     }
-    const actual = this.#hasher.digest();
+    const actual = this.digest();
     if (actual !== rec.digest) {
       await this.abort();
       throw new DigestMismatchError(rec.digest, actual, rec.offset, rec.ref);

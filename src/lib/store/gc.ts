@@ -27,19 +27,28 @@ export interface CollectResult {
 export async function reachableFrom(
   store: ContentStore,
   roots: Descriptor[],
+  /** Children of documents already read: several walks over one store share it, so each
+   * manifest is read and parsed once. */
+  children = new Map<string, Descriptor[]>(),
 ): Promise<Map<string, Descriptor>> {
   const seen = new Map<string, Descriptor>();
+  const childrenOf = async (d: Descriptor): Promise<Descriptor[]> => {
+    const known = children.get(d.digest);
+    if (known) return known;
+    if (!(await store.info(d.digest))) return [];
+    const doc = parseManifestDocument(await store.readBytes(d.digest), {
+      descriptorMediaType: d.mediaType,
+    });
+    const list =
+      doc.kind === 'index' ? doc.index.manifests : [doc.manifest.config, ...doc.manifest.layers];
+    children.set(d.digest, list);
+    return list;
+  };
   const walk = async (d: Descriptor): Promise<void> => {
     if (seen.has(d.digest)) return;
     seen.set(d.digest, d);
     if (!isIndex(d.mediaType) && !isManifest(d.mediaType)) return;
-    if (!(await store.info(d.digest))) return;
-    const doc = parseManifestDocument(await store.readBytes(d.digest), {
-      descriptorMediaType: d.mediaType,
-    });
-    const children =
-      doc.kind === 'index' ? doc.index.manifests : [doc.manifest.config, ...doc.manifest.layers];
-    for (const c of children) await walk(c);
+    for (const c of await childrenOf(d)) await walk(c);
   };
   for (const r of roots) await walk(r);
   return seen;

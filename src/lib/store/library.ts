@@ -45,9 +45,12 @@ export async function readLibrary(store: ContentStore): Promise<Library> {
   ]);
   const size = new Map(blobs.map((b) => [b.digest, b.size]));
   const ingested = new Map(ingests.map((i) => [i.digest, i.offset]));
-  const reach = async (roots: Descriptor[]) => new Set((await reachableFrom(store, roots)).keys());
-  const imageSets = await Promise.all(images.map((i) => reach(imageRoots(i))));
-  const pullSets = await Promise.all(pulls.map((p) => reachableFrom(store, [p.target])));
+  const docs = new Map<string, Descriptor[]>();
+  const imageSets: Set<string>[] = [];
+  for (const i of images)
+    imageSets.push(new Set((await reachableFrom(store, imageRoots(i), docs)).keys()));
+  const pullSets: Map<string, Descriptor>[] = [];
+  for (const p of pulls) pullSets.push(await reachableFrom(store, [p.target], docs));
   // How many roots (images and pulls) reach each digest.
   const users = new Map<string, number>();
   for (const set of [...imageSets, ...pullSets.map((m) => new Set(m.keys()))]) {
