@@ -1,29 +1,12 @@
-import { loadEnv, type Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
 import { berthProxyPlugin } from './proxy/vite-plugin.ts';
 
-/**
- * index.html carries the CSP as a meta tag for static hosts that send no headers. A build that
- * names its proxy on another origin (VITE_BERTH_PROXY) must let the page connect there too.
- */
-function cspProxyOrigin(proxy: string | undefined): Plugin {
-  return {
-    name: 'berth-csp-proxy-origin',
-    transformIndexHtml(html) {
-      if (!proxy) return html;
-      const origin = new URL(proxy).origin;
-      return html.replace("connect-src 'self'", `connect-src 'self' ${origin}`);
-    },
-  };
-}
-
-export default defineConfig(({ mode }) => ({
+export default defineConfig({
   plugins: [
     svelte(),
     berthProxyPlugin(),
-    cspProxyOrigin(loadEnv(mode, process.cwd(), 'VITE_').VITE_BERTH_PROXY),
     VitePWA({
       // The page asks before an update takes over (src/ui/UpdateBanner.svelte); never mid-pull.
       registerType: 'prompt',
@@ -96,4 +79,4 @@ export default defineConfig(({ mode }) => ({
       },
     ],
   },
-}));
+});

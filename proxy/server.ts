@@ -53,7 +53,8 @@ const CSP = [
   "script-src 'self' 'wasm-unsafe-eval'",
   "style-src 'self' 'unsafe-inline'",
   "img-src 'self' blob: data:",
-  "connect-src 'self'",
+  // Settings may name a proxy on another origin, or talk to CORS-enabled registries directly.
+  "connect-src 'self' https: http:",
   "worker-src 'self' blob:",
   "object-src 'none'",
   "base-uri 'none'",

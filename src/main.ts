@@ -6,9 +6,11 @@ import { LibraryState } from './state/library.svelte.ts';
 import { UpdateState } from './state/updates.svelte.ts';
 import UpdateBanner from './ui/UpdateBanner.svelte';
 import { LayerState } from './state/layers.svelte.ts';
+import { AppState } from './state/app.svelte.ts';
+import { SettingsState } from './state/settings.svelte.ts';
+import { parseRoute } from './state/route.ts';
 import { createPullBridge } from './workers/pull.ts';
 import { createLayersBridge } from './workers/layers.ts';
-import { loadSettings } from './state/settings.ts';
 
 /** localStorage throws in some privacy modes; settings then fall back to defaults. */
 function safeStorage(): Storage | undefined {
@@ -18,8 +20,6 @@ function safeStorage(): Storage | undefined {
     return undefined;
   }
 }
-
-const params = new URLSearchParams(location.search);
 
 /** Hands a Blob to the user as a download. */
 function save(blob: Blob, fileName: string) {
@@ -32,19 +32,28 @@ function save(blob: Blob, fileName: string) {
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
+const storage = safeStorage();
 const bridge = createPullBridge();
 const library = new LibraryState(bridge, navigator.storage);
+const settings = new SettingsState({
+  storage,
+  bridge,
+  // A static build hosted apart from its proxy names the proxy at build time.
+  defaultProxy: import.meta.env.VITE_BERTH_PROXY || `${location.origin}/proxy`,
+});
 
+// The states call each other through callbacks; `app` exists before any of them fires.
+// eslint-disable-next-line prefer-const
+let app: AppState;
 const state = new PullState({
   bridge,
+  settings,
   onStoreChanged: () => void library.refresh(),
   onPullStart: () => void library.requestPersistence(),
-  settings: loadSettings(safeStorage()),
-  // A static build hosted apart from its proxy names the proxy at build time.
-  proxy: import.meta.env.VITE_BERTH_PROXY || `${location.origin}/proxy`,
-  onLocation: ({ image, platform }) => {
-    const q = new URLSearchParams({ image, ...(platform ? { platform } : {}) });
-    history.replaceState(null, '', `?${q}`);
+  onLocation: () => app.imageShown(),
+  onSummary: (summary) => {
+    layers.show(summary);
+    if (summary) app.summaryShown();
   },
   save,
 });
@@ -53,22 +62,35 @@ const layers = new LayerState({
   bridge: createLayersBridge(),
   fetchLayer: (layer) => state.fetchLayer(layer),
   save,
+  onLocation: () => app.record(),
+});
+
+/** The page's own URL for a query: the empty query is the page's path alone. */
+const urlOf = (query: string) => query || location.pathname;
+app = new AppState({
+  pull: state,
+  layers,
+  storage,
+  history: {
+    read: () => location.search,
+    push: (q) => history.pushState(null, '', urlOf(q)),
+    replace: (q) => history.replaceState(null, '', urlOf(q)),
+  },
 });
 
 void library.open();
+void settings.refreshSignIns();
 // Another tab may have pulled or deleted images meanwhile.
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible') void library.refresh();
 });
+window.addEventListener('popstate', () => void app.apply(parseRoute(location.search)));
+void app.apply(parseRoute(location.search));
 
-const image = params.get('image');
-if (image) {
-  state.reference = image;
-  state.platform = params.get('platform') ?? '';
-  void state.resolve();
-}
-
-mount(App, { target: document.getElementById('app')!, props: { state, library, layers } });
+mount(App, {
+  target: document.getElementById('app')!,
+  props: { app, state, library, layers, settings },
+});
 
 // Offline and updates: the service worker and the "Update available" banner. The banner waits
 // for a running pull before it lets the page reload into a new version.

@@ -3,6 +3,7 @@
 export { formatPlatform } from '../lib/oci/platform.ts';
 export { formatBytes } from '../lib/units.ts';
 import { formatBytes } from '../lib/units.ts';
+import { formatReference, parseReference } from '../lib/reference/reference.ts';
 
 export function formatSpeed(bytesPerSecond: number): string {
   return bytesPerSecond > 0 ? `${formatBytes(bytesPerSecond)}/s` : '';
@@ -13,7 +14,8 @@ export function shortHex(digest: string, n = 12): string {
   return digest.slice(i + 1, i + 1 + n);
 }
 
-/** How long ago a moment was, coarsely: "just now", "5 min ago", "3 h ago", "2 days ago". */
+/** How long ago a moment was, coarsely: "just now", "5 min ago", "3 h ago", "2 days ago",
+ * "4 months ago", "2 years ago". A moment in the future (a clock ahead) reads "just now". */
 export function formatAge(then: number, now = Date.now()): string {
   const s = Math.max(0, Math.round((now - then) / 1000));
   if (s < 45) return 'just now';
@@ -22,10 +24,32 @@ export function formatAge(then: number, now = Date.now()): string {
   const h = Math.round(m / 60);
   if (h < 24) return `${h} h ago`;
   const d = Math.round(h / 24);
-  return d === 1 ? 'yesterday' : `${d} days ago`;
+  if (d === 1) return 'yesterday';
+  if (d < 45) return `${d} days ago`;
+  const months = Math.round(d / 30.44);
+  if (months < 12) return `${months} months ago`;
+  const years = Math.round(d / 365.25);
+  return years <= 1 ? 'a year ago' : `${years} years ago`;
 }
 
-/** An exact moment, for a title beside a relative one. */
+/** An exact moment, for a title beside a relative one: the local time and the UTC instant. */
 export function formatTime(t: number): string {
-  return new Date(t).toLocaleString();
+  const d = new Date(t);
+  return Number.isNaN(d.getTime()) ? '' : `${d.toLocaleString()} (${d.toISOString()})`;
+}
+
+/** A timestamp as image configs and tar headers carry it (RFC 3339 text, or seconds since
+ * the epoch) in milliseconds; NaN when it cannot be read. */
+export function parseTime(value: string | number): number {
+  return typeof value === 'number' ? value * 1000 : Date.parse(value);
+}
+
+/** A reference pinned to a digest: `docker.io/library/alpine@sha256:…`, without the tag. */
+export function pinnedReference(name: string, digest: string): string {
+  try {
+    const { tag: _tag, digest: _digest, ...ref } = parseReference(name);
+    return `${formatReference(ref)}@${digest}`;
+  } catch {
+    return `${name}@${digest}`;
+  }
 }

@@ -22,6 +22,7 @@ import type { Descriptor } from '../lib/oci/types.ts';
 import type { ImageSummary } from '../lib/pull/summary.ts';
 import type { LayerEvent, LayerRef, LayersWorkerApi } from '../workers/layers.ts';
 import type { WorkerBridge } from '../workers/rpc.ts';
+import type { LayerView } from './route.ts';
 
 export type { WastedSpace };
 
@@ -96,6 +97,8 @@ export interface LayerStateOptions {
   /** Downloads a layer that was not fetched yet (an inspected image). */
   fetchLayer: (layer: Descriptor) => Promise<void>;
   save: (blob: Blob, fileName: string) => void;
+  /** The view or the file on screen changed: the URL follows. */
+  onLocation?: () => void;
 }
 
 export class LayerState {
@@ -149,6 +152,32 @@ export class LayerState {
     };
   }
 
+  /** The view on screen as a URL names it; undefined when the browser is closed. */
+  get location(): { layer: LayerView; path?: string } | undefined {
+    const v = this.view;
+    if (!v) return undefined;
+    const layer = v.kind === 'layer' ? v.index : v.kind;
+    return this.viewer ? { layer, path: this.viewer.path } : { layer };
+  }
+
+  /** Opens the view a URL names; an unknown layer number opens nothing. */
+  openLocation(layer: LayerView): Promise<void> {
+    const v: View = typeof layer === 'number' ? { kind: 'layer', index: layer } : { kind: layer };
+    if (v.kind === 'layer' && !this.summary?.layers[v.index]) {
+      this.error = `This image has no layer ${v.index + 1}: it has ${this.summary?.layers.length ?? 0}.`;
+      return Promise.resolve();
+    }
+    return sameView(v, this.view) ? Promise.resolve() : this.open(v);
+  }
+
+  /** Closes the file browser. */
+  close() {
+    this.closeViewer();
+    this.view = null;
+    this.selected = null;
+    this.#opts.onLocation?.();
+  }
+
   /** Opens a view: one layer, or the merged filesystem (which needs every layer). */
   async open(view: View): Promise<void> {
     const s = this.summary;
@@ -156,6 +185,8 @@ export class LayerState {
     this.view = view;
     this.selected = null;
     this.viewer = null;
+    this.error = null;
+    this.#opts.onLocation?.();
     const wanted =
       view.kind !== 'layer'
         ? s.layers.map((_, i) => i)
@@ -383,6 +414,28 @@ export class LayerState {
     this.selected = path;
   }
 
+  /** Selects a path and opens the directories above it, so that the tree shows it. Returns
+   * false when the view has no such path. */
+  reveal(path: string): boolean {
+    if (!this.#find(path)) return false;
+    const next = new Set(this.expanded);
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) next.add(parts.slice(0, i).join('/'));
+    this.expanded = next;
+    this.selected = path;
+    return true;
+  }
+
+  /** Opens the file a URL names: selected in the tree and shown in the viewer. */
+  async openPath(path: string): Promise<void> {
+    if (this.viewer?.path === path) return;
+    if (!this.reveal(path)) {
+      this.error = `${path} is not in this view of the image.`;
+      return;
+    }
+    await this.openFile(path);
+  }
+
   toggle(path: string) {
     const next = new Set(this.expanded);
     if (next.has(path)) next.delete(path);
@@ -433,7 +486,9 @@ export class LayerState {
     this.#viewerAbort?.abort();
     const abort = (this.#viewerAbort = new AbortController());
     const ref = this.#ref(layer)!;
+    const moved = this.viewer?.path !== path;
     this.viewer = { path, entry, layer, bytes: null, truncated: false, error: null, limit };
+    if (moved) this.#opts.onLocation?.();
     try {
       const r = await this.#opts.bridge.call(
         'readFile',
@@ -453,7 +508,9 @@ export class LayerState {
 
   /** Shows a message in the viewer instead of content. */
   #explain(path: string, entry: IndexEntry, layer: number, limit: number, error: string) {
+    const moved = this.viewer?.path !== path;
     this.viewer = { path, entry, layer, bytes: null, truncated: false, limit, error };
+    if (moved) this.#opts.onLocation?.();
   }
 
   showMore() {
@@ -463,7 +520,9 @@ export class LayerState {
 
   closeViewer() {
     this.#viewerAbort?.abort();
+    if (!this.viewer) return;
     this.viewer = null;
+    this.#opts.onLocation?.();
   }
 
   /** Saves the file in the viewer under a name that is safe on every OS. */
@@ -503,6 +562,12 @@ export class LayerState {
  * other media types (an artifact's blobs) are shown, not opened. */
 export function browsable(layer: Descriptor): boolean {
   return !layer.urls?.length && layerCompression(layer.mediaType) !== 'unknown';
+}
+
+function sameView(a: View, b: View | null): boolean {
+  return (
+    !!b && a.kind === b.kind && (a.kind !== 'layer' || (b.kind === 'layer' && a.index === b.index))
+  );
 }
 
 function allDirs(root: TreeNode): Set<string> {

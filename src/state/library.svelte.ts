@@ -1,5 +1,6 @@
 // The page's view of the store: the stored images and interrupted pulls, storage use against
 // the browser's quota, and whether the browser may evict it.
+import { formatReference, parseReference } from '../lib/reference/reference.ts';
 import type { InterruptedPull, Library, LibraryImage } from '../lib/store/library.ts';
 import type { PullWorkerApi, StoreEvent } from '../workers/pull.ts';
 import type { WorkerBridge } from '../workers/rpc.ts';
@@ -66,6 +67,18 @@ export class LibraryState {
       this.quota = estimate.quota ?? null;
     }
     this.loaded = true;
+  }
+
+  /** Whether an image is stored, by any spelling of its reference (alpine:3.20 is
+   * docker.io/library/alpine:3.20). */
+  has(reference: string): boolean {
+    let name: string;
+    try {
+      name = formatReference(parseReference(reference));
+    } catch {
+      return false;
+    }
+    return this.images.some((i) => i.name === name);
   }
 
   /** Asks the browser, once, to keep the store through storage pressure: on the first pull,

@@ -8,6 +8,7 @@ import { parseReference } from '../lib/reference/reference.ts';
 import type { PullEvent, PullWorkerApi } from '../workers/pull.ts';
 import { allPlatforms } from '../workers/protocol.ts';
 import { WorkerError, type WorkerBridge } from '../workers/rpc.ts';
+import type { Connection } from '../lib/registry/transport.ts';
 import type { Settings } from './settings.ts';
 import { formatBytes } from './format.ts';
 
@@ -24,15 +25,22 @@ export interface ProgressRow extends BlobProgress {
 export type Phase =
   'idle' | 'resolving' | 'pulling' | 'exporting' | 'deleting' | 'verifying' | 'importing';
 
+/** The image on screen, as the URL names it. */
+export interface ImageLocation {
+  image: string;
+  platform: string;
+}
+
 export interface PullStateOptions {
   bridge: WorkerBridge<PullWorkerApi>;
-  /** Base URL of the CORS proxy, e.g. `${location.origin}/proxy`. */
-  proxy: string;
-  /** Where the URL's query is kept in step with the state. */
-  onLocation?: (query: { image: string; platform?: string }) => void;
+  /** Read at each call, so a change in Settings applies to the next request. */
+  settings: { readonly current: Settings; readonly connection: Connection };
+  /** The image on screen changed (a pull, an open, a platform choice): the URL follows. */
+  onLocation?: (location: ImageLocation) => void;
+  /** A different summary is on screen (or none). */
+  onSummary?: (summary: ImageSummary | null) => void;
   /** Hands a finished archive to the user. */
   save: (blob: Blob, fileName: string) => void;
-  settings: Settings;
   /** Called when what the store holds may have changed: a pull ended, an image went. */
   onStoreChanged?: () => void;
   /** Called as a pull starts (the first one asks the browser to keep the store). */
@@ -57,7 +65,14 @@ export class PullState {
   /** The canonical name the reference resolved to. */
   resolvedName = $state<string | null>(null);
   rows = $state.raw<ProgressRow[]>([]);
-  summary = $state.raw<ImageSummary | null>(null);
+  /** The image on screen; null before any. */
+  location = $state.raw<ImageLocation | null>(null);
+  /** What kind of failure `error` is (a RegistryError's kind, 'storage-full', …), so the page
+   * can offer what to do next. */
+  errorKind = $state<string | null>(null);
+  /** How the last pull ended, until the next action: for the tab's title. */
+  finished = $state.raw<{ ok: boolean } | null>(null);
+  #summary = $state.raw<ImageSummary | null>(null);
   /** The registry that asked for credentials, while the sign-in form is shown. */
   signInRegistry = $state<string | null>(null);
   /** References to the resolved repository's other tags, for the reference box. */
@@ -69,6 +84,8 @@ export class PullState {
   importProgress = $state<number | null>(null);
 
   #tagsFor: string | undefined;
+  /** The last resolve or pull, for "Try again". */
+  #last: (() => Promise<void>) | undefined;
 
   readonly #opts: PullStateOptions;
   #abort: AbortController | undefined;
@@ -79,6 +96,35 @@ export class PullState {
 
   get busy() {
     return this.phase !== 'idle';
+  }
+
+  /** The summary of the image on screen, once it is stored. */
+  get summary(): ImageSummary | null {
+    return this.#summary;
+  }
+
+  set summary(value: ImageSummary | null) {
+    const changed = value?.manifest.digest !== this.#summary?.manifest.digest;
+    this.#summary = value;
+    if (changed || !value) this.#opts.onSummary?.(value);
+  }
+
+  /** Bytes of the pull on screen: received so far and in all, over the blobs known yet. */
+  get totals(): { done: number; total: number } {
+    let done = 0;
+    let total = 0;
+    for (const r of this.rows) {
+      total += r.size;
+      done += r.state === 'done' || r.state === 'exists' ? r.size : r.offset;
+    }
+    return { done, total };
+  }
+
+  /** Share of the running pull's bytes received, 0 to 1; null when no pull runs. */
+  get progress(): number | null {
+    if (this.phase !== 'pulling' || this.rows.length === 0) return null;
+    const { done, total } = this.totals;
+    return total > 0 ? done / total : 0;
   }
 
   /** The tag suggestions for what is typed now: while a tag is being typed, those it starts;
@@ -136,7 +182,9 @@ export class PullState {
   #start(phase: Phase): AbortController {
     this.#abort?.abort();
     this.error = null;
+    this.errorKind = null;
     this.notice = null;
+    this.finished = null;
     this.phase = phase;
     return (this.#abort = new AbortController());
   }
@@ -149,21 +197,32 @@ export class PullState {
   async resolve(): Promise<void> {
     const input = this.#parse();
     if (!input) return;
+    this.#last = () => this.resolve();
     const abort = this.#start('resolving');
     try {
       const r = await this.#opts.bridge.call(
         'resolve',
-        { reference: input, proxy: this.#opts.proxy },
+        { reference: input, connection: this.#opts.settings.connection },
         { signal: abort.signal },
       );
       this.resolvedName = r.name;
       this.platforms = r.platforms;
-      this.platform = closestOption(this.platformOptions, this.platform);
+      this.platform = closestOption(this.platformOptions, this.platform, this.#preferred);
       this.#syncLocation();
       await this.showStored();
       void this.#loadExtras(input);
     } catch (err) {
-      if (!abort.signal.aborted) this.#fail(err, input);
+      if (abort.signal.aborted) return;
+      // Offline, or the registry is down: a stored copy still opens, from the store alone.
+      if (
+        err instanceof WorkerError &&
+        err.kind === 'unreachable' &&
+        (await this.#openStored(input))
+      ) {
+        this.notice = `The registry cannot be reached: showing the copy of ${input} stored in this browser.`;
+        return;
+      }
+      this.#fail(err, input);
     } finally {
       this.#finish(abort);
     }
@@ -176,6 +235,7 @@ export class PullState {
     const summary = await this.#opts.bridge.call('summary', {
       name: asked.name,
       ...(asked.platform ? { platform: asked.platform } : {}),
+      ...(this.#preferred ? { preferredPlatform: this.#preferred } : {}),
     });
     // A later choice may have been made while this one was read: only the latest shows.
     if (this.resolvedName === asked.name && this.platform === asked.platform) {
@@ -188,20 +248,52 @@ export class PullState {
   async open(name: string, platform = ''): Promise<void> {
     const abort = this.#start('resolving');
     try {
-      const r = await this.#opts.bridge.call('openStored', { name });
-      this.reference = r.name;
-      this.resolvedName = r.name;
-      this.platforms = r.platforms;
-      this.platform = r.platforms.length ? closestOption(this.platformOptions, platform) : '';
-      this.summary = null;
-      this.rows = [];
-      this.referrers = null;
-      this.#syncLocation();
-      await this.showStored();
+      this.platform = platform;
+      await this.#openStored(name, true);
     } catch (err) {
       this.error = messageOf(err);
     } finally {
       this.#finish(abort);
+    }
+  }
+
+  /** Shows a stored image without the registry. Returns false when it is not stored (and
+   * `must` is not set). */
+  async #openStored(name: string, must = false): Promise<boolean> {
+    let r;
+    try {
+      r = await this.#opts.bridge.call('openStored', { name });
+    } catch (err) {
+      if (must) throw err;
+      return false;
+    }
+    this.reference = r.name;
+    this.resolvedName = r.name;
+    this.platforms = r.platforms;
+    this.platform = r.platforms.length
+      ? closestOption(this.platformOptions, this.platform, this.#preferred)
+      : '';
+    this.summary = null;
+    this.rows = [];
+    this.referrers = null;
+    this.#syncLocation();
+    await this.showStored();
+    return true;
+  }
+
+  /** Shows an image as a URL names it: resolved on the registry (or from the store when the
+   * registry cannot be reached). With `inspect`, an image that is not stored yet is inspected,
+   * so that a link to one of its layers or files can open. */
+  async show(image: string, platform = '', opts: { inspect?: boolean } = {}): Promise<void> {
+    this.reference = image;
+    this.platform = platform;
+    this.platforms = [];
+    this.summary = null;
+    this.rows = [];
+    this.referrers = null;
+    await this.resolve();
+    if (opts.inspect && !this.summary && !this.error && this.location?.image === image) {
+      await this.inspect();
     }
   }
 
@@ -264,7 +356,7 @@ export class PullState {
   async fetchLayer(layer: Descriptor): Promise<void> {
     const s = this.summary;
     if (!s) return;
-    const settings = this.#opts.settings;
+    const settings = this.#opts.settings.current;
     try {
       await this.#opts.bridge.call(
         'fetchLayer',
@@ -272,7 +364,7 @@ export class PullState {
           name: s.name,
           manifestDigest: s.manifest.digest,
           layer,
-          proxy: this.#opts.proxy,
+          connection: this.#opts.settings.connection,
           pieceMiB: settings.pieceMiB,
           stallSeconds: settings.stallSeconds,
         },
@@ -297,10 +389,13 @@ export class PullState {
   async pull(opts: { lazy?: boolean } = {}): Promise<void> {
     const input = this.#parse();
     if (!input) return;
+    this.#last = () => this.pull(opts);
     this.#opts.onPullStart?.();
     const abort = this.#start('pulling');
     this.summary = null;
     this.rows = [];
+    this.referrers = null;
+    this.#syncLocation();
     // A plain accumulator: progress arrives faster than the page paints, so rows are published
     // once per microtask through the $state.raw field instead of being reactive themselves.
     // eslint-disable-next-line svelte/prefer-svelte-reactivity
@@ -324,23 +419,26 @@ export class PullState {
         queueMicrotask(flush);
       }
     };
+    const settings = this.#opts.settings.current;
     try {
       const summary = await this.#opts.bridge.call(
         'pull',
         {
           reference: input,
-          proxy: this.#opts.proxy,
-          limit: this.#opts.settings.parallel,
-          pieceMiB: this.#opts.settings.pieceMiB,
-          stallSeconds: this.#opts.settings.stallSeconds,
+          connection: this.#opts.settings.connection,
+          limit: settings.parallel,
+          pieceMiB: settings.pieceMiB,
+          stallSeconds: settings.stallSeconds,
           ...(opts.lazy ? { lazy: true } : {}),
           ...(this.platform ? { platform: this.platform } : {}),
+          ...(this.#preferred ? { preferredPlatform: this.#preferred } : {}),
         },
         { signal: abort.signal, onEvent: (e) => onEvent(e as PullEvent) },
       );
       flush();
       this.summary = summary;
       this.signInRegistry = null;
+      this.finished = { ok: true };
       void this.#loadExtras(input);
       const fetched = this.rows.filter((r) => r.state === 'done').length;
       this.notice = opts.lazy
@@ -355,8 +453,10 @@ export class PullState {
         }
       }
       flush();
-      if (!abort.signal.aborted) this.#fail(err, input);
-      else if (this.#abort === abort) {
+      if (!abort.signal.aborted) {
+        this.#fail(err, input);
+        this.finished = { ok: false };
+      } else if (this.#abort === abort) {
         this.notice = 'Pull cancelled. What was downloaded is kept and resumes next time.';
       }
     } finally {
@@ -427,6 +527,12 @@ export class PullState {
     this.notice = 'Saved sign-ins forgotten.';
   }
 
+  /** Runs the last resolve or pull again, after a failure the user may have fixed (the
+   * network, a setting, free space). */
+  retry(): Promise<void> {
+    return this.#last?.() ?? Promise.resolve();
+  }
+
   cancel() {
     this.#abort?.abort();
   }
@@ -470,7 +576,8 @@ export class PullState {
     const repo = `${ref.registry}/${ref.repository}`;
     if (this.#tagsFor !== repo) {
       this.#tagsFor = repo;
-      this.#opts.bridge.call('listTags', { reference: input, proxy: this.#opts.proxy }).then(
+      const connection = this.#opts.settings.connection;
+      this.#opts.bridge.call('listTags', { reference: input, connection }).then(
         (tags) =>
           (this.tagSuggestions = tags
             .filter((t) => !artifactTag.test(t))
@@ -489,7 +596,7 @@ export class PullState {
       const list = await this.#opts.bridge.call('referrers', {
         reference: input,
         digest,
-        proxy: this.#opts.proxy,
+        connection: this.#opts.settings.connection,
       });
       if (this.summary?.rootDigest === digest) this.referrers = list;
     } catch {
@@ -500,8 +607,10 @@ export class PullState {
   #fail(err: unknown, input: string) {
     this.error = messageOf(err);
     const kind = err instanceof WorkerError ? err.kind : undefined;
+    this.errorKind = kind ?? null;
     let registry: string | null = null;
-    if (kind === 'unauthorized' || kind === 'denied') {
+    // A rate limit is lifted by signing in too (Docker Hub's is per account).
+    if (kind === 'unauthorized' || kind === 'denied' || kind === 'rate-limited') {
       try {
         registry = parseReference(input).registry;
       } catch {
@@ -511,11 +620,14 @@ export class PullState {
     this.signInRegistry = registry;
   }
 
+  /** The platform Settings prefers, when no platform is asked for. */
+  get #preferred(): string {
+    return this.#opts.settings.current.platform;
+  }
+
   #syncLocation() {
-    this.#opts.onLocation?.({
-      image: this.reference.trim(),
-      ...(this.platform ? { platform: this.platform } : {}),
-    });
+    this.location = { image: this.reference.trim(), platform: this.platform };
+    this.#opts.onLocation?.(this.location);
   }
 }
 
@@ -532,20 +644,24 @@ function repoName(input: string): string {
 }
 
 /** The option a requested platform means: the same string, else one that matches it after
- * normalisation (linux/arm64 means linux/arm64/v8), else linux/amd64 or the first. */
-function closestOption(options: string[], wanted: string): string {
+ * normalisation (linux/arm64 means linux/arm64/v8); without one, the preferred platform's;
+ * else linux/amd64 or the first. */
+function closestOption(options: string[], wanted: string, preferred = ''): string {
   if (options.length === 0) return '';
   if (options.includes(wanted) || wanted === allPlatforms) return wanted;
-  if (wanted) {
+  const matching = (p: string) => {
     try {
-      const want = parsePlatform(wanted);
-      const hit = options.find((o) => platformMatches(want, parsePlatform(o)));
-      if (hit) return hit;
+      const want = parsePlatform(p);
+      return options.find((o) => platformMatches(want, parsePlatform(o)));
     } catch {
-      // an unreadable platform in the URL falls back to the default
+      return undefined; // an unreadable platform in the URL falls back to the default
     }
-  }
-  return options.find((o) => o === 'linux/amd64') ?? options[0]!;
+  };
+  return (
+    (wanted && matching(wanted)) ||
+    (preferred && matching(preferred)) ||
+    (options.find((o) => o === 'linux/amd64') ?? options[0]!)
+  );
 }
 
 function nextRow(prev: ProgressRow | undefined, p: BlobProgress): ProgressRow {

@@ -19,11 +19,11 @@ import {
 } from '../lib/pull/pull.ts';
 import { summarize, type ImageSummary } from '../lib/pull/summary.ts';
 import { fetchDescriptor } from '../lib/pull/fetch.ts';
-import { formatReference, parseReference } from '../lib/reference/reference.ts';
+import { formatReference, parseReference, parseRegistry } from '../lib/reference/reference.ts';
 import { RegistryClient, type Credentials } from '../lib/registry/client.ts';
 import { describeReferrer, listReferrers } from '../lib/registry/referrers.ts';
 import { listTags, TagListTruncatedError } from '../lib/registry/tags.ts';
-import { proxyTransport } from '../lib/registry/transport.ts';
+import { type Connection, connectionKey, transportFor } from '../lib/registry/transport.ts';
 import { BlobNotFoundError, type ContentStore } from '../lib/store/content.ts';
 import { store, storeReporting, type StoreEvent } from './store.ts';
 import { allPlatforms } from './protocol.ts';
@@ -36,7 +36,7 @@ import { verifyImage, type VerifyResult } from '../lib/store/verify.ts';
 import { gcLock, withLock } from '../lib/store/locks.ts';
 
 const credentials = new Map<string, Credentials>();
-let clientFor: { proxy: string; client: RegistryClient } | undefined;
+let clientFor: { key: string; client: RegistryClient } | undefined;
 let remembered: Promise<void> | undefined;
 
 /** Loads the credentials the user asked Berth to remember, once per worker. */
@@ -55,12 +55,13 @@ function loadRemembered() {
     }));
 }
 
-function client(proxy: string) {
-  if (clientFor?.proxy !== proxy) {
+function client(connection: Connection) {
+  const key = connectionKey(connection);
+  if (clientFor?.key !== key) {
     clientFor = {
-      proxy,
+      key,
       client: new RegistryClient({
-        transport: proxyTransport(proxy),
+        transport: transportFor(connection),
         credentials: (registry) => credentials.get(registry),
       }),
     };
@@ -92,14 +93,14 @@ export interface ResolveResult {
 
 /** The manifest digest of a stored image for a platform: the root itself, or the entry of the
  * (flattened) index that platform selects, as the pull chose it. */
-async function manifestFor(s: ContentStore, name: string, platform?: string) {
+async function manifestFor(s: ContentStore, name: string, platform?: string, preferred?: Platform) {
   const image = await s.getImage(name);
   if (!image) return undefined;
   if (!isIndex(image.target.mediaType)) return { image, digest: image.target.digest };
   const index = await storedIndex(s, image.target);
   const want = platform && platform !== allPlatforms ? parsePlatform(platform) : undefined;
   try {
-    const chosen = want ? selectManifest(index, want) : defaultManifest(index);
+    const chosen = want ? selectManifest(index, want) : defaultManifest(index, preferred);
     return chosen ? { image, digest: chosen.digest } : undefined;
   } catch {
     return undefined; // that platform is not in the index
@@ -109,12 +110,15 @@ async function manifestFor(s: ContentStore, name: string, platform?: string) {
 async function pullLocked(
   ref: ReturnType<typeof parseReference>,
   platform: Platform | 'all' | undefined,
+  preferred: Platform | undefined,
   pctx: Parameters<typeof resolveImage>[1],
   ctx: CallContext,
 ): Promise<ImageSummary> {
   const s = pctx.store;
   const resolved = await resolveImage(ref, pctx);
-  const want = resolved.index ? (platform ?? defaultPlatform(resolved.platforms)) : undefined;
+  const want = resolved.index
+    ? (platform ?? defaultPlatform(resolved.platforms, preferred))
+    : undefined;
 
   const selected =
     resolved.index && want && want !== 'all' ? selectManifest(resolved.index, want) : undefined;
@@ -128,6 +132,15 @@ async function pullLocked(
   } satisfies PullEvent);
   const { image, manifest } = await pullImage(ref, want, pctx, resolved);
   return summarize(s, image, manifest.digest);
+}
+
+/** A preference is only a preference: one that cannot be read is ignored. */
+function readPlatform(value: string | undefined): Platform | undefined {
+  try {
+    return value ? parsePlatform(value) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 let collected = false;
@@ -165,7 +178,7 @@ const api = {
 
   /** Resolves a reference (HEAD first) and lists its platforms; stores only the root. */
   async resolve(
-    arg: { reference: string; proxy: string },
+    arg: { reference: string; connection: Connection },
     ctx: CallContext,
   ): Promise<ResolveResult> {
     await loadRemembered();
@@ -175,7 +188,7 @@ const api = {
       gcLock,
       () =>
         resolveImage(parseReference(arg.reference), {
-          client: client(arg.proxy),
+          client: client(arg.connection),
           store: s,
           signal: ctx.signal,
           onProgress: () => {},
@@ -199,7 +212,9 @@ const api = {
     arg: {
       reference: string;
       platform?: string;
-      proxy: string;
+      /** The platform chosen when none is asked for and the index offers it (a setting). */
+      preferredPlatform?: string;
+      connection: Connection;
       limit?: number;
       pieceMiB?: number;
       stallSeconds?: number;
@@ -216,9 +231,10 @@ const api = {
         : arg.platform
           ? parsePlatform(arg.platform)
           : undefined;
+    const preferred = readPlatform(arg.preferredPlatform);
     const s = await store();
     const pctx = {
-      client: client(arg.proxy),
+      client: client(arg.connection),
       store: s,
       signal: ctx.signal,
       limit: Math.min(8, Math.max(1, arg.limit ?? 3)),
@@ -230,7 +246,7 @@ const api = {
     // Held shared from the first stored byte to the image record: garbage collection, which
     // takes it exclusively, never sees this pull's blobs stored but not yet rooted.
     try {
-      return await withLock(gcLock, () => pullLocked(ref, platform, pctx, ctx), {
+      return await withLock(gcLock, () => pullLocked(ref, platform, preferred, pctx, ctx), {
         signal: ctx.signal,
         mode: 'shared',
       });
@@ -248,7 +264,7 @@ const api = {
       name: string;
       manifestDigest: string;
       layer: Descriptor;
-      proxy: string;
+      connection: Connection;
       pieceMiB?: number;
       stallSeconds?: number;
     },
@@ -265,7 +281,7 @@ const api = {
       () =>
         fetchDescriptor(
           {
-            client: client(arg.proxy),
+            client: client(arg.connection),
             store: s,
             reference: from,
             ...fetchTuning(arg),
@@ -308,9 +324,18 @@ const api = {
   },
 
   /** The stored summary of an image for a platform, or null when that was not pulled. */
-  async summary(arg: { name: string; platform?: string }): Promise<ImageSummary | null> {
+  async summary(arg: {
+    name: string;
+    platform?: string;
+    preferredPlatform?: string;
+  }): Promise<ImageSummary | null> {
     const s = await store();
-    const found = await manifestFor(s, formatReference(parseReference(arg.name)), arg.platform);
+    const found = await manifestFor(
+      s,
+      formatReference(parseReference(arg.name)),
+      arg.platform,
+      readPlatform(arg.preferredPlatform),
+    );
     if (!found || !found.image.manifests.some((m) => m.descriptor.digest === found.digest)) {
       return null;
     }
@@ -361,26 +386,38 @@ const api = {
   }) {
     await loadRemembered();
     const s = await store();
-    if (arg.credentials) credentials.set(arg.registry, arg.credentials);
-    else credentials.delete(arg.registry);
+    const registry = parseRegistry(arg.registry);
+    if (arg.credentials) credentials.set(registry, arg.credentials);
+    else credentials.delete(registry);
     if (arg.credentials && arg.remember) {
-      await s.db.put('credentials', {
-        registry: arg.registry,
-        ...arg.credentials,
-        savedAt: Date.now(),
-      });
+      await s.db.put('credentials', { registry, ...arg.credentials, savedAt: Date.now() });
     } else {
-      await s.db.delete('credentials', arg.registry);
+      await s.db.delete('credentials', registry);
     }
     clientFor = undefined; // drop tokens obtained with the old credentials
   },
 
+  /** The registries with credentials in this worker, and whether each is remembered. Never
+   * the passwords. */
+  async listCredentials(
+    _arg: Record<string, never>,
+  ): Promise<{ registry: string; username: string; remembered: boolean }[]> {
+    await loadRemembered();
+    const kept = new Set(await (await store()).db.getAllKeys('credentials'));
+    return [...credentials]
+      .map(([registry, c]) => ({ registry, username: c.username, remembered: kept.has(registry) }))
+      .sort((a, b) => a.registry.localeCompare(b.registry));
+  },
+
   /** The tags of the reference's repository, for suggestions. A list cut short by the
    * registry's size is returned as far as it was read. */
-  async listTags(arg: { reference: string; proxy: string }, ctx: CallContext): Promise<string[]> {
+  async listTags(
+    arg: { reference: string; connection: Connection },
+    ctx: CallContext,
+  ): Promise<string[]> {
     await loadRemembered();
     try {
-      return await listTags(client(arg.proxy), parseReference(arg.reference), {
+      return await listTags(client(arg.connection), parseReference(arg.reference), {
         signal: ctx.signal,
       });
     } catch (err) {
@@ -391,13 +428,18 @@ const api = {
 
   /** The signatures, SBOMs and attestations attached to a digest (OCI referrers). */
   async referrers(
-    arg: { reference: string; digest: string; proxy: string },
+    arg: { reference: string; digest: string; connection: Connection },
     ctx: CallContext,
   ): Promise<{ descriptor: Descriptor; label: string }[]> {
     await loadRemembered();
-    const r = await listReferrers(client(arg.proxy), parseReference(arg.reference), arg.digest, {
-      signal: ctx.signal,
-    });
+    const r = await listReferrers(
+      client(arg.connection),
+      parseReference(arg.reference),
+      arg.digest,
+      {
+        signal: ctx.signal,
+      },
+    );
     return r.descriptors.map((descriptor) => ({ descriptor, label: describeReferrer(descriptor) }));
   },
 

@@ -13,7 +13,7 @@ import { rawRequest } from '../harness/http.ts';
 
 const CSP =
   "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; " +
-  "img-src 'self' blob: data:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; " +
+  "img-src 'self' blob: data:; connect-src 'self' https: http:; worker-src 'self' blob:; object-src 'none'; " +
   "base-uri 'none'; frame-ancestors 'none'";
 const INDEX = '<!doctype html><title>Berth</title>';
 const SECRET = 'top-secret-outside-dist';

@@ -4,7 +4,7 @@ import { parseReference } from '../../src/lib/reference/reference.ts';
 import { RegistryClient } from '../../src/lib/registry/client.ts';
 import { RegistryError } from '../../src/lib/registry/errors.ts';
 import type { Transport } from '../../src/lib/registry/transport.ts';
-import { defaultSettings, loadSettings } from '../../src/state/settings.ts';
+import { defaultSettings, loadSettings, proxyUrlProblem } from '../../src/state/settings.ts';
 
 const ref = parseReference('registry.example/team/app:v1');
 
@@ -88,19 +88,65 @@ describe('token cache', () => {
 
 describe('settings', () => {
   const cases: [string, string | null, object][] = [
-    ['nothing stored', null, { parallel: 3, pieceMiB: 64, stallSeconds: 30 }],
+    [
+      'nothing stored',
+      null,
+      {
+        parallel: 3,
+        pieceMiB: 64,
+        stallSeconds: 30,
+        proxy: '',
+        direct: false,
+        platform: '',
+        theme: 'system',
+      },
+    ],
     ['garbage', '{not json', defaultSettings],
+    ['not an object', '42', defaultSettings],
     [
       'values clamped',
       '{"parallel":99,"pieceMiB":0,"stallSeconds":-5}',
-      { parallel: 8, pieceMiB: 1, stallSeconds: 1 },
+      { ...defaultSettings, parallel: 8, pieceMiB: 1, stallSeconds: 1 },
     ],
-    ['wrong types ignored', '{"parallel":"4"}', defaultSettings],
+    ['wrong types ignored', '{"parallel":"4","direct":"yes","theme":7}', defaultSettings],
     ['a valid choice kept', '{"parallel":5}', { ...defaultSettings, parallel: 5 }],
+    [
+      'a proxy URL kept without its trailing slash',
+      '{"proxy":"https://proxy.example.com/proxy/"}',
+      { ...defaultSettings, proxy: 'https://proxy.example.com/proxy' },
+    ],
+    ['a proxy that is not http(s) dropped', '{"proxy":"javascript:alert(1)"}', defaultSettings],
+    ['a proxy with credentials dropped', '{"proxy":"https://u:p@proxy.example"}', defaultSettings],
+    ['direct mode', '{"direct":true}', { ...defaultSettings, direct: true }],
+    [
+      'a platform normalised',
+      '{"platform":"linux/aarch64"}',
+      { ...defaultSettings, platform: 'linux/arm64' },
+    ],
+    ['an unreadable platform dropped', '{"platform":"linux"}', defaultSettings],
+    ['a theme kept', '{"theme":"dark"}', { ...defaultSettings, theme: 'dark' }],
+    ['an unknown theme dropped', '{"theme":"blue"}', defaultSettings],
   ];
   for (const [name, stored, want] of cases) {
     test(name, () => {
       expect(loadSettings({ getItem: () => stored }), `loadSettings(${stored})`).toEqual(want);
+    });
+  }
+
+  const problems: [string, RegExp | null][] = [
+    ['', null],
+    ['https://proxy.example.com/proxy', null],
+    ['http://127.0.0.1:8787/proxy', null],
+    ['proxy.example.com', /is not a URL/],
+    ['ftp://proxy.example.com/', /not an http or https URL/],
+    ['https://user:secret@proxy.example.com/', /must not carry a user name or password/],
+    ['https://proxy.example.com/?token=1', /no query or fragment/],
+  ];
+  for (const [input, want] of problems) {
+    test(`proxyUrlProblem(${JSON.stringify(input)})`, () => {
+      const got = proxyUrlProblem(input);
+      if (want === null) expect(got, `proxyUrlProblem(${input}) = ${got}, want null`).toBeNull();
+      else expect(got).toMatch(want);
     });
   }
 });

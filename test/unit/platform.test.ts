@@ -541,3 +541,23 @@ describe('selectManifest', () => {
     expect(e.want).toEqual(want);
   });
 });
+
+describe('defaultPlatform with a preferred platform (the Settings default)', () => {
+  const offered = [p('linux', 'amd64'), p('linux', 'arm64', 'v8'), p('linux', 'arm', 'v7')];
+  const cases: { name: string; preferred: Platform; want: Platform | undefined }[] = [
+    { name: 'offered: chosen', preferred: p('linux', 'arm64'), want: p('linux', 'arm64', 'v8') },
+    {
+      name: 'a compatible variant',
+      preferred: p('linux', 'arm', 'v8'),
+      want: p('linux', 'arm', 'v7'),
+    },
+    { name: 'not offered: linux/amd64', preferred: p('linux', 's390x'), want: p('linux', 'amd64') },
+  ];
+  test.each(cases)('$name', ({ preferred, want }) => {
+    const got = defaultPlatform(offered, preferred);
+    expect(
+      got,
+      `defaultPlatform(…, ${JSON.stringify(preferred)}) = ${JSON.stringify(got)}`,
+    ).toEqual(want);
+  });
+});

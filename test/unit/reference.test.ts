@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   InvalidReferenceError,
+  parseRegistry,
   familiarName,
   formatReference,
   parseReference,
@@ -526,4 +527,31 @@ describe('repositoryName', () => {
     const got = repositoryName(parseReference(input));
     expect(got, `repositoryName(parseReference(${input})) = ${got}, want ${want}`).toBe(want);
   });
+});
+
+describe('parseRegistry', () => {
+  const accepted: [string, string][] = [
+    ['docker.io', 'docker.io'],
+    ['index.docker.io', 'docker.io'],
+    ['registry-1.docker.io', 'docker.io'],
+    ['ghcr.io', 'ghcr.io'],
+    ['https://ghcr.io/', 'ghcr.io'],
+    ['localhost', 'localhost'],
+    ['localhost:5000', 'localhost:5000'],
+    ['127.0.0.1:5000', '127.0.0.1:5000'],
+    ['[::1]:5000', '[::1]:5000'],
+  ];
+  for (const [input, want] of accepted) {
+    test(`parseRegistry(${input}) = ${want}`, () => expect(parseRegistry(input)).toBe(want));
+  }
+  const refused: [string, RegExp][] = [
+    ['', /a registry host is needed/],
+    ['myhost', /not a host name/],
+    ['ghcr.io/owner', /without a path/],
+    ['a b', /is not a registry host/],
+  ];
+  for (const [input, want] of refused) {
+    test(`parseRegistry(${JSON.stringify(input)}) is refused`, () =>
+      expect(() => parseRegistry(input)).toThrow(want));
+  }
 });

@@ -396,7 +396,8 @@ const cases: Case[] = [
       type: RegistryError,
       kind: 'rate-limited',
       retryAfterSeconds: 3600,
-      message: /Retry in 3600 s \(60 min\)/,
+      message:
+        /^registry\.example rate limit reached: retry in 60 min, or sign in for a higher limit\. /,
     },
   },
   {
@@ -407,7 +408,7 @@ const cases: Case[] = [
     error: {
       type: RegistryError,
       kind: 'rate-limited',
-      message: / min\)/,
+      message: /rate limit reached: retry in 2 h, or sign in/,
       check: (e) => {
         expect(e.retryAfterSeconds).toBeGreaterThan(7100);
         expect(e.retryAfterSeconds).toBeLessThanOrEqual(7200);
@@ -574,7 +575,7 @@ const cases: Case[] = [
       type: RegistryError,
       kind: 'rate-limited',
       retryAfterSeconds: 360,
-      message: /Retry in 360 s \(6 min\)/,
+      message: /^registry\.example rate limit reached: retry in 6 min, or sign in/,
     },
   },
 ];
@@ -680,7 +681,7 @@ describe('Retry-After within the retry policy', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegistryError);
     expect(err).toMatchObject({ kind: 'rate-limited', retryAfterSeconds: 2 });
-    expect((err as Error).message).toMatch(/Retry in 2 s\.$/);
+    expect((err as Error).message).toMatch(/rate limit reached: retry in 2 s, or sign in/);
     expect(script.requests).toHaveLength(2);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { errorFromResponse, parseRetryAfter } from '../../src/lib/registry/errors.ts';
+import { errorFromResponse, waitText, parseRetryAfter } from '../../src/lib/registry/errors.ts';
 
 const body = (errors: unknown) => JSON.stringify({ errors });
 
@@ -39,7 +39,8 @@ describe('errorFromResponse', () => {
       body: body([{ code: 'TOOMANYREQUESTS', message: 'You have reached your pull rate limit.' }]),
       headers: { 'Retry-After': '360' },
       kind: 'rate-limited',
-      message: /Retry in 360 s/,
+      message:
+        /^Rate limit reached: retry in 6 min, or sign in for a higher limit\. reg\/repo:tag: .*pull rate limit/,
     },
     {
       name: 'proxy refusal',
@@ -75,10 +76,34 @@ describe('errorFromResponse', () => {
       const err = await errorFromResponse(res, 'reg/repo:tag');
       expect(err.kind, `kind of ${c.name}`).toBe(c.kind);
       expect(err.status).toBe(c.status);
-      expect(err.message).toMatch(/^reg\/repo:tag: /);
+      if (c.kind !== 'rate-limited') expect(err.message).toMatch(/^reg\/repo:tag: /);
       expect(err.message).toMatch(c.message);
     });
   }
+
+  test('a Docker Hub rate limit says who, when and what to do, first', async () => {
+    const res = new Response(
+      body([{ code: 'TOOMANYREQUESTS', message: 'You have reached your pull rate limit.' }]),
+      { status: 429, headers: { 'Retry-After': '360' } },
+    );
+    const err = await errorFromResponse(res, 'docker.io/library/alpine:3.20', 'docker.io');
+    expect(err.message).toBe(
+      'Docker Hub rate limit reached: retry in 6 min, or sign in for a higher limit. ' +
+        'docker.io/library/alpine:3.20: You have reached your pull rate limit (TOOMANYREQUESTS).',
+    );
+    expect(err.retryAfterSeconds).toBe(360);
+  });
+
+  test('waitText rounds up, in the unit a person reads', () => {
+    const cases: [number, string][] = [
+      [0, '1 s'],
+      [45, '45 s'],
+      [60, '1 min'],
+      [361, '7 min'],
+      [5400, '2 h'],
+    ];
+    for (const [s, want] of cases) expect(waitText(s), `waitText(${s})`).toBe(want);
+  });
 
   test('an oversized error body is not read into memory', async () => {
     const huge = new Uint8Array(2 << 20).fill(0x20);

@@ -240,8 +240,20 @@ export function selectablePlatforms(index: Index): Platform[] {
   return out;
 }
 
-/** linux/amd64 when offered, as the most common choice, else the index's first. */
-export function defaultPlatform(platforms: Platform[]): Platform | undefined {
+/** The user's preferred platform when one offered matches it (best match first, as
+ * selectManifest ranks them), else linux/amd64 when offered, as the most common choice, else the
+ * index's first. */
+export function defaultPlatform(platforms: Platform[], preferred?: Platform): Platform | undefined {
+  if (preferred) {
+    const want = normalizePlatform(preferred);
+    let best: Platform | undefined;
+    let bestRank = Infinity;
+    for (const p of platforms) {
+      const rank = matchRank(want, normalizePlatform(p));
+      if (rank >= 0 && rank < bestRank) [best, bestRank] = [p, rank];
+    }
+    if (best) return best;
+  }
   const amd64: Platform = { os: 'linux', architecture: 'amd64' };
   return platforms.find((p) => sameIgnoringVersion(normalizePlatform(p), amd64)) ?? platforms[0];
 }

@@ -144,7 +144,9 @@ async function downloadBlob(ctx: FetchContext, desc: Descriptor, signal: AbortSi
   // the wrong offset would otherwise loop for ever.
   let restarts = 0;
   let rate: number | undefined;
-  const report = () => onProgress(progressOf(desc, 'downloading', w.offset));
+  // `received` counts bytes that arrived but are not stored yet, so a streamed piece moves the
+  // bar as it arrives; the stored offset alone moves only when a chunk is written.
+  const report = (received = 0) => onProgress(progressOf(desc, 'downloading', w.offset + received));
   report();
   while (w.offset < desc.size) {
     if (signal.aborted) throw signal.reason;
@@ -244,7 +246,7 @@ async function fetchPiece(
   w: IngestWriter,
   length: number,
   signal: AbortSignal,
-  report: () => void,
+  report: (received?: number) => void,
   /** stream: take the body as a stream even when it would fit one Blob; onChunk: called for
    * every streamed chunk (the stall watchdog). */
   opts: { stream: boolean; onChunk: () => void },
@@ -283,12 +285,24 @@ async function fetchPiece(
   await streamInto(res, w, report, opts.onChunk);
 }
 
-async function streamInto(res: Response, w: IngestWriter, report: () => void, onChunk: () => void) {
+/** How often a streamed piece reports the bytes received but not yet stored. */
+const receivedReportMs = 100;
+
+async function streamInto(
+  res: Response,
+  w: IngestWriter,
+  report: (received?: number) => void,
+  onChunk: () => void,
+) {
   if (!res.body) throw new RegistryError('blob response has no body', 'protocol', res.status);
   const reader = res.body.getReader();
   let parts: Uint8Array<ArrayBuffer>[] = [];
   let buffered = 0;
+  // At most one report per interval, and the last bytes before a pause are reported too.
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const flush = async () => {
+    clearTimeout(timer);
+    timer = undefined;
     if (buffered === 0) return;
     const blob = new Blob(parts);
     parts = [];
@@ -305,9 +319,15 @@ async function streamInto(res: Response, w: IngestWriter, report: () => void, on
       parts.push(bytes);
       buffered += bytes.byteLength;
       if (buffered >= chunkSize) await flush();
+      else
+        timer ??= setTimeout(() => {
+          timer = undefined;
+          report(buffered);
+        }, receivedReportMs);
     }
     await flush();
   } catch (err) {
+    clearTimeout(timer);
     await reader.cancel().catch(() => undefined);
     throw err;
   }

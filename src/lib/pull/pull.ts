@@ -268,9 +268,10 @@ export async function pullImage(
   return { image: record, manifest: shown };
 }
 
-/** The manifest shown for an index when no platform was named: linux/amd64 or the first. */
-export function defaultManifest(index: Index): Descriptor | undefined {
-  const platform = defaultPlatform(selectablePlatforms(index));
+/** The manifest shown for an index when no platform was named: the preferred platform's,
+ * else linux/amd64's, else the first. */
+export function defaultManifest(index: Index, preferred?: Platform): Descriptor | undefined {
+  const platform = defaultPlatform(selectablePlatforms(index), preferred);
   return platform ? selectManifest(index, platform) : index.manifests[0];
 }
 

@@ -47,6 +47,35 @@ const tagRe = /^[\w][\w.-]*$/;
 const identifierRe = /^[a-f0-9]{64}$/;
 const schemeRe = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//;
 
+/**
+ * The registry a host names, as references name it: `index.docker.io` and
+ * `registry-1.docker.io` are `docker.io`. A scheme and a trailing slash are forgiven; a path or
+ * a name Docker would not read as a host (no dot, no port, not localhost) is refused.
+ */
+export function parseRegistry(input: string): string {
+  const host = input
+    .trim()
+    .replace(/^https?:\/\//i, '')
+    .replace(/\/+$/, '');
+  const refuse = (reason: string) =>
+    new Error(`${quote(input)} is not a registry host: ${reason}.`);
+  if (!host) throw refuse('a registry host is needed, for example ghcr.io');
+  if (host.includes('/')) throw refuse('a registry is a host[:port], without a path');
+  if (host.toLowerCase() === 'registry-1.docker.io') return defaultRegistry;
+  let ref: Reference;
+  try {
+    ref = parseReference(`${host}/probe`);
+  } catch (err) {
+    throw refuse(err instanceof InvalidReferenceError ? err.reason : String(err));
+  }
+  if (ref.registry === defaultRegistry && host.toLowerCase() !== defaultRegistry) {
+    if (host.toLowerCase() !== legacyDefaultRegistry) {
+      throw refuse('not a host name: a registry host has a dot or a port, or is localhost');
+    }
+  }
+  return ref.registry;
+}
+
 /** Whether s is a valid tag: distribution's grammar, at most 128 characters. */
 export function isTag(s: string): boolean {
   return s.length <= maxTagLength && tagRe.test(s);

@@ -111,7 +111,7 @@ export class RegistryClient {
       await res.body?.cancel();
       return parseChallenges(res.headers.get('WWW-Authenticate'));
     }
-    throw await errorFromResponse(res, `${registry}`);
+    throw await errorFromResponse(res, `${registry}`, registry);
   }
 
   /** Resolves a tag or digest reference to its root descriptor, fetching the document once. */
@@ -209,7 +209,7 @@ export class RegistryClient {
 
   /** The error for a failed response; a 401 says whether credentials were missing or refused. */
   async #failure(res: Response, what: string, registry: string): Promise<RegistryError> {
-    const err = await errorFromResponse(res, what);
+    const err = await errorFromResponse(res, what, registry);
     if (res.status === 401 && this.#credentials(registry)) {
       return new RegistryError(
         `${what}: the registry refused the credentials for ${registry}. Check the user name and password or token.`,
@@ -336,7 +336,7 @@ export class RegistryClient {
       registry,
     );
     if (!res.ok) {
-      const err = await errorFromResponse(res, `${registry}: token request`);
+      const err = await errorFromResponse(res, `${registry}: token request`, registry);
       if (res.status === 401 || res.status === 403) {
         throw new RegistryError(
           creds

@@ -148,9 +148,18 @@ const advice: Record<ErrorKind, string> = {
   protocol: 'The registry answered in a way Berth does not understand.',
 };
 
-/** "90 s (2 min)": seconds as the header said, and minutes too once they are easier to read. */
-function waitText(seconds: number): string {
-  return seconds > 60 ? `${seconds} s (${Math.ceil(seconds / 60)} min)` : `${seconds} s`;
+/** "45 s", "6 min", "2 h": a wait as a person reads it, rounded up. */
+export function waitText(seconds: number): string {
+  if (seconds < 60) return `${Math.max(1, Math.ceil(seconds))} s`;
+  if (seconds < 5400) return `${Math.ceil(seconds / 60)} min`;
+  return `${Math.ceil(seconds / 3600)} h`;
+}
+
+/** What people call a registry: Docker Hub for its several host names, else the host. */
+export function registryLabel(registry: string): string {
+  return /^(docker\.io|index\.docker\.io|registry-1\.docker\.io)$/i.test(registry)
+    ? 'Docker Hub'
+    : registry;
 }
 
 /** Words for a status whose response had no error body (a HEAD, a bare proxy or CDN). */
@@ -168,8 +177,13 @@ function statusText(status: number): string {
   return words[status] ? `${words[status]} (HTTP ${status})` : `HTTP ${status}`;
 }
 
-/** Turns a failed response into a RegistryError whose message says what happened and what to do. */
-export async function errorFromResponse(res: Response, what: string): Promise<RegistryError> {
+/** Turns a failed response into a RegistryError whose message says what happened and what to
+ * do. `registry` (the reference's registry) names who answered, for a rate limit. */
+export async function errorFromResponse(
+  res: Response,
+  what: string,
+  registry?: string,
+): Promise<RegistryError> {
   const entries = parseEntries(await readBounded(res, maxErrorBodyBytes).catch(() => undefined));
   const kind = kindOf(
     res.status,
@@ -179,15 +193,24 @@ export async function errorFromResponse(res: Response, what: string): Promise<Re
   // The proxy's own errors already say what to do; a registry's get its code and our advice.
   const fromProxy = entries.length > 0 && entries.every((e) => e.code.startsWith('BERTH_'));
   const said = entries
-    .map((e) => (fromProxy || !e.message ? e.message || e.code : `${e.message} (${e.code})`))
+    .map((e) =>
+      fromProxy || !e.message ? e.message || e.code : `${e.message.replace(/\.$/, '')} (${e.code})`,
+    )
     .filter(Boolean)
     .join('; ')
     .replace(/\.$/, '');
+  const detail = `${what}: ${said || statusText(res.status)}.`;
+  if (kind === 'rate-limited' && !fromProxy) {
+    // What to do comes first: "Docker Hub rate limit reached: retry in 6 min, or sign in."
+    const when = retryAfter !== undefined ? `retry in ${waitText(retryAfter)}` : 'wait a while';
+    const who = registry ? `${registryLabel(registry)} rate limit reached` : 'Rate limit reached';
+    const message = `${who}: ${when}, or sign in for a higher limit. ${detail}`;
+    return new RegistryError(message, kind, res.status, entries, retryAfter);
+  }
+  const next = kind === 'proxy-denied' && fromProxy ? '' : ` ${advice[kind]}`;
   const wait =
     kind === 'rate-limited' && retryAfter !== undefined ? ` Retry in ${waitText(retryAfter)}.` : '';
-  const next = kind === 'proxy-denied' && fromProxy ? '' : ` ${advice[kind]}`;
-  const message = `${what}: ${said || statusText(res.status)}.${next}${wait}`;
-  return new RegistryError(message, kind, res.status, entries, retryAfter);
+  return new RegistryError(`${detail}${next}${wait}`, kind, res.status, entries, retryAfter);
 }
 
 /** A fetch that threw (no response at all): the proxy or the network is down. */

@@ -1,0 +1,76 @@
+// Where the page is, as a URL query: `/?image=alpine:3.20&platform=linux/arm64/v8&layer=2&path=/etc/os-release`.
+// Every view has one, so it can be shared, bookmarked and reached with back and forward.
+
+/** The file browser's view in a URL: the merged filesystem, every layer, or one layer
+ * (0-based here, 1-based in the URL as on screen). */
+export type LayerView = 'merged' | 'all' | number;
+
+export type RouteView = 'home' | 'image' | 'library' | 'settings';
+
+export interface Route {
+  view: RouteView;
+  /** The image reference as the user gave it. */
+  image?: string;
+  /** A platform string, or `all`. */
+  platform?: string;
+  layer?: LayerView;
+  /** The file open in the viewer, as the tree names it (no leading slash). */
+  path?: string;
+}
+
+export const home: Route = { view: 'home' };
+
+/** Reads a URL query. What cannot be read is dropped, never guessed: a layer that is not a
+ * positive number, a path without an image. */
+export function parseRoute(search: string): Route {
+  const q = new URLSearchParams(search);
+  const image = q.get('image')?.trim();
+  if (image) {
+    const route: Route = { view: 'image', image };
+    const platform = q.get('platform')?.trim();
+    if (platform) route.platform = platform;
+    const layer = parseLayer(q.get('layer'));
+    if (layer !== undefined) {
+      route.layer = layer;
+      const path = q.get('path')?.replace(/^\/+/, '');
+      if (path) route.path = path;
+    }
+    return route;
+  }
+  const view = q.get('view');
+  return view === 'library' || view === 'settings' ? { view } : home;
+}
+
+function parseLayer(v: string | null): LayerView | undefined {
+  if (v === 'merged' || v === 'all') return v;
+  if (v && /^[1-9]\d{0,5}$/.test(v)) return Number(v) - 1;
+  return undefined;
+}
+
+/** Characters a query value may carry as they are (RFC 3986 query), so that a shared link
+ * reads `image=ghcr.io/owner/app:v1` rather than a wall of escapes. */
+const readable = /%(2F|3A|40)/g;
+const decoded: Record<string, string> = { '%2F': '/', '%3A': ':', '%40': '@' };
+
+function param(name: string, value: string): string {
+  return `${name}=${encodeURIComponent(value).replace(readable, (m) => decoded[m]!)}`;
+}
+
+/** The URL query for a route: `?…`, or the empty string for home. */
+export function formatRoute(route: Route): string {
+  if (route.view === 'library' || route.view === 'settings') return `?view=${route.view}`;
+  if (route.view !== 'image' || !route.image) return '';
+  const parts = [param('image', route.image)];
+  if (route.platform) parts.push(param('platform', route.platform));
+  if (route.layer !== undefined) {
+    parts.push(
+      param('layer', typeof route.layer === 'number' ? String(route.layer + 1) : route.layer),
+    );
+    if (route.path) parts.push(param('path', `/${route.path}`));
+  }
+  return `?${parts.join('&')}`;
+}
+
+export function sameRoute(a: Route, b: Route): boolean {
+  return formatRoute(a) === formatRoute(b);
+}
