@@ -72,10 +72,12 @@ export class AppState {
     if (this.view === 'library') return `Library${suffix}`;
     if (this.view === 'settings') return `Settings${suffix}`;
     if (this.view !== 'image' || !image) return 'Berth';
-    if (pull.finished)
-      return `${pull.finished.ok ? '✓ Pulled' : '✗ Pull failed:'} ${image}${suffix}`;
     const file = this.#layers.viewer?.path;
-    return `${file ? `${file.split('/').pop()} · ` : ''}${image}${suffix}`;
+    if (file) return `${file.split('/').pop()} · ${image}${suffix}`;
+    if (pull.finished) {
+      return `${pull.finished.ok ? '✓ Pulled' : '✗ Pull failed:'} ${image}${suffix}`;
+    }
+    return `${image}${suffix}`;
   }
 
   /** An image was put on screen by a pull, an open or a platform choice. */

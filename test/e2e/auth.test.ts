@@ -116,9 +116,18 @@ test('"remember" keeps the credentials for the next visit; without it, nothing i
   await page.getByRole('region', { name: 'Image summary' }).waitFor();
   expect(await page.getByRole('form', { name: `Sign in to ${registry.host}` }).count()).toBe(0);
 
-  // Forgetting: nothing is left in storage, and the next visit asks again.
-  await page.getByRole('button', { name: 'Forget saved sign-ins' }).click();
-  await expect.poll(() => page.locator('.notice').textContent()).toContain('forgotten');
+  // Forgetting (in Settings): nothing is left in storage, and the next visit asks again.
+  await page
+    .getByRole('navigation', { name: 'Main' })
+    .getByRole('link', { name: 'Settings' })
+    .click();
+  const settings = page.getByRole('region', { name: 'Settings' });
+  await expect.poll(() => settings.getByRole('table').textContent()).toContain('in this browser');
+  await settings.getByRole('button', { name: 'Forget all sign-ins' }).click();
+  await expect
+    .poll(() => settings.getByRole('status').textContent())
+    .toContain('All sign-ins forgotten');
+  expect(await settings.getByRole('table').count()).toBe(0);
   expect(await persisted(page)).not.toContain(password);
   await page.close();
   const later = await context.newPage();

@@ -79,7 +79,11 @@ async function treePaths(page: Page): Promise<string[]> {
       const level = Number(item.getAttribute('aria-level'));
       stack.length = level - 1;
       stack.push(item.getAttribute('aria-label') ?? '');
-      const change = ['added', 'modified', 'deleted'].find((c) => item.textContent?.includes(c));
+      // The change is in the row's accessible description ("file, 82 B, added").
+      const described = document.getElementById(item.getAttribute('aria-describedby') ?? '');
+      const change = ['added', 'modified', 'deleted'].find((c) =>
+        described?.textContent?.split(', ').includes(c),
+      );
       return stack.join('/') + (change ? ` [${change}]` : '');
     });
   });
@@ -203,7 +207,9 @@ test('a hostile tar is shown literally, stays inert, and downloads get safe name
 
   const viewer = await viewFile(page, '*.html', HOSTILE.html);
   await expect.poll(() => viewer.textContent()).toContain(HOSTILE.htmlContent.trim());
-  expect(await page.title()).toBe('Berth');
+  // The name reaches the tab's title as text, and nowhere as markup.
+  expect(await page.title()).toBe(`${HOSTILE.html.split('/').pop()} · ${fx.hostile.ref} — Berth`);
+  expect(await page.locator('img[src="x"]').count()).toBe(0);
   expect(await page.locator('script:not([src])').count()).toBe(0);
   const [download] = await Promise.all([
     page.waitForEvent('download'),

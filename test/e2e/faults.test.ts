@@ -235,7 +235,12 @@ describe('faults that end in a clear error, with nothing complete stored', () =>
           : undefined,
     };
     const { page } = await pull();
-    await expectError(page, /Retry in 3600 s \(60 min\)/, big.digest, 'resumable');
+    await expectError(
+      page,
+      /rate limit reached: retry in 60 min, or sign in for a higher limit/,
+      big.digest,
+      'resumable',
+    );
   });
 
   test('an oversized body', async () => {

@@ -169,7 +169,7 @@ describe('layer fetch path', () => {
     await first.close();
 
     const second = await piecesPage(context);
-    await second.goto(app.url);
+    await second.goto(`${app.url}/?view=library`);
     const name = `${stalling.host}/${fx.repository}:${fx.tag}`;
     const pulls = second.getByRole('region', { name: 'Library' }).getByRole('listitem');
     await expect.poll(() => pulls.filter({ hasText: name }).textContent()).toMatch(/stored/);

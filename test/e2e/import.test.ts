@@ -69,6 +69,11 @@ async function importFile(page: Page, file: string): Promise<{ notice?: string; 
     w.observer.observe(el, { subtree: true, childList: true, characterData: true });
   });
   const notices = () => page.evaluate(() => (window as unknown as { notices: string[] }).notices);
+  // The file input is in the library, reached by the header's link.
+  await page
+    .getByRole('navigation', { name: 'Main' })
+    .getByRole('link', { name: /^Library/ })
+    .click();
   await page.getByLabel('Import an archive').setInputFiles(file);
   // "Importing…" shows once the import started, which also cleared an earlier error.
   await expect

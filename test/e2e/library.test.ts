@@ -50,6 +50,14 @@ async function pull(page: Page, ref: string) {
 
 const summary = (page: Page) => page.getByRole('region', { name: 'Image summary' });
 const library = (page: Page) => page.getByRole('region', { name: 'Library' });
+/** Goes to the library the way a person does, by the header's link. */
+async function showLibrary(page: Page) {
+  await page
+    .getByRole('navigation', { name: 'Main' })
+    .getByRole('link', { name: /^Library/ })
+    .click();
+  await library(page).waitFor();
+}
 const notice = (page: Page) => page.locator('.notice').textContent();
 
 async function cdp(context: BrowserContext, page: Page): Promise<CDPSession> {
@@ -67,7 +75,7 @@ test('open from the library works offline; export from it gives an archive skope
   // A new page, then the network goes: the library still opens the image.
   const again = await context.newPage();
   await page.close();
-  await again.goto(app.url);
+  await again.goto(`${app.url}/?view=library`);
   await library(again).getByRole('row').filter({ hasText: fx.ref }).waitFor();
   await context.setOffline(true);
   await library(again)
@@ -111,6 +119,7 @@ test('storage bar; the first pull asks for persistent storage, and the page says
     }
     await pull(page, fx.ref);
     await summary(page).waitFor();
+    await showLibrary(page);
     const meter = library(page).getByRole('meter', { name: 'Storage used' });
     await expect.poll(() => meter.getAttribute('aria-valuenow')).not.toBe('0');
     const storage = library(page).locator('.storage');
@@ -147,6 +156,7 @@ test('a full disk stops the pull with what it needs and what can be freed; after
   expect(message).toMatch(/pull again once there is room, and it resumes/);
 
   // The earlier image is intact.
+  await showLibrary(page);
   await library(page)
     .getByRole('button', { name: `Verify ${small.ref}`, exact: true })
     .click();
@@ -232,7 +242,7 @@ test('a schema upgrade waits for an older tab, says so, and goes on when that ta
       }),
   );
   const page = await context.newPage();
-  await page.goto(app.url);
+  await page.goto(`${app.url}/?view=library`);
   const status = page.getByRole('status').filter({ hasText: 'Waiting for other Berth tabs' });
   await status.waitFor();
 
@@ -247,7 +257,7 @@ test('a schema upgrade waits for an older tab, says so, and goes on when that ta
 test('a newer Berth in another tab upgrades the store: this one steps aside and says to reload', async () => {
   const context = await env.browser.newContext();
   const page = await context.newPage();
-  await page.goto(app.url);
+  await page.goto(`${app.url}/?view=library`);
   await expect.poll(() => library(page).textContent()).toContain('No images stored yet');
   const newer = await otherTab(context);
   // Succeeds only because the app's worker closes its connection on versionchange.
@@ -293,6 +303,7 @@ async function interruptedPull(): Promise<{ page: Page; ref: string }> {
     .toBe(2 + fx.layers!.length - 1);
   await page.getByRole('button', { name: 'Cancel' }).click();
   await expect.poll(() => notice(page)).toContain('Pull cancelled');
+  await showLibrary(page);
   await expect
     .poll(() =>
       library(page)
@@ -325,7 +336,7 @@ test('Discard gives up an interrupted pull and frees everything it held', async 
 test('an interrupted pull left alone past its lease is cleaned up when the app opens', async () => {
   const { page, ref } = await interruptedPull();
   // A page opened within the lease keeps it all.
-  await page.goto(app.url);
+  await page.goto(`${app.url}/?view=library`);
   await library(page)
     .getByRole('button', { name: `Resume ${ref}` })
     .waitFor();

@@ -92,16 +92,24 @@ test('after one visit the app loads offline, and a stored image opens from the l
   for (const u of urls) expect(built, `${u} is in the precache manifest`).toContain(u.slice(1));
 
   await context.setOffline(true);
-  for (const path of [`/?${new URLSearchParams({ image: fx.ref })}`, '/']) {
-    const response = await page.goto(`${env.app.url}${path}`);
-    expect(response?.fromServiceWorker(), `${path} served by the service worker`).toBe(true);
-    await library(page).getByRole('row').filter({ hasText: fx.ref }).waitFor();
-    await library(page)
-      .getByRole('button', { name: `Open ${fx.ref}`, exact: true })
-      .click();
-    await summary(page).waitFor();
-    expect(await summary(page).textContent()).toContain(fx.digest);
-  }
+  // A link to the image opens the stored copy at once: the registry cannot be reached.
+  const link = `/?${new URLSearchParams({ image: fx.ref })}`;
+  let response = await page.goto(`${env.app.url}${link}`);
+  expect(response?.fromServiceWorker(), `${link} served by the service worker`).toBe(true);
+  await summary(page).waitFor();
+  expect(await summary(page).textContent()).toContain(fx.digest);
+  await expect
+    .poll(() => page.locator('p.notice').textContent())
+    .toMatch(/registry cannot be reached: showing the copy of .* stored in this browser/);
+  // And the library opens it too.
+  response = await page.goto(`${env.app.url}/?view=library`);
+  expect(response?.fromServiceWorker(), 'the library served by the service worker').toBe(true);
+  await library(page).getByRole('row').filter({ hasText: fx.ref }).waitFor();
+  await library(page)
+    .getByRole('button', { name: `Open ${fx.ref}`, exact: true })
+    .click();
+  await summary(page).waitFor();
+  expect(await summary(page).textContent()).toContain(fx.digest);
   expect(urls.some((u) => /^\/assets\/layers\.worker-.*\.js$/.test(u))).toBe(true);
   // Still offline: the merged tree and a file's content come from the store.
   await page.getByRole('button', { name: 'Browse merged filesystem' }).click();

@@ -134,6 +134,10 @@ test('delete: shared blobs stay with the image that still needs them; the last d
   await pull(b);
 
   // The library lists both, with the bytes they share.
+  await page
+    .getByRole('navigation', { name: 'Main' })
+    .getByRole('link', { name: /^Library/ })
+    .click();
   const library = page.getByRole('region', { name: 'Library' });
   const row = (name: string) => library.getByRole('row').filter({ hasText: name });
   await expect.poll(() => row(a).count()).toBe(1);

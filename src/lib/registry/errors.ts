@@ -213,12 +213,13 @@ export async function errorFromResponse(
   return new RegistryError(`${detail}${next}${wait}`, kind, res.status, entries, retryAfter);
 }
 
-/** A fetch that threw (no response at all): the proxy or the network is down. */
+/** A fetch that threw (no response at all): the proxy, the network or (direct) the registry
+ * is down. A transport's ConnectionError says what to check. */
 export function networkError(err: unknown, what: string): RegistryError {
   const reason = err instanceof Error ? err.message : String(err);
-  return new RegistryError(
-    `${what}: the request failed (${reason}). Check that the Berth server (proxy) is running and the network is up.`,
-    'unreachable',
-    0,
-  );
+  const advice =
+    typeof (err as { advice?: unknown })?.advice === 'string'
+      ? (err as { advice: string }).advice
+      : 'Check that the Berth server (proxy) is running and the network is up.';
+  return new RegistryError(`${what}: the request failed (${reason}). ${advice}`, 'unreachable', 0);
 }

@@ -8,6 +8,33 @@ export type Transport = (url: string, init: RequestInit, registryHost: string) =
  * works only with registries (and token realms) that send CORS headers themselves. */
 export type Connection = { kind: 'proxy'; url: string } | { kind: 'direct' };
 
+/** A request that got no response at all, with what to check, as the way it went says. */
+export class ConnectionError extends Error {
+  override name = 'ConnectionError';
+  constructor(
+    message: string,
+    /** What the user can check: the proxy, or (direct) the registry and its CORS headers. */
+    readonly advice: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** A fetch that threw is a ConnectionError; an abort stays an abort. */
+async function reach(
+  url: string | URL,
+  init: RequestInit,
+  failed: (reason: string) => ConnectionError,
+): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    if (init.signal?.aborted || (err as { name?: unknown }).name === 'AbortError') throw err;
+    throw failed(err instanceof Error ? err.message : String(err));
+  }
+}
+
 export function proxyTransport(base: string): Transport {
   const prefix = base.replace(/\/+$/, '');
   return (url, init, registryHost) => {
@@ -16,12 +43,16 @@ export function proxyTransport(base: string): Transport {
     if (u.pathname !== '/v2/' && !u.pathname.startsWith('/v2/')) {
       headers.set('Berth-Registry', registryHost);
     }
-    return fetch(`${prefix}/${u.host}${u.pathname}${u.search}`, {
-      ...init,
-      headers,
-      credentials: 'omit',
-      cache: 'no-store',
-    });
+    const init2 = { ...init, headers, credentials: 'omit', cache: 'no-store' } as const;
+    return reach(
+      `${prefix}/${u.host}${u.pathname}${u.search}`,
+      init2,
+      (reason) =>
+        new ConnectionError(
+          reason,
+          `Check that the Berth proxy at ${prefix} is running and the network is up; a proxy on another origin must list this site in BERTH_ALLOWED_ORIGINS.`,
+        ),
+    );
   };
 }
 
@@ -40,7 +71,15 @@ export function directTransport(): Transport {
   return (url, init, registryHost) => {
     const u = new URL(url);
     if (u.host === registryHost && isLoopbackHost(u.host)) u.protocol = 'http:';
-    return fetch(u, { ...init, credentials: 'omit', cache: 'no-store' });
+    return reach(
+      u,
+      { ...init, credentials: 'omit', cache: 'no-store' },
+      (reason) =>
+        new ConnectionError(
+          reason,
+          `Berth talks to ${u.host} directly (Settings), which works only if it is up and sends CORS headers; most registries send none. Use the Berth proxy instead.`,
+        ),
+    );
   };
 }
 
