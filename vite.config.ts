@@ -18,15 +18,16 @@ export default defineConfig({
         name: 'Berth',
         short_name: 'Berth',
         description: 'Pull container images into your browser, look inside, export OCI archives.',
-        start_url: '/',
-        scope: '/',
+        // Relative to the manifest, like every URL of the build: the site may live in a directory.
+        start_url: './',
+        scope: './',
         display: 'standalone',
         // app.css's light theme: --accent and --bg.
         theme_color: '#0b5cad',
         background_color: '#f6f7f9',
         icons: [
-          { src: '/favicon.svg', sizes: 'any', type: 'image/svg+xml', purpose: 'any' },
-          { src: '/icon-maskable.svg', sizes: 'any', type: 'image/svg+xml', purpose: 'maskable' },
+          { src: './favicon.svg', sizes: 'any', type: 'image/svg+xml', purpose: 'any' },
+          { src: './icon-maskable.svg', sizes: 'any', type: 'image/svg+xml', purpose: 'maskable' },
         ],
       },
       workbox: {
@@ -35,9 +36,10 @@ export default defineConfig({
         // Registry data lives in IndexedDB. Nothing but this precache is ever cached, and there
         // is deliberately no runtimeCaching: proxy traffic goes to the network untouched.
         navigateFallback: 'index.html',
-        // Berth is one page: only / (with its ?image= query) falls back to the cached shell.
-        navigateFallbackAllowlist: [/^\/(?:\?|$)/],
-        navigateFallbackDenylist: [/^\/proxy\//],
+        // Berth is one page: only its directory (with a query such as ?image=) falls back to the
+        // cached shell. The site may live in any directory, so that is any path ending in "/".
+        navigateFallbackAllowlist: [/^[^?]*\/(?:\?|$)/],
+        navigateFallbackDenylist: [/\/proxy\//],
         // The first visit is offline-capable at once; updates still wait for the prompt.
         clientsClaim: true,
         cleanupOutdatedCaches: true,
@@ -47,6 +49,8 @@ export default defineConfig({
   ],
   // Identifies a build; the offline e2e test changes it to produce an update.
   define: { __BERTH_BUILD__: JSON.stringify(process.env.BERTH_BUILD_ID ?? '') },
+  // Relative URLs: the built site works from any directory of any static host.
+  base: './',
   server: { host: '127.0.0.1', port: 5173 },
   build: { target: 'es2022', sourcemap: true },
   worker: { format: 'es' },

@@ -1,11 +1,37 @@
 // npm run screenshots: photographs Berth's main views from the real app in Chromium, against a
 // real registry with the test fixtures, into docs/screenshots/. The same tour the a11y test
 // scans (test/harness/tour.ts), so the pictures never show something the tests do not check.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startTourEnv, tour } from '../test/harness/tour.ts';
 
-const out = join(import.meta.dirname, '..', 'docs', 'screenshots');
+const docs = join(import.meta.dirname, '..', 'docs');
+const out = join(docs, 'screenshots');
+
+/** docs/README.md: the gallery, from the tour's own titles. */
+function gallery(): string {
+  const views = tour
+    .map((s) => `### ${s.title}\n\n![${s.title}](screenshots/${s.name}.png)\n`)
+    .join('\n');
+  return `# Berth, view by view
+
+These pictures are taken by \`npm run screenshots\` (\`scripts/screenshots.ts\`) from the real app
+in Chromium, against a real registry holding the test fixtures, along the same tour the
+accessibility test scans (\`test/harness/tour.ts\`). Run it again after a change to the UI; it
+rewrites this page too.
+
+Hosting the proxy on Node, workerd or Cloudflare Workers: [deploy.md](deploy.md).
+
+${views}
+### The same in the dark theme, and at 360 px
+
+![The image summary in the dark theme](screenshots/summary-dark.png)
+
+![A file in the dark theme](screenshots/file-dark.png)
+
+![A file at 360 px](screenshots/file-360px.png)
+`;
+}
 
 async function main() {
   await mkdir(out, { recursive: true });
@@ -39,6 +65,7 @@ async function main() {
     await page.screenshot({ path: file });
     console.log(file);
     await phone.close();
+    await writeFile(join(docs, 'README.md'), gallery());
   } finally {
     await env.stop();
   }

@@ -160,7 +160,7 @@ test('the service worker, its runtime and the manifest are revalidated; hashed a
     start_url: string;
     display: string;
   };
-  expect(manifest).toMatchObject({ name: 'Berth', start_url: '/', display: 'standalone' });
+  expect(manifest).toMatchObject({ name: 'Berth', start_url: './', display: 'standalone' });
 });
 
 /** The build id the page runs (vite.config.ts's define, shown as the banner's title). */
@@ -230,7 +230,8 @@ test('a new build is offered in every tab, waits for a running pull, and reloads
     );
     await Promise.all([idle.waitForEvent('load'), reload(idle).click()]);
     await idle.waitForFunction(() => navigator.serviceWorker.controller !== null);
-    const want = /src="(\/assets\/index-[^"]+\.js)"/.exec(
+    // The build's URLs are relative (./assets/…).
+    const want = /src="\.(\/assets\/index-[^"]+\.js)"/.exec(
       await readFile(join(next, 'index.html'), 'utf8'),
     )![1];
     expect(

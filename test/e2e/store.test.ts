@@ -212,6 +212,10 @@ test('verify re-hashes every blob, and names a corrupted chunk', async () => {
   }, bad);
 
   // From the library this time.
+  await page
+    .getByRole('navigation', { name: 'Main' })
+    .getByRole('link', { name: /^Library/ })
+    .click();
   await page.getByRole('button', { name: `Verify ${fx.ref}`, exact: true }).click();
   const alert = page.getByRole('alert');
   await alert.waitFor();

@@ -49,7 +49,7 @@ describe('storageFullError', () => {
     expect(err.kind).toBe('storage-full');
     expect(err.needed).toBe(12_300_000);
     expect(err.message).toBe(
-      'Not enough storage to pull big:1: it needs about 12.3 MB more, and the browser refused to store it. ' +
+      'Not enough storage: free about 12.3 MB to pull big:1 (the browser refused to store more). ' +
         'This site uses 8.10 MB of the 8.20 MB the browser allows. ' +
         // b:1 shares everything it holds: deleting it frees nothing, so it is not offered.
         'Deleting images from the library frees up to 4.00 MB: a:1 (4.00 MB). ' +

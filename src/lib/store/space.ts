@@ -34,7 +34,7 @@ export function storageFullError(
   const needed = pull ? Math.max(0, pull.total - pull.stored) : undefined;
   const parts = [
     needed
-      ? `Not enough storage to pull ${name}: it needs about ${formatBytes(needed)} more, and the browser refused to store it.`
+      ? `Not enough storage: free about ${formatBytes(needed)} to pull ${name} (the browser refused to store more).`
       : `Not enough storage to pull ${name}: the browser refused to store more.`,
   ];
   if (estimate?.usage !== undefined && estimate.quota !== undefined) {
