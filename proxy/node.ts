@@ -5,6 +5,7 @@ import type { LookupAddress, LookupAllOptions, LookupOneOptions } from 'node:dns
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import { Agent, buildConnector, fetch as undiciFetch } from 'undici';
+import { proxySettings } from './settings.ts';
 import { createProxyHandler, DEFAULT_IDLE_TIMEOUT_MS, proxyError } from './handler.ts';
 import type { ProxyHandler, ProxyOptions } from './handler.ts';
 import {
@@ -234,41 +235,9 @@ export type NodeProxyOptions = Omit<ProxyOptions, 'fetch' | 'rateLimiter'> & {
   rateLimit?: number;
 };
 
-function numberFromEnv(
-  env: NodeJS.ProcessEnv,
-  name: string,
-  ok: (n: number) => boolean,
-  what: string,
-): number | undefined {
-  const raw = env[name]?.trim();
-  if (!raw) return undefined;
-  const n = Number(raw);
-  if (!ok(n)) throw new Error(`${name} must be ${what}`);
-  return n;
-}
-
 /** Proxy settings from the environment, shared by the server and the Vite plugin. */
 export function proxyOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): NodeProxyOptions {
-  const list = (v: string | undefined) =>
-    (v ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
-  const positive = (n: number) => Number.isFinite(n) && n > 0;
-  const ms = 'a positive number of milliseconds';
-  return {
-    insecureRegistries: parseInsecureList(env.BERTH_INSECURE_REGISTRIES),
-    allowedOrigins: list(env.BERTH_ALLOWED_ORIGINS),
-    timeoutMs: numberFromEnv(env, 'BERTH_PROXY_TIMEOUT_MS', positive, ms),
-    idleTimeoutMs: numberFromEnv(env, 'BERTH_PROXY_IDLE_TIMEOUT_MS', positive, ms),
-    rateLimit: numberFromEnv(
-      env,
-      'BERTH_PROXY_RATE_LIMIT',
-      (n) => Number.isFinite(n) && n >= 0,
-      'a number of requests per minute (0 disables the limit)',
-    ),
-    log: env.BERTH_PROXY_LOG === '1' ? (line) => console.log(`proxy ${line}`) : undefined,
-  };
+  return proxySettings(env);
 }
 
 export interface NodeProxy {

@@ -23,6 +23,7 @@ import { applySecurityHeaders, createProxyHandler, proxyError } from './handler.
 import type { ProxyHandler } from './handler.ts';
 import { DENIED_CODE, insecureListWarnings, isInsecureHost, parseInsecureList } from './policy.ts';
 import { clientKey, createRateLimiter, DEFAULT_RATE_LIMIT } from './ratelimit.ts';
+import { proxySettings, settingList } from './settings.ts';
 
 /** A service binding (workerd's Fetcher), reduced to what is used here. */
 export interface FetchBinding {
@@ -50,34 +51,6 @@ const MOUNT_PATH = '/proxy';
 // host:port is not allowed". A DNS name is refused the same way when every
 // address it resolves to is outside the allow list.
 const NETWORK_REFUSAL = /connecting to .* is not allowed/;
-
-/**
- * A binding's text. wrangler turns a TOML number (`BERTH_PROXY_RATE_LIMIT = 600`) into a JSON
- * binding, so numbers are read as their text too.
- */
-function text(value: unknown): string {
-  return typeof value === 'string' || typeof value === 'number' ? String(value).trim() : '';
-}
-
-function list(value: unknown): string[] {
-  return text(value)
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
-
-function numberFrom(
-  env: WorkerdEnv,
-  name: 'BERTH_PROXY_TIMEOUT_MS' | 'BERTH_PROXY_IDLE_TIMEOUT_MS' | 'BERTH_PROXY_RATE_LIMIT',
-  ok: (n: number) => boolean,
-  what: string,
-): number | undefined {
-  const raw = text(env[name]);
-  if (!raw) return undefined;
-  const n = Number(raw);
-  if (!ok(n)) throw new Error(`${name} must be ${what}`);
-  return n;
-}
 
 /** host:port of a URL with the port spelled out, as the insecure list is matched. */
 function effectiveHostPort(url: URL): string {
@@ -113,25 +86,12 @@ function upstreamFetch(insecure: readonly string[], network?: FetchBinding): typ
 
 /** Builds the handler from the bindings; throws with the binding's name if one is invalid. */
 export function handlerFromEnv(env: WorkerdEnv): ProxyHandler {
-  const insecure = parseInsecureList(list(env.BERTH_INSECURE_REGISTRIES));
-  const positive = (n: number) => Number.isFinite(n) && n > 0;
-  const ms = 'a positive number of milliseconds';
-  const rateLimit =
-    numberFrom(
-      env,
-      'BERTH_PROXY_RATE_LIMIT',
-      (n) => Number.isFinite(n) && n >= 0,
-      'a number of requests per minute (0 disables the limit)',
-    ) ?? DEFAULT_RATE_LIMIT;
+  const { rateLimit = DEFAULT_RATE_LIMIT, ...settings } = proxySettings({ ...env });
   return createProxyHandler({
-    insecureRegistries: insecure,
-    allowedOrigins: list(env.BERTH_ALLOWED_ORIGINS),
-    fetch: upstreamFetch(insecure, env.BERTH_INSECURE_NETWORK),
-    timeoutMs: numberFrom(env, 'BERTH_PROXY_TIMEOUT_MS', positive, ms),
-    idleTimeoutMs: numberFrom(env, 'BERTH_PROXY_IDLE_TIMEOUT_MS', positive, ms),
+    ...settings,
+    fetch: upstreamFetch(settings.insecureRegistries, env.BERTH_INSECURE_NETWORK),
     rateLimiter: rateLimit > 0 ? createRateLimiter({ perMinute: rateLimit }) : undefined,
     mountPath: MOUNT_PATH,
-    log: text(env.BERTH_PROXY_LOG) === '1' ? (line) => console.log(`proxy ${line}`) : undefined,
   });
 }
 
@@ -227,10 +187,12 @@ function build(env: WorkerdEnv): Built {
   let entry = built.get(env);
   if (!entry) {
     try {
-      const allowedHosts = new Set(list(env.BERTH_ALLOWED_HOSTS).map((h) => h.toLowerCase()));
+      const allowedHosts = new Set(
+        settingList(env.BERTH_ALLOWED_HOSTS).map((h) => h.toLowerCase()),
+      );
       entry = { handler: handlerFromEnv(env), allowedHosts };
       // The Node server prints these at start; a worker can only do so on its first request.
-      const insecure = parseInsecureList(list(env.BERTH_INSECURE_REGISTRIES));
+      const insecure = parseInsecureList(settingList(env.BERTH_INSECURE_REGISTRIES));
       for (const line of insecureListWarnings(insecure)) console.warn(`berth: warning: ${line}`);
     } catch (err) {
       entry = { error: err instanceof Error ? err.message : String(err) };

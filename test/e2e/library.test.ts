@@ -207,6 +207,8 @@ test('no IndexedDB (as in some private modes): the page says so instead of faili
   );
   expect(await page.getByRole('button', { name: 'Pull', exact: true }).isDisabled()).toBe(true);
   expect(await page.getByRole('region', { name: 'Library' }).count()).toBe(0);
+  // A script still loading (the service worker's window helper) must not outlive the context.
+  await context.unrouteAll({ behavior: 'ignoreErrors' });
   await context.close();
 });
 
