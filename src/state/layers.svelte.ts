@@ -172,7 +172,10 @@ export class LayerState {
 
   /** Closes the file browser. */
   close() {
-    this.closeViewer();
+    this.#viewerAbort?.abort();
+    if (!this.view && !this.viewer) return;
+    // One step in history, not two: the viewer goes with the browser.
+    this.viewer = null;
     this.view = null;
     this.selected = null;
     this.#opts.onLocation?.();

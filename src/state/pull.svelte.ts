@@ -521,12 +521,6 @@ export class PullState {
     }
   }
 
-  /** Forgets every credential: the remembered ones and those of this tab. */
-  async forgetCredentials(): Promise<void> {
-    await this.#opts.bridge.call('forgetCredentials', {});
-    this.notice = 'Saved sign-ins forgotten.';
-  }
-
   /** Runs the last resolve or pull again, after a failure the user may have fixed (the
    * network, a setting, free space). */
   retry(): Promise<void> {

@@ -123,6 +123,20 @@ describe('shareable URLs, back and forward', () => {
     await p.context().close();
   });
 
+  test('closing the file browser with a file open is one step, and back reopens both', async () => {
+    const fx = env.fixtures.whiteout;
+    const p = await page();
+    await p.goto(`${app.url}/?image=${fx.ref}&layer=merged&path=/etc/passwd`);
+    await expect.poll(() => viewer(p).textContent(), { timeout: 60_000 }).toContain('root:x');
+    await files(p).getByRole('button', { name: 'Close the file browser' }).click();
+    await files(p).waitFor({ state: 'detached' });
+    expect(query(p)).toEqual({ image: fx.ref });
+    await p.goBack();
+    await expect.poll(() => viewer(p).textContent()).toContain('root:x');
+    expect(query(p)).toEqual({ image: fx.ref, layer: 'merged', path: '/etc/passwd' });
+    await p.context().close();
+  });
+
   test('a platform in the URL is the one shown; choosing another is a new step', async () => {
     const fx = env.fixtures.multiArch;
     const p = await page();
