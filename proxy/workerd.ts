@@ -153,8 +153,11 @@ function notFound(): Response {
   });
 }
 
-/** What Node reports by refusing to start: a binding that does not parse. */
-function misconfigured(message: string): Response {
+/** What Node reports by refusing to start: a binding that does not parse. The client is told
+ * which binding, never its value (it may name internal hosts); the log has the whole reason. */
+function misconfigured(reason: string): Response {
+  const binding = /BERTH_[A-Z_]+/.exec(reason)?.[0];
+  const message = `the proxy is misconfigured${binding ? `: ${binding} cannot be read` : ''}; its log says why`;
   const body = { errors: [{ code: 'BERTH_PROXY_MISCONFIGURED', message }] };
   const headers = new Headers({ 'Content-Type': 'application/json' });
   applySecurityHeaders(headers);

@@ -50,10 +50,11 @@ const state = new PullState({
   settings,
   onStoreChanged: () => void library.refresh(),
   onPullStart: () => void library.requestPersistence(),
-  onLocation: () => app.imageShown(),
-  onSummary: (summary) => {
+  // Only a person's action switches to the image view; the registry's answers refine its URL.
+  onLocation: (_location, started) => (started ? app.imageShown() : app.record()),
+  onSummary: (summary, changed) => {
     layers.show(summary);
-    if (summary) app.summaryShown();
+    if (summary && changed) app.summaryShown();
   },
   save,
 });
@@ -85,6 +86,17 @@ document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible') void library.refresh();
 });
 window.addEventListener('popstate', () => void app.apply(parseRoute(location.search)));
+// A click or a key on a control while a URL is being applied: the person takes over.
+for (const type of ['pointerdown', 'keydown'] as const) {
+  document.addEventListener(
+    type,
+    (e) => {
+      const target = e.target instanceof Element ? e.target : null;
+      if (target?.closest('a, button, input, select, textarea, [role="tree"]')) app.interrupt();
+    },
+    { capture: true },
+  );
+}
 void app.apply(parseRoute(location.search));
 
 mount(App, {

@@ -23,15 +23,28 @@ export interface AppStateOptions {
   storage: Storage | undefined;
 }
 
+/** A view a URL asked for that needs layers this browser does not hold: it opens when the
+ * person says so, as a link alone never starts a large download. */
+export interface PendingDownload {
+  route: Route;
+  layers: number;
+  bytes: number;
+}
+
 export class AppState {
   view = $state<RouteView>('home');
   recent = $state.raw<RecentImage[]>([]);
+  pending = $state.raw<PendingDownload | null>(null);
 
   readonly #pull: PullState;
   readonly #layers: LayerState;
   readonly #history: HistoryPort;
   readonly #storage: Storage | undefined;
-  /** Routes being applied from the URL: their state changes replace the URL, never push. */
+  /** Counts URL applications; a newer one, or the person taking over, makes an older one stop
+   * at its next step. */
+  #generation = 0;
+  /** The generation being applied (0 when none): its state changes replace the URL entry,
+   * never push one. */
   #applying = 0;
 
   constructor(opts: AppStateOptions) {
@@ -83,6 +96,7 @@ export class AppState {
   /** An image was put on screen by a pull, an open or a platform choice. */
   imageShown() {
     this.view = 'image';
+    this.pending = null;
     this.record();
   }
 
@@ -124,7 +138,7 @@ export class AppState {
       !was.platform &&
       was.layer === now.layer &&
       was.path === now.path;
-    if (this.#applying > 0 || refined) this.#history.replace(next);
+    if (this.#applying !== 0 || refined) this.#history.replace(next);
     else this.#history.push(next);
   }
 
@@ -135,11 +149,25 @@ export class AppState {
     await this.apply(route);
   }
 
+  /** The person acted (a click, a key) while a URL was being applied: what they do now is
+   * theirs, and the rest of that URL is given up. */
+  interrupt() {
+    if (this.#applying === 0) return;
+    this.#generation++;
+    this.#applying = 0;
+  }
+
   /** Puts on screen what a URL names (the first load, back and forward). */
   async apply(route: Route): Promise<void> {
-    this.#applying++;
+    const gen = ++this.#generation;
+    this.#applying = gen;
+    const current = () => this.#generation === gen;
+    // What the URL keeps saying when the image cannot be shown (an error, a sign-in to give):
+    // the link as it was followed, to reload or share once the problem is solved.
+    let kept: Route | undefined;
     try {
       this.view = route.view;
+      this.pending = null;
       if (route.view !== 'image' || !route.image) return;
       const pull = this.#pull;
       const wantsFiles = route.layer !== undefined;
@@ -148,22 +176,54 @@ export class AppState {
         await pull.show(route.image, route.platform ?? '', { inspect: wantsFiles });
       } else if (route.platform && route.platform !== at.platform) {
         await pull.choosePlatform(route.platform);
-        if (wantsFiles && !pull.summary && !pull.error) await pull.inspect();
+        if (wantsFiles && !pull.summary && !pull.error && current()) await pull.inspect();
       }
-      const layers = this.#layers;
+      if (!current()) return;
       if (route.layer === undefined || !pull.summary) {
-        layers.close();
+        if (pull.error) kept = route;
+        this.#layers.close();
         return;
       }
-      await layers.openLocation(route.layer);
-      if (route.path) await layers.openPath(route.path);
-      else layers.closeViewer();
-    } finally {
-      this.#applying--;
-      if (this.#applying === 0) {
-        const q = formatRoute(this.route);
-        if (q !== this.#history.read()) this.#history.replace(q);
+      const needs = this.#layers.downloadsFor(route.layer);
+      if (needs.layers > 0) {
+        this.#layers.close();
+        this.pending = { route, ...needs };
+        return;
       }
+      await this.#openFiles(route, current);
+    } finally {
+      this.#settle(gen, kept);
     }
+  }
+
+  /** The person agreed to download what the pending view needs: it opens, as the URL said. */
+  async download(): Promise<void> {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = null;
+    const gen = ++this.#generation;
+    this.#applying = gen;
+    try {
+      await this.#openFiles(p.route, () => this.#generation === gen);
+    } finally {
+      this.#settle(gen);
+    }
+  }
+
+  /** Ends an application that was not overtaken: the URL names what is on screen (or, while a
+   * download waits for a yes, what was asked for). */
+  #settle(gen: number, kept?: Route) {
+    if (this.#applying !== gen) return;
+    this.#applying = 0;
+    const q = formatRoute(this.pending?.route ?? kept ?? this.route);
+    if (q !== this.#history.read()) this.#history.replace(q);
+  }
+
+  async #openFiles(route: Route, current: () => boolean) {
+    if (route.layer === undefined) return;
+    await this.#layers.openLocation(route.layer);
+    if (!current()) return;
+    if (route.path) await this.#layers.openPath(route.path);
+    else this.#layers.closeViewer();
   }
 }

@@ -38,10 +38,10 @@ export function formatTime(t: number): string {
   return Number.isNaN(d.getTime()) ? '' : `${d.toLocaleString()} (${d.toISOString()})`;
 }
 
-/** A timestamp as image configs and tar headers carry it (RFC 3339 text, or seconds since
- * the epoch) in milliseconds; NaN when it cannot be read. */
-export function parseTime(value: string | number): number {
-  return typeof value === 'number' ? value * 1000 : Date.parse(value);
+/** A timestamp as image configs carry it (RFC 3339 text), in milliseconds; NaN when it cannot
+ * be read. */
+export function parseTime(value: string): number {
+  return Date.parse(value);
 }
 
 /** A reference pinned to a digest: `docker.io/library/alpine@sha256:…`, without the tag. */

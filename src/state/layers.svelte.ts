@@ -115,6 +115,8 @@ export class LayerState {
 
   readonly #opts: LayerStateOptions;
   #aborts = new Map<string, AbortController>();
+  /** Listings being read, by layer index. */
+  #loads = new Map<number, Promise<void>>();
   #viewerAbort: AbortController | undefined;
 
   constructor(opts: LayerStateOptions) {
@@ -129,6 +131,7 @@ export class LayerState {
     if (same) return;
     for (const a of this.#aborts.values()) a.abort();
     this.#aborts.clear();
+    this.#loads.clear();
     this.#viewerAbort?.abort();
     this.view = null;
     this.listings = {};
@@ -162,7 +165,7 @@ export class LayerState {
 
   /** Opens the view a URL names; an unknown layer number opens nothing. */
   openLocation(layer: LayerView): Promise<void> {
-    const v: View = typeof layer === 'number' ? { kind: 'layer', index: layer } : { kind: layer };
+    const v = viewOf(layer);
     if (v.kind === 'layer' && !this.summary?.layers[v.index]) {
       this.error = `This image has no layer ${v.index + 1}: it has ${this.summary?.layers.length ?? 0}.`;
       return Promise.resolve();
@@ -190,20 +193,42 @@ export class LayerState {
     this.viewer = null;
     this.error = null;
     this.#opts.onLocation?.();
-    const wanted =
-      view.kind !== 'layer'
-        ? s.layers.map((_, i) => i)
-        : // A layer's changes are relative to the layers below: read those too when they are
-          // stored (cheap); an inspected image fetches only the layer asked for.
-          s.layers
-            .map((_, i) => i)
-            .filter((i) => i === view.index || (i < view.index && s.layers[i]!.stored));
-    await Promise.all(wanted.map((i) => this.#load(i)));
+    // A listing already under way (an earlier open of this image) is waited for, not started
+    // again: the view is complete only when all of its layers are.
+    await Promise.all(this.#wanted(s, view).map((i) => this.#loads.get(i) ?? this.#load(i)));
+  }
+
+  /** The layers a view reads: every one for the merged and all-layers views; for one layer,
+   * that layer and, when they are stored (cheap), those below it, whose files its changes are
+   * relative to. An inspected image fetches only the layer asked for. */
+  #wanted(s: ImageSummary, view: View): number[] {
+    const all = s.layers.map((_, i) => i).filter((i) => browsable(s.layers[i]!.descriptor));
+    if (view.kind !== 'layer') return all;
+    return all.filter((i) => i === view.index || (i < view.index && s.layers[i]!.stored));
+  }
+
+  /** What opening a view would download: its layers not stored yet. */
+  downloadsFor(layer: LayerView): { layers: number; bytes: number } {
+    const s = this.summary;
+    if (!s) return { layers: 0, bytes: 0 };
+    const missing = this.#wanted(s, viewOf(layer)).filter((i) => !s.layers[i]!.stored);
+    return {
+      layers: missing.length,
+      bytes: missing.reduce((n, i) => n + s.layers[i]!.descriptor.size, 0),
+    };
   }
 
   /** Reads a layer's listing (from the store's index, or by reading the layer through),
    * fetching the layer first when it was not downloaded. */
-  async #load(i: number): Promise<void> {
+  #load(i: number): Promise<void> {
+    const p = this.#read(i).finally(() => {
+      if (this.#loads.get(i) === p) this.#loads.delete(i);
+    });
+    this.#loads.set(i, p);
+    return p;
+  }
+
+  async #read(i: number): Promise<void> {
     const s = this.summary;
     const ref = this.#ref(i);
     const row = s?.layers[i];
@@ -565,6 +590,10 @@ export class LayerState {
  * other media types (an artifact's blobs) are shown, not opened. */
 export function browsable(layer: Descriptor): boolean {
   return !layer.urls?.length && layerCompression(layer.mediaType) !== 'unknown';
+}
+
+function viewOf(layer: LayerView): View {
+  return typeof layer === 'number' ? { kind: 'layer', index: layer } : { kind: layer };
 }
 
 function sameView(a: View, b: View | null): boolean {

@@ -1,6 +1,11 @@
 // The page's state for resolving, pulling and exporting one reference. It calls the pull worker
 // and holds what the components show; components never talk to the worker themselves.
-import { formatPlatform, parsePlatform, platformMatches } from '../lib/oci/platform.ts';
+import {
+  bestPlatform,
+  defaultPlatform,
+  formatPlatform,
+  parsePlatform,
+} from '../lib/oci/platform.ts';
 import type { Descriptor, Platform } from '../lib/oci/types.ts';
 import type { BlobProgress } from '../lib/pull/progress.ts';
 import type { ImageSummary } from '../lib/pull/summary.ts';
@@ -35,10 +40,12 @@ export interface PullStateOptions {
   bridge: WorkerBridge<PullWorkerApi>;
   /** Read at each call, so a change in Settings applies to the next request. */
   settings: { readonly current: Settings; readonly connection: Connection };
-  /** The image on screen changed (a pull, an open, a platform choice): the URL follows. */
-  onLocation?: (location: ImageLocation) => void;
-  /** A different summary is on screen (or none). */
-  onSummary?: (summary: ImageSummary | null) => void;
+  /** The image on screen changed: the URL follows. `started` is set when a person's action
+   * (Pull, Inspect, Open, a platform choice) put it there, rather than the registry's answer
+   * refining it. */
+  onLocation?: (location: ImageLocation, started: boolean) => void;
+  /** The summary on screen was set; `changed` when it is another manifest (or none). */
+  onSummary?: (summary: ImageSummary | null, changed: boolean) => void;
   /** Hands a finished archive to the user. */
   save: (blob: Blob, fileName: string) => void;
   /** Called when what the store holds may have changed: a pull ended, an image went. */
@@ -106,7 +113,7 @@ export class PullState {
   set summary(value: ImageSummary | null) {
     const changed = value?.manifest.digest !== this.#summary?.manifest.digest;
     this.#summary = value;
-    if (changed || !value) this.#opts.onSummary?.(value);
+    this.#opts.onSummary?.(value, changed);
   }
 
   /** Bytes of the pull on screen: received so far and in all, over the blobs known yet. */
@@ -205,21 +212,25 @@ export class PullState {
         { reference: input, connection: this.#opts.settings.connection },
         { signal: abort.signal },
       );
+      if (this.#abort !== abort) return; // something else took over meanwhile
       this.resolvedName = r.name;
       this.platforms = r.platforms;
-      this.platform = closestOption(this.platformOptions, this.platform, this.#preferred);
+      this.platform = closestOption(this.platforms, this.platform, this.#preferred);
       this.#syncLocation();
       await this.showStored();
       void this.#loadExtras(input);
     } catch (err) {
-      if (abort.signal.aborted) return;
-      // Offline, or the registry is down: a stored copy still opens, from the store alone.
+      if (this.#abort !== abort) return;
+      // Offline, or the registry down or limiting: a stored copy still opens, from the store.
+      const kind = err instanceof WorkerError ? err.kind : undefined;
       if (
-        err instanceof WorkerError &&
-        err.kind === 'unreachable' &&
+        (kind === 'unreachable' || kind === 'server' || kind === 'rate-limited') &&
         (await this.#openStored(input))
       ) {
-        this.notice = `The registry cannot be reached: showing the copy of ${input} stored in this browser.`;
+        this.notice =
+          kind === 'unreachable'
+            ? `The registry cannot be reached: showing the copy of ${input} stored in this browser.`
+            : `${messageOf(err)} Showing the copy of ${input} stored in this browser.`;
         return;
       }
       this.#fail(err, input);
@@ -249,7 +260,7 @@ export class PullState {
     const abort = this.#start('resolving');
     try {
       this.platform = platform;
-      await this.#openStored(name, true);
+      await this.#openStored(name, true, true);
     } catch (err) {
       this.error = messageOf(err);
     } finally {
@@ -259,7 +270,7 @@ export class PullState {
 
   /** Shows a stored image without the registry. Returns false when it is not stored (and
    * `must` is not set). */
-  async #openStored(name: string, must = false): Promise<boolean> {
+  async #openStored(name: string, must = false, started = false): Promise<boolean> {
     let r;
     try {
       r = await this.#opts.bridge.call('openStored', { name });
@@ -271,12 +282,12 @@ export class PullState {
     this.resolvedName = r.name;
     this.platforms = r.platforms;
     this.platform = r.platforms.length
-      ? closestOption(this.platformOptions, this.platform, this.#preferred)
+      ? closestOption(this.platforms, this.platform, this.#preferred)
       : '';
     this.summary = null;
     this.rows = [];
     this.referrers = null;
-    this.#syncLocation();
+    this.#syncLocation(started);
     await this.showStored();
     return true;
   }
@@ -291,6 +302,8 @@ export class PullState {
     this.summary = null;
     this.rows = [];
     this.referrers = null;
+    // The URL keeps naming this image while it resolves, and if it fails.
+    this.#syncLocation();
     await this.resolve();
     if (opts.inspect && !this.summary && !this.error && this.location?.image === image) {
       await this.inspect();
@@ -395,7 +408,7 @@ export class PullState {
     this.summary = null;
     this.rows = [];
     this.referrers = null;
-    this.#syncLocation();
+    this.#syncLocation(true);
     // A plain accumulator: progress arrives faster than the page paints, so rows are published
     // once per microtask through the $state.raw field instead of being reactive themselves.
     // eslint-disable-next-line svelte/prefer-svelte-reactivity
@@ -406,6 +419,7 @@ export class PullState {
       this.rows = [...rows.values()];
     };
     const onEvent = (e: PullEvent) => {
+      if (this.#abort !== abort) return; // a later action owns the page now
       if (e.type === 'resolved') {
         this.resolvedName = e.name;
         this.platforms = e.platforms;
@@ -435,6 +449,7 @@ export class PullState {
         },
         { signal: abort.signal, onEvent: (e) => onEvent(e as PullEvent) },
       );
+      if (this.#abort !== abort) return; // finished as it was cancelled: not on screen
       flush();
       this.summary = summary;
       this.signInRegistry = null;
@@ -447,6 +462,7 @@ export class PullState {
           ? `${summary.name} is up to date: every blob was already stored.`
           : `Pulled ${summary.name}: ${fetched} blob${fetched === 1 ? '' : 's'} downloaded and verified.`;
     } catch (err) {
+      if (this.#abort !== abort) return;
       for (const [ref, row] of rows) {
         if (!['done', 'exists', 'failed'].includes(row.state)) {
           rows.set(ref, { ...row, state: 'cancelled' });
@@ -559,7 +575,7 @@ export class PullState {
   async choosePlatform(value: string) {
     this.platform = value;
     this.summary = null;
-    this.#syncLocation();
+    this.#syncLocation(true);
     await this.showStored();
   }
 
@@ -619,9 +635,9 @@ export class PullState {
     return this.#opts.settings.current.platform;
   }
 
-  #syncLocation() {
+  #syncLocation(started = false) {
     this.location = { image: this.reference.trim(), platform: this.platform };
-    this.#opts.onLocation?.(this.location);
+    this.#opts.onLocation?.(this.location, started);
   }
 }
 
@@ -637,25 +653,24 @@ function repoName(input: string): string {
     .replace(/:[^:/]*$/, '');
 }
 
-/** The option a requested platform means: the same string, else one that matches it after
- * normalisation (linux/arm64 means linux/arm64/v8); without one, the preferred platform's;
- * else linux/amd64 or the first. */
-function closestOption(options: string[], wanted: string, preferred = ''): string {
-  if (options.length === 0) return '';
+/** The combobox option a requested platform means: the same string, else the best match of
+ * the index's platforms (linux/arm64 means linux/arm64/v8; arm/v7 takes v7 over v6); without
+ * one, the preferred platform's (a setting); else linux/amd64 or the first. */
+function closestOption(platforms: Platform[], wanted: string, preferred = ''): string {
+  if (platforms.length === 0) return '';
+  const options = platforms.map(formatPlatform);
   if (options.includes(wanted) || wanted === allPlatforms) return wanted;
-  const matching = (p: string) => {
+  const read = (p: string) => {
     try {
-      const want = parsePlatform(p);
-      return options.find((o) => platformMatches(want, parsePlatform(o)));
+      return p ? parsePlatform(p) : undefined;
     } catch {
       return undefined; // an unreadable platform in the URL falls back to the default
     }
   };
-  return (
-    (wanted && matching(wanted)) ||
-    (preferred && matching(preferred)) ||
-    (options.find((o) => o === 'linux/amd64') ?? options[0]!)
-  );
+  const want = read(wanted);
+  const chosen =
+    (want && bestPlatform(platforms, want)) ?? defaultPlatform(platforms, read(preferred));
+  return chosen ? formatPlatform(chosen) : options[0]!;
 }
 
 function nextRow(prev: ProgressRow | undefined, p: BlobProgress): ProgressRow {

@@ -70,7 +70,3 @@ export function formatRoute(route: Route): string {
   }
   return `?${parts.join('&')}`;
 }
-
-export function sameRoute(a: Route, b: Route): boolean {
-  return formatRoute(a) === formatRoute(b);
-}

@@ -2,8 +2,9 @@
 // in place on a plain click.
 import { formatRoute, type Route } from '../state/route.ts';
 
+/** Relative, like every URL of the build: the site may live in any directory. */
 export function hrefOf(route: Route): string {
-  return formatRoute(route) || '/';
+  return formatRoute(route) || './';
 }
 
 /** A click handler that follows `route` in the page unless the user asked for a new tab or

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { formatBytes } from '../../src/lib/units.ts';
 import { FIXTURE_TEXT } from '../harness/fixtures.ts';
 import { type E2E, startE2E } from './env.ts';
 
@@ -110,12 +111,19 @@ test('Esc closes the file browser too, and focus never gets lost', async () => {
   const page = await env.page();
   await page.goto(`${env.app.url}/?image=${fx.ref}&layer=merged`);
   const files = page.getByRole('region', { name: 'Files' });
-  // The link inspects the image (it is not stored in this fresh context) and opens the view.
+  // The link inspects the image (it is not stored in this fresh context), then asks before it
+  // downloads the layers; the answer is a key press too.
+  await page.getByRole('region', { name: 'Download to open' }).waitFor({ timeout: 60_000 });
+  const bytes = fx.layers!.reduce((n, l) => n + l.size, 0);
+  await tabTo(page, `button: Download ${formatBytes(bytes)} and open`);
+  await page.keyboard.press('Enter');
   await files.getByRole('tree', { name: 'Merged filesystem' }).waitFor({ timeout: 60_000 });
   await tabTo(page, 'tree: Merged filesystem');
   await page.keyboard.press('Escape');
   await files.waitFor({ state: 'detached' });
   expect(new URL(page.url()).searchParams.get('layer')).toBeNull();
+  // The tree went away with focus in it: focus is on the image's heading, not lost.
+  expect(await focused(page)).toBe(`h2: ${fx.ref}`);
   // Typing "/" in a field types a slash; outside one, it goes to the reference box.
   await page.keyboard.press('/');
   await page.keyboard.type('x/y');

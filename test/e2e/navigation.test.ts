@@ -63,6 +63,19 @@ describe('shareable URLs, back and forward', () => {
     const since = env.counter.requests.length;
     const ref = fx.ref.replace(env.registry.host, env.counter.host);
     await p.goto(`${app.url}/?image=${ref}&layer=2&path=/app/hello.txt`);
+    const blobGets = () =>
+      env.counter.requests
+        .slice(since)
+        .filter((r) => r.method === 'GET' && r.path.includes('/blobs/'))
+        .map((r) => r.path.split('/blobs/')[1]);
+    // The link inspects the image, then asks before it downloads the layer, saying how much.
+    const ask = p.getByRole('region', { name: 'Download to open' });
+    await ask.waitFor({ timeout: 60_000 });
+    const layer2 = fx.layers![1]!;
+    expect(await ask.locator('strong').getAttribute('title')).toBe(`${layer2.size} bytes`);
+    expect(query(p)).toEqual({ image: ref, layer: '2', path: '/app/hello.txt' });
+    expect(blobGets()).not.toContain(layer2.digest);
+    await ask.getByRole('button', { name: /^Download .* and open$/ }).click();
     await expect
       .poll(() => viewer(p).textContent(), { timeout: 60_000 })
       .toContain(FIXTURE_TEXT.hello.trim());
@@ -72,10 +85,7 @@ describe('shareable URLs, back and forward', () => {
     );
     expect(query(p)).toEqual({ image: ref, layer: '2', path: '/app/hello.txt' });
     // Inspected, not pulled: layer 2 was fetched, layers 1 and 3 were not.
-    const blobs = env.counter.requests
-      .slice(since)
-      .filter((r) => r.method === 'GET' && r.path.includes('/blobs/'))
-      .map((r) => r.path.split('/blobs/')[1]);
+    const blobs = blobGets();
     expect(blobs).toContain(fx.layers![1]!.digest);
     expect(blobs).not.toContain(fx.layers![0]!.digest);
     expect(blobs).not.toContain(fx.layers![2]!.digest);
@@ -127,6 +137,7 @@ describe('shareable URLs, back and forward', () => {
     const fx = env.fixtures.whiteout;
     const p = await page();
     await p.goto(`${app.url}/?image=${fx.ref}&layer=merged&path=/etc/passwd`);
+    await p.getByRole('button', { name: /^Download .* and open$/ }).click();
     await expect.poll(() => viewer(p).textContent(), { timeout: 60_000 }).toContain('root:x');
     await files(p).getByRole('button', { name: 'Close the file browser' }).click();
     await files(p).waitFor({ state: 'detached' });
@@ -247,6 +258,7 @@ describe('polish', () => {
       await p.goto(app.url);
       expect(await overflow(), 'home').toBeLessThanOrEqual(0);
       await p.goto(`${app.url}/?image=${fx.ref}&layer=merged&path=/etc/passwd`);
+      await p.getByRole('button', { name: /^Download .* and open$/ }).click();
       await expect.poll(() => viewer(p).textContent(), { timeout: 60_000 }).toContain('root:x');
       expect(await overflow(), 'image, files and viewer').toBeLessThanOrEqual(0);
       for (const view of ['library', 'settings']) {
@@ -295,11 +307,24 @@ describe('errors say what happened and what to try', () => {
       /Check the registry host name and that the registry is up/,
     );
     expect(await p.title()).toBe(`✗ Pull failed: ${env.closedHost}/nobody/here:1 — Berth`);
+    // Try again really tries: the error goes while it runs, and comes back.
     await p.getByRole('button', { name: 'Try again' }).click();
-    await expect.poll(() => p.locator('[aria-live="polite"]').textContent()).toMatch(/Pulling|^$/);
+    await alert.waitFor({ state: 'detached' });
     await alert.waitFor({ timeout: 60_000 });
     await p.getByRole('link', { name: 'Check the connection in Settings' }).click();
     await p.getByRole('heading', { name: 'Settings' }).waitFor();
+    await p.context().close();
+  });
+
+  test('a link to an image that does not exist keeps its URL, and says what to check', async () => {
+    const p = await page();
+    const ref = `${env.registry.host}/nobody/here:1`;
+    await p.goto(`${app.url}/?image=${ref}&layer=merged`);
+    const alert = p.getByRole('alert');
+    await alert.waitFor({ timeout: 60_000 });
+    expect(await alert.textContent()).toMatch(/Check the repository name and the tag or digest/);
+    expect(query(p)).toEqual({ image: ref, layer: 'merged' });
+    expect(await p.title()).toBe(`${ref} — Berth`);
     await p.context().close();
   });
 

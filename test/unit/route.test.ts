@@ -232,3 +232,90 @@ describe('AppState history', () => {
     expect(app.view).toBe('settings');
   });
 });
+
+describe('AppState applying a URL', () => {
+  /** A pull state whose show() resolves when the test says, and can fail. */
+  function slowPull() {
+    const { pull, layers } = fakes();
+    let release!: () => void;
+    const shown: string[] = [];
+    const fake = Object.assign(pull, {
+      error: null as string | null,
+      show: (image: string) => {
+        shown.push(image);
+        // As PullState.show does: the URL names the image while it resolves.
+        pull.location = { image, platform: '' };
+        onLocation();
+        return new Promise<void>((r) => (release = r));
+      },
+      inspect: async () => {},
+    });
+    let onLocation = () => {};
+    return {
+      pull: fake,
+      layers,
+      shown,
+      release: () => release(),
+      setOnLocation: (f: () => void) => (onLocation = f),
+    };
+  }
+
+  function setupSlow() {
+    const h = memoryHistory('?image=wanted:1');
+    const s = slowPull();
+    const layerFake = Object.assign(s.layers, {
+      close: () => {},
+      downloadsFor: () => ({ layers: 0, bytes: 0 }),
+    });
+    const app = new AppState({
+      pull: s.pull as unknown as PullState,
+      layers: layerFake as unknown as LayerState,
+      history: h.port,
+      storage: undefined,
+    });
+    s.setOnLocation(() => app.record());
+    return { h, s, app };
+  }
+
+  test('a link whose image fails to resolve keeps its URL', async () => {
+    const { h, s, app } = setupSlow();
+    const applying = app.apply(parseRoute('?image=wanted:1'));
+    s.pull.error = 'unauthorized';
+    s.release();
+    await applying;
+    expect(h.entries).toEqual(['?image=wanted:1']);
+  });
+
+  test('the person acting while a URL applies takes over: their step is pushed, the rest dropped', async () => {
+    const { h, s, app } = setupSlow();
+    const applying = app.apply(parseRoute('?image=wanted:1&layer=2'));
+    app.interrupt();
+    // The person goes to the library meanwhile.
+    await app.go({ view: 'library' });
+    s.release();
+    await applying;
+    expect(h.entries).toEqual(['?image=wanted:1', '?view=library']);
+    expect(app.view).toBe('library');
+  });
+
+  test('without the person acting, what a URL application does replaces the entry', async () => {
+    const { h, s, app } = setupSlow();
+    const applying = app.apply(parseRoute('?image=wanted:1'));
+    s.pull.location = { image: 'wanted:1', platform: 'linux/amd64' };
+    app.record();
+    s.release();
+    await applying;
+    expect(h.entries).toEqual(['?image=wanted:1&platform=linux/amd64']);
+  });
+
+  test('once the person acts, their pull of another image is a step of its own', async () => {
+    const { h, s, app } = setupSlow();
+    const applying = app.apply(parseRoute('?image=wanted:1'));
+    app.interrupt();
+    s.pull.location = { image: 'other:2', platform: '' };
+    app.imageShown();
+    s.release();
+    await applying;
+    expect(h.entries).toEqual(['?image=wanted:1', '?image=other:2']);
+  });
+});

@@ -240,20 +240,25 @@ export function selectablePlatforms(index: Index): Platform[] {
   return out;
 }
 
+/** The platform among `platforms` that serves `want` best (itself, else the newest compatible
+ * variant: arm/v7 before arm/v6 for arm/v7), earliest on ties; undefined when none does. */
+export function bestPlatform(platforms: Platform[], want: Platform): Platform | undefined {
+  const w = normalizePlatform(want);
+  let best: Platform | undefined;
+  let bestRank = Infinity;
+  for (const p of platforms) {
+    const rank = matchRank(w, normalizePlatform(p));
+    if (rank >= 0 && rank < bestRank) [best, bestRank] = [p, rank];
+  }
+  return best;
+}
+
 /** The user's preferred platform when one offered matches it (best match first, as
  * selectManifest ranks them), else linux/amd64 when offered, as the most common choice, else the
  * index's first. */
 export function defaultPlatform(platforms: Platform[], preferred?: Platform): Platform | undefined {
-  if (preferred) {
-    const want = normalizePlatform(preferred);
-    let best: Platform | undefined;
-    let bestRank = Infinity;
-    for (const p of platforms) {
-      const rank = matchRank(want, normalizePlatform(p));
-      if (rank >= 0 && rank < bestRank) [best, bestRank] = [p, rank];
-    }
-    if (best) return best;
-  }
+  const best = preferred && bestPlatform(platforms, preferred);
+  if (best) return best;
   const amd64: Platform = { os: 'linux', architecture: 'amd64' };
   return platforms.find((p) => sameIgnoringVersion(normalizePlatform(p), amd64)) ?? platforms[0];
 }

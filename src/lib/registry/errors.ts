@@ -1,5 +1,6 @@
 // Typed registry errors. A registry answers failures with {errors:[{code,message,detail}]}; the
 // proxy uses the same shape for its own refusals, so one decoder serves both.
+import { defaultRegistry } from '../reference/reference.ts';
 
 export interface RegistryErrorEntry {
   code: string;
@@ -155,11 +156,9 @@ export function waitText(seconds: number): string {
   return `${Math.ceil(seconds / 3600)} h`;
 }
 
-/** What people call a registry: Docker Hub for its several host names, else the host. */
+/** What people call a registry (a reference's registry, as parseReference names it). */
 export function registryLabel(registry: string): string {
-  return /^(docker\.io|index\.docker\.io|registry-1\.docker\.io)$/i.test(registry)
-    ? 'Docker Hub'
-    : registry;
+  return registry === defaultRegistry ? 'Docker Hub' : registry;
 }
 
 /** Words for a status whose response had no error body (a HEAD, a bare proxy or CDN). */
