@@ -20,7 +20,7 @@ import { safeFileName } from '../lib/layers/view.ts';
 import { layerCompression } from '../lib/oci/mediatypes.ts';
 import type { Descriptor } from '../lib/oci/types.ts';
 import type { ImageSummary } from '../lib/pull/summary.ts';
-import type { LayerEvent, LayerRef, LayersWorkerApi } from '../workers/layers.ts';
+import type { LayerRef, LayersWorkerApi } from '../workers/layers.ts';
 import type { WorkerBridge } from '../workers/rpc.ts';
 import type { LayerView } from './route.ts';
 
@@ -257,10 +257,9 @@ export class LayerState {
           });
       const listing = this.#opts.bridge.call('listLayer', ref, {
         signal: abort.signal,
-        onEvent: (e) => {
+        onEvent: (ev) => {
           // Batches are gathered and published at most every half second: each publication
           // rebuilds the tree, so publishing every batch would cost the square of the entries.
-          const ev = e as LayerEvent;
           pending.push(...ev.files);
           uncompressed = ev.uncompressed;
           if (timer === undefined) {

@@ -2,7 +2,7 @@
 // the browser's quota, and whether the browser may evict it.
 import { formatReference, parseReference } from '../lib/reference/reference.ts';
 import type { InterruptedPull, Library, LibraryImage } from '../lib/store/library.ts';
-import type { PullWorkerApi, StoreEvent } from '../workers/pull.ts';
+import type { PullWorkerApi } from '../workers/pull.ts';
 import type { WorkerBridge } from '../workers/rpc.ts';
 
 export type { InterruptedPull, LibraryImage };
@@ -41,7 +41,7 @@ export class LibraryState {
       await this.#bridge.call(
         'openStore',
         {},
-        { onEvent: (e) => (this.blocked = (e as StoreEvent).type === 'blocked') },
+        { onEvent: (e) => (this.blocked = e.type === 'blocked') },
       );
       this.blocked = false;
       this.unavailable = null;

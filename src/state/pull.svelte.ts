@@ -327,8 +327,7 @@ export class PullState {
         { file },
         {
           signal: abort.signal,
-          onEvent: (e) => {
-            const ev = e as { done: number; total: number };
+          onEvent: (ev) => {
             this.importProgress = ev.total > 0 ? ev.done / ev.total : 0;
           },
         },
@@ -382,8 +381,7 @@ export class PullState {
           stallSeconds: settings.stallSeconds,
         },
         {
-          onEvent: (e) => {
-            const ev = e as PullEvent;
+          onEvent: (ev) => {
             if (ev.type !== 'progress') return;
             const rows = this.rows.filter((r) => r.ref !== ev.progress.ref);
             const prev = this.rows.find((r) => r.ref === ev.progress.ref);
@@ -447,7 +445,7 @@ export class PullState {
           ...(this.platform ? { platform: this.platform } : {}),
           ...(this.#preferred ? { preferredPlatform: this.#preferred } : {}),
         },
-        { signal: abort.signal, onEvent: (e) => onEvent(e as PullEvent) },
+        { signal: abort.signal, onEvent },
       );
       if (this.#abort !== abort) return; // finished as it was cancelled: not on screen
       flush();

@@ -59,7 +59,7 @@ async function layerTar(layer: LayerRef, signal: AbortSignal) {
 const api = {
   /** The file index of a layer: from the store when it was read before, else by reading the
    * layer through (following its download if it is still coming), then stored. */
-  async listLayer(arg: LayerRef, ctx: CallContext): Promise<LayerListingResult> {
+  async listLayer(arg: LayerRef, ctx: CallContext<LayerEvent>): Promise<LayerListingResult> {
     const s = await store();
     const stored = await getLayerIndex(s, arg.digest);
     if (stored) return stored;

@@ -112,7 +112,7 @@ async function pullLocked(
   platform: Platform | 'all' | undefined,
   preferred: Platform | undefined,
   pctx: Parameters<typeof resolveImage>[1],
-  ctx: CallContext,
+  ctx: CallContext<PullEvent>,
 ): Promise<ImageSummary> {
   const s = pctx.store;
   const resolved = await resolveImage(ref, pctx);
@@ -168,7 +168,7 @@ const api = {
   /** Opens the store, reporting a wait for other tabs, then collects garbage once per worker
    * (abandoned ingests and pulls whose lease ran out): at once if no pull or resolve is
    * running, else later in the background. */
-  async openStore(_arg: Record<string, never>, ctx: CallContext): Promise<void> {
+  async openStore(_arg: Record<string, never>, ctx: CallContext<StoreEvent>): Promise<void> {
     const s = await storeReporting((e) => ctx.emit(e));
     if (!collected) {
       collected = true;
@@ -221,7 +221,7 @@ const api = {
       /** Inspect: manifests and config only. */
       lazy?: boolean;
     },
-    ctx: CallContext,
+    ctx: CallContext<PullEvent>,
   ): Promise<ImageSummary> {
     await loadRemembered();
     const ref = parseReference(arg.reference);
@@ -268,7 +268,7 @@ const api = {
       pieceMiB?: number;
       stallSeconds?: number;
     },
-    ctx: CallContext,
+    ctx: CallContext<PullEvent>,
   ): Promise<void> {
     await loadRemembered();
     const s = await store();
@@ -295,7 +295,7 @@ const api = {
   },
 
   /** Stores the images of an archive the user dropped or picked. */
-  async importArchive(arg: { file: Blob }, ctx: CallContext): Promise<ImportResult> {
+  async importArchive(arg: { file: Blob }, ctx: CallContext<ImportEvent>): Promise<ImportResult> {
     const s = await store();
     // Shared like a pull: collection must not see blobs stored but not yet rooted.
     return withLock(

@@ -1,13 +1,15 @@
 // One typed message protocol between the page and a worker: calls with a result or an error,
 // events along the way (progress), and cancellation through an AbortSignal.
 
-export interface CallContext {
+/** What a worker method gets besides its argument. `E` is the type of the events the method
+ * sends along the way; a method that sends none takes `CallContext` (E = never). */
+export interface CallContext<E = never> {
   signal: AbortSignal;
-  emit(event: unknown): void;
+  emit(event: E): void;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Api = Record<string, (arg: any, ctx: CallContext) => Promise<unknown>>;
+export type Api = Record<string, (arg: any, ctx: CallContext<any>) => Promise<unknown>>;
 
 export interface SerializedError {
   name: string;
@@ -80,12 +82,16 @@ export function expose(api: Api, port: Port): void {
   });
 }
 
-type Arg<F> = F extends (arg: infer A, ctx: CallContext) => unknown ? A : never;
-type Result<F> = F extends (arg: never, ctx: CallContext) => Promise<infer R> ? R : never;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Arg<F> = F extends (arg: infer A, ctx: CallContext<any>) => unknown ? A : never;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Result<F> = F extends (arg: never, ctx: CallContext<any>) => Promise<infer R> ? R : never;
+/** The events a method declares through its context's type. */
+export type EventOf<F> = F extends (arg: never, ctx: CallContext<infer E>) => unknown ? E : never;
 
-export interface CallOptions {
+export interface CallOptions<E = unknown> {
   signal?: AbortSignal;
-  onEvent?: (event: unknown) => void;
+  onEvent?: (event: E) => void;
 }
 
 /** The page's side: owns one worker and types every call from the worker's API. */
@@ -121,7 +127,7 @@ export class WorkerBridge<A extends Api> {
   call<M extends keyof A & string>(
     method: M,
     arg: Arg<A[M]>,
-    opts: CallOptions = {},
+    opts: CallOptions<EventOf<A[M]>> = {},
   ): Promise<Result<A[M]>> {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
@@ -138,14 +144,10 @@ export class WorkerBridge<A extends Api> {
           done();
           reject(e);
         },
-        ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+        ...(opts.onEvent ? { onEvent: opts.onEvent as (e: unknown) => void } : {}),
       });
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#worker.postMessage({ type: 'call', id, method, arg } satisfies Request);
     });
-  }
-
-  terminate() {
-    this.#worker.terminate();
   }
 }
