@@ -9,7 +9,7 @@ import { LayerState } from './state/layers.svelte.ts';
 import { AppState } from './state/app.svelte.ts';
 import { SettingsState } from './state/settings.svelte.ts';
 import { parseRoute } from './state/route.ts';
-import { createPullBridge } from './workers/pull.ts';
+import { createImagesBridge } from './workers/images.ts';
 import { createLayersBridge } from './workers/layers.ts';
 
 /** localStorage throws in some privacy modes; settings then fall back to defaults. */
@@ -33,7 +33,7 @@ function save(blob: Blob, fileName: string) {
 }
 
 const storage = safeStorage();
-const bridge = createPullBridge();
+const bridge = createImagesBridge();
 const library = new LibraryState(bridge, navigator.storage);
 const settings = new SettingsState({
   storage,

@@ -2,7 +2,7 @@
 // the browser's quota, and whether the browser may evict it.
 import { formatReference, parseReference } from '../lib/reference/reference.ts';
 import type { InterruptedPull, Library, LibraryImage } from '../lib/store/library.ts';
-import type { PullWorkerApi } from '../workers/pull.ts';
+import type { ImagesWorkerApi } from '../workers/images.ts';
 import type { WorkerBridge } from '../workers/rpc.ts';
 
 export type { InterruptedPull, LibraryImage };
@@ -26,11 +26,11 @@ export class LibraryState {
   blocked = $state(false);
   loaded = $state(false);
 
-  readonly #bridge: WorkerBridge<PullWorkerApi>;
+  readonly #bridge: WorkerBridge<ImagesWorkerApi>;
   readonly #storage: StorageInfo | undefined;
   #asked = false;
 
-  constructor(bridge: WorkerBridge<PullWorkerApi>, storage?: StorageInfo) {
+  constructor(bridge: WorkerBridge<ImagesWorkerApi>, storage?: StorageInfo) {
     this.#bridge = bridge;
     this.#storage = storage;
   }

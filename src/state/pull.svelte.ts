@@ -1,4 +1,4 @@
-// The page's state for resolving, pulling and exporting one reference. It calls the pull worker
+// The page's state for resolving, pulling and exporting one reference. It calls the images worker
 // and holds what the components show; components never talk to the worker themselves.
 import {
   bestPlatform,
@@ -10,7 +10,7 @@ import type { Descriptor, Platform } from '../lib/oci/types.ts';
 import type { BlobProgress } from '../lib/pull/progress.ts';
 import type { ImageSummary } from '../lib/pull/summary.ts';
 import { parseReference } from '../lib/reference/reference.ts';
-import type { PullEvent, PullWorkerApi } from '../workers/pull.ts';
+import type { PullEvent, ImagesWorkerApi } from '../workers/images.ts';
 import { allPlatforms } from '../workers/protocol.ts';
 import { WorkerError, type WorkerBridge } from '../workers/rpc.ts';
 import type { Connection } from '../lib/registry/transport.ts';
@@ -37,7 +37,7 @@ export interface ImageLocation {
 }
 
 export interface PullStateOptions {
-  bridge: WorkerBridge<PullWorkerApi>;
+  bridge: WorkerBridge<ImagesWorkerApi>;
   /** Read at each call, so a change in Settings applies to the next request. */
   settings: { readonly current: Settings; readonly connection: Connection };
   /** The image on screen changed: the URL follows. `started` is set when a person's action
@@ -479,7 +479,7 @@ export class PullState {
     }
   }
 
-  /** Hands credentials to the pull worker and pulls again. They stay in the worker's memory,
+  /** Hands credentials to the images worker and pulls again. They stay in the worker's memory,
    * and are stored only when the user asks to be remembered. */
   async signIn(username: string, password: string, remember = false): Promise<void> {
     const registry = this.signInRegistry;

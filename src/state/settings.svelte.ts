@@ -1,7 +1,7 @@
-// The page's preferences, reactive and kept in localStorage, plus the sign-ins the pull worker
+// The page's preferences, reactive and kept in localStorage, plus the sign-ins the images worker
 // holds. Components change settings through this class only.
 import type { Connection } from '../lib/registry/transport.ts';
-import type { PullWorkerApi } from '../workers/pull.ts';
+import type { ImagesWorkerApi } from '../workers/images.ts';
 import type { WorkerBridge } from '../workers/rpc.ts';
 import {
   defaultSettings,
@@ -25,7 +25,7 @@ export interface SettingsStateOptions {
   storage: Storage | undefined;
   /** The proxy this build names: same origin, or VITE_BERTH_PROXY. */
   defaultProxy: string;
-  bridge?: WorkerBridge<PullWorkerApi>;
+  bridge?: WorkerBridge<ImagesWorkerApi>;
 }
 
 export class SettingsState {
@@ -42,7 +42,7 @@ export class SettingsState {
     this.current = loadSettings(opts.storage);
   }
 
-  /** How the pull worker reaches registries now. */
+  /** How the images worker reaches registries now. */
   get connection(): Connection {
     return this.current.direct
       ? { kind: 'direct' }
@@ -83,7 +83,7 @@ export class SettingsState {
     this.update({ ...defaultSettings });
   }
 
-  /** Reads which registries the pull worker holds credentials for. */
+  /** Reads which registries the images worker holds credentials for. */
   async refreshSignIns(): Promise<void> {
     if (!this.#opts.bridge) return;
     this.signIns = await this.#opts.bridge.call('listCredentials', {}).catch(() => []);

@@ -1,5 +1,5 @@
 // The layers worker: decompresses and reads layers for the file browser (listing, diffID check,
-// file contents), apart from the pull worker, so browsing never waits for a download and a
+// file contents), apart from the images worker, so browsing never waits for a download and a
 // download never waits for a listing.
 import { layerCompression } from '../lib/oci/mediatypes.ts';
 import { algorithmOf } from '../lib/oci/hasher.ts';
@@ -8,7 +8,7 @@ import { fileBlob, listLayer, readFileBytes, type FileBytes } from '../lib/layer
 import type { ContentStore } from '../lib/store/content.ts';
 import { getLayerIndex, putLayerIndex } from '../lib/store/layer-index.ts';
 import { withLock } from '../lib/store/locks.ts';
-import type { IndexEntry } from '../lib/layers/merge.ts';
+import type { IndexEntry } from '../lib/layers/entry.ts';
 import { expose, type CallContext } from './rpc.ts';
 import { store } from './store.ts';
 
@@ -30,7 +30,7 @@ export interface LayerListingResult {
 export type LayerEvent = { type: 'files'; files: IndexEntry[]; uncompressed: number };
 
 /** How long a listing waits for a layer's download to start (a lazy fetch the page just
- * asked the pull worker for). */
+ * asked the images worker for). */
 const followStartMs = 60_000;
 
 /** The layer's compressed bytes: the stored blob, or, while it is still downloading, its ingest

@@ -81,7 +81,7 @@ test('after one visit the app loads offline, and a stored image opens from the l
   expect(proxied.length, 'proxy responses seen').toBeGreaterThan(0);
   expect(proxied.filter((r) => r.fromServiceWorker)).toEqual([]);
 
-  // Cache Storage holds the precached shell, the pull worker included, and nothing else.
+  // Cache Storage holds the precached shell, the images worker included, and nothing else.
   const built = await readFile('dist/sw.js', 'utf8');
   const caches = await cacheStorage(page);
   expect(caches.map((c) => c.name)).toEqual([expect.stringMatching(/^workbox-precache-v2-/)]);

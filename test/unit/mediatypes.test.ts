@@ -11,7 +11,7 @@ import {
   manifestAccept,
 } from '../../src/lib/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/lib/oci/types.ts';
-import { type BlobRole, refKey, roleOf } from '../../src/lib/pull/progress.ts';
+import { type BlobRole, refKey, roleOf } from '../../src/lib/oci/refkey.ts';
 
 type Kind = 'index' | 'manifest' | 'config' | 'layer' | 'schema1' | 'other';
 

@@ -1,5 +1,6 @@
 // RegistryClient against a scripted Transport: every request is recorded and answered from a
 // list, in order, so each case states exactly which requests the client makes. No network.
+import { DigestMismatchError } from '../../src/lib/oci/errors.ts';
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { MediaType, manifestAccept } from '../../src/lib/oci/mediatypes.ts';
@@ -15,11 +16,7 @@ import {
   type RetryPolicy,
   maxManifestBytes,
 } from '../../src/lib/registry/client.ts';
-import {
-  DigestMismatchError,
-  type ErrorKind,
-  RegistryError,
-} from '../../src/lib/registry/errors.ts';
+import { type ErrorKind, RegistryError } from '../../src/lib/registry/errors.ts';
 import { backoff, maxRetryAfterSeconds, sleep } from '../../src/lib/registry/retry.ts';
 import { type Transport, proxyTransport } from '../../src/lib/registry/transport.ts';
 import { type Answer, scriptedTransport } from '../harness/transport.ts';

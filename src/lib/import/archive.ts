@@ -10,7 +10,7 @@
 // written. Only when every blob has verified are they committed and the image records written;
 // on any failure every ingest opened is aborted, so the store is as it was.
 import type { Descriptor } from '../oci/types.ts';
-import { refKey } from '../pull/progress.ts';
+import { refKey } from '../oci/refkey.ts';
 import type { ContentStore, IngestWriter } from '../store/content.ts';
 import { ImportError } from './errors.ts';
 import { type ArchiveMembers, scanArchive } from './members.ts';

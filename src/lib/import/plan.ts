@@ -12,7 +12,7 @@ import {
   parseImageConfig,
   parseManifestDocument,
 } from '../oci/validate.ts';
-import { maxIndexDepth, maxIndexManifests } from '../pull/pull.ts';
+import { maxIndexDepth, maxIndexManifests } from '../oci/limits.ts';
 import type { ImageRecord } from '../store/schema.ts';
 import { buildLegacyManifest, digestInName, parseDockerManifest } from './docker.ts';
 import { ImportError } from './errors.ts';

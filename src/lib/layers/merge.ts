@@ -12,27 +12,9 @@
 // "/etc/x" and "etc/x" are one file, but ".." is a name like any other and is never resolved,
 // and control characters are kept. Symlinks are never followed.
 
-import type { EntryType } from './tar.ts';
+import type { EntryType, IndexEntry } from './entry.ts';
 
-export type { EntryType };
-
-/** One entry of a layer's file index, as the tar lists it. */
-export interface IndexEntry {
-  path: string;
-  type: EntryType;
-  size: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: number;
-  linkname?: string;
-  devmajor?: number;
-  devminor?: number;
-  /** Offset of the data in the layer's uncompressed tar. */
-  offset: number;
-  /** A GNU sparse file: the tar holds a map and data regions, not its bytes in order. */
-  sparse?: boolean;
-}
+export type { EntryType, IndexEntry };
 
 export type ChangeKind = 'added' | 'modified' | 'deleted';
 

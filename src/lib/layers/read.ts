@@ -1,7 +1,7 @@
 // Reading a layer's uncompressed tar: its file index (with the diffID computed on the way), and
 // the bytes of one file. Both stream: memory stays bounded whatever the layer's size.
 import { createHasher, type HashAlgorithm } from '../oci/hasher.ts';
-import type { IndexEntry } from './merge.ts';
+import type { IndexEntry } from './entry.ts';
 import { TarParser, type TarEntry } from './tar.ts';
 
 export interface LayerListing {

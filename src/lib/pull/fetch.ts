@@ -4,10 +4,12 @@ import type { Descriptor } from '../oci/types.ts';
 import { parseManifestDocument } from '../oci/validate.ts';
 import type { Reference } from '../reference/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
-import { DigestMismatchError, RegistryError } from '../registry/errors.ts';
+import { DigestMismatchError } from '../oci/errors.ts';
+import { RegistryError } from '../registry/errors.ts';
 import { backoff, maxRetryAfterSeconds, sleep } from '../registry/retry.ts';
 import { type ContentStore, type IngestWriter, chunkSize } from '../store/content.ts';
-import { type ProgressListener, progressOf, refKey, roleOf } from './progress.ts';
+import { refKey, roleOf } from '../oci/refkey.ts';
+import { type ProgressListener, progressOf } from './progress.ts';
 
 /** The largest Range piece: each piece arrives as one Blob (its bytes stay out of JS), is
  * stored as chunk slices and is a resume point. */

@@ -1,7 +1,7 @@
 import type { Descriptor } from '../oci/types.ts';
-import { isConfig, isIndex, isLayer, isManifest } from '../oci/mediatypes.ts';
+import { type BlobRole, refKey, roleOf } from '../oci/refkey.ts';
 
-export type BlobRole = 'index' | 'manifest' | 'config' | 'layer' | 'blob';
+export type { BlobRole };
 
 export type BlobState =
   | 'waiting'
@@ -26,19 +26,6 @@ export interface BlobProgress {
 }
 
 export type ProgressListener = (p: BlobProgress) => void;
-
-export function roleOf(desc: Descriptor): BlobRole {
-  if (isIndex(desc.mediaType)) return 'index';
-  if (isManifest(desc.mediaType)) return 'manifest';
-  if (isConfig(desc.mediaType)) return 'config';
-  if (isLayer(desc.mediaType)) return 'layer';
-  return 'blob';
-}
-
-/** containerd's remotes.MakeRefKey: the ingest ref of a descriptor. */
-export function refKey(desc: Descriptor): string {
-  return `${roleOf(desc)}-${desc.digest}`;
-}
 
 export function progressOf(
   desc: Descriptor,

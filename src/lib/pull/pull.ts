@@ -11,6 +11,7 @@ import {
 } from '../oci/platform.ts';
 import type { Descriptor, Index, Manifest, Platform } from '../oci/types.ts';
 import { parseImageConfig, parseManifestDocument } from '../oci/validate.ts';
+import { IndexDepthError, maxIndexDepth, maxIndexManifests } from '../oci/limits.ts';
 import { type Reference, formatReference } from '../reference/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { RegistryError } from '../registry/errors.ts';
@@ -44,13 +45,6 @@ export interface ResolvedImage {
   index?: Index;
   /** The platforms an index offers, attestations left out; empty for a single manifest. */
   platforms: Platform[];
-}
-
-/** How deep indexes may nest below the root before a pull is refused. */
-export const maxIndexDepth = 4;
-
-export class IndexDepthError extends Error {
-  override name = 'IndexDepthError';
 }
 
 export interface PulledImage {
@@ -106,9 +100,6 @@ export async function resolveImage(ref: Reference, ctx: PullContext): Promise<Re
   }
   return { name, root, platforms: [] };
 }
-
-/** The most leaf manifests an index may hold, nested ones included: real indexes hold tens. */
-export const maxIndexManifests = 1000;
 
 /** Reads a nested index; resolve fetches and stores it, a stored image only reads it. */
 type IndexLoader = (desc: Descriptor) => Promise<Index>;

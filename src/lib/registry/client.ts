@@ -1,6 +1,7 @@
 // A distribution-spec client: ping, auth challenges and token cache, manifest resolve and fetch,
 // streaming blob GET. It verifies what it can verify cheaply (manifest digests); blob digests are
 // checked by the content store as bytes arrive.
+import { DigestMismatchError } from '../oci/errors.ts';
 import { isDigest } from '../oci/digest.ts';
 import { manifestAccept } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
@@ -8,7 +9,6 @@ import { algorithmOf, digestBytes } from '../oci/hasher.ts';
 import { type Reference, formatReference, registryApiHost } from '../reference/reference.ts';
 import { parseChallenges, type Challenge } from './challenge.ts';
 import {
-  DigestMismatchError,
   RegistryError,
   errorFromResponse,
   maxErrorBodyBytes,

@@ -1,7 +1,7 @@
 // The content store, in containerd's roles: a provider (read by digest), an ingester (write by
 // ref, visible only after commit verifies size and digest) and image records.
 import { type Hasher, algorithmOf, createHasher, hashStream } from '../oci/hasher.ts';
-import { DigestMismatchError, SizeMismatchError } from '../registry/errors.ts';
+import { DigestMismatchError, SizeMismatchError } from '../oci/errors.ts';
 import type { Database } from './db.ts';
 import type { BlobRecord, ImageRecord, IngestRecord, PullRecord } from './schema.ts';
 import { withLock } from './locks.ts';

@@ -2,7 +2,7 @@
 // read back at once on every later visit (offline too), removed by GC with the blob.
 import type { ContentStore } from './content.ts';
 import { chunkRange } from './content.ts';
-import type { IndexEntry } from '../layers/merge.ts';
+import type { IndexEntry } from '../layers/entry.ts';
 import type { LayerIndexRecord } from './schema.ts';
 
 /** Entries per stored batch: small enough to write in one put, few enough records to read
@@ -52,15 +52,4 @@ export async function getLayerIndex(
   await tx.done;
   if (!rec || batches.length !== rec.batches) return undefined;
   return { ...rec, files: batches.flatMap((b) => b.entries) };
-}
-
-/** What is known of several layers' indexes, without their entries. */
-export async function layerIndexInfo(
-  store: ContentStore,
-  digests: string[],
-): Promise<Map<string, LayerIndexRecord>> {
-  const tx = store.db.transaction('layerIndexes');
-  const found = await Promise.all(digests.map((d) => tx.store.get(d)));
-  await tx.done;
-  return new Map(found.filter((r) => r !== undefined).map((r) => [r.digest, r]));
 }

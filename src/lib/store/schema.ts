@@ -1,7 +1,7 @@
 // The IndexedDB schema. Blobs are content-addressed and split into chunk Blobs, so no layer is
 // ever one huge value and an export can compose them without copying bytes into JS.
 import type { DBSchema } from 'idb';
-import type { IndexEntry } from '../layers/merge.ts';
+import type { IndexEntry } from '../layers/entry.ts';
 import type { Descriptor } from '../oci/types.ts';
 
 export const dbName = 'berth';

@@ -1,5 +1,5 @@
-// The pull worker: registry client, content store and exporter live here, so hashing, storing
-// and composing archives never run on the page's thread.
+// The images worker: the registry client, the content store and the image records live here, so
+// hashing, storing, importing and exporting never run on the page's thread.
 import { buildOciArchive } from '../lib/export/oci-archive.ts';
 import { isIndex } from '../lib/oci/mediatypes.ts';
 import {
@@ -452,7 +452,7 @@ const api = {
   },
 };
 
-export type PullWorkerApi = typeof api;
+export type ImagesWorkerApi = typeof api;
 export type { StoreEvent };
 
 expose(api, self as unknown as Parameters<typeof expose>[1]);
