@@ -1,17 +1,18 @@
 // The page's state for resolving, pulling and exporting one reference. It calls the images worker
 // and holds what the components show; components never talk to the worker themselves.
 import {
+  allPlatforms,
   bestPlatform,
   defaultPlatform,
   formatPlatform,
   parsePlatform,
 } from '../lib/oci/platform.ts';
 import type { Descriptor, Platform } from '../lib/oci/types.ts';
+import { messageOf } from '../lib/errors.ts';
 import type { BlobProgress } from '../lib/pull/progress.ts';
 import type { ImageSummary } from '../lib/pull/summary.ts';
 import { parseReference } from '../lib/reference/reference.ts';
 import type { PullEvent, ImagesWorkerApi } from '../workers/images.ts';
-import { allPlatforms } from '../workers/protocol.ts';
 import { WorkerError, type WorkerBridge } from '../workers/rpc.ts';
 import type { Connection } from '../lib/registry/transport.ts';
 import type { Settings } from './settings.ts';
@@ -679,8 +680,4 @@ function nextRow(prev: ProgressRow | undefined, p: BlobProgress): ProgressRow {
   const speed =
     p.state === 'downloading' && elapsed > 0.05 ? (p.offset - base) / elapsed : (prev?.speed ?? 0);
   return { ...p, speed, base, ...(startedAt !== undefined ? { startedAt } : {}) };
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -3,8 +3,10 @@
 import { buildOciArchive } from '../lib/export/oci-archive.ts';
 import { isIndex } from '../lib/oci/mediatypes.ts';
 import {
+  allPlatforms,
   defaultPlatform,
   parsePlatform,
+  type PlatformChoice,
   selectManifest,
   selectablePlatforms,
 } from '../lib/oci/platform.ts';
@@ -26,7 +28,6 @@ import { listTags, TagListTruncatedError } from '../lib/registry/tags.ts';
 import { type Connection, connectionKey, transportFor } from '../lib/registry/transport.ts';
 import { BlobNotFoundError, type ContentStore } from '../lib/store/content.ts';
 import { store, storeReporting, type StoreEvent } from './store.ts';
-import { allPlatforms } from './protocol.ts';
 import { expose, type CallContext } from './rpc.ts';
 import { collectGarbage, deleteImage, discardPull, type CollectResult } from '../lib/store/gc.ts';
 import { readLibrary, type Library } from '../lib/store/library.ts';
@@ -109,7 +110,7 @@ async function manifestFor(s: ContentStore, name: string, platform?: string, pre
 
 async function pullLocked(
   ref: ReturnType<typeof parseReference>,
-  platform: Platform | 'all' | undefined,
+  platform: PlatformChoice | undefined,
   preferred: Platform | undefined,
   pctx: Parameters<typeof resolveImage>[1],
   ctx: CallContext<PullEvent>,
@@ -121,14 +122,16 @@ async function pullLocked(
     : undefined;
 
   const selected =
-    resolved.index && want && want !== 'all' ? selectManifest(resolved.index, want) : undefined;
+    resolved.index && want && want !== allPlatforms
+      ? selectManifest(resolved.index, want)
+      : undefined;
   ctx.emit({
     type: 'resolved',
     name: resolved.name,
     root: resolved.root,
     platforms: resolved.platforms,
     ...(selected?.platform ? { platform: selected.platform } : {}),
-    ...(want === 'all' ? { all: true } : {}),
+    ...(want === allPlatforms ? { all: true } : {}),
   } satisfies PullEvent);
   const { image, manifest } = await pullImage(ref, want, pctx, resolved);
   return summarize(s, image, manifest.digest);
@@ -227,7 +230,7 @@ const api = {
     const ref = parseReference(arg.reference);
     const platform =
       arg.platform === allPlatforms
-        ? 'all'
+        ? allPlatforms
         : arg.platform
           ? parsePlatform(arg.platform)
           : undefined;

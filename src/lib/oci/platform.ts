@@ -4,6 +4,12 @@
 
 import type { Descriptor, Index, Platform } from './types.ts';
 
+/** The choice that pulls and exports every platform of an index. */
+export const allPlatforms = 'all';
+
+/** What a pull asks for: one platform, or every one of the index. */
+export type PlatformChoice = Platform | typeof allPlatforms;
+
 export class InvalidPlatformError extends Error {
   override name = 'InvalidPlatformError';
   constructor(

@@ -2,7 +2,9 @@
 // rest (containerd's Dispatch(Handlers(FetchHandler, FilterPlatforms(ChildrenHandler)))).
 import { isConfig, isIndex, isLayer, isManifest } from '../oci/mediatypes.ts';
 import {
+  allPlatforms,
   defaultPlatform,
+  type PlatformChoice,
   formatPlatform,
   isAttestation,
   platformMatches,
@@ -202,7 +204,7 @@ function reportFailure(h: Handler, onProgress: ProgressListener): Handler {
  * manifest the index holds (attestations included), so the index can be exported whole. */
 export async function pullImage(
   ref: Reference,
-  platform: Platform | 'all' | undefined,
+  platform: PlatformChoice | undefined,
   ctx: PullContext,
   resolved?: ResolvedImage,
 ): Promise<PulledImage> {
@@ -212,7 +214,7 @@ export async function pullImage(
   if (image.index) {
     if (!platform) throw new Error(`${image.name} is a multi-platform image: choose a platform`);
     manifests =
-      platform === 'all' ? image.index.manifests : [selectManifest(image.index, platform)];
+      platform === allPlatforms ? image.index.manifests : [selectManifest(image.index, platform)];
   }
   // Indexes were fetched and stored by resolve; the walk starts at the manifests.
   const fetch: Handler = async (d, signal) => {
@@ -224,7 +226,9 @@ export async function pullImage(
   await ctx.store.startPull({
     name: image.name,
     target: image.root,
-    ...(platform ? { platform: platform === 'all' ? 'all' : formatPlatform(platform) } : {}),
+    ...(platform
+      ? { platform: platform === allPlatforms ? allPlatforms : formatPlatform(platform) }
+      : {}),
   });
   for (const t of manifests) if (t !== image.root) ctx.onProgress(progressOf(t, 'waiting', 0));
   const children = ctx.lazy ? filterLayers(childrenHandler(ctx.store)) : childrenHandler(ctx.store);
@@ -238,7 +242,7 @@ export async function pullImage(
   });
   const pulled: Descriptor[] = [];
   for (const t of manifests) {
-    const want = platform === 'all' ? t.platform : platform;
+    const want = platform === allPlatforms ? t.platform : platform;
     const checked = await checkImage(ctx.store, t, want);
     pulled.push({ ...t, ...(checked ? { platform: checked } : {}) });
   }
@@ -250,10 +254,10 @@ export async function pullImage(
       pulledAt: Date.now(),
       ...(ctx.lazy ? { lazy: true } : {}),
     })),
-    ...(platform === 'all' && !ctx.lazy ? { complete: true } : {}),
+    ...(platform === allPlatforms && !ctx.lazy ? { complete: true } : {}),
   });
   const shown =
-    platform === 'all' && image.index
+    platform === allPlatforms && image.index
       ? (pulled.find((d) => d.digest === defaultManifest(image.index!)?.digest) ?? pulled[0]!)
       : pulled[0]!;
   return { image: record, manifest: shown };
