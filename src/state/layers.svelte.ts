@@ -2,20 +2,17 @@
    replaced whole in $state.raw fields: never mutated where Svelte would need to see it. */
 // The page's state for looking inside an image: which layer (or the merged filesystem) is on
 // screen, the listings read by the layers worker, the tree the user sees, and the file viewer.
+import type { IndexEntry } from '../lib/layers/entry.ts';
+import { layerChanges, mergeLayers, type ChangeKind } from '../lib/layers/filesystem.ts';
+import { globMatcher } from '../lib/layers/glob.ts';
 import {
   buildTree,
   flattenVisible,
-  globMatcher,
-  layerChanges,
-  mergeLayers,
   sortTree,
-  wastedSpace,
-  type ChangeKind,
-  type IndexEntry,
   type TreeItem,
   type TreeNode,
-  type WastedSpace,
-} from '../lib/layers/merge.ts';
+} from '../lib/layers/tree.ts';
+import { wastedSpace, type WastedSpace } from '../lib/layers/wasted.ts';
 import { safeFileName } from '../lib/layers/view.ts';
 import { layerCompression } from '../lib/oci/mediatypes.ts';
 import type { Descriptor } from '../lib/oci/types.ts';

@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { EntryType } from '../../src/lib/layers/entry.ts';
 import {
   MAX_SCROLL_PX,
   controlParts,
+  formatMode,
   hexLines,
   safeFileName,
   scrollTopFor,
@@ -269,5 +271,28 @@ describe('viewWindow and scrollTopFor', () => {
     const rowTop = (count - 1) * 26 + w.offset;
     expect(rowTop).toBeGreaterThanOrEqual(st);
     expect(rowTop + 26).toBeLessThanOrEqual(st + 600 + 1e-6);
+  });
+});
+
+describe('formatMode', () => {
+  const cases: [EntryType, number, string][] = [
+    ['file', 0o755, '-rwxr-xr-x'],
+    ['file', 0o644, '-rw-r--r--'],
+    ['file', 0o100644, '-rw-r--r--'],
+    ['dir', 0o1777, 'drwxrwxrwt'],
+    ['dir', 0o1776, 'drwxrwxrwT'],
+    ['symlink', 0o777, 'lrwxrwxrwx'],
+    ['file', 0o4755, '-rwsr-xr-x'],
+    ['file', 0o4644, '-rwSr--r--'],
+    ['file', 0o2755, '-rwxr-sr-x'],
+    ['file', 0o2745, '-rwxr-Sr-x'],
+    ['hardlink', 0o644, '-rw-r--r--'],
+    ['char', 0o620, 'crw--w----'],
+    ['block', 0o660, 'brw-rw----'],
+    ['fifo', 0o600, 'prw-------'],
+    ['other', 0, '?---------'],
+  ];
+  test.each(cases)('formatMode(%s, %o) = %s', (type, mode, want) => {
+    expect(formatMode(type, mode), `formatMode(${type}, ${mode.toString(8)})`).toBe(want);
   });
 });

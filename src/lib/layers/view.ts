@@ -1,5 +1,8 @@
 // How a layer's file is shown: what kind of content it is, its hex dump, a name safe to save it
-// under, and the arithmetic of a virtualised list. Pure: runs on the page, in workers and in Node.
+// under, its ls -l mode, and the arithmetic of a virtualised list. Pure: runs on the page, in
+// workers and in Node.
+
+import type { EntryType } from './entry.ts';
 
 export type ImageMime =
   'image/png' | 'image/jpeg' | 'image/gif' | 'image/webp' | 'image/bmp' | 'image/x-icon';
@@ -245,4 +248,36 @@ export function scrollTopFor(
   if (rowTop < top) want = rowTop;
   else if (rowTop + rowHeight > top + viewport) want = rowTop + rowHeight - viewport;
   return want === top ? scrollTop : Math.max(0, want / scale);
+}
+
+const TYPE_CHAR: Record<EntryType, string> = {
+  file: '-',
+  // A hardlink is another name for a regular file, and ls shows it as one.
+  hardlink: '-',
+  dir: 'd',
+  symlink: 'l',
+  char: 'c',
+  block: 'b',
+  fifo: 'p',
+  other: '?',
+};
+
+/** ls -l style mode string: type, then rwx for owner, group and others with setuid/setgid
+ * (s/S) and sticky (t/T). File-type bits in `mode`, if any, are ignored. */
+export function formatMode(type: EntryType, mode: number): string {
+  const bit = (mask: number, c: string) => (mode & mask ? c : '-');
+  const exec = (x: number, special: number, set: string, unset: string) =>
+    mode & special ? (mode & x ? set : unset) : bit(x, 'x');
+  return (
+    TYPE_CHAR[type] +
+    bit(0o400, 'r') +
+    bit(0o200, 'w') +
+    exec(0o100, 0o4000, 's', 'S') +
+    bit(0o040, 'r') +
+    bit(0o020, 'w') +
+    exec(0o010, 0o2000, 's', 'S') +
+    bit(0o004, 'r') +
+    bit(0o002, 'w') +
+    exec(0o001, 0o1000, 't', 'T')
+  );
 }

@@ -1,0 +1,137 @@
+// A tree to browse, built from merged entries or layer changes: sizes summed bottom-up, sorted
+// like dive, flattened to the rows a view shows. Pure: nothing here touches the DOM.
+
+import type { IndexEntry } from './entry.ts';
+import type { ChangeKind } from './filesystem.ts';
+import { normalisePath, parentOf } from './paths.ts';
+
+/** What buildTree takes: MergedEntry and LayerChange both fit. */
+export interface TreeItem {
+  path: string;
+  entry?: IndexEntry;
+  layer?: number;
+  change?: ChangeKind;
+  /** Used for leaves without an entry (deletions); an entry's own size wins otherwise. */
+  size?: number;
+  implicit?: boolean;
+}
+
+export interface TreeNode {
+  /** The last path segment; "" for the root. */
+  name: string;
+  path: string;
+  entry?: IndexEntry;
+  layer?: number;
+  change?: ChangeKind;
+  /** For a directory, the sum of its non-deleted descendants' sizes (dive leaves removed files
+   * out of a directory's size too); for a deleted directory, the bytes it removed. */
+  size: number;
+  /** Present (maybe empty) exactly on directories. */
+  children?: TreeNode[];
+  /** A directory there only because paths below it are: no item described it, or its item
+   * was implicit itself. */
+  implicit?: boolean;
+}
+
+/**
+ * A tree of the given items, with every missing parent directory made up (marked implicit).
+ * Items are normalised like layer paths; for a path given twice the later item wins.
+ * Children are in insertion order until sortTree is called.
+ */
+export function buildTree(items: readonly TreeItem[]): TreeNode {
+  const root: TreeNode = { name: '', path: '', size: 0, children: [] };
+  const byPath = new Map<string, TreeNode>([['', root]]);
+  // Parents are always created before their children, so this order walked backwards sums
+  // sizes bottom-up without recursion (a hostile path may be thousands of segments deep).
+  const nodes: TreeNode[] = [];
+  const parents: TreeNode[] = [];
+
+  // Every node gets every field, so V8 keeps one object shape for all of them.
+  const create = (path: string, parent: TreeNode, dir: boolean): TreeNode => {
+    const node: TreeNode = {
+      name: path.slice(path.lastIndexOf('/') + 1),
+      path,
+      entry: undefined,
+      layer: undefined,
+      change: undefined,
+      size: 0,
+      children: dir ? [] : undefined,
+      implicit: true,
+    };
+    (parent.children ??= []).push(node);
+    byPath.set(path, node);
+    nodes.push(node);
+    parents.push(parent);
+    return node;
+  };
+  const ensure = (path: string): TreeNode => {
+    const node = byPath.get(path);
+    if (node) return node;
+    const missing = [];
+    let p = parentOf(path);
+    for (; !byPath.has(p); p = parentOf(p)) missing.push(p);
+    let parent = byPath.get(p)!;
+    for (let k = missing.length - 1; k >= 0; k--) parent = create(missing[k]!, parent, true);
+    return create(path, parent, false);
+  };
+
+  for (const item of items) {
+    const path = normalisePath(item.path);
+    if (path === '') continue;
+    const node = ensure(path);
+    const deleted = item.change === 'deleted';
+    node.entry = item.entry;
+    node.layer = item.layer;
+    node.change = item.change;
+    node.implicit = item.implicit ? true : undefined;
+    node.size = item.entry && !deleted ? item.entry.size : (item.size ?? 0);
+    if (!deleted && (item.entry ? item.entry.type === 'dir' : true)) node.children ??= [];
+  }
+
+  for (const node of nodes) if (node.children) node.size = 0;
+  for (let k = nodes.length - 1; k >= 0; k--) {
+    const node = nodes[k]!;
+    if (node.change !== 'deleted') parents[k]!.size += node.size;
+  }
+  return root;
+}
+
+const byName = (a: TreeNode, b: TreeNode) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+const bySize = (a: TreeNode, b: TreeNode) => b.size - a.size || byName(a, b);
+
+/**
+ * Sorts every directory below `node` in place. "name" is dive's (and ls's) order: by name in
+ * UTF-16 code-unit order, directories interleaved with files, the same in every locale. "size"
+ * is largest first, ties by name.
+ */
+export function sortTree(node: TreeNode, by: 'name' | 'size'): void {
+  const compare = by === 'size' ? bySize : byName;
+  const stack = [node];
+  for (let n = stack.pop(); n; n = stack.pop()) {
+    if (!n.children) continue;
+    n.children.sort(compare);
+    for (const c of n.children) if (c.children?.length) stack.push(c);
+  }
+}
+
+/**
+ * The rows a tree view shows: the root's children, and the children of every directory whose
+ * path is in `expanded` (and whose ancestors are shown), depth-first. Depth 0 is the top level.
+ */
+export function flattenVisible(
+  root: TreeNode,
+  expanded: ReadonlySet<string>,
+): { node: TreeNode; depth: number }[] {
+  const rows: { node: TreeNode; depth: number }[] = [];
+  const stack: { node: TreeNode; depth: number }[] = [];
+  const pushChildren = (node: TreeNode, depth: number) => {
+    const children = node.children ?? [];
+    for (let k = children.length - 1; k >= 0; k--) stack.push({ node: children[k]!, depth });
+  };
+  pushChildren(root, 0);
+  for (let row = stack.pop(); row; row = stack.pop()) {
+    rows.push(row);
+    if (row.node.children && expanded.has(row.node.path)) pushChildren(row.node, row.depth + 1);
+  }
+  return rows;
+}
