@@ -6,7 +6,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import { Agent, buildConnector, fetch as undiciFetch } from 'undici';
 import { proxySettings } from './settings.ts';
-import { createProxyHandler, DEFAULT_IDLE_TIMEOUT_MS, proxyError } from './handler.ts';
+import { proxyError } from './errors.ts';
+import { createProxyHandler } from './handler.ts';
+import { DEFAULT_IDLE_TIMEOUT_MS } from './upstream.ts';
 import type { ProxyHandler, ProxyOptions } from './handler.ts';
 import {
   DENIED_CODE,

@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { proxyError } from './handler.ts';
+import { proxyError } from './errors.ts';
 import { createNodeProxy, isProxyPath, proxyOptionsFromEnv, writeWebResponse } from './node.ts';
 import { insecureListWarnings, parseInsecureList } from './policy.ts';
 

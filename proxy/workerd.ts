@@ -19,7 +19,9 @@
 // Cloudflare Workers there is no such binding and private addresses are out of
 // reach altogether.
 
-import { applySecurityHeaders, createProxyHandler, proxyError } from './handler.ts';
+import { proxyError } from './errors.ts';
+import { createProxyHandler } from './handler.ts';
+import { applySecurityHeaders } from './headers.ts';
 import type { ProxyHandler } from './handler.ts';
 import { DENIED_CODE, insecureListWarnings, isInsecureHost, parseInsecureList } from './policy.ts';
 import { clientKey, createRateLimiter, DEFAULT_RATE_LIMIT } from './ratelimit.ts';

@@ -2,7 +2,9 @@
 // runtime would see. Network behaviour is covered in test/integration.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createProxyHandler, proxyError, safeContentType } from '../../proxy/handler.ts';
+import { proxyError } from '../../proxy/errors.ts';
+import { createProxyHandler } from '../../proxy/handler.ts';
+import { safeContentType } from '../../proxy/headers.ts';
 import { createRateLimiter } from '../../proxy/ratelimit.ts';
 import type { ProxyOptions } from '../../proxy/handler.ts';
 

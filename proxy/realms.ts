@@ -1,0 +1,102 @@
+// Token realms each registry announces, so a token request goes only where the registry itself
+// sends its clients. A soft cache: a miss costs one GET /v2/, so any replica can answer any
+// request and nothing breaks when the cache is empty.
+
+import { bearerRealms } from './challenge.ts';
+import { refused } from './errors.ts';
+import { formatHostPort, type HostPort } from './policy.ts';
+import { effectiveHostPort, USER_AGENT, type RequestOrigin, type Upstream } from './upstream.ts';
+
+const REALM_TTL_MS = 10 * 60 * 1000;
+const REALM_CACHE_MAX = 1000;
+
+interface RealmEntry {
+  realms: Set<string>;
+  expires: number;
+}
+
+/** scheme://host[:port]/path of a URL, the part a realm is compared on. */
+function withoutQuery(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}`;
+}
+
+/** The realms registries announce, cached per handler. */
+export class Realms {
+  readonly #upstream: Upstream;
+  readonly #cache = new Map<string, RealmEntry>();
+  readonly #inFlight = new Map<string, Promise<Set<string>>>();
+
+  constructor(upstream: Upstream) {
+    this.#upstream = upstream;
+  }
+
+  /** Is `upstream` the token realm `registry` announces? Refuses if not. */
+  async check(registry: HostPort, upstream: URL): Promise<RequestOrigin> {
+    const key = formatHostPort(registry);
+    const origin = {
+      registry: key,
+      listed: this.#upstream.isListed(this.#upstream.registryBase(key)),
+    };
+    // Refused before probing: no announcement could make this acceptable.
+    if (this.#upstream.isListed(upstream) && !origin.listed) {
+      const host = effectiveHostPort(upstream);
+      throw refused(
+        `refusing to connect to ${host}: it is in BERTH_INSECURE_REGISTRIES and registry ` +
+          `${key}, whose token realm it would be, is not; ` +
+          "a public registry's token realm must be a public https host",
+      );
+    }
+    const wanted = withoutQuery(upstream);
+    const realms = await this.#realmsFor(key);
+    if (!realms.has(wanted)) {
+      throw refused(`${wanted} is not the token realm announced by registry ${key}`);
+    }
+    return origin;
+  }
+
+  async #realmsFor(registry: string): Promise<Set<string>> {
+    const cached = this.#cache.get(registry);
+    if (cached && cached.expires > Date.now()) return cached.realms;
+    let pending = this.#inFlight.get(registry);
+    if (!pending) {
+      pending = this.#fetchRealms(registry).finally(() => this.#inFlight.delete(registry));
+      this.#inFlight.set(registry, pending);
+    }
+    const realms = await pending;
+    // Only confirmations are cached: a registry that was briefly down or
+    // unauthenticated must not lock token requests out for ten minutes.
+    if (realms.size > 0) {
+      this.#cache.delete(registry);
+      if (this.#cache.size >= REALM_CACHE_MAX) {
+        const oldest = this.#cache.keys().next();
+        if (!oldest.done) this.#cache.delete(oldest.value);
+      }
+      this.#cache.set(registry, { realms, expires: Date.now() + REALM_TTL_MS });
+    }
+    return realms;
+  }
+
+  async #fetchRealms(registry: string): Promise<Set<string>> {
+    const headers = new Headers({ accept: 'application/json', 'user-agent': USER_AGENT });
+    headers.set('accept-encoding', 'identity');
+    const base = this.#upstream.registryBase(registry);
+    const res = await this.#upstream.follow(
+      base,
+      { registry, listed: this.#upstream.isListed(base) },
+      'GET',
+      headers,
+      // Shared by concurrent callers, so one client leaving must not abort it.
+      new AbortController().signal,
+    );
+    await res.body?.cancel().catch(() => {});
+    const realms = new Set<string>();
+    for (const realm of bearerRealms(res.headers.get('www-authenticate'))) {
+      try {
+        realms.add(withoutQuery(new URL(realm)));
+      } catch {
+        // A realm that is not a URL can never match a request.
+      }
+    }
+    return realms;
+  }
+}
