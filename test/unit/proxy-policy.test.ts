@@ -64,6 +64,16 @@ describe('isForbiddenAddress', () => {
     '64:ff9b:1::1', // local-use NAT64
     '2002:7f00:1::1', // 6to4 of 127.0.0.1
     '2002:c0a8:101::1', // 6to4 of 192.168.1.1
+    '2002:a00:1::', // 6to4 of 10.0.0.1
+    '64:ff9b::a00:1', // NAT64 to 10.0.0.1, hex spelling
+    '[::]',
+    '[::ffff:127.0.0.1]',
+    '::ffff:0:a00:1', // SIIT (RFC 6145) of 10.0.0.1
+    // Outside global unicast 2000::/3. A range table such as ipaddr.js's calls these "unicast":
+    // only an allow-list fails closed on space no table names.
+    '::7f00:1', // IPv4-compatible 127.0.0.1, hex spelling
+    '4000::1',
+    '5f00::1', // segment routing
     // Unparseable: fail closed
     '',
     'localhost',
@@ -94,6 +104,7 @@ describe('isForbiddenAddress', () => {
     '::ffff:8.8.8.8',
     '64:ff9b::8.8.8.8',
     '2002:808:808::1',
+    '64:ff9b::808:808', // NAT64 to a public address: ipaddr.js gives every NAT64 address one name
   ];
   it.each(forbidden)('refuses %s', (ip) => expect(isForbiddenAddress(ip)).toBe(true));
   it.each(allowed)('allows %s', (ip) => expect(isForbiddenAddress(ip)).toBe(false));
