@@ -102,19 +102,19 @@ export function parseLayer(entries: IndexEntry[]): ParsedLayer {
 }
 
 /** One path of the Overlay. */
-export interface Node {
+export interface OverlayNode {
   entry: IndexEntry;
   layer: number;
   /** The layer that created this node object. A node born in an earlier layer existed in the
    * filesystem below the layer being applied; only directories outlive a re-declaration. */
   born: number;
   implicit: boolean;
-  children?: Map<string, Node>;
+  children?: Map<string, OverlayNode>;
 }
 
 /** Bookkeeping for a path a layer touched, to report its change once the layer is applied. */
 interface Touch {
-  node: Node;
+  node: OverlayNode;
   /** For a lower directory re-declared by this layer: its entry before. */
   lower?: IndexEntry;
   /** A lower node at this path was deleted or replaced before this node took its place. */
@@ -122,7 +122,7 @@ interface Touch {
 }
 
 /** The bytes of the files below `node` that layers before `below` put there. */
-export function nodeBytes(node: Node, below: number): number {
+export function nodeBytes(node: OverlayNode, below: number): number {
   let bytes = 0;
   const stack = [node];
   for (let n = stack.pop(); n; n = stack.pop()) {
@@ -136,7 +136,7 @@ export function nodeBytes(node: Node, below: number): number {
 
 /** The merged filesystem, applied one layer at a time. */
 export class Overlay {
-  readonly root: Node = {
+  readonly root: OverlayNode = {
     entry: syntheticDir(''),
     layer: -1,
     born: -1,
@@ -144,9 +144,9 @@ export class Overlay {
     children: new Map(),
   };
 
-  find(path: string): Node | undefined {
+  find(path: string): OverlayNode | undefined {
     if (path === '') return this.root;
-    let node: Node | undefined = this.root;
+    let node: OverlayNode | undefined = this.root;
     for (const name of path.split('/')) {
       node = node.children?.get(name);
       if (!node) return undefined;
@@ -156,9 +156,9 @@ export class Overlay {
 
   /** Applies one layer; with `track`, returns what it changed (else an empty list). */
   apply(layer: number, parsed: ParsedLayer, track: boolean): LayerChange[] {
-    const removed: { path: string; node: Node }[] = [];
+    const removed: { path: string; node: OverlayNode }[] = [];
     const touched = new Map<string, Touch>();
-    const detach = (parent: Node, name: string, path: string) => {
+    const detach = (parent: OverlayNode, name: string, path: string) => {
       const node = parent.children!.get(name)!;
       parent.children!.delete(name);
       // Nodes born in this layer hold only this layer's entries: nothing below is lost.
@@ -214,7 +214,7 @@ export class Overlay {
         continue;
       }
       if (existing) detach(dir, name, path);
-      const node: Node = { entry, layer, born: layer, implicit: false };
+      const node: OverlayNode = { entry, layer, born: layer, implicit: false };
       if (entry.type === 'dir') node.children = new Map();
       dir.children!.set(name, node);
       if (track) touched.set(path, { node });
@@ -225,7 +225,7 @@ export class Overlay {
 
   #changes(
     layer: number,
-    removed: { path: string; node: Node }[],
+    removed: { path: string; node: OverlayNode }[],
     touched: Map<string, Touch>,
   ): LayerChange[] {
     // A removed lower subtree is reported at its top-most path that is now gone; where the
@@ -277,7 +277,7 @@ function sameDirAttributes(a: IndexEntry, b: IndexEntry): boolean {
   return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
 }
 
-const entrySize = (node: Node) => (node.children ? 0 : node.entry.size);
+const entrySize = (node: OverlayNode) => (node.children ? 0 : node.entry.size);
 
 /**
  * What each layer changes relative to the layers below it, one list per layer, in no particular
@@ -307,7 +307,7 @@ export function mergeLayers(layers: IndexEntry[][]): MergedEntry[] {
   const overlay = new Overlay();
   layers.forEach((entries, i) => overlay.apply(i, parseLayer(entries), false));
   const out: MergedEntry[] = [];
-  const queue: [string, Node][] = [['', overlay.root]];
+  const queue: [string, OverlayNode][] = [['', overlay.root]];
   for (let q = 0; q < queue.length; q++) {
     const [path, node] = queue[q]!;
     for (const [name, child] of node.children ?? []) {

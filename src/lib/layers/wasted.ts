@@ -1,7 +1,7 @@
 // The space wasted across layers, as dive computes it. Pure logic over entry indexes.
 
 import type { IndexEntry } from './entry.ts';
-import { Overlay, nodeBytes, parseLayer, type Node } from './filesystem.ts';
+import { Overlay, nodeBytes, parseLayer, type OverlayNode } from './filesystem.ts';
 import { join, parentOf } from './paths.ts';
 
 export interface WastedFile {
@@ -66,7 +66,7 @@ export function wastedSpace(layers: IndexEntry[][]): WastedSpace {
 
     // Against the layers below, before this one is applied. One occurrence per path.
     const deletions = new Map<string, number>();
-    const sizeOf = (node: Node) => (node.children ? nodeBytes(node, i) : 0);
+    const sizeOf = (node: OverlayNode) => (node.children ? nodeBytes(node, i) : 0);
     for (const target of parsed.whiteouts) {
       const node = target === '' ? undefined : overlay.find(target);
       if (node) deletions.set(target, sizeOf(node));
