@@ -94,8 +94,8 @@ export interface MemoryStore extends Store {
   /** Simulates the writing process dying: every open writer fails from now on, and what was
    * durably stored stays for a new writer to resume. */
   crash(): void;
-  /** How many chunks are stored, committed or not (for tests of what a failure leaves). */
-  readonly chunkCount: number;
+  /** How many chunks of a digest are stored, committed or not (what a failure leaves). */
+  chunkCount(digest: string): number;
 }
 
 export function memoryStore(faults: MemoryFaults = {}): MemoryStore {
@@ -142,11 +142,7 @@ export function memoryStore(faults: MemoryFaults = {}): MemoryStore {
     crash() {
       data.generation++;
     },
-    get chunkCount() {
-      let n = 0;
-      for (const m of data.chunks.values()) n += m.size;
-      return n;
-    },
+    chunkCount: (digest) => data.chunks.get(digest)?.size ?? 0,
   };
 }
 
