@@ -19,7 +19,10 @@ const amd64 = { os: 'linux', architecture: 'amd64' };
 const arm64 = { os: 'linux', architecture: 'arm64' };
 
 /** Two layers: a big one (several pieces) and a small one. */
-const layers = () => [{ 'big.bin': noise(5 * testPieceSize + 123) }, { 'etc/hello': noise(100) }];
+const layers = (): Record<string, Uint8Array>[] => [
+  { 'big.bin': noise(5 * testPieceSize + 123) },
+  { 'etc/hello': noise(100) },
+];
 
 /** Every blob of the image is stored and its bytes hash to its digest. */
 async function expectStored(content: ContentStore, digests: string[]) {
