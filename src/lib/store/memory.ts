@@ -96,6 +96,8 @@ export interface MemoryStore extends Store {
   crash(): void;
   /** How many chunks of a digest are stored, committed or not (what a failure leaves). */
   chunkCount(digest: string): number;
+  /** Flips the first stored byte of a digest, as a disk that lost data would (for verify). */
+  corrupt(digest: string): Promise<void>;
 }
 
 export function memoryStore(faults: MemoryFaults = {}): MemoryStore {
@@ -143,6 +145,13 @@ export function memoryStore(faults: MemoryFaults = {}): MemoryStore {
       data.generation++;
     },
     chunkCount: (digest) => data.chunks.get(digest)?.size ?? 0,
+    async corrupt(digest) {
+      const first = data.chunks.get(digest)?.get(0);
+      if (!first) throw new BlobNotFoundError(digest);
+      const bytes = new Uint8Array(await first.arrayBuffer());
+      bytes[0] = bytes[0]! ^ 0xff;
+      data.chunks.get(digest)!.set(0, new Blob([bytes]));
+    },
   };
 }
 
