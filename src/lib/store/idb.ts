@@ -2,15 +2,20 @@
 // saved hash state, image records, pulls, layer indexes and credentials (schema.ts). The
 // database handle stays in here: everything else goes through the roles of store.ts.
 import { type Hasher, hashStream } from '../oci/hasher.ts';
-import { composeChunks, resumeIngest } from './ingest.ts';
-import { DigestMismatchError, SizeMismatchError } from '../oci/errors.ts';
+import {
+  CheckedIngestWriter,
+  committedBlob,
+  composeChunks,
+  followChunks,
+  resumeIngest,
+} from './ingest.ts';
 import type { Database } from './db.ts';
-import type { BlobRecord, IngestRecord } from './schema.ts';
 import { withLock } from './locks.ts';
 import {
+  type BlobRecord,
+  type IngestRecord,
   BlobNotFoundError,
   type ContentStore,
-  CorruptStoreError,
   type CredentialStore,
   type FollowOptions,
   type ImageStore,
@@ -86,32 +91,14 @@ class IdbContentStore implements ContentStore {
   }
 
   follow(digest: string, size: number, opts: FollowOptions = {}) {
-    let offset = 0;
-    const giveUpAt = Date.now() + (opts.startMs ?? 0);
-    return new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        for (;;) {
-          if (offset >= size) return controller.close();
-          opts.signal?.throwIfAborted();
-          const chunk = await this.#db.get('chunks', [digest, offset]);
-          if (chunk) {
-            offset += chunk.data.size;
-            controller.enqueue(new Uint8Array(await chunk.data.arrayBuffer()));
-            return;
-          }
-          const [blob, ingest] = await Promise.all([
-            this.#db.get('blobs', digest),
-            this.#db.getFromIndex('ingests', 'digest', digest),
-          ]);
-          if (blob) {
-            throw new CorruptStoreError(`blob ${digest}: no stored chunk at offset ${offset}`);
-          }
-          // Nothing yet: the download may not have started; wait for it a little.
-          if (!ingest && (offset > 0 || Date.now() > giveUpAt)) {
-            throw new BlobNotFoundError(digest);
-          }
-          await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
-        }
+    return followChunks(digest, size, opts, {
+      chunk: async (offset) => (await this.#db.get('chunks', [digest, offset]))?.data,
+      state: async () => {
+        const [blob, ingest] = await Promise.all([
+          this.#db.get('blobs', digest),
+          this.#db.getFromIndex('ingests', 'digest', digest),
+        ]);
+        return { committed: blob !== undefined, ingesting: ingest !== undefined };
       },
     });
   }
@@ -223,114 +210,45 @@ function idbCredentials(db: Database): CredentialStore {
 
 /** Writes one ingest. Bytes arrive as Blob pieces, which are stored as chunk slices while the
  * same Blob is hashed: the bytes never pass through JS twice. */
-class IdbIngestWriter implements IngestWriter {
+class IdbIngestWriter extends CheckedIngestWriter {
   readonly #db: Database;
-  readonly #rec: IngestRecord;
-  readonly #hasher: Hasher;
-  #closed = false;
-  #digest: string | undefined;
 
   constructor(db: Database, rec: IngestRecord, hasher: Hasher) {
+    super(rec, hasher);
     this.#db = db;
-    this.#rec = rec;
-    this.#hasher = hasher;
   }
 
-  get ref() {
-    return this.#rec.ref;
-  }
-
-  /** Bytes durably stored; a fetch resumes from here. */
-  get offset() {
-    return this.#rec.offset;
-  }
-
-  get size() {
-    return this.#rec.size;
-  }
-
-  /** Appends a piece at the current offset and records the new offset with the hash state. */
-  async write(piece: Blob): Promise<void> {
-    if (this.#closed) throw new Error(`ingest ${this.ref} is closed`);
-    const rec = this.#rec;
-    if (rec.offset + piece.size > rec.size) {
-      const got = rec.offset + piece.size;
-      await this.abort();
-      throw new SizeMismatchError(
-        rec.size,
-        got,
-        `${rec.ref}: more bytes than the descriptor declares`,
-      );
+  protected async append(piece: Blob): Promise<void> {
+    const rec = this.rec;
+    const tx = this.#db.transaction('chunks', 'readwrite');
+    for (let at = 0; at < piece.size; at += chunkSize) {
+      void tx.store.put({
+        digest: rec.digest,
+        offset: rec.offset + at,
+        data: piece.slice(at, Math.min(piece.size, at + chunkSize)),
+      });
     }
-    try {
-      const tx = this.#db.transaction('chunks', 'readwrite');
-      for (let at = 0; at < piece.size; at += chunkSize) {
-        void tx.store.put({
-          digest: rec.digest,
-          offset: rec.offset + at,
-          data: piece.slice(at, Math.min(piece.size, at + chunkSize)),
-        });
-      }
-      await Promise.all([hashStream(piece.stream(), this.#hasher), tx.done]);
-      rec.offset += piece.size;
-      rec.hashState = this.#hasher.save();
-      rec.updatedAt = Date.now();
-      await this.#db.put('ingests', rec);
-    } catch (err) {
-      // The hasher may have taken part of the piece: this writer can no longer be trusted.
-      // Its durable state stays; a new writer resumes from it.
-      this.#closed = true;
-      throw err;
-    }
+    await Promise.all([hashStream(piece.stream(), this.hasher), tx.done]);
+    rec.offset += piece.size;
+    rec.hashState = this.hasher.save();
+    rec.updatedAt = Date.now();
+    await this.#db.put('ingests', rec);
   }
 
-  /** The digest of the bytes written, once they are all there. It ends writing: a caller can
-   * check several ingests before it commits any (an import is all or nothing). */
-  digest(): string {
-    const rec = this.#rec;
-    if (rec.offset !== rec.size) {
-      throw new SizeMismatchError(rec.size, rec.offset, `${rec.ref}: not complete`);
-    }
-    this.#closed = true;
-    return (this.#digest ??= this.#hasher.digest());
-  }
-
-  /** Verifies size and digest, then makes the blob visible. Always closes the writer; on
-   * failure the ingest's chunks are removed. */
-  async commit(): Promise<BlobRecord> {
-    const rec = this.#rec;
-    if (rec.offset !== rec.size) {
-      await this.abort();
-      throw new SizeMismatchError(rec.size, rec.offset, rec.ref);
-    }
-    const actual = this.digest();
-    if (actual !== rec.digest) {
-      await this.abort();
-      throw new DigestMismatchError(rec.digest, actual, rec.offset, rec.ref);
-    }
-    this.#closed = true;
+  protected async publish(): Promise<BlobRecord> {
+    const rec = this.rec;
     const tx = this.#db.transaction(['blobs', 'ingests'], 'readwrite');
-    const existing = await tx.objectStore('blobs').get(rec.digest);
-    const blob: BlobRecord = existing ?? {
-      digest: rec.digest,
-      size: rec.size,
-      mediaType: rec.mediaType,
-      sources: [],
-      committedAt: Date.now(),
-    };
-    if (rec.source && !blob.sources.includes(rec.source)) blob.sources.push(rec.source);
+    const blob = committedBlob(await tx.objectStore('blobs').get(rec.digest), rec);
     await tx.objectStore('blobs').put(blob);
     await tx.objectStore('ingests').delete(rec.ref);
     await tx.done;
     return blob;
   }
 
-  /** Removes the ingest and its chunks. */
-  async abort(): Promise<void> {
-    this.#closed = true;
+  protected async remove(): Promise<void> {
     const tx = this.#db.transaction(['ingests', 'chunks'], 'readwrite');
-    await tx.objectStore('chunks').delete(digestRange(this.#rec.digest));
-    await tx.objectStore('ingests').delete(this.#rec.ref);
+    await tx.objectStore('chunks').delete(digestRange(this.rec.digest));
+    await tx.objectStore('ingests').delete(this.rec.ref);
     await tx.done;
   }
 }

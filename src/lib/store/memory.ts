@@ -4,21 +4,23 @@
 // there is no IndexedDB (Node), so the logic above the store is tested in seconds, and it can
 // be told to fail the way a browser's storage fails.
 import { type Hasher, hashStream } from '../oci/hasher.ts';
-import { DigestMismatchError, SizeMismatchError } from '../oci/errors.ts';
-import { composeChunks, resumeIngest } from './ingest.ts';
-import { withLock } from './locks.ts';
-import type {
-  BlobRecord,
-  CredentialRecord,
-  ImageRecord,
-  IngestRecord,
-  LayerIndexRecord,
-  PullRecord,
-} from './schema.ts';
 import {
+  CheckedIngestWriter,
+  committedBlob,
+  composeChunks,
+  followChunks,
+  resumeIngest,
+} from './ingest.ts';
+import { withLock } from './locks.ts';
+import {
+  type BlobRecord,
+  type CredentialRecord,
+  type ImageRecord,
+  type IngestRecord,
+  type LayerIndexRecord,
+  type PullRecord,
   BlobNotFoundError,
   type ContentStore,
-  CorruptStoreError,
   type FollowOptions,
   type IngestOptions,
   type IngestWriter,
@@ -195,28 +197,12 @@ class MemoryContentStore implements ContentStore {
   }
 
   follow(digest: string, size: number, opts: FollowOptions = {}) {
-    let offset = 0;
-    const giveUpAt = Date.now() + (opts.startMs ?? 0);
-    return new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        for (;;) {
-          if (offset >= size) return controller.close();
-          opts.signal?.throwIfAborted();
-          const chunk = this.#data.chunks.get(digest)?.get(offset);
-          if (chunk) {
-            offset += chunk.size;
-            controller.enqueue(new Uint8Array(await chunk.arrayBuffer()));
-            return;
-          }
-          if (this.#data.blobs.has(digest)) {
-            throw new CorruptStoreError(`blob ${digest}: no stored chunk at offset ${offset}`);
-          }
-          if (!this.#data.ingestOf(digest) && (offset > 0 || Date.now() > giveUpAt)) {
-            throw new BlobNotFoundError(digest);
-          }
-          await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
-        }
-      },
+    return followChunks(digest, size, opts, {
+      chunk: async (offset) => this.#data.chunks.get(digest)?.get(offset),
+      state: async () => ({
+        committed: this.#data.blobs.has(digest),
+        ingesting: this.#data.ingestOf(digest) !== undefined,
+      }),
     });
   }
 
@@ -245,72 +231,39 @@ class MemoryContentStore implements ContentStore {
   }
 }
 
-class MemoryIngestWriter implements IngestWriter {
+class MemoryIngestWriter extends CheckedIngestWriter {
   readonly #data: Data;
-  readonly #rec: IngestRecord;
-  readonly #hasher: Hasher;
   readonly #generation: number;
-  #closed = false;
-  #digest: string | undefined;
 
   constructor(data: Data, rec: IngestRecord, hasher: Hasher) {
+    super(rec, hasher);
     this.#data = data;
-    this.#rec = rec;
-    this.#hasher = hasher;
     this.#generation = data.generation;
-  }
-
-  get ref() {
-    return this.#rec.ref;
-  }
-
-  get offset() {
-    return this.#rec.offset;
-  }
-
-  get size() {
-    return this.#rec.size;
   }
 
   #alive() {
     if (this.#generation !== this.#data.generation) {
-      this.#closed = true;
       throw new StoreCrashedError(`ingest ${this.ref}: the writer's process is gone`);
     }
   }
 
-  async write(piece: Blob): Promise<void> {
-    if (this.#closed) throw new Error(`ingest ${this.ref} is closed`);
+  protected async append(piece: Blob): Promise<void> {
     this.#alive();
-    const rec = this.#rec;
-    if (rec.offset + piece.size > rec.size) {
-      const got = rec.offset + piece.size;
-      await this.abort();
-      throw new SizeMismatchError(
-        rec.size,
-        got,
-        `${rec.ref}: more bytes than the descriptor declares`,
-      );
+    const rec = this.rec;
+    const slices: [number, Blob][] = [];
+    for (let at = 0; at < piece.size; at += chunkSize) {
+      this.#data.puts++;
+      if (this.#data.puts === this.#data.faults.quotaOnPut) throw quotaExceeded();
+      slices.push([rec.offset + at, piece.slice(at, Math.min(piece.size, at + chunkSize))]);
     }
-    try {
-      const slices: [number, Blob][] = [];
-      for (let at = 0; at < piece.size; at += chunkSize) {
-        this.#data.puts++;
-        if (this.#data.puts === this.#data.faults.quotaOnPut) throw quotaExceeded();
-        slices.push([rec.offset + at, piece.slice(at, Math.min(piece.size, at + chunkSize))]);
-      }
-      await hashStream(piece.stream(), this.#hasher);
-      this.#alive();
-      const chunks = this.#data.chunksOf(rec.digest);
-      for (const [at, blob] of slices) chunks.set(at, blob);
-      rec.offset += piece.size;
-      rec.hashState = this.#hasher.save();
-      rec.updatedAt = Date.now();
-      this.#data.ingests.set(rec.ref, copy(rec));
-    } catch (err) {
-      this.#closed = true;
-      throw err;
-    }
+    await hashStream(piece.stream(), this.hasher);
+    this.#alive();
+    const chunks = this.#data.chunksOf(rec.digest);
+    for (const [at, blob] of slices) chunks.set(at, blob);
+    rec.offset += piece.size;
+    rec.hashState = this.hasher.save();
+    rec.updatedAt = Date.now();
+    this.#data.ingests.set(rec.ref, copy(rec));
     this.#data.faults.afterWrite?.({
       ref: rec.ref,
       digest: rec.digest,
@@ -319,45 +272,19 @@ class MemoryIngestWriter implements IngestWriter {
     });
   }
 
-  digest(): string {
-    const rec = this.#rec;
-    if (rec.offset !== rec.size) {
-      throw new SizeMismatchError(rec.size, rec.offset, `${rec.ref}: not complete`);
-    }
-    this.#closed = true;
-    return (this.#digest ??= this.#hasher.digest());
-  }
-
-  async commit(): Promise<BlobRecord> {
+  protected async publish(): Promise<BlobRecord> {
     this.#alive();
-    const rec = this.#rec;
-    if (rec.offset !== rec.size) {
-      await this.abort();
-      throw new SizeMismatchError(rec.size, rec.offset, rec.ref);
-    }
-    const actual = this.digest();
-    if (actual !== rec.digest) {
-      await this.abort();
-      throw new DigestMismatchError(rec.digest, actual, rec.offset, rec.ref);
-    }
-    this.#closed = true;
+    const rec = this.rec;
     if (this.#data.faults.quotaOnCommit?.(rec.digest)) throw quotaExceeded();
-    const blob: BlobRecord = this.#data.blobs.get(rec.digest) ?? {
-      digest: rec.digest,
-      size: rec.size,
-      mediaType: rec.mediaType,
-      sources: [],
-      committedAt: Date.now(),
-    };
-    if (rec.source && !blob.sources.includes(rec.source)) blob.sources.push(rec.source);
+    const blob = committedBlob(this.#data.blobs.get(rec.digest), rec);
     this.#data.blobs.set(rec.digest, blob);
     this.#data.ingests.delete(rec.ref);
     return copy(blob);
   }
 
-  async abort(): Promise<void> {
-    this.#closed = true;
-    this.#data.dropChunks(this.#rec.digest);
-    this.#data.ingests.delete(this.#rec.ref);
+  protected async remove(): Promise<void> {
+    this.#alive();
+    this.#data.dropChunks(this.rec.digest);
+    this.#data.ingests.delete(this.rec.ref);
   }
 }
