@@ -1,7 +1,6 @@
 // The content store as each worker opens it: one connection per worker, opened on first use and
 // again after another tab's schema upgrade closed it.
-import { openDatabase } from '../lib/store/db.ts';
-import { idbStore } from '../lib/store/idb.ts';
+import { openIdbStore } from '../lib/store/idb.ts';
 import type { Store } from '../lib/store/store.ts';
 
 /** What opening the store reports while it waits. */
@@ -13,16 +12,16 @@ let blocked = false;
 const blockedListeners = new Set<(e: StoreEvent) => void>();
 
 export function store(): Promise<Store> {
-  return (storePromise ??= openDatabase({
+  return (storePromise ??= openIdbStore({
     onClose: () => (storePromise = undefined),
     onBlocked: () => {
       blocked = true;
       for (const l of blockedListeners) l({ type: 'blocked' });
     },
   }).then(
-    (db) => {
+    (s) => {
       blocked = false;
-      return idbStore(db);
+      return s;
     },
     (err: unknown) => {
       blocked = false;

@@ -9,7 +9,7 @@ import {
   followChunks,
   resumeIngest,
 } from './ingest.ts';
-import type { Database } from './db.ts';
+import { type Database, type OpenOptions, openDatabase } from './db.ts';
 import { withLock } from './locks.ts';
 import {
   type BlobRecord,
@@ -33,8 +33,12 @@ import {
 /** Every chunk of a digest, committed or being ingested; also every batch of a layer index. */
 const digestRange = (digest: string) => IDBKeyRange.bound([digest, 0], [digest, Infinity]);
 
-/** The store over an open database. */
-export function idbStore(db: Database): Store {
+/** Opens the database and the store over it; the handle never leaves this module. */
+export async function openIdbStore(opts: OpenOptions = {}): Promise<Store> {
+  return idbStore(await openDatabase(opts));
+}
+
+function idbStore(db: Database): Store {
   return {
     content: new IdbContentStore(db),
     images: idbImages(db),
