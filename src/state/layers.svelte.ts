@@ -16,7 +16,7 @@ import { wastedSpace, type WastedSpace } from '../lib/layers/wasted.ts';
 import { safeFileName } from '../lib/layers/view.ts';
 import { layerCompression } from '../lib/oci/mediatypes.ts';
 import type { Descriptor } from '../lib/oci/types.ts';
-import type { ImageSummary } from '../lib/pull/summary.ts';
+import type { ImageSummary } from '../lib/images/summary.ts';
 import type { LayerRef, LayersWorkerApi } from '../workers/layers.ts';
 import type { WorkerBridge } from '../workers/rpc.ts';
 import type { LayerView } from './route.ts';

@@ -1,7 +1,7 @@
 // The page's view of the store: the stored images and interrupted pulls, storage use against
 // the browser's quota, and whether the browser may evict it.
 import { formatReference, parseReference } from '../lib/reference/reference.ts';
-import type { InterruptedPull, Library, LibraryImage } from '../lib/store/library.ts';
+import type { InterruptedPull, Library, LibraryImage } from '../lib/images/library.ts';
 import type { ImagesWorkerApi } from '../workers/images.ts';
 import type { WorkerBridge } from '../workers/rpc.ts';
 

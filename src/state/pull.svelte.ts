@@ -10,7 +10,7 @@ import {
 import type { Descriptor, Platform } from '../lib/oci/types.ts';
 import { messageOf } from '../lib/errors.ts';
 import type { BlobProgress } from '../lib/pull/progress.ts';
-import type { ImageSummary } from '../lib/pull/summary.ts';
+import type { ImageSummary } from '../lib/images/summary.ts';
 import { parseReference } from '../lib/reference/reference.ts';
 import type { PullEvent, ImagesWorkerApi } from '../workers/images.ts';
 import { WorkerError, type WorkerBridge } from '../workers/rpc.ts';

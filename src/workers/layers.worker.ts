@@ -5,8 +5,7 @@ import { layerCompression } from '../lib/oci/mediatypes.ts';
 import { algorithmOf } from '../lib/oci/hasher.ts';
 import { decompress } from '../lib/layers/decompress.ts';
 import { fileBlob, listLayer, readFileBytes, type FileBytes } from '../lib/layers/read.ts';
-import type { ContentStore } from '../lib/store/content.ts';
-import { getLayerIndex, putLayerIndex } from '../lib/store/layer-index.ts';
+import type { Store } from '../lib/store/store.ts';
 import { withLock } from '../lib/store/locks.ts';
 import type { IndexEntry } from '../lib/layers/entry.ts';
 import { expose, type CallContext } from './rpc.ts';
@@ -35,13 +34,13 @@ const followStartMs = 60_000;
 
 /** The layer's compressed bytes: the stored blob, or, while it is still downloading, its ingest
  * followed chunk by chunk. */
-async function source(s: ContentStore, layer: LayerRef, signal: AbortSignal) {
-  if (await s.info(layer.digest)) {
-    const blob = await s.read(layer.digest);
+async function source({ content }: Store, layer: LayerRef, signal: AbortSignal) {
+  if (await content.info(layer.digest)) {
+    const blob = await content.read(layer.digest);
     return { open: () => blob.stream() as ReadableStream<Uint8Array>, committed: true };
   }
   return {
-    open: () => s.follow(layer.digest, layer.size, { signal, startMs: followStartMs }),
+    open: () => content.follow(layer.digest, layer.size, { signal, startMs: followStartMs }),
     committed: false,
   };
 }
@@ -61,13 +60,13 @@ const api = {
    * layer through (following its download if it is still coming), then stored. */
   async listLayer(arg: LayerRef, ctx: CallContext<LayerEvent>): Promise<LayerListingResult> {
     const s = await store();
-    const stored = await getLayerIndex(s, arg.digest);
+    const stored = await s.layerIndexes.get(arg.digest);
     if (stored) return stored;
     // One reader per layer across tabs: a second waits, then finds the index stored.
     return withLock(
       `berth-index:${arg.digest}`,
       async () => {
-        const again = await getLayerIndex(s, arg.digest);
+        const again = await s.layerIndexes.get(arg.digest);
         if (again) return again;
         const src = await source(s, arg, ctx.signal);
         const listing = await listLayer(tarStream(src.open, arg.mediaType, ctx.signal), {
@@ -77,8 +76,8 @@ const api = {
             ctx.emit({ type: 'files', files, uncompressed } satisfies LayerEvent),
         });
         // Only a verified blob's listing is kept: a followed download is checked at commit.
-        if (src.committed || (await s.info(arg.digest)))
-          await putLayerIndex(s, arg.digest, listing);
+        if (src.committed || (await s.content.info(arg.digest)))
+          await s.layerIndexes.put(arg.digest, listing);
         return listing;
       },
       { signal: ctx.signal },

@@ -1,27 +1,27 @@
 // The content store as each worker opens it: one connection per worker, opened on first use and
 // again after another tab's schema upgrade closed it.
-import { ContentStore } from '../lib/store/content.ts';
-import { openDatabase } from '../lib/store/db.ts';
+import { openIdbStore } from '../lib/store/idb.ts';
+import type { Store } from '../lib/store/store.ts';
 
 /** What opening the store reports while it waits. */
 export type StoreEvent = { type: 'blocked' };
 
-let storePromise: Promise<ContentStore> | undefined;
+let storePromise: Promise<Store> | undefined;
 /** Whether opening waits for another tab to let go of an older schema, and who wants to know. */
 let blocked = false;
 const blockedListeners = new Set<(e: StoreEvent) => void>();
 
-export function store(): Promise<ContentStore> {
-  return (storePromise ??= openDatabase({
+export function store(): Promise<Store> {
+  return (storePromise ??= openIdbStore({
     onClose: () => (storePromise = undefined),
     onBlocked: () => {
       blocked = true;
       for (const l of blockedListeners) l({ type: 'blocked' });
     },
   }).then(
-    (db) => {
+    (s) => {
       blocked = false;
-      return new ContentStore(db);
+      return s;
     },
     (err: unknown) => {
       blocked = false;
@@ -32,7 +32,7 @@ export function store(): Promise<ContentStore> {
 }
 
 /** Opens the store, telling `listener` if the opening waits for another tab. */
-export async function storeReporting(listener: (e: StoreEvent) => void): Promise<ContentStore> {
+export async function storeReporting(listener: (e: StoreEvent) => void): Promise<Store> {
   blockedListeners.add(listener);
   if (blocked) listener({ type: 'blocked' });
   try {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { SkipDescriptor, dispatch, handlers } from '../../src/lib/pull/dispatch.ts';
-import { alignHistory } from '../../src/lib/pull/summary.ts';
+import { alignHistory } from '../../src/lib/images/summary.ts';
 import type { Descriptor } from '../../src/lib/oci/types.ts';
 
 const d = (name: string): Descriptor => ({

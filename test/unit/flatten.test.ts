@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { MediaType } from '../../src/lib/oci/mediatypes.ts';
 import type { Descriptor, Index } from '../../src/lib/oci/types.ts';
 import { maxIndexDepth, maxIndexManifests } from '../../src/lib/oci/limits.ts';
-import { flattenIndex } from '../../src/lib/pull/pull.ts';
+import { flattenIndex } from '../../src/lib/images/documents.ts';
 
 const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
 const manifest = (n: number, arch = 'amd64'): Descriptor => ({

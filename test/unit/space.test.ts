@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import type { Library } from '../../src/lib/store/library.ts';
-import { isQuotaError, storageFullError } from '../../src/lib/store/space.ts';
+import type { Library } from '../../src/lib/images/library.ts';
+import { isQuotaError, storageFullError } from '../../src/lib/images/space.ts';
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 const image = (name: string, size: number, shared: number) => ({

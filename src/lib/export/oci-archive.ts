@@ -2,12 +2,17 @@
 // one Blob of stored chunk Blobs plus small headers, with a docker manifest.json beside it so
 // `docker load` takes the same file.
 import { digestPath, shortDigest } from '../oci/digest.ts';
-import { MediaType, isConfig, isIndex, isManifest } from '../oci/mediatypes.ts';
+import { Documents, childrenOf, isDocument } from '../images/documents.ts';
+import { MediaType, isConfig } from '../oci/mediatypes.ts';
 import { isAttestation } from '../oci/platform.ts';
 import type { Descriptor, Index, Manifest } from '../oci/types.ts';
-import { parseManifestDocument } from '../oci/validate.ts';
-import { type Reference, familiarName, repositoryName } from '../reference/reference.ts';
-import { type ContentStore, BlobNotFoundError } from '../store/content.ts';
+import {
+  type Reference,
+  familiarName,
+  repositoryName,
+  repositoryOf,
+} from '../reference/reference.ts';
+import { BlobNotFoundError, type Provider } from '../store/store.ts';
 import { endOfArchive, fileHeader, padding } from './tar.ts';
 
 export class ExportError extends Error {
@@ -31,7 +36,7 @@ export function archiveFileName(ref: Reference, manifestDigest: string): string 
  * reference the full name, which the annotation's grammar also allows. */
 function refName(ref: Reference): string {
   if (ref.tag && !ref.digest) return ref.tag;
-  return `${ref.registry}/${ref.repository}@${ref.digest}`;
+  return `${repositoryOf(ref)}@${ref.digest}`;
 }
 
 const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
@@ -44,7 +49,12 @@ interface Collected {
 }
 
 /** Walks the stored tree below a descriptor, as the pull walked it from the registry. */
-async function collect(store: ContentStore, desc: Descriptor, out: Collected): Promise<void> {
+async function collect(
+  store: Provider,
+  docs: Documents,
+  desc: Descriptor,
+  out: Collected,
+): Promise<void> {
   if (out.blobs.has(desc.digest)) return;
   let blob: Blob;
   try {
@@ -54,7 +64,7 @@ async function collect(store: ContentStore, desc: Descriptor, out: Collected): P
       // Foreign layers stay where their urls point, as in docker save.
       if (desc.urls?.length) return;
       throw new ExportError(
-        `${desc.digest} (${desc.mediaType}) is not stored: pull the image${isIndex(desc.mediaType) || isManifest(desc.mediaType) ? ' with All platforms' : ''} first`,
+        `${desc.digest} (${desc.mediaType}) is not stored: pull the image${isDocument(desc) ? ' with All platforms' : ''} first`,
       );
     }
     throw err;
@@ -65,25 +75,19 @@ async function collect(store: ContentStore, desc: Descriptor, out: Collected): P
     );
   }
   out.blobs.set(desc.digest, { desc, blob });
-  if (!isIndex(desc.mediaType) && !isManifest(desc.mediaType)) return;
-  const doc = parseManifestDocument(new Uint8Array(await blob.arrayBuffer()), {
-    descriptorMediaType: desc.mediaType,
-  });
-  if (doc.kind === 'index') {
-    for (const m of doc.index.manifests) await collect(store, m, out);
-    return;
-  }
-  out.images.push({ desc, manifest: doc.manifest });
-  for (const d of [doc.manifest.config, ...doc.manifest.layers]) await collect(store, d, out);
+  if (!isDocument(desc)) return;
+  const doc = docs.parse(desc, new Uint8Array(await blob.arrayBuffer()));
+  if (doc.kind === 'manifest') out.images.push({ desc, manifest: doc.manifest });
+  for (const d of childrenOf(doc)) await collect(store, docs, d, out);
 }
 
 export async function buildOciArchive(
-  store: ContentStore,
+  store: Provider,
   req: ExportRequest,
 ): Promise<{ blob: Blob; fileName: string }> {
   const { reference, target } = req;
   const found: Collected = { blobs: new Map(), images: [] };
-  await collect(store, target, found);
+  await collect(store, new Documents(store), target, found);
 
   const entry: Descriptor = {
     mediaType: target.mediaType,
@@ -133,7 +137,7 @@ export async function buildOciArchive(
 }
 
 function fullNameOf(ref: Reference) {
-  const base = `${ref.registry}/${ref.repository}`;
+  const base = repositoryOf(ref);
   if (ref.digest) return `${base}@${ref.digest}`;
   return `${base}:${ref.tag ?? 'latest'}`;
 }

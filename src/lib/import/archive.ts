@@ -11,7 +11,7 @@
 // on any failure every ingest opened is aborted, so the store is as it was.
 import type { Descriptor } from '../oci/types.ts';
 import { refKey } from '../oci/refkey.ts';
-import type { ContentStore, IngestWriter } from '../store/content.ts';
+import type { IngestWriter, Store } from '../store/store.ts';
 import { ImportError } from './errors.ts';
 import { type ArchiveMembers, scanArchive } from './members.ts';
 import { type Plan, type PlannedBlob, planImport } from './plan.ts';
@@ -45,7 +45,7 @@ export const importPieceSize = 64 << 20;
 /** Reads an OCI image layout tar (oci-archive, or what Berth exports) or a `docker save` tar,
  * verifies every blob, and stores it with its image records; on any error nothing is stored. */
 export async function importArchive(
-  store: ContentStore,
+  store: Store,
   file: Blob,
   opts: ImportOptions = {},
 ): Promise<ImportResult> {
@@ -57,7 +57,7 @@ export async function importArchive(
     onProgress: (done) => progress.report(done),
   });
   signal?.throwIfAborted();
-  const plan = await planImport(members, store);
+  const plan = await planImport(members, store.content);
   signal?.throwIfAborted();
   const stored = await storePlan(store, members, plan, progress, signal);
   return {
@@ -88,11 +88,11 @@ class Throttled {
 }
 
 /** Holds a digest's ingest lock until the returned function is called. */
-function hold(store: ContentStore, digest: string, signal?: AbortSignal): Promise<() => void> {
+function hold(store: Store, digest: string, signal?: AbortSignal): Promise<() => void> {
   return new Promise((acquired, failed) => {
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
-    store
+    store.content
       .withIngestLock(
         digest,
         () => {
@@ -106,7 +106,7 @@ function hold(store: ContentStore, digest: string, signal?: AbortSignal): Promis
 }
 
 async function storePlan(
-  store: ContentStore,
+  store: Store,
   members: ArchiveMembers,
   plan: Plan,
   progress: Throttled,
@@ -125,7 +125,7 @@ async function storePlan(
     for (const blob of wanted) {
       releases.push(await hold(store, blob.desc.digest, signal));
       // Another tab may have stored it meanwhile.
-      if (!(await store.info(blob.desc.digest))) todo.push(blob);
+      if (!(await store.content.info(blob.desc.digest))) todo.push(blob);
     }
     // In archive order, so the file is read front to back.
     todo.sort((a, b) => (a.member?.offset ?? Infinity) - (b.member?.offset ?? Infinity));
@@ -137,7 +137,7 @@ async function storePlan(
 
     for (const blob of todo) {
       const { desc } = blob;
-      const w = await store.writer({
+      const w = await store.content.writer({
         ref: refKey(desc),
         digest: desc.digest,
         size: desc.size,
@@ -171,7 +171,7 @@ async function storePlan(
       await w.commit();
       committed++;
     }
-    for (const image of plan.images) await store.putImage(image);
+    for (const image of plan.images) await store.images.put(image);
     progress.report(progress.total);
     return { blobs: writers.length, bytes };
   } catch (err) {

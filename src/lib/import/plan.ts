@@ -4,16 +4,16 @@
 // layers are only located and sized: their digests are checked as they are stored.
 import { algorithmOf, digestBytes } from '../oci/hasher.ts';
 import { MediaType, isConfig, isIndex, isManifest } from '../oci/mediatypes.ts';
-import type { Descriptor, Index, Manifest, Platform } from '../oci/types.ts';
+import type { Descriptor, Manifest, Platform } from '../oci/types.ts';
 import {
   InvalidImageConfigError,
   InvalidManifestError,
   type ParsedDocument,
   parseImageConfig,
-  parseManifestDocument,
 } from '../oci/validate.ts';
 import { maxIndexDepth, maxIndexManifests } from '../oci/limits.ts';
-import type { ImageRecord } from '../store/schema.ts';
+import { childrenOf, parseDocument } from '../images/documents.ts';
+import type { NewImage } from '../store/store.ts';
 import { buildLegacyManifest, digestInName, parseDockerManifest } from './docker.ts';
 import { ImportError } from './errors.ts';
 import type { ArchiveMembers, Member } from './members.ts';
@@ -35,7 +35,7 @@ export interface PlannedBlob {
   mismatch(actual: string): string;
 }
 
-export type PlannedImage = Omit<ImageRecord, 'createdAt' | 'updatedAt'>;
+export type PlannedImage = NewImage;
 
 export interface Plan {
   format: 'oci' | 'docker';
@@ -141,14 +141,14 @@ class OciPlanner {
     const bytes = await this.#members.read(this.#members.get('index.json')!, 'index.json');
     let doc: ParsedDocument;
     try {
-      doc = parseManifestDocument(bytes, { descriptorMediaType: MediaType.OciIndex });
+      doc = parseDocument(bytes, { mediaType: MediaType.OciIndex });
     } catch (err) {
       return invalid('index.json', err);
     }
     if (doc.kind !== 'index')
       throw new ImportError('index.json is an image manifest, not an index');
     const images: PlannedImage[] = [];
-    for (const entry of doc.index.manifests) {
+    for (const entry of childrenOf(doc)) {
       // An OCI layout may hold other artifacts; only images are imported.
       if (!isIndex(entry.mediaType) && !isManifest(entry.mediaType)) continue;
       addImage(images, await this.#image(entry));
@@ -183,7 +183,7 @@ class OciPlanner {
         ],
       };
     }
-    const { leaves, complete, listed } = await this.#index(target, doc.index, 0);
+    const { leaves, complete, listed } = await this.#index(target, doc, 0);
     if (leaves.length === 0) {
       throw new ImportError(
         `index ${entry.digest} lists ${listed} manifest${listed === 1 ? '' : 's'}, and none of them is in the archive`,
@@ -201,7 +201,7 @@ class OciPlanner {
    * flattened (a nested one's platform is inherited when a child has none, as a pull does). */
   async #index(
     desc: Descriptor,
-    index: Index,
+    index: ParsedDocument,
     depth: number,
     inherited?: Platform,
   ): Promise<{ leaves: Descriptor[]; complete: boolean; listed: number }> {
@@ -209,7 +209,7 @@ class OciPlanner {
     const leaves: Descriptor[] = [];
     let complete = true;
     let listed = 0;
-    for (const child of index.manifests) {
+    for (const child of childrenOf(index)) {
       if (isIndex(child.mediaType)) {
         if (depth + 1 >= maxIndexDepth) {
           throw new ImportError(
@@ -223,7 +223,7 @@ class OciPlanner {
           throw new ImportError(
             `${child.digest} listed by ${parent} as an index is an image manifest`,
           );
-        const nested = await this.#index(child, doc.index, depth + 1, child.platform ?? inherited);
+        const nested = await this.#index(child, doc, depth + 1, child.platform ?? inherited);
         leaves.push(...nested.leaves);
         complete &&= nested.complete;
         listed += nested.listed;
@@ -339,7 +339,7 @@ class OciPlanner {
     const bytes = await this.#small(desc, parent, what);
     if (!bytes) return undefined;
     try {
-      return parseManifestDocument(bytes, { descriptorMediaType: desc.mediaType });
+      return parseDocument(bytes, desc);
     } catch (err) {
       return invalid(what, err);
     }

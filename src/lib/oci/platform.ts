@@ -286,3 +286,13 @@ export function selectManifest(index: Index, want: Platform): Descriptor {
   if (!best) throw new NoMatchingPlatformError(want, selectablePlatforms(index));
   return best;
 }
+
+/** A platform written as text, or undefined when there is none or it cannot be read: a
+ * preference (a setting, a URL) is only a preference. */
+export function readPlatform(value: string | undefined): Platform | undefined {
+  try {
+    return value ? parsePlatform(value) : undefined;
+  } catch {
+    return undefined;
+  }
+}

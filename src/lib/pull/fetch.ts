@@ -1,13 +1,14 @@
 // Fetching one descriptor into the content store (containerd's remotes.fetch): skip what is
 // stored, otherwise ingest under the digest's lock and commit only what verifies.
 import type { Descriptor } from '../oci/types.ts';
+import type { Documents } from '../images/documents.ts';
 import { parseManifestDocument } from '../oci/validate.ts';
-import type { Reference } from '../reference/reference.ts';
+import { type Reference, repositoryOf } from '../reference/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { DigestMismatchError } from '../oci/errors.ts';
 import { RegistryError } from '../registry/errors.ts';
 import { backoff, maxRetryAfterSeconds, sleep } from '../registry/retry.ts';
-import { type ContentStore, type IngestWriter, chunkSize } from '../store/content.ts';
+import { type ContentStore, type IngestWriter, chunkSize } from '../store/store.ts';
 import { refKey, roleOf } from '../oci/refkey.ts';
 import { type ProgressListener, progressOf } from './progress.ts';
 
@@ -24,6 +25,8 @@ export interface FetchContext {
   store: ContentStore;
   /** The repository the bytes come from. */
   reference: Reference;
+  /** Where a fetched document is kept once parsed, so the walk does not read it back. */
+  docs?: Documents;
   onProgress: ProgressListener;
   /** The largest Range piece; pieceSize by default. */
   pieceSize?: number;
@@ -53,10 +56,6 @@ export function isTransient(err: unknown): boolean {
   return err instanceof TypeError; // fetch and body reads fail with TypeError on the network
 }
 
-export function sourceOf(ref: Reference) {
-  return `${ref.registry}/${ref.repository}`;
-}
-
 /** Writes a whole in-memory document, resuming an ingest that an earlier run left behind. */
 async function writeWhole(w: IngestWriter, bytes: Uint8Array) {
   if (w.offset < bytes.byteLength) {
@@ -70,7 +69,7 @@ async function writeWhole(w: IngestWriter, bytes: Uint8Array) {
 export async function ingestBytes(ctx: FetchContext, desc: Descriptor, bytes: Uint8Array) {
   return ctx.store.withIngestLock(desc.digest, async () => {
     if (await ctx.store.info(desc.digest)) {
-      await ctx.store.addSource(desc.digest, sourceOf(ctx.reference));
+      await ctx.store.addSource(desc.digest, repositoryOf(ctx.reference));
       return false;
     }
     await writeWhole(await writerFor(ctx, desc), bytes);
@@ -85,7 +84,7 @@ export async function fetchDescriptor(ctx: FetchContext, desc: Descriptor, signa
     desc.digest,
     async () => {
       if (await store.info(desc.digest)) {
-        await store.addSource(desc.digest, sourceOf(ctx.reference));
+        await store.addSource(desc.digest, repositoryOf(ctx.reference));
         onProgress(progressOf(desc, 'exists', desc.size));
         return;
       }
@@ -96,8 +95,12 @@ export async function fetchDescriptor(ctx: FetchContext, desc: Descriptor, signa
         onProgress(progressOf(desc, 'verifying', desc.size));
         // The document, the registry's Content-Type and the parent's descriptor must agree on
         // what it is before it is stored (a refusal explains which disagree).
-        parseManifestDocument(bytes, { contentType, descriptorMediaType: desc.mediaType });
+        const doc = parseManifestDocument(bytes, {
+          contentType,
+          descriptorMediaType: desc.mediaType,
+        });
         await writeWhole(await writerFor(ctx, desc), bytes);
+        ctx.docs?.remember(desc, doc);
         onProgress(progressOf(desc, 'done', desc.size));
         return;
       }
@@ -234,7 +237,7 @@ function writerFor(ctx: FetchContext, desc: Descriptor): Promise<IngestWriter> {
     digest: desc.digest,
     size: desc.size,
     mediaType: desc.mediaType,
-    source: sourceOf(ctx.reference),
+    source: repositoryOf(ctx.reference),
   });
 }
 

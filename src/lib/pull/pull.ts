@@ -1,9 +1,11 @@
 // Resolve, then pull: the root is resolved and stored, and a walk of small handlers fetches the
 // rest (containerd's Dispatch(Handlers(FetchHandler, FilterPlatforms(ChildrenHandler)))).
-import { isConfig, isIndex, isLayer, isManifest } from '../oci/mediatypes.ts';
+import { messageOf } from '../errors.ts';
+import { Documents, flattenIndex } from '../images/documents.ts';
+import { defaultManifest } from '../images/image.ts';
+import { isIndex, isLayer } from '../oci/mediatypes.ts';
 import {
   allPlatforms,
-  defaultPlatform,
   type PlatformChoice,
   formatPlatform,
   isAttestation,
@@ -11,21 +13,19 @@ import {
   selectManifest,
   selectablePlatforms,
 } from '../oci/platform.ts';
-import type { Descriptor, Index, Manifest, Platform } from '../oci/types.ts';
-import { parseImageConfig, parseManifestDocument } from '../oci/validate.ts';
-import { IndexDepthError, maxIndexDepth, maxIndexManifests } from '../oci/limits.ts';
-import { type Reference, formatReference } from '../reference/reference.ts';
+import type { Descriptor, Index, Platform } from '../oci/types.ts';
+import { parseManifestDocument } from '../oci/validate.ts';
+import { type Reference, formatReference, repositoryOf } from '../reference/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { RegistryError } from '../registry/errors.ts';
-import type { ContentStore } from '../store/content.ts';
-import type { ImageRecord } from '../store/schema.ts';
+import type { ImageRecord, Store } from '../store/store.ts';
 import { type Handler, SkipDescriptor, dispatch, handlers } from './dispatch.ts';
 import { type FetchContext, fetchDescriptor, ingestBytes } from './fetch.ts';
 import { type ProgressListener, progressOf } from './progress.ts';
 
 export interface PullContext {
   client: RegistryClient;
-  store: ContentStore;
+  store: Store;
   onProgress: ProgressListener;
   signal: AbortSignal;
   /** Blobs fetched at once. */
@@ -47,12 +47,16 @@ export interface ResolvedImage {
   index?: Index;
   /** The platforms an index offers, attestations left out; empty for a single manifest. */
   platforms: Platform[];
+  /** The documents read so far, each parsed once; the pull goes on with them. */
+  docs: Documents;
 }
 
 export interface PulledImage {
   image: ImageRecord;
   /** The platform manifest that was pulled, with its platform. */
   manifest: Descriptor;
+  /** Its documents, parsed once: a summary reads them from here. */
+  docs: Documents;
 }
 
 export class ImageConfigMismatchError extends Error {
@@ -63,11 +67,13 @@ export class ImageConfigMismatchError extends Error {
  * comes first: when it names a document already stored, no GET is made (registries such as
  * Docker Hub count manifest GETs, not HEADs), and a stored digest reference needs no request. */
 export async function resolveImage(ref: Reference, ctx: PullContext): Promise<ResolvedImage> {
-  const fctx: FetchContext = { ...ctx, reference: ref };
+  const content = ctx.store.content;
+  const docs = new Documents(content);
+  const fctx: FetchContext = { ...ctx, store: content, reference: ref, docs };
   let root: Descriptor | undefined;
   let bytes: Uint8Array | undefined;
   const storedRoot = async (digest: string) => {
-    const info = await ctx.store.info(digest);
+    const info = await content.info(digest);
     return info ? { mediaType: info.mediaType, digest, size: info.size } : undefined;
   };
   root = ref.digest ? await storedRoot(ref.digest) : undefined;
@@ -80,8 +86,8 @@ export async function resolveImage(ref: Reference, ctx: PullContext): Promise<Re
     if (head) root = await storedRoot(head.digest);
   }
   if (root) {
-    bytes = await ctx.store.readBytes(root.digest);
-    await ctx.store.addSource(root.digest, `${ref.registry}/${ref.repository}`);
+    bytes = await content.readBytes(root.digest);
+    await content.addSource(root.digest, repositoryOf(ref));
     ctx.onProgress(progressOf(root, 'exists', root.size));
   } else {
     const resolved = await ctx.client.resolve(ref, ctx.signal);
@@ -90,77 +96,23 @@ export async function resolveImage(ref: Reference, ctx: PullContext): Promise<Re
   }
   const doc = parseManifestDocument(bytes, { contentType: root.mediaType });
   root = { ...root, mediaType: doc.mediaType };
+  docs.remember(root, doc);
   if (await ingestBytes(fctx, root, bytes)) ctx.onProgress(progressOf(root, 'done', root.size));
   const name = formatReference(ref);
   if (doc.kind === 'index') {
     const leaves = await flattenIndex(doc.index, async (d) => {
       await fetchDescriptor(fctx, d, ctx.signal);
-      return readIndex(ctx.store, d);
+      return docs.index(d);
     });
     const index: Index = { ...doc.index, manifests: leaves };
-    return { name, root, index, platforms: selectablePlatforms(index) };
+    return { name, root, index, platforms: selectablePlatforms(index), docs };
   }
-  return { name, root, platforms: [] };
-}
-
-/** Reads a nested index; resolve fetches and stores it, a stored image only reads it. */
-type IndexLoader = (desc: Descriptor) => Promise<Index>;
-
-/** The leaf manifests of an index, nested indexes flattened, each nested index read once. A
- * nested index takes the platform its parent entry names when it has none of its own. */
-export async function flattenIndex(index: Index, load: IndexLoader): Promise<Descriptor[]> {
-  const leaves: Descriptor[] = [];
-  const seen = new Set<string>();
-  const walk = async (idx: Index, depth: number, inherited?: Descriptor['platform']) => {
-    for (const child of idx.manifests) {
-      if (!isIndex(child.mediaType)) {
-        if (leaves.length >= maxIndexManifests) {
-          throw new IndexDepthError(
-            `the index holds more than ${maxIndexManifests} manifests; Berth refuses such images`,
-          );
-        }
-        leaves.push(child.platform || !inherited ? child : { ...child, platform: inherited });
-        continue;
-      }
-      if (seen.has(child.digest)) continue;
-      seen.add(child.digest);
-      if (depth >= maxIndexDepth) {
-        throw new IndexDepthError(
-          `indexes nest deeper than ${maxIndexDepth} levels (at ${child.digest}); Berth refuses such images`,
-        );
-      }
-      await walk(await load(child), depth + 1, child.platform ?? inherited);
-    }
-  };
-  await walk(index, 0);
-  return leaves;
-}
-
-/** Reads a stored index document. */
-async function readIndex(store: ContentStore, desc: Descriptor): Promise<Index> {
-  const doc = parseManifestDocument(await store.readBytes(desc.digest), {
-    descriptorMediaType: desc.mediaType,
-  });
-  if (doc.kind !== 'index') throw new Error(`${desc.digest} is not an index`);
-  return doc.index;
-}
-
-/** A stored image's root index with nested indexes flattened, as resolve saw it. */
-export async function storedIndex(store: ContentStore, root: Descriptor): Promise<Index> {
-  const index = await readIndex(store, root);
-  return { ...index, manifests: await flattenIndex(index, (d) => readIndex(store, d)) };
+  return { name, root, platforms: [], docs };
 }
 
 /** The children of a stored manifest or index (images.ChildrenHandler). */
-export function childrenHandler(store: ContentStore): Handler {
-  return async (desc) => {
-    if (!isIndex(desc.mediaType) && !isManifest(desc.mediaType)) return [];
-    const doc = parseManifestDocument(await store.readBytes(desc.digest), {
-      descriptorMediaType: desc.mediaType,
-    });
-    if (doc.kind === 'index') return doc.index.manifests;
-    return [doc.manifest.config, ...doc.manifest.layers];
-  };
+export function childrenHandler(docs: Documents): Handler {
+  return (desc) => docs.children(desc);
 }
 
 /** Announces children as waiting as soon as they are known. */
@@ -193,7 +145,7 @@ function reportFailure(h: Handler, onProgress: ProgressListener): Handler {
       return await h(desc, signal);
     } catch (err) {
       if (!signal.aborted && !(err instanceof SkipDescriptor)) {
-        onProgress(progressOf(desc, 'failed', 0, err instanceof Error ? err.message : String(err)));
+        onProgress(progressOf(desc, 'failed', 0, messageOf(err)));
       }
       throw err;
     }
@@ -209,7 +161,8 @@ export async function pullImage(
   resolved?: ResolvedImage,
 ): Promise<PulledImage> {
   const image = resolved ?? (await resolveImage(ref, ctx));
-  const fctx: FetchContext = { ...ctx, reference: ref };
+  const { docs } = image;
+  const fctx: FetchContext = { ...ctx, store: ctx.store.content, reference: ref, docs };
   let manifests: Descriptor[] = [image.root];
   if (image.index) {
     if (!platform) throw new Error(`${image.name} is a multi-platform image: choose a platform`);
@@ -223,7 +176,7 @@ export async function pullImage(
     }
     return [];
   };
-  await ctx.store.startPull({
+  await ctx.store.images.startPull({
     name: image.name,
     target: image.root,
     ...(platform
@@ -231,7 +184,7 @@ export async function pullImage(
       : {}),
   });
   for (const t of manifests) if (t !== image.root) ctx.onProgress(progressOf(t, 'waiting', 0));
-  const children = ctx.lazy ? filterLayers(childrenHandler(ctx.store)) : childrenHandler(ctx.store);
+  const children = ctx.lazy ? filterLayers(childrenHandler(docs)) : childrenHandler(docs);
   const walk = reportFailure(
     skipForeign(handlers(fetch, announce(children, ctx.onProgress))),
     ctx.onProgress,
@@ -243,10 +196,10 @@ export async function pullImage(
   const pulled: Descriptor[] = [];
   for (const t of manifests) {
     const want = platform === allPlatforms ? t.platform : platform;
-    const checked = await checkImage(ctx.store, t, want);
+    const checked = await checkImage(docs, t, want);
     pulled.push({ ...t, ...(checked ? { platform: checked } : {}) });
   }
-  const record = await ctx.store.putImage({
+  const record = await ctx.store.images.put({
     name: image.name,
     target: image.root,
     manifests: pulled.map((descriptor) => ({
@@ -260,27 +213,18 @@ export async function pullImage(
     platform === allPlatforms && image.index
       ? (pulled.find((d) => d.digest === defaultManifest(image.index!)?.digest) ?? pulled[0]!)
       : pulled[0]!;
-  return { image: record, manifest: shown };
-}
-
-/** The manifest shown for an index when no platform was named: the preferred platform's,
- * else linux/amd64's, else the first. */
-export function defaultManifest(index: Index, preferred?: Platform): Descriptor | undefined {
-  const platform = defaultPlatform(selectablePlatforms(index), preferred);
-  return platform ? selectManifest(index, platform) : index.manifests[0];
+  return { image: record, manifest: shown, docs };
 }
 
 /** Checks a pulled manifest against its config, as moby does before it registers an image: one
  * diffID per layer, and the platform the user asked for. Returns the config's platform, or
  * undefined for an artifact (a manifest whose config is not an image config). */
-async function checkImage(store: ContentStore, desc: Descriptor, want?: Platform) {
-  const doc = parseManifestDocument(await store.readBytes(desc.digest), {
-    descriptorMediaType: desc.mediaType,
-  });
+async function checkImage(docs: Documents, desc: Descriptor, want?: Platform) {
+  const doc = await docs.document(desc);
   if (doc.kind !== 'manifest') return undefined;
-  const m: Manifest = doc.manifest;
-  if (!isConfig(m.config.mediaType)) return undefined;
-  const config = parseImageConfig(await store.readBytes(m.config.digest));
+  const m = doc.manifest;
+  const config = await docs.config(m);
+  if (!config) return undefined;
   if (config.rootfs.diff_ids.length !== m.layers.length) {
     throw new ImageConfigMismatchError(
       `${desc.digest}: the config lists ${config.rootfs.diff_ids.length} diffIDs but the manifest has ${m.layers.length} layers; the image is broken`,

@@ -247,9 +247,15 @@ function validatePath(path: string, fail: (reason: string) => never): void {
   }
 }
 
+/** "registry/repository", e.g. docker.io/library/alpine: the repository's full name, which is
+ * also where its blobs come from (containerd's distribution.source). */
+export function repositoryOf(ref: Pick<Reference, 'registry' | 'repository'>): string {
+  return `${ref.registry}/${ref.repository}`;
+}
+
 /** The canonical string: docker.io/library/alpine:3.20, or name:tag@digest when both are set. */
 export function formatReference(ref: Reference): string {
-  let s = `${ref.registry}/${ref.repository}`;
+  let s = repositoryOf(ref);
   if (ref.tag) s += `:${ref.tag}`;
   if (ref.digest) s += `@${ref.digest}`;
   return s;
@@ -257,7 +263,7 @@ export function formatReference(ref: Reference): string {
 
 /** The short form docker prints: alpine:3.20, user/app:1, ghcr.io/o/a@sha256:…. */
 export function familiarName(ref: Reference): string {
-  let name = `${ref.registry}/${ref.repository}`;
+  let name = repositoryOf(ref);
   if (ref.registry === defaultRegistry || ref.registry === legacyDefaultRegistry) {
     name = ref.repository;
     // Only a single component under library/ is an official image; library/a/b keeps its prefix.

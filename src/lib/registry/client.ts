@@ -6,7 +6,12 @@ import { isDigest } from '../oci/digest.ts';
 import { manifestAccept } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { algorithmOf, digestBytes } from '../oci/hasher.ts';
-import { type Reference, formatReference, registryApiHost } from '../reference/reference.ts';
+import {
+  type Reference,
+  formatReference,
+  registryApiHost,
+  repositoryOf,
+} from '../reference/reference.ts';
 import { parseChallenges, type Challenge } from './challenge.ts';
 import {
   RegistryError,
@@ -169,7 +174,7 @@ export class RegistryClient {
     desc: Descriptor,
     signal?: AbortSignal,
   ): Promise<{ bytes: Uint8Array; contentType: string }> {
-    const what = `${ref.registry}/${ref.repository}@${desc.digest}`;
+    const what = `${repositoryOf(ref)}@${desc.digest}`;
     if (desc.size > maxManifestBytes) {
       throw new RegistryError(
         `${what}: manifest is ${desc.size} bytes, over the ${maxManifestBytes}-byte limit`,
@@ -193,7 +198,7 @@ export class RegistryClient {
 
   /** Starts a blob GET and returns the streaming response (200, or 206 for a range). */
   async fetchBlob(ref: Reference, desc: Descriptor, range?: ByteRange, signal?: AbortSignal) {
-    const what = `${ref.registry}/${ref.repository}@${desc.digest}`;
+    const what = `${repositoryOf(ref)}@${desc.digest}`;
     const headers: Record<string, string> = {};
     if (range) headers.Range = `bytes=${range.start}-${range.end ?? ''}`;
     const res = await this.#request(ref, `blobs/${desc.digest}`, {

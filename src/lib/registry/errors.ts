@@ -1,5 +1,6 @@
 // Typed registry errors. A registry answers failures with {errors:[{code,message,detail}]}; the
 // proxy uses the same shape for its own refusals, so one decoder serves both.
+import { messageOf } from '../errors.ts';
 import { defaultRegistry } from '../reference/reference.ts';
 
 export interface RegistryErrorEntry {
@@ -187,7 +188,7 @@ export async function errorFromResponse(
 /** A fetch that threw (no response at all): the proxy, the network or (direct) the registry
  * is down. A transport's ConnectionError says what to check. */
 export function networkError(err: unknown, what: string): RegistryError {
-  const reason = err instanceof Error ? err.message : String(err);
+  const reason = messageOf(err);
   const advice =
     typeof (err as { advice?: unknown })?.advice === 'string'
       ? (err as { advice: string }).advice

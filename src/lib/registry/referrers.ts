@@ -5,7 +5,7 @@ import { parseDigest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { InvalidManifestError, parseManifestDocument } from '../oci/validate.ts';
-import type { Reference } from '../reference/reference.ts';
+import { type Reference, repositoryOf } from '../reference/reference.ts';
 import { type RegistryClient, maxManifestBytes } from './client.ts';
 import { RegistryError } from './errors.ts';
 import { nextPagePath, readPage } from './tags.ts';
@@ -54,7 +54,7 @@ export async function listReferrers(
 ): Promise<Referrers> {
   parseDigest(subject); // it goes into a URL path and a tag
   const repo: Reference = { registry: ref.registry, repository: ref.repository };
-  const what = `${ref.registry}/${ref.repository}@${subject}: referrers`;
+  const what = `${repositoryOf(ref)}@${subject}: referrers`;
   const endpoint = `referrers/${subject}`;
   const query = opts.artifactType
     ? `?${new URLSearchParams({ artifactType: opts.artifactType })}`

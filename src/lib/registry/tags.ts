@@ -2,7 +2,7 @@
 // referrers API shares. A registry's answers are untrusted: every page is size-bounded, the
 // number of pages and of tags is bounded, and a Link is followed only while it stays on the same
 // endpoint of the same repository on the same host.
-import { type Reference, isTag, registryApiHost } from '../reference/reference.ts';
+import { type Reference, isTag, registryApiHost, repositoryOf } from '../reference/reference.ts';
 import type { RegistryClient } from './client.ts';
 import { RegistryError, readBounded } from './errors.ts';
 
@@ -50,7 +50,7 @@ export async function listTags(
   const pageSize = positive(opts.pageSize, defaultTagPageSize, 'pageSize');
   const maxPages = positive(opts.maxPages, defaultMaxTagPages, 'maxPages');
   const maxTags = positive(opts.maxTags, defaultMaxTags, 'maxTags');
-  const what = `${ref.registry}/${ref.repository}: tag list`;
+  const what = `${repositoryOf(ref)}: tag list`;
   const seen = new Set<string>();
   const requested = new Set<string>();
   let path: string | undefined = `tags/list?n=${pageSize}`;

@@ -1,6 +1,7 @@
 // How requests reach a registry. Most registries send no CORS headers, so the browser goes
 // through Berth's proxy: https://host/path becomes <proxy>/<host>/path. The proxy forwards a
 // non-/v2/ path (a token realm) only when told which registry announced it, in Berth-Registry.
+import { messageOf } from '../errors.ts';
 
 export type Transport = (url: string, init: RequestInit, registryHost: string) => Promise<Response>;
 
@@ -31,7 +32,7 @@ async function reach(
     return await fetch(url, init);
   } catch (err) {
     if (init.signal?.aborted || (err as { name?: unknown }).name === 'AbortError') throw err;
-    throw failed(err instanceof Error ? err.message : String(err));
+    throw failed(messageOf(err));
   }
 }
 

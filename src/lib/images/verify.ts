@@ -1,10 +1,10 @@
 // "Verify": re-hash every stored blob of an image and report what does not match, the way
 // go-containerregistry's validate package checks an image, over what the store holds.
+import { messageOf } from '../errors.ts';
 import { algorithmOf, createHasher, hashStream } from '../oci/hasher.ts';
-import { isIndex, isManifest } from '../oci/mediatypes.ts';
-import type { ContentStore } from './content.ts';
+import type { ImageRecord, Store } from '../store/store.ts';
+import { Documents, isDocument } from './documents.ts';
 import { imageRoots, reachableFrom } from './gc.ts';
-import type { ImageRecord } from './schema.ts';
 
 export interface VerifyProblem {
   digest: string;
@@ -20,18 +20,19 @@ export interface VerifyResult {
 }
 
 export async function verifyImage(
-  store: ContentStore,
+  store: Store,
   image: ImageRecord,
   signal?: AbortSignal,
 ): Promise<VerifyResult> {
   const result: VerifyResult = { checked: 0, bytes: 0, problems: [] };
   const pulled = new Set(image.manifests.map((m) => m.descriptor.digest));
-  for (const d of (await reachableFrom(store, imageRoots(image))).values()) {
+  const docs = new Documents(store.content);
+  for (const d of (await reachableFrom(docs, imageRoots(image))).values()) {
     if (signal?.aborted) throw signal.reason;
-    const info = await store.info(d.digest);
+    const info = await store.content.info(d.digest);
     if (!info) {
       // Entries of an index that were not pulled, and foreign layers, are absent by design.
-      const expected = !(isIndex(d.mediaType) || isManifest(d.mediaType)) && !d.urls?.length;
+      const expected = !isDocument(d) && !d.urls?.length;
       if (expected || pulled.has(d.digest)) {
         result.problems.push({ digest: d.digest, mediaType: d.mediaType, problem: 'missing' });
       }
@@ -39,13 +40,9 @@ export async function verifyImage(
     }
     let blob: Blob;
     try {
-      blob = await store.read(d.digest);
+      blob = await store.content.read(d.digest);
     } catch (err) {
-      result.problems.push({
-        digest: d.digest,
-        mediaType: d.mediaType,
-        problem: err instanceof Error ? err.message : String(err),
-      });
+      result.problems.push({ digest: d.digest, mediaType: d.mediaType, problem: messageOf(err) });
       continue;
     }
     const hasher = await createHasher(algorithmOf(d.digest));

@@ -1,9 +1,7 @@
 // What the image view shows, read back from the store.
-import { isConfig } from '../oci/mediatypes.ts';
-import type { Descriptor, HistoryEntry, ImageConfig, Manifest, Platform } from '../oci/types.ts';
-import { parseImageConfig, parseManifestDocument } from '../oci/validate.ts';
-import type { ContentStore } from '../store/content.ts';
-import type { ImageRecord } from '../store/schema.ts';
+import type { Descriptor, HistoryEntry, ImageConfig, Platform } from '../oci/types.ts';
+import type { ImageRecord, Provider } from '../store/store.ts';
+import { Documents } from './documents.ts';
 
 export interface HistoryRow {
   entry: HistoryEntry;
@@ -48,26 +46,19 @@ export function alignHistory(history: HistoryEntry[], layers: Descriptor[]): His
   });
 }
 
-/** The summary of one pulled manifest of an image record. */
+/** The summary of one pulled manifest of an image record. Documents a pull just parsed are
+ * taken from `docs`, not read back. */
 export async function summarize(
-  store: ContentStore,
+  store: Pick<Provider, 'info' | 'readBytes'>,
   image: ImageRecord,
   manifestDigest: string,
+  docs = new Documents(store),
 ): Promise<ImageSummary> {
   const pulled = image.manifests.find((m) => m.descriptor.digest === manifestDigest);
   if (!pulled) throw new Error(`${image.name}: ${manifestDigest} was not pulled`);
-  const doc = parseManifestDocument(await store.readBytes(pulled.descriptor.digest), {
-    descriptorMediaType: pulled.descriptor.mediaType,
-  });
-  if (doc.kind !== 'manifest') throw new Error(`${pulled.descriptor.digest} is not a manifest`);
-  const m: Manifest = doc.manifest;
-  let config: ImageConfig | undefined;
-  let artifactType: string | undefined;
-  if (isConfig(m.config.mediaType)) {
-    config = parseImageConfig(await store.readBytes(m.config.digest));
-  } else {
-    artifactType = m.artifactType ?? m.config.mediaType;
-  }
+  const m = await docs.manifest(pulled.descriptor);
+  const config: ImageConfig | undefined = await docs.config(m);
+  const artifactType = config ? undefined : (m.artifactType ?? m.config.mediaType);
   const layers = await Promise.all(
     m.layers.map(async (descriptor, i) => ({
       descriptor,

@@ -1,10 +1,9 @@
 // What the library view lists: every stored image with what it costs on disk, and the pulls
 // that were interrupted, with how far they got.
-import { isIndex, isManifest } from '../oci/mediatypes.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
-import type { ContentStore } from './content.ts';
+import type { PullRecord, Store } from '../store/store.ts';
+import { Documents, isDocument } from './documents.ts';
 import { imageRoots, reachableFrom } from './gc.ts';
-import type { PullRecord } from './schema.ts';
 
 export interface LibraryImage {
   name: string;
@@ -36,21 +35,21 @@ export interface Library {
   bytes: number;
 }
 
-export async function readLibrary(store: ContentStore): Promise<Library> {
+export async function readLibrary(store: Store): Promise<Library> {
   const [images, pulls, blobs, ingests] = await Promise.all([
-    store.db.getAll('images'),
-    store.db.getAll('pulls'),
-    store.db.getAll('blobs'),
-    store.db.getAll('ingests'),
+    store.images.list(),
+    store.images.listPulls(),
+    store.content.list(),
+    store.content.listIngests(),
   ]);
   const size = new Map(blobs.map((b) => [b.digest, b.size]));
   const ingested = new Map(ingests.map((i) => [i.digest, i.offset]));
-  const docs = new Map<string, Descriptor[]>();
+  const docs = new Documents(store.content);
   const imageSets: Set<string>[] = [];
   for (const i of images)
-    imageSets.push(new Set((await reachableFrom(store, imageRoots(i), docs)).keys()));
+    imageSets.push(new Set((await reachableFrom(docs, imageRoots(i))).keys()));
   const pullSets: Map<string, Descriptor>[] = [];
-  for (const p of pulls) pullSets.push(await reachableFrom(store, [p.target], docs));
+  for (const p of pulls) pullSets.push(await reachableFrom(docs, [p.target]));
   // How many roots (images and pulls) reach each digest.
   const users = new Map<string, number>();
   for (const set of [...imageSets, ...pullSets.map((m) => new Set(m.keys()))]) {
@@ -82,7 +81,7 @@ export async function readLibrary(store: ContentStore): Promise<Library> {
         // Manifests of other platforms are reached through the index but not pulled, and a
         // foreign layer is never fetched.
         const needed = [...pullSets[i]!.values()].filter((d) =>
-          isIndex(d.mediaType) || isManifest(d.mediaType) ? size.has(d.digest) : !d.urls?.length,
+          isDocument(d) ? size.has(d.digest) : !d.urls?.length,
         );
         return {
           ...p,

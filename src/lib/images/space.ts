@@ -1,6 +1,7 @@
 // A full disk, said plainly: what the pull still needs, and what deleting could free.
 import { formatBytes } from '../units.ts';
-import type { Library } from './library.ts';
+import type { Store } from '../store/store.ts';
+import { type Library, readLibrary } from './library.ts';
 
 export class StorageFullError extends Error {
   override name = 'StorageFullError';
@@ -61,4 +62,13 @@ export function storageFullError(
   }
   parts.push('What was downloaded is kept: pull again once there is room, and it resumes.');
   return new StorageFullError(parts.join(' '), needed);
+}
+
+/** A quota refusal becomes the error that says what to free (with the browser's estimate where
+ * it gives one); any other error is returned as it is. */
+export async function whenFull(err: unknown, name: string, store: Store): Promise<unknown> {
+  if (!isQuotaError(err)) return err;
+  const storage = (globalThis.navigator as Navigator | undefined)?.storage;
+  const estimate = await storage?.estimate().catch(() => undefined);
+  return storageFullError(name, await readLibrary(store), estimate);
 }
