@@ -16,6 +16,7 @@
 import { Gunzip } from 'fflate';
 import { Decompress as ZstdDecoder } from 'fzstd';
 import { createCRC32, createXXHash64, type IHasher } from 'hash-wasm';
+import { messageOf } from '../errors.ts';
 import type { Compression } from '../oci/mediatypes.ts';
 
 /** The compressed data is corrupt, truncated or of a form this module refuses. */
@@ -331,7 +332,7 @@ class NativeGunzip implements Decoder {
     } catch (e) {
       if (this.#input.failure) throw this.#input.failure.error;
       if (this.#signal?.aborted) throw this.#signal.reason;
-      throw new NativeFailure(e instanceof Error ? e.message : String(e), { cause: e });
+      throw new NativeFailure(messageOf(e), { cause: e });
     }
   }
 
@@ -481,7 +482,7 @@ class GunzipCodec implements Codec {
       this.#gunzip.push(data, final);
     } catch (e) {
       if (e instanceof DecompressError) throw e;
-      const message = e instanceof Error ? e.message : String(e);
+      const message = messageOf(e);
       const problem =
         message === 'unexpected EOF'
           ? 'truncated: the input ends inside a gzip member'
@@ -764,7 +765,7 @@ class ZstdCodec implements Codec {
       this.#frame.decoder.push(data, final);
     } catch (e) {
       if (e instanceof DecompressError) throw e;
-      const message = e instanceof Error ? e.message : String(e);
+      const message = messageOf(e);
       throw new DecompressError('zstd', `corrupt data: ${message}`, this.#in + i, this.#out, {
         cause: e,
       });
