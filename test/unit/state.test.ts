@@ -7,6 +7,12 @@ import { nextActions, retryableKinds, unavailableKinds } from '../../src/state/e
 import { ImageState } from '../../src/state/image.svelte.ts';
 import { formatBytes } from '../../src/state/format.ts';
 import { nextRow, PullProgress } from '../../src/state/pull.svelte.ts';
+import {
+  exportsOf,
+  latestPlatform,
+  platformsOf,
+  type LibraryImage,
+} from '../../src/state/library.svelte.ts';
 import { closestOption, ReferenceState } from '../../src/state/reference.svelte.ts';
 import { FakeImages, FakeLayers, fakeSettings, summaryOf } from './state-fakes.ts';
 
@@ -222,5 +228,75 @@ describe('ImageActions', () => {
       notice: `Imported y from y.tar: 4 blobs stored, ${formatBytes(4096)}.`,
     });
     expect(actions.importProgress).toBeNull();
+  });
+});
+
+describe('library: what each stored image offers', () => {
+  const d = (n: number) => `sha256:${String(n).repeat(64)}`;
+  const image = (
+    manifests: { n: number; platform?: typeof amd64; pulledAt: number }[],
+    complete = false,
+  ): LibraryImage => ({
+    name: 'x:1',
+    target: { digest: d(9), mediaType: 'index', size: 1 },
+    manifests: manifests.map((m) => ({
+      digest: d(m.n),
+      pulledAt: m.pulledAt,
+      ...(m.platform ? { platform: m.platform } : {}),
+    })),
+    complete,
+    size: 1,
+    shared: 0,
+    pulledAt: 1,
+  });
+  const cases: [string, LibraryImage, string[], string, string][] = [
+    [
+      'a complete index: one archive, all platforms',
+      image(
+        [
+          { n: 1, platform: amd64, pulledAt: 1 },
+          { n: 2, platform: arm64, pulledAt: 2 },
+        ],
+        true,
+      ),
+      ['Export'],
+      'all',
+      'all',
+    ],
+    [
+      'two platforms of many: one archive each, the last pulled opens',
+      image([
+        { n: 1, platform: amd64, pulledAt: 5 },
+        { n: 2, platform: arm64, pulledAt: 2 },
+      ]),
+      ['Export linux/amd64', 'Export linux/arm64/v8'],
+      'single',
+      'linux/amd64',
+    ],
+    ['one manifest without a platform', image([{ n: 3, pulledAt: 1 }]), ['Export'], 'single', ''],
+  ];
+  for (const [name, i, labels, kind, open] of cases) {
+    test(name, () => {
+      const exports = exportsOf(i);
+      expect(
+        exports.map((e) => e.label),
+        'exportsOf labels',
+      ).toEqual(labels);
+      expect(
+        exports.every((e) => (kind === 'all') === !!e.target.all),
+        'whole index',
+      ).toBe(true);
+      expect(latestPlatform(i), 'latestPlatform').toBe(open);
+    });
+  }
+  test('platformsOf lists the pulled platforms', () => {
+    expect(
+      platformsOf(
+        image([
+          { n: 1, platform: amd64, pulledAt: 1 },
+          { n: 2, pulledAt: 1 },
+        ]),
+      ),
+    ).toEqual(['linux/amd64']);
   });
 });

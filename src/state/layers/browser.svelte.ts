@@ -201,6 +201,28 @@ export class FileBrowser {
     return own.files.map((entry) => ({ path: entry.path, entry, layer: view.index }));
   });
 
+  /** The listings the view on screen depends on, with their layer numbers. */
+  get #shown(): { i: number; listing: Listing }[] {
+    const v = this.view;
+    const layers = this.summary?.layers ?? [];
+    return layers.flatMap((_, i) => {
+      const listing = this.listings.of(i);
+      return listing && (v?.kind !== 'layer' || i <= v.index) ? [{ i, listing }] : [];
+    });
+  }
+
+  /** The listings of the view still being read. */
+  get reading(): { i: number; listing: Listing }[] {
+    return this.#shown.filter(({ listing }) => listing.status !== 'done');
+  }
+
+  /** What went wrong reading the view's layers: errors, and content that does not match. */
+  get problems(): string[] {
+    return this.#shown.flatMap(({ listing }) =>
+      [listing.mismatch, listing.error].filter((m): m is string => !!m),
+    );
+  }
+
   /** Whether the changes of the layer on screen could be worked out (its lower layers read). */
   get changesKnown(): boolean {
     const v = this.view;
