@@ -1,10 +1,11 @@
 // The page's view of the store: the stored images and interrupted pulls, storage use against
 // the browser's quota, and whether the browser may evict it.
+import { messageOf } from '../lib/errors.ts';
 import { allPlatforms } from '../lib/oci/platform.ts';
 import { formatReference, parseReference } from '../lib/reference/reference.ts';
 import type { InterruptedPull, Library, LibraryImage } from '../lib/store/library.ts';
 import type { ImagesWorkerApi } from '../workers/images.ts';
-import type { WorkerBridge } from '../workers/rpc.ts';
+import type { Bridge } from './bridge.ts';
 import type { ExportTarget } from './actions.svelte.ts';
 import { formatPlatform, shortHex } from './format.ts';
 
@@ -29,11 +30,11 @@ export class LibraryState {
   blocked = $state(false);
   loaded = $state(false);
 
-  readonly #bridge: WorkerBridge<ImagesWorkerApi>;
+  readonly #bridge: Bridge<ImagesWorkerApi>;
   readonly #storage: StorageInfo | undefined;
   #asked = false;
 
-  constructor(bridge: WorkerBridge<ImagesWorkerApi>, storage?: StorageInfo) {
+  constructor(bridge: Bridge<ImagesWorkerApi>, storage?: StorageInfo) {
     this.#bridge = bridge;
     this.#storage = storage;
   }
@@ -50,7 +51,7 @@ export class LibraryState {
       this.unavailable = null;
     } catch (err) {
       this.blocked = false;
-      this.unavailable = err instanceof Error ? err.message : String(err);
+      this.unavailable = messageOf(err);
       return;
     }
     const persisted = (await this.#storage?.persisted().catch(() => null)) ?? null;

@@ -14,7 +14,9 @@ import {
   type LibraryImage,
 } from '../../src/state/library.svelte.ts';
 import { closestOption, ReferenceState } from '../../src/state/reference.svelte.ts';
-import { FakeImages, FakeLayers, fakeSettings, summaryOf } from './state-fakes.ts';
+import { allDirs, findNode, flattenRows, windowOf } from '../../src/state/layers/rows.ts';
+import { buildTree, sortTree } from '../../src/lib/layers/merge.ts';
+import { entry, FakeImages, FakeLayers, fakeSettings, summaryOf } from './state-fakes.ts';
 
 const amd64 = { os: 'linux', architecture: 'amd64' };
 const arm64 = { os: 'linux', architecture: 'arm64', variant: 'v8' };
@@ -298,5 +300,44 @@ describe('library: what each stored image offers', () => {
         ]),
       ),
     ).toEqual(['linux/amd64']);
+  });
+});
+
+describe('tree rows', () => {
+  const tree = buildTree(
+    ['etc', 'etc/passwd', 'etc/hosts', 'bin', 'bin/sh'].map((path) => ({
+      path,
+      entry: entry(path, path.includes('/') ? 'file' : 'dir'),
+      layer: 0,
+    })),
+  );
+  sortTree(tree, 'name');
+  const cases: [string, string[], string[]][] = [
+    ['all closed: the top level', [], ['bin', 'etc']],
+    ['one open: its children follow it', ['etc'], ['bin', 'etc', 'etc/hosts', 'etc/passwd']],
+    ['every directory', [...allDirs(tree)], ['bin', 'bin/sh', 'etc', 'etc/hosts', 'etc/passwd']],
+  ];
+  for (const [name, open, want] of cases) {
+    test(name, () => {
+      const rows = flattenRows(tree, new Set(open));
+      expect(
+        rows.map((r) => r.path),
+        `flattenRows(${open})`,
+      ).toEqual(want);
+    });
+  }
+  test('aria positions count siblings; a window answers by index and path', () => {
+    const rows = flattenRows(tree, new Set(['etc']));
+    const w = windowOf(() => rows);
+    expect(rows.map((r) => `${r.posInSet}/${r.setSize}@${r.depth}`)).toEqual([
+      '1/2@0',
+      '2/2@0',
+      '1/2@1',
+      '2/2@1',
+    ]);
+    expect([w.count, w.indexOf('etc/passwd'), w.at(1)?.name]).toEqual([4, 3, 'etc']);
+    expect(w.slice(2, 10).map((r) => r.name)).toEqual(['hosts', 'passwd']);
+    expect(findNode(tree, 'etc/hosts')?.entry?.type).toBe('file');
+    expect(findNode(tree, 'etc/nope')).toBeUndefined();
   });
 });

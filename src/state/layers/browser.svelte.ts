@@ -1,5 +1,5 @@
-/* eslint-disable svelte/prefer-svelte-reactivity -- the Sets and Maps here are local, or are
-   replaced whole in $state.raw fields: never mutated where Svelte would need to see it. */
+/* eslint-disable svelte/prefer-svelte-reactivity -- the Sets here are replaced whole in
+   $state.raw fields: never mutated where Svelte would need to see it. */
 // The file browser of one image: which view is on screen (a layer, every layer, or the merged
 // filesystem), the tree built from the listings, the rows the tree shows, the selection and the
 // search. The view reads the tree through a narrow interface, a window of rows (`TreeRows`), so
@@ -7,13 +7,11 @@
 // the rows on screen.
 import {
   buildTree,
-  flattenVisible,
   globMatcher,
   layerChanges,
   mergeLayers,
   sortTree,
   wastedSpace,
-  type ChangeKind,
   type IndexEntry,
   type TreeItem,
   type TreeNode,
@@ -25,9 +23,10 @@ import type { LayersWorkerApi } from '../../workers/layers.ts';
 import type { Bridge } from '../bridge.ts';
 import { allLayers, mergedLayers, type LayerView } from '../route.ts';
 import { browsable, Listings, type Listing } from './listings.svelte.ts';
+import { allDirs, findNode, flattenRows, windowOf, type TreeRow, type TreeRows } from './rows.ts';
 import { Viewer } from './viewer.svelte.ts';
 
-export type { Listing, WastedSpace };
+export type { Listing, TreeRow, TreeRows, WastedSpace };
 export { browsable };
 
 /** What the browser shows: one layer's changes, the merged filesystem, or every layer side by
@@ -37,39 +36,6 @@ export type View =
 
 /** The folder a layer's entries sit in, in the "all layers" view. */
 export const layerFolder = (i: number) => `Layer ${i + 1}`;
-
-/** One row of the file tree as FileTree shows it: the tree already flattened, only the open
- * directories' children included. */
-export interface TreeRow {
-  /** Unique key. */
-  path: string;
-  /** Label, shown literally (control characters made visible). */
-  name: string;
-  /** 0 = top level. */
-  depth: number;
-  dir: boolean;
-  expanded: boolean;
-  /** Bytes; for directories the total below them. */
-  size: number;
-  type: IndexEntry['type'];
-  change?: ChangeKind;
-  linkname?: string;
-  /** Number of siblings, for aria-setsize. */
-  setSize: number;
-  /** 1-based position among the siblings, for aria-posinset. */
-  posInSet: number;
-}
-
-/** What a view of the tree needs: how many rows there are, and the rows of a window of them.
- * Nothing hands the whole tree around. */
-export interface TreeRows {
-  readonly count: number;
-  at(i: number): TreeRow | undefined;
-  /** Rows start..end-1 (end excluded), clipped to the tree. */
-  slice(start: number, end: number): TreeRow[];
-  /** The row's index, or -1. */
-  indexOf(path: string): number;
-}
 
 /** An entry as the details pane shows it. */
 export interface Selected {
@@ -237,35 +203,10 @@ export class FileBrowser {
     return root;
   });
 
-  readonly #rows = $derived.by((): TreeRow[] => {
-    const root = this.#tree;
+  readonly #rows = $derived.by((): TreeRow[] =>
     // A search shows every match with its directories open.
-    const expanded = this.query.trim() ? allDirs(root) : this.expanded;
-    const position = new Map<TreeNode, [number, number]>();
-    const index = (n: TreeNode) => {
-      const c = n.children ?? [];
-      for (let k = 0; k < c.length; k++) position.set(c[k]!, [k + 1, c.length]);
-    };
-    index(root);
-    return flattenVisible(root, expanded).map(({ node, depth }) => {
-      if (node.children && expanded.has(node.path)) index(node);
-      const [posInSet, setSize] = position.get(node) ?? [1, 1];
-      const entry = node.entry;
-      return {
-        path: node.path,
-        name: node.name,
-        depth,
-        dir: node.children !== undefined,
-        expanded: expanded.has(node.path),
-        size: node.size,
-        type: entry?.type ?? 'dir',
-        ...(node.change ? { change: node.change } : {}),
-        ...(entry?.linkname !== undefined ? { linkname: entry.linkname } : {}),
-        setSize,
-        posInSet,
-      };
-    });
-  });
+    flattenRows(this.#tree, this.query.trim() ? allDirs(this.#tree) : this.expanded),
+  );
 
   /** The visible rows, for a view that shows a window of them. */
   readonly rows: TreeRows = windowOf(() => this.#rows);
@@ -278,14 +219,8 @@ export class FileBrowser {
     return all ? wastedSpace(all) : null;
   });
 
-  /** The node at a path of the current tree. */
   #find(path: string): TreeNode | undefined {
-    let node: TreeNode | undefined = this.#tree;
-    for (const part of path.split('/')) {
-      node = node?.children?.find((c) => c.name === part);
-      if (!node) return undefined;
-    }
-    return node;
+    return findNode(this.#tree, path);
   }
 
   get selectedEntry(): Selected | null {
@@ -361,18 +296,6 @@ function wanted(s: ImageSummary, view: View): number[] {
   return all.filter((i) => i === view.index || (i < view.index && s.layers[i]!.stored));
 }
 
-/** The rows as a window: reactive through `rows()`, a $derived. */
-function windowOf(rows: () => TreeRow[]): TreeRows {
-  return {
-    get count() {
-      return rows().length;
-    },
-    at: (i) => rows()[i],
-    slice: (start, end) => rows().slice(start, end),
-    indexOf: (path) => rows().findIndex((r) => r.path === path),
-  };
-}
-
 function viewOf(layer: LayerView): View {
   return typeof layer === 'number' ? { kind: 'layer', index: layer } : { kind: layer };
 }
@@ -381,18 +304,4 @@ function sameView(a: View, b: View | null): boolean {
   return (
     !!b && a.kind === b.kind && (a.kind !== 'layer' || (b.kind === 'layer' && a.index === b.index))
   );
-}
-
-function allDirs(root: TreeNode): Set<string> {
-  const out = new Set<string>();
-  const stack = [root];
-  for (let n = stack.pop(); n; n = stack.pop()) {
-    for (const c of n.children ?? []) {
-      if (c.children) {
-        out.add(c.path);
-        stack.push(c);
-      }
-    }
-  }
-  return out;
 }
