@@ -12,5 +12,5 @@ mount(App, { target: document.getElementById('app')!, props: page });
 // the page reload into a new version.
 mount(UpdateBanner, {
   target: document.getElementById('updates')!,
-  props: { updates: page.updates, isBusy: () => page.activity.busy },
+  props: { updates: page.updates, activity: page.activity },
 });

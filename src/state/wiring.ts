@@ -1,6 +1,20 @@
 // The composition root: the workers' bridges and every state object, created once and wired
 // to the browser (history, storage, visibility, downloads). main.ts mounts what this returns.
 // Read this file to see who talks to whom; nothing here holds state of its own.
+//
+// The states, top down (each file's header says more):
+//   AppState        app.svelte.ts        the view, the URL and history, the title, recent images;
+//                                        the only one that moves the page (ui/App.svelte routes)
+//   ImageState      image.svelte.ts      one image on screen, with its
+//     ReferenceState  reference.svelte.ts  reference box, tags and platforms,
+//     PullProgress    pull.svelte.ts       progress rows, and
+//     FileBrowser     layers/browser.svelte.ts  files (Listings, Viewer, rows.ts beside it)
+//   ImageActions    actions.svelte.ts    verify, delete, export, import, discard
+//   Activity        activity.svelte.ts   the one task line: phase, error and its kind, notice
+//   LibraryState, SettingsState, UpdateState: the store, the preferences, the service worker
+// A second image on screen (a comparison, two platforms side by side) is a second ImageState
+// made here, held by AppState beside `image` and named by the route, and shown by a second
+// ui/views/ImageView.svelte next to the first.
 import { createImagesBridge } from '../workers/images.ts';
 import { createLayersBridge } from '../workers/layers.ts';
 import { Activity } from './activity.svelte.ts';
