@@ -258,15 +258,19 @@ export class AppState {
       const files = image.files;
       const wantsFiles = route.layer !== undefined;
       const at = image.location;
-      if (at?.image !== route.image) {
-        await image.show(route.image, route.platform ?? '', { inspect: wantsFiles });
-      } else if (route.platform && route.platform !== at.platform) {
+      // Another image, or another platform of it: the image is told; the same one stays.
+      let moved = true;
+      if (at?.image !== route.image) await image.show(route.image, route.platform ?? '');
+      else if (route.platform && route.platform !== at.platform) {
         await image.choosePlatform(route.platform);
-        if (wantsFiles && !image.summary && !this.#activity.error && current()) {
-          await image.inspect();
-        }
-      }
+      } else moved = false;
       if (!current()) return;
+      // A link to files of an image not stored yet inspects it (manifests and config only),
+      // so that its layers can be offered; the layers themselves wait for a yes.
+      if (moved && wantsFiles && !image.summary && !this.#activity.error) {
+        await image.inspect();
+        if (!current()) return;
+      }
       this.#noteRecent();
       if (route.layer === undefined || !image.summary) {
         if (this.#activity.error) kept = route;

@@ -117,18 +117,14 @@ export class ImageState {
   }
 
   /** Shows an image as a URL names it: resolved on the registry (or from the store when the
-   * registry cannot be reached). With `inspect`, an image that is not stored yet is inspected,
-   * so that a link to one of its layers or files can open. */
-  async show(image: string, platform = '', opts: { inspect?: boolean } = {}): Promise<void> {
+   * registry cannot be reached). */
+  async show(image: string, platform = ''): Promise<void> {
     this.form.set(image, platform);
     this.form.platforms = [];
     this.#clear();
     // The image is this one while it resolves, and if it fails.
     this.#mark();
     await this.resolve();
-    if (opts.inspect && !this.summary && !this.#activity.error && this.location?.image === image) {
-      await this.inspect();
-    }
   }
 
   /** Resolves the reference: fills the platform list and shows a stored image at once. */
