@@ -69,9 +69,9 @@ export class AppState {
   /** The route the page shows now. */
   get route(): Route {
     if (this.view !== 'image') return { view: this.view };
-    const at = this.image.location;
+    const at = this.image.shown;
     if (!at?.image) return home;
-    const files = this.image.files.location;
+    const files = this.image.files.shown;
     return {
       view: 'image',
       image: at.image,
@@ -84,7 +84,7 @@ export class AppState {
   /** The tab's title: what runs, with its progress, or what is on screen. */
   get title(): string {
     const a = this.#activity;
-    const image = this.image.location?.image;
+    const image = this.image.shown?.image;
     const suffix = ' — Berth';
     if (a.phase === 'pulling' && image) {
       const p = this.image.pulled;
@@ -187,7 +187,7 @@ export class AppState {
 
   /** An image whose summary is on screen joins the recent images, or moves to their top. */
   #noteRecent() {
-    const at = this.image.location;
+    const at = this.image.shown;
     if (!at?.image || !this.image.summary) return;
     this.recent = addRecent(this.recent, { ...at, openedAt: Date.now() });
     this.#keepRecent();
@@ -257,7 +257,7 @@ export class AppState {
       const image = this.image;
       const files = image.files;
       const wantsFiles = route.layer !== undefined;
-      const at = image.location;
+      const at = image.shown;
       // Another image, or another platform of it: the image is told; the same one stays.
       let moved = true;
       if (at?.image !== route.image) await image.show(route.image, route.platform ?? '');

@@ -23,7 +23,7 @@ import type { Settings } from './settings.ts';
 export type { Descriptor, ImageSummary };
 
 /** The image on screen, as the URL names it. */
-export interface ImageLocation {
+export interface ShownImage {
   image: string;
   platform: string;
 }
@@ -52,7 +52,7 @@ export class ImageState {
   readonly progress = new PullProgress();
   readonly files: FileBrowser;
   /** The reference and platform this image was shown for; null before any. */
-  location = $state.raw<ImageLocation | null>(null);
+  shown = $state.raw<ShownImage | null>(null);
   /** The canonical name the reference resolved to. */
   name = $state<string | null>(null);
   /** What is attached to the image (signatures, SBOMs, attestations); null while unknown. */
@@ -113,7 +113,7 @@ export class ImageState {
 
   /** This image is now the one the reference box and platform name. */
   #mark() {
-    this.location = { image: this.form.text.trim(), platform: this.form.platform };
+    this.shown = { image: this.form.text.trim(), platform: this.form.platform };
   }
 
   /** Shows an image as a URL names it: resolved on the registry (or from the store when the

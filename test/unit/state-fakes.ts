@@ -46,7 +46,8 @@ export interface RegistryImage {
   summary: ImageSummary;
 }
 
-type Call = (method: string, arg: never, opts?: { onEvent?: (e: unknown) => void }) => unknown;
+/** One method of the fake: its argument, and the events it reports. */
+type Call = (arg: never, opts?: { onEvent?: (e: unknown) => void }) => unknown;
 
 /** The images worker: a registry (by reference as typed) and a store (by canonical name). */
 export class FakeImages {

@@ -183,7 +183,7 @@ describe('ImageState', () => {
     const second = image.pull();
     await Promise.all([first, second]);
     expect(image.summary?.name).toBe('b:1');
-    expect(image.location?.image).toBe('b:1');
+    expect(image.shown?.image).toBe('b:1');
   });
 });
 

@@ -88,7 +88,7 @@ export class FileBrowser {
   }
 
   /** The view on screen as a URL names it; undefined when the browser is closed. */
-  get location(): { layer: LayerView; path?: string } | undefined {
+  get shown(): { layer: LayerView; path?: string } | undefined {
     const v = this.view;
     if (!v) return undefined;
     const layer = v.kind === 'layer' ? v.index : v.kind;
