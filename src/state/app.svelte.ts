@@ -146,9 +146,14 @@ export class AppState {
     if (!this.#activity.error) this.#activity.notice = r.notice;
   }
 
-  async #person(work: Promise<void> | null): Promise<void> {
+  async #person(work: (Promise<void> & { named?: Promise<void> }) | null): Promise<void> {
     if (!work) return; // nothing started: the reference could not be read
     this.#imageShown();
+    if (work.named) {
+      // The registry said which platform: the URL says it too, without waiting for the rest.
+      await work.named;
+      this.record();
+    }
     await work;
     this.record();
     this.#noteRecent();
@@ -260,8 +265,13 @@ export class AppState {
       const at = image.shown;
       // Another image, or another platform of it: the image is told; the same one stays.
       let moved = true;
-      if (at?.image !== route.image) await image.show(route.image, route.platform ?? '');
-      else if (route.platform && route.platform !== at.platform) {
+      if (at?.image !== route.image) {
+        const showing = image.show(route.image, route.platform ?? '');
+        // The URL names the platform the registry chose as soon as it is on screen.
+        await showing.named;
+        if (current()) this.record();
+        await showing;
+      } else if (route.platform && route.platform !== at.platform) {
         await image.choosePlatform(route.platform);
       } else moved = false;
       if (!current()) return;

@@ -28,6 +28,11 @@ export interface ShownImage {
   platform: string;
 }
 
+/** Work on the image that the registry (or the store) answers first and finishes later: it
+ * settles when done, and `named` settles once the image and its platform are known, so that
+ * the URL can say which platform is on screen before the summary is read. */
+export type ImageWork = Promise<void> & { named: Promise<void> };
+
 export interface ImageStateOptions {
   images: Bridge<ImagesWorkerApi>;
   layers: Bridge<LayersWorkerApi>;
@@ -64,7 +69,9 @@ export class ImageState {
   readonly #opts: ImageStateOptions;
   readonly #activity: Activity;
   /** The last resolve or pull, for "Try again". */
-  #last: (() => Promise<void>) | undefined;
+  #last: (() => ImageWork | null) | undefined;
+  /** Settles the latest work's `named`. */
+  #named: (() => void) | undefined;
 
   constructor(opts: ImageStateOptions) {
     this.#opts = opts;
@@ -111,24 +118,38 @@ export class ImageState {
     this.referrers = null;
   }
 
-  /** This image is now the one the reference box and platform name. */
-  #mark() {
+  /** This image is now the one the reference box and platform name; `answered` when the
+   * registry or the store said so (the platform is known). */
+  #mark(answered = false) {
     this.shown = { image: this.form.text.trim(), platform: this.form.platform };
+    if (answered) this.#named?.();
+  }
+
+  /** Runs work whose `named` settles at the first answer, or at the end. */
+  #work(run: () => Promise<void>): ImageWork {
+    let settle!: () => void;
+    const named = new Promise<void>((resolve) => (settle = resolve));
+    this.#named = settle;
+    return Object.assign(run().finally(settle), { named });
   }
 
   /** Shows an image as a URL names it: resolved on the registry (or from the store when the
    * registry cannot be reached). */
-  async show(image: string, platform = ''): Promise<void> {
+  show(image: string, platform = ''): ImageWork {
     this.form.set(image, platform);
     this.form.platforms = [];
     this.#clear();
     // The image is this one while it resolves, and if it fails.
     this.#mark();
-    await this.resolve();
+    return this.#work(() => this.#resolve());
   }
 
   /** Resolves the reference: fills the platform list and shows a stored image at once. */
-  async resolve(): Promise<void> {
+  resolve(): ImageWork {
+    return this.#work(() => this.#resolve());
+  }
+
+  async #resolve(): Promise<void> {
     const input = this.#parse();
     if (!input) return;
     this.#last = () => this.resolve();
@@ -143,7 +164,7 @@ export class ImageState {
       if (!a.owns(abort)) return; // something else took over meanwhile
       this.name = r.name;
       this.form.offer(r.platforms, this.#preferred);
-      this.#mark();
+      this.#mark(true);
       await this.showStored();
       void this.#loadExtras(input);
     } catch (err) {
@@ -206,7 +227,7 @@ export class ImageState {
     this.name = r.name;
     this.form.offer(r.platforms, this.#preferred);
     this.#clear();
-    this.#mark();
+    this.#mark(true);
     await this.showStored();
     return true;
   }
@@ -219,27 +240,27 @@ export class ImageState {
   }
 
   /** Continues an interrupted pull where it stopped; null when nothing starts. */
-  resume(name: string, platform?: string): Promise<void> | null {
+  resume(name: string, platform?: string): ImageWork | null {
     this.form.set(name, platform ?? '');
     return this.pull();
   }
 
   /** Fetches the manifests and config only: the summary and history appear at once, and
    * layers are fetched when they are opened. */
-  inspect(): Promise<void> | null {
+  inspect(): ImageWork | null {
     return this.pull({ lazy: true });
   }
 
   /** Resolves and pulls what the reference box names, in one pass: the platform list fills in
    * from the pull itself. With `lazy`, layers are left for later (Inspect). Returns null, at
    * once, when the reference cannot be read: nothing started. */
-  pull(opts: { lazy?: boolean } = {}): Promise<void> | null {
+  pull(opts: { lazy?: boolean } = {}): ImageWork | null {
     const input = this.#parse();
-    return input ? this.#pull(input, opts) : null;
+    return input ? this.#work(() => this.#pull(input, opts)) : null;
   }
 
   async #pull(input: string, opts: { lazy?: boolean }): Promise<void> {
-    this.#last = () => this.pull(opts) ?? Promise.resolve();
+    this.#last = () => this.pull(opts);
     this.#opts.onPullStart?.();
     const a = this.#activity;
     const abort = a.start('pulling');
@@ -252,7 +273,7 @@ export class ImageState {
         this.name = e.name;
         this.form.platforms = e.platforms;
         this.form.platform = e.all ? allPlatforms : e.platform ? formatPlatform(e.platform) : '';
-        this.#mark();
+        this.#mark(true);
         return;
       }
       batch.add(e.progress);
@@ -334,8 +355,8 @@ export class ImageState {
 
   /** Runs the last resolve or pull again, after a failure the person may have fixed (the
    * network, a setting, free space). */
-  retry(): Promise<void> {
-    return this.#last?.() ?? Promise.resolve();
+  retry(): ImageWork | null {
+    return this.#last?.() ?? null;
   }
 
   cancel() {

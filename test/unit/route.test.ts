@@ -311,6 +311,18 @@ describe('AppState applying a URL', () => {
     expect(h.entries).toEqual(['?image=multi:1&platform=linux/amd64']);
   });
 
+  test('the URL names the platform the registry chose before the summary is read', async () => {
+    const { h, images, image, app } = setup('?image=multi:1&platform=linux/arm64');
+    let release!: () => void;
+    images.gates.set('summary', new Promise<void>((r) => (release = r)));
+    const applying = app.apply(parseRoute(h.entries[0]!));
+    await expect.poll(() => image.form.platform).toBe('linux/arm64/v8');
+    expect(h.entries).toEqual(['?image=multi:1&platform=linux/arm64/v8']);
+    release();
+    await applying;
+    expect(h.entries).toEqual(['?image=multi:1&platform=linux/arm64/v8']);
+  });
+
   test('once the person acts, their pull of another image is a step of its own', async () => {
     const { h, image, app } = setup('?image=x:1');
     const applying = app.apply(parseRoute('?image=x:1'));

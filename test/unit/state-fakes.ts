@@ -56,6 +56,8 @@ export class FakeImages {
   /** Set to make every registry call fail with this kind. */
   down: string | undefined;
   readonly calls: string[] = [];
+  /** A method named here answers only once its promise settles: a slow store or registry. */
+  readonly gates = new Map<string, Promise<void>>();
 
   #registry(reference: string): RegistryImage {
     if (this.down)
@@ -142,7 +144,7 @@ export class FakeImages {
       this.calls.push(method);
       const m = this.#methods[method];
       if (!m) throw new Error(`FakeImages: no ${method}`);
-      await Promise.resolve(); // answers come later, as a worker's do
+      await (this.gates.get(method) ?? Promise.resolve()); // answers come later, as a worker's do
       return m(arg, opts);
     }) as Bridge<ImagesWorkerApi>['call'],
   };
