@@ -1,8 +1,15 @@
-// The page as a whole: which view is on screen, the URL that names it (so every view can be
-// shared, and back and forward work), the recent images and the tab's title. It coordinates
-// the other state classes; it holds nothing they hold.
-import type { LayerState } from './layers.svelte.ts';
-import type { PullState } from './pull.svelte.ts';
+// The page as a whole, and the one owner of where it is: which view is on screen, which image
+// (an ImageState, told what to show), the URL that names them (so every view can be shared,
+// and back and forward work), the recent images and the tab's title.
+//
+// The route flows one way. A URL (the first load, back, forward) is applied here and handed
+// down: `image.show(…)`, `files.openLocation(…)`. A person's action that moves the page (pull,
+// open, a platform, a layer, a file) is a method here too: it tells the image what to do, then
+// writes the URL from what is on screen. Nothing below calls back up to change the URL.
+import type { Activity } from './activity.svelte.ts';
+import type { ImageActions } from './actions.svelte.ts';
+import type { ImageState } from './image.svelte.ts';
+import type { View } from './layers/browser.svelte.ts';
 import { addRecent, loadRecent, recentKey, type RecentImage } from './recent.ts';
 import { formatRoute, home, parseRoute, type Route, type RouteView } from './route.ts';
 
@@ -17,8 +24,9 @@ export interface HistoryPort {
 }
 
 export interface AppStateOptions {
-  pull: PullState;
-  layers: LayerState;
+  image: ImageState;
+  activity: Activity;
+  actions: ImageActions;
   history: HistoryPort;
   storage: Storage | undefined;
 }
@@ -35,9 +43,11 @@ export class AppState {
   view = $state<RouteView>('home');
   recent = $state.raw<RecentImage[]>([]);
   pending = $state.raw<PendingDownload | null>(null);
+  /** The image on screen in the image view. One for now; a comparison would hold two. */
+  readonly image: ImageState;
 
-  readonly #pull: PullState;
-  readonly #layers: LayerState;
+  readonly #activity: Activity;
+  readonly #actions: ImageActions;
   readonly #history: HistoryPort;
   readonly #storage: Storage | undefined;
   /** Counts URL applications; a newer one, or the person taking over, makes an older one stop
@@ -48,8 +58,9 @@ export class AppState {
   #applying = 0;
 
   constructor(opts: AppStateOptions) {
-    this.#pull = opts.pull;
-    this.#layers = opts.layers;
+    this.image = opts.image;
+    this.#activity = opts.activity;
+    this.#actions = opts.actions;
     this.#history = opts.history;
     this.#storage = opts.storage;
     this.recent = loadRecent(opts.storage);
@@ -58,9 +69,9 @@ export class AppState {
   /** The route the page shows now. */
   get route(): Route {
     if (this.view !== 'image') return { view: this.view };
-    const at = this.#pull.location;
+    const at = this.image.shown;
     if (!at?.image) return home;
-    const files = this.#layers.location;
+    const files = this.image.files.shown;
     return {
       view: 'image',
       image: at.image,
@@ -72,38 +83,117 @@ export class AppState {
 
   /** The tab's title: what runs, with its progress, or what is on screen. */
   get title(): string {
-    const pull = this.#pull;
-    const image = pull.location?.image;
+    const a = this.#activity;
+    const image = this.image.shown?.image;
     const suffix = ' — Berth';
-    if (pull.phase === 'pulling' && image) {
-      const p = pull.progress;
+    if (a.phase === 'pulling' && image) {
+      const p = this.image.pulled;
       return `${p === null ? '' : `${Math.floor(p * 100)}% · `}Pulling ${image}${suffix}`;
     }
-    if (pull.phase === 'resolving' && image) return `Resolving ${image}${suffix}`;
-    if (pull.phase === 'exporting') return `Exporting…${suffix}`;
-    if (pull.phase === 'importing') return `Importing…${suffix}`;
+    if (a.phase === 'resolving' && image) return `Resolving ${image}${suffix}`;
+    if (a.phase === 'exporting') return `Exporting…${suffix}`;
+    if (a.phase === 'importing') return `Importing…${suffix}`;
     if (this.view === 'library') return `Library${suffix}`;
     if (this.view === 'settings') return `Settings${suffix}`;
     if (this.view !== 'image' || !image) return 'Berth';
-    const file = this.#layers.viewer?.path;
+    const file = this.image.files.viewer.file?.path;
     if (file) return `${file.split('/').pop()} · ${image}${suffix}`;
-    if (pull.finished) {
-      return `${pull.finished.ok ? '✓ Pulled' : '✗ Pull failed:'} ${image}${suffix}`;
-    }
+    if (a.finished) return `${a.finished.ok ? '✓ Pulled' : '✗ Pull failed:'} ${image}${suffix}`;
     return `${image}${suffix}`;
   }
 
-  /** An image was put on screen by a pull, an open or a platform choice. */
-  imageShown() {
+  // A person's actions on the image. Each starts the image's work, puts the image view on
+  // screen with its URL as soon as the image is named, and records what the registry said
+  // once the work is done.
+
+  pull(opts: { lazy?: boolean } = {}): Promise<void> {
+    return this.#person(this.image.pull(opts));
+  }
+
+  inspect(): Promise<void> {
+    return this.#person(this.image.inspect());
+  }
+
+  /** Continues an interrupted pull (from the library). */
+  resume(name: string, platform?: string): Promise<void> {
+    return this.#person(this.image.resume(name, platform));
+  }
+
+  choosePlatform(value: string): Promise<void> {
+    return this.#person(this.image.choosePlatform(value));
+  }
+
+  retry(): Promise<void> {
+    return this.#person(this.image.retry());
+  }
+
+  signIn(username: string, password: string, remember: boolean): Promise<void> {
+    return this.#person(this.image.signIn(username, password, remember));
+  }
+
+  /** Opens a stored image (from the library); the view changes once the store has it. */
+  async open(name: string, platform = ''): Promise<void> {
+    if (!(await this.image.open(name, platform))) return;
+    this.#imageShown();
+    this.#noteRecent();
+  }
+
+  /** Imports an archive, then opens its first image. */
+  async importArchive(file: File): Promise<void> {
+    const r = await this.#actions.importArchive(file);
+    if (!r) return;
+    if (r.names[0]) await this.open(r.names[0]);
+    if (!this.#activity.error) this.#activity.notice = r.notice;
+  }
+
+  async #person(work: (Promise<void> & { named?: Promise<void> }) | null): Promise<void> {
+    if (!work) return; // nothing started: the reference could not be read
+    this.#imageShown();
+    if (work.named) {
+      // The registry said which platform: the URL says it too, without waiting for the rest.
+      await work.named;
+      this.record();
+    }
+    await work;
+    this.record();
+    this.#noteRecent();
+  }
+
+  // The file browser: each view and each file is a step in history.
+
+  browse(view: View): Promise<void> {
+    const opening = this.image.files.open(view);
+    this.record();
+    return opening;
+  }
+
+  closeFiles() {
+    this.image.files.close();
+    this.record();
+  }
+
+  openFile(path: string): Promise<void> {
+    const opening = this.image.files.openFile(path);
+    this.record();
+    return opening;
+  }
+
+  closeViewer() {
+    this.image.files.viewer.close();
+    this.record();
+  }
+
+  /** An image was put on screen by a person's action: the image view shows it. */
+  #imageShown() {
     this.view = 'image';
     this.pending = null;
     this.record();
   }
 
-  /** A summary is on screen: it joins the recent images. */
-  summaryShown() {
-    const at = this.#pull.location;
-    if (!at?.image) return;
+  /** An image whose summary is on screen joins the recent images, or moves to their top. */
+  #noteRecent() {
+    const at = this.image.shown;
+    if (!at?.image || !this.image.summary) return;
     this.recent = addRecent(this.recent, { ...at, openedAt: Date.now() });
     this.#keepRecent();
   }
@@ -122,7 +212,7 @@ export class AppState {
   }
 
   /**
-   * The state moved: the URL follows. A new image, layer or file is a new history entry; a
+   * The page moved: the URL follows. A new image, layer or file is a new history entry; a
    * platform filled in for the same image (the registry said which) replaces the entry, and so
    * does anything that happens while a URL is being applied.
    */
@@ -169,24 +259,37 @@ export class AppState {
       this.view = route.view;
       this.pending = null;
       if (route.view !== 'image' || !route.image) return;
-      const pull = this.#pull;
+      const image = this.image;
+      const files = image.files;
       const wantsFiles = route.layer !== undefined;
-      const at = pull.location;
+      const at = image.shown;
+      // Another image, or another platform of it: the image is told; the same one stays.
+      let moved = true;
       if (at?.image !== route.image) {
-        await pull.show(route.image, route.platform ?? '', { inspect: wantsFiles });
+        const showing = image.show(route.image, route.platform ?? '');
+        // The URL names the platform the registry chose as soon as it is on screen.
+        await showing.named;
+        if (current()) this.record();
+        await showing;
       } else if (route.platform && route.platform !== at.platform) {
-        await pull.choosePlatform(route.platform);
-        if (wantsFiles && !pull.summary && !pull.error && current()) await pull.inspect();
-      }
+        await image.choosePlatform(route.platform);
+      } else moved = false;
       if (!current()) return;
-      if (route.layer === undefined || !pull.summary) {
-        if (pull.error) kept = route;
-        this.#layers.close();
+      // A link to files of an image not stored yet inspects it (manifests and config only),
+      // so that its layers can be offered; the layers themselves wait for a yes.
+      if (moved && wantsFiles && !image.summary && !this.#activity.error) {
+        await image.inspect();
+        if (!current()) return;
+      }
+      this.#noteRecent();
+      if (route.layer === undefined || !image.summary) {
+        if (this.#activity.error) kept = route;
+        files.close();
         return;
       }
-      const needs = this.#layers.downloadsFor(route.layer);
+      const needs = files.downloadsFor(route.layer);
       if (needs.layers > 0) {
-        this.#layers.close();
+        files.close();
         this.pending = { route, ...needs };
         return;
       }
@@ -221,9 +324,10 @@ export class AppState {
 
   async #openFiles(route: Route, current: () => boolean) {
     if (route.layer === undefined) return;
-    await this.#layers.openLocation(route.layer);
+    const files = this.image.files;
+    await files.openLocation(route.layer);
     if (!current()) return;
-    if (route.path) await this.#layers.openPath(route.path);
-    else this.#layers.closeViewer();
+    if (route.path) await files.openPath(route.path);
+    else files.viewer.close();
   }
 }

@@ -1,9 +1,13 @@
 // The page's view of the store: the stored images and interrupted pulls, storage use against
 // the browser's quota, and whether the browser may evict it.
+import { messageOf } from '../lib/errors.ts';
+import { allPlatforms } from '../lib/oci/platform.ts';
 import { formatReference, parseReference } from '../lib/reference/reference.ts';
 import type { InterruptedPull, Library, LibraryImage } from '../lib/images/library.ts';
 import type { ImagesWorkerApi } from '../workers/images.ts';
-import type { WorkerBridge } from '../workers/rpc.ts';
+import type { Bridge } from './bridge.ts';
+import type { ExportTarget } from './actions.svelte.ts';
+import { formatPlatform, shortHex } from './format.ts';
 
 export type { InterruptedPull, LibraryImage };
 
@@ -26,11 +30,11 @@ export class LibraryState {
   blocked = $state(false);
   loaded = $state(false);
 
-  readonly #bridge: WorkerBridge<ImagesWorkerApi>;
+  readonly #bridge: Bridge<ImagesWorkerApi>;
   readonly #storage: StorageInfo | undefined;
   #asked = false;
 
-  constructor(bridge: WorkerBridge<ImagesWorkerApi>, storage?: StorageInfo) {
+  constructor(bridge: Bridge<ImagesWorkerApi>, storage?: StorageInfo) {
     this.#bridge = bridge;
     this.#storage = storage;
   }
@@ -47,7 +51,7 @@ export class LibraryState {
       this.unavailable = null;
     } catch (err) {
       this.blocked = false;
-      this.unavailable = err instanceof Error ? err.message : String(err);
+      this.unavailable = messageOf(err);
       return;
     }
     const persisted = (await this.#storage?.persisted().catch(() => null)) ?? null;
@@ -94,4 +98,30 @@ export class LibraryState {
     this.pulls = l.pulls;
     this.bytes = l.bytes;
   }
+}
+
+/** The platforms pulled of a stored image. */
+export function platformsOf(i: LibraryImage): string[] {
+  return i.manifests.map((m) => (m.platform ? formatPlatform(m.platform) : '')).filter(Boolean);
+}
+
+/** One archive for the image, or one per pulled platform when only some were pulled. */
+export function exportsOf(i: LibraryImage): { label: string; target: ExportTarget }[] {
+  if (i.complete || i.manifests.length <= 1) {
+    const target: ExportTarget = i.complete
+      ? { name: i.name, all: true }
+      : { name: i.name, manifestDigest: i.manifests[0]?.digest ?? i.target.digest };
+    return [{ label: 'Export', target }];
+  }
+  return i.manifests.map((m) => ({
+    label: `Export ${m.platform ? formatPlatform(m.platform) : shortHex(m.digest)}`,
+    target: { name: i.name, manifestDigest: m.digest },
+  }));
+}
+
+/** The platform "Open" shows: all of them for a complete image, else the one pulled last. */
+export function latestPlatform(i: LibraryImage): string {
+  if (i.complete) return allPlatforms;
+  const m = i.manifests.reduce((a, b) => (b.pulledAt > a.pulledAt ? b : a), i.manifests[0]!);
+  return m?.platform ? formatPlatform(m.platform) : '';
 }

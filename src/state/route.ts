@@ -3,7 +3,12 @@
 
 /** The file browser's view in a URL: the merged filesystem, every layer, or one layer
  * (0-based here, 1-based in the URL as on screen). */
-export type LayerView = 'merged' | 'all' | number;
+export type LayerView = typeof mergedLayers | typeof allLayers | number;
+
+/** The file browser's view of every layer side by side (not `allPlatforms`, also `all`). */
+export const allLayers = 'all';
+/** The file browser's view of the merged filesystem. */
+export const mergedLayers = 'merged';
 
 export type RouteView = 'home' | 'image' | 'library' | 'settings';
 
@@ -42,7 +47,7 @@ export function parseRoute(search: string): Route {
 }
 
 function parseLayer(v: string | null): LayerView | undefined {
-  if (v === 'merged' || v === 'all') return v;
+  if (v === mergedLayers || v === allLayers) return v;
   if (v && /^[1-9]\d{0,5}$/.test(v)) return Number(v) - 1;
   return undefined;
 }

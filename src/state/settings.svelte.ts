@@ -2,7 +2,7 @@
 // holds. Components change settings through this class only.
 import type { Connection } from '../lib/registry/transport.ts';
 import type { ImagesWorkerApi } from '../workers/images.ts';
-import type { WorkerBridge } from '../workers/rpc.ts';
+import type { Bridge } from './bridge.ts';
 import {
   defaultSettings,
   loadSettings,
@@ -25,7 +25,7 @@ export interface SettingsStateOptions {
   storage: Storage | undefined;
   /** The proxy this build names: same origin, or VITE_BERTH_PROXY. */
   defaultProxy: string;
-  bridge?: WorkerBridge<ImagesWorkerApi>;
+  bridge?: Bridge<ImagesWorkerApi>;
 }
 
 export class SettingsState {

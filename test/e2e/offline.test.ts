@@ -88,7 +88,7 @@ test('after one visit the app loads offline, and a stored image opens from the l
   const urls = caches[0]!.urls;
   expect(urls.filter((u) => u.startsWith('/proxy/'))).toEqual([]);
   expect(urls).toContain('/index.html');
-  expect(urls.some((u) => /^\/assets\/pull\.worker-.*\.js$/.test(u))).toBe(true);
+  expect(urls.some((u) => /^\/assets\/images\.worker-.*\.js$/.test(u))).toBe(true);
   for (const u of urls) expect(built, `${u} is in the precache manifest`).toContain(u.slice(1));
 
   await context.setOffline(true);

@@ -3,8 +3,10 @@ import { describe, expect, test } from 'vitest';
 import { formatRoute, parseRoute, type Route } from '../../src/state/route.ts';
 import { addRecent, loadRecent, maxRecent, type RecentImage } from '../../src/state/recent.ts';
 import { AppState } from '../../src/state/app.svelte.ts';
-import type { PullState, ImageLocation } from '../../src/state/pull.svelte.ts';
-import type { LayerState } from '../../src/state/layers.svelte.ts';
+import { Activity } from '../../src/state/activity.svelte.ts';
+import { ImageActions } from '../../src/state/actions.svelte.ts';
+import { ImageState } from '../../src/state/image.svelte.ts';
+import { entry, FakeImages, FakeLayers, fakeSettings, summaryOf } from './state-fakes.ts';
 
 describe('parseRoute and formatRoute', () => {
   const cases: [string, string, Route, string][] = [
@@ -147,79 +149,99 @@ function memoryHistory(initial = '') {
   };
 }
 
-/** Just what AppState reads of the pull and layer states. */
-function fakes() {
-  const pull = {
-    location: null as ImageLocation | null,
-    phase: 'idle',
-    progress: null as number | null,
-    finished: null,
-    summary: null,
-  };
-  const layers = {
-    location: undefined as { layer: 'merged' | 'all' | number; path?: string } | undefined,
-    viewer: null as { path: string } | null,
-  };
-  return { pull, layers };
+const amd64 = { os: 'linux', architecture: 'amd64' };
+const arm64 = { os: 'linux', architecture: 'arm64', variant: 'v8' };
+
+/** The page's states as wiring.ts makes them, over in-memory workers: `x:1` is a single image
+ * with two layers, `multi:1` offers two platforms. */
+function setup(initial = '') {
+  const h = memoryHistory(initial);
+  const images = new FakeImages();
+  const layers = new FakeLayers();
+  const x = summaryOf('reg.example/x:1', 1, 2);
+  images.registry.set('x:1', { name: 'reg.example/x:1', platforms: [], summary: x });
+  images.registry.set('multi:1', {
+    name: 'reg.example/multi:1',
+    platforms: [amd64, arm64],
+    summary: { ...summaryOf('reg.example/multi:1', 2), platform: amd64 },
+  });
+  layers.files.set(x.layers[0]!.descriptor.digest, [
+    entry('etc', 'dir'),
+    entry('etc/passwd', 'file', 512),
+  ]);
+  layers.files.set(x.layers[1]!.descriptor.digest, [entry('app', 'dir')]);
+  layers.text.set('etc/passwd', 'root:x:0:0');
+  const activity = new Activity();
+  const image = new ImageState({
+    images: images.bridge,
+    layers: layers.bridge,
+    settings: fakeSettings(),
+    activity,
+    save: () => {},
+  });
+  const actions = new ImageActions({ bridge: images.bridge, activity, save: () => {} });
+  const app = new AppState({ image, activity, actions, history: h.port, storage: undefined });
+  return { h, images, layers, image, activity, app };
 }
 
 describe('AppState history', () => {
-  function setup() {
-    const h = memoryHistory();
-    const { pull, layers } = fakes();
-    const app = new AppState({
-      pull: pull as unknown as PullState,
-      layers: layers as unknown as LayerState,
-      history: h.port,
-      storage: undefined,
-    });
-    return { h, pull, layers, app };
-  }
-
-  test('a new image pushes; the platform the registry chose replaces', () => {
-    const { h, pull, app } = setup();
-    pull.location = { image: 'alpine:3.20', platform: '' };
-    app.imageShown();
-    pull.location = { image: 'alpine:3.20', platform: 'linux/amd64' };
-    app.imageShown();
-    expect(h.entries).toEqual(['', '?image=alpine:3.20&platform=linux/amd64']);
-    // A platform the user picks afterwards is a step of its own.
-    pull.location = { image: 'alpine:3.20', platform: 'linux/arm64' };
-    app.imageShown();
-    expect(h.entries).toHaveLength(3);
-  });
-
-  test('opening a layer and a file push; nothing changes, nothing is recorded', () => {
-    const { h, pull, layers, app } = setup();
-    pull.location = { image: 'x', platform: '' };
-    app.imageShown();
-    layers.location = { layer: 'merged' };
-    app.record();
-    layers.location = { layer: 'merged', path: 'etc/passwd' };
-    app.record();
-    app.record();
+  test('a pull pushes its image; the platform the registry chose replaces it', async () => {
+    const { h, image, app } = setup();
+    image.form.edit('multi:1');
+    await app.pull();
+    expect(h.entries).toEqual(['', '?image=multi:1&platform=linux/amd64']);
+    expect(app.view).toBe('image');
+    // A platform the person picks afterwards is a step of its own.
+    await app.choosePlatform('linux/arm64/v8');
     expect(h.entries).toEqual([
       '',
-      '?image=x',
-      '?image=x&layer=merged',
-      '?image=x&layer=merged&path=/etc/passwd',
+      '?image=multi:1&platform=linux/amd64',
+      '?image=multi:1&platform=linux/arm64/v8',
     ]);
   });
 
-  test('the title follows the pull and the view', () => {
-    const { pull, layers, app } = setup();
+  test('a reference that cannot be read starts nothing and records nothing', async () => {
+    const { h, app, activity } = setup();
+    await app.pull();
+    expect(h.entries).toEqual(['']);
+    expect(app.view).toBe('home');
+    expect(activity.error).toMatch(/Type an image reference/);
+  });
+
+  test('opening a layer and a file push; nothing changes, nothing is recorded', async () => {
+    const { h, image, app } = setup();
+    image.form.edit('x:1');
+    await app.pull();
+    await app.browse({ kind: 'layer', index: 0 });
+    image.files.toggle('etc');
+    await app.openFile('etc/passwd');
+    await app.openFile('etc/passwd');
+    expect(h.entries).toEqual([
+      '',
+      '?image=x:1',
+      '?image=x:1&layer=1',
+      '?image=x:1&layer=1&path=/etc/passwd',
+    ]);
+    expect(new TextDecoder().decode(image.files.viewer.file?.bytes ?? undefined)).toBe(
+      'root:x:0:0',
+    );
+    app.closeFiles();
+    expect(h.entries.at(-1)).toBe('?image=x:1');
+    expect(h.index).toBe(4);
+  });
+
+  test('the title follows the pull and the view', async () => {
+    const { image, activity, app } = setup();
     expect(app.title).toBe('Berth');
-    pull.location = { image: 'alpine', platform: '' };
-    app.imageShown();
-    pull.phase = 'pulling';
-    pull.progress = 0.427;
-    expect(app.title).toBe('42% · Pulling alpine — Berth');
-    pull.phase = 'idle';
-    (pull as { finished: unknown }).finished = { ok: true };
-    expect(app.title).toBe('✓ Pulled alpine — Berth');
-    (pull as { finished: unknown }).finished = null;
-    layers.viewer = { path: 'etc/os-release' };
-    expect(app.title).toBe('os-release · alpine — Berth');
+    image.form.edit('x:1');
+    const pulling = app.pull();
+    expect(app.title).toBe('Pulling x:1 — Berth');
+    await pulling;
+    expect(activity.finished).toEqual({ ok: true });
+    expect(app.title).toBe('✓ Pulled x:1 — Berth');
+    await app.browse({ kind: 'merged' });
+    await app.openFile('etc/passwd');
+    expect(app.title).toBe('passwd · x:1 — Berth');
   });
 
   test('going to a view pushes once; applying a URL never pushes', async () => {
@@ -231,91 +253,84 @@ describe('AppState history', () => {
     expect(h.entries).toEqual(['', '?view=settings']);
     expect(app.view).toBe('settings');
   });
+
+  test('a summary on screen joins the recent images', async () => {
+    const { image, app } = setup();
+    image.form.edit('x:1');
+    await app.pull();
+    expect(app.recent.map((r) => r.image)).toEqual(['x:1']);
+  });
 });
 
 describe('AppState applying a URL', () => {
-  /** A pull state whose show() resolves when the test says, and can fail. */
-  function slowPull() {
-    const { pull, layers } = fakes();
-    let release!: () => void;
-    const shown: string[] = [];
-    const fake = Object.assign(pull, {
-      error: null as string | null,
-      show: (image: string) => {
-        shown.push(image);
-        // As PullState.show does: the URL names the image while it resolves.
-        pull.location = { image, platform: '' };
-        onLocation();
-        return new Promise<void>((r) => (release = r));
-      },
-      inspect: async () => {},
-    });
-    let onLocation = () => {};
-    return {
-      pull: fake,
-      layers,
-      shown,
-      release: () => release(),
-      setOnLocation: (f: () => void) => (onLocation = f),
-    };
-  }
+  test('a link to a file opens the image, the layer and the file, and keeps its URL', async () => {
+    const { h, images, image, app } = setup('?image=x:1&layer=1&path=/etc/passwd');
+    images.stored.set('reg.example/x:1', images.registry.get('x:1')!.summary);
+    await app.apply(parseRoute(h.entries[0]!));
+    expect(h.entries).toEqual(['?image=x:1&layer=1&path=/etc/passwd']);
+    expect(image.files.selected).toBe('etc/passwd');
+    expect(image.files.viewer.file?.path).toBe('etc/passwd');
+  });
 
-  function setupSlow() {
-    const h = memoryHistory('?image=wanted:1');
-    const s = slowPull();
-    const layerFake = Object.assign(s.layers, {
-      close: () => {},
-      downloadsFor: () => ({ layers: 0, bytes: 0 }),
-    });
-    const app = new AppState({
-      pull: s.pull as unknown as PullState,
-      layers: layerFake as unknown as LayerState,
-      history: h.port,
-      storage: undefined,
-    });
-    s.setOnLocation(() => app.record());
-    return { h, s, app };
-  }
+  test('a link to layers not stored asks first, and keeps its URL meanwhile', async () => {
+    const { h, images, image, app } = setup('?image=lazy:1&layer=merged');
+    const lazy = summaryOf('reg.example/lazy:1', 3, 2);
+    lazy.layers[1]!.stored = false;
+    images.registry.set('lazy:1', { name: lazy.name, platforms: [], summary: lazy });
+    await app.apply(parseRoute(h.entries[0]!));
+    // The link inspected the image; one layer is missing, and nothing downloads it unasked.
+    expect(images.calls).toContain('pull');
+    expect(app.pending).toEqual({ route: parseRoute(h.entries[0]!), layers: 1, bytes: 100 });
+    expect(image.files.view).toBeNull();
+    expect(h.entries).toEqual(['?image=lazy:1&layer=merged']);
+  });
 
   test('a link whose image fails to resolve keeps its URL', async () => {
-    const { h, s, app } = setupSlow();
-    const applying = app.apply(parseRoute('?image=wanted:1'));
-    s.pull.error = 'unauthorized';
-    s.release();
-    await applying;
+    const { h, images, app, activity } = setup('?image=wanted:1');
+    images.down = 'unauthorized';
+    await app.apply(parseRoute('?image=wanted:1'));
+    expect(activity.errorKind).toBe('unauthorized');
+    expect(app.image.signInRegistry).toBe('docker.io');
     expect(h.entries).toEqual(['?image=wanted:1']);
   });
 
   test('the person acting while a URL applies takes over: their step is pushed, the rest dropped', async () => {
-    const { h, s, app } = setupSlow();
-    const applying = app.apply(parseRoute('?image=wanted:1&layer=2'));
+    const { h, app } = setup('?image=x:1&layer=2');
+    const applying = app.apply(parseRoute('?image=x:1&layer=2'));
     app.interrupt();
-    // The person goes to the library meanwhile.
     await app.go({ view: 'library' });
-    s.release();
     await applying;
-    expect(h.entries).toEqual(['?image=wanted:1', '?view=library']);
+    expect(h.entries).toEqual(['?image=x:1&layer=2', '?view=library']);
     expect(app.view).toBe('library');
+    expect(app.image.files.view).toBeNull();
   });
 
-  test('without the person acting, what a URL application does replaces the entry', async () => {
-    const { h, s, app } = setupSlow();
-    const applying = app.apply(parseRoute('?image=wanted:1'));
-    s.pull.location = { image: 'wanted:1', platform: 'linux/amd64' };
-    app.record();
-    s.release();
+  test('without the person acting, what a URL application learns replaces the entry', async () => {
+    const { h, app } = setup('?image=multi:1');
+    await app.apply(parseRoute('?image=multi:1'));
+    expect(h.entries).toEqual(['?image=multi:1&platform=linux/amd64']);
+  });
+
+  test('the URL names the platform the registry chose before the summary is read', async () => {
+    const { h, images, image, app } = setup('?image=multi:1&platform=linux/arm64');
+    let release!: () => void;
+    images.gates.set('summary', new Promise<void>((r) => (release = r)));
+    const applying = app.apply(parseRoute(h.entries[0]!));
+    await expect.poll(() => image.form.platform).toBe('linux/arm64/v8');
+    expect(h.entries).toEqual(['?image=multi:1&platform=linux/arm64/v8']);
+    release();
     await applying;
-    expect(h.entries).toEqual(['?image=wanted:1&platform=linux/amd64']);
+    expect(h.entries).toEqual(['?image=multi:1&platform=linux/arm64/v8']);
   });
 
   test('once the person acts, their pull of another image is a step of its own', async () => {
-    const { h, s, app } = setupSlow();
-    const applying = app.apply(parseRoute('?image=wanted:1'));
+    const { h, image, app } = setup('?image=x:1');
+    const applying = app.apply(parseRoute('?image=x:1'));
     app.interrupt();
-    s.pull.location = { image: 'other:2', platform: '' };
-    app.imageShown();
-    s.release();
+    image.form.edit('multi:1');
+    const pulling = app.pull();
     await applying;
-    expect(h.entries).toEqual(['?image=wanted:1', '?image=other:2']);
+    await pulling;
+    expect(h.entries).toEqual(['?image=x:1', '?image=multi:1&platform=linux/amd64']);
   });
 });

@@ -1,0 +1,217 @@
+// The listings of an image's layers, read by the layers worker: one per layer, filled in
+// batches while the layer is read (and fetched first, for an inspected image's layer).
+import { messageOf } from '../../lib/errors.ts';
+import type { IndexEntry } from '../../lib/layers/entry.ts';
+import { layerCompression } from '../../lib/oci/mediatypes.ts';
+import type { Descriptor } from '../../lib/oci/types.ts';
+import type { ImageSummary, LayerRow } from '../../lib/images/summary.ts';
+import type { LayerRef, LayersWorkerApi } from '../../workers/layers.ts';
+import type { Bridge } from '../bridge.ts';
+
+export interface Listing {
+  status: 'fetching' | 'reading' | 'done' | 'error';
+  files: IndexEntry[];
+  /** Uncompressed bytes read so far. */
+  uncompressed: number;
+  diffID?: string;
+  error?: string;
+  /** The layer's content does not match the config's diffID (moby's errRootFSMismatch). */
+  mismatch?: string;
+}
+
+/** How often a layer's listing, while it is read, is shown with the entries found so far:
+ * each publication rebuilds the tree, so publishing every batch would cost the square of the
+ * entries. */
+const progressiveMs = 500;
+
+/** A layer Berth can list: a tar (gzip, zstd or plain) it has or can fetch. Foreign layers and
+ * other media types (an artifact's blobs) are shown, not opened. */
+export function browsable(layer: LayerRow): boolean {
+  return !layer.foreign && layerCompression(layer.descriptor.mediaType) !== 'unknown';
+}
+
+export interface ListingsOptions {
+  bridge: Bridge<LayersWorkerApi>;
+  /** Downloads a layer that was not fetched yet (an inspected image). */
+  fetchLayer: (layer: Descriptor) => Promise<void>;
+}
+
+export class Listings {
+  /** Keyed by layer digest. */
+  byDigest = $state.raw<Record<string, Listing>>({});
+  summary = $state.raw<ImageSummary | null>(null);
+
+  readonly #opts: ListingsOptions;
+  /* eslint-disable svelte/prefer-svelte-reactivity -- bookkeeping, never shown */
+  #aborts = new Map<string, AbortController>();
+  /** Listings being read, by layer index. */
+  #loads = new Map<number, Promise<void>>();
+  /* eslint-enable svelte/prefer-svelte-reactivity */
+
+  constructor(opts: ListingsOptions) {
+    this.#opts = opts;
+  }
+
+  /** Follows the image on screen. Returns whether it is another manifest: then every listing
+   * is dropped and reads under way stop. */
+  show(summary: ImageSummary | null): boolean {
+    const same =
+      summary && this.summary && summary.manifest.digest === this.summary.manifest.digest;
+    this.summary = summary;
+    if (same) return false;
+    for (const a of this.#aborts.values()) a.abort();
+    this.#aborts.clear();
+    this.#loads.clear();
+    this.byDigest = {};
+    return true;
+  }
+
+  of(i: number): Listing | undefined {
+    const d = this.summary?.layers[i]?.descriptor.digest;
+    return d ? this.byDigest[d] : undefined;
+  }
+
+  /** Uncompressed sizes of the layers read completely, by digest. */
+  get unpacked(): Record<string, number> {
+    return Object.fromEntries(
+      Object.entries(this.byDigest)
+        .filter(([, l]) => l.status === 'done')
+        .map(([d, l]) => [d, l.uncompressed]),
+    );
+  }
+
+  /** Files of layers 0..n-1, or undefined when one is not read completely. */
+  upTo(n: number): IndexEntry[][] | undefined {
+    const out: IndexEntry[][] = [];
+    for (let i = 0; i < n; i++) {
+      const row = this.summary?.layers[i];
+      if (row && !browsable(row)) {
+        out.push([]);
+        continue;
+      }
+      const l = this.of(i);
+      if (l?.status !== 'done') return undefined;
+      out.push(l.files);
+    }
+    return out;
+  }
+
+  /** A layer as the layers worker wants it. */
+  ref(i: number): LayerRef | undefined {
+    const l = this.summary?.layers[i];
+    if (!l) return undefined;
+    const d = l.descriptor;
+    return {
+      digest: d.digest,
+      mediaType: d.mediaType,
+      size: d.size,
+      ...(l.diffID ? { diffID: l.diffID } : {}),
+    };
+  }
+
+  /** Reads the listings of these layers; one already under way is waited for, not started
+   * again, so that the caller knows when all of them are complete. */
+  read(layers: number[]): Promise<unknown> {
+    return Promise.all(layers.map((i) => this.#loads.get(i) ?? this.#load(i)));
+  }
+
+  #load(i: number): Promise<void> {
+    const p = this.#read(i).finally(() => {
+      if (this.#loads.get(i) === p) this.#loads.delete(i);
+    });
+    this.#loads.set(i, p);
+    return p;
+  }
+
+  async #read(i: number): Promise<void> {
+    const s = this.summary;
+    const ref = this.ref(i);
+    const row = s?.layers[i];
+    if (!s || !ref || !row || !browsable(row)) return;
+    const have = this.byDigest[ref.digest];
+    if (have && have.status !== 'error') return;
+    const abort = new AbortController();
+    this.#aborts.set(ref.digest, abort);
+    this.#set(ref.digest, {
+      status: row.stored ? 'reading' : 'fetching',
+      files: [],
+      uncompressed: 0,
+    });
+    let fetchError: unknown;
+    let pending: IndexEntry[] = [];
+    let uncompressed = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      // A layer not downloaded yet is fetched while its files are listed from the ingest as
+      // it arrives. A failed fetch stops the listing too.
+      const fetching = row.stored
+        ? undefined
+        : this.#opts.fetchLayer(row.descriptor).catch((err: unknown) => {
+            fetchError = err;
+            abort.abort();
+          });
+      const listing = this.#opts.bridge.call('listLayer', ref, {
+        signal: abort.signal,
+        onEvent: (ev) => {
+          pending.push(...ev.files);
+          uncompressed = ev.uncompressed;
+          if (timer === undefined) {
+            timer = setTimeout(() => {
+              timer = undefined;
+              const cur = this.byDigest[ref.digest];
+              if (!cur || !this.#current(s) || cur.status === 'done') return;
+              this.#set(ref.digest, { ...cur, files: cur.files.concat(pending), uncompressed });
+              pending = [];
+            }, progressiveMs);
+          }
+        },
+      });
+      const [result] = await Promise.all([listing, fetching]);
+      if (!this.#current(s)) return;
+      const mismatch =
+        row.diffID && row.diffID !== result.diffID
+          ? `Layer ${i + 1} does not match the image config: its content hashes to ${result.diffID}, but rootfs.diff_ids lists ${row.diffID}. The image is broken or was altered.`
+          : undefined;
+      this.#set(ref.digest, {
+        status: 'done',
+        files: result.files,
+        uncompressed: result.uncompressedSize,
+        diffID: result.diffID,
+        ...(mismatch ? { mismatch } : {}),
+      });
+    } catch (caught) {
+      if (!this.#current(s) || (abort.signal.aborted && fetchError === undefined)) return;
+      const cur = this.byDigest[ref.digest];
+      this.#set(ref.digest, {
+        status: 'error',
+        files: cur?.files ?? [],
+        uncompressed: cur?.uncompressed ?? 0,
+        error: `Layer ${i + 1} could not be read: ${messageOf(fetchError ?? caught)}`,
+      });
+    } finally {
+      clearTimeout(timer);
+      if (this.#aborts.get(ref.digest) === abort) this.#aborts.delete(ref.digest);
+    }
+  }
+
+  /** The image on screen is still the one a listing started for (its summary may have been
+   * refreshed since, when a layer was fetched). */
+  #current(s: ImageSummary) {
+    return this.summary?.manifest.digest === s.manifest.digest;
+  }
+
+  #set(digest: string, listing: Listing) {
+    this.byDigest = { ...this.byDigest, [digest]: listing };
+  }
+
+  /** A hard link names a file of its own layer (tar semantics). */
+  hardlinkTarget(layer: number, target: string): IndexEntry | undefined {
+    const files = this.of(layer)?.files ?? [];
+    const want = target.replace(/^(\.\/)+/, '').replace(/^\/+/, '');
+    for (let k = files.length - 1; k >= 0; k--) {
+      const f = files[k]!;
+      if (f.path === want && f.type !== 'hardlink') return f;
+    }
+    return undefined;
+  }
+}

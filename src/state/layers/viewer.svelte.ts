@@ -1,0 +1,126 @@
+// The file viewer: the first bytes of one file of a layer, read by the layers worker, or a
+// sentence saying why a file has nothing to show (a link, a device, a sparse file).
+import { messageOf } from '../../lib/errors.ts';
+import type { IndexEntry } from '../../lib/layers/entry.ts';
+import { safeFileName } from '../../lib/layers/view.ts';
+import type { LayersWorkerApi } from '../../workers/layers.ts';
+import type { Bridge } from '../bridge.ts';
+import type { Listings } from './listings.svelte.ts';
+
+/** The first view of a file reads at most this much of it... */
+export const viewLimit = 1 << 20;
+/** ...and "Show more" at most this much. */
+export const maxViewLimit = 64 << 20;
+
+export interface ViewedFile {
+  path: string;
+  entry: IndexEntry;
+  layer: number;
+  bytes: Uint8Array | null;
+  truncated: boolean;
+  error: string | null;
+  limit: number;
+}
+
+export interface ViewerOptions {
+  bridge: Bridge<LayersWorkerApi>;
+  listings: Listings;
+  save: (blob: Blob, fileName: string) => void;
+  /** A download failed: said where the browser shows its errors. */
+  onError: (message: string) => void;
+}
+
+export class Viewer {
+  file = $state.raw<ViewedFile | null>(null);
+
+  readonly #opts: ViewerOptions;
+  #abort: AbortController | undefined;
+
+  constructor(opts: ViewerOptions) {
+    this.#opts = opts;
+  }
+
+  /** Whether "Show more" can read more. */
+  get canShowMore(): boolean {
+    return !!this.file && this.file.limit < maxViewLimit;
+  }
+
+  /** Shows an entry of a layer: its first `limit` bytes. A hard link shows the file it links
+   * to. */
+  async open(path: string, entry: IndexEntry, layer: number, limit = viewLimit): Promise<void> {
+    const explain = (error: string) => {
+      this.#abort?.abort();
+      this.file = { path, entry, layer, bytes: null, truncated: false, limit, error };
+    };
+    if (entry.type === 'hardlink' && entry.linkname !== undefined) {
+      const target = this.#opts.listings.hardlinkTarget(layer, entry.linkname);
+      if (!target) {
+        return explain(
+          `${path} is a hard link to ${entry.linkname}, which is not in layer ${layer + 1}.`,
+        );
+      }
+      entry = target;
+    }
+    if (entry.sparse) {
+      return explain(`${path} is a sparse file: Berth lists it but cannot show its content.`);
+    }
+    if (entry.type !== 'file') {
+      return explain(
+        entry.type === 'symlink'
+          ? `${path} is a symbolic link to ${entry.linkname ?? '?'}.`
+          : `${path} is a ${entry.type === 'dir' ? 'directory' : `${entry.type} device or special file`}: it has no content to show.`,
+      );
+    }
+    this.#abort?.abort();
+    const abort = (this.#abort = new AbortController());
+    const ref = this.#opts.listings.ref(layer)!;
+    this.file = { path, entry, layer, bytes: null, truncated: false, error: null, limit };
+    try {
+      const r = await this.#opts.bridge.call(
+        'readFile',
+        { layer: ref, offset: entry.offset, size: entry.size, limit },
+        { signal: abort.signal },
+      );
+      if (this.file?.path === path) {
+        this.file = { ...this.file, bytes: r.bytes, truncated: r.truncated };
+      }
+    } catch (err) {
+      if (abort.signal.aborted) return;
+      if (this.file?.path === path) this.file = { ...this.file, error: messageOf(err) };
+    }
+  }
+
+  showMore() {
+    const v = this.file;
+    if (v) void this.open(v.path, v.entry, v.layer, Math.min(maxViewLimit, v.limit * 4));
+  }
+
+  /** Closes the viewer; returns whether one was open. */
+  close(): boolean {
+    this.#abort?.abort();
+    if (!this.file) return false;
+    this.file = null;
+    return true;
+  }
+
+  /** Saves the file on screen under a name that is safe on every OS. */
+  async download(): Promise<void> {
+    const v = this.file;
+    if (!v) return;
+    const entry =
+      v.entry.type === 'hardlink' && v.entry.linkname !== undefined
+        ? this.#opts.listings.hardlinkTarget(v.layer, v.entry.linkname)
+        : v.entry;
+    if (!entry || entry.type !== 'file' || entry.sparse) return;
+    try {
+      const blob = await this.#opts.bridge.call('fileBlob', {
+        layer: this.#opts.listings.ref(v.layer)!,
+        offset: entry.offset,
+        size: entry.size,
+      });
+      this.#opts.save(blob, safeFileName(v.path));
+    } catch (err) {
+      this.#opts.onError(messageOf(err));
+    }
+  }
+}

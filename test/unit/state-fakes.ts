@@ -1,0 +1,195 @@
+// In-memory stand-ins for the two workers, behind the same `call` the state classes use: a
+// registry and a store held in Maps, so state logic runs in Node without IndexedDB or workers.
+import type { IndexEntry } from '../../src/lib/layers/entry.ts';
+import { formatPlatform } from '../../src/lib/oci/platform.ts';
+import type { Platform } from '../../src/lib/oci/types.ts';
+import type { ImageSummary } from '../../src/lib/images/summary.ts';
+import type { Bridge } from '../../src/state/bridge.ts';
+import type { Settings } from '../../src/state/settings.ts';
+import { defaultSettings } from '../../src/state/settings.ts';
+import type { ImagesWorkerApi } from '../../src/workers/images.ts';
+import type { LayersWorkerApi } from '../../src/workers/layers.ts';
+import { WorkerError } from '../../src/workers/rpc.ts';
+
+const hex = (n: number) => n.toString(16).padStart(64, '0');
+
+/** A summary as the store would give it, with one stored layer per entry of `layers`. */
+export function summaryOf(name: string, n: number, layers = 0): ImageSummary {
+  return {
+    name,
+    rootDigest: `sha256:${hex(n)}`,
+    rootMediaType: 'application/vnd.oci.image.manifest.v1+json',
+    manifest: {
+      digest: `sha256:${hex(n)}`,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      size: 500,
+    },
+    layers: Array.from({ length: layers }, (_, i) => ({
+      descriptor: {
+        digest: `sha256:${hex(1000 * n + i)}`,
+        mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+        size: 100,
+      },
+      stored: true,
+      foreign: false,
+    })),
+    history: [],
+    totalSize: 500 + 100 * layers,
+    pulledAt: 0,
+  };
+}
+
+export interface RegistryImage {
+  /** The canonical name. */
+  name: string;
+  platforms: Platform[];
+  summary: ImageSummary;
+}
+
+/** One method of the fake: its argument, and the events it reports. */
+type Call = (arg: never, opts?: { onEvent?: (e: unknown) => void }) => unknown;
+
+/** The images worker: a registry (by reference as typed) and a store (by canonical name). */
+export class FakeImages {
+  readonly registry = new Map<string, RegistryImage>();
+  readonly stored = new Map<string, ImageSummary>();
+  /** Set to make every registry call fail with this kind. */
+  down: string | undefined;
+  readonly calls: string[] = [];
+  /** A method named here answers only once its promise settles: a slow store or registry. */
+  readonly gates = new Map<string, Promise<void>>();
+
+  #registry(reference: string): RegistryImage {
+    if (this.down)
+      throw new WorkerError({
+        name: 'RegistryError',
+        message: `registry ${this.down}`,
+        kind: this.down,
+      });
+    const image = this.registry.get(reference);
+    if (!image)
+      throw new WorkerError({
+        name: 'RegistryError',
+        message: `${reference}: not found`,
+        kind: 'not-found',
+      });
+    return image;
+  }
+
+  readonly #methods: Record<string, Call> = {
+    resolve: (arg: { reference: string }) => {
+      const r = this.#registry(arg.reference);
+      return { name: r.name, platforms: r.platforms };
+    },
+    summary: (arg: { name: string }) => this.stored.get(arg.name) ?? null,
+    openStored: (arg: { name: string }) => {
+      const s = this.stored.get(arg.name);
+      if (!s) throw new Error(`${arg.name} is not stored`);
+      return { name: s.name, platforms: s.platform ? [s.platform] : [] };
+    },
+    pull: (arg: { reference: string; platform?: string }, opts) => {
+      const r = this.#registry(arg.reference);
+      const platform = arg.platform
+        ? r.platforms.find((p) => formatPlatform(p) === arg.platform)
+        : r.platforms[0];
+      opts?.onEvent?.({ type: 'resolved', name: r.name, platforms: r.platforms, platform });
+      opts?.onEvent?.({
+        type: 'progress',
+        progress: {
+          ref: 'm',
+          role: 'manifest',
+          digest: r.summary.manifest.digest,
+          mediaType: '',
+          size: 500,
+          offset: 500,
+          state: 'done',
+        },
+      });
+      this.stored.set(r.name, r.summary);
+      return r.summary;
+    },
+    listTags: () => [],
+    referrers: () => [],
+    deleteImage: (arg: { name: string }) => {
+      this.stored.delete(arg.name);
+      return { blobs: 3, bytes: 2048 };
+    },
+    verifyImage: (arg: { name: string }) => ({
+      checked: 3,
+      bytes: 2048,
+      problems: this.stored.has(arg.name)
+        ? []
+        : [{ digest: 'sha256:x', mediaType: 'm', problem: 'missing' }],
+    }),
+    exportArchive: (arg: { name: string }) => ({
+      blob: new Blob(['tar']),
+      fileName: `${arg.name}.tar`,
+    }),
+    discardPull: () => ({ blobs: 1, bytes: 1024 }),
+    importArchive: (_arg, opts) => {
+      opts?.onEvent?.({ type: 'import', done: 1, total: 2 });
+      for (const r of this.registry.values()) this.stored.set(r.name, r.summary);
+      return {
+        images: [...this.registry.values()].map((r) => ({ name: r.name })),
+        blobs: 4,
+        bytes: 4096,
+      };
+    },
+    setCredentials: () => undefined,
+    listCredentials: () => [],
+  };
+
+  readonly bridge: Bridge<ImagesWorkerApi> = {
+    call: (async (method: string, arg: never, opts?: { onEvent?: (e: unknown) => void }) => {
+      this.calls.push(method);
+      const m = this.#methods[method];
+      if (!m) throw new Error(`FakeImages: no ${method}`);
+      await (this.gates.get(method) ?? Promise.resolve()); // answers come later, as a worker's do
+      return m(arg, opts);
+    }) as Bridge<ImagesWorkerApi>['call'],
+  };
+}
+
+/** The layers worker: each layer's entries by digest, and each file's text by path. */
+export class FakeLayers {
+  readonly files = new Map<string, IndexEntry[]>();
+  readonly text = new Map<string, string>();
+
+  readonly bridge: Bridge<LayersWorkerApi> = {
+    call: (async (
+      method: string,
+      arg: { digest?: string; layer?: { digest: string }; offset?: number },
+    ) => {
+      await Promise.resolve();
+      if (method === 'listLayer') {
+        const files = this.files.get(arg.digest!) ?? [];
+        return { files, diffID: '', uncompressedSize: files.length * 10 };
+      }
+      if (method === 'readFile') {
+        const entry = [...this.files.values()].flat().find((f) => f.offset === arg.offset);
+        return {
+          bytes: new TextEncoder().encode(this.text.get(entry?.path ?? '') ?? ''),
+          truncated: false,
+        };
+      }
+      throw new Error(`FakeLayers: no ${method}`);
+    }) as Bridge<LayersWorkerApi>['call'],
+  };
+}
+
+export function entry(path: string, type: IndexEntry['type'], offset = 0): IndexEntry {
+  return { path, type, size: 10, mode: 0o644, uid: 0, gid: 0, mtime: 0, offset };
+}
+
+/** Settings as the image state reads them; sign-ins are recorded. */
+export function fakeSettings(patch: Partial<Settings> = {}) {
+  const signIns: string[] = [];
+  return {
+    signIns,
+    current: { ...defaultSettings, ...patch },
+    connection: { kind: 'direct' as const },
+    signIn: async (registry: string) => {
+      signIns.push(registry);
+    },
+  };
+}
