@@ -277,11 +277,19 @@ export class AppState {
       if (!current()) return;
       // A link to files of an image not stored yet inspects it (manifests and config only),
       // so that its layers can be offered; the layers themselves wait for a yes.
-      if (moved && wantsFiles && !image.summary && !this.#activity.error) {
+      // Not when the registry failed and a stored copy is shown under its own name instead:
+      // that copy is what the link gets, with no request to a registry that cannot answer.
+      if (
+        moved &&
+        wantsFiles &&
+        !image.summary &&
+        !this.#activity.error &&
+        image.shown?.image === route.image
+      ) {
         await image.inspect();
         if (!current()) return;
       }
-      this.#noteRecent();
+      if (moved) this.#noteRecent(); // back and forward within one image are not new visits
       if (route.layer === undefined || !image.summary) {
         if (this.#activity.error) kept = route;
         files.close();

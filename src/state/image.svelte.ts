@@ -345,12 +345,16 @@ export class ImageState {
     if (this.summary?.manifest.digest === s.manifest.digest) await this.showStored();
   }
 
-  /** Signs in to the registry that asked (Settings keeps the sign-in) and pulls again. */
-  async signIn(username: string, password: string, remember = false): Promise<void> {
+  /** Signs in to the registry that asked (Settings keeps the sign-in) and pulls again; like
+   * any pull, it is named as soon as the registry answers. Null when nothing starts. */
+  signIn(username: string, password: string, remember = false): ImageWork | null {
     const registry = this.signInRegistry;
-    if (!registry) return;
-    await this.#opts.settings.signIn(registry, username, password, remember);
-    await this.pull();
+    const input = registry ? this.#parse() : undefined;
+    if (!registry || !input) return null;
+    return this.#work(async () => {
+      await this.#opts.settings.signIn(registry, username, password, remember);
+      await this.#pull(input, {});
+    });
   }
 
   /** Runs the last resolve or pull again, after a failure the person may have fixed (the

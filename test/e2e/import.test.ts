@@ -134,7 +134,7 @@ describe('round trip: export, delete, import', () => {
 
       const result = await importFile(page, file);
       expect(result.error).toBeUndefined();
-      // Soft: PullState.importArchive opens the image after setting its notice, which clears it.
+      // Soft: AppState.importArchive opens the image after setting its notice, which clears it.
       expect
         .soft(result.notice, 'the notice')
         .toMatch(

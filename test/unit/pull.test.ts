@@ -5,6 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { StoredImage } from '../../src/lib/images/image.ts';
 import { whenFull } from '../../src/lib/images/space.ts';
 import { DigestMismatchError } from '../../src/lib/oci/errors.ts';
+import { MediaType } from '../../src/lib/oci/mediatypes.ts';
 import { allPlatforms } from '../../src/lib/oci/platform.ts';
 import { pullImage, resolveImage } from '../../src/lib/pull/pull.ts';
 import { parseReference } from '../../src/lib/reference/reference.ts';
@@ -105,6 +106,26 @@ describe('pull', () => {
     await expectStored(
       b.store.content,
       images.flatMap((i) => [i.manifest.digest, i.config.digest, ...i.layers.map((l) => l.digest)]),
+    );
+  });
+
+  test('a manifest an index lists twice, under two media types, is checked against each', async () => {
+    const b = berth();
+    const img = await pushImage(b.registry, 'library/app', { layers: layers().slice(1) });
+    b.registry.manifest(
+      'library/app',
+      {
+        schemaVersion: 2,
+        mediaType: MediaType.OciIndex,
+        manifests: [
+          { ...img.manifest, platform: amd64 },
+          { ...img.manifest, mediaType: MediaType.DockerManifest, platform: arm64 },
+        ],
+      } as { mediaType: string },
+      'v1',
+    );
+    await expect(pullImage(ref, allPlatforms, b.pullContext())).rejects.toThrow(
+      /descriptor media type is application\/vnd\.docker/,
     );
   });
 

@@ -305,6 +305,33 @@ describe('AppState applying a URL', () => {
     expect(app.image.files.view).toBeNull();
   });
 
+  test('a link to files while the registry is down opens the stored copy and asks it nothing more', async () => {
+    const { h, images, app, activity } = setup('?image=multi:1&platform=linux/arm64&layer=1');
+    // Only linux/amd64 of the index is stored; the link asks for linux/arm64.
+    images.stored.set('reg.example/multi:1', images.registry.get('multi:1')!.summary);
+    images.down = 'unreachable';
+    await app.apply(parseRoute(h.entries[0]!));
+    expect(images.calls, 'no inspect of an unreachable registry').not.toContain('pull');
+    expect(activity.notice).toMatch(/stored in this browser/);
+    expect(activity.error).toBeNull();
+  });
+
+  test('after a sign-in, the URL names the platform as soon as the registry answers', async () => {
+    const { h, images, image, app } = setup();
+    images.down = 'unauthorized';
+    image.form.edit('multi:1');
+    await app.pull();
+    expect(image.signInRegistry).toBe('docker.io');
+    images.down = undefined;
+    let release!: () => void;
+    images.gates.set('pull-end', new Promise<void>((r) => (release = r)));
+    const signingIn = app.signIn('me', 'secret', false);
+    await expect.poll(() => h.entries.at(-1)).toBe('?image=multi:1&platform=linux/amd64');
+    release();
+    await signingIn;
+    expect(h.entries.at(-1)).toBe('?image=multi:1&platform=linux/amd64');
+  });
+
   test('without the person acting, what a URL application learns replaces the entry', async () => {
     const { h, app } = setup('?image=multi:1');
     await app.apply(parseRoute('?image=multi:1'));

@@ -81,13 +81,23 @@ export class FakeImages {
       const r = this.#registry(arg.reference);
       return { name: r.name, platforms: r.platforms };
     },
-    summary: (arg: { name: string }) => this.stored.get(arg.name) ?? null,
-    openStored: (arg: { name: string }) => {
+    // A stored image answers for the platform it was pulled for, and only that one.
+    summary: (arg: { name: string; platform?: string }) => {
       const s = this.stored.get(arg.name);
-      if (!s) throw new Error(`${arg.name} is not stored`);
-      return { name: s.name, platforms: s.platform ? [s.platform] : [] };
+      if (!s || (arg.platform && s.platform && formatPlatform(s.platform) !== arg.platform)) {
+        return null;
+      }
+      return s;
     },
-    pull: (arg: { reference: string; platform?: string }, opts) => {
+    // The platforms of a stored index are all of its own, pulled or not.
+    // A reference as typed is stored under its canonical name, as the worker normalises it.
+    openStored: (arg: { name: string }) => {
+      const s = this.stored.get(this.registry.get(arg.name)?.name ?? arg.name);
+      if (!s) throw new Error(`${arg.name} is not stored`);
+      const known = [...this.registry.values()].find((r) => r.name === s.name);
+      return { name: s.name, platforms: known?.platforms ?? (s.platform ? [s.platform] : []) };
+    },
+    pull: async (arg: { reference: string; platform?: string }, opts) => {
       const r = this.#registry(arg.reference);
       const platform = arg.platform
         ? r.platforms.find((p) => formatPlatform(p) === arg.platform)
@@ -105,6 +115,8 @@ export class FakeImages {
           state: 'done',
         },
       });
+      // A gate named 'pull-end' holds the answer after the events: a pull under way.
+      await (this.gates.get('pull-end') ?? Promise.resolve());
       this.stored.set(r.name, r.summary);
       return r.summary;
     },

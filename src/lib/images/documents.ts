@@ -24,6 +24,11 @@ export function parseDocument(
   return parseManifestDocument(bytes, { descriptorMediaType: desc.mediaType });
 }
 
+/** A document is checked against the media type of the descriptor that points at it, so one
+ * digest reached under two media types is parsed (and checked) once for each. */
+const keyOf = (desc: Pick<Descriptor, 'digest' | 'mediaType'>) =>
+  `${desc.mediaType} ${desc.digest}`;
+
 /** Reads the stored documents of one or more images, each read and parsed at most once. Share
  * one between walks over the same store (a library listing walks every image). Content never
  * changes under a digest, so a memo never goes stale; one that was deleted is simply not read
@@ -39,17 +44,19 @@ export class Documents {
 
   /** Keeps a document already parsed (fetched, or resolved) so it is not read back. */
   remember(desc: Descriptor, doc: ParsedDocument): void {
-    if (!this.#docs.has(desc.digest)) this.#docs.set(desc.digest, Promise.resolve(doc));
+    const key = keyOf(desc);
+    if (!this.#docs.has(key)) this.#docs.set(key, Promise.resolve(doc));
   }
 
   /** The parsed document; BlobNotFoundError when it is not stored. */
   document(desc: Descriptor): Promise<ParsedDocument> {
-    let p = this.#docs.get(desc.digest);
+    const key = keyOf(desc);
+    let p = this.#docs.get(key);
     if (!p) {
       p = this.#provider.readBytes(desc.digest).then((bytes) => parseDocument(bytes, desc));
-      this.#docs.set(desc.digest, p);
+      this.#docs.set(key, p);
       // A failed read is not remembered: the document may be stored later.
-      p.catch(() => this.#docs.delete(desc.digest));
+      p.catch(() => this.#docs.delete(key));
     }
     return p;
   }
@@ -71,7 +78,7 @@ export class Documents {
    * pulled is reached but not descended into). */
   async storedChildren(desc: Descriptor): Promise<Descriptor[]> {
     if (!isDocument(desc)) return [];
-    if (!this.#docs.has(desc.digest) && !(await this.#provider.info(desc.digest))) return [];
+    if (!this.#docs.has(keyOf(desc)) && !(await this.#provider.info(desc.digest))) return [];
     return this.children(desc);
   }
 

@@ -206,6 +206,7 @@ function idbLayerIndexes(db: Database): LayerIndexStore {
 function idbCredentials(db: Database): CredentialStore {
   return {
     list: () => db.getAll('credentials'),
+    registries: () => db.getAllKeys('credentials'),
     put: async (rec) => void (await db.put('credentials', rec)),
     delete: (registry) => db.delete('credentials', registry),
     clear: () => db.clear('credentials'),

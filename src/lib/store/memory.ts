@@ -139,6 +139,7 @@ export function memoryStore(faults: MemoryFaults = {}): MemoryStore {
     },
     credentials: {
       list: async () => copy([...data.credentials.values()]),
+      registries: async () => [...data.credentials.keys()],
       put: async (rec) => void data.credentials.set(rec.registry, copy(rec)),
       delete: async (registry) => void data.credentials.delete(registry),
       clear: async () => data.credentials.clear(),

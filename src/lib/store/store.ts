@@ -232,6 +232,8 @@ export interface LayerIndexStore {
 /** Credentials the user asked Berth to remember. */
 export interface CredentialStore {
   list(): Promise<CredentialRecord[]>;
+  /** The registries with remembered credentials, without reading any password. */
+  registries(): Promise<string[]>;
   put(rec: CredentialRecord): Promise<void>;
   delete(registry: string): Promise<void>;
   clear(): Promise<void>;

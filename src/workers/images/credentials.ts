@@ -67,7 +67,7 @@ export async function listCredentials(): Promise<
   { registry: string; username: string; remembered: boolean }[]
 > {
   await loadRemembered();
-  const kept = new Set((await (await store()).credentials.list()).map((c) => c.registry));
+  const kept = new Set(await (await store()).credentials.registries());
   return [...credentials]
     .map(([registry, c]) => ({ registry, username: c.username, remembered: kept.has(registry) }))
     .sort((a, b) => a.registry.localeCompare(b.registry));
