@@ -10,7 +10,7 @@ import {
 } from '../lib/oci/platform.ts';
 import type { Platform } from '../lib/oci/types.ts';
 import { messageOf } from '../lib/errors.ts';
-import { parseReference } from '../lib/reference/reference.ts';
+import { parseReference, repositoryOf } from '../lib/reference/reference.ts';
 import type { Connection } from '../lib/registry/transport.ts';
 import type { ImagesWorkerApi } from '../workers/images.ts';
 import type { Bridge } from './bridge.ts';
@@ -101,7 +101,7 @@ export class ReferenceState {
    * suggestions and is not shown. */
   loadTags(input: string) {
     const ref = parseReference(input);
-    const repo = `${ref.registry}/${ref.repository}`;
+    const repo = repositoryOf(ref);
     if (this.#tagsFor === repo) return;
     this.#tagsFor = repo;
     this.#opts.bridge
