@@ -3,7 +3,13 @@
 export { formatPlatform } from '../lib/oci/platform.ts';
 export { formatBytes } from '../lib/units.ts';
 import { formatBytes } from '../lib/units.ts';
+import { allPlatforms } from '../lib/oci/platform.ts';
 import { formatReference, parseReference } from '../lib/reference/reference.ts';
+
+/** A platform choice for people: "all platforms", or the platform as written. */
+export function platformLabel(choice: string): string {
+  return choice === allPlatforms ? 'all platforms' : choice;
+}
 
 export function formatSpeed(bytesPerSecond: number): string {
   return bytesPerSecond > 0 ? `${formatBytes(bytesPerSecond)}/s` : '';

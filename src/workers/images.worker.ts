@@ -10,7 +10,7 @@ import { verifyImage, type VerifyResult } from '../lib/images/verify.ts';
 import {
   allPlatforms,
   defaultPlatform,
-  parsePlatform,
+  parsePlatformChoice,
   type PlatformChoice,
   readPlatform,
   selectManifest,
@@ -160,12 +160,7 @@ const api = {
   ): Promise<ImageSummary> {
     await loadRemembered();
     const ref = parseReference(arg.reference);
-    const platform =
-      arg.platform === allPlatforms
-        ? allPlatforms
-        : arg.platform
-          ? parsePlatform(arg.platform)
-          : undefined;
+    const platform = arg.platform ? parsePlatformChoice(arg.platform) : undefined;
     const preferred = readPlatform(arg.preferredPlatform);
     const s = await store();
     const pctx: PullContext = {

@@ -1,7 +1,13 @@
 // Human-readable figures: relative times with their exact value beside, pinned references, and
 // how the page reaches registries in direct mode.
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { formatAge, formatTime, parseTime, pinnedReference } from '../../src/state/format.ts';
+import {
+  formatAge,
+  formatTime,
+  parseTime,
+  pinnedReference,
+  platformLabel,
+} from '../../src/state/format.ts';
 import { directTransport, isLoopbackHost } from '../../src/lib/registry/transport.ts';
 
 describe('formatAge', () => {
@@ -78,5 +84,14 @@ describe('directTransport', () => {
     for (const h of ['ghcr.io', '10.0.0.1:5000', 'localhost.example.com', '[::2]']) {
       expect(isLoopbackHost(h), h).toBe(false);
     }
+  });
+});
+
+describe('platformLabel', () => {
+  test.each([
+    ['all', 'all platforms'],
+    ['linux/arm64/v8', 'linux/arm64/v8'],
+  ])('platformLabel(%j) = %j', (choice, want) => {
+    expect(platformLabel(choice)).toBe(want);
   });
 });

@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import {
+  formatPlatformChoice,
+  parsePlatformChoice,
   InvalidPlatformError,
   NoMatchingPlatformError,
   defaultPlatform,
@@ -559,5 +561,20 @@ describe('defaultPlatform with a preferred platform (the Settings default)', () 
       got,
       `defaultPlatform(…, ${JSON.stringify(preferred)}) = ${JSON.stringify(got)}`,
     ).toEqual(want);
+  });
+});
+
+describe('platform choices', () => {
+  test.each([
+    ['all', 'all'],
+    ['linux/amd64', 'linux/amd64'],
+    ['linux/arm/v7', 'linux/arm/v7'],
+  ])('formatPlatformChoice(parsePlatformChoice(%j)) = %j', (input, want) => {
+    expect(formatPlatformChoice(parsePlatformChoice(input))).toBe(want);
+  });
+
+  test('anything else is refused, not taken for all', () => {
+    expect(() => parsePlatformChoice('All')).toThrow(/invalid platform/);
+    expect(() => parsePlatformChoice('')).toThrow(/invalid platform/);
   });
 });

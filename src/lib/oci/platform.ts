@@ -10,6 +10,16 @@ export const allPlatforms = 'all';
 /** What a pull asks for: one platform, or every one of the index. */
 export type PlatformChoice = Platform | typeof allPlatforms;
 
+/** A choice as the page and the records write it: `all`, or formatPlatform's form. */
+export function formatPlatformChoice(choice: PlatformChoice): string {
+  return choice === allPlatforms ? allPlatforms : formatPlatform(choice);
+}
+
+/** A choice written by formatPlatformChoice; InvalidPlatformError for anything else. */
+export function parsePlatformChoice(value: string): PlatformChoice {
+  return value === allPlatforms ? allPlatforms : parsePlatform(value);
+}
+
 export class InvalidPlatformError extends Error {
   override name = 'InvalidPlatformError';
   constructor(

@@ -8,6 +8,7 @@ import {
   allPlatforms,
   type PlatformChoice,
   formatPlatform,
+  formatPlatformChoice,
   isAttestation,
   platformMatches,
   selectManifest,
@@ -179,9 +180,7 @@ export async function pullImage(
   await ctx.store.images.startPull({
     name: image.name,
     target: image.root,
-    ...(platform
-      ? { platform: platform === allPlatforms ? allPlatforms : formatPlatform(platform) }
-      : {}),
+    ...(platform ? { platform: formatPlatformChoice(platform) } : {}),
   });
   for (const t of manifests) if (t !== image.root) ctx.onProgress(progressOf(t, 'waiting', 0));
   const children = ctx.lazy ? filterLayers(childrenHandler(docs)) : childrenHandler(docs);
