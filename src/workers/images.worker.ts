@@ -226,9 +226,10 @@ const api = {
 
   /** Re-hashes every stored blob of an image. */
   async verifyImage(arg: { name: string }, ctx: CallContext): Promise<VerifyResult> {
-    const image = await storedImage(arg.name);
+    const s = await store();
+    const image = await s.images.get(formatReference(parseReference(arg.name)));
     if (!image) throw new Error(`${arg.name} is not stored`);
-    return verifyImage(await store(), image.record, ctx.signal);
+    return verifyImage(s, image, ctx.signal);
   },
 
   async deleteImage(arg: { name: string }): Promise<CollectResult> {

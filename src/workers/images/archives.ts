@@ -1,6 +1,5 @@
 // Import and export in the images worker: an archive in, image records out, and back.
 import { buildOciArchive } from '../../lib/export/oci-archive.ts';
-import { StoredImage } from '../../lib/images/image.ts';
 import { importArchive as importFile, type ImportResult } from '../../lib/import/archive.ts';
 import { formatReference, parseReference } from '../../lib/reference/reference.ts';
 import { gcLock, withLock } from '../../lib/store/locks.ts';
@@ -35,7 +34,7 @@ export async function importArchive(
 export async function exportArchive(arg: { name: string; manifestDigest?: string; all?: boolean }) {
   const ref = parseReference(arg.name);
   const s = await store();
-  const image = (await StoredImage.open(s, formatReference(ref)))?.record;
+  const image = await s.images.get(formatReference(ref));
   if (arg.all) {
     if (!image?.complete) throw new Error(`${arg.name}: pull All platforms first`);
     return buildOciArchive(s.content, { reference: ref, target: image.target });
