@@ -104,6 +104,12 @@ describe('the legacy manifest', () => {
     ] as const) {
       expect(() => parseDockerManifest(enc(doc)), JSON.stringify(doc)).toThrow(want);
     }
+    const deep = new TextEncoder().encode(`[{"Config":${'['.repeat(5000)}${']'.repeat(5000)}}]`);
+    expect(() => parseDockerManifest(deep)).toThrow(
+      new ImportError(
+        'manifest.json is not a docker save manifest: it nests 5002 levels deep; Berth reads at most 64',
+      ),
+    );
     expect(
       parseDockerManifest(enc([{ Config: 'c.json', Layers: ['l.tar'], RepoTags: null }])),
     ).toEqual([{ config: 'c.json', repoTags: [], layers: ['l.tar'], layerSources: {} }]);
@@ -224,5 +230,20 @@ describe('planImport', () => {
     ] as const) {
       expect(await failure(() => plan(file)), file).toMatch(want);
     }
+  });
+
+  test('an OCI layout whose index.json nests 5000 deep is an ImportError naming the limit', async () => {
+    const unpacked = join(dir, 'deep-index');
+    await mkdir(unpacked);
+    await exec('tar', ['-xf', ociArchive, '-C', unpacked]);
+    const path = join(unpacked, 'index.json');
+    const index = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    const deep = '['.repeat(5000) + ']'.repeat(5000);
+    await writeFile(path, `{"schemaVersion":${deep},${JSON.stringify(index).slice(1)}`);
+    const file = join(dir, 'deep-index.tar');
+    await exec('tar', ['-cf', file, '-C', unpacked, '.']);
+    expect(await failure(() => plan(file))).toBe(
+      'index.json is not valid: the manifest nests 5001 levels deep; Berth reads at most 64',
+    );
   });
 });

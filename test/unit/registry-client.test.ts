@@ -319,6 +319,18 @@ const cases: Case[] = [
     ],
     error: { type: RegistryError, kind: 'unauthorized', message: /needs credentials/ },
   },
+  {
+    name: 'a token server answering JSON null has given no token',
+    ref: 'registry.example/team/app:v1',
+    answers: [challenge(privChallenge), new Response('null')],
+    requests: [
+      { url: privPing },
+      {
+        url: 'https://auth.example/token?service=registry.example&scope=repository%3Ateam%2Fapp%3Apull',
+      },
+    ],
+    error: { type: RegistryError, kind: 'protocol', message: /answered without a token/ },
+  },
 
   // Retries.
   {

@@ -105,6 +105,14 @@ describe('errorFromResponse', () => {
     for (const [s, want] of cases) expect(waitText(s), `waitText(${s})`).toBe(want);
   });
 
+  test('an error body nested too deep keeps no entries, so nothing deep is posted on', async () => {
+    const detail = '['.repeat(5000) + ']'.repeat(5000);
+    const body = `{"errors":[{"code":"DENIED","message":"no","detail":${detail}}]}`;
+    const err = await errorFromResponse(new Response(body, { status: 403 }), 'x');
+    expect(err.errors).toEqual([]);
+    expect(() => structuredClone(err.errors)).not.toThrow();
+  });
+
   test('an oversized error body is not read into memory', async () => {
     const huge = new Uint8Array(2 << 20).fill(0x20);
     const err = await errorFromResponse(new Response(huge, { status: 500 }), 'x');

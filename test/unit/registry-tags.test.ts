@@ -260,6 +260,11 @@ describe('listTags', () => {
     ['a numeric tag', '{"name":"team/app","tags":["a",1]}', /non-string/],
     ['a path in a tag', '{"name":"team/app","tags":["../../x"]}', /not a valid tag/],
     ['a too-long tag', `{"name":"team/app","tags":["${'a'.repeat(129)}"]}`, /not a valid tag/],
+    [
+      'nested 5000 deep',
+      `{"name":"team/app","tags":[${'['.repeat(5000)}${']'.repeat(5000)}]}`,
+      /the tag list nests 5002 levels deep; Berth reads at most 64/,
+    ],
   ])('a page that is %s is refused', async (_what, body, message) => {
     const s = scripted([ok(), new Response(body, { status: 200 })]);
     const err = await failure(listTags(s.client, ref));

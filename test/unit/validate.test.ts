@@ -701,3 +701,51 @@ describe('parseImageConfig', () => {
     expect((err as Error).message).toContain(why);
   });
 });
+
+describe('deep documents (issue 13)', () => {
+  /** JSON text of `inner` wrapped in `levels` arrays: "[[[…inner…]]]". */
+  const nested = (levels: number, inner = '1') => '['.repeat(levels) + inner + ']'.repeat(levels);
+  const configText = (unknown: string) =>
+    `{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"x":${unknown}}`;
+
+  test('a manifest whose schemaVersion nests 5000 deep is a ValidationError naming the limit', () => {
+    const text = `{"schemaVersion":${nested(5000)}}`;
+    let err: unknown;
+    try {
+      parseManifestDocument(enc(text), {});
+    } catch (e) {
+      err = e;
+    }
+    expect(err, String(err)).toBeInstanceOf(InvalidManifestError);
+    expect((err as Error).message).toBe(
+      'the manifest nests 5001 levels deep; Berth reads at most 64',
+    );
+  });
+
+  test('a config with an unknown field nested 2000 deep is refused, not passed on', () => {
+    expect(() => parseImageConfig(enc(configText(nested(2000))))).toThrow(
+      new InvalidImageConfigError(
+        'the image config nests 2001 levels deep; Berth reads at most 64',
+      ),
+    );
+  });
+
+  test('a config nested to the limit parses, and what it holds can be posted to the page', () => {
+    const config = parseImageConfig(enc(configText(nested(63))));
+    expect(() => structuredClone(config)).not.toThrow();
+  });
+
+  test('brackets inside strings do not count as nesting', () => {
+    const config = parseImageConfig(enc(configText(JSON.stringify('['.repeat(5000) + '\\"{'))));
+    expect((config as unknown as { x: string }).x).toHaveLength(5003);
+  });
+
+  test('a manifest over the size limit is refused by its size', () => {
+    const text = `{"schemaVersion":2,"pad":"${'x'.repeat(4 << 20)}"}`;
+    expect(() => parseManifestDocument(enc(text), {})).toThrow(
+      new InvalidManifestError(
+        `the manifest is ${text.length} bytes; Berth reads at most ${4 << 20} bytes`,
+      ),
+    );
+  });
+});

@@ -2,7 +2,9 @@
 // (before Docker 25: no OCI layout, config "<hex>.json", layers "<id>/layer.tar") never had: it
 // is built here from the config's bytes and the layer files, as skopeo's docker-archive
 // source does.
+import { JsonError, parseJsonBounded } from '../json.ts';
 import { digestBytes } from '../oci/hasher.ts';
+import { maxDocumentBytes } from '../oci/limits.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { InvalidManifestError, validateDescriptor } from '../oci/validate.ts';
@@ -30,9 +32,10 @@ export function parseDockerManifest(bytes: Uint8Array): DockerImageEntry[] {
   };
   let doc: unknown;
   try {
-    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    doc = parseJsonBounded(bytes, { what: 'it', maxBytes: maxDocumentBytes });
   } catch (e) {
-    return fail(`it is not JSON (${(e as Error).message})`);
+    if (e instanceof JsonError) return fail(e.message);
+    throw e;
   }
   if (!Array.isArray(doc)) return fail('it is not a JSON array of images');
   if (doc.length === 0) return fail('it lists no images');

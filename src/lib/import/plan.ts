@@ -11,7 +11,8 @@ import {
   type ParsedDocument,
   parseImageConfig,
 } from '../oci/validate.ts';
-import { maxIndexDepth, maxIndexManifests } from '../oci/limits.ts';
+import { maxDocumentBytes, maxIndexDepth, maxIndexManifests } from '../oci/limits.ts';
+import { JsonError, parseJsonBounded } from '../json.ts';
 import { childrenOf, parseDocument } from '../images/documents.ts';
 import type { NewImage } from '../store/store.ts';
 import { buildLegacyManifest, digestInName, parseDockerManifest } from './docker.ts';
@@ -123,14 +124,13 @@ class OciPlanner {
     const layout = this.#members.get('oci-layout');
     if (layout) {
       let version: unknown;
+      const bytes = await this.#members.read(layout, 'oci-layout');
       try {
-        version = (
-          JSON.parse(
-            new TextDecoder().decode(await this.#members.read(layout, 'oci-layout')),
-          ) as Record<string, unknown>
-        )?.imageLayoutVersion;
-      } catch {
+        const doc = parseJsonBounded(bytes, { what: 'oci-layout', maxBytes: maxDocumentBytes });
+        version = (doc as Record<string, unknown> | null)?.imageLayoutVersion;
+      } catch (e) {
         // Reported below.
+        if (!(e instanceof JsonError)) throw e;
       }
       if (typeof version !== 'string') {
         throw new ImportError(

@@ -6,6 +6,9 @@ export const maxIndexDepth = 4;
 /** The most leaf manifests an index may hold, nested ones included: real indexes hold tens. */
 export const maxIndexManifests = 1000;
 
+/** The largest manifest, index or config read: containerd's bound on manifests, 4 MiB. */
+export const maxDocumentBytes = 4 << 20;
+
 export class IndexDepthError extends Error {
   override name = 'IndexDepthError';
 }

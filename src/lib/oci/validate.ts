@@ -2,7 +2,9 @@
 // of Berth can rely on the types: every digest canonical, every size a safe integer, and every
 // document unambiguously an index or an image manifest.
 
+import { JsonError, parseJsonBounded } from '../json.ts';
 import { InvalidDigestError, parseDigest } from './digest.ts';
+import { maxDocumentBytes } from './limits.ts';
 import { MediaType, isIndex, isManifest, isSchema1 } from './mediatypes.ts';
 import type { Descriptor, HistoryEntry, ImageConfig, Index, Manifest, Platform } from './types.ts';
 
@@ -33,25 +35,12 @@ function describe(v: unknown): string {
 }
 
 function decodeJson(bytes: Uint8Array, what: string, fail: (m: string) => never): JsonObject {
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return fail(`the ${what} is not JSON: it is not even UTF-8 text`);
-  }
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    doc = parseJsonBounded(bytes, { what: `the ${what}`, maxBytes: maxDocumentBytes });
   } catch (e) {
-    const start = text.trimStart().slice(0, 1);
-    // A proxy or login portal answering with a web page is the usual cause, so name it.
-    const hint =
-      start === '<'
-        ? ' (it looks like an HTML page, so something between Berth and the registry answered instead)'
-        : text.trim() === ''
-          ? ' (the body is empty)'
-          : ` (${(e as Error).message})`;
-    return fail(`the ${what} is not JSON${hint}`);
+    if (e instanceof JsonError) return fail(e.message);
+    throw e;
   }
   if (!isObject(doc)) return fail(`the ${what} is JSON but not an object: it is ${describe(doc)}`);
   return doc;
@@ -192,7 +181,7 @@ export function parseManifestDocument(
     fail(
       doc.schemaVersion === undefined
         ? 'the manifest has no schemaVersion; an OCI or Docker v2 manifest has schemaVersion 2'
-        : `the manifest has schemaVersion ${JSON.stringify(doc.schemaVersion)}; Berth reads schemaVersion 2`,
+        : `the manifest has schemaVersion ${JSON.stringify(doc.schemaVersion).slice(0, 100)}; Berth reads schemaVersion 2`,
     );
   }
 

@@ -1,6 +1,7 @@
 // A distribution-spec client: ping, auth challenges and token cache, manifest resolve and fetch,
 // streaming blob GET. It verifies what it can verify cheaply (manifest digests); blob digests are
 // checked by the content store as bytes arrive.
+import { JsonError, parseJsonBounded } from '../json.ts';
 import { DigestMismatchError } from '../oci/errors.ts';
 import { isDigest } from '../oci/digest.ts';
 import { manifestAccept } from '../oci/mediatypes.ts';
@@ -364,9 +365,15 @@ export class RegistryClient {
     }
     let doc: { token?: unknown; access_token?: unknown; expires_in?: unknown } = {};
     try {
-      doc = body ? JSON.parse(new TextDecoder().decode(body)) : {};
-    } catch {
-      // fall through to the error below
+      doc = body
+        ? ((parseJsonBounded(body, {
+            what: `${registry}: the token server's answer`,
+            maxBytes: maxErrorBodyBytes,
+          }) as typeof doc) ?? {})
+        : {};
+    } catch (e) {
+      // A deep or malformed answer has no token: the error below says so.
+      if (!(e instanceof JsonError)) throw e;
     }
     const value =
       typeof doc.token === 'string'
@@ -443,9 +450,14 @@ function base64(s: string) {
 /** A registry that sends no Content-Type: take the document's own mediaType. */
 function sniffMediaType(bytes: Uint8Array): string {
   try {
-    const doc = JSON.parse(new TextDecoder().decode(bytes)) as { mediaType?: unknown };
-    return typeof doc.mediaType === 'string' ? doc.mediaType : '';
-  } catch {
-    return '';
+    const doc = parseJsonBounded(new TextDecoder().decode(bytes), {
+      what: 'the manifest',
+      maxBytes: maxManifestBytes,
+    }) as { mediaType?: unknown } | null;
+    return typeof doc?.mediaType === 'string' ? doc.mediaType : '';
+  } catch (e) {
+    // The parser reports what is wrong with the document itself.
+    if (e instanceof JsonError) return '';
+    throw e;
   }
 }

@@ -1,6 +1,7 @@
 // Typed registry errors. A registry answers failures with {errors:[{code,message,detail}]}; the
 // proxy uses the same shape for its own refusals, so one decoder serves both.
 import { messageOf } from '../errors.ts';
+import { parseJsonBounded } from '../json.ts';
 import { defaultRegistry } from '../reference/reference.ts';
 
 export interface RegistryErrorEntry {
@@ -69,7 +70,11 @@ export async function readBounded(res: Response, limit: number): Promise<Uint8Ar
 function parseEntries(bytes: Uint8Array | undefined): RegistryErrorEntry[] {
   if (!bytes || bytes.byteLength === 0) return [];
   try {
-    const doc: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    // Decoded leniently: a stray byte in a message should not lose the error codes.
+    const doc: unknown = parseJsonBounded(new TextDecoder().decode(bytes), {
+      what: 'the error body',
+      maxBytes: maxErrorBodyBytes,
+    });
     if (typeof doc !== 'object' || doc === null) return [];
     const errors = (doc as { errors?: unknown }).errors;
     if (!Array.isArray(errors)) return [];

@@ -2,6 +2,7 @@
 // referrers API shares. A registry's answers are untrusted: every page is size-bounded, the
 // number of pages and of tags is bounded, and a Link is followed only while it stays on the same
 // endpoint of the same repository on the same host.
+import { JsonError, parseJsonBounded } from '../json.ts';
 import { type Reference, isTag, registryApiHost, repositoryOf } from '../reference/reference.ts';
 import type { RegistryClient } from './client.ts';
 import { RegistryError, readBounded } from './errors.ts';
@@ -116,9 +117,14 @@ function parseTagPage(bytes: Uint8Array, what: string): string[] {
   };
   let doc: unknown;
   try {
-    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    return fail('the registry answered with something that is not JSON');
+    doc = parseJsonBounded(bytes, { what: 'the tag list', maxBytes: maxTagPageBytes });
+  } catch (e) {
+    if (!(e instanceof JsonError)) throw e;
+    return fail(
+      e.kind === 'syntax' || e.kind === 'encoding'
+        ? 'the registry answered with something that is not JSON'
+        : e.message,
+    );
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     return fail('the answer is not a JSON object of the form {"name": …, "tags": […]}');
