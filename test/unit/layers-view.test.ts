@@ -158,6 +158,9 @@ describe('safeFileName', () => {
     ['name. ', 'name'],
     ['grüße.txt', 'grüße.txt'],
     ['bad\uD800surrogate', 'bad_surrogate'],
+    ['invoice-\u202efdp.exe', 'invoice-_fdp.exe'],
+    ['a\u200e\u200f\u061c\u2066\u2067\u2068\u2069\u202a\u202b\u202c\u202d.txt', 'a___________.txt'],
+    ['line\u2028para\u2029bom\ufeff', 'line_para_bom_'],
   ];
   test.each(cases)('safeFileName(%j)', (input, want) => {
     expect(safeFileName(input), `safeFileName(${JSON.stringify(input)})`).toBe(want);

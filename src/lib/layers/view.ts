@@ -109,17 +109,17 @@ function clipUtf8(s: string, max: number): string {
 }
 
 /**
- * A name to save the file under on any OS: the basename, with control and reserved characters as
- * "_", no leading dots (never hidden, never ".."), no trailing dots or spaces (Windows drops them),
+ * A name to save the file under on any OS: the basename, with reserved characters and the
+ * invisible ones showControls escapes (controls, bidi overrides such as the U+202E that makes
+ * "invoice-\u202efdp.exe" read "invoice-exe.pdf", separators, lone surrogates) as "_", no leading dots (never hidden, never ".."), no trailing dots or spaces (Windows drops them),
  * Windows device names such as CON or com1.txt prefixed with "_", at most 200 bytes of UTF-8
  * (keeping a short extension), and never empty.
  */
 export function safeFileName(path: string): string {
   const base = path.replace(/\/+$/, '').split('/').pop() ?? '';
   let name = base
-    .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '_')
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u001f\u007f-\u009f/\\:*?"<>|]/g, '_')
+    .replace(INVISIBLE, '_')
+    .replace(/[/\\:*?"<>|]/g, '_')
     .replace(/^\.+/, '')
     .replace(/[. ]+$/, '');
   if (!name) return 'file';
