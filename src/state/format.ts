@@ -2,13 +2,15 @@
 
 export { formatPlatform } from '../lib/oci/platform.ts';
 export { formatBytes } from '../lib/units.ts';
+export { showControls } from '../lib/layers/view.ts';
+import { showControls } from '../lib/layers/view.ts';
 import { formatBytes } from '../lib/units.ts';
 import { allPlatforms } from '../lib/oci/platform.ts';
 import { formatReference, parseReference } from '../lib/reference/reference.ts';
 
 /** A platform choice for people: "all platforms", or the platform as written. */
 export function platformLabel(choice: string): string {
-  return choice === allPlatforms ? 'all platforms' : choice;
+  return choice === allPlatforms ? 'all platforms' : showControls(choice);
 }
 
 export function formatSpeed(bytesPerSecond: number): string {

@@ -91,6 +91,7 @@ describe('platformLabel', () => {
   test.each([
     ['all', 'all platforms'],
     ['linux/arm64/v8', 'linux/arm64/v8'],
+    ['linux/\u202earm64\n', 'linux/\\u202Earm64\\n'],
   ])('platformLabel(%j) = %j', (choice, want) => {
     expect(platformLabel(choice)).toBe(want);
   });
