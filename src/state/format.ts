@@ -22,9 +22,24 @@ export function shortHex(digest: string, n = 12): string {
   return digest.slice(i + 1, i + 1 + n);
 }
 
+/** The exact count beside a rounded size ("1234 bytes"), for a title. A count past 2^53 is not
+ * exact in a JavaScript number, and says so; one that is no count at all is out of range. */
+export function bytesTitle(n: number): string {
+  if (!Number.isFinite(n) || n < 0) return `out of range (${n} bytes)`;
+  if (n > Number.MAX_SAFE_INTEGER) return `about ${n} bytes (past 2^53, not exact)`;
+  return `${n} bytes`;
+}
+
+/** A user or group id from a tar header: the number, or "out of range (…)" for one that is
+ * not a non-negative integer JavaScript holds exactly. */
+export function formatId(n: number): string {
+  return Number.isSafeInteger(n) && n >= 0 ? String(n) : `out of range (${n})`;
+}
+
 /** How long ago a moment was, coarsely: "just now", "5 min ago", "3 h ago", "2 days ago",
  * "4 months ago", "2 years ago". A moment in the future (a clock ahead) reads "just now". */
 export function formatAge(then: number, now = Date.now()): string {
+  if (!validTime(then)) return 'out of range';
   const s = Math.max(0, Math.round((now - then) / 1000));
   if (s < 45) return 'just now';
   const m = Math.round(s / 60);
@@ -50,6 +65,45 @@ export function formatTime(t: number): string {
  * be read. */
 export function parseTime(value: string): number {
   return Date.parse(value);
+}
+
+/** The furthest a Date reaches from the epoch either way: 100,000,000 days, in milliseconds. */
+export const maxTimeMs = 8.64e15;
+
+const validTime = (ms: number) => Number.isFinite(ms) && Math.abs(ms) <= maxTimeMs;
+
+/** How a moment is shown: `text` relative to now, `title` the exact time, and `datetime` the
+ * machine form for a <time> element, absent when the moment is not one a Date can hold. */
+export interface TimeView {
+  text: string;
+  title: string;
+  datetime?: string;
+}
+
+/**
+ * A moment from an image or from Berth, in milliseconds or seconds since the epoch or as RFC 3339
+ * text (as configs carry it). Total: a tar mtime of 1e13 s, NaN or Infinity reads "out of range
+ * (1e13 s)", and text that is no timestamp is shown as it is, its invisible characters escaped.
+ */
+export function timeView(at: number | string, unit: 'ms' | 's' = 'ms', now = Date.now()): TimeView {
+  if (typeof at === 'string') {
+    const ms = parseTime(at);
+    if (!validTime(ms)) {
+      const shown = showControls(at.length > 100 ? `${at.slice(0, 100)}…` : at);
+      return { text: shown, title: 'not a timestamp Berth can read' };
+    }
+    return {
+      text: formatAge(ms, now),
+      title: formatTime(ms),
+      datetime: new Date(ms).toISOString(),
+    };
+  }
+  const ms = unit === 's' ? at * 1000 : at;
+  if (!validTime(ms)) {
+    const text = `out of range (${at} ${unit})`;
+    return { text, title: `${text}: no calendar date is that far from 1970` };
+  }
+  return { text: formatAge(ms, now), title: formatTime(ms), datetime: new Date(ms).toISOString() };
 }
 
 /** A reference pinned to a digest: `docker.io/library/alpine@sha256:…`, without the tag. */

@@ -2,11 +2,16 @@
 // how the page reaches registries in direct mode.
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import {
+  bytesTitle,
   formatAge,
+  formatBytes,
+  formatId,
   formatTime,
+  maxTimeMs,
   parseTime,
   pinnedReference,
   platformLabel,
+  timeView,
 } from '../../src/state/format.ts';
 import { directTransport, isLoopbackHost } from '../../src/lib/registry/transport.ts';
 
@@ -95,4 +100,106 @@ describe('platformLabel', () => {
   ])('platformLabel(%j) = %j', (choice, want) => {
     expect(platformLabel(choice)).toBe(want);
   });
+});
+
+describe('numbers from an image at their limits', () => {
+  const now = Date.UTC(2026, 11, 5, 12, 0, 0);
+
+  const times: {
+    name: string;
+    at: number | string;
+    unit?: 'ms' | 's';
+    want: Partial<ReturnType<typeof timeView>>;
+  }[] = [
+    {
+      name: 'a tar mtime of 1e13 s',
+      at: 1e13,
+      unit: 's',
+      want: { text: 'out of range (10000000000000 s)' },
+    },
+    { name: 'NaN', at: Number.NaN, want: { text: 'out of range (NaN ms)' } },
+    {
+      name: 'Infinity',
+      at: Number.POSITIVE_INFINITY,
+      want: { text: 'out of range (Infinity ms)' },
+    },
+    {
+      name: 'one past the last Date',
+      at: maxTimeMs + 1,
+      want: { text: 'out of range (8640000000000001 ms)' },
+    },
+    {
+      name: '2^53 seconds',
+      at: 2 ** 53,
+      unit: 's',
+      want: { text: 'out of range (9007199254740992 s)' },
+    },
+    { name: 'the last Date', at: maxTimeMs, want: { datetime: '+275760-09-13T00:00:00.000Z' } },
+    {
+      name: 'a negative mtime, before 1970',
+      at: -86400,
+      unit: 's',
+      want: { datetime: '1969-12-31T00:00:00.000Z', text: '57 years ago' },
+    },
+    { name: 'zero', at: 0, unit: 's', want: { datetime: '1970-01-01T00:00:00.000Z' } },
+    {
+      name: 'RFC 3339 text',
+      at: '2026-12-05T11:00:00Z',
+      want: { text: '1 h ago', datetime: '2026-12-05T11:00:00.000Z' },
+    },
+    {
+      name: 'text that is no timestamp, with a bidi override and a newline',
+      at: 'soon\u202E\nlater',
+      want: {
+        text: 'soon\\u202E\\nlater',
+        title: 'not a timestamp Berth can read',
+      },
+    },
+    {
+      name: 'a year past what a Date holds',
+      at: '+275761-01-01T00:00:00Z',
+      want: { text: '+275761-01-01T00:00:00Z' },
+    },
+  ];
+  test.each(times)('timeView: $name', ({ at, unit, want }) => {
+    const got = timeView(at, unit, now);
+    expect(got, `timeView(${String(at)}, ${unit})`).toMatchObject(want);
+    if (!('datetime' in want)) expect(got.datetime).toBeUndefined();
+    expect(got.text).not.toBe('');
+  });
+
+  test('formatAge and formatTime are total', () => {
+    for (const t of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e16, -1e16]) {
+      expect(formatAge(t, now), `formatAge(${t})`).toBe('out of range');
+      expect(formatTime(t), `formatTime(${t})`).toBe('');
+    }
+  });
+
+  const sizes: [number, string, string][] = [
+    [0, '0 B', '0 bytes'],
+    [999.5, '1000 B', '999.5 bytes'],
+    [1234, '1.23 kB', '1234 bytes'],
+    [1e15, '1.00 PB', '1000000000000000 bytes'],
+    [2 ** 53 - 1, '9.01 PB', '9007199254740991 bytes'],
+    [2 ** 53 + 2, '9.01 PB', 'about 9007199254740994 bytes (past 2^53, not exact)'],
+    [1e18, '1.00 EB', 'about 1000000000000000000 bytes (past 2^53, not exact)'],
+    [-1, 'out of range (-1 B)', 'out of range (-1 bytes)'],
+    [Number.NaN, '–', 'out of range (NaN bytes)'],
+    [Number.POSITIVE_INFINITY, '–', 'out of range (Infinity bytes)'],
+  ];
+  test.each(sizes)('formatBytes(%d) = %j, bytesTitle = %j', (n, bytes, title) => {
+    expect(formatBytes(n)).toBe(bytes);
+    expect(bytesTitle(n)).toBe(title);
+  });
+
+  const ids: [number, string][] = [
+    [0, '0'],
+    [65534, '65534'],
+    [2 ** 53 - 1, '9007199254740991'],
+    [2 ** 53, 'out of range (9007199254740992)'],
+    [-1, 'out of range (-1)'],
+    [Number.NaN, 'out of range (NaN)'],
+    [1.5, 'out of range (1.5)'],
+  ];
+  test.each(ids)('formatId(%d) = %j', (n, want) => expect(formatId(n)).toBe(want));
 });

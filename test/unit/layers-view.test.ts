@@ -294,6 +294,12 @@ describe('formatMode', () => {
     ['block', 0o660, 'brw-rw----'],
     ['fifo', 0o600, 'prw-------'],
     ['other', 0, '?---------'],
+    // Bits above the 12 of a mode, as a base-256 tar field can carry: ignored, not wrapped.
+    ['file', 2 ** 40 + 0o644, '-rw-r--r--'],
+    ['file', 2 ** 53 - 1, '-rwsrwsrwt'],
+    ['file', -1, '-?????????'],
+    ['file', Number.NaN, '-?????????'],
+    ['dir', 1.5, 'd?????????'],
   ];
   test.each(cases)('formatMode(%s, %o) = %s', (type, mode, want) => {
     expect(formatMode(type, mode), `formatMode(${type}, ${mode.toString(8)})`).toBe(want);

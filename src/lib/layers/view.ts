@@ -263,8 +263,12 @@ const TYPE_CHAR: Record<EntryType, string> = {
 };
 
 /** ls -l style mode string: type, then rwx for owner, group and others with setuid/setgid
- * (s/S) and sticky (t/T). File-type bits in `mode`, if any, are ignored. */
+ * (s/S) and sticky (t/T). File-type bits in `mode`, if any, are ignored. A mode that is not a
+ * non-negative safe integer (a hostile base-256 field) shows "?" for every permission. */
 export function formatMode(type: EntryType, mode: number): string {
+  if (!Number.isSafeInteger(mode) || mode < 0) return TYPE_CHAR[type] + '?'.repeat(9);
+  // Bit operators work on 32 bits; only the low 12 are permissions.
+  mode %= 0o10000;
   const bit = (mask: number, c: string) => (mode & mask ? c : '-');
   const exec = (x: number, special: number, set: string, unset: string) =>
     mode & special ? (mode & x ? set : unset) : bit(x, 'x');
