@@ -333,7 +333,26 @@ describe('parseReference rejects', () => {
       input: 'foo/Bar',
       why: 'must be lowercase: "foo/Bar" (try "foo/bar")',
     },
-    { name: 'uppercase first component', input: 'Docker/docker', why: 'must be lowercase' },
+    {
+      name: 'uppercase first component, which docker reads as a registry host',
+      input: 'Docker/docker',
+      why:
+        'repository name must be lowercase: "Docker/docker" (try "docker/docker"). docker would ' +
+        'read "Docker" as a registry host, since a repository name has no upper case, and pull ' +
+        '"docker" from a host of that name',
+    },
+    {
+      name: 'uppercase first and second component',
+      input: 'Docker/Docker',
+      why:
+        'must be lowercase: "Docker/Docker" (try "docker/docker"). docker would refuse it too: ' +
+        'it reads "Docker" as a registry host, and the repository after it still has upper case',
+    },
+    {
+      name: 'uppercase first component with a tag and more path',
+      input: 'MyOrg/team/app:V1',
+      why: 'must be lowercase: "MyOrg/team/app" (try "myorg/team/app"). docker would read "MyOrg" as a registry host',
+    },
     {
       name: 'uppercase after a registry',
       input: 'test:5000/Uppercase/lowercase:tag',

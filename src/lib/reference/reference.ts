@@ -145,6 +145,24 @@ export function parseReference(input: string): Reference {
       registry = first;
       remainder = rest.slice(slash + 1);
       validateRegistry(registry, fail);
+    } else if (first !== first.toLowerCase()) {
+      // distribution's splitDockerDomain reads an upper-case first component as a registry
+      // host, since no repository may have one: `Docker/docker` is repository "docker" on a
+      // host named "Docker". That is nearly always a typo, so Berth refuses it, and says what
+      // docker would do instead.
+      const path = rest.split(':')[0]!;
+      const after = rest.slice(slash + 1);
+      const afterPath = after.split(':')[0]!;
+      const docker =
+        afterPath === afterPath.toLowerCase()
+          ? `docker would read ${quote(first)} as a registry host, since a repository name has ` +
+            `no upper case, and pull ${quote(after)} from a host of that name`
+          : `docker would refuse it too: it reads ${quote(first)} as a registry host, and the ` +
+            'repository after it still has upper case';
+      fail(
+        `repository name must be lowercase: ${quote(path)} (try ${quote(path.toLowerCase())}). ` +
+          docker,
+      );
     }
   }
 
