@@ -7,7 +7,7 @@ import type { InterruptedPull, Library, LibraryImage } from '../lib/images/libra
 import type { ImagesWorkerApi } from '../workers/images.ts';
 import type { Bridge } from './bridge.ts';
 import type { ExportTarget } from './actions.svelte.ts';
-import { formatPlatform, shortHex } from './format.ts';
+import { formatPlatform, shortHex, showControls } from './format.ts';
 
 export type { InterruptedPull, LibraryImage };
 
@@ -102,7 +102,10 @@ export class LibraryState {
 
 /** The platforms pulled of a stored image. */
 export function platformsOf(i: LibraryImage): string[] {
-  return i.manifests.map((m) => (m.platform ? formatPlatform(m.platform) : '')).filter(Boolean);
+  // For people: a platform is text from the image, so its invisible characters are escaped.
+  return i.manifests
+    .map((m) => (m.platform ? showControls(formatPlatform(m.platform)) : ''))
+    .filter(Boolean);
 }
 
 /** One archive for the image, or one per pulled platform when only some were pulled. */
@@ -114,7 +117,7 @@ export function exportsOf(i: LibraryImage): { label: string; target: ExportTarge
     return [{ label: 'Export', target }];
   }
   return i.manifests.map((m) => ({
-    label: `Export ${m.platform ? formatPlatform(m.platform) : shortHex(m.digest)}`,
+    label: `Export ${m.platform ? showControls(formatPlatform(m.platform)) : shortHex(m.digest)}`,
     target: { name: i.name, manifestDigest: m.digest },
   }));
 }

@@ -14,6 +14,7 @@ import { parseReference, repositoryOf } from '../lib/reference/reference.ts';
 import type { Connection } from '../lib/registry/transport.ts';
 import type { ImagesWorkerApi } from '../workers/images.ts';
 import type { Bridge } from './bridge.ts';
+import { platformLabel } from './format.ts';
 
 export interface ReferenceStateOptions {
   bridge: Bridge<ImagesWorkerApi>;
@@ -59,7 +60,7 @@ export class ReferenceState {
     const options = this.platformOptions;
     if (options.length === 0) return [];
     return [
-      ...options.map((o) => ({ value: o, label: o })),
+      ...options.map((o) => ({ value: o, label: platformLabel(o) })),
       { value: allPlatforms, label: 'All platforms' },
     ];
   }

@@ -301,6 +301,15 @@ describe('library: what each stored image offers', () => {
       ),
     ).toEqual(['linux/amd64']);
   });
+  test('platformsOf and exportsOf show a spoofed platform with its invisible characters escaped', () => {
+    const spoofed = { os: 'linux', architecture: 'amd\u202E46', variant: 'v\n1' };
+    const i = image([
+      { n: 1, platform: spoofed, pulledAt: 1 },
+      { n: 2, platform: amd64, pulledAt: 1 },
+    ]);
+    expect(platformsOf(i)).toEqual(['linux/amd\\u202E46/v\\n1', 'linux/amd64']);
+    expect(exportsOf(i).map((e) => e.label)).toContain('Export linux/amd\\u202E46/v\\n1');
+  });
 });
 
 describe('tree rows', () => {
