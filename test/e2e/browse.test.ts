@@ -190,6 +190,9 @@ test('multi-member gzip, zstd and PAX long names are read; file contents shown',
 
 test('a hostile tar is shown literally, stays inert, and downloads get safe names', async () => {
   const page = await pulled(fx.hostile.ref);
+  // Config text shows its bidi override and newline as escapes, like file names.
+  const env = page.getByRole('list', { name: 'Env' }).getByRole('listitem');
+  expect(await env.allTextContents()).toEqual([HOSTILE.envShown]);
   await page.getByRole('button', { name: 'Browse layer 1' }).click();
   await waitRead(page);
   const paths = await treePaths(page);

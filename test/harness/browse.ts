@@ -24,6 +24,9 @@ export const HOSTILE = {
   loopB: 'loop/b',
   dangling: 'dangling',
   missing: 'missing.txt',
+  /** An env value whose right-to-left override and newline must show as escapes. */
+  env: 'SPOOF=invoice-\u202Efdp.exe\nINJECTED=1',
+  envShown: 'SPOOF=invoice-\\u202Efdp.exe\\nINJECTED=1',
 } as const;
 
 export interface BrowseFixtures {
@@ -84,6 +87,7 @@ export async function buildBrowseFixtures(registry: Registry): Promise<BrowseFix
           ],
         },
       ],
+      config: { config: { Env: [HOSTILE.env] } },
     });
     const bomb = await buildImage({
       layout,
