@@ -331,6 +331,26 @@ const cases: Case[] = [
     ],
     error: { type: RegistryError, kind: 'protocol', message: /answered without a token/ },
   },
+  {
+    name: 'a token answer nested 5000 deep is refused by its depth',
+    ref: 'registry.example/team/app:v1',
+    answers: [
+      challenge(privChallenge),
+      new Response(`{"token":"t","x":${'['.repeat(5000)}${']'.repeat(5000)}}`),
+    ],
+    requests: [
+      { url: privPing },
+      {
+        url: 'https://auth.example/token?service=registry.example&scope=repository%3Ateam%2Fapp%3Apull',
+      },
+    ],
+    error: {
+      type: RegistryError,
+      kind: 'protocol',
+      message:
+        /^registry\.example: the token server's answer nests 5001 levels deep; Berth reads at most 64$/,
+    },
+  },
 
   // Retries.
   {

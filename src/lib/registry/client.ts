@@ -372,8 +372,9 @@ export class RegistryClient {
           }) as typeof doc) ?? {})
         : {};
     } catch (e) {
-      // A deep or malformed answer has no token: the error below says so.
       if (!(e instanceof JsonError)) throw e;
+      // One nested past the bound is named; a malformed answer has no token, as below says.
+      if (e.kind === 'depth') throw new RegistryError(e.message, 'protocol', res.status);
     }
     const value =
       typeof doc.token === 'string'
