@@ -101,7 +101,8 @@ export function timeView(at: number | string, unit: 'ms' | 's' = 'ms', now = Dat
   const ms = unit === 's' ? at * 1000 : at;
   if (!validTime(ms)) {
     const text = `out of range (${at} ${unit})`;
-    return { text, title: `${text}: no calendar date is that far from 1970` };
+    const why = Number.isNaN(at) ? 'not a number' : 'no calendar date is that far from 1970';
+    return { text, title: `${text}: ${why}` };
   }
   return { text: formatAge(ms, now), title: formatTime(ms), datetime: new Date(ms).toISOString() };
 }

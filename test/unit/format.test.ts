@@ -117,7 +117,11 @@ describe('numbers from an image at their limits', () => {
       unit: 's',
       want: { text: 'out of range (10000000000000 s)' },
     },
-    { name: 'NaN', at: Number.NaN, want: { text: 'out of range (NaN ms)' } },
+    {
+      name: 'NaN',
+      at: Number.NaN,
+      want: { text: 'out of range (NaN ms)', title: 'out of range (NaN ms): not a number' },
+    },
     {
       name: 'Infinity',
       at: Number.POSITIVE_INFINITY,
