@@ -2,12 +2,13 @@
 // reads the headers, and each member is then taken as a slice of the Blob, which copies
 // nothing. Only small documents are ever read into memory, under a size cap.
 import { parseDigest } from '../oci/digest.ts';
+import { maxDocumentBytes } from '../oci/limits.ts';
 import { type EntryType, TarError, TarParser } from '../layers/tar.ts';
 import { formatBytes } from '../units.ts';
 import { ImportError } from './errors.ts';
 
 /** The largest index.json, manifest.json, manifest, index or config read into memory. */
-export const maxDocumentSize = 4 << 20;
+export const maxDocumentSize = maxDocumentBytes;
 
 /** One member of the archive. */
 export interface Member {

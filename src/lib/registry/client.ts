@@ -3,6 +3,7 @@
 // checked by the content store as bytes arrive.
 import { JsonError, parseJsonBounded } from '../json.ts';
 import { DigestMismatchError } from '../oci/errors.ts';
+import { maxDocumentBytes } from '../oci/limits.ts';
 import { isDigest } from '../oci/digest.ts';
 import { manifestAccept } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
@@ -27,7 +28,7 @@ import type { Transport } from './transport.ts';
 
 /** Manifests larger than this are refused: real ones are a few KiB, and the whole document is
  * held in memory to be parsed. */
-export const maxManifestBytes = 4 << 20;
+export const maxManifestBytes = maxDocumentBytes;
 
 export interface Credentials {
   username: string;
