@@ -6,8 +6,14 @@
 //  - `.wh..wh..opq` deletes every lower-layer child of its directory, not the directory;
 //  - both apply only to lower layers and are applied before the layer's own entries, wherever
 //    they are in the tar, so a layer may delete a path and recreate it;
-//  - the markers themselves never appear in the merged filesystem.
-// Paths are normalised as paths.ts says.
+//  - the markers themselves never appear in the merged filesystem;
+//  - the name decides, not the entry's type: a directory or character device named
+//    `.wh..wh..opq` is an opaque marker too, as containerd's Apply reads it (it looks only at
+//    the base name). containerd refuses a layer holding `.wh..` or `.wh...` ("invalid whiteout
+//    name"); here `.wh.` and `.wh..` are hidden and delete nothing, and `.wh...` deletes the
+//    entry named "..", which paths.ts keeps as a name.
+// Paths are normalised as paths.ts says. Every table keyed by a path or a name is a Map, so a
+// name like "__proto__" or "constructor" is a key like any other and never reaches a prototype.
 
 import type { IndexEntry } from './entry.ts';
 import { join, normalisePath, parentOf } from './paths.ts';
