@@ -16,7 +16,7 @@
 // name like "__proto__" or "constructor" is a key like any other and never reaches a prototype.
 
 import type { IndexEntry } from './entry.ts';
-import { join, normalisePath, parentOf } from './paths.ts';
+import { depthOf, join, MAX_DEPTH, normalisePath, parentOf } from './paths.ts';
 
 export type ChangeKind = 'added' | 'modified' | 'deleted';
 
@@ -92,9 +92,12 @@ export interface ParsedLayer {
   opaques: string[];
 }
 
+/** A layer's entries sorted into deletions and puts. An entry deeper than MAX_DEPTH is left
+ * out, marker or not: nothing that deep exists below for a marker there to delete. */
 export function parseLayer(entries: IndexEntry[]): ParsedLayer {
   const parsed: ParsedLayer = { puts: [], whiteouts: [], opaques: [] };
   for (const entry of entries) {
+    if (tooDeep(entry.path)) continue;
     const marker = whiteoutTarget(entry.path);
     if (marker?.kind === 'whiteout') parsed.whiteouts.push(marker.target);
     else if (marker?.kind === 'opaque') parsed.opaques.push(marker.dir);
@@ -106,6 +109,9 @@ export function parseLayer(entries: IndexEntry[]): ParsedLayer {
   }
   return parsed;
 }
+
+/** Whether a tar path is deeper than the merged filesystem holds (MAX_DEPTH components). */
+export const tooDeep = (path: string) => depthOf(normalisePath(path), MAX_DEPTH) > MAX_DEPTH;
 
 /** One path of the Overlay. */
 export interface OverlayNode {
@@ -127,17 +133,23 @@ interface Touch {
   replaced?: boolean;
 }
 
-/** The bytes of the files below `node` that layers before `below` put there. */
+/** The bytes of the files below `node` that layers before `below` put there: the nearest
+ * double to the exact sum (counted in bigint once it passes Number.MAX_SAFE_INTEGER). */
 export function nodeBytes(node: OverlayNode, below: number): number {
   let bytes = 0;
+  let exact: bigint | undefined;
   const stack = [node];
   for (let n = stack.pop(); n; n = stack.pop()) {
     if (n.born >= below) continue;
     // One directory may hold more children than a spread's argument list can.
     if (n.children) for (const c of n.children.values()) stack.push(c);
-    else bytes += n.entry.size;
+    else {
+      const size = Number.isSafeInteger(n.entry.size) && n.entry.size > 0 ? n.entry.size : 0;
+      if (exact === undefined && bytes + size <= Number.MAX_SAFE_INTEGER) bytes += size;
+      else exact = (exact ?? BigInt(bytes)) + BigInt(size);
+    }
   }
-  return bytes;
+  return exact === undefined ? bytes : Number(exact);
 }
 
 /** The merged filesystem, applied one layer at a time. */
