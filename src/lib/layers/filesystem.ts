@@ -111,7 +111,9 @@ export function parseLayer(entries: IndexEntry[]): ParsedLayer {
 }
 
 /** Whether a tar path is deeper than the merged filesystem holds (MAX_DEPTH components). */
-export const tooDeep = (path: string) => depthOf(normalisePath(path), MAX_DEPTH) > MAX_DEPTH;
+export const tooDeep = (path: string) =>
+  // Normalising only removes components: a path with few "/" needs no normalising to tell.
+  depthOf(path, MAX_DEPTH) > MAX_DEPTH && depthOf(normalisePath(path), MAX_DEPTH) > MAX_DEPTH;
 
 /** One path of the Overlay. */
 export interface OverlayNode {

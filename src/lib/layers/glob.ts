@@ -234,7 +234,12 @@ function run(nfa: Automaton, path: string, anchored: boolean, work?: GlobWork): 
  */
 export function globMatcher(pattern: string, work?: GlobWork): (path: string) => boolean {
   const anchored = pattern.startsWith('/');
-  const glob = pattern.replace(/^\/+|\/+$/g, '').replace(/\/{2,}/g, '/');
+  // Trimmed by hand: /\/+$/ would rescan every run of "/" to the end, quadratic on a pasted one.
+  let start = 0;
+  let end = pattern.length;
+  while (start < end && pattern.charCodeAt(start) === SLASH) start++;
+  while (end > start && pattern.charCodeAt(end - 1) === SLASH) end--;
+  const glob = pattern.slice(start, end).replace(/\/{2,}/g, '/');
   let compiled = compileGlob(glob, true);
   if (compiled.invalid) compiled = compileGlob(glob, false);
   const strip = (path: string) => (path.startsWith('/') ? path.replace(/^\/+/, '') : path);
