@@ -72,6 +72,8 @@ export class FileBrowser {
   /** The items whose paths the worker holds, and their version number there. */
   #sent: { items: readonly TreeItem[]; version: number } | null = null;
   #versions = 0;
+  /** The search waiting for its timer or for the worker, and what it is for. */
+  #pending: { query: string; items: readonly TreeItem[] } | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running: AbortController | undefined;
 
@@ -102,16 +104,22 @@ export class FileBrowser {
     return q !== '' && !(r && r.query === q && r.items === this.items);
   }
 
+  /** (Re)starts the wait before asking the worker; a search already on its way for the same
+   * query and items goes on. */
   #schedule(query: string, items: readonly TreeItem[]) {
+    const p = this.#pending;
+    if (p && p.query === query && p.items === items) return;
     clearTimeout(this.#timer);
     this.#running?.abort();
     this.#running = undefined;
+    this.#pending = null;
     if (!query) {
       this.#result = null;
       return;
     }
     const r = this.#result;
     if (r && r.query === query && r.items === items) return;
+    this.#pending = { query, items };
     this.#timer = setTimeout(() => void this.#search(query, items), SEARCH_DEBOUNCE_MS);
   }
 
@@ -132,7 +140,10 @@ export class FileBrowser {
         { version, query, ...(paths ? { paths } : {}) },
         { signal: ac.signal },
       );
-      if (!ac.signal.aborted) this.#result = { query, items, matches };
+      if (!ac.signal.aborted) {
+        this.#result = { query, items, matches };
+        this.#pending = null;
+      }
     } catch (err) {
       if (ac.signal.aborted) return;
       // The worker lost the paths (it was restarted): send them again, once.
@@ -141,6 +152,7 @@ export class FileBrowser {
         return this.#search(query, items, false);
       }
       this.#result = { query, items, matches: new Uint32Array(0) };
+      this.#pending = null;
       this.error = `The search failed: ${err instanceof Error ? err.message : String(err)}`;
     } finally {
       if (this.#running === ac) this.#running = undefined;
@@ -336,6 +348,8 @@ export class FileBrowser {
 
   search(query: string) {
     this.query = query;
+    // The effect in the constructor sees this too, and new items under the same query.
+    this.#schedule(query.trim(), this.items);
   }
 
   toggle(path: string) {
