@@ -1,7 +1,13 @@
 import { WorkerBridge } from './rpc.ts';
-import type { LayerEvent, LayerListingResult, LayerRef, LayersWorkerApi } from './layers.worker.ts';
+import type {
+  LayerEvent,
+  LayerListingResult,
+  LayerRef,
+  LayersWorkerApi,
+  SearchRequest,
+} from './layers.worker.ts';
 
-export type { LayerEvent, LayerListingResult, LayerRef, LayersWorkerApi };
+export type { LayerEvent, LayerListingResult, LayerRef, LayersWorkerApi, SearchRequest };
 
 export function createLayersBridge(): WorkerBridge<LayersWorkerApi> {
   return new WorkerBridge<LayersWorkerApi>(

@@ -1,10 +1,11 @@
 // The layers worker: decompresses and reads layers for the file browser (listing, diffID check,
-// file contents), apart from the images worker, so browsing never waits for a download and a
-// download never waits for a listing.
+// file contents, the file search), apart from the images worker, so browsing never waits for a
+// download and a download never waits for a listing.
 import { layerCompression } from '../lib/oci/mediatypes.ts';
 import { algorithmOf } from '../lib/oci/hasher.ts';
 import { decompress } from '../lib/layers/decompress.ts';
 import { fileBlob, listLayer, readFileBytes, type FileBytes } from '../lib/layers/read.ts';
+import { searchPaths } from '../lib/layers/search.ts';
 import type { Store } from '../lib/store/store.ts';
 import { withLock } from '../lib/store/locks.ts';
 import type { IndexEntry } from '../lib/layers/entry.ts';
@@ -55,6 +56,23 @@ async function layerTar(layer: LayerRef, signal: AbortSignal) {
   return tarStream(src.open, layer.mediaType, signal);
 }
 
+/** The paths the page searches: the view on screen, sent once per version of it. */
+let searchable: { version: number; paths: readonly string[] } = { version: -1, paths: [] };
+
+/** A search asked for a version of the paths this worker does not hold (it never got them,
+ * or was restarted); the page sends them again. */
+export class SearchListingError extends Error {
+  override name = 'SearchListingError';
+}
+
+export interface SearchRequest {
+  /** Which version of the page's paths the query is for. */
+  version: number;
+  /** The paths themselves, when this version is new to the worker; kept for later queries. */
+  paths?: string[];
+  query: string;
+}
+
 const api = {
   /** The file index of a layer: from the store when it was read before, else by reading the
    * layer through (following its download if it is still coming), then stored. */
@@ -82,6 +100,16 @@ const api = {
       },
       { signal: ctx.signal },
     );
+  },
+
+  /** Which of the page's paths match a search (the search box's globs and substrings): their
+   * indexes, in order. The page cancels a search that a newer query replaces. */
+  async searchPaths(arg: SearchRequest, ctx: CallContext): Promise<Uint32Array> {
+    if (arg.paths) searchable = { version: arg.version, paths: arg.paths };
+    if (searchable.version !== arg.version) {
+      throw new SearchListingError(`search: paths version ${arg.version} was never sent`);
+    }
+    return searchPaths(searchable.paths, arg.query, { signal: ctx.signal });
   },
 
   /** Up to `limit` bytes of one file, for the viewer. */

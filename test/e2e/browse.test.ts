@@ -67,10 +67,16 @@ async function pulled(ref: string, settings?: Record<string, number>): Promise<P
 
 const files = (page: Page) => page.getByRole('region', { name: 'Files' });
 
+/** Types a search and waits for its answer: the layers worker matches, after a pause. */
+async function search(page: Page, query: string) {
+  await files(page).getByRole('searchbox', { name: 'Search files' }).fill(query);
+  await expect.poll(() => files(page).locator('.searching').count()).toBe(0);
+}
+
 /** Every row of the tree as "path [change]", after a search for everything (which opens
  * every directory). */
 async function treePaths(page: Page): Promise<string[]> {
-  await files(page).getByRole('searchbox', { name: 'Search files' }).fill('**');
+  await search(page, '**');
   const tree = files(page).getByRole('tree');
   await tree.waitFor();
   return tree.evaluate((el) => {
@@ -93,8 +99,8 @@ async function waitRead(page: Page) {
   await expect.poll(() => files(page).locator('.reading').count(), { timeout: 60_000 }).toBe(0);
 }
 
-async function viewFile(page: Page, search: string, name: string) {
-  await files(page).getByRole('searchbox', { name: 'Search files' }).fill(search);
+async function viewFile(page: Page, query: string, name: string) {
+  await search(page, query);
   await files(page).getByRole('treeitem', { name, exact: true }).click();
   await files(page).getByRole('button', { name: 'View file' }).click();
   const viewer = page.getByRole('region', { name: 'File viewer' });
@@ -141,7 +147,7 @@ test('the merged filesystem applies whiteouts and opaque directories; each layer
 
   // A search across every layer finds each copy, and the whiteout that deleted it.
   await files(page).getByRole('combobox', { name: 'View' }).selectOption({ label: 'All layers' });
-  await files(page).getByRole('searchbox', { name: 'Search files' }).fill('*motd');
+  await search(page, '*motd');
   const rows = await files(page)
     .getByRole('treeitem')
     .evaluateAll((items) => items.map((i) => i.getAttribute('aria-label')));
@@ -159,7 +165,7 @@ test('the merged filesystem applies whiteouts and opaque directories; each layer
 
   // Details of an entry, and the wasted space of the image.
   await files(page).getByRole('combobox', { name: 'View' }).selectOption({ label: 'Layer 2' });
-  await files(page).getByRole('searchbox', { name: 'Search files' }).fill('motd');
+  await search(page, 'motd');
   await files(page).getByRole('treeitem', { name: 'motd', exact: true }).click();
   const details = page.getByRole('complementary', { name: 'Entry details' });
   expect(await details.textContent()).toMatch(/Mode\s*-rw-r--r--.*Owner\s*0:0.*Layer\s*2/s);
@@ -220,7 +226,7 @@ test('a hostile tar is shown literally, stays inert, and downloads get safe name
   ]);
   expect(download.suggestedFilename()).toBe('_img src=x onerror=alert(1)_.html');
 
-  await files(page).getByRole('searchbox', { name: 'Search files' }).fill('dangling');
+  await search(page, 'dangling');
   await files(page).getByRole('treeitem', { name: HOSTILE.dangling, exact: true }).click();
   await files(page).getByRole('button', { name: 'View file' }).click();
   await expect
@@ -240,9 +246,9 @@ test('a gzip bomb: the view is capped and the page stays responsive', async () =
   const page = await pulled(fx.bomb.ref);
   await page.getByRole('button', { name: 'Browse layer 1' }).click();
   // While 200 MB are being read, the page answers and the search box takes input.
-  const search = files(page).getByRole('searchbox', { name: 'Search files' });
-  await search.fill('zeros');
-  expect(await search.inputValue()).toBe('zeros');
+  const box = files(page).getByRole('searchbox', { name: 'Search files' });
+  await box.fill('zeros');
+  expect(await box.inputValue()).toBe('zeros');
   await waitRead(page);
   const viewer = await viewFile(page, 'zeros', 'zeros.bin');
   await expect.poll(() => viewer.textContent()).toMatch(/Showing the first 1\.05 MB of 200 MB/);

@@ -265,4 +265,44 @@ describe('mergeLayers and layerChanges', () => {
       'modified srv/old',
     ]);
   });
+
+  test('whiteouts named like prototype keys, "." and newlines, in a 5 KB list (issue 13)', () => {
+    // The kind of list that did not merge in 5 s: whiteouts of "__proto__", an opaque marker
+    // that is a character device, ".wh...", and prototype keys, "." and "\n" as components.
+    const lower = [d('__proto__'), f('__proto__/x', 5), d('constructor'), f('constructor/y', 7)];
+    lower.push(d('dir'), f('dir/a', 1), f('dir/\n', 2), f('./dir/./b', 3), f('..', 4));
+    const upper = [
+      f('.wh.__proto__/'),
+      entry('dir/.wh..wh..opq', 'char', 0),
+      f('.wh...'),
+      f('dir/c', 4),
+      f('constructor/./z', 9),
+      f('./__proto__/./constructor/.wh.toString', 0),
+    ];
+    const names = ['__proto__', 'constructor', '.', '\n', 'prototype', 'toString'];
+    for (let k = 0; upper.reduce((n, e) => n + e.path.length, 0) < 5000; k++) {
+      upper.push(f(`pad/${names[k % 6]}/./${names[(k >> 3) % 6]}/${k}`, 1));
+    }
+    const out = mergeLayers([lower, upper]);
+    const paths = merged([lower, upper]);
+    // ".wh..wh..opq" is opaque whatever its type, as containerd reads it: dir keeps only "c".
+    expect(paths.filter((p) => p.startsWith('dir/') && p !== 'dir/')).toEqual(['dir/c']);
+    expect(paths).not.toContain('__proto__/');
+    expect(paths).not.toContain('__proto__/x');
+    // ".wh..." deletes the entry named ".." (a name, never resolved).
+    expect(paths).not.toContain('..');
+    expect(paths).toEqual(expect.arrayContaining(['constructor/y', 'constructor/z', 'dir/']));
+    const files = new Set(out.filter((m) => m.entry.type === 'file').map((m) => m.path));
+    for (const e of upper.filter((e) => e.path.startsWith('pad/'))) {
+      expect(
+        files.has(e.path.replaceAll('/./', '/').replaceAll('/./', '/')),
+        JSON.stringify(e.path),
+      ).toBe(true);
+    }
+    expect(Object.prototype).not.toHaveProperty('x');
+    expect(Object.getPrototypeOf({})).toBe(Object.prototype);
+    expect(changes([lower, upper], 1)).toEqual(
+      expect.arrayContaining(['deleted .. 4', 'deleted __proto__ 5', 'deleted dir/a 1']),
+    );
+  });
 });

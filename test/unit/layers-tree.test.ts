@@ -1,7 +1,15 @@
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import type { IndexEntry } from '../../src/lib/layers/entry.ts';
 import { layerChanges, mergeLayers } from '../../src/lib/layers/filesystem.ts';
-import { buildTree, flattenVisible, sortTree, type TreeNode } from '../../src/lib/layers/tree.ts';
+import { MAX_DEPTH } from '../../src/lib/layers/paths.ts';
+import {
+  buildTree,
+  flattenVisible,
+  sortTree,
+  type TreeItem,
+  type TreeNode,
+} from '../../src/lib/layers/tree.ts';
 import { d, f } from './layers-entry-helpers.ts';
 
 function names(nodes: TreeNode[] | undefined): string[] {
@@ -122,5 +130,93 @@ describe('buildTree, sortTree and flattenVisible', () => {
     }
     const top = root.children![0]!;
     expect(top.size).toBe(top.children!.reduce((s, c) => s + c.size, 0));
+  });
+});
+
+describe('directory sizes', () => {
+  // Read without the module's helper, so that the test means the same before and after it.
+  const exact = (n: TreeNode) => (n as { exactSize?: bigint }).exactSize ?? BigInt(n.size);
+  const MAX = Number.MAX_SAFE_INTEGER;
+
+  /** Every directory's exact size is the sum of its children that are not deletions. */
+  function checkSums(root: TreeNode) {
+    const stack = [root];
+    for (let n = stack.pop(); n; n = stack.pop()) {
+      if (!n.children || n.change === 'deleted') continue;
+      const sum = n.children
+        .filter((c) => c.change !== 'deleted')
+        .reduce((s, c) => s + exact(c), 0n);
+      expect(exact(n), `size of ${JSON.stringify(n.path)}`).toBe(sum);
+      expect(n.size, `${JSON.stringify(n.path)} shows the nearest double`).toBe(Number(sum));
+      stack.push(...n.children);
+    }
+  }
+
+  test('sums past 2^53 are exact', () => {
+    const files = [f('d/a', MAX), f('d/b', MAX), f('d/c', 1), f('e', 2 ** 52)];
+    const root = buildTree(files.map((entry) => ({ path: entry.path, entry })));
+    checkSums(root);
+    expect(exact(root)).toBe(2n * BigInt(MAX) + 1n + 2n ** 52n);
+    expect(exact(root.children![0]!)).toBe(2n * BigInt(MAX) + 1n);
+  });
+
+  test('sizes that are not byte counts count as 0 in the sums', () => {
+    const files = [f('d/a', NaN), f('d/b', -5), f('d/c', 1.5), f('d/e', Infinity)];
+    const root = buildTree(files.map((entry) => ({ path: entry.path, entry })));
+    expect(root.size).toBe(0);
+    expect(root.children![0]!.size).toBe(0);
+  });
+
+  test('a parent is the sum of its children, for random trees with huge sizes', () => {
+    const size = fc.oneof(fc.nat(1000), fc.constant(MAX), fc.integer({ min: 2 ** 52, max: MAX }));
+    const item = fc
+      .record({
+        parts: fc.array(fc.constantFrom('a', 'b', 'c', '__proto__'), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        size,
+        dir: fc.boolean(),
+        deleted: fc.boolean(),
+      })
+      .map(({ parts, size, dir, deleted }): TreeItem => {
+        const path = parts.join('/');
+        if (deleted) return { path, change: 'deleted', size };
+        return { path, entry: dir ? d(path) : f(path, size) };
+      });
+    fc.assert(
+      fc.property(fc.array(item, { maxLength: 30 }), (items) => {
+        const root = buildTree(items);
+        checkSums(root);
+        sortTree(root, 'size');
+        checkSums(root);
+      }),
+      { seed: 13, numRuns: 1000 },
+    );
+  });
+});
+
+describe('deep paths', () => {
+  test(`paths deeper than ${MAX_DEPTH} components are left out of the tree and the merge`, () => {
+    // Issue 13: about 5 KB of "\n/" components, with whiteouts and prototype keys around them,
+    // made every view of the layers take seconds: each level of a path is a node that holds
+    // its full path, so a path cost its depth times its length.
+    const deep = `${'\n/'.repeat(2400)}__proto__`;
+    const layers = [
+      [f(deep, 1), f(`${'./\n/'.repeat(MAX_DEPTH - 1)}ok`, 2), d('__proto__')],
+      [f('.wh.__proto__'), f(`${deep}/.wh..wh..opq`), f(`constructor/${deep}`, 3)],
+    ];
+    const merged = mergeLayers(layers);
+    expect(merged.map((m) => m.path.split('/').length).every((n) => n <= MAX_DEPTH)).toBe(true);
+    expect(merged.some((m) => m.path.endsWith('/ok'))).toBe(true);
+    expect(merged.some((m) => m.path === '__proto__')).toBe(false);
+    const changes = layerChanges(layers)[1]!;
+    expect(changes.map((c) => `${c.change} ${c.path}`)).toEqual(['deleted __proto__']);
+    const root = buildTree(layers.flat().map((entry) => ({ path: entry.path, entry })));
+    // The raw listing shows its markers; "constructor/…" is too deep to be there at all.
+    expect(names(root.children).sort()).toEqual(['\n', '.wh.__proto__', '__proto__']);
+    let depth = 0;
+    for (let n = root.children![0]; n; n = n.children?.[0]) depth++;
+    expect(depth).toBe(MAX_DEPTH);
   });
 });

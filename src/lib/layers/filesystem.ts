@@ -6,11 +6,17 @@
 //  - `.wh..wh..opq` deletes every lower-layer child of its directory, not the directory;
 //  - both apply only to lower layers and are applied before the layer's own entries, wherever
 //    they are in the tar, so a layer may delete a path and recreate it;
-//  - the markers themselves never appear in the merged filesystem.
-// Paths are normalised as paths.ts says.
+//  - the markers themselves never appear in the merged filesystem;
+//  - the name decides, not the entry's type: a directory or character device named
+//    `.wh..wh..opq` is an opaque marker too, as containerd's Apply reads it (it looks only at
+//    the base name). containerd refuses a layer holding `.wh..` or `.wh...` ("invalid whiteout
+//    name"); here `.wh.` and `.wh..` are hidden and delete nothing, and `.wh...` deletes the
+//    entry named "..", which paths.ts keeps as a name.
+// Paths are normalised as paths.ts says. Every table keyed by a path or a name is a Map, so a
+// name like "__proto__" or "constructor" is a key like any other and never reaches a prototype.
 
 import type { IndexEntry } from './entry.ts';
-import { join, normalisePath, parentOf } from './paths.ts';
+import { depthOf, join, MAX_DEPTH, normalisePath, parentOf } from './paths.ts';
 
 export type ChangeKind = 'added' | 'modified' | 'deleted';
 
@@ -86,9 +92,12 @@ export interface ParsedLayer {
   opaques: string[];
 }
 
+/** A layer's entries sorted into deletions and puts. An entry deeper than MAX_DEPTH is left
+ * out, marker or not: nothing that deep exists below for a marker there to delete. */
 export function parseLayer(entries: IndexEntry[]): ParsedLayer {
   const parsed: ParsedLayer = { puts: [], whiteouts: [], opaques: [] };
   for (const entry of entries) {
+    if (tooDeep(entry.path)) continue;
     const marker = whiteoutTarget(entry.path);
     if (marker?.kind === 'whiteout') parsed.whiteouts.push(marker.target);
     else if (marker?.kind === 'opaque') parsed.opaques.push(marker.dir);
@@ -100,6 +109,11 @@ export function parseLayer(entries: IndexEntry[]): ParsedLayer {
   }
   return parsed;
 }
+
+/** Whether a tar path is deeper than the merged filesystem holds (MAX_DEPTH components). */
+export const tooDeep = (path: string) =>
+  // Normalising only removes components: a path with few "/" needs no normalising to tell.
+  depthOf(path, MAX_DEPTH) > MAX_DEPTH && depthOf(normalisePath(path), MAX_DEPTH) > MAX_DEPTH;
 
 /** One path of the Overlay. */
 export interface OverlayNode {
@@ -121,17 +135,23 @@ interface Touch {
   replaced?: boolean;
 }
 
-/** The bytes of the files below `node` that layers before `below` put there. */
+/** The bytes of the files below `node` that layers before `below` put there: the nearest
+ * double to the exact sum (counted in bigint once it passes Number.MAX_SAFE_INTEGER). */
 export function nodeBytes(node: OverlayNode, below: number): number {
   let bytes = 0;
+  let exact: bigint | undefined;
   const stack = [node];
   for (let n = stack.pop(); n; n = stack.pop()) {
     if (n.born >= below) continue;
     // One directory may hold more children than a spread's argument list can.
     if (n.children) for (const c of n.children.values()) stack.push(c);
-    else bytes += n.entry.size;
+    else {
+      const size = Number.isSafeInteger(n.entry.size) && n.entry.size > 0 ? n.entry.size : 0;
+      if (exact === undefined && bytes + size <= Number.MAX_SAFE_INTEGER) bytes += size;
+      else exact = (exact ?? BigInt(bytes)) + BigInt(size);
+    }
   }
-  return bytes;
+  return exact === undefined ? bytes : Number(exact);
 }
 
 /** The merged filesystem, applied one layer at a time. */

@@ -3,7 +3,7 @@
 
 import type { IndexEntry } from './entry.ts';
 import type { ChangeKind } from './filesystem.ts';
-import { normalisePath, parentOf } from './paths.ts';
+import { depthOf, MAX_DEPTH, normalisePath, parentOf } from './paths.ts';
 
 /** What buildTree takes: MergedEntry and LayerChange both fit. */
 export interface TreeItem {
@@ -24,8 +24,11 @@ export interface TreeNode {
   layer?: number;
   change?: ChangeKind;
   /** For a directory, the sum of its non-deleted descendants' sizes (dive leaves removed files
-   * out of a directory's size too); for a deleted directory, the bytes it removed. */
+   * out of a directory's size too); for a deleted directory, the bytes it removed. A sum above
+   * Number.MAX_SAFE_INTEGER is the nearest double, and `exactSize` holds it exactly. */
   size: number;
+  /** A directory's exact total, present only when it is above Number.MAX_SAFE_INTEGER. */
+  exactSize?: bigint;
   /** Present (maybe empty) exactly on directories. */
   children?: TreeNode[];
   /** A directory there only because paths below it are: no item described it, or its item
@@ -33,12 +36,26 @@ export interface TreeNode {
   implicit?: boolean;
 }
 
+/** A size as the sums count it: an entry size is a non-negative safe integer (tar.ts refuses
+ * bigger), but anything else that arrives (NaN, negative, fractional, infinite) counts as 0
+ * rather than poisoning every total above it. */
+const countable = (size: number) => (Number.isSafeInteger(size) && size > 0 ? size : 0);
+
+/** The exact total of a node: its bigint when it has one. */
+export const exactSize = (node: TreeNode): bigint => node.exactSize ?? BigInt(node.size);
+
 /**
  * A tree of the given items, with every missing parent directory made up (marked implicit).
- * Items are normalised like layer paths; for a path given twice the later item wins.
+ * Items are normalised like layer paths; for a path given twice the later item wins. Items
+ * deeper than `maxDepth` components (MAX_DEPTH unless given) are left out.
  * Children are in insertion order until sortTree is called.
+ * Directory sizes are exact: sums stay numbers while they are safe integers and go on in
+ * bigint past Number.MAX_SAFE_INTEGER (see TreeNode.exactSize).
  */
-export function buildTree(items: readonly TreeItem[]): TreeNode {
+export function buildTree(
+  items: readonly TreeItem[],
+  { maxDepth = MAX_DEPTH }: { maxDepth?: number } = {},
+): TreeNode {
   const root: TreeNode = { name: '', path: '', size: 0, children: [] };
   const byPath = new Map<string, TreeNode>([['', root]]);
   // Parents are always created before their children, so this order walked backwards sums
@@ -55,6 +72,7 @@ export function buildTree(items: readonly TreeItem[]): TreeNode {
       layer: undefined,
       change: undefined,
       size: 0,
+      exactSize: undefined,
       children: dir ? [] : undefined,
       implicit: true,
     };
@@ -77,7 +95,7 @@ export function buildTree(items: readonly TreeItem[]): TreeNode {
 
   for (const item of items) {
     const path = normalisePath(item.path);
-    if (path === '') continue;
+    if (path === '' || depthOf(path, maxDepth) > maxDepth) continue;
     const node = ensure(path);
     const deleted = item.change === 'deleted';
     node.entry = item.entry;
@@ -91,10 +109,22 @@ export function buildTree(items: readonly TreeItem[]): TreeNode {
   for (const node of nodes) if (node.children) node.size = 0;
   for (let k = nodes.length - 1; k >= 0; k--) {
     const node = nodes[k]!;
-    if (node.change !== 'deleted') parents[k]!.size += node.size;
+    if (node.change === 'deleted') continue;
+    const parent = parents[k]!;
+    const own = node.children ? node.size : countable(node.size);
+    const sum = parent.size + own;
+    if (parent.exactSize === undefined && node.exactSize === undefined && sum <= MAX_SAFE) {
+      parent.size = sum;
+    } else {
+      const exact = exactSize(parent) + (node.exactSize ?? BigInt(own));
+      parent.exactSize = exact;
+      parent.size = Number(exact);
+    }
   }
   return root;
 }
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 const byName = (a: TreeNode, b: TreeNode) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 const bySize = (a: TreeNode, b: TreeNode) => b.size - a.size || byName(a, b);

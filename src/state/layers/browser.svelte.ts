@@ -3,11 +3,13 @@
 // The file browser of one image: which view is on screen (a layer, every layer, or the merged
 // filesystem), the tree built from the listings, the rows the tree shows, the selection and the
 // search. The view reads the tree through a narrow interface, a window of rows (`TreeRows`), so
-// that building, merging and searching can later move into a worker and the page hold only
-// the rows on screen.
+// that building and merging can later move into a worker and the page hold only the rows on
+// screen. The search already runs there: the page sends the query, debounced, and gets back
+// which items match.
 import type { IndexEntry } from '../../lib/layers/entry.ts';
-import { layerChanges, mergeLayers } from '../../lib/layers/filesystem.ts';
-import { globMatcher } from '../../lib/layers/glob.ts';
+import { untrack } from 'svelte';
+import { layerChanges, mergeLayers, tooDeep } from '../../lib/layers/filesystem.ts';
+import { MAX_DEPTH } from '../../lib/layers/paths.ts';
 import { buildTree, sortTree, type TreeItem, type TreeNode } from '../../lib/layers/tree.ts';
 import { wastedSpace, type WastedSpace } from '../../lib/layers/wasted.ts';
 import type { Descriptor } from '../../lib/oci/types.ts';
@@ -38,6 +40,16 @@ export interface Selected {
   change?: 'added' | 'modified' | 'deleted';
 }
 
+/** How long the search waits for typing to pause before it asks the worker. */
+export const SEARCH_DEBOUNCE_MS = 150;
+
+/** The answer to one search: which of `items` match `query` (indexes, in order). */
+interface SearchResult {
+  query: string;
+  items: readonly TreeItem[];
+  matches: Uint32Array;
+}
+
 export interface FileBrowserOptions {
   bridge: Bridge<LayersWorkerApi>;
   /** Downloads a layer that was not fetched yet (an inspected image). */
@@ -54,8 +66,19 @@ export class FileBrowser {
   error = $state<string | null>(null);
   readonly listings: Listings;
   readonly viewer: Viewer;
+  readonly #bridge: Bridge<LayersWorkerApi>;
+  /** The latest search answered, for the items it was asked about. */
+  #result = $state.raw<SearchResult | null>(null);
+  /** The items whose paths the worker holds, and their version number there. */
+  #sent: { items: readonly TreeItem[]; version: number } | null = null;
+  #versions = 0;
+  /** The search waiting for its timer or for the worker, and what it is for. */
+  #pending: { query: string; items: readonly TreeItem[] } | null = null;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #running: AbortController | undefined;
 
   constructor(opts: FileBrowserOptions) {
+    this.#bridge = opts.bridge;
     this.listings = new Listings(opts);
     this.viewer = new Viewer({
       bridge: opts.bridge,
@@ -63,6 +86,77 @@ export class FileBrowser {
       save: opts.save,
       onError: (message) => (this.error = message),
     });
+    // A new query, or new items under a query (another view, a layer read further), asks
+    // again. Lives as long as the browser, which lives as long as the page.
+    $effect.root(() => {
+      $effect(() => {
+        const query = this.query.trim();
+        const items = this.items;
+        untrack(() => this.#schedule(query, items));
+      });
+    });
+  }
+
+  /** Whether a search is waiting for typing to pause or for the worker's answer. */
+  get searching(): boolean {
+    const q = this.query.trim();
+    const r = this.#result;
+    return q !== '' && !(r && r.query === q && r.items === this.items);
+  }
+
+  /** (Re)starts the wait before asking the worker; a search already on its way for the same
+   * query and items goes on. */
+  #schedule(query: string, items: readonly TreeItem[]) {
+    const p = this.#pending;
+    if (p && p.query === query && p.items === items) return;
+    clearTimeout(this.#timer);
+    this.#running?.abort();
+    this.#running = undefined;
+    this.#pending = null;
+    if (!query) {
+      this.#result = null;
+      return;
+    }
+    const r = this.#result;
+    if (r && r.query === query && r.items === items) return;
+    this.#pending = { query, items };
+    this.#timer = setTimeout(() => void this.#search(query, items), SEARCH_DEBOUNCE_MS);
+  }
+
+  /** Asks the worker which items match; a newer query aborts this one. Sends the paths only
+   * when the worker does not hold these items yet. */
+  async #search(query: string, items: readonly TreeItem[], again = true): Promise<void> {
+    const ac = new AbortController();
+    this.#running = ac;
+    let paths: string[] | undefined;
+    if (this.#sent?.items !== items) {
+      this.#sent = { items, version: ++this.#versions };
+      paths = items.map((i) => i.path);
+    }
+    const version = this.#sent.version;
+    try {
+      const matches = await this.#bridge.call(
+        'searchPaths',
+        { version, query, ...(paths ? { paths } : {}) },
+        { signal: ac.signal },
+      );
+      if (!ac.signal.aborted) {
+        this.#result = { query, items, matches };
+        this.#pending = null;
+      }
+    } catch (err) {
+      if (ac.signal.aborted) return;
+      // The worker lost the paths (it was restarted): send them again, once.
+      if (again && err instanceof Error && err.name === 'SearchListingError') {
+        this.#sent = null;
+        return this.#search(query, items, false);
+      }
+      this.#result = { query, items, matches: new Uint32Array(0) };
+      this.#pending = null;
+      this.error = `The search failed: ${err instanceof Error ? err.message : String(err)}`;
+    } finally {
+      if (this.#running === ac) this.#running = undefined;
+    }
   }
 
   get summary(): ImageSummary | null {
@@ -175,11 +269,19 @@ export class FileBrowser {
     return this.#shown.filter(({ listing }) => listing.status !== 'done');
   }
 
-  /** What went wrong reading the view's layers: errors, and content that does not match. */
+  /** What went wrong reading the view's layers: errors, content that does not match, and
+   * entries too deep to show. */
   get problems(): string[] {
-    return this.#shown.flatMap(({ listing }) =>
+    const problems = this.#shown.flatMap(({ listing }) =>
       [listing.mismatch, listing.error].filter((m): m is string => !!m),
     );
+    const deep = this.#shown.reduce((n, { listing }) => n + tooDeepCount(listing), 0);
+    if (deep > 0) {
+      problems.push(
+        `${deep.toLocaleString()} ${deep === 1 ? 'entry is' : 'entries are'} more than ${MAX_DEPTH} directories deep and not shown.`,
+      );
+    }
+    return problems;
   }
 
   /** Whether the changes of the layer on screen could be worked out (its lower layers read). */
@@ -189,9 +291,17 @@ export class FileBrowser {
   }
 
   readonly #tree = $derived.by((): TreeNode => {
-    const q = this.query.trim();
-    const match = q ? globMatcher(q) : undefined;
-    const root = buildTree(match ? this.items.filter((i) => match(i.path)) : this.items);
+    const items = this.items;
+    let shown: readonly TreeItem[] = items;
+    if (this.query.trim()) {
+      // While typing, the last answer for these items stays on screen; for other items
+      // (another view) nothing does until the worker answers.
+      const r = this.#result;
+      shown = r?.items === items ? Array.from(r.matches, (i) => items[i]!) : [];
+    }
+    const root = buildTree(shown, {
+      maxDepth: this.view?.kind === allLayers ? MAX_DEPTH + 1 : MAX_DEPTH,
+    });
     sortTree(root, this.sort);
     return root;
   });
@@ -238,6 +348,8 @@ export class FileBrowser {
 
   search(query: string) {
     this.query = query;
+    // The effect in the constructor sees this too, and new items under the same query.
+    this.#schedule(query.trim(), this.items);
   }
 
   toggle(path: string) {
@@ -287,6 +399,18 @@ function wanted(s: ImageSummary, view: View): number[] {
   const all = s.layers.map((_, i) => i).filter((i) => browsable(s.layers[i]!));
   if (view.kind !== 'layer') return all;
   return all.filter((i) => i === view.index || (i < view.index && s.layers[i]!.stored));
+}
+
+/** How many of a read listing's entries are too deep for the tree, counted once per listing. */
+const deepCounts = new WeakMap<readonly IndexEntry[], number>();
+function tooDeepCount(listing: Listing): number {
+  if (listing.status !== 'done') return 0;
+  let n = deepCounts.get(listing.files);
+  if (n === undefined) {
+    n = listing.files.reduce((k, e) => (tooDeep(e.path) ? k + 1 : k), 0);
+    deepCounts.set(listing.files, n);
+  }
+  return n;
 }
 
 function viewOf(layer: LayerView): View {
