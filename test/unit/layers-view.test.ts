@@ -166,6 +166,14 @@ describe('safeFileName', () => {
     expect(safeFileName(input), `safeFileName(${JSON.stringify(input)})`).toBe(want);
   });
 
+  test('a long run of dots, spaces or slashes is trimmed in linear time (a backtracking regex hung)', () => {
+    const run = '. '.repeat(100_000);
+    expect(safeFileName(`x${run}`)).toBe(`x`);
+    expect(safeFileName(`d/y${run}${run}`)).toBe('y');
+    expect(safeFileName(`a${'/'.repeat(200_000)}b`)).toBe('b');
+    expect(safeFileName(`${'/'.repeat(200_000)}a`)).toBe('a');
+  });
+
   test('long names are cut to 200 bytes of UTF-8 on a character boundary, keeping the extension', () => {
     const long = `${'é'.repeat(150)}.json`;
     const got = safeFileName(`d/${long}`);

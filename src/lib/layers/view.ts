@@ -116,12 +116,15 @@ function clipUtf8(s: string, max: number): string {
  * (keeping a short extension), and never empty.
  */
 export function safeFileName(path: string): string {
-  const base = path.replace(/\/+$/, '').split('/').pop() ?? '';
-  let name = base
-    .replace(INVISIBLE, '_')
-    .replace(/[/\\:*?"<>|]/g, '_')
-    .replace(/^\.+/, '')
-    .replace(/[. ]+$/, '');
+  // Trailing runs are cut with loops: /[. ]+$/ backtracks quadratically on a long run.
+  const base = trimEnd(path, '/').split('/').pop() ?? '';
+  let name = trimEnd(
+    base
+      .replace(INVISIBLE, '_')
+      .replace(/[/\\:*?"<>|]/g, '_')
+      .replace(/^\.+/, ''),
+    '. ',
+  );
   if (!name) return 'file';
   if (RESERVED.test(name)) name = `_${name}`;
   if (enc.encode(name).length <= MAX_NAME_BYTES) return name;
@@ -131,6 +134,13 @@ export function safeFileName(path: string): string {
     return clipUtf8(name.slice(0, dot), MAX_NAME_BYTES - enc.encode(ext).length) + ext;
   }
   return clipUtf8(name, MAX_NAME_BYTES);
+}
+
+/** `text` without the trailing run of characters from `chars`, in linear time. */
+function trimEnd(text: string, chars: string): string {
+  let end = text.length;
+  while (end > 0 && chars.includes(text[end - 1]!)) end--;
+  return text.slice(0, end);
 }
 
 /**
