@@ -15,6 +15,13 @@ export function normalisePath(path: string): string {
 }
 
 export const join = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);
+/** The last component of a path, trailing "/" ignored (cut with a loop: /\/+$/ is quadratic). */
+export function baseName(path: string): string {
+  let end = path.length;
+  while (end > 0 && path.charCodeAt(end - 1) === 0x2f) end--;
+  return path.slice(path.lastIndexOf('/', end - 1) + 1, end);
+}
+
 export const parentOf = (path: string) => path.slice(0, Math.max(0, path.lastIndexOf('/')));
 
 /**

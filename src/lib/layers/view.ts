@@ -3,6 +3,7 @@
 // workers and in Node.
 
 import type { EntryType } from './entry.ts';
+import { baseName } from './paths.ts';
 
 export type ImageMime =
   'image/png' | 'image/jpeg' | 'image/gif' | 'image/webp' | 'image/bmp' | 'image/x-icon';
@@ -117,7 +118,7 @@ function clipUtf8(s: string, max: number): string {
  */
 export function safeFileName(path: string): string {
   // Trailing runs are cut with loops: /[. ]+$/ backtracks quadratically on a long run.
-  const base = trimEnd(path, '/').split('/').pop() ?? '';
+  const base = baseName(path);
   let name = trimEnd(
     base
       .replace(INVISIBLE, '_')
