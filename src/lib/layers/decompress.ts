@@ -498,6 +498,8 @@ class GunzipCodec implements Codec {
   #memberStart = 0;
   #memberOut = 0;
   #piece = GZIP_PIECE_START;
+  /** Where the member whose header is not yet checked starts. */
+  #headerAt: number | undefined = 0;
 
   constructor(crc: IHasher, emit: (chunk: Uint8Array) => void) {
     this.#crc = crc.init();
@@ -510,6 +512,8 @@ class GunzipCodec implements Codec {
     };
     this.#gunzip.onmember = (offset) => {
       this.#checkTrailer(offset);
+      this.#headerAt = offset;
+      this.#checkHeader();
       this.#crc.init();
       this.#memberStart = offset;
       this.#memberOut = 0;
@@ -522,6 +526,7 @@ class GunzipCodec implements Codec {
     this.#in += piece.length;
     const before = this.#out;
     this.#push(piece, false);
+    this.#checkHeader();
     const ratio = (this.#out - before) / piece.length;
     const fit = 2 ** Math.floor(Math.log2(TARGET_OUT / Math.max(ratio, 1)));
     this.#piece = Math.max(GZIP_PIECE_MIN, Math.min(GZIP_PIECE_MAX, fit, this.#piece * 2));
@@ -530,6 +535,7 @@ class GunzipCodec implements Codec {
 
   end() {
     this.#push(EMPTY, true);
+    this.#checkHeader();
     // A member is at least a 10-byte header, 2 bytes of deflate data and an 8-byte trailer.
     if (this.#in - this.#memberStart < 20) {
       throw new DecompressError(
@@ -554,6 +560,66 @@ class GunzipCodec implements Codec {
           : `corrupt data: ${message}`;
       throw new DecompressError('gzip', problem, this.#in, this.#out, { cause: e });
     }
+  }
+
+  /**
+   * Checks the header of the member at #headerAt once all of it is in: what fflate skips, as
+   * gzip and zlib do not. Reserved flag bits are refused, and a header CRC (FHCRC, the low 16
+   * bits of the CRC-32 of the header before it) must match.
+   */
+  #checkHeader() {
+    const at = this.#headerAt;
+    if (at === undefined) return;
+    const tail = this.#tail;
+    const fail = (problem: string): never => {
+      throw new DecompressError('gzip', problem, at, this.#out);
+    };
+    const get = (pos: number, n: number): Uint8Array | undefined => {
+      if (pos + n > tail.end) return undefined;
+      return (
+        tail.read(pos, n) ??
+        fail(`the header of the member at compressed offset ${at} is too long to check`)
+      );
+    };
+    const fixed = get(at, 10);
+    if (!fixed) return;
+    const flg = fixed[3] ?? 0;
+    if (flg & 0xe0) {
+      fail(
+        `corrupt data: the member at compressed offset ${at} sets reserved header flag bits ` +
+          `(FLG 0x${flg.toString(16)}), which gzip refuses`,
+      );
+    }
+    let pos = at + 10;
+    if (flg & 4) {
+      const xlen = get(pos, 2);
+      if (!xlen) return;
+      pos += 2 + (xlen[0] ?? 0) + ((xlen[1] ?? 0) << 8);
+    }
+    for (const bit of [8, 16]) {
+      if (!(flg & bit)) continue;
+      for (;;) {
+        const b = get(pos, 1);
+        if (!b) return;
+        pos += 1;
+        if (b[0] === 0) break;
+      }
+    }
+    if (flg & 2) {
+      const stored = get(pos, 2);
+      const header = get(at, pos - at);
+      if (!stored || !header) return;
+      const want = (stored[0] ?? 0) | ((stored[1] ?? 0) << 8);
+      const got = crc32(header) & 0xffff;
+      if (got !== want) {
+        fail(
+          `corrupt data: the header of the member at compressed offset ${at} fails its header ` +
+            `CRC (FHCRC ${got.toString(16).padStart(4, '0')}, header says ` +
+            `${want.toString(16).padStart(4, '0')})`,
+        );
+      }
+    }
+    this.#headerAt = undefined;
   }
 
   /** Checks the member that ends at compressed offset `end` against its trailer. */
@@ -589,6 +655,11 @@ class Tail {
   readonly #pieces: Uint8Array[] = [];
   #start = 0;
   #end = 0;
+
+  /** The offset just past the last byte added. */
+  get end(): number {
+    return this.#end;
+  }
 
   add(piece: Uint8Array) {
     this.#pieces.push(piece);
@@ -915,6 +986,23 @@ function frameHeaderSize(fhd: number): number {
   const fcsBytes = [singleSegment ? 1 : 0, 2, 4, 8][fhd >> 6] ?? 0;
   const dictBytes = [0, 1, 2, 4][fhd & 3] ?? 0;
   return 5 + (singleSegment ? 0 : 1) + dictBytes + fcsBytes;
+}
+
+let crcTable: Uint32Array | undefined;
+
+/** CRC-32 (the gzip one) of a few bytes, for header checks. */
+function crc32(bytes: Uint8Array): number {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let c = 0xffffffff;
+  for (const b of bytes) c = (crcTable[(c ^ b) & 0xff] ?? 0) ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
 }
 
 function hex(n: number): string {

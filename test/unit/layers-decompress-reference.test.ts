@@ -1,0 +1,215 @@
+// Berth's decoders against the reference tools. Real .gz and .zst streams are made at test time
+// by gzip and zstd from real files, then mutated with a fixed seed (bit flips, truncations,
+// inserted and deleted bytes); for every mutant, `gzip -dc` / `zstd -dc` decide: what they
+// reject Berth rejects with a DecompressError, what they accept Berth decodes to the same bytes.
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { decompress, DecompressError } from '../../src/lib/layers/decompress.ts';
+
+let dir: string;
+const fixtures: Record<string, Uint8Array> = {};
+
+function run(cmd: string, args: string[], input?: Uint8Array) {
+  const r = spawnSync(cmd, args, { input, maxBuffer: 64 << 20, cwd: dir });
+  return { status: r.status, stdout: new Uint8Array(r.stdout), stderr: String(r.stderr) };
+}
+const sh = (script: string) => {
+  const r = run('sh', ['-c', script]);
+  if (r.status !== 0) throw new Error(`${script}: ${r.stderr}`);
+};
+
+type Outcome = { ok: Uint8Array } | { error: unknown };
+
+async function berth(data: Uint8Array, compression: 'gzip' | 'zstd', native = false) {
+  const parts: Uint8Array[] = [];
+  try {
+    const stream = decompress(
+      () => new Blob([data as Uint8Array<ArrayBuffer>]).stream(),
+      compression,
+      {
+        native,
+      },
+    );
+    const reader = stream.getReader();
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      parts.push(r.value.slice());
+    }
+  } catch (error) {
+    return { error } satisfies Outcome;
+  }
+  return { ok: Buffer.concat(parts) } satisfies Outcome;
+}
+
+/** A small fast PRNG (mulberry32), so every run mutates the same way. */
+function prng(seed: number) {
+  let a = seed >>> 0;
+  return (n: number) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) % n) as number;
+  };
+}
+
+/** `count` deterministic mutants of `data`, each with a name saying what was done. */
+function mutants(data: Uint8Array, count: number, seed: number) {
+  const rand = prng(seed);
+  const out: { what: string; bytes: Uint8Array }[] = [];
+  for (let k = 0; k < count; k++) {
+    const at = rand(data.length);
+    const kind = k % 5;
+    let bytes: Uint8Array;
+    let what: string;
+    if (kind === 0 || kind === 1) {
+      const bit = 1 << rand(8);
+      bytes = data.slice();
+      bytes[at] = (bytes[at] ?? 0) ^ bit;
+      what = `flip bit ${bit} at ${at}`;
+    } else if (kind === 2) {
+      bytes = data.slice(0, at);
+      what = `truncate at ${at}`;
+    } else if (kind === 3) {
+      const b = rand(256);
+      bytes = Buffer.concat([data.subarray(0, at), Uint8Array.of(b), data.subarray(at)]);
+      what = `insert ${b} at ${at}`;
+    } else {
+      bytes = Buffer.concat([data.subarray(0, at), data.subarray(at + 1)]);
+      what = `delete byte at ${at}`;
+    }
+    out.push({ what, bytes });
+  }
+  return out;
+}
+
+/** Tells where Berth and the reference tool part ways on one input, or undefined. */
+async function disagreement(
+  name: string,
+  bytes: Uint8Array,
+  kind: 'gzip' | 'zstd',
+  native = false,
+) {
+  const ref = run(kind, ['-dcq'], bytes);
+  const got = await berth(bytes, kind, native);
+  if ('error' in got && !(got.error instanceof DecompressError)) {
+    return `${name}: Berth threw ${String(got.error)}, not a DecompressError`;
+  }
+  // gzip warns (status 2) on trailing garbage after a good member, and ignores trailing zeros;
+  // moby (Go's gzip reader) rejects both, so Berth may too, as long as it says so.
+  const lenient = kind === 'gzip' && (ref.status === 2 || /trailing/.test(ref.stderr));
+  if (ref.status !== 0 && !lenient) {
+    return 'error' in got
+      ? undefined
+      : `${name}: ${kind} rejects (${ref.stderr.trim()}), Berth accepts`;
+  }
+  if ('error' in got) {
+    // zstd 1.5.4's fast Huffman decoder (large literal sections) does not check that a stream
+    // ends where it should, and its plain one does; Berth always checks, so it may refuse
+    // corrupt literals that zstd decodes (to bytes that differ from the original anyway).
+    const huffman = kind === 'zstd' && /huffman literals stream/.test(String(got.error));
+    return (lenient || huffman) && got.error instanceof DecompressError
+      ? undefined
+      : `${name}: ${kind} accepts, Berth rejects: ${String(got.error)}`;
+  }
+  return Buffer.compare(Buffer.from(got.ok), Buffer.from(ref.stdout)) === 0
+    ? undefined
+    : `${name}: Berth decodes ${got.ok.length} bytes, ${kind} ${ref.stdout.length}, and they differ`;
+}
+
+/** A skippable frame (magic 0x184D2A5?) holding `payload`. */
+function skippable(payload: Uint8Array, nibble = 0) {
+  const head = new Uint8Array(8);
+  new DataView(head.buffer).setUint32(0, 0x184d2a50 + nibble, true);
+  new DataView(head.buffer).setUint32(4, payload.length, true);
+  return Buffer.concat([head, payload]);
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'berth-reference-'));
+  // Text (matches reach far back) and a binary, ~100 KB each: small enough for hundreds of runs.
+  sh(
+    'cat /usr/share/common-licenses/GPL-3 /usr/share/common-licenses/Apache-2.0 | head -c 100000 > text &&' +
+      'head -c 100000 "$(command -v sh)" > bin &&' +
+      'zstd -q -c text > text.zst && zstd -q -19 -c bin > bin.zst &&' +
+      'zstd -q --no-check -c text > nocheck.zst &&' +
+      'cat text | zstd -q -c --no-check > stream.zst &&' +
+      'zstd -q -c --long=20 --zstd=wlog=10 text > smallwindow.zst &&' +
+      'zstd -q -c -1 bin > bin1.zst &&' +
+      'gzip -n -c text > text.gz && gzip -9 -c bin > bin.gz && gzip -1 -c text > text1.gz',
+  );
+  for (const name of [
+    'text',
+    'text.zst',
+    'bin.zst',
+    'nocheck.zst',
+    'stream.zst',
+    'smallwindow.zst',
+    'bin1.zst',
+    'text.gz',
+    'bin.gz',
+    'text1.gz',
+  ]) {
+    fixtures[name] = new Uint8Array(await readFile(join(dir, name)));
+  }
+  const f = (n: string) => fixtures[n]!;
+  fixtures['frames.zst'] = Buffer.concat([
+    f('nocheck.zst').subarray(0, 0),
+    f('bin1.zst'),
+    skippable(f('text').subarray(0, 300), 7),
+    f('nocheck.zst'),
+  ]);
+  fixtures['members.gz'] = Buffer.concat([f('text1.gz'), f('bin.gz')]);
+});
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('agrees with zstd -d on mutated zstd streams', () => {
+  const names = [
+    'text.zst',
+    'bin.zst',
+    'nocheck.zst',
+    'stream.zst',
+    'smallwindow.zst',
+    'frames.zst',
+  ];
+  for (const [i, name] of names.entries()) {
+    test(
+      name,
+      async () => {
+        const data = fixtures[name]!;
+        expect(await disagreement(name, data, 'zstd')).toBeUndefined();
+        const problems: string[] = [];
+        for (const m of mutants(data, 60, 1000 + i)) {
+          const d = await disagreement(`${name}, ${m.what}`, m.bytes, 'zstd');
+          if (d) problems.push(d);
+        }
+        expect(problems).toEqual([]);
+      },
+      120_000,
+    );
+  }
+});
+
+describe('agrees with gzip -d on mutated gzip streams', () => {
+  for (const [i, name] of ['text.gz', 'bin.gz', 'members.gz'].entries()) {
+    for (const native of [false, true]) {
+      test(`${name}, ${native ? 'native' : 'fflate'}`, async () => {
+        const data = fixtures[name]!;
+        expect(await disagreement(name, data, 'gzip', native)).toBeUndefined();
+        const problems: string[] = [];
+        for (const m of mutants(data, 50, 2000 + i)) {
+          const d = await disagreement(`${name}, ${m.what}`, m.bytes, 'gzip', native);
+          if (d) problems.push(d);
+        }
+        expect(problems).toEqual([]);
+      }, 120_000);
+    }
+  }
+});
