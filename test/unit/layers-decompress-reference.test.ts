@@ -131,7 +131,7 @@ function skippable(payload: Uint8Array, nibble = 0) {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'berth-reference-'));
-  // Text (matches reach far back) and a binary, ~100 KB each: small enough for hundreds of runs.
+  // Text (matches reach far back) (~46 KB of licences) and a binary (~100 KB): small enough for hundreds of runs.
   sh(
     'cat /usr/share/common-licenses/GPL-3 /usr/share/common-licenses/Apache-2.0 | head -c 100000 > text &&' +
       'head -c 100000 "$(command -v sh)" > bin &&' +
@@ -213,3 +213,95 @@ describe('agrees with gzip -d on mutated gzip streams', () => {
     }
   }
 });
+
+/** The DecompressError Berth gives for `data`, or fails the test. */
+async function rejection(data: Uint8Array, kind: 'gzip' | 'zstd', native = false) {
+  const got = await berth(data, kind, native);
+  if (!('error' in got)) throw new Error('Berth accepted the input');
+  expect(got.error).toBeInstanceOf(DecompressError);
+  return String(got.error);
+}
+
+describe('regressions from issue 13', () => {
+  test('an 18-byte zstd frame declaring ~98,000 sequences of ~128 KiB fails, and fast', async () => {
+    // From the issue: one compressed block whose sequences section declares 0xffff + 0x7f00
+    // sequences; fzstd used to run them all, writing past its buffer.
+    const hex = '28b52ffd00004d000000ffffff5423053401';
+    const frame = Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
+    expect(await rejection(frame, 'zstd')).toMatch(/corrupt data: sequences bitstream/);
+    expect(run('zstd', ['-t'], frame).status).not.toBe(0);
+  });
+
+  test('a wrong Frame_Content_Size, larger or smaller, is refused and named', async () => {
+    // zstd writes the content size of a file it reads from disk, in a single-segment frame
+    // when it is small: byte 4 is the descriptor, the size follows (2 bytes, minus 256).
+    sh('head -c 5000 text > small && zstd -q -f small -o small.zst');
+    const good = new Uint8Array(await readFile(join(dir, 'small.zst')));
+    expect(good[4]! & 0xe0).toBe(0x60);
+    for (const delta of [1, -1]) {
+      const bad = good.slice();
+      new DataView(bad.buffer).setUint16(5, 5000 - 256 + delta, true);
+      expect(run('zstd', ['-t'], bad).status).not.toBe(0);
+      // One byte short, the frame's window (its content size) is also smaller than its block.
+      const why = delta > 0 ? /Frame_Content_Size/ : /Frame_Content_Size|block maximum/;
+      expect(await rejection(bad, 'zstd')).toMatch(why);
+    }
+  });
+
+  test('a gzip member with a wrong header CRC (FHCRC) is refused; a right one passes', async () => {
+    // gzip never writes FHCRC; set the flag and insert the CRC-16 into `gzip -n` output.
+    const plain = fixtures['text.gz']!;
+    const header = plain.slice(0, 10);
+    header[3] = header[3]! | 2;
+    const crc = crc16(header);
+    const make = (value: number) =>
+      Buffer.concat([header, Uint8Array.of(value & 0xff, value >> 8), plain.subarray(10)]);
+    expect(run('gzip', ['-t'], make(crc)).status).toBe(0);
+    expect(await disagreement('right FHCRC', make(crc), 'gzip')).toBeUndefined();
+    const wrong = make(crc ^ 0x0100);
+    expect(run('gzip', ['-t'], wrong).status).not.toBe(0);
+    for (const native of [false, true]) {
+      expect(await rejection(wrong, 'gzip', native)).toMatch(/header CRC \(FHCRC/);
+    }
+    // The same in the second member of two.
+    const two = Buffer.concat([fixtures['text1.gz']!, wrong]);
+    expect(await rejection(two, 'gzip')).toMatch(/header CRC \(FHCRC/);
+  });
+
+  test('a gzip member with a reserved flag bit set is refused', async () => {
+    const bad = fixtures['text.gz']!.slice();
+    bad[3] = bad[3]! | 0x20;
+    expect(run('gzip', ['-t'], bad).status).not.toBe(0);
+    expect(await rejection(bad, 'gzip')).toMatch(/reserved header flag bits/);
+  });
+
+  test('the size and ratio caps name themselves', async () => {
+    const open = (name: string) => () =>
+      new Blob([fixtures[name]! as Uint8Array<ArrayBuffer>]).stream();
+    const drain = async (s: ReadableStream<Uint8Array>) => {
+      const r = s.getReader();
+      while (!(await r.read()).done);
+    };
+    for (const [name, kind] of [
+      ['text.zst', 'zstd'],
+      ['text.gz', 'gzip'],
+    ] as const) {
+      await expect(drain(decompress(open(name), kind, { maxSize: 20_000 }))).rejects.toThrow(
+        /more than 20000 bytes, Berth's cap on a layer's uncompressed size/,
+      );
+      await expect(
+        drain(decompress(open(name), kind, { maxRatio: 2, ratioGrace: 1000 })),
+      ).rejects.toThrow(/expands more than 2 times .* Berth's cap on the compression ratio/);
+    }
+  });
+});
+
+/** The low 16 bits of the CRC-32 (gzip's) of `bytes`. */
+function crc16(bytes: Uint8Array) {
+  let c = 0xffffffff;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  }
+  return (c ^ 0xffffffff) & 0xffff;
+}
