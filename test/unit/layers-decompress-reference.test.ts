@@ -3,11 +3,13 @@
 // inserted and deleted bytes); for every mutant, `gzip -dc` / `zstd -dc` decide: what they
 // reject Berth rejects with a DecompressError, what they accept Berth decodes to the same bytes.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decompress, DecompressError } from '../../src/lib/layers/decompress.ts';
+import { listLayer } from '../../src/lib/layers/read.ts';
 
 let dir: string;
 const fixtures: Record<string, Uint8Array> = {};
@@ -305,3 +307,39 @@ function crc16(bytes: Uint8Array) {
   }
   return (c ^ 0xffffffff) & 0xffff;
 }
+
+describe('the diffID guards what a zstd frame without a checksum cannot', () => {
+  test('a corrupted layer that zstd -d still decodes hashes to another diffID', async () => {
+    // A real layer: a tar of text files, in one zstd frame without a content checksum.
+    sh('tar -cf layer.tar -C /usr/share common-licenses && zstd -q -f --no-check layer.tar');
+    const tar = new Uint8Array(await readFile(join(dir, 'layer.tar')));
+    const layer = new Uint8Array(await readFile(join(dir, 'layer.tar.zst')));
+    const diffID = `sha256:${createHash('sha256').update(tar).digest('hex')}`;
+    const open = (b: Uint8Array) => () => new Blob([b as Uint8Array<ArrayBuffer>]).stream();
+    const sha = (id: string) => `sha256:${id.replace(/^sha256:/, '')}`;
+    const good = await listLayer(decompress(open(layer), 'zstd'));
+    expect(sha(good.diffID)).toBe(diffID);
+    // The first deterministic bit flip that zstd decodes without complaint, to other bytes,
+    // and that Berth lists too (a flip in a file's content, not in a tar header): only the
+    // diffID, which the layer view compares with the config's, can tell.
+    const rand = prng(13);
+    let tried = 0;
+    for (; tried < 500; tried++) {
+      const bad = layer.slice();
+      const at = 20 + rand(layer.length - 20);
+      bad[at] = bad[at]! ^ (1 << rand(8));
+      const ref = run('zstd', ['-dcq'], bad);
+      if (ref.status !== 0 || Buffer.compare(Buffer.from(ref.stdout), Buffer.from(tar)) === 0) {
+        continue;
+      }
+      const listed = await listLayer(decompress(open(bad), 'zstd')).catch(() => undefined);
+      if (!listed) continue;
+      expect(sha(listed.diffID)).not.toBe(diffID);
+      expect(sha(listed.diffID)).toBe(
+        `sha256:${createHash('sha256').update(ref.stdout).digest('hex')}`,
+      );
+      break;
+    }
+    expect(tried).toBeLessThan(500);
+  });
+});
