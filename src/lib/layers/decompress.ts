@@ -8,8 +8,11 @@
 // Output chunks are fresh buffers or views into them (check byteOffset); this module never
 // touches a chunk again once it has been handed out, so the consumer may keep or transfer it.
 //
-// Integrity: both gzip decoders here check every member's CRC-32 and size, and zstd frames are
-// checked against their content checksum when they carry one. A check fails at the end of its
+// Integrity: both gzip decoders here check every member's CRC-32 and size (and its header CRC
+// and flags, as gzip does), and zstd frames are checked against their content checksum when they
+// carry one, and against their declared content size. A zstd frame without a checksum can decode
+// corrupt data to wrong bytes, as zstd itself does; the layer's diffID catches that. Every decode
+// stops at MAX_LAYER_SIZE and past MAX_RATIO, with an error that names the cap. A check fails at the end of its
 // member or frame, after that member's bytes were delivered, so an errored stream must be
 // discarded whole. Errors from the input stream itself (a Blob that can no longer be read) pass
 // through unchanged, so callers can tell a storage failure from corrupt data.
@@ -715,7 +718,10 @@ interface ZstdFrame {
  * fzstd behind a walker of the zstd frame format (RFC 8878), which the walker needs for three
  * things fzstd does not do: it stops after every block, so one step decodes at most 128 KiB even
  * when a few bytes of RLE blocks stand for gigabytes; it checks each frame's content checksum,
- * which fzstd skips; and it knows exactly where the input stopped short. Every frame gets a fresh
+ * which fzstd skips; and it knows exactly where the input stopped short. It also checks what fzstd
+ * does not: Frame_Content_Size against the bytes decoded, and each block against the frame's
+ * block maximum. fzstd itself is patched (patches/fzstd+*.patch) so that decoding one block is
+ * bounded by the block's size and every corruption zstd detects inside a block throws. Every frame gets a fresh
  * fzstd decoder, pushed with `final` at the frame's end; skippable frames are passed over.
  */
 class ZstdCodec implements Codec {
