@@ -8,8 +8,11 @@
 // Output chunks are fresh buffers or views into them (check byteOffset); this module never
 // touches a chunk again once it has been handed out, so the consumer may keep or transfer it.
 //
-// Integrity: both gzip decoders here check every member's CRC-32 and size, and zstd frames are
-// checked against their content checksum when they carry one. A check fails at the end of its
+// Integrity: both gzip decoders here check every member's CRC-32 and size (and its header CRC
+// and flags, as gzip does), and zstd frames are checked against their content checksum when they
+// carry one, and against their declared content size. A zstd frame without a checksum can decode
+// corrupt data to wrong bytes, as zstd itself does; the layer's diffID catches that. Every decode
+// stops at MAX_LAYER_SIZE and past MAX_RATIO, with an error that names the cap. A check fails at the end of its
 // member or frame, after that member's bytes were delivered, so an errored stream must be
 // discarded whole. Errors from the input stream itself (a Blob that can no longer be read) pass
 // through unchanged, so callers can tell a storage failure from corrupt data.
@@ -55,6 +58,14 @@ export interface DecompressOptions {
   /** Use the native DecompressionStream('gzip') when the runtime has it (default true). */
   native?: boolean;
   signal?: AbortSignal;
+  /** The most uncompressed bytes a layer may decode to (default MAX_LAYER_SIZE). */
+  maxSize?: number;
+  /**
+   * The most uncompressed bytes per compressed byte read, checked once the output passes
+   * `ratioGrace` bytes (defaults MAX_RATIO and RATIO_GRACE).
+   */
+  maxRatio?: number;
+  ratioGrace?: number;
   /**
    * Makes the native gzip decoder; defaults to `new DecompressionStream('gzip')`. For tests, which
    * pass one that fails the way Chromium's does on multi-member gzip.
@@ -77,18 +88,32 @@ export function decompress(
   opts: DecompressOptions = {},
 ): ReadableStream<Uint8Array> {
   const { signal } = opts;
+  const meter: Meter = {
+    compression: compression === 'zstd' ? 'zstd' : 'gzip',
+    in: 0,
+    out: 0,
+    maxSize: opts.maxSize ?? MAX_LAYER_SIZE,
+    maxRatio: opts.maxRatio ?? MAX_RATIO,
+    ratioGrace: opts.ratioGrace ?? RATIO_GRACE,
+  };
+  const counted = () => {
+    const stream = open();
+    return { stream, meter };
+  };
   switch (compression) {
     case 'none':
-      return output(() => new Passthrough(open), signal);
+      return output(() => new Passthrough(counted), signal);
     case 'gzip': {
       const factory =
         opts.nativeGunzip ??
         (typeof DecompressionStream === 'function' && (() => new DecompressionStream('gzip')));
-      if (opts.native === false || !factory) return output(() => fflateGunzip(open), signal);
-      return output(() => new GunzipWithFallback(open, factory, signal), signal);
+      if (opts.native === false || !factory) {
+        return output(() => fflateGunzip(counted), signal, meter);
+      }
+      return output(() => new GunzipWithFallback(counted, factory, signal), signal, meter);
     }
     case 'zstd':
-      return output(() => new SyncDecoder(open, zstdCodec), signal);
+      return output(() => new SyncDecoder(counted, zstdCodec), signal, meter);
     default:
       throw new UnsupportedCompressionError(compression);
   }
@@ -113,6 +138,50 @@ const TAIL_RETAIN = 256 * 1024;
 // `zstd --long`/`--memory`, and fzstd would allocate the whole window up front.
 const ZSTD_MAX_WINDOW = 2 ** 27;
 const ZSTD_MAX_BLOCK = 128 * 1024;
+/** Berth's cap on a layer's uncompressed size: real layers reach tens of GiB, not this. */
+export const MAX_LAYER_SIZE = 256 * 1024 ** 3;
+/**
+ * Berth's cap on uncompressed bytes per compressed byte, past the first RATIO_GRACE bytes. The
+ * formats bound it already (deflate at 1032:1, zstd's RLE blocks at 32768:1, which a file of
+ * zeros reaches), so this is a backstop above both, for the day a decoder's own bound slips.
+ */
+export const MAX_RATIO = 40_000;
+export const RATIO_GRACE = 1024 ** 3;
+
+/** Compressed bytes read and uncompressed bytes handed out, against the caps. */
+interface Meter {
+  readonly compression: 'gzip' | 'zstd';
+  in: number;
+  out: number;
+  readonly maxSize: number;
+  readonly maxRatio: number;
+  readonly ratioGrace: number;
+}
+
+/** A fresh stream of the compressed input, and the meter its reads count on. */
+type Open = () => { stream: ReadableStream<Uint8Array>; meter: Meter };
+
+function checkCaps(m: Meter, added: number) {
+  m.out += added;
+  if (m.out > m.maxSize) {
+    throw new DecompressError(
+      m.compression,
+      `the layer decompresses to more than ${m.maxSize} bytes, Berth's cap on a layer's ` +
+        `uncompressed size`,
+      m.in,
+      m.out,
+    );
+  }
+  if (m.out > m.ratioGrace && m.out > m.maxRatio * m.in) {
+    throw new DecompressError(
+      m.compression,
+      `the layer expands more than ${m.maxRatio} times (${m.out} bytes from ${m.in}), Berth's ` +
+        `cap on the compression ratio past the first ${m.ratioGrace} bytes`,
+      m.in,
+      m.out,
+    );
+  }
+}
 
 const EMPTY: Uint8Array = new Uint8Array(0);
 
@@ -125,7 +194,11 @@ interface Decoder {
 }
 
 /** The outer stream: opens the input lazily and turns aborts and cancels into input cancels. */
-function output(make: () => Decoder, signal?: AbortSignal): ReadableStream<Uint8Array> {
+function output(
+  make: () => Decoder,
+  signal?: AbortSignal,
+  meter?: Meter,
+): ReadableStream<Uint8Array> {
   let decoder: Decoder | undefined;
   let settled = false;
   let onAbort = () => {};
@@ -153,6 +226,7 @@ function output(make: () => Decoder, signal?: AbortSignal): ReadableStream<Uint8
         try {
           decoder ??= make();
           chunk = await decoder.read();
+          if (chunk && meter) checkCaps(meter, chunk.length);
         } catch (e) {
           if (settled) return;
           void settle({ reason: e });
@@ -178,14 +252,17 @@ function output(make: () => Decoder, signal?: AbortSignal): ReadableStream<Uint8
 /** The compressed input, handed out in pieces and counted. */
 class Input {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #meter: Meter;
   #chunk: Uint8Array = EMPTY;
   /** Bytes handed out so far. */
   consumed = 0;
   /** Set when reading the input itself failed, as opposed to decoding it. */
   failure: { error: unknown } | undefined;
 
-  constructor(stream: ReadableStream<Uint8Array>) {
+  constructor(open: Open) {
+    const { stream, meter } = open();
     this.#reader = stream.getReader();
+    this.#meter = meter;
   }
 
   /** The next at most `max` bytes of input, or null at its end. */
@@ -209,6 +286,8 @@ class Input {
     const piece = this.#chunk.length <= max ? this.#chunk : this.#chunk.subarray(0, max);
     this.#chunk = this.#chunk.subarray(piece.length);
     this.consumed += piece.length;
+    // A second pass (the gzip fallback) reads the input again: count it once.
+    this.#meter.in = Math.max(this.#meter.in, this.consumed);
     return piece;
   }
 
@@ -219,8 +298,8 @@ class Input {
 
 class Passthrough implements Decoder {
   readonly #input: Input;
-  constructor(open: () => ReadableStream<Uint8Array>) {
-    this.#input = new Input(open());
+  constructor(open: Open) {
+    this.#input = new Input(open);
   }
   read() {
     return this.#input.next();
@@ -248,11 +327,8 @@ class SyncDecoder implements Decoder {
   #ended = false;
   #cancelled = false;
 
-  constructor(
-    open: () => ReadableStream<Uint8Array>,
-    make: (emit: (chunk: Uint8Array) => void) => Promise<Codec>,
-  ) {
-    this.#input = new Input(open());
+  constructor(open: Open, make: (emit: (chunk: Uint8Array) => void) => Promise<Codec>) {
+    this.#input = new Input(open);
     this.#make = make;
   }
 
@@ -292,12 +368,8 @@ class NativeGunzip implements Decoder {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   readonly #signal: AbortSignal | undefined;
 
-  constructor(
-    open: () => ReadableStream<Uint8Array>,
-    factory: () => NativeGunzipPair,
-    signal: AbortSignal | undefined,
-  ) {
-    this.#input = new Input(open());
+  constructor(open: Open, factory: () => NativeGunzipPair, signal: AbortSignal | undefined) {
+    this.#input = new Input(open);
     this.#signal = signal;
     const pair = factory();
     this.#reader = pair.readable.getReader();
@@ -354,18 +426,14 @@ class NativeGunzip implements Decoder {
  * stream. The native error is dropped: if the data is bad, fflate finds it too and says where.
  */
 class GunzipWithFallback implements Decoder {
-  readonly #open: () => ReadableStream<Uint8Array>;
+  readonly #open: Open;
   #current: Decoder;
   #fellBack = false;
   #delivered = 0;
   #skip = 0;
   #cancelled = false;
 
-  constructor(
-    open: () => ReadableStream<Uint8Array>,
-    factory: () => NativeGunzipPair,
-    signal: AbortSignal | undefined,
-  ) {
+  constructor(open: Open, factory: () => NativeGunzipPair, signal: AbortSignal | undefined) {
     this.#open = open;
     this.#current = new NativeGunzip(open, factory, signal);
   }
@@ -412,7 +480,7 @@ class GunzipWithFallback implements Decoder {
   }
 }
 
-function fflateGunzip(open: () => ReadableStream<Uint8Array>): Decoder {
+function fflateGunzip(open: Open): Decoder {
   return new SyncDecoder(open, async (emit) => new GunzipCodec(await createCRC32(), emit));
 }
 
@@ -433,6 +501,8 @@ class GunzipCodec implements Codec {
   #memberStart = 0;
   #memberOut = 0;
   #piece = GZIP_PIECE_START;
+  /** Where the member whose header is not yet checked starts. */
+  #headerAt: number | undefined = 0;
 
   constructor(crc: IHasher, emit: (chunk: Uint8Array) => void) {
     this.#crc = crc.init();
@@ -445,6 +515,8 @@ class GunzipCodec implements Codec {
     };
     this.#gunzip.onmember = (offset) => {
       this.#checkTrailer(offset);
+      this.#headerAt = offset;
+      this.#checkHeader();
       this.#crc.init();
       this.#memberStart = offset;
       this.#memberOut = 0;
@@ -457,6 +529,7 @@ class GunzipCodec implements Codec {
     this.#in += piece.length;
     const before = this.#out;
     this.#push(piece, false);
+    this.#checkHeader();
     const ratio = (this.#out - before) / piece.length;
     const fit = 2 ** Math.floor(Math.log2(TARGET_OUT / Math.max(ratio, 1)));
     this.#piece = Math.max(GZIP_PIECE_MIN, Math.min(GZIP_PIECE_MAX, fit, this.#piece * 2));
@@ -465,6 +538,7 @@ class GunzipCodec implements Codec {
 
   end() {
     this.#push(EMPTY, true);
+    this.#checkHeader();
     // A member is at least a 10-byte header, 2 bytes of deflate data and an 8-byte trailer.
     if (this.#in - this.#memberStart < 20) {
       throw new DecompressError(
@@ -489,6 +563,66 @@ class GunzipCodec implements Codec {
           : `corrupt data: ${message}`;
       throw new DecompressError('gzip', problem, this.#in, this.#out, { cause: e });
     }
+  }
+
+  /**
+   * Checks the header of the member at #headerAt once all of it is in: what fflate skips, as
+   * gzip and zlib do not. Reserved flag bits are refused, and a header CRC (FHCRC, the low 16
+   * bits of the CRC-32 of the header before it) must match.
+   */
+  #checkHeader() {
+    const at = this.#headerAt;
+    if (at === undefined) return;
+    const tail = this.#tail;
+    const fail = (problem: string): never => {
+      throw new DecompressError('gzip', problem, at, this.#out);
+    };
+    const get = (pos: number, n: number): Uint8Array | undefined => {
+      if (pos + n > tail.end) return undefined;
+      return (
+        tail.read(pos, n) ??
+        fail(`the header of the member at compressed offset ${at} is too long to check`)
+      );
+    };
+    const fixed = get(at, 10);
+    if (!fixed) return;
+    const flg = fixed[3] ?? 0;
+    if (flg & 0xe0) {
+      fail(
+        `corrupt data: the member at compressed offset ${at} sets reserved header flag bits ` +
+          `(FLG 0x${flg.toString(16)}), which gzip refuses`,
+      );
+    }
+    let pos = at + 10;
+    if (flg & 4) {
+      const xlen = get(pos, 2);
+      if (!xlen) return;
+      pos += 2 + (xlen[0] ?? 0) + ((xlen[1] ?? 0) << 8);
+    }
+    for (const bit of [8, 16]) {
+      if (!(flg & bit)) continue;
+      for (;;) {
+        const b = get(pos, 1);
+        if (!b) return;
+        pos += 1;
+        if (b[0] === 0) break;
+      }
+    }
+    if (flg & 2) {
+      const stored = get(pos, 2);
+      const header = get(at, pos - at);
+      if (!stored || !header) return;
+      const want = (stored[0] ?? 0) | ((stored[1] ?? 0) << 8);
+      const got = crc32(header) & 0xffff;
+      if (got !== want) {
+        fail(
+          `corrupt data: the header of the member at compressed offset ${at} fails its header ` +
+            `CRC (FHCRC ${got.toString(16).padStart(4, '0')}, header says ` +
+            `${want.toString(16).padStart(4, '0')})`,
+        );
+      }
+    }
+    this.#headerAt = undefined;
   }
 
   /** Checks the member that ends at compressed offset `end` against its trailer. */
@@ -524,6 +658,11 @@ class Tail {
   readonly #pieces: Uint8Array[] = [];
   #start = 0;
   #end = 0;
+
+  /** The offset just past the last byte added. */
+  get end(): number {
+    return this.#end;
+  }
 
   add(piece: Uint8Array) {
     this.#pieces.push(piece);
@@ -562,11 +701,27 @@ async function zstdCodec(emit: (chunk: Uint8Array) => void): Promise<Codec> {
 
 type ZstdPhase = 'magic' | 'header' | 'block' | 'body' | 'checksum' | 'skipSize' | 'skip';
 
+interface ZstdFrame {
+  decoder: ZstdDecoder;
+  checksum: boolean;
+  /** Compressed offset of the frame's magic number. */
+  start: number;
+  /** Frame_Content_Size, when the header gives it. */
+  contentSize: number | undefined;
+  /** The largest a block may be, compressed or not: min(window, 128 KiB). */
+  blockMax: number;
+  /** Bytes this frame has decoded to so far. */
+  out: number;
+}
+
 /**
  * fzstd behind a walker of the zstd frame format (RFC 8878), which the walker needs for three
  * things fzstd does not do: it stops after every block, so one step decodes at most 128 KiB even
  * when a few bytes of RLE blocks stand for gigabytes; it checks each frame's content checksum,
- * which fzstd skips; and it knows exactly where the input stopped short. Every frame gets a fresh
+ * which fzstd skips; and it knows exactly where the input stopped short. It also checks what fzstd
+ * does not: Frame_Content_Size against the bytes decoded, and each block against the frame's
+ * block maximum. fzstd itself is patched (patches/fzstd+*.patch) so that decoding one block is
+ * bounded by the block's size and every corruption zstd detects inside a block throws. Every frame gets a fresh
  * fzstd decoder, pushed with `final` at the frame's end; skippable frames are passed over.
  */
 class ZstdCodec implements Codec {
@@ -580,7 +735,7 @@ class ZstdCodec implements Codec {
   /** Bytes left in the current block body or skippable frame. */
   #left = 0;
   #lastBlock = false;
-  #frame: { decoder: ZstdDecoder; checksum: boolean; start: number } | undefined;
+  #frame: ZstdFrame | undefined;
   #in = 0;
   #out = 0;
 
@@ -620,7 +775,14 @@ class ZstdCodec implements Codec {
         case 'magic': {
           const magic = this.#u32(0);
           if (magic === 0xfd2fb528) {
-            this.#frame = { decoder: this.#decoder(), checksum: false, start: this.#in + i - 4 };
+            this.#frame = {
+              decoder: this.#decoder(),
+              checksum: false,
+              start: this.#in + i - 4,
+              contentSize: undefined,
+              blockMax: ZSTD_MAX_BLOCK,
+              out: 0,
+            };
             this.#push(this.#field.slice(0, 4), false, i);
             seg = i;
             this.#phase = 'header';
@@ -648,7 +810,14 @@ class ZstdCodec implements Codec {
           const type = (b >> 1) & 3;
           const size = b >>> 3;
           if (type === 3) this.#fail('corrupt data: reserved block type', i - 3);
-          if (size > ZSTD_MAX_BLOCK) this.#fail(`corrupt data: a block of ${size} bytes`, i - 3);
+          const max = this.#frame?.blockMax ?? ZSTD_MAX_BLOCK;
+          if (size > max) {
+            this.#fail(
+              `corrupt data: a block of ${size} bytes, more than the frame's block maximum of ` +
+                `${max} (its window size, at most 128 KiB)`,
+              i - 3,
+            );
+          }
           this.#lastBlock = (b & 1) === 1;
           this.#phase = 'body';
           this.#left = type === 1 ? 1 : size;
@@ -696,8 +865,19 @@ class ZstdCodec implements Codec {
 
   #decoder(): ZstdDecoder {
     return new ZstdDecoder((data) => {
-      if (data.length === 0) return;
-      if (this.#frame?.checksum) this.#xxh.update(data);
+      const frame = this.#frame;
+      if (data.length === 0 || !frame) return;
+      frame.out += data.length;
+      if (frame.contentSize !== undefined && frame.out > frame.contentSize) {
+        throw new DecompressError(
+          'zstd',
+          `corrupt data: the frame starting at compressed offset ${frame.start} decodes to ` +
+            `more than the ${frame.contentSize} bytes its header declares (Frame_Content_Size)`,
+          undefined,
+          this.#out,
+        );
+      }
+      if (frame.checksum) this.#xxh.update(data);
       this.#out += data.length;
       this.#emit(data);
     });
@@ -716,12 +896,16 @@ class ZstdCodec implements Codec {
     if (dictId !== 0) {
       this.#fail(`the frame needs zstd dictionary ${dictId}, which a layer cannot carry`, i);
     }
+    const fcsBytes = [singleSegment ? 1 : 0, 2, 4, 8][fhd >> 6] ?? 0;
+    let contentSize: number | undefined;
+    if (fcsBytes > 0) {
+      contentSize = 0;
+      for (let k = fcsBytes - 1; k >= 0; k--) contentSize = contentSize * 256 + (f[pos + k] ?? 0);
+      if (fcsBytes === 2) contentSize += 256;
+    }
     let window: number;
     if (singleSegment) {
-      const fcsBytes = [1, 2, 4, 8][fhd >> 6] ?? 0;
-      window = 0;
-      for (let k = fcsBytes - 1; k >= 0; k--) window = window * 256 + (f[pos + k] ?? 0);
-      if (fcsBytes === 2) window += 256;
+      window = contentSize ?? 0;
     } else {
       const wd = f[5] ?? 0;
       const base = 2 ** (10 + (wd >> 3));
@@ -735,6 +919,8 @@ class ZstdCodec implements Codec {
       );
     }
     if (this.#frame) {
+      this.#frame.contentSize = contentSize;
+      this.#frame.blockMax = Math.min(window, ZSTD_MAX_BLOCK);
       this.#frame.checksum = (fhd & 0x04) !== 0;
       if (this.#frame.checksum) this.#xxh.init();
     }
@@ -744,6 +930,14 @@ class ZstdCodec implements Codec {
     const frame = this.#frame;
     if (!frame) return;
     this.#push(rest, true, i);
+    if (frame.contentSize !== undefined && frame.out !== frame.contentSize) {
+      this.#fail(
+        `corrupt data: the frame starting at compressed offset ${frame.start} decodes to ` +
+          `${frame.out} bytes, not the ${frame.contentSize} its header declares ` +
+          `(Frame_Content_Size)`,
+        i,
+      );
+    }
     if (frame.checksum) {
       const want = this.#u32(0);
       const got = parseInt(this.#xxh.digest('hex').slice(8), 16);
@@ -798,6 +992,23 @@ function frameHeaderSize(fhd: number): number {
   const fcsBytes = [singleSegment ? 1 : 0, 2, 4, 8][fhd >> 6] ?? 0;
   const dictBytes = [0, 1, 2, 4][fhd & 3] ?? 0;
   return 5 + (singleSegment ? 0 : 1) + dictBytes + fcsBytes;
+}
+
+let crcTable: Uint32Array | undefined;
+
+/** CRC-32 (the gzip one) of a few bytes, for header checks. */
+function crc32(bytes: Uint8Array): number {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let c = 0xffffffff;
+  for (const b of bytes) c = (crcTable[(c ^ b) & 0xff] ?? 0) ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
 }
 
 function hex(n: number): string {
