@@ -149,6 +149,10 @@ interface Pending {
   signal?: AbortSignal;
   /** Why the bridge is stopping the call; once set, the call fails with this cause. */
   stopping?: string;
+  /** When it was last sent to a worker. */
+  sentAt: number;
+  /** It was moved off a worker that stopped answering: it is not moved again. */
+  moved?: boolean;
   timers: ReturnType<typeof setTimeout>[];
 }
 
@@ -221,14 +225,35 @@ export class WorkerBridge<A extends Api> {
   #send(id: number, p: Pending) {
     const lane = p.lane;
     lane.calls.add(id);
+    p.sentAt = Date.now();
     lane.worker.postMessage({ type: 'call', id, method: p.method, arg: p.arg } satisfies Request);
     const stuckMs = this.#watchdog?.stuckMs;
     if (stuckMs && !lane.ping) {
       lane.heard = Date.now();
       lane.ping = setInterval(() => {
-        if (lane === this.#lane && Date.now() - lane.heard > stuckMs) this.#lane = this.#open();
-        lane.worker.postMessage({ type: 'ping' } satisfies Request);
+        if (lane === this.#lane && Date.now() - lane.heard > stuckMs) this.#setAside(lane);
+        else lane.worker.postMessage({ type: 'ping' } satisfies Request);
       }, stuckMs / 2);
+    }
+  }
+
+  /** A worker stopped answering: new calls go to a fresh one, and so do the calls sent to it
+   * since it last answered (it has not taken them, or one of them is what holds it: moved
+   * once, that one leaves the old worker idle, and it is terminated). */
+  #setAside(lane: Lane) {
+    this.#lane = this.#open();
+    for (const id of [...lane.calls]) {
+      const p = this.#pending.get(id)!;
+      if (p.moved || p.sentAt < lane.heard) continue;
+      lane.calls.delete(id);
+      p.moved = true;
+      p.lane = this.#lane;
+      p.onRestart?.();
+      this.#send(id, p);
+    }
+    if (lane.calls.size === 0) {
+      clearInterval(lane.ping);
+      lane.worker.terminate();
     }
   }
 
@@ -298,6 +323,7 @@ export class WorkerBridge<A extends Api> {
         ...(opts.onRestart ? { onRestart: opts.onRestart } : {}),
         ...(signal ? { signal } : {}),
         timers: [],
+        sentAt: 0,
       };
       this.#pending.set(id, p);
       signal?.addEventListener('abort', onAbort, { once: true });

@@ -1,60 +1,14 @@
 // The worker bridge's watchdog, against real `expose` running over a MessageChannel in this
 // thread: a worker that does not stop a cancelled call is replaced, a call past its limit is
 // stopped with its cause, and a worker that stops answering gets a fresh one beside it.
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
-  expose,
   jobStopped,
   WorkerBridge,
-  type Api,
   type CallContext,
   type WatchdogOptions,
-  type WorkerLike,
 } from '../../src/workers/rpc.ts';
-
-/** A worker in this thread: `expose` on one end of a channel. `freeze()` makes it deaf, as a
- * worker is while a synchronous loop holds its event loop. */
-class InMemoryWorker implements WorkerLike {
-  frozen = false;
-  terminated = false;
-  readonly #page: MessagePort;
-  readonly #inside: MessagePort;
-
-  constructor(api: Api) {
-    const { port1, port2 } = new MessageChannel();
-    this.#page = port1;
-    this.#inside = port2;
-    const deaf = () => this.frozen || this.terminated;
-    expose(api, {
-      postMessage: (m) => {
-        if (!deaf()) port2.postMessage(m);
-      },
-      addEventListener: (_type, listener) =>
-        port2.addEventListener('message', (e) => {
-          if (!deaf()) listener(e as unknown as MessageEvent);
-        }),
-    });
-  }
-
-  postMessage(message: unknown) {
-    if (!this.terminated) this.#page.postMessage(message);
-  }
-
-  addEventListener(type: 'message' | 'error', listener: (e: never) => void) {
-    if (type === 'message') {
-      this.#page.addEventListener('message', (e) => {
-        if (!this.terminated) (listener as (e: MessageEvent) => void)(e as unknown as MessageEvent);
-      });
-    }
-  }
-
-  terminate() {
-    this.terminated = true;
-    this.#page.close();
-    this.#inside.close();
-  }
-}
+import { InMemoryWorker } from './rpc-fakes.ts';
 
 /** Never settles, and ignores its signal: a job stuck in a decoder. */
 const never = () => new Promise<never>(() => {});
