@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import type { LayerListingResult, LayerRef, LayersWorkerApi } from '../../src/workers/layers.ts';
 import { Listings } from '../../src/state/layers/listings.svelte.ts';
+import { FileBrowser } from '../../src/state/layers/browser.svelte.ts';
 import { WorkerBridge, type CallContext, type WatchdogOptions } from '../../src/workers/rpc.ts';
 import { InMemoryWorker } from './rpc-fakes.ts';
 import { entry, summaryOf } from './state-fakes.ts';
@@ -99,4 +100,22 @@ describe('a runaway layer listing', () => {
       error: `Layer 1 (${short}) was not read: cancelled.`,
     });
   });
+});
+
+test('a layer that failed is a problem of the view, no longer being read', async () => {
+  const bridge = new WorkerBridge<LayersWorkerApi>(
+    () => {
+      const w = new InMemoryWorker(layersApi());
+      made.push(w);
+      return w;
+    },
+    { cancelGraceMs: 20, jobLimitMs: () => 50 },
+  );
+  const files = new FileBrowser({ bridge, fetchLayer: async () => {}, save: () => {} });
+  files.show(summary);
+  await files.open({ kind: 'layer', index: 0 });
+  expect(files.reading).toEqual([]);
+  expect(files.problems).toEqual([
+    `Layer 1 (${short}) could not be read: stopped after 50 ms, and did not stop when cancelled`,
+  ]);
 });
