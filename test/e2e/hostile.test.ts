@@ -29,7 +29,7 @@ let browser: Browser;
 let page: Page;
 const pageErrors: string[] = [];
 /** One check of the tour: a test with room for the slow steps (a hang still fails it). */
-const step = (name: string, fn: () => Promise<void> | void) => test(name, fn, 300_000);
+const step = (name: string, fn: () => Promise<void> | void) => test(name, fn, 600_000);
 const consoleErrors: string[] = [];
 const dialogs: string[] = [];
 
@@ -182,8 +182,8 @@ step('layer 1: the bidi name shows its U+202E visibly', async () => {
 
 step('layer 1: the 4096-character name is listed', async () => {
   const rows = await rowsFor('aaaa*');
-  expect(rows.length).toBe(1);
-  expect(rows[0]!.length).toBeGreaterThanOrEqual(4096);
+  expect(rows.length).toBeGreaterThanOrEqual(1);
+  expect(rows.some((r) => r.length >= 4096)).toBe(true);
 });
 
 step('entry details: an mtime of 1e13 s renders', async () => {
@@ -236,12 +236,13 @@ step('viewer: "Download this file" of the bidi name suggests a name without U+20
 });
 
 step(
-  'search: *a*a*b over the 4096-character name answers, and the page does not freeze',
+  'search: *a*a*b over 4096- and 8193-character paths answers, and the page does not freeze',
   async () => {
     await search('*a*a*b');
-    expect(await answers(), 'the page answered while the search ran').toBe(true);
+    // Soft: when the page froze, wait for it to come back so that the next steps still run.
+    expect.soft(await answers(), 'the page answered while the search ran').toBe(true);
     await expect
-      .poll(() => files().textContent(), { timeout: patience })
+      .poll(() => files().textContent(), { timeout: 400_000 })
       .toContain('Nothing matches *a*a*b');
     await search('');
   },
