@@ -135,6 +135,8 @@ interface Lane {
   calls: Set<number>;
   /** When the worker last said anything, or was created. */
   heard: number;
+  /** It has answered once: a worker still loading its code is not judged stuck. */
+  ready: boolean;
   ping?: ReturnType<typeof setInterval>;
 }
 
@@ -186,9 +188,15 @@ export class WorkerBridge<A extends Api> {
   }
 
   #open(): Lane {
-    const lane: Lane = { worker: this.#create(), calls: new Set(), heard: Date.now() };
+    const lane: Lane = {
+      worker: this.#create(),
+      calls: new Set(),
+      heard: Date.now(),
+      ready: false,
+    };
     lane.worker.addEventListener('message', (e: MessageEvent<Reply>) => {
       lane.heard = Date.now();
+      lane.ready = true;
       const msg = e.data;
       if (msg.type === 'pong') return;
       const p = this.#pending.get(msg.id);
@@ -198,6 +206,8 @@ export class WorkerBridge<A extends Api> {
       else if (p.stopping) this.#settle(msg.id, p).reject(stoppedError(p.stopping));
       else this.#settle(msg.id, p).reject(new WorkerError(msg.error));
     });
+    // Answered before any call (messages are taken in order): marks the worker ready.
+    if (this.#watchdog?.stuckMs) lane.worker.postMessage({ type: 'ping' } satisfies Request);
     lane.worker.addEventListener('error', (e) => {
       const err = new WorkerError({
         name: 'WorkerCrashed',
@@ -231,7 +241,8 @@ export class WorkerBridge<A extends Api> {
     if (stuckMs && !lane.ping) {
       lane.heard = Date.now();
       lane.ping = setInterval(() => {
-        if (lane === this.#lane && Date.now() - lane.heard > stuckMs) this.#setAside(lane);
+        const silent = Date.now() - lane.heard > stuckMs;
+        if (lane === this.#lane && lane.ready && silent) this.#setAside(lane);
         else lane.worker.postMessage({ type: 'ping' } satisfies Request);
       }, stuckMs / 2);
     }
