@@ -119,3 +119,23 @@ test('a layer that failed is a problem of the view, no longer being read', async
     `Layer 1 (${short}) could not be read: stopped after 50 ms, and did not stop when cancelled`,
   ]);
 });
+
+test('a file read the person cancels says so, naming the layer', async () => {
+  const api = {
+    readFile: (_: unknown, ctx: CallContext) =>
+      new Promise<never>((_, reject) =>
+        ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
+      ),
+  };
+  const bridge = new WorkerBridge<LayersWorkerApi>(() => {
+    const w = new InMemoryWorker(api as unknown as LayersWorkerApi);
+    made.push(w);
+    return w;
+  });
+  const files = new FileBrowser({ bridge, fetchLayer: async () => {}, save: () => {} });
+  files.show(summary);
+  const opening = files.viewer.open('etc/big', entry('etc/big', 'file'), 0);
+  files.viewer.cancel();
+  await opening;
+  expect(files.viewer.file?.error).toBe(`Reading etc/big from Layer 1 (${short}) was cancelled.`);
+});
