@@ -226,9 +226,11 @@ export async function buildHostileFixtures(registry: Registry): Promise<HostileF
       { name: ODD.badFF, content: 'ff\n' },
       { name: ODD.badFE, content: 'fe\n' },
       { name: ODD.long, content: 'a long name\n' },
-      // A path of 8,193 characters: what a backtracking glob spends the most time on.
+      // Paths of 8,193 and 12,290 characters: what a backtracking glob spends the most time on
+      // (*a*a*b over them froze the page for minutes; 4096 alone was about the hang bound).
       { name: `${ODD.long}/`, type: '5' },
-      { name: `${ODD.long}/${ODD.long}`, content: 'a long path\n' },
+      { name: `${ODD.long}/${ODD.long}/`, type: '5' },
+      { name: `${ODD.long}/${ODD.long}/${ODD.long}`, content: 'a long path\n' },
       { name: ODD.future, content: 'from the far future\n', mtime: 1e13 },
       { name: '__proto__/', type: '5' },
       { name: '__proto__/polluted', content: 'x\n' },
