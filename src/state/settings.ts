@@ -13,6 +13,10 @@ export interface Settings {
   /** Seconds a download may stay silent (beyond its expected time) before it is presumed
    * dead and resumed. */
   stallSeconds: number;
+  /** Seconds one job of the layers worker (reading a layer's files, a file's bytes) may run
+   * before it is stopped with an error naming the layer: the answer to a hostile layer that
+   * would keep the worker busy for ever. */
+  layerJobSeconds: number;
   /** Base URL of the CORS proxy; empty means the one this build names (same origin unless it
    * was built with VITE_BERTH_PROXY). */
   proxy: string;
@@ -28,6 +32,7 @@ export const defaultSettings: Settings = {
   parallel: 3,
   pieceMiB: 64,
   stallSeconds: 30,
+  layerJobSeconds: 600,
   proxy: '',
   direct: false,
   platform: '',
@@ -86,6 +91,7 @@ export function loadSettings(storage: Pick<Storage, 'getItem'> | undefined): Set
     parallel: clamp(raw.parallel, 1, 8, defaultSettings.parallel),
     pieceMiB: clamp(raw.pieceMiB, 1, 256, defaultSettings.pieceMiB),
     stallSeconds: clamp(raw.stallSeconds, 1, 600, defaultSettings.stallSeconds),
+    layerJobSeconds: clamp(raw.layerJobSeconds, 1, 86_400, defaultSettings.layerJobSeconds),
     proxy: proxyUrlProblem(proxy) === null ? proxy.replace(/\/+$/, '') : '',
     direct: raw.direct === true,
     platform: platform ?? '',

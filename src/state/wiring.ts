@@ -62,7 +62,6 @@ const urlOf = (query: string) => query || location.pathname;
 export function wire(): Page {
   const storage = safeStorage();
   const images = createImagesBridge();
-  const layers = createLayersBridge();
   const library = new LibraryState(images, navigator.storage);
   const settings = new SettingsState({
     storage,
@@ -70,6 +69,7 @@ export function wire(): Page {
     // A static build hosted apart from its proxy names the proxy at build time.
     defaultProxy: import.meta.env.VITE_BERTH_PROXY || `${location.origin}/proxy`,
   });
+  const layers = createLayersBridge(() => settings.current.layerJobSeconds * 1000);
   const activity = new Activity();
   const storeChanged = () => void library.refresh();
   const image = new ImageState({

@@ -1,4 +1,4 @@
-import { WorkerBridge } from './rpc.ts';
+import { WorkerBridge, type WatchdogOptions } from './rpc.ts';
 import type {
   LayerEvent,
   LayerListingResult,
@@ -9,11 +9,24 @@ import type {
 
 export type { LayerEvent, LayerListingResult, LayerRef, LayersWorkerApi, SearchRequest };
 
-export function createLayersBridge(): WorkerBridge<LayersWorkerApi> {
+/** How long a cancelled layer job may take to stop before its worker is replaced. Every loop
+ * over a layer yields at least every 50 ms, so a worker that takes longer is stuck. */
+export const layersCancelGraceMs = 2000;
+/** A layers worker silent this long is stuck in a loop: new jobs go to a fresh worker. */
+export const layersStuckMs = 3000;
+
+/** The layers worker behind a watchdog: its jobs are stopped after `jobLimitMs` (the setting),
+ * and a worker that will not stop is replaced. A fresh worker is cheap: the layers' indexes
+ * are kept in IndexedDB. */
+export function createLayersBridge(
+  jobLimitMs: WatchdogOptions['jobLimitMs'],
+): WorkerBridge<LayersWorkerApi> {
   return new WorkerBridge<LayersWorkerApi>(
-    new Worker(new URL('./layers.worker.ts', import.meta.url), {
-      type: 'module',
-      name: 'berth-layers',
-    }),
+    () =>
+      new Worker(new URL('./layers.worker.ts', import.meta.url), {
+        type: 'module',
+        name: 'berth-layers',
+      }),
+    { jobLimitMs, cancelGraceMs: layersCancelGraceMs, stuckMs: layersStuckMs },
   );
 }

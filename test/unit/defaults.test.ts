@@ -95,6 +95,7 @@ describe('settings', () => {
         parallel: 3,
         pieceMiB: 64,
         stallSeconds: 30,
+        layerJobSeconds: 600,
         proxy: '',
         direct: false,
         platform: '',
@@ -105,8 +106,8 @@ describe('settings', () => {
     ['not an object', '42', defaultSettings],
     [
       'values clamped',
-      '{"parallel":99,"pieceMiB":0,"stallSeconds":-5}',
-      { ...defaultSettings, parallel: 8, pieceMiB: 1, stallSeconds: 1 },
+      '{"parallel":99,"pieceMiB":0,"stallSeconds":-5,"layerJobSeconds":0}',
+      { ...defaultSettings, parallel: 8, pieceMiB: 1, stallSeconds: 1, layerJobSeconds: 1 },
     ],
     ['wrong types ignored', '{"parallel":"4","direct":"yes","theme":7}', defaultSettings],
     ['a valid choice kept', '{"parallel":5}', { ...defaultSettings, parallel: 5 }],

@@ -19,6 +19,43 @@ export interface ListOptions {
   algorithm?: HashAlgorithm;
   /** Entries per onBatch call at most; a batch is also sent whenever a chunk ends. */
   batchSize?: number;
+  /** Most milliseconds of work between two yields to the event loop (default yieldMs). */
+  yieldMs?: number;
+}
+
+/** How long a loop over a layer works before it lets the event loop turn. */
+export const yieldMs = 50;
+
+/**
+ * Lets the event loop run its queued tasks (a worker's incoming messages: a cancel, another
+ * request). Awaiting a stream whose data is already decoded only runs microtasks, which never
+ * let a message in: a decompression bomb read from memory would starve the worker for as long
+ * as it expands. This waits for a macrotask instead.
+ */
+export function macrotask(): Promise<void> {
+  if (typeof MessageChannel === 'function') {
+    return new Promise((resolve) => {
+      const { port1, port2 } = new MessageChannel();
+      port1.onmessage = () => {
+        port1.close();
+        resolve();
+      };
+      port2.postMessage(null);
+    });
+  }
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** Calls `macrotask` at most every `ms` of work: `await tick()` in a loop. */
+export function yielder(ms = yieldMs): () => Promise<void> | undefined {
+  let last = performance.now();
+  return () => {
+    const now = performance.now();
+    if (now - last < ms) return undefined;
+    return macrotask().then(() => {
+      last = performance.now();
+    });
+  };
 }
 
 export function toFileEntry(e: TarEntry): IndexEntry {
@@ -59,9 +96,11 @@ export async function listLayer(
     },
   });
   const reader = tar.getReader();
+  const tick = yielder(opts.yieldMs);
   let n = 0;
   try {
     for (;;) {
+      await tick();
       opts.signal?.throwIfAborted();
       const { done, value } = await reader.read();
       if (done) break;
@@ -131,10 +170,12 @@ async function eachFileChunk(
   each: (chunk: Uint8Array) => void,
 ): Promise<void> {
   const reader = tar.getReader();
+  const tick = yielder();
   let at = 0;
   const end = offset + length;
   try {
     while (at < end) {
+      await tick();
       signal?.throwIfAborted();
       const { done, value } = await reader.read();
       if (done) return;

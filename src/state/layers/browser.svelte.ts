@@ -264,9 +264,11 @@ export class FileBrowser {
     });
   }
 
-  /** The listings of the view still being read. */
+  /** The listings of the view still being read (a failed one is among `problems`). */
   get reading(): { i: number; listing: Listing }[] {
-    return this.#shown.filter(({ listing }) => listing.status !== 'done');
+    return this.#shown.filter(
+      ({ listing }) => listing.status === 'reading' || listing.status === 'fetching',
+    );
   }
 
   /** What went wrong reading the view's layers: errors, content that does not match, and

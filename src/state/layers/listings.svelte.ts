@@ -6,7 +6,9 @@ import { layerCompression } from '../../lib/oci/mediatypes.ts';
 import type { Descriptor } from '../../lib/oci/types.ts';
 import type { ImageSummary, LayerRow } from '../../lib/images/summary.ts';
 import type { LayerRef, LayersWorkerApi } from '../../workers/layers.ts';
+import { jobStopped } from '../../workers/rpc.ts';
 import type { Bridge } from '../bridge.ts';
+import { shortHex } from '../format.ts';
 
 export interface Listing {
   status: 'fetching' | 'reading' | 'done' | 'error';
@@ -17,6 +19,16 @@ export interface Listing {
   error?: string;
   /** The layer's content does not match the config's diffID (moby's errRootFSMismatch). */
   mismatch?: string;
+  /** Still being read after `slowMs`: the page offers to cancel it. */
+  slow?: boolean;
+}
+
+/** A listing read longer than this is offered a Cancel button. */
+export const slowMs = 3000;
+
+/** How a layer is named in what the page says about it: its number and short digest. */
+export function layerName(i: number, digest: string): string {
+  return `Layer ${i + 1} (${shortHex(digest)})`;
 }
 
 /** How often a layer's listing, while it is read, is shown with the entries found so far:
@@ -34,6 +46,8 @@ export interface ListingsOptions {
   bridge: Bridge<LayersWorkerApi>;
   /** Downloads a layer that was not fetched yet (an inspected image). */
   fetchLayer: (layer: Descriptor) => Promise<void>;
+  /** After how long a listing is `slow` (default slowMs); for tests. */
+  slowMs?: number;
 }
 
 export class Listings {
@@ -44,6 +58,8 @@ export class Listings {
   readonly #opts: ListingsOptions;
   /* eslint-disable svelte/prefer-svelte-reactivity -- bookkeeping, never shown */
   #aborts = new Map<string, AbortController>();
+  /** Listings the person cancelled, by digest: said so, not silently dropped. */
+  #cancelled = new Set<string>();
   /** Listings being read, by layer index. */
   #loads = new Map<number, Promise<void>>();
   /* eslint-enable svelte/prefer-svelte-reactivity */
@@ -61,6 +77,7 @@ export class Listings {
     if (same) return false;
     for (const a of this.#aborts.values()) a.abort();
     this.#aborts.clear();
+    this.#cancelled.clear();
     this.#loads.clear();
     this.byDigest = {};
     return true;
@@ -109,6 +126,16 @@ export class Listings {
     };
   }
 
+  /** Stops reading a layer's listing (the person asked to): it ends as an error that says so,
+   * and opening the layer again starts over. */
+  cancel(i: number) {
+    const d = this.summary?.layers[i]?.descriptor.digest;
+    const abort = d ? this.#aborts.get(d) : undefined;
+    if (!d || !abort) return;
+    this.#cancelled.add(d);
+    abort.abort();
+  }
+
   /** Reads the listings of these layers; one already under way is waited for, not started
    * again, so that the caller knows when all of them are complete. */
   read(layers: number[]): Promise<unknown> {
@@ -141,6 +168,13 @@ export class Listings {
     let pending: IndexEntry[] = [];
     let uncompressed = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    this.#cancelled.delete(ref.digest);
+    const slowTimer = setTimeout(() => {
+      const cur = this.byDigest[ref.digest];
+      if (cur && this.#current(s) && (cur.status === 'reading' || cur.status === 'fetching')) {
+        this.#set(ref.digest, { ...cur, slow: true });
+      }
+    }, this.#opts.slowMs ?? slowMs);
     try {
       // A layer not downloaded yet is fetched while its files are listed from the ingest as
       // it arrives. A failed fetch stops the listing too.
@@ -152,6 +186,13 @@ export class Listings {
           });
       const listing = this.#opts.bridge.call('listLayer', ref, {
         signal: abort.signal,
+        // Sent again to a fresh worker (another job stopped the one it ran in): starts over.
+        onRestart: () => {
+          pending = [];
+          const cur = this.byDigest[ref.digest];
+          if (cur && this.#current(s))
+            this.#set(ref.digest, { ...cur, files: [], uncompressed: 0 });
+        },
         onEvent: (ev) => {
           pending.push(...ev.files);
           uncompressed = ev.uncompressed;
@@ -180,16 +221,27 @@ export class Listings {
         ...(mismatch ? { mismatch } : {}),
       });
     } catch (caught) {
-      if (!this.#current(s) || (abort.signal.aborted && fetchError === undefined)) return;
+      const cancelled = this.#cancelled.has(ref.digest);
+      if (!this.#current(s) || (abort.signal.aborted && fetchError === undefined && !cancelled)) {
+        return;
+      }
       const cur = this.byDigest[ref.digest];
+      const name = layerName(i, ref.digest);
+      const error = cancelled
+        ? caught instanceof Error && caught.name === jobStopped
+          ? `${name} could not be read: it ${messageOf(caught)}, so Berth stopped its worker.`
+          : `${name} was not read: cancelled.`
+        : `${name} could not be read: ${messageOf(fetchError ?? caught)}`;
       this.#set(ref.digest, {
         status: 'error',
         files: cur?.files ?? [],
         uncompressed: cur?.uncompressed ?? 0,
-        error: `Layer ${i + 1} could not be read: ${messageOf(fetchError ?? caught)}`,
+        error,
       });
     } finally {
       clearTimeout(timer);
+      clearTimeout(slowTimer);
+      this.#cancelled.delete(ref.digest);
       if (this.#aborts.get(ref.digest) === abort) this.#aborts.delete(ref.digest);
     }
   }

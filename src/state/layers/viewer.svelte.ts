@@ -5,7 +5,8 @@ import type { IndexEntry } from '../../lib/layers/entry.ts';
 import { safeFileName } from '../../lib/layers/view.ts';
 import type { LayersWorkerApi } from '../../workers/layers.ts';
 import type { Bridge } from '../bridge.ts';
-import type { Listings } from './listings.svelte.ts';
+import { jobStopped } from '../../workers/rpc.ts';
+import { layerName, slowMs, type Listings } from './listings.svelte.ts';
 
 /** The first view of a file reads at most this much of it... */
 export const viewLimit = 1 << 20;
@@ -20,6 +21,8 @@ export interface ViewedFile {
   truncated: boolean;
   error: string | null;
   limit: number;
+  /** Still being read after `slowMs`: the page offers to cancel it. */
+  slow?: boolean;
 }
 
 export interface ViewerOptions {
@@ -75,6 +78,11 @@ export class Viewer {
     const abort = (this.#abort = new AbortController());
     const ref = this.#opts.listings.ref(layer)!;
     this.file = { path, entry, layer, bytes: null, truncated: false, error: null, limit };
+    const slow = setTimeout(() => {
+      if (this.#abort === abort && this.file?.path === path && !this.file.bytes) {
+        this.file = { ...this.file, slow: true };
+      }
+    }, slowMs);
     try {
       const r = await this.#opts.bridge.call(
         'readFile',
@@ -82,12 +90,32 @@ export class Viewer {
         { signal: abort.signal },
       );
       if (this.file?.path === path) {
-        this.file = { ...this.file, bytes: r.bytes, truncated: r.truncated };
+        this.file = { ...this.file, bytes: r.bytes, truncated: r.truncated, slow: false };
       }
     } catch (err) {
-      if (abort.signal.aborted) return;
-      if (this.file?.path === path) this.file = { ...this.file, error: messageOf(err) };
+      const cancelled = this.#cancelled === abort;
+      if (abort.signal.aborted && !cancelled) return;
+      if (this.file?.path !== path) return;
+      const name = layerName(layer, ref.digest);
+      const error = cancelled
+        ? err instanceof Error && err.name === jobStopped
+          ? `${path} could not be read from ${name}: it ${messageOf(err)}, so Berth stopped its worker.`
+          : `Reading ${path} from ${name} was cancelled.`
+        : `${path} could not be read from ${name}: ${messageOf(err)}`;
+      this.file = { ...this.file, error, slow: false };
+    } finally {
+      clearTimeout(slow);
     }
+  }
+
+  /** The read the person cancelled, so that it is said, not silently dropped. */
+  #cancelled: AbortController | undefined;
+
+  /** Stops reading the file on screen (the person asked to). */
+  cancel() {
+    if (!this.file || this.file.bytes || this.file.error || !this.#abort) return;
+    this.#cancelled = this.#abort;
+    this.#abort.abort();
   }
 
   showMore() {
