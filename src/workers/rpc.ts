@@ -135,6 +135,9 @@ interface Lane {
   calls: Set<number>;
   /** When the worker last said anything, or was created. */
   heard: number;
+  /** The bridge's tick when it last heard from the worker: orders sends and answers exactly,
+   * where two Date.now() readings in one millisecond could not. */
+  heardTick: number;
   /** It has answered once: a worker still loading its code is not judged stuck. */
   ready: boolean;
   ping?: ReturnType<typeof setInterval>;
@@ -151,8 +154,8 @@ interface Pending {
   signal?: AbortSignal;
   /** Why the bridge is stopping the call; once set, the call fails with this cause. */
   stopping?: string;
-  /** When it was last sent to a worker. */
-  sentAt: number;
+  /** The bridge's tick when it was last sent to a worker. */
+  sentTick: number;
   /** It was moved off a worker that stopped answering: it is not moved again. */
   moved?: boolean;
   timers: ReturnType<typeof setTimeout>[];
@@ -163,6 +166,8 @@ interface Pending {
 export class WorkerBridge<A extends Api> {
   readonly #create: () => WorkerLike;
   readonly #watchdog: WatchdogOptions | undefined;
+  /** Counts sends and answers, to order them (see Lane.heardTick). */
+  #tick = 0;
   readonly #pending = new Map<number, Pending>();
   #lane: Lane;
   #next = 1;
@@ -192,10 +197,12 @@ export class WorkerBridge<A extends Api> {
       worker: this.#create(),
       calls: new Set(),
       heard: Date.now(),
+      heardTick: ++this.#tick,
       ready: false,
     };
     lane.worker.addEventListener('message', (e: MessageEvent<Reply>) => {
       lane.heard = Date.now();
+      lane.heardTick = ++this.#tick;
       lane.ready = true;
       const msg = e.data;
       if (msg.type === 'pong') return;
@@ -235,7 +242,7 @@ export class WorkerBridge<A extends Api> {
   #send(id: number, p: Pending) {
     const lane = p.lane;
     lane.calls.add(id);
-    p.sentAt = Date.now();
+    p.sentTick = ++this.#tick;
     lane.worker.postMessage({ type: 'call', id, method: p.method, arg: p.arg } satisfies Request);
     const stuckMs = this.#watchdog?.stuckMs;
     if (stuckMs && !lane.ping) {
@@ -255,7 +262,7 @@ export class WorkerBridge<A extends Api> {
     this.#lane = this.#open();
     for (const id of [...lane.calls]) {
       const p = this.#pending.get(id)!;
-      if (p.moved || p.sentAt < lane.heard) continue;
+      if (p.moved || p.sentTick < lane.heardTick) continue;
       lane.calls.delete(id);
       p.moved = true;
       p.lane = this.#lane;
@@ -334,7 +341,7 @@ export class WorkerBridge<A extends Api> {
         ...(opts.onRestart ? { onRestart: opts.onRestart } : {}),
         ...(signal ? { signal } : {}),
         timers: [],
-        sentAt: 0,
+        sentTick: 0,
       };
       this.#pending.set(id, p);
       signal?.addEventListener('abort', onAbort, { once: true });
