@@ -159,6 +159,15 @@ function isHostname(h: string): boolean {
   // IPv4 address (`2130706433`, `127.1`, `0x7f.1`); only exact dotted quads may.
   const last = labels[labels.length - 1] ?? '';
   if (/^(?:\d+|0x[0-9a-f]*)$/.test(last)) return parseIPv4(h) !== null;
+  // An "xn--" label is punycode, which the URL parser decodes and refuses when it does not
+  // decode (xn--a.com): it must read the host as it is, or the request cannot be built.
+  if (labels.some((l) => l.startsWith('xn--'))) {
+    try {
+      return new URL(`http://${h}/`).hostname === h;
+    } catch {
+      return false;
+    }
+  }
   return true;
 }
 

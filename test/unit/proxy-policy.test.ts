@@ -141,6 +141,7 @@ describe('parseHostPort', () => {
     ['[0:0::1]', '[::1]', ''],
     ['localhost', 'localhost', ''],
     ['a.b-c.d', 'a.b-c.d', ''],
+    ['xn--bcher-kva.example', 'xn--bcher-kva.example', ''],
   ])('accepts %s', (input, host, port) => {
     expect(parseHostPort(input)).toMatchObject({ host, port });
   });
@@ -171,6 +172,9 @@ describe('parseHostPort', () => {
     '::1',
     'ex\u00e4mple.com',
     'a'.repeat(64) + '.com',
+    // Punycode that does not decode: the URL parser refuses it (found by the fuzzer).
+    'xn--er-kva.example',
+    'xn--a.com',
   ])('rejects %j', (input) => expect(parseHostPort(input)).toBeNull());
 });
 
