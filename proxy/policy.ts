@@ -381,6 +381,9 @@ export function parseProxyPath(pathAndQuery: string, mountPath = '/proxy'): Pars
   if (problem) return { ok: false, reason: problem };
   const path = decodePath(rawPath);
   if (query.length > 8192) return { ok: false, reason: 'query too long' };
+  // A request's query never holds one (URL parsing splits it off), but a caller's string might:
+  // it would be cut off upstream, so what is checked would not be what is sent.
+  if (query.includes('#')) return { ok: false, reason: 'fragments are not allowed' };
   return { ok: true, target: { ...hp, path, query } };
 }
 

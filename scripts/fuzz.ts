@@ -24,6 +24,8 @@ const batch = Number(values.batch);
 
 interface Stats {
   runs: number;
+  /** Failing inputs, repeats included. */
+  found: number;
   ms: number;
   failures: string[];
 }
@@ -33,7 +35,15 @@ const counter = new Int32Array(new SharedArrayBuffer(4));
 const length = new Int32Array(new SharedArrayBuffer(4));
 const input = new Uint8Array(new SharedArrayBuffer(8 << 20));
 
+// Failures already saved in this run, by target and message with numbers taken out: one bug
+// found again and again is saved once.
+const seen = new Set<string>();
+
 function record(target: string, error: string, inputJson: string, seed?: number, path?: string) {
+  const kind = `${target} ${error.replace(/\d+/g, 'N').slice(0, 120)}`;
+  stats.get(target)!.found++;
+  if (seen.has(kind)) return;
+  seen.add(kind);
   const file = saveFailure({
     target,
     ...(seed !== undefined ? { seed } : {}),
@@ -58,7 +68,9 @@ class Runner {
     return new Promise((resolve, reject) => {
       this.#worker = new Worker(new URL('./fuzz-worker.mjs', import.meta.url), {
         workerData: { counter, input, length },
-        resourceLimits: { maxOldGenerationSizeMb: 1536 },
+        // The stack of a main thread (Node and browsers), not the larger default of workers, so
+        // deep recursion fails here as it would there.
+        resourceLimits: { maxOldGenerationSizeMb: 1536, stackSizeMb: 1 },
       });
       this.#worker.on('message', (m: Result | { ready: string[] }) => {
         if ('ready' in m) resolve(m.ready);
@@ -126,7 +138,7 @@ const all = await runner.names();
 const chosen = values.targets ? values.targets.split(',') : all;
 for (const t of chosen) {
   if (!all.includes(t)) throw new Error(`no target ${t}; targets: ${all.join(', ')}`);
-  stats.set(t, { runs: 0, ms: 0, failures: [] });
+  stats.set(t, { runs: 0, found: 0, ms: 0, failures: [] });
 }
 const began = Date.now();
 for (let i = 0; Date.now() < deadline; i++) {
@@ -141,7 +153,8 @@ let failed = 0;
 for (const [name, s] of stats) {
   failed += s.failures.length;
   console.log(
-    `${name.padEnd(12)} ${String(s.runs).padStart(8)} runs ${(s.ms / 1000).toFixed(0).padStart(6)} s  ${s.failures.length} failures`,
+    `${name.padEnd(12)} ${String(s.runs).padStart(8)} runs ${(s.ms / 1000).toFixed(0).padStart(6)} s  ` +
+      `${s.found} failing inputs, ${s.failures.length} distinct saved`,
   );
   for (const f of s.failures) console.log(`    ${f}`);
 }

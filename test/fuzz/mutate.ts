@@ -299,12 +299,18 @@ export function mutatedJson(inputs: Uint8Array[]): fc.Arbitrary<Uint8Array> {
           fc.nat({ max: docs.length - 1 }),
           fc.integer({ min: 1, max: 12_000 }),
           fc.constantFrom('[', '{"a":'),
+          fc.constantFrom('schemaVersion', 'mediaType', 'config', 'x-unknown'),
         )
-        .map(([i, depth, open]) => {
-          // A field nested deeper than any recursion can follow, spliced in as raw text.
+        .map(([i, depth, open, key]) => {
+          // A value nested deeper than any recursion can follow, written as raw text in place
+          // of a real field (or as a new one).
           const close = open === '[' ? ']' : '}';
           const deep = open.repeat(depth) + '1' + close.repeat(depth);
-          return new TextEncoder().encode(docs[i]!.replace('{', `{"schemaVersion":${deep},"x":`));
+          const rest = JSON.parse(docs[i]!) as Record<string, unknown>;
+          delete rest[key];
+          const text = JSON.stringify(rest);
+          const sep = text === '{}' ? '' : ',';
+          return new TextEncoder().encode(`{${JSON.stringify(key)}:${deep}${sep}${text.slice(1)}`);
         }),
     },
   );

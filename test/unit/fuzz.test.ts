@@ -11,7 +11,18 @@ import { loadTargets, type Target } from '../fuzz/targets.ts';
  * `npm run fuzz`, and their saved failures stay out of npm test until those changes are merged.
  * Each line says what the long run found. Remove a target once its failures are fixed.
  */
-const pending: Record<string, string> = {};
+const pending: Record<string, string> = {
+  // lib/layers/decompress.ts
+  gzip:
+    'accepts what zlib rejects: a wrong header CRC (FHCRC), reserved FLG bits, a wrong data CRC ' +
+    'in a member (test/fuzz/corpus/gzip)',
+  zstd: 'a 300-byte mutated frame runs for more than 2 s (test/fuzz/corpus/zstd)',
+  // lib/oci/validate.ts
+  manifest:
+    'RangeError (call stack) on a field nested a few thousand deep (test/fuzz/corpus/manifest)',
+  // lib/oci/validate.ts; the bound of 100 levels is this target's, set it to the validator's.
+  config: 'accepts configs with unknown fields nested 101 and 2752 deep (test/fuzz/corpus/config)',
+};
 
 const runs = 200;
 const seed = 1313;

@@ -264,6 +264,9 @@ describe('parseProxyPath', () => {
     ['/proxy/ghcr.io/v2/\u00e4', false],
     ['/proxy/127.1/v2/', false],
     ['/proxy/[fe80::1%25eth0]/v2/', false],
+    // A fragment in the query would be cut off upstream (found by the fuzzer).
+    ['/proxy/localhost:5000/v2/a/tags/list?#n=100&last=x', false],
+    ['/proxy/ghcr.io/v2/?/#v2/', false],
   ])('%s -> ok=%s', (input, ok) => {
     expect(parseProxyPath(input).ok).toBe(ok);
   });
