@@ -333,7 +333,23 @@ describe('parseReference rejects', () => {
       input: 'foo/Bar',
       why: 'must be lowercase: "foo/Bar" (try "foo/bar")',
     },
-    { name: 'uppercase first component', input: 'Docker/docker', why: 'must be lowercase' },
+    {
+      name: 'uppercase first component',
+      input: 'Docker/docker',
+      why:
+        'must be lowercase: "Docker/docker" (try "docker/docker"); ' +
+        'Docker would read "Docker" as a registry host and pull docker from it',
+    },
+    {
+      name: 'uppercase first component with a tag',
+      input: 'Team/app:v1',
+      why: 'Docker would read "Team" as a registry host and pull app from it',
+    },
+    {
+      name: 'uppercase first component that is no host',
+      input: 'Te_am/app',
+      why: 'must be lowercase: "Te_am/app" (try "te_am/app")',
+    },
     {
       name: 'uppercase after a registry',
       input: 'test:5000/Uppercase/lowercase:tag',

@@ -156,7 +156,7 @@ export function parseReference(input: string): Reference {
     path = remainder.slice(0, colon);
     tag = remainder.slice(colon + 1);
   }
-  validatePath(path, fail);
+  validatePath(path, fail, dockerReadsHost(rest, registry, slash, path));
   if (tag !== undefined) validateTag(tag, fail);
 
   if (registry === legacyDefaultRegistry) registry = defaultRegistry;
@@ -229,10 +229,26 @@ function validateTag(tag: string, fail: (reason: string) => never): void {
   }
 }
 
-function validatePath(path: string, fail: (reason: string) => never): void {
+/**
+ * Docker's grammar (distribution's splitDockerDomain) also reads a first component with an
+ * upper-case letter as a registry host: `Docker/docker` is the repository "docker" on the host
+ * "Docker". Berth keeps refusing it as a name that must be lowercase (far more likely a typo
+ * than a registry), and says so; this is that note, or ''.
+ */
+function dockerReadsHost(rest: string, registry: string, slash: number, path: string): string {
+  if (registry !== defaultRegistry || slash < 0 || rest.startsWith(registry)) return '';
+  const first = rest.slice(0, slash);
+  if (first === first.toLowerCase() || !domainNameRe.test(first)) return '';
+  const repository = path.slice(slash + 1);
+  return `; Docker would read ${quote(first)} as a registry host and pull ${repository} from it`;
+}
+
+function validatePath(path: string, fail: (reason: string) => never, note = ''): void {
   if (path === '') fail('the repository name is empty');
   if (path !== path.toLowerCase()) {
-    fail(`repository name must be lowercase: ${quote(path)} (try ${quote(path.toLowerCase())})`);
+    fail(
+      `repository name must be lowercase: ${quote(path)} (try ${quote(path.toLowerCase())})${note}`,
+    );
   }
   if (path.startsWith('/')) fail('the repository name starts with "/"');
   if (path.endsWith('/')) fail('the repository name ends with "/"');
