@@ -30,7 +30,20 @@ function note(input: unknown) {
   Atomics.add(shared.counter, 0, 1);
 }
 
+// An error thrown outside any awaited promise (say, by a stream left running by an input) would
+// kill the worker and be blamed on whatever input runs then: report it with its stack instead,
+// naming the target of the batch, which is where it can have come from (this batch or the one
+// before it).
+let current = '';
+const stray = (e: unknown) => {
+  const text = e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : String(e);
+  parentPort!.postMessage({ stray: text, target: current });
+};
+process.on('uncaughtException', stray);
+process.on('unhandledRejection', stray);
+
 parentPort!.on('message', async (job: Job) => {
+  current = job.target;
   const target = targets.find((t) => t.name === job.target)!;
   const details = await fc.check(
     fc.asyncProperty(target.arbitrary, async (input) => {

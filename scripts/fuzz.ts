@@ -55,8 +55,16 @@ function record(target: string, error: string, inputJson: string, seed?: number,
   console.log(`FAIL ${target}: ${error.slice(0, 300)}\n  saved ${file}`);
 }
 
+interface Stray {
+  stray: string;
+  target: string;
+}
+/** Errors that escaped every run, with the targets of the batch then and of the one before. */
+const strays: (Stray & { previous: string })[] = [];
+
 class Runner {
   #worker!: Worker;
+  #previous = '';
   #names: Promise<string[]>;
   #reply: ((r: Result | { lost: string }) => void) | undefined;
 
@@ -72,8 +80,9 @@ class Runner {
         // deep recursion fails here as it would there.
         resourceLimits: { maxOldGenerationSizeMb: 1536, stackSizeMb: 1 },
       });
-      this.#worker.on('message', (m: Result | { ready: string[] }) => {
+      this.#worker.on('message', (m: Result | { ready: string[] } | Stray) => {
         if ('ready' in m) resolve(m.ready);
+        else if ('stray' in m) strays.push({ ...m, previous: this.#previous });
         else this.#reply?.(m);
       });
       this.#worker.on('error', (e) => {
@@ -109,6 +118,7 @@ class Runner {
       void reply.then(() => clearInterval(timer));
     });
     this.#worker.postMessage(job);
+    void reply.then(() => (this.#previous = job.target));
     const result = await Promise.race([reply, watch]);
     this.#reply = undefined;
     const s = stats.get(job.target)!;
@@ -158,5 +168,11 @@ for (const [name, s] of stats) {
   );
   for (const f of s.failures) console.log(`    ${f}`);
 }
+for (const s of new Set(
+  strays.map((s) => `during ${s.target} (after ${s.previous || 'nothing'}): ${s.stray}`),
+)) {
+  console.log(`STRAY error ${s}`);
+}
 console.log(failed ? `${failed} failures saved` : 'no failures');
-process.exitCode = failed ? 1 : 0;
+if (strays.length) console.log(`${strays.length} errors escaped their runs (STRAY above)`);
+process.exitCode = failed || strays.length ? 1 : 0;
