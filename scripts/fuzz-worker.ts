@@ -3,12 +3,14 @@
 // tell a hang from slow progress and knows the input that hung even if this thread never answers.
 import { parentPort, workerData } from 'node:worker_threads';
 import fc from 'fast-check';
-import { encodeInput, loadTargets } from '../test/fuzz/targets.ts';
+import { decodeInput, encodeInput, loadTargets } from '../test/fuzz/targets.ts';
 
 export interface Job {
   target: string;
   seed: number;
   runs: number;
+  /** Run only this input (encodeInput's JSON) once: to confirm a hang in a fresh worker. */
+  replay?: string;
 }
 
 export interface Result {
@@ -45,6 +47,20 @@ process.on('unhandledRejection', stray);
 parentPort!.on('message', async (job: Job) => {
   current = job.target;
   const target = targets.find((t) => t.name === job.target)!;
+  if (job.replay !== undefined) {
+    const input = decodeInput(job.replay);
+    note(input);
+    let error: string | undefined;
+    try {
+      await target.run(input);
+    } catch (e) {
+      error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    }
+    const result: Result = { target: job.target, seed: job.seed, runs: 1 };
+    if (error) result.failure = { error, input: job.replay, path: '' };
+    parentPort!.postMessage(result);
+    return;
+  }
   const details = await fc.check(
     fc.asyncProperty(target.arbitrary, async (input) => {
       note(input);

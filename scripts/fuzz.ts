@@ -126,16 +126,32 @@ class Runner {
     if ('lost' in result) {
       const json = new TextDecoder().decode(input.slice(0, Atomics.load(length, 0)));
       s.runs += 1;
-      await this.#worker.terminate();
-      record(job.target, result.lost, json, job.seed);
-      this.#names = this.#start();
-      await this.#names;
+      await this.#restart();
+      if (job.replay !== undefined) {
+        record(job.target, result.lost, json, job.seed);
+        return;
+      }
+      // The machine may just have been busy, or an earlier input may have left work running:
+      // a hang counts only if the input alone hangs again in a fresh worker.
+      const before = s.failures.length + s.found;
+      await this.run({ ...job, replay: json });
+      if (s.failures.length + s.found === before) {
+        console.log(
+          `stall of ${job.target} not repeated by its input alone: not saved (${result.lost})`,
+        );
+      }
       return;
     }
     s.runs += result.runs;
     if (result.failure) {
       record(job.target, result.failure.error, result.failure.input, job.seed, result.failure.path);
     }
+  }
+
+  async #restart() {
+    await this.#worker.terminate();
+    this.#names = this.#start();
+    await this.#names;
   }
 
   stop() {
