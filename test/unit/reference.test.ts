@@ -510,10 +510,27 @@ describe('familiarName', () => {
       ref: { registry: 'docker.io', repository: 'library/redis' },
       want: 'redis',
     },
+    // Found by the fuzzer: without docker.io/ these would name a registry host.
+    {
+      name: 'Docker Hub repository whose first component has a dot',
+      ref: { registry: 'docker.io', repository: 'l.ibrary/alpine', tag: 'latest' },
+      want: 'docker.io/l.ibrary/alpine:latest',
+    },
+    {
+      name: 'Docker Hub repository whose first component is localhost',
+      ref: { registry: 'docker.io', repository: 'localhost/a' },
+      want: 'docker.io/localhost/a',
+    },
   ];
   test.each(cases)('$name', ({ ref, want }) => {
     const got = familiarName(ref);
     expect(got, `familiarName(${show(ref)}) = ${got}, want ${want}`).toBe(want);
+    // What is shown parses back to the same repository.
+    const back = parseReference(got);
+    expect([back.registry, back.repository]).toEqual([
+      ref.registry === 'index.docker.io' ? 'docker.io' : ref.registry,
+      ref.repository,
+    ]);
   });
 });
 

@@ -287,6 +287,13 @@ export function familiarName(ref: Reference): string {
       const short = name.slice(officialRepoPrefix.length);
       if (!short.includes('/')) name = short;
     }
+    // A first component that looks like a host (l.ibrary/a, localhost/a) would be read back as
+    // the registry: keep the registry in front, so the name shown parses to the same image.
+    const slash = name.indexOf('/');
+    const first = slash < 0 ? '' : name.slice(0, slash);
+    if (first === 'localhost' || first.includes('.') || first.includes(':')) {
+      name = `${defaultRegistry}/${name}`;
+    }
   }
   if (ref.tag) name += `:${ref.tag}`;
   if (ref.digest) name += `@${ref.digest}`;
