@@ -39,12 +39,18 @@ const input = new Uint8Array(new SharedArrayBuffer(8 << 20));
 // found again and again is saved once.
 const seen = new Set<string>();
 
-function record(target: string, error: string, inputJson: string, seed?: number, path?: string) {
+async function record(
+  target: string,
+  error: string,
+  inputJson: string,
+  seed?: number,
+  path?: string,
+) {
   const kind = `${target} ${error.replace(/\d+/g, 'N').slice(0, 120)}`;
   stats.get(target)!.found++;
   if (seen.has(kind)) return;
   seen.add(kind);
-  const file = saveFailure({
+  const file = await saveFailure({
     target,
     ...(seed !== undefined ? { seed } : {}),
     ...(path !== undefined ? { path } : {}),
@@ -128,7 +134,7 @@ class Runner {
       s.runs += 1;
       await this.#restart();
       if (job.replay !== undefined) {
-        record(job.target, result.lost, json, job.seed);
+        await record(job.target, result.lost, json, job.seed);
         return;
       }
       // The machine may just have been busy, or an earlier input may have left work running:
@@ -144,7 +150,13 @@ class Runner {
     }
     s.runs += result.runs;
     if (result.failure) {
-      record(job.target, result.failure.error, result.failure.input, job.seed, result.failure.path);
+      await record(
+        job.target,
+        result.failure.error,
+        result.failure.input,
+        job.seed,
+        result.failure.path,
+      );
     }
   }
 

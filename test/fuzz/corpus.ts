@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import prettier from 'prettier';
 import { decodeInput, encodeInput } from './targets.ts';
 
 export const corpusDir = join(import.meta.dirname, 'corpus');
@@ -18,14 +19,19 @@ export interface CorpusFile {
 }
 
 /** Saves a failure; returns its file (named by the input's hash, so a repeat overwrites). */
-export function saveFailure(f: Omit<CorpusFile, 'input'> & { input: unknown }): string {
+export async function saveFailure(f: CorpusFile): Promise<string> {
   const json = encodeInput(f.input);
   const hash = createHash('sha256').update(json).digest('hex').slice(0, 16);
   const dir = join(corpusDir, f.target);
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${hash}.json`);
   const record = { ...f, input: JSON.parse(json) as unknown };
-  writeFileSync(file, JSON.stringify(record, null, 1) + '\n');
+  // In the project's formatting, so `npm run lint` passes with saved failures in the tree.
+  const options = (await prettier.resolveConfig(file)) ?? {};
+  writeFileSync(
+    file,
+    await prettier.format(JSON.stringify(record), { ...options, filepath: file }),
+  );
   return file;
 }
 
