@@ -137,7 +137,8 @@ function apply(input: Uint8Array, edits: Edit[], others: Uint8Array[]): Uint8Arr
       case 'field': {
         const [off, len] = tarFields[e.field]!;
         const start = e.block * 512 + off;
-        if (start + len > b.length) break;
+        // Only a whole header: its checksum is rewritten below.
+        if (e.block * 512 + 512 > b.length) break;
         b = b.slice();
         b.fill(0, start, start + len);
         b.set(e.value.subarray(0, len), start);
