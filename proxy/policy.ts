@@ -159,6 +159,15 @@ function isHostname(h: string): boolean {
   // IPv4 address (`2130706433`, `127.1`, `0x7f.1`); only exact dotted quads may.
   const last = labels[labels.length - 1] ?? '';
   if (/^(?:\d+|0x[0-9a-f]*)$/.test(last)) return parseIPv4(h) !== null;
+  // An "xn--" label is punycode, which the URL parser decodes and refuses when it does not
+  // decode (xn--a.com): it must read the host as it is, or the request cannot be built.
+  if (labels.some((l) => l.startsWith('xn--'))) {
+    try {
+      return new URL(`http://${h}/`).hostname === h;
+    } catch {
+      return false;
+    }
+  }
   return true;
 }
 
@@ -372,6 +381,9 @@ export function parseProxyPath(pathAndQuery: string, mountPath = '/proxy'): Pars
   if (problem) return { ok: false, reason: problem };
   const path = decodePath(rawPath);
   if (query.length > 8192) return { ok: false, reason: 'query too long' };
+  // A request's query never holds one (URL parsing splits it off), but a caller's string might:
+  // it would be cut off upstream, so what is checked would not be what is sent.
+  if (query.includes('#')) return { ok: false, reason: 'fragments are not allowed' };
   return { ok: true, target: { ...hp, path, query } };
 }
 

@@ -4,7 +4,7 @@ import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { expect } from 'vitest';
-import { TarError, TarParser, type TarEntry } from '../../src/lib/layers/tar.ts';
+import { TarError, TarParser, decodeName, type TarEntry } from '../../src/lib/layers/tar.ts';
 
 const exec = promisify(execFile);
 // The C locale makes tar escape every non-ASCII byte, so listings decode the same everywhere.
@@ -25,7 +25,7 @@ export async function listNames(file: string, cwd: string): Promise<string[]> {
   const out = await run('tar', ['--list', '--quoting-style=escape', '-f', file], cwd);
   const lines = out.toString('latin1').split('\n');
   lines.pop();
-  return lines.map((line) => clean(new TextDecoder().decode(unescape(line))));
+  return lines.map((line) => clean(decodeName(unescape(line))));
 }
 
 /** Undoes tar's "escape" quoting style: C escapes and \ooo octal bytes. */

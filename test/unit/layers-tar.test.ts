@@ -7,7 +7,7 @@ import { open, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { TarError, TarParser, type TarEntry } from '../../src/lib/layers/tar.ts';
+import { TarError, TarParser, decodeName, type TarEntry } from '../../src/lib/layers/tar.ts';
 import {
   editHeader,
   firstEntry,
@@ -389,13 +389,15 @@ describe('PAX global headers', () => {
 
 describe('hostile names are reported literally', () => {
   let root: string;
-  const names = ['a\x01b', 'c\x1b[31md', 'new\nline', 'ünï', 'bad\uFFFDname'];
+  const names = ['a\x01b', 'c\x1b[31md', 'new\nline', 'ünï', 'bad\\xffname', 'bad\\xfename'];
   beforeAll(async () => {
     root = join(dir, 'hostile');
     await mkdir(root);
     for (const name of names.slice(0, 4)) await makeFile(join(root, name), name);
-    // A name that is not UTF-8; the parser decodes it with a replacement character.
+    // Two names that are not UTF-8 and differ only in the invalid byte: both used to decode
+    // to "bad\uFFFDname", so one hid the other. The bytes are shown escaped.
     await writeFile(Buffer.from(`${root}/bad\xffname`, 'latin1'), 'bad');
+    await writeFile(Buffer.from(`${root}/bad\xfename`, 'latin1'), 'bad');
     await makeFile(join(root, 'plain'), 'plain');
   });
 
@@ -426,6 +428,67 @@ describe('hostile names are reported literally', () => {
       expect(await listNames(archive!, dir)).toEqual([want]);
       expect(got.digests[0]).toBe(sha256(Buffer.from('plain')));
     }
+  });
+});
+
+describe('decodeName keeps names distinct', () => {
+  const bytes = (s: string) => Uint8Array.from(Buffer.from(s, 'latin1'));
+  const utf8 = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
+  test.each([
+    ['plain UTF-8 is unchanged', utf8('ünï/名前'), 'ünï/名前'],
+    ['a Windows path is unchanged', utf8('C:\\Windows\\a.txt'), 'C:\\Windows\\a.txt'],
+    ['an invalid byte', bytes('bad-\xff'), 'bad-\\xff'],
+    ['another invalid byte', bytes('bad-\xfe'), 'bad-\\xfe'],
+    ['a truncated sequence', bytes('a\xc3'), 'a\\xc3'],
+    ['an overlong slash', bytes('\xc0\xaf'), '\\xc0\\xaf'],
+    ['a surrogate', bytes('\xed\xa0\x80'), '\\xed\\xa0\\x80'],
+    ['a literal "\\xff" in valid UTF-8', utf8('bad-\\xff'), 'bad-\\\\xff'],
+    ['two backslashes', utf8('a\\\\b'), 'a\\\\\\b'],
+    ['a backslash before an invalid byte', bytes('a\\\xff'), 'a\\\\\\xff'],
+    ['a trailing backslash', utf8('a\\'), 'a\\'],
+  ])('%s', (_, input, want) => {
+    expect(decodeName(input), `decodeName(${Buffer.from(input).toString('hex')})`).toBe(want);
+  });
+
+  test('names that differ in their bytes differ as strings', () => {
+    const names = [
+      bytes('bad-\xff'),
+      bytes('bad-\xfe'),
+      utf8('bad-\\xff'),
+      utf8('bad-\\\\xff'),
+      bytes('bad-\\\xff'),
+      utf8('bad-\uFFFD'),
+    ];
+    const decoded = names.map(decodeName);
+    expect(new Set(decoded).size, decoded.join(' | ')).toBe(names.length);
+  });
+});
+
+describe('numbers beyond 2^53', () => {
+  test('a base-256 size beyond 2^53 is a TarError', async () => {
+    const ustar = await tar('size-b256.tar', '--format=gnu', 'z');
+    const edited = editHeader(ustar, 0, (h) => {
+      h.fill(0, 124, 136);
+      h[124] = 0x80;
+      h[129] = 0x20; // 2^53 + 1 does not fit in a double: 0x20_0000_0000_0001
+      h[135] = 0x01;
+    });
+    expect(parseError(edited).message).toMatch(/size field .* beyond 2\^53/);
+  });
+
+  test('a PAX size beyond 2^53 is a TarError', async () => {
+    const bytes = await tar(
+      'size-pax.tar',
+      '--format=posix',
+      '--pax-option=size:=9007199254740993',
+      'z',
+    );
+    expect(parseError(bytes).message).toMatch(/PAX size 9007199254740993 .* beyond 2\^53/);
+  });
+
+  test('a PAX mtime is a number, never NaN', async () => {
+    const bytes = await tar('mtime-frac.tar', '--format=posix', '--mtime=@1.5', 'z');
+    expect(parseAll(bytes).entries[0]?.mtime).toBe(1.5);
   });
 });
 

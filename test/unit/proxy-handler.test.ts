@@ -447,7 +447,14 @@ describe('methods, CORS, errors and logging', () => {
 
   it('rejects malformed targets with 400', async () => {
     const { get } = make({});
-    for (const p of ['/proxy/', '/proxy/u@h/v2/', '/proxy/h:99999/v2/', '/proxy/h/v2/a%2fb']) {
+    for (const p of [
+      '/proxy/',
+      '/proxy/u@h/v2/',
+      '/proxy/h:99999/v2/',
+      '/proxy/h/v2/a%2fb',
+      // A host the URL parser refuses (bad punycode) used to escape as a TypeError.
+      '/proxy/xn--er-kva.example/v2/',
+    ]) {
       const res = await get(p);
       expect(res.status, p).toBe(400);
       expect((await errorOf(res)).code).toBe('BERTH_BAD_REQUEST');

@@ -141,6 +141,7 @@ describe('parseHostPort', () => {
     ['[0:0::1]', '[::1]', ''],
     ['localhost', 'localhost', ''],
     ['a.b-c.d', 'a.b-c.d', ''],
+    ['xn--bcher-kva.example', 'xn--bcher-kva.example', ''],
   ])('accepts %s', (input, host, port) => {
     expect(parseHostPort(input)).toMatchObject({ host, port });
   });
@@ -171,6 +172,9 @@ describe('parseHostPort', () => {
     '::1',
     'ex\u00e4mple.com',
     'a'.repeat(64) + '.com',
+    // Punycode that does not decode: the URL parser refuses it (found by the fuzzer).
+    'xn--er-kva.example',
+    'xn--a.com',
   ])('rejects %j', (input) => expect(parseHostPort(input)).toBeNull());
 });
 
@@ -260,6 +264,9 @@ describe('parseProxyPath', () => {
     ['/proxy/ghcr.io/v2/\u00e4', false],
     ['/proxy/127.1/v2/', false],
     ['/proxy/[fe80::1%25eth0]/v2/', false],
+    // A fragment in the query would be cut off upstream (found by the fuzzer).
+    ['/proxy/localhost:5000/v2/a/tags/list?#n=100&last=x', false],
+    ['/proxy/ghcr.io/v2/?/#v2/', false],
   ])('%s -> ok=%s', (input, ok) => {
     expect(parseProxyPath(input).ok).toBe(ok);
   });

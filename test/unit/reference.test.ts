@@ -354,6 +354,13 @@ describe('parseReference rejects', () => {
       why: 'must be lowercase: "MyOrg/team/app" (try "myorg/team/app"). docker would read "MyOrg" as a registry host',
     },
     {
+      name: 'uppercase first component that is no host name',
+      input: 'Te_am/app',
+      why:
+        'must be lowercase: "Te_am/app" (try "te_am/app"). docker would refuse it too: it reads ' +
+        '"Te_am" as a registry host, which is not a valid host name',
+    },
+    {
       name: 'uppercase after a registry',
       input: 'test:5000/Uppercase/lowercase:tag',
       why: 'lowercase',
@@ -513,10 +520,27 @@ describe('familiarName', () => {
       ref: { registry: 'docker.io', repository: 'library/redis' },
       want: 'redis',
     },
+    // Found by the fuzzer: without docker.io/ these would name a registry host.
+    {
+      name: 'Docker Hub repository whose first component has a dot',
+      ref: { registry: 'docker.io', repository: 'l.ibrary/alpine', tag: 'latest' },
+      want: 'docker.io/l.ibrary/alpine:latest',
+    },
+    {
+      name: 'Docker Hub repository whose first component is localhost',
+      ref: { registry: 'docker.io', repository: 'localhost/a' },
+      want: 'docker.io/localhost/a',
+    },
   ];
   test.each(cases)('$name', ({ ref, want }) => {
     const got = familiarName(ref);
     expect(got, `familiarName(${show(ref)}) = ${got}, want ${want}`).toBe(want);
+    // What is shown parses back to the same repository.
+    const back = parseReference(got);
+    expect([back.registry, back.repository]).toEqual([
+      ref.registry === 'index.docker.io' ? 'docker.io' : ref.registry,
+      ref.repository,
+    ]);
   });
 });
 

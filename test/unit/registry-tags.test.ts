@@ -307,8 +307,22 @@ describe('nextPagePath', () => {
       '<https://registry-1.docker.io/v2/library/alpine/tags/list?last=a>; rel="next"',
       'tags/list?last=a',
     ],
+    // Params run to the next ',' or ';', quoted or not.
+    ['</x>; rel=prev, </v2/library/alpine/tags/list?n=2>; rel=next', 'tags/list?n=2'],
+    ['</x>; rel="next, </v2/library/alpine/tags/list?n=2>; rel=next', 'tags/list?n=2'],
+    ['</v2/library/alpine/tags/list?n=3>  ;  type=x  ;  rel = "next"', 'tags/list?n=3'],
+    ['</v2/library/alpine/tags/list?n=3> rel=next', undefined],
+    ['junk </v2/library/alpine/tags/list?n=4>;rel=next', 'tags/list?n=4'],
+    ['</v2/library/alpine/tags/list?n=5', undefined],
   ])('%j → %j', (header, want) => {
     expect(nextPagePath(header, r, 'tags/list', 'x')).toBe(want);
+  });
+
+  test('a header of a million "<" and no ">" is read in one pass', () => {
+    // The regular expression this replaced scanned to the end of the header from every "<":
+    // hours for this one (and a 200 KB header froze the page for a minute).
+    expect(nextPagePath('<'.repeat(1_000_000), r, 'tags/list', 'x')).toBeUndefined();
+    expect(nextPagePath('<a>' + '; x'.repeat(300_000), r, 'tags/list', 'x')).toBeUndefined();
   });
 
   test('Docker Hub: a Link to docker.io (not the API host) is refused', () => {

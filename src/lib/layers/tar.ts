@@ -18,8 +18,8 @@ export interface TarEntry {
   /** The name as stored, after PAX `path` / GNU long-name (typeflag L) resolution, with a
    * leading "./" (repeated, with any slashes right after it) and trailing "/" removed; "." or
    * "./" itself becomes "". Nothing else is changed: "../", absolute names, control characters
-   * and invalid UTF-8 (decoded with replacement chars) stay as they are: callers show them
-   * literally. */
+   * and other Unicode stay as they are: callers show them literally. Bytes that are not UTF-8
+   * are shown escaped, so distinct names stay distinct (see decodeName). */
   path: string;
   type: EntryType;
   /** The raw typeflag character ('0', '\0', '5', 'x', 'S', …). */
@@ -77,7 +77,84 @@ export interface TarParserOptions {
 
 const block = 512;
 // ignoreBOM keeps a leading U+FEFF in a name: names are shown as stored.
-const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
+
+/**
+ * Tar names are bytes. This turns them into a string that is the UTF-8 text when the bytes are
+ * UTF-8, and that is different for different bytes whatever they are (decoding with replacement
+ * characters made `bad-\xff` and `bad-\xfe` both `bad-\uFFFD`, so one hid the other):
+ * - each byte that does not start a valid UTF-8 sequence becomes the four characters `\xNN`
+ *   (lower-case hex), like GNU tar's and Python's listings;
+ * - a backslash that is stored in the name is doubled when the next character written is `x` or
+ *   another backslash (including the one that starts an escaped byte), and kept single otherwise.
+ * Reading the result back is then unambiguous: `\\` is a backslash, `\x` and two hex digits is
+ * a byte, any other `\` is a backslash. So the mapping is injective, and names with no invalid
+ * bytes and no `\x` or `\\` in them (all real ones, Windows paths included) are unchanged.
+ */
+export function decodeName(bytes: Uint8Array): string {
+  let fast: string | undefined;
+  try {
+    fast = utf8.decode(bytes);
+  } catch {
+    // Not UTF-8: escaped below.
+  }
+  if (fast !== undefined && !fast.includes('\\')) return fast;
+  let out = '';
+  let from = 0; // start of the valid run not yet written
+  const flush = (to: number) => {
+    if (to > from) out += utf8.decode(bytes.subarray(from, to));
+  };
+  for (let j = 0; j < bytes.length;) {
+    const c = bytes[j]!;
+    const len = sequenceLength(bytes, j);
+    if (len === 0) {
+      flush(j);
+      out += `\\x${c.toString(16).padStart(2, '0')}`;
+      from = ++j;
+    } else if (c === 0x5c) {
+      const next = bytes[j + 1];
+      if (
+        next === 0x78 ||
+        next === 0x5c ||
+        (next !== undefined && sequenceLength(bytes, j + 1) === 0)
+      ) {
+        flush(j);
+        out += '\\\\';
+        from = j + 1;
+      }
+      j++;
+    } else {
+      j += len;
+    }
+  }
+  flush(bytes.length);
+  return out;
+}
+
+/** The length of the valid UTF-8 sequence starting at `j` (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), or 0 if none starts there. */
+function sequenceLength(b: Uint8Array, j: number): number {
+  const c = b[j]!;
+  if (c < 0x80) return 1;
+  let len: number;
+  let lo = 0x80;
+  let hi = 0xbf;
+  if (c >= 0xc2 && c <= 0xdf) len = 2;
+  else if (c >= 0xe0 && c <= 0xef) {
+    len = 3;
+    if (c === 0xe0) lo = 0xa0;
+    if (c === 0xed) hi = 0x9f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    len = 4;
+    if (c === 0xf0) lo = 0x90;
+    if (c === 0xf4) hi = 0x8f;
+  } else return 0;
+  if (j + len > b.length) return 0;
+  const second = b[j + 1]!;
+  if (second < lo || second > hi) return 0;
+  for (let k = j + 2; k < j + len; k++) if ((b[k]! & 0xc0) !== 0x80) return 0;
+  return len;
+}
 
 const types: Record<string, EntryType> = {
   '0': 'file',
@@ -457,7 +534,7 @@ export class TarParser {
       case 'L':
       case 'K': {
         const end = payload.indexOf(0);
-        const value = utf8.decode(end < 0 ? payload : payload.subarray(0, end));
+        const value = decodeName(end < 0 ? payload : payload.subarray(0, end));
         if (this.#metaType === 'L') this.#longName = value;
         else this.#longLink = value;
         break;
@@ -572,7 +649,7 @@ function parsePax(p: Uint8Array, at: number): Map<string, string> {
     ) {
       throw new TarError(`malformed record at byte ${j} of the PAX header at offset ${at}`, at);
     }
-    records.set(utf8.decode(p.subarray(k + 1, eq)), utf8.decode(p.subarray(eq + 1, j + len - 1)));
+    records.set(decodeName(p.subarray(k + 1, eq)), decodeName(p.subarray(eq + 1, j + len - 1)));
     j += len;
   }
   return records;
@@ -587,7 +664,7 @@ function bytesAre(b: Uint8Array, off: number, ascii: string): boolean {
 function text(b: Uint8Array, off: number, len: number): string {
   let end = off;
   while (end < off + len && b[end] !== 0) end++;
-  return end === off ? '' : utf8.decode(b.subarray(off, end));
+  return end === off ? '' : decodeName(b.subarray(off, end));
 }
 
 /** A field's bytes for an error message, control bytes escaped. */

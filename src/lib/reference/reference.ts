@@ -153,8 +153,10 @@ export function parseReference(input: string): Reference {
       const path = rest.split(':')[0]!;
       const after = rest.slice(slash + 1);
       const afterPath = after.split(':')[0]!;
-      const docker =
-        afterPath === afterPath.toLowerCase()
+      const docker = !domainNameRe.test(first)
+        ? `docker would refuse it too: it reads ${quote(first)} as a registry host, which is ` +
+          'not a valid host name'
+        : afterPath === afterPath.toLowerCase()
           ? `docker would read ${quote(first)} as a registry host, since a repository name has ` +
             `no upper case, and pull ${quote(after)} from a host of that name`
           : `docker would refuse it too: it reads ${quote(first)} as a registry host, and the ` +
@@ -288,6 +290,13 @@ export function familiarName(ref: Reference): string {
     if (name.startsWith(officialRepoPrefix)) {
       const short = name.slice(officialRepoPrefix.length);
       if (!short.includes('/')) name = short;
+    }
+    // A first component that looks like a host (l.ibrary/a, localhost/a) would be read back as
+    // the registry: keep the registry in front, so the name shown parses to the same image.
+    const slash = name.indexOf('/');
+    const first = slash < 0 ? '' : name.slice(0, slash);
+    if (first === 'localhost' || first.includes('.') || first.includes(':')) {
+      name = `${defaultRegistry}/${name}`;
     }
   }
   if (ref.tag) name += `:${ref.tag}`;

@@ -189,21 +189,42 @@ export function nextPagePath(
 function nextLinkTarget(header: string | null): string | undefined {
   if (!header) return undefined;
   // <target> followed by ;-separated params, links separated by commas. Targets cannot hold
-  // '>', and quoted param values here never hold ',' or ';' in practice.
-  const linkRe = /<([^>]*)>((?:\s*;\s*[^;,]*)*)/g;
-  for (const m of header.matchAll(linkRe)) {
-    for (const param of (m[2] ?? '').split(';')) {
-      const eq = param.indexOf('=');
-      if (eq < 0) continue;
-      if (param.slice(0, eq).trim().toLowerCase() !== 'rel') continue;
-      const value = param
-        .slice(eq + 1)
-        .trim()
-        .replace(/^"(.*)"$/, '$1');
-      if (value.toLowerCase().split(/\s+/).includes('next')) return m[1];
+  // '>', and quoted param values here never hold ',' or ';' in practice. One pass over the
+  // header: a regular expression here rescanned the rest of it from every '<' with no '>'.
+  const isSpace = (c: string | undefined) => c !== undefined && /\s/.test(c);
+  let i = 0;
+  for (;;) {
+    const open = header.indexOf('<', i);
+    if (open < 0) return undefined;
+    const close = header.indexOf('>', open + 1);
+    // No '>' after this '<': no later '<' can start a link either.
+    if (close < 0) return undefined;
+    const target = header.slice(open + 1, close);
+    let j = close + 1;
+    for (;;) {
+      let k = j;
+      while (isSpace(header[k])) k++;
+      if (header[k] !== ';') break;
+      k++;
+      while (isSpace(header[k])) k++;
+      const start = k;
+      while (k < header.length && header[k] !== ';' && header[k] !== ',') k++;
+      if (isRelNext(header.slice(start, k))) return target;
+      j = k;
     }
+    i = j;
   }
-  return undefined;
+}
+
+/** Is this Link param (after its ';') rel with "next" among its values? */
+function isRelNext(param: string): boolean {
+  const eq = param.indexOf('=');
+  if (eq < 0 || param.slice(0, eq).trim().toLowerCase() !== 'rel') return false;
+  const value = param
+    .slice(eq + 1)
+    .trim()
+    .replace(/^"(.*)"$/, '$1');
+  return value.toLowerCase().split(/\s+/).includes('next');
 }
 
 function positive(value: number | undefined, fallback: number, name: string): number {
