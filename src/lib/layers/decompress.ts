@@ -184,6 +184,11 @@ function checkCaps(m: Meter, added: number) {
 }
 
 const EMPTY: Uint8Array = new Uint8Array(0);
+/** A whole gzip member of no data (as `gzip -n </dev/null` writes it), fed after the input to
+ * find where its last member ends. */
+const EMPTY_MEMBER = new Uint8Array([
+  0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+]);
 
 /** A source of decoded chunks, read one at a time. */
 interface Decoder {
@@ -503,16 +508,24 @@ class GunzipCodec implements Codec {
   #piece = GZIP_PIECE_START;
   /** Where the member whose header is not yet checked starts. */
   #headerAt: number | undefined = 0;
+  readonly #emit: (chunk: Uint8Array) => void;
+  /** Output held back while the end is checked (see #seal). */
+  #held: Uint8Array[] | undefined;
 
   constructor(crc: IHasher, emit: (chunk: Uint8Array) => void) {
     this.#crc = crc.init();
     this.#gunzip.ondata = (data) => {
       if (data.length === 0) return;
+      if (this.#held) {
+        this.#held.push(data.slice());
+        return;
+      }
       this.#crc.update(data);
       this.#memberOut += data.length;
       this.#out += data.length;
       emit(data);
     };
+    this.#emit = emit;
     this.#gunzip.onmember = (offset) => {
       this.#checkTrailer(offset);
       this.#headerAt = offset;
@@ -537,7 +550,6 @@ class GunzipCodec implements Codec {
   }
 
   end() {
-    this.#push(EMPTY, true);
     this.#checkHeader();
     // A member is at least a 10-byte header, 2 bytes of deflate data and an 8-byte trailer.
     if (this.#in - this.#memberStart < 20) {
@@ -548,7 +560,58 @@ class GunzipCodec implements Codec {
         this.#out,
       );
     }
-    this.#checkTrailer(this.#in);
+    this.#seal();
+  }
+
+  /**
+   * Checks that the last member ends exactly where the input does. fflate says where a member
+   * ends only by reporting the next one, and it drops up to 3 bytes after the last member
+   * unread, so its trailer would be read from the wrong place. So an empty member is fed after
+   * the input: fflate must report it at exactly the input's end, with no output between.
+   */
+  #seal() {
+    const end = this.#in;
+    let reported: number | undefined;
+    // The last of the real member's output can come out only now (fflate decodes near the end
+    // of its input only once more follows); held until the member is known to end here, since
+    // if it does not, the output is the empty member read as deflate data.
+    this.#held = [];
+    this.#gunzip.onmember = (offset) => {
+      reported ??= offset;
+    };
+    try {
+      this.#gunzip.push(EMPTY_MEMBER, false);
+    } catch (e) {
+      throw new DecompressError(
+        'gzip',
+        'corrupt data: the input does not end where its last gzip member does: bytes follow ' +
+          `it, or it is cut short (${messageOf(e)})`,
+        end,
+        this.#out,
+        { cause: e },
+      );
+    }
+    if (reported !== end) {
+      throw new DecompressError(
+        'gzip',
+        reported === undefined
+          ? 'truncated: the input ends inside a gzip member'
+          : reported > end
+            ? "truncated: the input ends inside the last gzip member's trailer"
+            : `corrupt data: ${end - reported} bytes follow the last gzip member's trailer`,
+        end,
+        this.#out,
+      );
+    }
+    const held = this.#held;
+    this.#held = undefined;
+    for (const data of held) {
+      this.#crc.update(data);
+      this.#memberOut += data.length;
+      this.#out += data.length;
+      this.#emit(data);
+    }
+    this.#checkTrailer(end);
   }
 
   #push(data: Uint8Array, final: boolean) {
