@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { ImportError } from '../../src/lib/import/errors.ts';
 import { scanArchive } from '../../src/lib/import/members.ts';
 import { planImport, type StoredBlobs } from '../../src/lib/import/plan.ts';
+import { maxJsonDepth } from '../../src/lib/json.ts';
 import { DecompressError, decompress } from '../../src/lib/layers/decompress.ts';
 import type { IndexEntry } from '../../src/lib/layers/entry.ts';
 import { mergeLayers } from '../../src/lib/layers/filesystem.ts';
@@ -337,7 +338,7 @@ export async function loadTargets(): Promise<Target[]> {
           check(Array.isArray(doc.index.manifests), 'manifests is not an array');
           doc.index.manifests.forEach((m, i) => descriptorOk(m, `manifests[${i}]`));
         }
-        check(maxDepth(doc) <= 100, `accepted a document nested ${maxDepth(doc)} deep`);
+        check(maxDepth(doc) <= maxJsonDepth, `accepted a document nested ${maxDepth(doc)} deep`);
       },
     }),
     target({
@@ -355,7 +356,10 @@ export async function loadTargets(): Promise<Target[]> {
         check(Array.isArray(config.rootfs?.diff_ids), 'rootfs.diff_ids is not an array');
         for (const d of config.rootfs.diff_ids)
           check(digestRe.test(d), `diff_id ${d} is not a digest`);
-        check(maxDepth(config) <= 100, `accepted a config nested ${maxDepth(config)} deep`);
+        check(
+          maxDepth(config) <= maxJsonDepth,
+          `accepted a config nested ${maxDepth(config)} deep`,
+        );
       },
     }),
     target({
