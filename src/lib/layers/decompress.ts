@@ -527,6 +527,8 @@ class GunzipCodec implements Codec {
     };
     this.#emit = emit;
     this.#gunzip.onmember = (offset) => {
+      // The member that ends here may have come whole in one piece: check its header first.
+      this.#checkHeader();
       this.#checkTrailer(offset);
       this.#headerAt = offset;
       this.#checkHeader();
