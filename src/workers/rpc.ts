@@ -264,6 +264,9 @@ export class WorkerBridge<A extends Api> {
       const p = this.#pending.get(id)!;
       if (p.moved || p.sentTick < lane.heardTick) continue;
       lane.calls.delete(id);
+      // A call already cancelled or being stopped is not run again: it ends here, and its
+      // grace timer can no longer terminate the fresh worker.
+      if (this.#endStopped(id, p)) continue;
       p.moved = true;
       p.lane = this.#lane;
       p.onRestart?.();
@@ -293,6 +296,15 @@ export class WorkerBridge<A extends Api> {
 
   /** Terminates a worker that will not stop `culprit`: that call fails with the cause, the
    * worker's other calls go to a fresh worker. */
+  /** Ends a call that was cancelled or is being stopped, rather than moving it to a fresh
+   * worker; says whether it did. */
+  #endStopped(id: number, p: Pending): boolean {
+    if (p.signal?.aborted) this.#settle(id, p).reject(p.signal.reason);
+    else if (p.stopping) this.#settle(id, p).reject(stoppedError(p.stopping));
+    else return false;
+    return true;
+  }
+
   #terminate(lane: Lane, culprit: number, cause: string) {
     clearInterval(lane.ping);
     lane.ping = undefined;
@@ -305,9 +317,7 @@ export class WorkerBridge<A extends Api> {
         this.#settle(id, p).reject(
           stoppedError(p.stopping ? `${p.stopping}, and ${cause}` : cause),
         );
-      } else if (p.signal?.aborted) {
-        this.#settle(id, p).reject(p.signal.reason);
-      } else {
+      } else if (!this.#endStopped(id, p)) {
         p.lane = this.#lane;
         p.onRestart?.();
         this.#send(id, p);

@@ -240,6 +240,43 @@ describe('regressions from issue 13', () => {
     expect(run('zstd', ['-t'], frame).status).not.toBe(0);
   });
 
+  test('frames of a few bytes that declare 128 MiB windows each stop at the window budget', async () => {
+    // Found in review: fzstd allocates every frame's whole window up front, so 9 bytes cost
+    // 128 MiB each. The frame is zstd's own format: magic, descriptor 0 (no content size),
+    // window descriptor 0x88 (2^27), one empty last raw block; `zstd -t` accepts it.
+    const frame = [0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x88, 0x01, 0x00, 0x00];
+    const one = Uint8Array.from(frame);
+    expect(run('zstd', ['-t', '--memory=128MB'], one).status).toBe(0);
+    const many = Uint8Array.from(
+      { length: frame.length * 400 },
+      (_, i) => frame[i % frame.length]!,
+    );
+    expect(await rejection(many, 'zstd')).toMatch(/declare \d+ bytes of windows/);
+    // A few such frames are within the budget.
+    const few = Uint8Array.from({ length: frame.length * 4 }, (_, i) => frame[i % frame.length]!);
+    expect(await berth(few, 'zstd')).not.toHaveProperty('error');
+  });
+
+  test('input that decodes to nothing still lets a cancel in (the decoder yields)', async () => {
+    // Skippable frames (magic 0x184D2A50, size 0): 64 MiB of them from memory, each read
+    // resolved at once. Without a yield the read runs to the end, and the abort comes after.
+    const frame = Uint8Array.from([0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0]);
+    const chunk = Uint8Array.from({ length: 1 << 20 }, (_, i) => frame[i % 8]!);
+    let pulled = 0;
+    const ac = new AbortController();
+    const input = new ReadableStream<Uint8Array>({
+      pull(c) {
+        // Once decoding is under way, a cancel arrives as a task, as a worker's message does.
+        if (++pulled === 2) setTimeout(() => ac.abort(new Error('cancelled by the test')), 0);
+        if (pulled > 64) c.close();
+        else c.enqueue(chunk);
+      },
+    });
+    const out = decompress(() => input, 'zstd', { signal: ac.signal });
+    await expect(out.getReader().read()).rejects.toThrow('cancelled by the test');
+    expect(pulled).toBeLessThan(64);
+  });
+
   test('a wrong Frame_Content_Size, larger or smaller, is refused and named', async () => {
     // zstd writes the content size of a file it reads from disk, in a single-segment frame
     // when it is small: byte 4 is the descriptor, the size follows (2 bytes, minus 256).

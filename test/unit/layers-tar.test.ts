@@ -376,6 +376,13 @@ describe('PAX global headers', () => {
     ]);
   });
 
+  test('a record named __proto__ is kept as a record, not written through a prototype', async () => {
+    const bytes = await tar('proto.tar', '--format=posix', '--pax-option=__proto__:=x', 'z');
+    const pax = parseAll(bytes).entries[0]?.pax;
+    expect(pax && Object.hasOwn(pax, '__proto__')).toBe(true);
+    expect(pax?.['__proto__']).toBe('x');
+  });
+
   test('a per-file record overrides a global one', async () => {
     const bytes = await tar(
       'override.tar',

@@ -128,6 +128,22 @@ describe('WorkerBridge watchdog', () => {
     expect(b.workers).toBe(1);
   });
 
+  test('a call cancelled on a worker that stopped answering ends: it is not run again, and the fresh worker lives', async () => {
+    const b = bridge({ cancelGraceMs: 150, stuckMs: 40 });
+    await b.call('echo', 'ready');
+    made[0]!.frozen = true;
+    const abort = new AbortController();
+    const call = b.call('untilCancelled', undefined, { signal: abort.signal });
+    abort.abort();
+    await expect.poll(() => made.length, { timeout: 10_000 }).toBe(2);
+    expect((await failure(call)).name).toBe('AbortError');
+    // Past the cancelled call's grace: its timer must not terminate the fresh worker.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await b.call('echo', 'still answered')).toBe('still answered');
+    expect(made.length).toBe(2);
+    expect(made[1]!.terminated).toBe(false);
+  });
+
   test('without a watchdog, a cancel is only passed on', async () => {
     const b = bridge();
     const abort = new AbortController();

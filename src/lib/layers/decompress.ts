@@ -20,6 +20,7 @@ import { Gunzip } from 'fflate';
 import { Decompress as ZstdDecoder } from 'fzstd';
 import { createCRC32, createXXHash64, type IHasher } from 'hash-wasm';
 import { messageOf } from '../errors.ts';
+import { yielder } from '../tasks.ts';
 import type { Compression } from '../oci/mediatypes.ts';
 
 /** The compressed data is corrupt, truncated or of a form this module refuses. */
@@ -138,6 +139,11 @@ const TAIL_RETAIN = 256 * 1024;
 // `zstd --long`/`--memory`, and fzstd would allocate the whole window up front.
 const ZSTD_MAX_WINDOW = 2 ** 27;
 const ZSTD_MAX_BLOCK = 128 * 1024;
+// The windows a zstd stream's frames may declare in total: 1 GiB, plus 1 KiB per compressed
+// byte. One frame (what zstd writes) or thousands of small ones (zstd:chunked) stay far
+// below; a stream of 9-byte frames declaring 128 MiB each stops at the ninth.
+const ZSTD_WINDOW_BUDGET = 1024 ** 3;
+const ZSTD_WINDOW_PER_BYTE = 1024;
 /** Berth's cap on a layer's uncompressed size: real layers reach tens of GiB, not this. */
 export const MAX_LAYER_SIZE = 256 * 1024 ** 3;
 /**
@@ -331,6 +337,7 @@ class SyncDecoder implements Decoder {
   readonly #queue: Uint8Array[] = [];
   #ended = false;
   #cancelled = false;
+  readonly #tick = yielder();
 
   constructor(open: Open, make: (emit: (chunk: Uint8Array) => void) => Promise<Codec>) {
     this.#input = new Input(open);
@@ -352,6 +359,10 @@ class SyncDecoder implements Decoder {
         this.#pending = chunk;
       }
       this.#pending = this.#pending.subarray(this.#codec.feed(this.#pending));
+      // Input that decodes to nothing (empty frames, skippable frames) never returns from this
+      // loop: let the worker take its messages (a cancel) meanwhile.
+      const turn = this.#tick();
+      if (turn) await turn;
     }
     return this.#queue.shift() ?? null;
   }
@@ -803,6 +814,8 @@ class ZstdCodec implements Codec {
   #frame: ZstdFrame | undefined;
   #in = 0;
   #out = 0;
+  /** The window sizes its frames declared so far, in bytes. */
+  #windows = 0;
 
   constructor(xxh: IHasher, emit: (chunk: Uint8Array) => void) {
     this.#xxh = xxh;
@@ -980,6 +993,19 @@ class ZstdCodec implements Codec {
       this.#fail(
         `the frame needs a ${window}-byte window, more than the ${ZSTD_MAX_WINDOW} that zstd ` +
           `itself decodes without --memory`,
+        i,
+      );
+    }
+    // fzstd allocates each frame's whole window up front, so frames of a few bytes that
+    // declare large windows cost far more than they hold: windows are charged to a budget
+    // that grows with the input.
+    this.#windows += window;
+    const budget = ZSTD_WINDOW_BUDGET + ZSTD_WINDOW_PER_BYTE * (this.#in + i);
+    if (this.#windows > budget) {
+      this.#fail(
+        `its frames declare ${this.#windows} bytes of windows in ${this.#in + i} compressed ` +
+          `bytes, more than the ${ZSTD_WINDOW_BUDGET} plus ${ZSTD_WINDOW_PER_BYTE} per ` +
+          'compressed byte that Berth allocates',
         i,
       );
     }

@@ -463,7 +463,8 @@ export class TarParser {
             realsize = this.#decimal(v, k, at);
             break;
         }
-        if (!mapped.has(k)) (extra ??= {})[k] = v;
+        // A record named __proto__ is a record like any other: no prototype to write through.
+        if (!mapped.has(k)) (extra ??= Object.create(null) as Record<string, string>)[k] = v;
       }
       // Sparse formats 0.1 and 1.0 put a made-up name in the header and the real one here.
       const sparseName = records.get('GNU.sparse.name');
