@@ -231,6 +231,19 @@ interface JsonEdit {
   value: unknown;
 }
 
+/** Adds a key as an own property (so `__proto__` is a key, not a prototype); to an array, it
+ * appends the value instead (an array's `length` cannot be redefined). */
+function addKey(obj: Record<string, unknown>, key: string, value: unknown) {
+  if (Array.isArray(obj)) obj.push(value);
+  else
+    Object.defineProperty(obj, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+}
+
 function applyJson(doc: unknown, e: JsonEdit): unknown {
   if (e.path.length === 0 || typeof doc !== 'object' || doc === null) {
     return e.op === 'replace' ? e.value : doc;
@@ -238,25 +251,13 @@ function applyJson(doc: unknown, e: JsonEdit): unknown {
   const obj = doc as Record<string, unknown>;
   const keys = Object.keys(obj);
   if (keys.length === 0) {
-    if (e.op === 'add')
-      Object.defineProperty(obj, e.key, {
-        value: e.value,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+    if (e.op === 'add') addKey(obj, e.key, e.value);
     return doc;
   }
   const key = keys[e.path[0]! % keys.length]!;
   if (e.path.length === 1) {
     if (e.op === 'delete') delete obj[key];
-    else if (e.op === 'add')
-      Object.defineProperty(obj, e.key, {
-        value: e.value,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+    else if (e.op === 'add') addKey(obj, e.key, e.value);
     else obj[key] = e.value;
     return doc;
   }

@@ -133,10 +133,10 @@ describe('WorkerBridge watchdog', () => {
     await b.call('echo', 'ready');
     made[0]!.frozen = true;
     const abort = new AbortController();
-    const call = b.call('untilCancelled', undefined, { signal: abort.signal });
+    const failed = failure(b.call('untilCancelled', undefined, { signal: abort.signal }));
     abort.abort();
     await expect.poll(() => made.length, { timeout: 10_000 }).toBe(2);
-    expect((await failure(call)).name).toBe('AbortError');
+    expect((await failed).name).toBe('AbortError');
     // Past the cancelled call's grace: its timer must not terminate the fresh worker.
     await new Promise((r) => setTimeout(r, 300));
     expect(await b.call('echo', 'still answered')).toBe('still answered');
