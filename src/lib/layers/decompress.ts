@@ -497,7 +497,10 @@ class GunzipWithFallback implements Decoder {
 }
 
 function fflateGunzip(open: Open): Decoder {
-  return new SyncDecoder(open, async (emit) => new GunzipCodec(await createCRC32(), emit));
+  return new SyncDecoder(
+    open,
+    async (emit) => new GunzipCodec(await createCRC32(), await createCRC32(), emit),
+  );
 }
 
 /**
@@ -511,6 +514,7 @@ function fflateGunzip(open: Open): Decoder {
 class GunzipCodec implements Codec {
   readonly #gunzip = new Gunzip();
   readonly #crc: IHasher;
+  readonly #headerCrc: IHasher;
   readonly #tail = new Tail();
   #in = 0;
   #out = 0;
@@ -523,8 +527,10 @@ class GunzipCodec implements Codec {
   /** Output held back while the end is checked (see #seal). */
   #held: Uint8Array[] | undefined;
 
-  constructor(crc: IHasher, emit: (chunk: Uint8Array) => void) {
+  /** `crc` follows each member's data; `headerCrc` checks headers (FHCRC). */
+  constructor(crc: IHasher, headerCrc: IHasher, emit: (chunk: Uint8Array) => void) {
     this.#crc = crc.init();
+    this.#headerCrc = headerCrc;
     this.#gunzip.ondata = (data) => {
       if (data.length === 0) return;
       if (this.#held) {
@@ -689,7 +695,7 @@ class GunzipCodec implements Codec {
       const header = get(at, pos - at);
       if (!stored || !header) return;
       const want = (stored[0] ?? 0) | ((stored[1] ?? 0) << 8);
-      const got = crc32(header) & 0xffff;
+      const got = parseInt(this.#headerCrc.init().update(header).digest('hex'), 16) & 0xffff;
       if (got !== want) {
         fail(
           `corrupt data: the header of the member at compressed offset ${at} fails its header ` +
@@ -1083,23 +1089,6 @@ function frameHeaderSize(fhd: number): number {
   const fcsBytes = [singleSegment ? 1 : 0, 2, 4, 8][fhd >> 6] ?? 0;
   const dictBytes = [0, 1, 2, 4][fhd & 3] ?? 0;
   return 5 + (singleSegment ? 0 : 1) + dictBytes + fcsBytes;
-}
-
-let crcTable: Uint32Array | undefined;
-
-/** CRC-32 (the gzip one) of a few bytes, for header checks. */
-function crc32(bytes: Uint8Array): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (const b of bytes) c = (crcTable[(c ^ b) & 0xff] ?? 0) ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 function hex(n: number): string {

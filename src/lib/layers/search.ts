@@ -1,6 +1,7 @@
 // The file search as a job: which paths of a listing match a query. It runs in the layers worker
 // (the page only sends the query), yields now and then so that a newer query can cancel it,
 // and its work is bounded by the glob matcher's: at most len(path) x len(pattern) per path.
+import { macrotask } from '../tasks.ts';
 import { globMatcher, type GlobWork } from './glob.ts';
 
 export interface SearchOptions {
@@ -8,8 +9,6 @@ export interface SearchOptions {
   /** Matcher steps between two yields to the event loop, where a cancel is seen. */
   stepsPerSlice?: number;
 }
-
-const yieldToEvents = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 /**
  * The indexes, in order, of the paths the query matches (globMatcher's rules). Rejects with the
@@ -30,7 +29,7 @@ export async function searchPaths(
     // A substring search counts no steps: its length stands for its work.
     work.steps += paths[i]!.length;
     if (work.steps >= budget) {
-      await yieldToEvents();
+      await macrotask();
       signal?.throwIfAborted();
       budget = work.steps + stepsPerSlice;
     }
