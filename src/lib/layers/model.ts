@@ -37,3 +37,35 @@ export interface Selected {
   layer?: number;
   change?: ChangeKind;
 }
+
+/** A view's tree, built off the page. Every method is cheap for the rows on screen; the ones
+ * that touch the whole tree (building, sorting, searching) are asynchronous, yield to the event
+ * loop at least every 50 ms (src/lib/tasks.ts), and stop with the signal's reason. */
+export interface TreeModel {
+  readonly view: ViewSpec;
+  /** Rows shown now: the open directories' children, or the search's matches with every
+   * directory above them open. */
+  readonly count: number;
+  /** Rows start … end-1, clipped to the tree. */
+  rows(start: number, end: number): TreeRow[];
+  /** The row showing this path, or -1. */
+  indexOf(path: string): number;
+  /** Opens or closes a directory (outside a search). */
+  toggle(path: string): void;
+  /** Opens every directory above a path so that a row shows it; false when the view has no
+   * such path. */
+  reveal(path: string): boolean;
+  /** Sorts every directory: by name (UTF-16 code units, as ls and dive) or by size, largest
+   * first, ties by name. */
+  sort(by: 'name' | 'size', signal?: AbortSignal): Promise<void>;
+  /** Shows only the paths the query matches (lib/layers/glob.ts's rules), with the
+   * directories above them open; '' shows the whole tree again. */
+  search(query: string, signal?: AbortSignal): Promise<void>;
+  /** The entry at a path of the view, for the details pane and the viewer. */
+  select(path: string): Selected | undefined;
+  /** The file a hard link of layer `layer` names (tar semantics: the last earlier entry of
+   * that layer with that path that is not itself a hard link). */
+  hardlinkTarget(layer: number, linkname: string): IndexEntry | undefined;
+  /** Entries left out because they are more than MAX_DEPTH directories deep. */
+  readonly tooDeep: number;
+}
