@@ -8,8 +8,8 @@ import { fileBlob, listLayer, readFileBytes, type FileBytes } from '../lib/layer
 import { searchPaths } from '../lib/layers/search.ts';
 import type { Store } from '../lib/store/store.ts';
 import { withLock } from '../lib/store/locks.ts';
-import type { IndexEntry } from '../lib/layers/entry.ts';
-import { expose, type CallContext } from './rpc.ts';
+import { transferables, type ColumnIndex, type EntryColumns } from '../lib/layers/columns.ts';
+import { expose, transfer, type CallContext } from './rpc.ts';
 import { store } from './store.ts';
 
 export interface LayerRef {
@@ -21,13 +21,31 @@ export interface LayerRef {
 }
 
 export interface LayerListingResult {
-  files: IndexEntry[];
+  files: ColumnIndex;
   diffID: string;
   uncompressedSize: number;
 }
 
-/** Sent while a layer is read: the entries found since the last event. */
-export type LayerEvent = { type: 'files'; files: IndexEntry[]; uncompressed: number };
+/** Sent while a layer is read (see ListProgress): the batches of every event, in order, make
+ * the whole index; `partial` holds the entries found past them so far. Their typed arrays are
+ * transferred. */
+export type LayerEvent = {
+  type: 'columns';
+  batches: EntryColumns[];
+  partial?: EntryColumns;
+  uncompressed: number;
+};
+
+/** The buffers of these batches, each once (a transfer list naming one twice is refused). */
+const movable = (batches: readonly EntryColumns[]) => [...new Set(transferables(batches))];
+
+/** The listing, its typed arrays moved to the page rather than copied: the worker keeps
+ * nothing of it. */
+function moved(listing: LayerListingResult): LayerListingResult {
+  const { files, diffID, uncompressedSize } = listing;
+  const out = { files, diffID, uncompressedSize };
+  return transfer(out, movable(files.batches));
+}
 
 /** How long a listing waits for a layer's download to start (a lazy fetch the page just
  * asked the images worker for). */
@@ -79,24 +97,32 @@ const api = {
   async listLayer(arg: LayerRef, ctx: CallContext<LayerEvent>): Promise<LayerListingResult> {
     const s = await store();
     const stored = await s.layerIndexes.get(arg.digest);
-    if (stored) return stored;
+    if (stored) return moved(stored);
     // One reader per layer across tabs: a second waits, then finds the index stored.
     return withLock(
       `berth-index:${arg.digest}`,
       async () => {
         const again = await s.layerIndexes.get(arg.digest);
-        if (again) return again;
+        if (again) return moved(again);
         const src = await source(s, arg, ctx.signal);
         const listing = await listLayer(tarStream(src.open, arg.mediaType, ctx.signal), {
           signal: ctx.signal,
           algorithm: arg.diffID ? algorithmOf(arg.diffID) : 'sha256',
-          onBatch: (files, uncompressed) =>
-            ctx.emit({ type: 'files', files, uncompressed } satisfies LayerEvent),
+          onProgress: ({ batches, partial, uncompressed }) =>
+            ctx.emit(
+              {
+                type: 'columns',
+                batches,
+                ...(partial ? { partial } : {}),
+                uncompressed,
+              } satisfies LayerEvent,
+              movable(partial ? [...batches, partial] : batches),
+            ),
         });
         // Only a verified blob's listing is kept: a followed download is checked at commit.
         if (src.committed || (await s.content.info(arg.digest)))
           await s.layerIndexes.put(arg.digest, listing);
-        return listing;
+        return moved(listing);
       },
       { signal: ctx.signal },
     );

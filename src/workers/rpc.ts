@@ -5,7 +5,19 @@
  * sends along the way; a method that sends none takes `CallContext` (E = never). */
 export interface CallContext<E = never> {
   signal: AbortSignal;
-  emit(event: E): void;
+  /** Sends an event; the buffers in `transfer` move to the page (they are detached here)
+   * rather than being copied. */
+  emit(event: E, transfer?: Transferable[]): void;
+}
+
+/** What a method's result moves rather than copies, by result object. */
+const resultTransfers = new WeakMap<object, Transferable[]>();
+
+/** Marks a method's result so that these buffers move to the page with it instead of being
+ * copied: the worker must not touch them after returning. */
+export function transfer<T extends object>(value: T, list: Transferable[]): T {
+  resultTransfers.set(value, list);
+  return value;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -41,7 +53,7 @@ export class WorkerError extends Error {
 }
 
 interface Port {
-  postMessage(message: unknown): void;
+  postMessage(message: unknown, transfer?: Transferable[]): void;
   addEventListener(type: 'message', listener: (e: MessageEvent) => void): void;
 }
 
@@ -76,7 +88,8 @@ export function expose(api: Api, port: Port): void {
     running.set(msg.id, ac);
     const ctx: CallContext = {
       signal: ac.signal,
-      emit: (event) => port.postMessage({ type: 'event', id: msg.id, event } satisfies Reply),
+      emit: (event, transfer = []) =>
+        port.postMessage({ type: 'event', id: msg.id, event } satisfies Reply, transfer),
     };
     const run = fn
       ? fn(msg.arg, ctx)
@@ -86,7 +99,8 @@ export function expose(api: Api, port: Port): void {
     run
       .then((value) => {
         try {
-          port.postMessage({ type: 'result', id: msg.id, value } satisfies Reply);
+          const moved = typeof value === 'object' && value ? resultTransfers.get(value) : undefined;
+          port.postMessage({ type: 'result', id: msg.id, value } satisfies Reply, moved ?? []);
         } catch (err) {
           fail(err); // a result that cannot be cloned must still settle the call
         }

@@ -8,6 +8,7 @@ import { parseReference } from '../../src/lib/reference/reference.ts';
 import { gcLock, withLock } from '../../src/lib/store/locks.ts';
 import { berth, rejection, testPieceSize } from '../harness/berth.ts';
 import { noise, pushImage } from '../harness/images.ts';
+import { toColumns } from '../../src/lib/layers/columns.ts';
 
 const A = 'registry.test/team/a:v1';
 const B = 'registry.test/team/b:v1';
@@ -48,7 +49,7 @@ describe('collectGarbage', () => {
     await b.store.layerIndexes.put(orphan.layers[0]!.digest, {
       diffID: orphan.diffIDs[0]!,
       uncompressedSize: 10,
-      files: [],
+      files: toColumns([]),
     });
     await b.store.images.delete('registry.test/team/c:v1');
 

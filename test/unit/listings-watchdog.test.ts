@@ -8,6 +8,7 @@ import { FileBrowser } from '../../src/state/layers/browser.svelte.ts';
 import { WorkerBridge, type CallContext, type WatchdogOptions } from '../../src/workers/rpc.ts';
 import { InMemoryWorker } from './rpc-fakes.ts';
 import { entry, summaryOf } from './state-fakes.ts';
+import { toColumns } from '../../src/lib/layers/columns.ts';
 
 const summary = summaryOf('hostile', 7, 2);
 const runaway = summary.layers[0]!.descriptor.digest;
@@ -19,7 +20,11 @@ function layersApi(): LayersWorkerApi {
   const api = {
     listLayer: async (ref: LayerRef, _ctx: CallContext): Promise<LayerListingResult> => {
       if (ref.digest === runaway) return new Promise<never>(() => {});
-      return { files: [entry('etc/ok', 'file')], diffID: 'sha256:x', uncompressedSize: 10 };
+      return {
+        files: toColumns([entry('etc/ok', 'file')]),
+        diffID: 'sha256:x',
+        uncompressedSize: 10,
+      };
     },
   };
   return api as unknown as LayersWorkerApi;

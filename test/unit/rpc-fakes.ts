@@ -17,8 +17,8 @@ export class InMemoryWorker implements WorkerLike {
     this.#inside = port2;
     const deaf = () => this.frozen || this.terminated;
     expose(api, {
-      postMessage: (m) => {
-        if (!deaf()) port2.postMessage(m);
+      postMessage: (m, transfer) => {
+        if (!deaf()) port2.postMessage(m, transfer as never);
       },
       addEventListener: (_type, listener) =>
         port2.addEventListener('message', (e) => {

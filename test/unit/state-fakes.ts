@@ -10,6 +10,7 @@ import { defaultSettings } from '../../src/state/settings.ts';
 import type { ImagesWorkerApi } from '../../src/workers/images.ts';
 import type { LayersWorkerApi } from '../../src/workers/layers.ts';
 import { WorkerError } from '../../src/workers/rpc.ts';
+import { toColumns } from '../../src/lib/layers/columns.ts';
 
 const hex = (n: number) => n.toString(16).padStart(64, '0');
 
@@ -175,7 +176,7 @@ export class FakeLayers {
       await Promise.resolve();
       if (method === 'listLayer') {
         const files = this.files.get(arg.digest!) ?? [];
-        return { files, diffID: '', uncompressedSize: files.length * 10 };
+        return { files: toColumns(files), diffID: '', uncompressedSize: files.length * 10 };
       }
       if (method === 'readFile') {
         const entry = [...this.files.values()].flat().find((f) => f.offset === arg.offset);

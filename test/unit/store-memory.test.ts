@@ -10,6 +10,7 @@ import { memoryStore } from '../../src/lib/store/memory.ts';
 import { chunkSize } from '../../src/lib/store/store.ts';
 import { digestOf, rejection } from '../harness/berth.ts';
 import { noise } from '../harness/images.ts';
+import { toColumns } from '../../src/lib/layers/columns.ts';
 
 const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const opts = (bytes: Uint8Array) => ({
@@ -143,7 +144,11 @@ describe('images and layer indexes', () => {
     const w = await s.content.writer(opts(bytes));
     await w.write(new Blob([bytes]));
     await w.commit();
-    await s.layerIndexes.put(sha(bytes), { diffID: sha(bytes), uncompressedSize: 10, files: [] });
+    await s.layerIndexes.put(sha(bytes), {
+      diffID: sha(bytes),
+      uncompressedSize: 10,
+      files: toColumns([]),
+    });
     expect(await s.layerIndexes.get(sha(bytes))).toMatchObject({ entries: 0, batches: 0 });
     await s.content.delete(sha(bytes));
     expect(await s.layerIndexes.get(sha(bytes))).toBeUndefined();

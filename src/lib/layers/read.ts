@@ -2,27 +2,47 @@
 // the bytes of one file. Both stream: memory stays bounded whatever the layer's size.
 import { createHasher, type HashAlgorithm } from '../oci/hasher.ts';
 import type { IndexEntry } from './entry.ts';
+import { ColumnsBuilder, type ColumnIndex, type EntryColumns } from './columns.ts';
 import { TarParser, type TarEntry } from './tar.ts';
 import { yielder } from '../tasks.ts';
 
 export interface LayerListing {
-  files: IndexEntry[];
+  /** Every entry, in tar order, in columns. */
+  files: ColumnIndex;
   /** Digest of the uncompressed tar, to check against the config's rootfs.diff_ids. */
   diffID: string;
   uncompressedSize: number;
 }
 
+/** A listing's progress. The `batches` of every call, in order, make the whole index; the
+ * `partial` batch of the latest call (a copy, the listing goes on filling its own) holds the
+ * entries found since the last full batch. */
+export interface ListProgress {
+  /** Batches completed since the last call: full ones, and at the end the last one. */
+  batches: EntryColumns[];
+  /** The entries found so far past the last batch, when there are any; replaces any earlier
+   * partial batch. */
+  partial?: EntryColumns;
+  /** Uncompressed bytes read so far. */
+  uncompressed: number;
+}
+
 export interface ListOptions {
   signal?: AbortSignal;
-  /** Receives the entries found so far, in batches, while the stream is read. */
-  onBatch?: (files: IndexEntry[], uncompressed: number) => void;
+  /** Receives the listing's progress (see ListProgress). The batches are the caller's: they
+   * may be transferred to another thread. */
+  onProgress?: (progress: ListProgress) => void;
   /** The diffID's algorithm (sha256 unless the config says otherwise). */
   algorithm?: HashAlgorithm;
-  /** Entries per onBatch call at most; a batch is also sent whenever a chunk ends. */
-  batchSize?: number;
+  /** Least milliseconds between two calls that only carry a partial batch (default
+   * progressMs): a partial batch is a copy of up to a batch's columns. */
+  progressMs?: number;
   /** Most milliseconds of work between two yields to the event loop (default yieldMs). */
   yieldMs?: number;
 }
+
+/** How often a listing reports the entries of the batch it is filling. */
+export const progressMs = 250;
 
 export function toFileEntry(e: TarEntry): IndexEntry {
   return {
@@ -41,26 +61,51 @@ export function toFileEntry(e: TarEntry): IndexEntry {
   };
 }
 
+/** A batch with its own copies of the typed arrays (the strings are immutable): what a caller
+ * may transfer away while the index keeps the original. */
+function detachable(b: EntryColumns): EntryColumns {
+  return {
+    ...b,
+    pathEnds: b.pathEnds.slice(),
+    linkEnds: b.linkEnds.slice(),
+    types: b.types.slice(),
+    sizes: b.sizes.slice(),
+    offsets: b.offsets.slice(),
+    mtimes: b.mtimes.slice(),
+    modes: b.modes.slice(),
+    uids: b.uids.slice(),
+    gids: b.gids.slice(),
+    extras: new Map(b.extras),
+  };
+}
+
 /** Lists every entry of an uncompressed layer stream and computes its diffID. */
 export async function listLayer(
   tar: ReadableStream<Uint8Array>,
   opts: ListOptions = {},
 ): Promise<LayerListing> {
   const hasher = await createHasher(opts.algorithm ?? 'sha256');
-  const files: IndexEntry[] = [];
-  let sent = 0;
-  const flush = (n: number) => {
-    if (files.length > sent) {
-      opts.onBatch?.(files.slice(sent), n);
-      sent = files.length;
-    }
+  const columns = new ColumnsBuilder();
+  // A TarEntry is an IndexEntry with more fields: the builder copies the ones it keeps.
+  const parser = new TarParser({ onEntry: (e) => columns.push(e) });
+  const every = opts.progressMs ?? progressMs;
+  let reported = 0;
+  let lastPartial = 0;
+  const report = (n: number) => {
+    if (!opts.onProgress) return;
+    const full = columns.take();
+    const now = performance.now();
+    const fresh = columns.count > reported;
+    if (full.length === 0 && !(fresh && now - lastPartial >= every)) return;
+    reported = columns.count;
+    lastPartial = now;
+    const partial = columns.partial();
+    opts.onProgress({
+      batches: full.map(detachable),
+      ...(partial ? { partial } : {}),
+      uncompressed: n,
+    });
   };
-  const parser = new TarParser({
-    onEntry: (e) => {
-      files.push(toFileEntry(e));
-      if (files.length - sent >= (opts.batchSize ?? 2000)) flush(parser.position);
-    },
-  });
   const reader = tar.getReader();
   const tick = yielder(opts.yieldMs);
   let n = 0;
@@ -74,13 +119,18 @@ export async function listLayer(
       n += value.byteLength;
       // Bytes after the end-of-archive blocks still count for the diffID, as in moby.
       if (!parser.done) parser.push(value);
-      flush(n);
+      report(n);
     }
     parser.end();
   } finally {
     reader.releaseLock();
   }
-  flush(n);
+  const files = columns.finish();
+  // The last batch, sealed by finish, goes out with the batches not reported yet.
+  if (opts.onProgress) {
+    const rest = columns.take();
+    opts.onProgress({ batches: rest.map(detachable), uncompressed: n });
+  }
   return { files, diffID: hasher.digest(), uncompressedSize: n };
 }
 

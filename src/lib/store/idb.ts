@@ -10,6 +10,7 @@ import {
   resumeIngest,
 } from './ingest.ts';
 import { type Database, type OpenOptions, openDatabase } from './db.ts';
+import { indexRecords, readIndex } from './layer-index.ts';
 import { withLock } from './locks.ts';
 import {
   type BlobRecord,
@@ -24,7 +25,6 @@ import {
   type LayerIndexStore,
   type Store,
   chunkSize,
-  entriesPerBatch,
   ingestLockName,
   mergeImage,
   renewPull,
@@ -169,36 +169,26 @@ function idbImages(db: Database): ImageStore {
 }
 
 function idbLayerIndexes(db: Database): LayerIndexStore {
+  const put: LayerIndexStore['put'] = async (digest, index) => {
+    const { header, batches } = indexRecords(digest, index);
+    const tx = db.transaction(['layerIndexes', 'layerEntries'], 'readwrite');
+    const entries = tx.objectStore('layerEntries');
+    void entries.delete(digestRange(digest));
+    // Each put clones its batch at once: a few large values, typed arrays stored as bytes.
+    for (const rec of batches) void entries.put(rec);
+    void tx.objectStore('layerIndexes').put(header);
+    await tx.done;
+  };
   return {
-    async put(digest, index) {
-      const batches = Math.ceil(index.files.length / entriesPerBatch);
-      const tx = db.transaction(['layerIndexes', 'layerEntries'], 'readwrite');
-      const entries = tx.objectStore('layerEntries');
-      void entries.delete(digestRange(digest));
-      for (let b = 0; b < batches; b++) {
-        void entries.put({
-          digest,
-          batch: b,
-          entries: index.files.slice(b * entriesPerBatch, (b + 1) * entriesPerBatch),
-        });
-      }
-      void tx.objectStore('layerIndexes').put({
-        digest,
-        diffID: index.diffID,
-        uncompressedSize: index.uncompressedSize,
-        entries: index.files.length,
-        batches,
-        indexedAt: Date.now(),
-      });
-      await tx.done;
-    },
+    put,
     async get(digest) {
       const tx = db.transaction(['layerIndexes', 'layerEntries']);
       const rec = await tx.objectStore('layerIndexes').get(digest);
       const batches = rec ? await tx.objectStore('layerEntries').getAll(digestRange(digest)) : [];
       await tx.done;
-      if (!rec || batches.length !== rec.batches) return undefined;
-      return { ...rec, files: batches.flatMap((b) => b.entries) };
+      const read = rec && readIndex(rec, batches);
+      if (read?.old) await put(digest, read.index);
+      return read?.index;
     },
   };
 }

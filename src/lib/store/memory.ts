@@ -11,7 +11,9 @@ import {
   followChunks,
   resumeIngest,
 } from './ingest.ts';
+import { indexRecords, readIndex } from './layer-index.ts';
 import { withLock } from './locks.ts';
+import type { LayerEntriesRecord } from './schema.ts';
 import {
   type BlobRecord,
   type CredentialRecord,
@@ -24,10 +26,8 @@ import {
   type FollowOptions,
   type IngestOptions,
   type IngestWriter,
-  type LayerIndex,
   type Store,
   chunkSize,
-  entriesPerBatch,
   ingestLockName,
   mergeImage,
   renewPull,
@@ -61,7 +61,9 @@ class Data {
   readonly ingests = new Map<string, IngestRecord>();
   readonly images = new Map<string, ImageRecord>();
   readonly pulls = new Map<string, PullRecord>();
-  readonly layerIndexes = new Map<string, LayerIndex>();
+  readonly layerIndexes = new Map<string, LayerIndexRecord>();
+  /** Batch records of each layer index, by digest, as IndexedDB's layerEntries holds them. */
+  readonly layerEntries = new Map<string, LayerEntriesRecord[]>();
   readonly credentials = new Map<string, CredentialRecord>();
   puts = 0;
   /** Bumped by crash(): writers opened before it are dead. */
@@ -91,6 +93,12 @@ class Data {
 
 // Records are cloned in and out, as IndexedDB does: no caller holds the store's own objects.
 const copy = <T>(v: T): T => structuredClone(v);
+
+function putIndex(data: Data, digest: string, index: Parameters<typeof indexRecords>[1]) {
+  const { header, batches } = indexRecords(digest, index);
+  data.layerEntries.set(digest, copy(batches));
+  data.layerIndexes.set(digest, copy(header));
+}
 
 export interface MemoryStore extends Store {
   /** Simulates the writing process dying: every open writer fails from now on, and what was
@@ -124,18 +132,13 @@ export function memoryStore(faults: MemoryFaults = {}): MemoryStore {
       deletePull: async (name) => void data.pulls.delete(name),
     },
     layerIndexes: {
-      get: async (digest) => copy(data.layerIndexes.get(digest)),
-      async put(digest, index) {
-        const rec: LayerIndexRecord = {
-          digest,
-          diffID: index.diffID,
-          uncompressedSize: index.uncompressedSize,
-          entries: index.files.length,
-          batches: Math.ceil(index.files.length / entriesPerBatch),
-          indexedAt: Date.now(),
-        };
-        data.layerIndexes.set(digest, copy({ ...rec, files: index.files }));
+      async get(digest) {
+        const rec = data.layerIndexes.get(digest);
+        const read = rec && readIndex(copy(rec), copy(data.layerEntries.get(digest) ?? []));
+        if (read?.old) putIndex(data, digest, read.index);
+        return read?.index;
       },
+      put: async (digest, index) => putIndex(data, digest, index),
     },
     credentials: {
       list: async () => copy([...data.credentials.values()]),
@@ -181,6 +184,7 @@ class MemoryContentStore implements ContentStore {
   async delete(digest: string) {
     this.#data.dropChunks(digest);
     this.#data.layerIndexes.delete(digest);
+    this.#data.layerEntries.delete(digest);
     this.#data.blobs.delete(digest);
   }
 

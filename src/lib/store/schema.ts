@@ -1,6 +1,7 @@
 // The IndexedDB schema. Blobs are content-addressed and split into chunk Blobs, so no layer is
 // ever one huge value and an export can compose them without copying bytes into JS.
 import type { DBSchema } from 'idb';
+import type { EntryColumns } from '../layers/columns.ts';
 import type { IndexEntry } from '../layers/entry.ts';
 import type {
   BlobRecord,
@@ -21,12 +22,12 @@ export interface ChunkRecord {
   data: Blob;
 }
 
-/** One batch of a layer's file index. */
-export interface LayerEntriesRecord {
-  digest: string;
-  batch: number;
-  entries: IndexEntry[];
-}
+/** One batch of a layer's file index: its columns (typed arrays and two strings, which
+ * structured clone stores compactly), or, in records of earlier versions, entry objects (see
+ * LayerIndexRecord.layout). */
+export type LayerEntriesRecord = { digest: string; batch: number } & (
+  { columns: EntryColumns; entries?: never } | { entries: IndexEntry[]; columns?: never }
+);
 
 export interface BerthDB extends DBSchema {
   blobs: { key: string; value: BlobRecord };

@@ -7,7 +7,7 @@
 // Everything is one `Store` of four parts rather than one class: a caller names the part it
 // uses (`store.content.info`), an implementation can share state between parts (a blob's
 // deletion takes its layer index with it), and a test store is a plain object.
-import type { IndexEntry } from '../layers/entry.ts';
+import type { ColumnIndex } from '../layers/columns.ts';
 import type { Descriptor } from '../oci/types.ts';
 
 // The records every implementation keeps (IndexedDB's layout of them is schema.ts).
@@ -87,6 +87,10 @@ export interface LayerIndexRecord {
   /** Entries, stored in `layerEntries` in batches numbered 0 … batches-1. */
   entries: number;
   batches: number;
+  /** 'columns': each batch record holds one EntryColumns (BATCH entries, the last fewer).
+   * Absent in records written by earlier versions, whose batches hold IndexEntry objects,
+   * entriesPerBatch a record; they are read, converted and written again in columns. */
+  layout?: 'columns';
   indexedAt: number;
 }
 
@@ -215,7 +219,7 @@ export interface ImageStore {
 }
 
 export interface LayerIndex extends LayerIndexRecord {
-  files: IndexEntry[];
+  files: ColumnIndex;
 }
 
 /** Layer file indexes, kept next to their blobs and deleted with them (Manager.delete). */
@@ -225,7 +229,7 @@ export interface LayerIndexStore {
   /** Stores a layer's index in one step, replacing any earlier one. */
   put(
     digest: string,
-    index: { diffID: string; uncompressedSize: number; files: IndexEntry[] },
+    index: { diffID: string; uncompressedSize: number; files: ColumnIndex },
   ): Promise<void>;
 }
 
@@ -246,8 +250,8 @@ export interface Store {
   credentials: CredentialStore;
 }
 
-/** Entries per stored batch of a layer index: small enough to write in one put, few enough
- * records to read 100,000 entries quickly. */
+/** Entries per stored batch of a layer index in the object layout of earlier versions (read,
+ * never written: see LayerIndexRecord.layout). */
 export const entriesPerBatch = 5000;
 
 /** putImage's merge: a record of the same target keeps its manifests and completeness, and an

@@ -1,6 +1,7 @@
 // The listings of an image's layers, read by the layers worker: one per layer, filled in
 // batches while the layer is read (and fetched first, for an inspected image's layer).
 import { messageOf } from '../../lib/errors.ts';
+import { entryOf, toEntries, type EntryColumns } from '../../lib/layers/columns.ts';
 import type { IndexEntry } from '../../lib/layers/entry.ts';
 import { layerCompression } from '../../lib/oci/mediatypes.ts';
 import type { Descriptor } from '../../lib/oci/types.ts';
@@ -165,7 +166,11 @@ export class Listings {
       uncompressed: 0,
     });
     let fetchError: unknown;
-    let pending: IndexEntry[] = [];
+    // The listing so far: entries of the batches already shown, batches not shown yet, and the
+    // entries past them (see LayerEvent).
+    let listed: IndexEntry[] = [];
+    let pending: EntryColumns[] = [];
+    let partial: EntryColumns | undefined;
     let uncompressed = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
     this.#cancelled.delete(ref.digest);
@@ -189,20 +194,27 @@ export class Listings {
         // Sent again to a fresh worker (another job stopped the one it ran in): starts over.
         onRestart: () => {
           pending = [];
+          listed = [];
+          partial = undefined;
           const cur = this.byDigest[ref.digest];
           if (cur && this.#current(s))
             this.#set(ref.digest, { ...cur, files: [], uncompressed: 0 });
         },
         onEvent: (ev) => {
-          pending.push(...ev.files);
+          pending.push(...ev.batches);
+          partial = ev.partial;
           uncompressed = ev.uncompressed;
           if (timer === undefined) {
             timer = setTimeout(() => {
               timer = undefined;
               const cur = this.byDigest[ref.digest];
               if (!cur || !this.#current(s) || cur.status === 'done') return;
-              this.#set(ref.digest, { ...cur, files: cur.files.concat(pending), uncompressed });
+              // until the tree moves off the page
+              for (const b of pending) for (let j = 0; j < b.count; j++) listed.push(entryOf(b, j));
               pending = [];
+              const files = listed.slice();
+              if (partial) for (let j = 0; j < partial.count; j++) files.push(entryOf(partial, j));
+              this.#set(ref.digest, { ...cur, files, uncompressed });
             }, progressiveMs);
           }
         },
@@ -215,7 +227,7 @@ export class Listings {
           : undefined;
       this.#set(ref.digest, {
         status: 'done',
-        files: result.files,
+        files: toEntries(result.files), // until the tree moves off the page
         uncompressed: result.uncompressedSize,
         diffID: result.diffID,
         ...(mismatch ? { mismatch } : {}),
