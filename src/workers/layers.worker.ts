@@ -26,15 +26,10 @@ export interface LayerListingResult {
   uncompressedSize: number;
 }
 
-/** Sent while a layer is read (see ListProgress): the batches of every event, in order, make
- * the whole index; `partial` holds the entries found past them so far. Their typed arrays are
- * transferred. */
-export type LayerEvent = {
-  type: 'columns';
-  batches: EntryColumns[];
-  partial?: EntryColumns;
-  uncompressed: number;
-};
+/** Sent while a layer is read (see ListProgress): the entries found since the last event, in
+ * column batches whose typed arrays are transferred. Every event's batches, in order, hold the
+ * listing's entries in order; the result holds them all again, in the index's own batches. */
+export type LayerEvent = { type: 'columns'; batches: EntryColumns[]; uncompressed: number };
 
 /** The buffers of these batches, each once (a transfer list naming one twice is refused). */
 const movable = (batches: readonly EntryColumns[]) => [...new Set(transferables(batches))];
@@ -108,15 +103,10 @@ const api = {
         const listing = await listLayer(tarStream(src.open, arg.mediaType, ctx.signal), {
           signal: ctx.signal,
           algorithm: arg.diffID ? algorithmOf(arg.diffID) : 'sha256',
-          onProgress: ({ batches, partial, uncompressed }) =>
+          onProgress: ({ batches, uncompressed }) =>
             ctx.emit(
-              {
-                type: 'columns',
-                batches,
-                ...(partial ? { partial } : {}),
-                uncompressed,
-              } satisfies LayerEvent,
-              movable(partial ? [...batches, partial] : batches),
+              { type: 'columns', batches, uncompressed } satisfies LayerEvent,
+              movable(batches),
             ),
         });
         // Only a verified blob's listing is kept: a followed download is checked at commit.

@@ -14,15 +14,11 @@ export interface LayerListing {
   uncompressedSize: number;
 }
 
-/** A listing's progress. The `batches` of every call, in order, make the whole index; the
- * `partial` batch of the latest call (a copy, the listing goes on filling its own) holds the
- * entries found since the last full batch. */
+/** A listing's progress: the entries found since the last report, in columns (batches of at
+ * most BATCH entries, not aligned with the index's own). Every report's batches, in order, hold
+ * the index's entries in order. */
 export interface ListProgress {
-  /** Batches completed since the last call: full ones, and at the end the last one. */
   batches: EntryColumns[];
-  /** The entries found so far past the last batch, when there are any; replaces any earlier
-   * partial batch. */
-  partial?: EntryColumns;
   /** Uncompressed bytes read so far. */
   uncompressed: number;
 }
@@ -34,14 +30,14 @@ export interface ListOptions {
   onProgress?: (progress: ListProgress) => void;
   /** The diffID's algorithm (sha256 unless the config says otherwise). */
   algorithm?: HashAlgorithm;
-  /** Least milliseconds between two calls that only carry a partial batch (default
-   * progressMs): a partial batch is a copy of up to a batch's columns. */
+  /** Least milliseconds between two reports (default progressMs). */
   progressMs?: number;
   /** Most milliseconds of work between two yields to the event loop (default yieldMs). */
   yieldMs?: number;
 }
 
-/** How often a listing reports the entries of the batch it is filling. */
+/** How often a listing reports the entries it found: each report is a few column batches, so
+ * not every chunk of the stream needs its own. */
 export const progressMs = 250;
 
 export function toFileEntry(e: TarEntry): IndexEntry {
@@ -61,24 +57,6 @@ export function toFileEntry(e: TarEntry): IndexEntry {
   };
 }
 
-/** A batch with its own copies of the typed arrays (the strings are immutable): what a caller
- * may transfer away while the index keeps the original. */
-function detachable(b: EntryColumns): EntryColumns {
-  return {
-    ...b,
-    pathEnds: b.pathEnds.slice(),
-    linkEnds: b.linkEnds.slice(),
-    types: b.types.slice(),
-    sizes: b.sizes.slice(),
-    offsets: b.offsets.slice(),
-    mtimes: b.mtimes.slice(),
-    modes: b.modes.slice(),
-    uids: b.uids.slice(),
-    gids: b.gids.slice(),
-    extras: new Map(b.extras),
-  };
-}
-
 /** Lists every entry of an uncompressed layer stream and computes its diffID. */
 export async function listLayer(
   tar: ReadableStream<Uint8Array>,
@@ -86,25 +64,26 @@ export async function listLayer(
 ): Promise<LayerListing> {
   const hasher = await createHasher(opts.algorithm ?? 'sha256');
   const columns = new ColumnsBuilder();
-  // A TarEntry is an IndexEntry with more fields: the builder copies the ones it keeps.
-  const parser = new TarParser({ onEntry: (e) => columns.push(e) });
+  // The entries since the last report, in columns of their own: each entry is copied once
+  // more, where sending the batch being filled each time would copy it again and again.
+  let fresh: ColumnsBuilder | undefined;
+  const progress = opts.onProgress;
+  // A TarEntry is an IndexEntry with more fields: the builders copy the ones they keep.
+  const parser = new TarParser({
+    onEntry: progress
+      ? (e) => {
+          columns.push(e);
+          (fresh ??= new ColumnsBuilder()).push(e);
+        }
+      : (e) => columns.push(e),
+  });
   const every = opts.progressMs ?? progressMs;
-  let reported = 0;
-  let lastPartial = 0;
-  const report = (n: number) => {
-    if (!opts.onProgress) return;
-    const full = columns.take();
-    const now = performance.now();
-    const fresh = columns.count > reported;
-    if (full.length === 0 && !(fresh && now - lastPartial >= every)) return;
-    reported = columns.count;
-    lastPartial = now;
-    const partial = columns.partial();
-    opts.onProgress({
-      batches: full.map(detachable),
-      ...(partial ? { partial } : {}),
-      uncompressed: n,
-    });
+  let reported = performance.now();
+  const report = (n: number, now: number) => {
+    reported = now;
+    const batches = [...(fresh?.finish().batches ?? [])];
+    fresh = undefined;
+    if (batches.length > 0) progress?.({ batches, uncompressed: n });
   };
   const reader = tar.getReader();
   const tick = yielder(opts.yieldMs);
@@ -119,19 +98,17 @@ export async function listLayer(
       n += value.byteLength;
       // Bytes after the end-of-archive blocks still count for the diffID, as in moby.
       if (!parser.done) parser.push(value);
-      report(n);
+      if (progress) {
+        const now = performance.now();
+        if (now - reported >= every) report(n, now);
+      }
     }
     parser.end();
   } finally {
     reader.releaseLock();
   }
-  const files = columns.finish();
-  // The last batch, sealed by finish, goes out with the batches not reported yet.
-  if (opts.onProgress) {
-    const rest = columns.take();
-    opts.onProgress({ batches: rest.map(detachable), uncompressed: n });
-  }
-  return { files, diffID: hasher.digest(), uncompressedSize: n };
+  report(n, 0);
+  return { files: columns.finish(), diffID: hasher.digest(), uncompressedSize: n };
 }
 
 export interface FileBytes {

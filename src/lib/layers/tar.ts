@@ -79,6 +79,10 @@ const block = 512;
 // ignoreBOM keeps a leading U+FEFF in a name: names are shown as stored.
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
 
+/** Longest name decoded without TextDecoder (fromCharCode.apply takes its bytes as arguments,
+ * so the length must stay far below the engine's argument limit). */
+const asciiFastMax = 512;
+
 /**
  * Tar names are bytes. This turns them into a string that is the UTF-8 text when the bytes are
  * UTF-8, and that is different for different bytes whatever they are (decoding with replacement
@@ -92,6 +96,14 @@ const utf8 = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
  * bytes and no `\x` or `\\` in them (all real ones, Windows paths included) are unchanged.
  */
 export function decodeName(bytes: Uint8Array): string {
+  // Most names are short and ASCII without a backslash: their bytes are their characters.
+  // Building them here costs a fraction of a TextDecoder call, which is most of a header's
+  // parsing otherwise (a 200k-entry listing spent 0.7 s of 8 s in decode).
+  if (bytes.length <= asciiFastMax) {
+    let j = 0;
+    while (j < bytes.length && bytes[j]! < 0x80 && bytes[j] !== 0x5c) j++;
+    if (j === bytes.length) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  }
   let fast: string | undefined;
   try {
     fast = utf8.decode(bytes);

@@ -166,11 +166,8 @@ export class Listings {
       uncompressed: 0,
     });
     let fetchError: unknown;
-    // The listing so far: entries of the batches already shown, batches not shown yet, and the
-    // entries past them (see LayerEvent).
-    let listed: IndexEntry[] = [];
+    // Entries received and not shown yet (see LayerEvent).
     let pending: EntryColumns[] = [];
-    let partial: EntryColumns | undefined;
     let uncompressed = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
     this.#cancelled.delete(ref.digest);
@@ -194,15 +191,12 @@ export class Listings {
         // Sent again to a fresh worker (another job stopped the one it ran in): starts over.
         onRestart: () => {
           pending = [];
-          listed = [];
-          partial = undefined;
           const cur = this.byDigest[ref.digest];
           if (cur && this.#current(s))
             this.#set(ref.digest, { ...cur, files: [], uncompressed: 0 });
         },
         onEvent: (ev) => {
           pending.push(...ev.batches);
-          partial = ev.partial;
           uncompressed = ev.uncompressed;
           if (timer === undefined) {
             timer = setTimeout(() => {
@@ -210,10 +204,9 @@ export class Listings {
               const cur = this.byDigest[ref.digest];
               if (!cur || !this.#current(s) || cur.status === 'done') return;
               // until the tree moves off the page
-              for (const b of pending) for (let j = 0; j < b.count; j++) listed.push(entryOf(b, j));
+              const files = cur.files.slice();
+              for (const b of pending) for (let j = 0; j < b.count; j++) files.push(entryOf(b, j));
               pending = [];
-              const files = listed.slice();
-              if (partial) for (let j = 0; j < partial.count; j++) files.push(entryOf(partial, j));
               this.#set(ref.digest, { ...cur, files, uncompressed });
             }, progressiveMs);
           }
