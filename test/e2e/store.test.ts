@@ -223,3 +223,129 @@ test('verify re-hashes every blob, and names a corrupted chunk', async () => {
   expect(await alert.textContent()).toMatch(/damaged/);
   await page.context().close();
 });
+
+test('layer indexes are stored in columns; one stored the old way (objects) is read and stored again in columns', async () => {
+  const fx = env.fixtures.whiteout;
+  const ref = `${env.counter.host}/${fx.repository}:${fx.tag}`;
+  const page = await env.page();
+  await page.goto(`${env.app.url}/?image=${encodeURIComponent(ref)}`);
+  await page.getByRole('button', { name: 'Pull' }).click();
+  await page.getByRole('region', { name: 'Image summary' }).waitFor();
+  const files = (p: typeof page) => p.getByRole('region', { name: 'Files' });
+  await page.getByRole('button', { name: 'Browse merged filesystem' }).click();
+  await files(page).getByRole('treeitem', { name: 'etc', exact: true }).waitFor();
+
+  /** The stored indexes: each header's layout, and what its batch records hold. */
+  const indexes = (p: typeof page) =>
+    p.evaluate(async () => {
+      const db = await new Promise<IDBDatabase>((resolve) => {
+        const r = indexedDB.open('berth');
+        r.onsuccess = () => resolve(r.result);
+      });
+      const all = (store: string) =>
+        new Promise<Record<string, unknown>[]>((resolve) => {
+          const r = db.transaction(store).objectStore(store).getAll();
+          r.onsuccess = () => resolve(r.result as Record<string, unknown>[]);
+        });
+      const headers = await all('layerIndexes');
+      const batches = await all('layerEntries');
+      db.close();
+      return headers.map((h) => ({
+        layout: h.layout,
+        entries: h.entries,
+        held: batches
+          .filter((b) => b.digest === h.digest)
+          .map((b) => {
+            const c = b.columns as { count: number; pathEnds: unknown } | undefined;
+            return c
+              ? { count: c.count, typed: c.pathEnds instanceof Uint32Array }
+              : { objects: (b.entries as unknown[]).length };
+          }),
+      }));
+    });
+  const stored = await indexes(page);
+  expect(stored).toHaveLength(fx.layers!.length);
+  for (const s of stored) {
+    expect(s.layout).toBe('columns');
+    expect(s.held).toEqual([{ count: s.entries, typed: true }]);
+  }
+
+  // Rewrite every index as an earlier version stored it: entry objects, no layout. One name
+  // is changed, so that the tree shows whether the old records were read or the layer was
+  // listed again.
+  await page.evaluate(async () => {
+    const db = await new Promise<IDBDatabase>((resolve) => {
+      const r = indexedDB.open('berth');
+      r.onsuccess = () => resolve(r.result);
+    });
+    const types = ['file', 'hardlink', 'dir', 'symlink', 'char', 'block', 'fifo', 'other'];
+    const tx = db.transaction(['layerIndexes', 'layerEntries'], 'readwrite');
+    const headers = tx.objectStore('layerIndexes');
+    const batches = tx.objectStore('layerEntries');
+    const all = <T>(r: IDBRequest<T>) =>
+      new Promise<T>((resolve) => (r.onsuccess = () => resolve(r.result)));
+    for (const h of await all(headers.getAll())) {
+      type Columns = {
+        count: number;
+        paths: string;
+        pathEnds: Uint32Array;
+        links: string;
+        linkEnds: Uint32Array;
+        types: Uint8Array;
+        sizes: Float64Array;
+        offsets: Float64Array;
+        mtimes: Float64Array;
+        modes: Uint32Array;
+        uids: Uint32Array;
+        gids: Uint32Array;
+      };
+      const range = IDBKeyRange.bound([h.digest, 0], [h.digest, Infinity]);
+      const recs = (await all(batches.getAll(range))) as { columns: Columns }[];
+      const entries = recs.flatMap(({ columns: c }) =>
+        Array.from({ length: c.count }, (_, j) => {
+          const path = c.paths.slice(j ? c.pathEnds[j - 1] : 0, c.pathEnds[j]);
+          const link = c.links.slice(j ? c.linkEnds[j - 1] : 0, c.linkEnds[j]);
+          const type = types[c.types[j]! & 15];
+          return {
+            path: path === 'etc/passwd' ? 'etc/passwd-from-old-record' : path,
+            type,
+            size: c.sizes[j],
+            mode: c.modes[j],
+            uid: c.uids[j],
+            gid: c.gids[j],
+            mtime: c.mtimes[j],
+            offset: c.offsets[j],
+            ...(link || type === 'symlink' || type === 'hardlink' ? { linkname: link } : {}),
+          };
+        }),
+      );
+      batches.delete(range);
+      for (let b = 0; b * 5000 < entries.length; b++)
+        batches.put({
+          digest: h.digest,
+          batch: b,
+          entries: entries.slice(b * 5000, (b + 1) * 5000),
+        });
+      const { layout: _, ...old } = h;
+      headers.put({ ...old, batches: Math.ceil(entries.length / 5000) });
+    }
+    await new Promise((resolve) => (tx.oncomplete = resolve));
+    db.close();
+  });
+  expect((await indexes(page)).map((s) => s.layout)).toEqual(stored.map(() => undefined));
+
+  const again = await page.context().newPage();
+  await page.close();
+  await again.goto(`${env.app.url}/?image=${encodeURIComponent(ref)}`);
+  await again.getByRole('region', { name: 'Image summary' }).waitFor();
+  await again.getByRole('button', { name: 'Browse merged filesystem' }).click();
+  await files(again).getByRole('searchbox', { name: 'Search files' }).fill('passwd*');
+  await files(again)
+    .getByRole('treeitem', { name: 'passwd-from-old-record', exact: true })
+    .waitFor();
+  await expect
+    .poll(async () => (await indexes(again)).map((s) => s.layout))
+    .toEqual(stored.map(() => 'columns'));
+  expect(await indexes(again)).toEqual(stored);
+  await again.context().close();
+});

@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import {
   jobStopped,
+  transfer,
   WorkerBridge,
   type CallContext,
   type WatchdogOptions,
@@ -19,10 +20,22 @@ const untilCancelled = (_: unknown, ctx: CallContext) =>
     ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
   );
 
+/** The buffers the last `moving` call sent, as the worker sees them afterwards. */
+const sentBuffers: ArrayBuffer[] = [];
+
 const api = {
   never,
   untilCancelled,
   echo: async (arg: string) => arg,
+  /** Sends an event and returns a result, each moving its buffer rather than copying it. */
+  moving: async (_: undefined, ctx: CallContext<{ bytes: Uint8Array }>) => {
+    const event = new Uint8Array([1, 2, 3]);
+    const result = new Uint8Array([4, 5]);
+    sentBuffers.length = 0;
+    sentBuffers.push(event.buffer, result.buffer);
+    ctx.emit({ bytes: event }, [event.buffer]);
+    return transfer({ bytes: result }, [result.buffer]);
+  },
 };
 type TestApi = typeof api;
 
@@ -150,5 +163,18 @@ describe('WorkerBridge watchdog', () => {
     const call = b.call('untilCancelled', undefined, { signal: abort.signal });
     abort.abort();
     expect((await failure(call)).name).toBe('AbortError');
+  });
+});
+
+describe('transfer', () => {
+  test('an event and a result move their buffers: the page has the bytes, the worker none', async () => {
+    const b = bridge();
+    const events: number[][] = [];
+    const result = await b.call('moving', undefined, {
+      onEvent: (e) => events.push([...e.bytes]),
+    });
+    expect(events).toEqual([[1, 2, 3]]);
+    expect([...result.bytes]).toEqual([4, 5]);
+    expect(sentBuffers.map((buf) => buf.byteLength)).toEqual([0, 0]);
   });
 });

@@ -108,6 +108,10 @@ export interface MemoryStore extends Store {
   chunkCount(digest: string): number;
   /** Flips the first stored byte of a digest, as a disk that lost data would (for verify). */
   corrupt(digest: string): Promise<void>;
+  /** The records of a layer index as stored (copies), to see its layout. */
+  layerIndexRecords(digest: string): { header?: LayerIndexRecord; batches: LayerEntriesRecord[] };
+  /** Stores layer index records as given: what an earlier version wrote. */
+  putLayerIndexRecords(header: LayerIndexRecord, batches: LayerEntriesRecord[]): void;
 }
 
 export function memoryStore(faults: MemoryFaults = {}): MemoryStore {
@@ -151,6 +155,14 @@ export function memoryStore(faults: MemoryFaults = {}): MemoryStore {
       data.generation++;
     },
     chunkCount: (digest) => data.chunks.get(digest)?.size ?? 0,
+    layerIndexRecords: (digest) => ({
+      ...(data.layerIndexes.has(digest) ? { header: copy(data.layerIndexes.get(digest)) } : {}),
+      batches: copy(data.layerEntries.get(digest) ?? []),
+    }),
+    putLayerIndexRecords(header, batches) {
+      data.layerIndexes.set(header.digest, copy(header));
+      data.layerEntries.set(header.digest, copy(batches));
+    },
     async corrupt(digest) {
       const first = data.chunks.get(digest)?.get(0);
       if (!first) throw new BlobNotFoundError(digest);
