@@ -38,21 +38,32 @@ const names = [
 ];
 const types: EntryType[] = ['file', 'dir', 'dir', 'symlink', 'hardlink', 'char'];
 const sizes = [0, 1, 7, 1000, 2 ** 52, 2 ** 53 - 1, 2 ** 53 - 2];
-const anEntry = fc
-  .record({
-    parts: fc.array(fc.constantFrom(...names), { minLength: 1, maxLength: 4 }),
-    type: fc.constantFrom(...types),
-    size: fc.constantFrom(...sizes),
-    lead: fc.constantFrom('', '/', './'),
-    mode: fc.constantFrom(0o755, 0o700),
-  })
-  .map(({ parts, type, size, lead, mode }) =>
-    entry(lead + parts.join('/'), type, type === 'file' ? size : 0, {
-      mode,
-      ...(type === 'symlink' || type === 'hardlink' ? { linkname: parts[0] } : {}),
-    }),
-  );
-const someLayers = fc.array(fc.array(anEntry, { maxLength: 12 }), { minLength: 1, maxLength: 4 });
+const entryOver = (names: string[]) =>
+  fc
+    .record({
+      parts: fc.array(fc.constantFrom(...names), { minLength: 1, maxLength: 4 }),
+      type: fc.constantFrom(...types),
+      size: fc.constantFrom(...sizes),
+      lead: fc.constantFrom('', '/', './'),
+      mode: fc.constantFrom(0o755, 0o700),
+    })
+    .map(({ parts, type, size, lead, mode }) =>
+      entry(lead + parts.join('/'), type, type === 'file' ? size : 0, {
+        mode,
+        ...(type === 'symlink' || type === 'hardlink' ? { linkname: parts[0] } : {}),
+      }),
+    );
+const someLayers = fc.array(fc.array(entryOver(names), { maxLength: 12 }), {
+  minLength: 1,
+  maxLength: 4,
+});
+// Few names, longer layers: consecutive entries share directories (the builder's shortcut for
+// a path that starts like the one before), and replace, delete and recreate them.
+const fewNames = ['a', 'b', '.wh.a', '.wh.b', '.wh..wh..opq', '.', ''];
+const crowdedLayers = fc.array(fc.array(entryOver(fewNames), { maxLength: 24 }), {
+  minLength: 1,
+  maxLength: 3,
+});
 const queries = [
   '',
   'a',
@@ -133,24 +144,28 @@ const aView = (layers: number) =>
     }),
   );
 
+const property = (layers: fc.Arbitrary<IndexEntry[][]>) =>
+  fc.asyncProperty(
+    layers.chain((layers) =>
+      fc.record({
+        layers: fc.constant(layers),
+        v: aView(layers.length),
+        sort: fc.constantFrom<('name' | 'size')[]>('name', 'size'),
+        query: fc.constantFrom(...queries),
+        pick: fc.array(fc.nat(), { maxLength: 4 }),
+      }),
+    ),
+    async ({ layers, v, sort, query, pick }) => {
+      await compare(v.view, layers, v.changes, sort, query, pick);
+    },
+  );
+
 describe('the tree model equals the old pipeline', () => {
   test('on random layers, every view, sort and search', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        someLayers.chain((layers) =>
-          fc.record({
-            layers: fc.constant(layers),
-            v: aView(layers.length),
-            sort: fc.constantFrom<('name' | 'size')[]>('name', 'size'),
-            query: fc.constantFrom(...queries),
-            pick: fc.array(fc.nat(), { maxLength: 4 }),
-          }),
-        ),
-        async ({ layers, v, sort, query, pick }) => {
-          await compare(v.view, layers, v.changes, sort, query, pick);
-        },
-      ),
-      { seed: 14, numRuns: 1500 },
-    );
+    await fc.assert(property(someLayers), { seed: 14, numRuns: 1200 });
+  }, 300_000);
+
+  test('on layers whose entries share directories', async () => {
+    await fc.assert(property(crowdedLayers), { seed: 15, numRuns: 600 });
   }, 300_000);
 });

@@ -66,6 +66,11 @@ export class Nodes {
   folderItems = new Map<number, number>();
   #slots: Int32Array;
   #used = 0;
+  /** The empty slot where the last `child` lookup that found nothing stopped, valid while the
+   * table is as it was (`#version`): the slot an `add` of that name takes. */
+  #miss = -1;
+  #missVersion = -1;
+  #version = 0;
   #cap: number;
   // The name range of the last `nameRange` call (no object per call).
   ns = '';
@@ -150,7 +155,11 @@ export class Nodes {
     const mask = slots.length - 1;
     for (let i = hash(parent, s, a, b) & mask; ; i = (i + 1) & mask) {
       const k = slots[i]!;
-      if (k < 0) return -1;
+      if (k < 0) {
+        this.#miss = i;
+        this.#missVersion = this.#version;
+        return -1;
+      }
       if (this.parent[k] === parent && this.#nameIs(k, s, a, b)) return k;
     }
   }
@@ -169,8 +178,16 @@ export class Nodes {
     return node;
   }
 
-  /** A new last child of `parent`. */
-  add(parent: number, layer: number, entry: number, nameStart: number, flags: number): number {
+  /** A new last child of `parent`. `afterMiss`: the last `child` call looked for this very
+   * name under this parent and found nothing (saves hashing it again). */
+  add(
+    parent: number,
+    layer: number,
+    entry: number,
+    nameStart: number,
+    flags: number,
+    afterMiss = false,
+  ): number {
     if (this.n === this.#cap) this.#grow();
     const k = this.n++;
     this.parent[k] = parent;
@@ -187,10 +204,15 @@ export class Nodes {
     if ((this.#used + 1) * 2 > this.#slots.length) this.#rehash(this.#slots.length * 2);
     const slots = this.#slots;
     const mask = slots.length - 1;
-    let i = this.#home(k);
-    while (slots[i]! >= 0) i = (i + 1) & mask;
+    let i: number;
+    if (afterMiss && this.#missVersion === this.#version) i = this.#miss;
+    else {
+      i = this.#home(k);
+      while (slots[i]! >= 0) i = (i + 1) & mask;
+    }
     slots[i] = k;
     this.#used++;
+    this.#version++;
     return k;
   }
 
@@ -235,10 +257,12 @@ export class Nodes {
     }
     slots[i] = -1;
     this.#used--;
+    this.#version++;
   }
 
   #rehash(size: number) {
     const old = this.#slots;
+    this.#version++;
     this.#slots = new Int32Array(size).fill(-1);
     const mask = size - 1;
     for (const k of old) {
@@ -273,7 +297,7 @@ export class Nodes {
     const n = this.n;
     this.last = new Int32Array(0);
     this.prev = new Int32Array(0);
-    if (n < this.#cap) {
+    if (n + (n >>> 3) < this.#cap) {
       this.parent = this.parent.slice(0, n);
       this.first = this.first.slice(0, n);
       this.next = this.next.slice(0, n);
@@ -305,8 +329,8 @@ export class Nodes {
       const p = parent[k]!;
       const own = f & DIR ? size[k]! : countable(size[k]!);
       const sum = size[p]! + own;
-      const exP = exact.get(p);
-      const exK = f & DIR ? exact.get(k) : undefined;
+      const exP = exact.size > 0 ? exact.get(p) : undefined;
+      const exK = exact.size > 0 && f & DIR ? exact.get(k) : undefined;
       if (exP === undefined && exK === undefined && sum <= MAX_SAFE) size[p] = sum;
       else {
         const e = (exP ?? BigInt(size[p]!)) + (exK ?? BigInt(own));

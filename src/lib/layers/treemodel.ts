@@ -96,22 +96,57 @@ function markerCandidates(b: EntryColumns): number[] {
   return out;
 }
 
+/** Room for the entries and the directories a listing leaves implicit (some in sixteen). */
+const spare = (entries: number) => entries + (entries >>> 4) + 64;
+
 const scratch = () => new Uint32Array(2 * (MAX_DEPTH + 3));
+
+/**
+ * The directory node of the last entry's parent, by the tar path's text up to its last "/":
+ * a tar lists a directory's entries together, so most entries start with the same text as the
+ * one before and need only their last name looked up. Valid while the tree only grows below
+ * it (the overlay forgets it whenever it cuts a node).
+ */
+class Prefix {
+  text = '';
+  node = -1;
+  depth = 0;
+  /** Where the path's own components start after the prefix, or -1 if it does not match. */
+  match(s: string, start: number, end: number): number {
+    const n = this.text.length;
+    return this.node >= 0 && end - start > n && s.startsWith(this.text, start) ? start + n : -1;
+  }
+  remember(s: string, start: number, last: number, node: number, depth: number) {
+    // Another text for the same directory ("./a/" and "a/") leads there just as well.
+    if (this.node === node) return;
+    this.text = s.slice(start, last);
+    this.node = node;
+    this.depth = depth;
+  }
+  forget() {
+    this.node = -1;
+  }
+}
 
 /** How many entries of a layer are too deep to show (filesystem.ts's tooDeep). */
 function countTooDeep(index: ColumnIndex | undefined): number {
   let n = 0;
   for (const b of index?.batches ?? []) {
-    for (let j = 0; j < b.count; j++) {
-      const a = pathStart(b, j);
-      const end = b.pathEnds[j]!;
-      // Only a path with more "/" than MAX_DEPTH can be too deep.
-      let slashes = 0;
-      for (let i = b.paths.indexOf('/', a); i >= 0 && i < end; i = b.paths.indexOf('/', i + 1)) {
-        if (++slashes >= MAX_DEPTH) break;
+    // Only a path with at least MAX_DEPTH "/" can be too deep: count them in one pass.
+    let j = 0;
+    let slashes = 0;
+    const check = () => {
+      if (slashes >= MAX_DEPTH && tooDeep(b.paths.slice(pathStart(b, j), b.pathEnds[j]))) n++;
+    };
+    for (let i = b.paths.indexOf('/'); i >= 0; i = b.paths.indexOf('/', i + 1)) {
+      while (j < b.count && b.pathEnds[j]! <= i) {
+        check();
+        j++;
+        slashes = 0;
       }
-      if (slashes >= MAX_DEPTH && tooDeep(b.paths.slice(a, end))) n++;
+      slashes++;
     }
+    for (; j < b.count; j++, slashes = 0) check();
   }
   return n;
 }
@@ -138,12 +173,19 @@ class Overlay {
 
   constructor(readonly layers: readonly (ColumnIndex | undefined)[]) {
     const total = layers.reduce((n, l) => n + (l?.count ?? 0), 0);
-    this.nodes = new Nodes(layers, total + 64);
-    this.born = new Uint16Array(total + 64);
+    this.nodes = new Nodes(layers, spare(total));
+    this.born = new Uint16Array(spare(total) + 1);
   }
 
-  #add(parent: number, layer: number, entry: number, start: number, flags: number): number {
-    const k = this.nodes.add(parent, layer, entry, start, flags);
+  #add(
+    parent: number,
+    layer: number,
+    entry: number,
+    start: number,
+    flags: number,
+    afterMiss = false,
+  ): number {
+    const k = this.nodes.add(parent, layer, entry, start, flags, afterMiss);
     if (k >= this.born.length) {
       const b = new Uint16Array(Math.ceil(k * 1.5) + 16);
       b.set(this.born);
@@ -205,27 +247,43 @@ class Overlay {
 
     const out = this.#out;
     const mark = this.mark;
+    const prefix = new Prefix();
     for (let bi = 0; bi < index.batches.length; bi++) {
       const b = index.batches[bi]!;
       const s = b.paths;
+      prefix.forget();
       for (let j = 0; j < b.count; j++) {
         const w = pacer.step();
         if (w) await w;
         const e = (bi << BATCH_BITS) | j;
         if (markers.size > 0 && markers.has(e)) continue;
-        const n = components(s, pathStart(b, j), b.pathEnds[j]!, out, MAX_DEPTH);
-        if (n === 0 || n > MAX_DEPTH) continue;
+        const start = pathStart(b, j);
+        const end = b.pathEnds[j]!;
+        let from = prefix.match(s, start, end);
         let dir = 0;
+        let depth = 0;
+        let n = from < 0 ? 0 : components(s, from, end, out, MAX_DEPTH - prefix.depth);
+        if (n > 0) {
+          dir = prefix.node;
+          depth = prefix.depth;
+        } else {
+          from = start;
+          n = components(s, start, end, out, MAX_DEPTH);
+        }
+        if (n === 0 || depth + n > MAX_DEPTH) continue;
         for (let k = 0; k < n - 1; k++) {
           let c = nodes.child(dir, s, out[2 * k]!, out[2 * k + 1]!);
-          if (c < 0 || !(nodes.flags[c]! & DIR)) {
+          if (c < 0) c = this.#add(dir, l, e, out[2 * k]!, DIR | ITEM | SYNTH, true);
+          else if (!(nodes.flags[c]! & DIR)) {
             // A path below a file, symlink or nothing makes that path a directory.
-            if (c >= 0) detach(c);
+            detach(c);
+            prefix.forget();
             c = this.#add(dir, l, e, out[2 * k]!, DIR | ITEM | SYNTH);
           }
           dir = c;
         }
         const a = out[2 * n - 2]!;
+        prefix.remember(s, start, a, dir, depth + n - 1);
         const existing = nodes.child(dir, s, a, out[2 * n - 1]!);
         const isDir = (b.types[j]! & 0x0f) === TYPE_DIR;
         if (existing >= 0 && nodes.flags[existing]! & DIR && isDir) {
@@ -244,8 +302,11 @@ class Overlay {
           nodes.flags[existing]! &= ~SYNTH;
           continue;
         }
-        if (existing >= 0) detach(existing);
-        const k = this.#add(dir, l, e, a, isDir ? DIR | ITEM : ITEM);
+        if (existing >= 0) {
+          detach(existing);
+          prefix.forget();
+        }
+        const k = this.#add(dir, l, e, a, isDir ? DIR | ITEM : ITEM, existing < 0);
         nodes.size[k] = b.sizes[j]!;
       }
     }
@@ -457,41 +518,55 @@ async function buildEntries(
   pacer: Pacer,
 ): Promise<Nodes> {
   const total = which.reduce((n, l) => n + (layers[l]?.count ?? 0), 0);
-  const nodes = new Nodes(layers, total + which.length + 64);
+  const nodes = new Nodes(layers, spare(total) + which.length);
   const out = scratch();
   for (const l of which) {
     const index = layers[l];
     if (!index) continue;
     let folder = -1;
+    const prefix = new Prefix();
     for (let bi = 0; bi < index.batches.length; bi++) {
       const b = index.batches[bi]!;
       const s = b.paths;
+      prefix.forget();
       for (let j = 0; j < b.count; j++) {
         const w = pacer.step();
         if (w) await w;
         const e = (bi << BATCH_BITS) | j;
-        const n = components(s, pathStart(b, j), b.pathEnds[j]!, out, MAX_DEPTH);
-        if (n > MAX_DEPTH || (n === 0 && !folders)) continue;
+        const start = pathStart(b, j);
+        const end = b.pathEnds[j]!;
+        const from = prefix.match(s, start, end);
+        let n = from < 0 ? 0 : components(s, from, end, out, MAX_DEPTH - prefix.depth);
         let dir = 0;
-        if (folders) {
-          if (folder < 0) {
-            const name = layerFolder(l);
-            folder = nodes.child(0, name, 0, name.length);
-            if (folder < 0) folder = nodes.add(0, FOLDER, l, 0, DIR);
+        let depth = 0;
+        if (n > 0) {
+          dir = prefix.node;
+          depth = prefix.depth;
+        } else {
+          n = components(s, start, end, out, MAX_DEPTH);
+          if (n > MAX_DEPTH || (n === 0 && !folders)) continue;
+          if (folders) {
+            if (folder < 0) {
+              const name = layerFolder(l);
+              folder = nodes.child(0, name, 0, name.length);
+              if (folder < 0) folder = nodes.add(0, FOLDER, l, 0, 0, true);
+            }
+            dir = folder;
           }
-          dir = folder;
         }
+        if (depth + n > MAX_DEPTH) continue;
         for (let k = 0; k < n - 1; k++) {
           let c = nodes.child(dir, s, out[2 * k]!, out[2 * k + 1]!);
-          if (c < 0) c = nodes.add(dir, l, e, out[2 * k]!, DIR);
+          if (c < 0) c = nodes.add(dir, l, e, out[2 * k]!, DIR, true);
           else nodes.flags[c]! |= DIR;
           dir = c;
         }
         let node = dir;
         if (n > 0) {
           const a = out[2 * n - 2]!;
+          prefix.remember(s, start, a, dir, depth + n - 1);
           node = nodes.child(dir, s, a, out[2 * n - 1]!);
-          if (node < 0) node = nodes.add(dir, l, e, a, 0);
+          if (node < 0) node = nodes.add(dir, l, e, a, 0, true);
           nodes.refLayer[node] = l;
           nodes.refEntry[node] = e;
           nodes.nameStart[node] = a;
