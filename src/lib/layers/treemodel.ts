@@ -259,17 +259,14 @@ class Overlay {
         if (markers.size > 0 && markers.has(e)) continue;
         const start = pathStart(b, j);
         const end = b.pathEnds[j]!;
-        let from = prefix.match(s, start, end);
+        const from = prefix.match(s, start, end);
         let dir = 0;
         let depth = 0;
         let n = from < 0 ? 0 : components(s, from, end, out, MAX_DEPTH - prefix.depth);
         if (n > 0) {
           dir = prefix.node;
           depth = prefix.depth;
-        } else {
-          from = start;
-          n = components(s, start, end, out, MAX_DEPTH);
-        }
+        } else n = components(s, start, end, out, MAX_DEPTH);
         if (n === 0 || depth + n > MAX_DEPTH) continue;
         for (let k = 0; k < n - 1; k++) {
           let c = nodes.child(dir, s, out[2 * k]!, out[2 * k + 1]!);
