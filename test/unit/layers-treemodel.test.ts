@@ -7,6 +7,8 @@ import { toColumns, toEntries } from '../../src/lib/layers/columns.ts';
 import type { EntryType, IndexEntry } from '../../src/lib/layers/entry.ts';
 import type { TreeModel, ViewSpec } from '../../src/lib/layers/model.ts';
 import { buildTreeModel } from '../../src/lib/layers/treemodel.ts';
+import { wastedSpaceOf } from '../../src/lib/layers/treemodel-wasted.ts';
+import { wastedSpace } from '../../src/lib/layers/wasted.ts';
 import { allDirs } from '../../src/state/layers/rows.ts';
 import { entry } from './layers-entry-helpers.ts';
 import {
@@ -162,10 +164,30 @@ const property = (layers: fc.Arbitrary<IndexEntry[][]>) =>
 
 describe('the tree model equals the old pipeline', () => {
   test('on random layers, every view, sort and search', async () => {
-    await fc.assert(property(someLayers), { seed: 14, numRuns: 1200 });
+    await fc.assert(property(someLayers), { seed: 14, numRuns: 1000 });
   }, 300_000);
 
   test('on layers whose entries share directories', async () => {
-    await fc.assert(property(crowdedLayers), { seed: 15, numRuns: 600 });
+    await fc.assert(property(crowdedLayers), { seed: 15, numRuns: 500 });
   }, 300_000);
+});
+
+describe('wastedSpaceOf equals wastedSpace', () => {
+  test.each([
+    ['random layers', someLayers, 16],
+    ['layers whose entries share directories', crowdedLayers, 17],
+  ] as const)(
+    'on %s',
+    async (_, layers, seed) => {
+      await fc.assert(
+        fc.asyncProperty(layers, async (layers) => {
+          const columns = layers.map((l) => toColumns(l));
+          const want = wastedSpace(columns.map((c) => toEntries(c)));
+          expect(await wastedSpaceOf(columns)).toEqual(want);
+        }),
+        { seed, numRuns: 600 },
+      );
+    },
+    300_000,
+  );
 });

@@ -48,7 +48,7 @@ export interface TreeModelOptions {
 }
 
 /** Calls back now and then to let the event loop turn, and stops with the signal's reason. */
-class Pacer {
+export class Pacer {
   #tick = yielder();
   #n = 0;
   constructor(readonly signal?: AbortSignal) {
@@ -65,7 +65,7 @@ class Pacer {
 /** The normalised components of a tar path s[start, end): "", "." skipped, ".." kept. Writes
  * [start, end) pairs into `out`, at most limit + 1 of them; returns how many (limit + 1 means
  * deeper than limit). */
-function components(s: string, start: number, end: number, out: Uint32Array, limit: number) {
+export function components(s: string, start: number, end: number, out: Uint32Array, limit: number) {
   let n = 0;
   for (let a = start; a <= end;) {
     let z = s.indexOf('/', a);
@@ -81,7 +81,7 @@ function components(s: string, start: number, end: number, out: Uint32Array, lim
   return n;
 }
 
-const pathStart = (b: EntryColumns, j: number) => (j === 0 ? 0 : b.pathEnds[j - 1]!);
+export const pathStart = (b: EntryColumns, j: number) => (j === 0 ? 0 : b.pathEnds[j - 1]!);
 
 /** Entries of a batch whose path holds ".wh." (whiteout markers and AUFS metadata), found
  * with one scan of the batch's path string. */
@@ -99,7 +99,7 @@ function markerCandidates(b: EntryColumns): number[] {
 /** Room for the entries and the directories a listing leaves implicit (some in sixteen). */
 const spare = (entries: number) => entries + (entries >>> 4) + 64;
 
-const scratch = () => new Uint32Array(2 * (MAX_DEPTH + 3));
+export const scratch = () => new Uint32Array(2 * (MAX_DEPTH + 3));
 
 /**
  * The directory node of the last entry's parent, by the tar path's text up to its last "/":
@@ -107,7 +107,7 @@ const scratch = () => new Uint32Array(2 * (MAX_DEPTH + 3));
  * one before and need only their last name looked up. Valid while the tree only grows below
  * it (the overlay forgets it whenever it cuts a node).
  */
-class Prefix {
+export class Prefix {
   text = '';
   node = -1;
   depth = 0;
@@ -151,6 +151,25 @@ function countTooDeep(index: ColumnIndex | undefined): number {
   return n;
 }
 
+/** A layer's whiteout and opaque markers (parseLayer's), and every marker entry to skip. */
+export function layerMarkers(index: ColumnIndex) {
+  const markers = new Set<number>();
+  const opaques: string[] = [];
+  const whiteouts: string[] = [];
+  index.batches.forEach((b, bi) => {
+    for (const j of markerCandidates(b)) {
+      const path = b.paths.slice(pathStart(b, j), b.pathEnds[j]);
+      if (tooDeep(path)) continue;
+      const m = whiteoutTarget(path);
+      if (!m) continue;
+      markers.add((bi << BATCH_BITS) | j);
+      if (m.kind === 'whiteout') whiteouts.push(m.target);
+      else if (m.kind === 'opaque') opaques.push(m.dir);
+    }
+  });
+  return { markers, opaques, whiteouts };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The overlay: filesystem.ts's Overlay over Nodes.
 
@@ -163,7 +182,7 @@ interface Applied {
   firstNew: number;
 }
 
-class Overlay {
+export class Overlay {
   readonly nodes: Nodes;
   /** The layer each node was created by. */
   born: Uint16Array;
@@ -218,20 +237,7 @@ class Overlay {
     };
 
     // Markers first: they apply before the layer's own entries, wherever they are.
-    const markers = new Set<number>();
-    const opaques: string[] = [];
-    const whiteouts: string[] = [];
-    index.batches.forEach((b, bi) => {
-      for (const j of markerCandidates(b)) {
-        const path = b.paths.slice(pathStart(b, j), b.pathEnds[j]);
-        if (tooDeep(path)) continue;
-        const m = whiteoutTarget(path);
-        if (!m) continue;
-        markers.add((bi << BATCH_BITS) | j);
-        if (m.kind === 'whiteout') whiteouts.push(m.target);
-        else if (m.kind === 'opaque') opaques.push(m.dir);
-      }
-    });
+    const { markers, opaques, whiteouts } = layerMarkers(index);
     for (const dir of opaques) {
       const k = dir === '' ? 0 : nodes.find(dir);
       if (k < 0 || !(nodes.flags[k]! & DIR)) continue;
@@ -364,7 +370,7 @@ function syntheticDir(path: string): IndexEntry {
 
 /** Adds to `dst` the path of src's node k (its names), making up the directories above it;
  * returns dst's node. */
-function ensurePath(dst: Nodes, src: Nodes, k: number, chain: number[]): number {
+export function ensurePath(dst: Nodes, src: Nodes, k: number, chain: number[]): number {
   chain.length = 0;
   for (let p = k; p > 0; p = src.parent[p]!) chain.push(p);
   let cur = 0;
