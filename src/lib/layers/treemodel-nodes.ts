@@ -36,6 +36,10 @@ export const DELETED = 3 << CHANGE_SHIFT;
 export const layerFolder = (i: number) => `Layer ${i + 1}`;
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+/** Nodes between two calls of a Pause, less one. */
+const CHUNK = 0xffff;
+
+export type Pause = (units: number) => Promise<void> | undefined;
 
 /** Sizes as the sums count them (see tree.ts). */
 export const countable = (size: number) => (Number.isSafeInteger(size) && size > 0 ? size : 0);
@@ -292,8 +296,10 @@ export class Nodes {
    * Ends the build: marks the nodes reachable from the root, counts children, sums directory
    * sizes bottom-up (exactly, as tree.ts's buildTree), counts open rows, and gives back the
    * building-only arrays and the spare capacity. Sorting is separate (`sortChildren`).
+   * `pause` is called with the units of work done now and then; the work waits for what it
+   * returns (a turn of the event loop).
    */
-  finish(): void {
+  async finish(pause?: Pause): Promise<void> {
     const n = this.n;
     this.last = new Int32Array(0);
     this.prev = new Int32Array(0);
@@ -312,6 +318,7 @@ export class Nodes {
     const count = new Uint32Array(n);
     flags[0]! |= LIVE;
     for (let k = 1; k < n; k++) {
+      if ((k & CHUNK) === 0) await pause?.(CHUNK);
       if (!(flags[k]! & DETACHED) && flags[parent[k]!]! & LIVE) {
         flags[k]! |= LIVE;
         count[parent[k]!]!++;
@@ -324,6 +331,7 @@ export class Nodes {
     const exact = this.exact;
     exact.clear();
     for (let k = n - 1; k > 0; k--) {
+      if ((k & CHUNK) === 0) await pause?.(CHUNK);
       const f = flags[k]!;
       if (!(f & LIVE) || (f & CHANGE_MASK) === DELETED) continue;
       const p = parent[k]!;
@@ -339,15 +347,16 @@ export class Nodes {
       }
     }
     this.childCount = count;
-    this.countVisible();
+    await this.countVisible(pause);
   }
 
   /** Recounts every directory's open rows from the EXPANDED flags. */
-  countVisible(): void {
+  async countVisible(pause?: Pause): Promise<void> {
     const n = this.n;
     const { parent, flags } = this;
     const visible = new Uint32Array(n);
     for (let k = n - 1; k > 0; k--) {
+      if ((k & CHUNK) === 0) await pause?.(CHUNK);
       const f = flags[k]!;
       if (!(f & LIVE)) continue;
       visible[parent[k]!]! += 1 + (f & EXPANDED ? visible[k]! : 0);

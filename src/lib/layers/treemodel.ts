@@ -54,9 +54,13 @@ export class Pacer {
   constructor(readonly signal?: AbortSignal) {
     signal?.throwIfAborted();
   }
-  /** Call once per unit of work; await the result when it is a promise. */
-  step(): Promise<void> | undefined {
-    if ((++this.#n & 1023) !== 0) return undefined;
+  readonly pause = (units: number) => this.step(units);
+  /** Call once per unit of work (or with the units done); await the result when it is a
+   * promise. */
+  step(units = 1): Promise<void> | undefined {
+    this.#n += units;
+    if (this.#n < 1024) return undefined;
+    this.#n = 0;
     const t = this.#tick();
     return t?.then(() => this.signal?.throwIfAborted());
   }
@@ -129,9 +133,10 @@ export class Prefix {
 }
 
 /** How many entries of a layer are too deep to show (filesystem.ts's tooDeep). */
-function countTooDeep(index: ColumnIndex | undefined): number {
+async function countTooDeep(index: ColumnIndex | undefined, pacer: Pacer): Promise<number> {
   let n = 0;
   for (const b of index?.batches ?? []) {
+    await pacer.step(b.count);
     // Only a path with at least MAX_DEPTH "/" can be too deep: count them in one pass.
     let j = 0;
     let slashes = 0;
@@ -452,7 +457,7 @@ async function buildChanges(
   const mark = overlay.mark!;
   const born = overlay.born;
   // Which nodes are reachable now: find(path) === node.
-  src.finish();
+  await src.finish(pacer.pause);
   const live = (k: number) => (src.flags[k]! & LIVE) !== 0;
   if (nothingBelow) {
     // Every path is new: the overlay is the tree, every item added.
@@ -508,7 +513,7 @@ async function buildChanges(
   };
   for (let k = 1; k < src.n; k++) if (born[k] === i) await report(k);
   for (const k of lower.keys()) await report(k);
-  dst.finish();
+  await dst.finish(pacer.pause);
   return dst;
 }
 
@@ -580,7 +585,7 @@ async function buildEntries(
       }
     }
   }
-  nodes.finish();
+  await nodes.finish(pacer.pause);
   return nodes;
 }
 
@@ -820,10 +825,10 @@ class ColumnTreeModel implements TreeModel {
         if (found.dirish.has(k)) tree.flags[d]! |= DIR;
       }
     }
-    tree.finish();
+    await tree.finish(pacer.pause);
     // Every directory open.
     for (let k = 1; k < tree.n; k++) if (tree.flags[k]! & DIR) tree.flags[k]! |= EXPANDED;
-    tree.countVisible();
+    await tree.countVisible(pacer.pause);
     return tree;
   }
 
@@ -918,7 +923,7 @@ async function sortAll(t: Nodes, by: 'name' | 'size', pacer: Pacer): Promise<voi
   const { flags, childCount } = t;
   for (let k = 0; k < t.n; k++) {
     if (!(flags[k]! & LIVE) || childCount[k]! < 2) continue;
-    const w = pacer.step();
+    const w = pacer.step(childCount[k]);
     if (w) await w;
     t.sortChildren(k, by);
   }
@@ -942,7 +947,7 @@ export async function buildTreeModel(
   let counted: number[];
   if (view.kind === 'merged') {
     nodes = await buildMerged(layers, pacer);
-    nodes.finish();
+    await nodes.finish(pacer.pause);
     mode = 'merged';
     counted = layers.map((_, i) => i);
   } else if (view.kind === 'all') {
@@ -961,7 +966,7 @@ export async function buildTreeModel(
     counted = layers.slice(0, view.index + 1).map((_, i) => i);
   }
   let tooDeepCount = 0;
-  for (const l of counted) tooDeepCount += countTooDeep(layers[l]);
+  for (const l of counted) tooDeepCount += await countTooDeep(layers[l], pacer);
   const sortBy = opts.sort ?? 'name';
   await sortAll(nodes, sortBy, pacer);
   const model = new ColumnTreeModel(view, layers, mode, itemLayers, nodes, tooDeepCount);
