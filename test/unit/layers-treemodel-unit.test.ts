@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'vitest';
 import { ColumnsBuilder, toColumns } from '../../src/lib/layers/columns.ts';
 import { MAX_DEPTH } from '../../src/lib/layers/paths.ts';
-import { buildTreeModel } from '../../src/lib/layers/treemodel.ts';
+import { buildTreeModel, wastedSpaceOf } from '../../src/lib/layers/treemodel.ts';
 import { d, entry, f } from './layers-entry-helpers.ts';
 
 const merged = { kind: 'merged' } as const;
@@ -45,6 +45,21 @@ describe('buildTreeModel', () => {
       expect(m.tooDeep).toBe(1);
       expect(await m.reveal(fine)).toBe(view.kind === 'merged');
     }
+  });
+
+  test('a layer view marks changes when every layer below is given, else shows its entries', async () => {
+    const lower = toColumns([f('a', 1), f('b', 2)]);
+    const upper = toColumns([f('a', 3), f('.wh.b')]);
+    const view = { kind: 'layer', index: 1 } as const;
+    const rows = async (m: Promise<{ rows(s: number, e: number): { path: string }[] }>) =>
+      (await m).rows(0, 9).map((r) => r.path + ' ' + String((r as { change?: string }).change));
+    expect(await rows(buildTreeModel(view, [lower, upper]))).toEqual(['a modified', 'b deleted']);
+    expect(await rows(buildTreeModel(view, [undefined, upper]))).toEqual([
+      '.wh.b undefined',
+      'a undefined',
+    ]);
+    expect(await rows(buildTreeModel(view, [lower, upper], { changes: false }))).toHaveLength(2);
+    expect((await wastedSpaceOf([lower, upper])).files.map((w) => w.path)).toEqual(['a', 'b']);
   });
 
   test('a hard link names the last earlier non-link entry of its own layer', async () => {

@@ -33,6 +33,8 @@ import {
 import { MAX_DEPTH, parentOf } from './paths.ts';
 
 export { layerFolder };
+// The wasted-space summary reads layers the way the tree does; one import gives both.
+export { wastedSpaceOf } from './treemodel-wasted.ts';
 
 const MASK = (1 << BATCH_BITS) - 1;
 const TYPE_DIR = 2; // ENTRY_TYPES.indexOf('dir')
@@ -40,8 +42,10 @@ const DOT = 0x2e;
 
 export interface TreeModelOptions {
   signal?: AbortSignal;
-  /** For a layer view: false shows the layer's entries as they are (the layers below it are
-   * not read), instead of its changes relative to them. */
+  /** For a layer view: mark what the layer adds, changes and deletes relative to the layers
+   * below it. Default: whenever every layer below is given (not undefined). Without it the
+   * layer's entries are shown as they are (a layer still streaming in, or the layers below
+   * not read). */
   changes?: boolean;
   /** The first sort (name unless given). */
   sort?: 'name' | 'size';
@@ -955,7 +959,7 @@ export async function buildTreeModel(
     nodes = await buildEntries(layers, itemLayers, true, pacer);
     mode = 'entries';
     counted = itemLayers;
-  } else if (opts.changes === false) {
+  } else if (!(opts.changes ?? layers.slice(0, view.index).every((l) => l !== undefined))) {
     itemLayers = [view.index];
     nodes = await buildEntries(layers, itemLayers, false, pacer);
     mode = 'entries';
