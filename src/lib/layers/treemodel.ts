@@ -708,6 +708,8 @@ class ColumnTreeModel implements TreeModel {
   }
 
   toggle(path: string): void {
+    // A search shows its matches with every directory open; nothing there opens or closes.
+    if (this.#search) return;
     const k = this.full.find(path);
     if (k >= 0) setOpen(this.full, k, !(this.full.flags[k]! & EXPANDED));
   }
