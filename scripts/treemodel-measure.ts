@@ -123,7 +123,7 @@ m.toggle('usr/share');
 m.toggle('usr/share/d500');
 console.log(`3 toggles: ${(performance.now() - t0).toFixed(2)} ms, ${m.count} rows`);
 t0 = performance.now();
-const i = m.indexOf('usr/share/d999');
+const i = m.indexOf('usr/share/d998');
 const rows = m.rows(i, i + 60);
 console.log(
   `indexOf + 60 rows at ${i}: ${(performance.now() - t0).toFixed(2)} ms (${rows.length} rows)`,

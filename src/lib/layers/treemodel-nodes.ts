@@ -99,7 +99,7 @@ export class Nodes {
     this.size = new Float64Array(c);
     this.parent[0] = -1;
     this.flags[0] = DIR | EXPANDED | LIVE;
-    this.#slots = new Int32Array(pow2(c * 2)).fill(-1);
+    this.#slots = new Int32Array(pow2(Math.ceil((c * 10) / 7))).fill(-1);
   }
 
   batchOf(layer: number, entry: number): EntryColumns {
@@ -205,7 +205,8 @@ export class Nodes {
     this.prev[k] = last;
     this.last[parent] = k;
     this.flags[parent]! |= DIR;
-    if ((this.#used + 1) * 2 > this.#slots.length) this.#rehash(this.#slots.length * 2);
+    // Linear probing stays short up to seven slots in ten used.
+    if ((this.#used + 1) * 10 > this.#slots.length * 7) this.#rehash(this.#slots.length * 2);
     const slots = this.#slots;
     const mask = slots.length - 1;
     let i: number;
