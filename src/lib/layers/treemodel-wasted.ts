@@ -43,11 +43,12 @@ export async function wastedSpaceOf(
 ): Promise<WastedSpace> {
   const pacer = new Pacer(opts.signal);
   const total = layers.reduce((n, l) => n + (l?.count ?? 0), 0);
-  const paths = new Nodes(layers, total + (total >>> 4) + 64);
+  const room = total + (total >>> 4) + 64;
+  const paths = new Nodes(layers, room);
   // Per path: occurrences, their bytes, the smallest; the order paths first occurred.
-  const count = new Growing(paths.n);
-  const sum = new Growing(paths.n);
-  const min = new Growing(paths.n);
+  const count = new Growing(room);
+  const sum = new Growing(room);
+  const min = new Growing(room);
   const order: number[] = [];
   const occur = (k: number, size: number) => {
     const c = count.at(k);
@@ -63,9 +64,9 @@ export async function wastedSpaceOf(
   };
   // Per path, for the layer being read: put (layer + 1), has a path below it (layer + 1), and
   // its last size there.
-  const put = new Growing(paths.n);
-  const below = new Growing(paths.n);
-  const lastSize = new Growing(paths.n);
+  const put = new Growing(room);
+  const below = new Growing(room);
+  const lastSize = new Growing(room);
 
   const overlay = new Overlay(layers);
   const out = scratch();
@@ -78,7 +79,10 @@ export async function wastedSpaceOf(
       continue;
     }
     const stamp = i + 1;
-    for (const b of index.batches) for (let j = 0; j < b.count; j++) totalBytes += b.sizes[j]!;
+    for (const b of index.batches) {
+      await pacer.step(b.count);
+      for (let j = 0; j < b.count; j++) totalBytes += b.sizes[j]!;
+    }
     const { markers, opaques, whiteouts } = layerMarkers(index);
 
     // Against the layers below, before this one is applied. One occurrence per path.
@@ -134,7 +138,11 @@ export async function wastedSpaceOf(
         break;
       }
     }
-    for (const k of puts) if (below.at(k) !== stamp) occur(k, lastSize.at(k));
+    for (const k of puts) {
+      const w = pacer.step();
+      if (w) await w;
+      if (below.at(k) !== stamp) occur(k, lastSize.at(k));
+    }
     for (const { node, size } of deletions.values()) {
       occur(ensurePath(paths, o, node, chain), size);
     }
@@ -145,6 +153,8 @@ export async function wastedSpaceOf(
   let seen = 0;
   const files: WastedFile[] = [];
   for (const k of order) {
+    const w = pacer.step();
+    if (w) await w;
     const s = { count: count.at(k), total: sum.at(k), min: min.at(k) };
     kept += s.min;
     seen += s.total;
