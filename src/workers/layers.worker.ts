@@ -81,7 +81,9 @@ function countRead(offset: number, from: TarFrom) {
 
 /** A layer's uncompressed tar from near `offset` on: a stored layer's from the checkpoint at or
  * before it when it has checkpoints, else the whole tar, from the store or following its
- * download. */
+ * download. A read from a checkpoint cannot check the CRC-32 of the gzip member it starts in;
+ * it relies on the blob's digest, checked at commit, and on the checkpoints having been
+ * recorded from those verified bytes (tarFrom says what is still checked). */
 async function layerTarFrom(
   layer: LayerRef,
   offset: number,

@@ -82,6 +82,23 @@ async function readStats(page: Page): Promise<ReadStats | undefined> {
   return worker?.evaluate(() => (self as unknown as { berthReadStats?: ReadStats }).berthReadStats);
 }
 
+/** The digests the layerCheckpoints store holds. */
+function checkpointKeys(page: Page): Promise<string[]> {
+  return page.evaluate(async () => {
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const req = indexedDB.open('berth');
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    const keys = await new Promise<IDBValidKey[]>((resolve) => {
+      const req = db.transaction('layerCheckpoints').objectStore('layerCheckpoints').getAllKeys();
+      req.onsuccess = () => resolve(req.result);
+    });
+    db.close();
+    return keys.map(String);
+  });
+}
+
 test('a file at the end of a stored gzip layer is read from a checkpoint, not from the start', async () => {
   const page = await newPage(browser);
   await page.goto(`${app.url}/?${new URLSearchParams({ image: image.ref })}`);
@@ -118,5 +135,13 @@ test('a file at the end of a stored gzip layer is read from a checkpoint, not fr
   expect(stats?.fromCheckpoint).toBe(1);
   // The file sits past 12 MiB of noise; the read decoded less than one spacing before it.
   expect(stats!.skippedBytes).toBeLessThan(CHECKPOINT_SPACING + 64 * 1024);
+
+  // Deleting the image deletes the layer's blob, and its checkpoints with it.
+  expect(await checkpointKeys(page)).toEqual([image.layers![0]!.digest]);
+  await page
+    .getByRole('region', { name: 'Image summary' })
+    .getByRole('button', { name: 'Delete from this browser' })
+    .click();
+  await expect.poll(() => checkpointKeys(page), { timeout: 30_000 }).toEqual([]);
   await page.context().close();
 });

@@ -89,7 +89,7 @@ export class CheckpointRecorder {
       this.#points.push({ out, in: member, bit: 0, member });
       return;
     }
-    const packed = deflateSync(window, { level: 6 });
+    const packed = deflateSync(window, { level: 1 });
     // Incompressible windows are stored as they are (size === length says so).
     const stored = packed.length < window.length ? packed : window.slice();
     this.#points.push({
