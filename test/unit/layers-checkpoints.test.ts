@@ -254,6 +254,22 @@ describe('files read from checkpoints are the bytes GNU tar extracts', () => {
   });
 });
 
+describe('uncompressed layers', () => {
+  test('are read from the file itself, without checkpoints', async () => {
+    const blob = new CountingBlob(new Blob([await readFile(file('layer.tar'))]));
+    const listing = await listLayer(blob.stream(), { yieldMs: 1000 });
+    const last = regular(listing.files).at(-1)!;
+    blob.starts.length = 0;
+    blob.read = 0;
+    const from = await tarFrom(blob, 'none', undefined, last.offset);
+    const got = await readFileBytes(from.tar, last.offset - from.start, last.size, last.size);
+    const want = await readFile(join(dir, 'want', last.path));
+    expect(Buffer.compare(got.bytes, want)).toBe(0);
+    expect(blob.starts).toEqual([last.offset]);
+    expect(blob.read).toBeLessThanOrEqual(blob.size - last.offset);
+  });
+});
+
 describe('stored checkpoints', () => {
   test('the memory store keeps them, windows and all, and deletes them with the blob', async () => {
     const store = memoryStore();

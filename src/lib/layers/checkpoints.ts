@@ -153,7 +153,8 @@ export interface TarFrom {
 
 /**
  * The layer's uncompressed tar, starting at the nearest checkpoint at or before `offset` (or at
- * its start without one). Only the blob from that checkpoint on is read.
+ * its start without one; an uncompressed layer starts at `offset` itself). Only the blob from
+ * there on is read.
  *
  * Integrity: a read that starts inside a gzip member cannot check that member's CRC-32 (it
  * covers bytes before the checkpoint); members that start later are checked whole, as are zstd
@@ -168,6 +169,10 @@ export async function tarFrom(
   offset: number,
   opts: DecompressOptions = {},
 ): Promise<TarFrom> {
+  if (compression === 'none') {
+    // An uncompressed tar is its own index: start at the file.
+    return { tar: decompress(() => blob.slice(offset).stream(), 'none', opts), start: offset };
+  }
   const point = cps && cps.compression === compression ? nearestCheckpoint(cps, offset) : undefined;
   if (!point) return { tar: decompress(() => blob.stream(), compression, opts), start: 0 };
   const open = () => blob.slice(point.in).stream();
