@@ -144,7 +144,7 @@ async function listWithCheckpoints(layer: Layer) {
 
 const regular = (files: IndexEntry[]) => files.filter((f) => f.type === 'file' && f.size > 0);
 
-describe('files read from checkpoints are the bytes GNU tar extracts', () => {
+describe('files read from checkpoints are the bytes GNU tar extracts', { timeout: 60_000 }, () => {
   for (const layer of layers) {
     test(
       layer.name,
@@ -177,7 +177,7 @@ describe('files read from checkpoints are the bytes GNU tar extracts', () => {
         }
         expect(fromCheckpoint).toBeGreaterThan(files.length / 2);
       },
-      60_000,
+      120_000,
     );
   }
 
@@ -254,7 +254,7 @@ describe('files read from checkpoints are the bytes GNU tar extracts', () => {
   });
 });
 
-describe('uncompressed layers', () => {
+describe('uncompressed layers', { timeout: 60_000 }, () => {
   test('are read from the file itself, without checkpoints', async () => {
     const blob = new CountingBlob(new Blob([await readFile(file('layer.tar'))]));
     const listing = await listLayer(blob.stream(), { yieldMs: 1000 });
@@ -270,7 +270,7 @@ describe('uncompressed layers', () => {
   });
 });
 
-describe('stored checkpoints', () => {
+describe('stored checkpoints', { timeout: 60_000 }, () => {
   test('the memory store keeps them, windows and all, and deletes them with the blob', async () => {
     const store = memoryStore();
     const { checkpoints } = await listWithCheckpoints(layers[1]!);
