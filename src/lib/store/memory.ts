@@ -14,6 +14,7 @@ import {
 import { indexRecords, readIndex } from './layer-index.ts';
 import { withLock } from './locks.ts';
 import type { LayerEntriesRecord } from './schema.ts';
+import type { LayerCheckpoints } from '../layers/checkpoints.ts';
 import {
   type BlobRecord,
   type CredentialRecord,
@@ -64,6 +65,7 @@ class Data {
   readonly layerIndexes = new Map<string, LayerIndexRecord>();
   /** Batch records of each layer index, by digest, as IndexedDB's layerEntries holds them. */
   readonly layerEntries = new Map<string, LayerEntriesRecord[]>();
+  readonly layerCheckpoints = new Map<string, LayerCheckpoints>();
   readonly credentials = new Map<string, CredentialRecord>();
   puts = 0;
   /** Bumped by crash(): writers opened before it are dead. */
@@ -144,6 +146,10 @@ export function memoryStore(faults: MemoryFaults = {}): MemoryStore {
       },
       put: async (digest, index) => putIndex(data, digest, index),
     },
+    layerCheckpoints: {
+      get: async (digest) => copy(data.layerCheckpoints.get(digest)),
+      put: async (digest, checkpoints) => void data.layerCheckpoints.set(digest, copy(checkpoints)),
+    },
     credentials: {
       list: async () => copy([...data.credentials.values()]),
       registries: async () => [...data.credentials.keys()],
@@ -197,6 +203,7 @@ class MemoryContentStore implements ContentStore {
     this.#data.dropChunks(digest);
     this.#data.layerIndexes.delete(digest);
     this.#data.layerEntries.delete(digest);
+    this.#data.layerCheckpoints.delete(digest);
     this.#data.blobs.delete(digest);
   }
 

@@ -3,6 +3,7 @@
 import type { DBSchema } from 'idb';
 import type { EntryColumns } from '../layers/columns.ts';
 import type { IndexEntry } from '../layers/entry.ts';
+import type { LayerCheckpoints } from '../layers/checkpoints.ts';
 import type {
   BlobRecord,
   CredentialRecord,
@@ -13,7 +14,7 @@ import type {
 } from './store.ts';
 
 export const dbName = 'berth';
-export const dbVersion = 4;
+export const dbVersion = 5;
 
 /** A chunk of a blob or of an ingest in progress, keyed by [digest, offset]. */
 export interface ChunkRecord {
@@ -29,6 +30,11 @@ export type LayerEntriesRecord = { digest: string; batch: number } & (
   { columns: EntryColumns; entries?: never } | { entries: IndexEntry[]; columns?: never }
 );
 
+/** A layer's random-access checkpoints (layers/checkpoints.ts), keyed by its blob's digest. */
+export interface LayerCheckpointsRecord extends LayerCheckpoints {
+  digest: string;
+}
+
 export interface BerthDB extends DBSchema {
   blobs: { key: string; value: BlobRecord };
   chunks: { key: [string, number]; value: ChunkRecord };
@@ -38,4 +44,5 @@ export interface BerthDB extends DBSchema {
   pulls: { key: string; value: PullRecord };
   layerIndexes: { key: string; value: LayerIndexRecord };
   layerEntries: { key: [string, number]; value: LayerEntriesRecord };
+  layerCheckpoints: { key: string; value: LayerCheckpointsRecord };
 }
