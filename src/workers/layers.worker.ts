@@ -5,12 +5,11 @@ import { layerCompression } from '../lib/oci/mediatypes.ts';
 import { algorithmOf } from '../lib/oci/hasher.ts';
 import { decompress } from '../lib/layers/decompress.ts';
 import { fileBlob, listLayer, readFileBytes, type FileBytes } from '../lib/layers/read.ts';
-import { searchPaths } from '../lib/layers/search.ts';
 import type { Store } from '../lib/store/store.ts';
 import { withLock } from '../lib/store/locks.ts';
-import type { IndexEntry } from '../lib/layers/entry.ts';
 import { expose, type CallContext } from './rpc.ts';
 import { store } from './store.ts';
+import { asColumns, countTooDeep, TreeService } from './tree-service.ts';
 
 export interface LayerRef {
   digest: string;
@@ -20,14 +19,29 @@ export interface LayerRef {
   diffID?: string;
 }
 
+/** A layer's listing as the page sees it: counts, not entries (the worker keeps those). */
 export interface LayerListingResult {
-  files: IndexEntry[];
   diffID: string;
   uncompressedSize: number;
+  /** Entries in the layer's index. */
+  entries: number;
+  /** Entries more than MAX_DEPTH directories deep, which no tree shows. */
+  tooDeep: number;
 }
 
-/** Sent while a layer is read: the entries found since the last event. */
-export type LayerEvent = { type: 'files'; files: IndexEntry[]; uncompressed: number };
+/** Sent while a layer is read: how far it is. */
+export type LayerEvent = { type: 'progress'; entries: number; uncompressed: number };
+
+const summaryOf = (
+  l: { diffID: string; uncompressedSize: number },
+  entries: number,
+  tooDeep: number,
+): LayerListingResult => ({
+  diffID: l.diffID,
+  uncompressedSize: l.uncompressedSize,
+  entries,
+  tooDeep,
+});
 
 /** How long a listing waits for a layer's download to start (a lazy fetch the page just
  * asked the images worker for). */
@@ -56,61 +70,65 @@ async function layerTar(layer: LayerRef, signal: AbortSignal) {
   return tarStream(src.open, layer.mediaType, signal);
 }
 
-/** The paths the page searches: the view on screen, sent once per version of it. */
-let searchable: { version: number; paths: readonly string[] } = { version: -1, paths: [] };
-
-/** A search asked for a version of the paths this worker does not hold (it never got them,
- * or was restarted); the page sends them again. */
-export class SearchListingError extends Error {
-  override name = 'SearchListingError';
-}
-
-export interface SearchRequest {
-  /** Which version of the page's paths the query is for. */
-  version: number;
-  /** The paths themselves, when this version is new to the worker; kept for later queries. */
-  paths?: string[];
-  query: string;
-}
+/** The layers' indexes and the file tree's views, which the page asks for rows on screen. */
+const tree = new TreeService({
+  stored: async (digest) => {
+    const index = await (await store()).layerIndexes.get(digest);
+    return index ? asColumns(index) : undefined;
+  },
+});
 
 const api = {
   /** The file index of a layer: from the store when it was read before, else by reading the
    * layer through (following its download if it is still coming), then stored. */
   async listLayer(arg: LayerRef, ctx: CallContext<LayerEvent>): Promise<LayerListingResult> {
     const s = await store();
-    const stored = await s.layerIndexes.get(arg.digest);
+    const found = async () => {
+      const stored = await s.layerIndexes.get(arg.digest);
+      if (!stored) return undefined;
+      const index = asColumns(stored);
+      tree.remember(arg.digest, index);
+      return summaryOf(stored, index.count, countTooDeep(index));
+    };
+    const stored = await found();
     if (stored) return stored;
     // One reader per layer across tabs: a second waits, then finds the index stored.
     return withLock(
       `berth-index:${arg.digest}`,
       async () => {
-        const again = await s.layerIndexes.get(arg.digest);
+        const again = await found();
         if (again) return again;
         const src = await source(s, arg, ctx.signal);
-        const listing = await listLayer(tarStream(src.open, arg.mediaType, ctx.signal), {
-          signal: ctx.signal,
-          algorithm: arg.diffID ? algorithmOf(arg.diffID) : 'sha256',
-          onBatch: (files, uncompressed) =>
-            ctx.emit({ type: 'files', files, uncompressed } satisfies LayerEvent),
-        });
-        // Only a verified blob's listing is kept: a followed download is checked at commit.
-        if (src.committed || (await s.content.info(arg.digest)))
-          await s.layerIndexes.put(arg.digest, listing);
-        return listing;
+        // The entries go into the tree's index as they come; the page gets counts only.
+        const live = tree.listingStarted(arg.digest);
+        let ok = false;
+        try {
+          const listing = await listLayer(tarStream(src.open, arg.mediaType, ctx.signal), {
+            signal: ctx.signal,
+            algorithm: arg.diffID ? algorithmOf(arg.diffID) : 'sha256',
+            onBatch: (files, uncompressed) => {
+              live.add(files);
+              ctx.emit({
+                type: 'progress',
+                entries: live.count,
+                uncompressed,
+              } satisfies LayerEvent);
+            },
+          });
+          // Only a verified blob's listing is kept: a followed download is checked at commit.
+          if (src.committed || (await s.content.info(arg.digest)))
+            await s.layerIndexes.put(arg.digest, listing);
+          ok = true;
+          return summaryOf(listing, listing.files.length, live.tooDeep);
+        } finally {
+          tree.listingEnded(arg.digest, live, ok);
+        }
       },
       { signal: ctx.signal },
     );
   },
 
-  /** Which of the page's paths match a search (the search box's globs and substrings): their
-   * indexes, in order. The page cancels a search that a newer query replaces. */
-  async searchPaths(arg: SearchRequest, ctx: CallContext): Promise<Uint32Array> {
-    if (arg.paths) searchable = { version: arg.version, paths: arg.paths };
-    if (searchable.version !== arg.version) {
-      throw new SearchListingError(`search: paths version ${arg.version} was never sent`);
-    }
-    return searchPaths(searchable.paths, arg.query, { signal: ctx.signal });
-  },
+  ...tree.api,
 
   /** Up to `limit` bytes of one file, for the viewer. */
   async readFile(
