@@ -27,7 +27,7 @@ export type TreeLayer = { digest: string } | null;
 /** What a view's stored form gave before indexes were stored in columns: the one place where
  * entries become columns (to go once the store and the listing hand out columns). */
 export function asColumns(index: ColumnIndex | { files: readonly IndexEntry[] }): ColumnIndex {
-  return 'batches' in index ? index : toColumns(index.files);
+  return 'files' in index ? toColumns(index.files) : index;
 }
 
 /** A window of rows of a view, and the view's size, as every call that changes it answers. */

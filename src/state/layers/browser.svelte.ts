@@ -325,7 +325,13 @@ export class FileBrowser {
   /** A change to the view's state, asked of the worker; its answer (a window of rows) goes on
    * screen if the view is still the one asked. A lost view is built again with the state, so
    * the change is not asked again. */
-  async #change(ask: (viewId: number) => Promise<TreeWindow>): Promise<TreeWindow | undefined> {
+  #change(ask: (viewId: number) => Promise<TreeWindow>): Promise<TreeWindow | undefined> {
+    return this.rows.hold(this.#changeNow(ask));
+  }
+
+  async #changeNow(
+    ask: (viewId: number) => Promise<TreeWindow>,
+  ): Promise<TreeWindow | undefined> {
     this.#edits++;
     const h = this.#handle;
     if (!h) return undefined;

@@ -22,6 +22,9 @@ export interface TreeRows {
   /** Type-ahead: the first row from `from` on (wrapping around) whose name starts with
    * `prefix` (lower case), or -1. */
   find(prefix: string, from: number): Promise<number>;
+  /** Resolves once no change the view asked for (a directory opened, a sort) is on its way:
+   * a key pressed meanwhile acts on the rows that change brings. */
+  settled(): Promise<void>;
 }
 
 /** Rows held in full as a window (tests, and small fixed lists). */
@@ -36,6 +39,7 @@ export function windowOf(rows: () => TreeRow[]): TreeRows {
     indexOf,
     fetch: async (i) => rows()[i],
     locate: async (path) => indexOf(path),
+    settled: async () => {},
     find: async (prefix, from) => {
       const all = rows();
       for (let k = 0; k < all.length; k++) {

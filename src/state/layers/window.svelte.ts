@@ -141,6 +141,21 @@ export class RowWindow implements TreeRows {
     return this.#source.find(prefix, from);
   }
 
+  /** Changes on their way to the worker. */
+  readonly #busy = new Set<Promise<unknown>>();
+
+  /** Marks a change to the view as on its way until it settles (see settled()). */
+  hold<T>(change: Promise<T>): Promise<T> {
+    this.#busy.add(change);
+    const done = () => void this.#busy.delete(change);
+    change.then(done, done);
+    return change;
+  }
+
+  async settled(): Promise<void> {
+    while (this.#busy.size > 0) await Promise.allSettled([...this.#busy]);
+  }
+
   #want(block: number) {
     if (this.#asked.has(block)) return;
     this.#asked.add(block);
