@@ -1,10 +1,5 @@
 import { WorkerBridge, type WatchdogOptions } from './rpc.ts';
-import type {
-  LayerEvent,
-  LayerListingResult,
-  LayerRef,
-  LayersWorkerApi,
-} from './layers.worker.ts';
+import type { LayerEvent, LayerListingResult, LayerRef, LayersWorkerApi } from './layers.worker.ts';
 import type {
   OpenedView,
   OpenViewRequest,

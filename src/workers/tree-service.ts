@@ -273,7 +273,7 @@ export class TreeService {
       const model = this.#view(arg.viewId);
       const n = model.count;
       const step = 4096;
-      for (let k = 0; k < n; ) {
+      for (let k = 0; k < n;) {
         ctx.signal.throwIfAborted();
         const at = (arg.from + k) % n;
         const len = Math.min(step, n - k, n - at);

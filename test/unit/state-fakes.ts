@@ -206,7 +206,10 @@ export class FakeLayers {
       }
       const m = (this.tree.api as Record<string, Call2>)[method];
       if (!m) throw new Error(`FakeLayers: no ${method}`);
-      return m(arg as never, { signal: opts.signal ?? new AbortController().signal, emit: () => {} });
+      return m(arg as never, {
+        signal: opts.signal ?? new AbortController().signal,
+        emit: () => {},
+      });
     }) as Bridge<LayersWorkerApi>['call'],
   };
 }

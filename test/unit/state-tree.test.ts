@@ -63,7 +63,9 @@ function workerApi(store: Awaited<ReturnType<typeof storeWithLayers>>): LayersWo
 
 async function shown(files: FileBrowser): Promise<string[]> {
   await files.rows.load(0, files.rows.count);
-  return files.rows.slice(0, files.rows.count).map((r) => `${r.path}${r.change ? ` ${r.change}` : ''}`);
+  return files.rows
+    .slice(0, files.rows.count)
+    .map((r) => `${r.path}${r.change ? ` ${r.change}` : ''}`);
 }
 
 describe('the tree in the layers worker', () => {

@@ -3,12 +3,7 @@
 // It is the reference the compact model is checked against, and what the worker runs until that
 // model is swapped in (same names, same signatures). Fine for small and medium layers; a
 // million-entry layer costs it about what it cost the page.
-import {
-  entryOf,
-  locate,
-  toEntries,
-  type ColumnIndex,
-} from './columns.ts';
+import { entryOf, locate, toEntries, type ColumnIndex } from './columns.ts';
 import type { IndexEntry } from './entry.ts';
 import { layerChanges, mergeLayers } from './filesystem.ts';
 import type { Selected, TreeModel, TreeRow, ViewSpec } from './model.ts';
@@ -86,11 +81,7 @@ class ReferenceModel implements TreeModel {
   #rows: TreeRow[] = [];
   #index: Map<string, number> | undefined;
 
-  constructor(
-    view: ViewSpec,
-    items: TreeItem[],
-    layers: readonly (ColumnIndex | undefined)[],
-  ) {
+  constructor(view: ViewSpec, items: TreeItem[], layers: readonly (ColumnIndex | undefined)[]) {
     this.view = view;
     this.#items = items;
     this.#layers = layers;
@@ -186,7 +177,9 @@ class ReferenceModel implements TreeModel {
   #flatten() {
     // A search shows every match with its directories open.
     const found = this.#found;
-    this.#rows = found ? flattenRows(found, allDirs(found)) : flattenRows(this.#root, this.#expanded);
+    this.#rows = found
+      ? flattenRows(found, allDirs(found))
+      : flattenRows(this.#root, this.#expanded);
     this.#index = undefined;
   }
 }

@@ -133,9 +133,8 @@ export class FileBrowser {
       indexOf: async (path) =>
         (await this.#ask((viewId) => this.#bridge.call('treeIndexOf', { viewId, path }))) ?? -1,
       find: async (prefix, from) =>
-        (await this.#ask((viewId) =>
-          this.#bridge.call('treeFind', { viewId, prefix, from }),
-        )) ?? -1,
+        (await this.#ask((viewId) => this.#bridge.call('treeFind', { viewId, prefix, from }))) ??
+        -1,
     });
     // The view follows the listings it is built from, and the wasted space follows every
     // layer. Lives as long as the browser, which lives as long as the page.
@@ -329,9 +328,7 @@ export class FileBrowser {
     return this.rows.hold(this.#changeNow(ask));
   }
 
-  async #changeNow(
-    ask: (viewId: number) => Promise<TreeWindow>,
-  ): Promise<TreeWindow | undefined> {
+  async #changeNow(ask: (viewId: number) => Promise<TreeWindow>): Promise<TreeWindow | undefined> {
     this.#edits++;
     const h = this.#handle;
     if (!h) return undefined;

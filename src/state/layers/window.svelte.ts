@@ -1,3 +1,5 @@
+/* eslint-disable svelte/prefer-svelte-reactivity -- the Maps here are replaced whole in
+   $state.raw fields, and the Sets are bookkeeping never shown. */
 // The page's window onto a tree that lives in the layers worker: the rows around the viewport,
 // in blocks, fetched when the view asks for a row it does not have and dropped when far away.
 // A view of a million rows costs the page a few hundred rows.
@@ -123,7 +125,11 @@ export class RowWindow implements TreeRows {
 
   /** Fetches rows start..end-1 (tests, and a view that wants a range at once). */
   async load(start: number, end: number): Promise<void> {
-    for (let b = Math.max(0, start) >> BLOCK_BITS; b << BLOCK_BITS < Math.min(end, this.#count); b++) {
+    for (
+      let b = Math.max(0, start) >> BLOCK_BITS;
+      b << BLOCK_BITS < Math.min(end, this.#count);
+      b++
+    ) {
       if (!this.#blocks.has(b)) this.#want(b);
     }
     await this.#flush;
@@ -174,9 +180,7 @@ export class RowWindow implements TreeRows {
       if (last && last[1] === b << BLOCK_BITS) last[1] += BLOCK;
       else ranges.push([b << BLOCK_BITS, (b + 1) << BLOCK_BITS]);
     }
-    const wins = await Promise.all(
-      ranges.map((r) => this.#source.rows(r).catch(() => undefined)),
-    );
+    const wins = await Promise.all(ranges.map((r) => this.#source.rows(r).catch(() => undefined)));
     if (this.#generation !== generation) return;
     const next = new Map(this.#blocks);
     for (const w of wins) if (w) this.#store(next, w);
