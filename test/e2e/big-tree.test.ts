@@ -33,7 +33,7 @@ beforeAll(async () => {
       }
     }
     // Incompressible bytes at the end (names are sorted): a layer of a few MiB.
-    big.push({ type: 'file', path: 'zz/noise.bin', content: noise(3 << 20) });
+    big.push({ type: 'file', path: 'zz/noise.bin', content: Buffer.from(noise(3 << 20)) });
     const built = await buildImage({
       layout,
       layers: [
