@@ -12,7 +12,7 @@ import type { TreeModel } from '../src/lib/layers/model.ts';
 import { buildTreeModel } from '../src/lib/layers/treemodel.ts';
 import { wastedSpaceOf } from '../src/lib/layers/treemodel-wasted.ts';
 import { wastedSpace } from '../src/lib/layers/wasted.ts';
-import { flattenRows } from '../src/state/layers/rows.ts';
+import { flattenRows } from '../test/unit/treemodel-reference.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');

@@ -175,7 +175,8 @@ export class AppState {
   openFile(path: string): Promise<void> {
     const opening = this.image.files.openFile(path);
     this.record();
-    return opening;
+    // The worker is asked for the entry first: the file is in the URL once it is on screen.
+    return opening.then(() => this.record());
   }
 
   closeViewer() {

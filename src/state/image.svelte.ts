@@ -16,6 +16,7 @@ import type { ExportTarget } from './actions.svelte.ts';
 import type { Bridge } from './bridge.ts';
 import { kindOf, signInKinds, unavailableKinds } from './errors.ts';
 import { FileBrowser } from './layers/browser.svelte.ts';
+import { layerCompression } from '../lib/oci/mediatypes.ts';
 import { PullProgress } from './pull.svelte.ts';
 import { ReferenceState } from './reference.svelte.ts';
 import type { Settings } from './settings.ts';
@@ -277,6 +278,8 @@ export class ImageState {
         return;
       }
       batch.add(e.progress);
+      // A layer stored: listed now, while the next ones download.
+      if (e.progress.role === 'layer' && e.progress.state === 'done') this.#index(e.progress);
     };
     const settings = this.#opts.settings.current;
     try {
@@ -319,6 +322,25 @@ export class ImageState {
       a.finish(abort);
       this.#opts.onStoreChanged?.();
     }
+  }
+
+  /** Layers stored by a pull and waiting to be listed, one at a time (the layers worker is one
+   * thread: a second listing at once would only slow the first). */
+  #indexing: Promise<void> = Promise.resolve();
+
+  /** Lists a layer the pull has just stored, in the background: the layers worker stores its
+   * index (and diffID), which the file browser then finds. A failure is the browser's to tell
+   * when the layer is opened. */
+  #index(layer: { digest: string; mediaType: string; size: number }) {
+    if (!this.#opts.settings.current.indexWhilePulling) return;
+    if (layerCompression(layer.mediaType) === 'unknown') return;
+    const ref = { digest: layer.digest, mediaType: layer.mediaType, size: layer.size };
+    this.#indexing = this.#indexing.then(() =>
+      this.#opts.layers.call('listLayer', ref).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
   }
 
   /** Downloads one layer of the image (an inspected image's), with a progress row. */

@@ -17,6 +17,9 @@ export interface Settings {
    * before it is stopped with an error naming the layer: the answer to a hostile layer that
    * would keep the worker busy for ever. */
   layerJobSeconds: number;
+  /** List each layer's files as soon as the pull has stored it, in the background, so that
+   * the file browser finds the index ready. */
+  indexWhilePulling: boolean;
   /** Base URL of the CORS proxy; empty means the one this build names (same origin unless it
    * was built with VITE_BERTH_PROXY). */
   proxy: string;
@@ -33,6 +36,7 @@ export const defaultSettings: Settings = {
   pieceMiB: 64,
   stallSeconds: 30,
   layerJobSeconds: 600,
+  indexWhilePulling: true,
   proxy: '',
   direct: false,
   platform: '',
@@ -92,6 +96,7 @@ export function loadSettings(storage: Pick<Storage, 'getItem'> | undefined): Set
     pieceMiB: clamp(raw.pieceMiB, 1, 256, defaultSettings.pieceMiB),
     stallSeconds: clamp(raw.stallSeconds, 1, 600, defaultSettings.stallSeconds),
     layerJobSeconds: clamp(raw.layerJobSeconds, 1, 86_400, defaultSettings.layerJobSeconds),
+    indexWhilePulling: raw.indexWhilePulling !== false,
     proxy: proxyUrlProblem(proxy) === null ? proxy.replace(/\/+$/, '') : '',
     direct: raw.direct === true,
     platform: platform ?? '',

@@ -1,13 +1,32 @@
 import { WorkerBridge, type WatchdogOptions } from './rpc.ts';
+import type { LayerEvent, LayerListingResult, LayerRef, LayersWorkerApi } from './layers.worker.ts';
 import type {
-  LayerEvent,
-  LayerListingResult,
-  LayerRef,
-  LayersWorkerApi,
-  SearchRequest,
-} from './layers.worker.ts';
+  OpenedView,
+  OpenViewRequest,
+  Range,
+  Selected,
+  TreeLayer,
+  TreeRow,
+  TreeWindow,
+  ViewSpec,
+  WastedSpace,
+} from './tree-service.ts';
 
-export type { LayerEvent, LayerListingResult, LayerRef, LayersWorkerApi, SearchRequest };
+export type { LayerEvent, LayerListingResult, LayerRef, LayersWorkerApi };
+export type {
+  OpenedView,
+  OpenViewRequest,
+  Range,
+  Selected,
+  TreeLayer,
+  TreeRow,
+  TreeWindow,
+  ViewSpec,
+  WastedSpace,
+};
+
+/** The error a tree call fails with when the worker does not hold its view (restarted). */
+export const treeViewLost = 'TreeViewLostError';
 
 /** How long a cancelled layer job may take to stop before its worker is replaced. Every loop
  * over a layer yields at least every 50 ms, so a worker that takes longer is stuck. */
@@ -17,7 +36,7 @@ export const layersStuckMs = 3000;
 
 /** The layers worker behind a watchdog: its jobs are stopped after `jobLimitMs` (the setting),
  * and a worker that will not stop is replaced. A fresh worker is cheap: the layers' indexes
- * are kept in IndexedDB. */
+ * are kept in IndexedDB, and the page opens its tree view again. */
 export function createLayersBridge(
   jobLimitMs: WatchdogOptions['jobLimitMs'],
 ): WorkerBridge<LayersWorkerApi> {

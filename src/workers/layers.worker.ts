@@ -11,12 +11,12 @@ import {
   type TarFrom,
 } from '../lib/layers/checkpoints.ts';
 import { fileBlob, listLayer, readFileBytes, type FileBytes } from '../lib/layers/read.ts';
-import { searchPaths } from '../lib/layers/search.ts';
 import type { Store } from '../lib/store/store.ts';
 import { withLock } from '../lib/store/locks.ts';
-import { transferables, type ColumnIndex, type EntryColumns } from '../lib/layers/columns.ts';
-import { expose, transfer, type CallContext } from './rpc.ts';
+import type { CheckpointsWorkerApi } from './checkpoints.worker.ts';
+import { expose, WorkerBridge, type CallContext } from './rpc.ts';
 import { store } from './store.ts';
+import { countTooDeep, TreeService } from './tree-service.ts';
 
 export interface LayerRef {
   digest: string;
@@ -26,27 +26,29 @@ export interface LayerRef {
   diffID?: string;
 }
 
+/** A layer's listing as the page sees it: counts, not entries (the worker keeps those). */
 export interface LayerListingResult {
-  files: ColumnIndex;
   diffID: string;
   uncompressedSize: number;
+  /** Entries in the layer's index. */
+  entries: number;
+  /** Entries more than MAX_DEPTH directories deep, which no tree shows. */
+  tooDeep: number;
 }
 
-/** Sent while a layer is read (see ListProgress): the entries found since the last event, in
- * column batches whose typed arrays are transferred. Every event's batches, in order, hold the
- * listing's entries in order; the result holds them all again, in the index's own batches. */
-export type LayerEvent = { type: 'columns'; batches: EntryColumns[]; uncompressed: number };
+/** Sent while a layer is read: how far it is. */
+export type LayerEvent = { type: 'progress'; entries: number; uncompressed: number };
 
-/** The buffers of these batches, each once (a transfer list naming one twice is refused). */
-const movable = (batches: readonly EntryColumns[]) => [...new Set(transferables(batches))];
-
-/** The listing, its typed arrays moved to the page rather than copied: the worker keeps
- * nothing of it. */
-function moved(listing: LayerListingResult): LayerListingResult {
-  const { files, diffID, uncompressedSize } = listing;
-  const out = { files, diffID, uncompressedSize };
-  return transfer(out, movable(files.batches));
-}
+const summaryOf = (
+  l: { diffID: string; uncompressedSize: number },
+  entries: number,
+  tooDeep: number,
+): LayerListingResult => ({
+  diffID: l.diffID,
+  uncompressedSize: l.uncompressedSize,
+  entries,
+  tooDeep,
+});
 
 /** How long a listing waits for a layer's download to start (a lazy fetch the page just
  * asked the images worker for). */
@@ -74,11 +76,51 @@ function tarStream(
   return decompress(open, layerCompression(mediaType), { signal, checkpoints });
 }
 
-/** Records where later reads may start, for layers big enough to need it. */
-function recorderFor(layer: LayerRef): CheckpointRecorder | undefined {
+/** Records where later reads may start, for layers big enough to need it, while the listing
+ * decodes them: zstd frames cost nothing to note, and a gzip layer still downloading has no
+ * blob to hand to the checkpoint pass. A stored gzip layer gets its own pass instead
+ * (checkpointPass), so that the listing keeps the native decoder. */
+function recorderFor(layer: LayerRef, committed: boolean): CheckpointRecorder | undefined {
   const compression = layerCompression(layer.mediaType);
   if (compression !== 'gzip' && compression !== 'zstd') return undefined;
+  if (compression === 'gzip' && committed && nativeGunzip) return undefined;
   return layer.size >= CHECKPOINT_MIN_LAYER ? new CheckpointRecorder(compression) : undefined;
+}
+
+/** Whether this runtime decodes gzip natively (the listing's decoder when it records nothing). */
+const nativeGunzip = typeof DecompressionStream === 'function';
+
+/** The checkpoint passes, one at a time: each takes a core for as long as the layer's listing. */
+let passes: Promise<unknown> = Promise.resolve();
+
+/**
+ * Records a stored gzip layer's checkpoints on another core while the listing decodes it here
+ * natively (fflate, the only decoder that reports deflate block boundaries, is about half as
+ * fast in Chromium), and stores them when done. The listing does not wait for it: until the
+ * checkpoints are stored, a read starts at the layer's beginning. A failure costs only that.
+ */
+function checkpointPass(layer: LayerRef, blob: Blob): void {
+  if (layerCompression(layer.mediaType) !== 'gzip' || !nativeGunzip) return;
+  if (layer.size < CHECKPOINT_MIN_LAYER) return;
+  passes = passes.then(async () => {
+    const worker = new Worker(new URL('./checkpoints.worker.ts', import.meta.url), {
+      type: 'module',
+      name: 'berth-checkpoints',
+    });
+    try {
+      const bridge = new WorkerBridge<CheckpointsWorkerApi>(worker);
+      const checkpoints = await bridge.call('record', { blob, compression: 'gzip' });
+      const s = await store();
+      // The blob may have been deleted meanwhile: its checkpoints would outlive it.
+      if (checkpoints && (await s.content.info(layer.digest))) {
+        await s.layerCheckpoints.put(layer.digest, checkpoints);
+      }
+    } catch {
+      // No checkpoints: reads of this layer start at its beginning, as before.
+    } finally {
+      worker.terminate();
+    }
+  });
 }
 
 /** What reads of files cost, for tests (which read it from the worker's global scope): how
@@ -115,69 +157,67 @@ async function layerTarFrom(
   return { tar: tarStream(src.open, layer.mediaType, signal), start: 0 };
 }
 
-/** The paths the page searches: the view on screen, sent once per version of it. */
-let searchable: { version: number; paths: readonly string[] } = { version: -1, paths: [] };
-
-/** A search asked for a version of the paths this worker does not hold (it never got them,
- * or was restarted); the page sends them again. */
-export class SearchListingError extends Error {
-  override name = 'SearchListingError';
-}
-
-export interface SearchRequest {
-  /** Which version of the page's paths the query is for. */
-  version: number;
-  /** The paths themselves, when this version is new to the worker; kept for later queries. */
-  paths?: string[];
-  query: string;
-}
+/** The layers' indexes and the file tree's views, which the page asks for rows on screen. */
+const tree = new TreeService({
+  stored: async (digest) => {
+    const index = await (await store()).layerIndexes.get(digest);
+    return index?.files;
+  },
+});
 
 const api = {
   /** The file index of a layer: from the store when it was read before, else by reading the
    * layer through (following its download if it is still coming), then stored. */
   async listLayer(arg: LayerRef, ctx: CallContext<LayerEvent>): Promise<LayerListingResult> {
     const s = await store();
-    const stored = await s.layerIndexes.get(arg.digest);
-    if (stored) return moved(stored);
+    const found = async () => {
+      const stored = await s.layerIndexes.get(arg.digest);
+      if (!stored) return undefined;
+      const index = stored.files;
+      tree.remember(arg.digest, index);
+      return summaryOf(stored, index.count, countTooDeep(index));
+    };
+    const stored = await found();
+    if (stored) return stored;
     // One reader per layer across tabs: a second waits, then finds the index stored.
     return withLock(
       `berth-index:${arg.digest}`,
       async () => {
-        const again = await s.layerIndexes.get(arg.digest);
-        if (again) return moved(again);
+        const again = await found();
+        if (again) return again;
         const src = await source(s, arg, ctx.signal);
-        const recorder = recorderFor(arg);
-        const tar = tarStream(src.open, arg.mediaType, ctx.signal, recorder);
-        const listing = await listLayer(tar, {
-          signal: ctx.signal,
-          algorithm: arg.diffID ? algorithmOf(arg.diffID) : 'sha256',
-          onProgress: ({ batches, uncompressed }) =>
-            ctx.emit(
-              { type: 'columns', batches, uncompressed } satisfies LayerEvent,
-              movable(batches),
-            ),
-        });
-        // Only a verified blob's listing is kept: a followed download is checked at commit.
-        if (src.committed || (await s.content.info(arg.digest))) {
-          const checkpoints = recorder?.finish();
-          if (checkpoints) await s.layerCheckpoints.put(arg.digest, checkpoints);
-          await s.layerIndexes.put(arg.digest, listing);
+        const recorder = recorderFor(arg, src.committed);
+        if (src.committed && !recorder) checkpointPass(arg, await s.content.read(arg.digest));
+        // The entries go into the tree's index as they come; the page gets counts only.
+        const live = tree.listingStarted(arg.digest);
+        let ok = false;
+        try {
+          const tar = tarStream(src.open, arg.mediaType, ctx.signal, recorder);
+          const listing = await listLayer(tar, {
+            signal: ctx.signal,
+            algorithm: arg.diffID ? algorithmOf(arg.diffID) : 'sha256',
+            builder: live.builder,
+            onEntry: (e) => live.saw(e),
+            onCount: (entries, uncompressed) =>
+              ctx.emit({ type: 'progress', entries, uncompressed } satisfies LayerEvent),
+          });
+          // Only a verified blob's listing is kept: a followed download is checked at commit.
+          if (src.committed || (await s.content.info(arg.digest))) {
+            const checkpoints = recorder?.finish();
+            if (checkpoints) await s.layerCheckpoints.put(arg.digest, checkpoints);
+            await s.layerIndexes.put(arg.digest, listing);
+          }
+          ok = true;
+          return summaryOf(listing, listing.files.count, live.tooDeep);
+        } finally {
+          tree.listingEnded(arg.digest, live, ok);
         }
-        return moved(listing);
       },
       { signal: ctx.signal },
     );
   },
 
-  /** Which of the page's paths match a search (the search box's globs and substrings): their
-   * indexes, in order. The page cancels a search that a newer query replaces. */
-  async searchPaths(arg: SearchRequest, ctx: CallContext): Promise<Uint32Array> {
-    if (arg.paths) searchable = { version: arg.version, paths: arg.paths };
-    if (searchable.version !== arg.version) {
-      throw new SearchListingError(`search: paths version ${arg.version} was never sent`);
-    }
-    return searchPaths(searchable.paths, arg.query, { signal: ctx.signal });
-  },
+  ...tree.api,
 
   /** Up to `limit` bytes of one file, for the viewer. */
   async readFile(

@@ -96,6 +96,7 @@ describe('settings', () => {
         pieceMiB: 64,
         stallSeconds: 30,
         layerJobSeconds: 600,
+        indexWhilePulling: true,
         proxy: '',
         direct: false,
         platform: '',
@@ -119,6 +120,11 @@ describe('settings', () => {
     ['a proxy that is not http(s) dropped', '{"proxy":"javascript:alert(1)"}', defaultSettings],
     ['a proxy with credentials dropped', '{"proxy":"https://u:p@proxy.example"}', defaultSettings],
     ['direct mode', '{"direct":true}', { ...defaultSettings, direct: true }],
+    [
+      'listing layers while pulling turned off',
+      '{"indexWhilePulling":false}',
+      { ...defaultSettings, indexWhilePulling: false },
+    ],
     [
       'a platform normalised',
       '{"platform":"linux/aarch64"}',

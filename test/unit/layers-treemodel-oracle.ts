@@ -6,7 +6,7 @@ import type { Selected, TreeRow, ViewSpec } from '../../src/lib/layers/model.ts'
 import { MAX_DEPTH } from '../../src/lib/layers/paths.ts';
 import { searchPaths } from '../../src/lib/layers/search.ts';
 import { buildTree, sortTree, type TreeItem, type TreeNode } from '../../src/lib/layers/tree.ts';
-import { allDirs, findNode, flattenRows } from '../../src/state/layers/rows.ts';
+import { allDirs, findNode, flattenRows } from './treemodel-reference.ts';
 
 const layerFolder = (i: number) => `Layer ${i + 1}`;
 

@@ -9,7 +9,7 @@ import type { TreeModel, ViewSpec } from '../../src/lib/layers/model.ts';
 import { buildTreeModel } from '../../src/lib/layers/treemodel.ts';
 import { wastedSpaceOf } from '../../src/lib/layers/treemodel-wasted.ts';
 import { wastedSpace } from '../../src/lib/layers/wasted.ts';
-import { allDirs } from '../../src/state/layers/rows.ts';
+import { allDirs } from './treemodel-reference.ts';
 import { entry } from './layers-entry-helpers.ts';
 import {
   allPaths,

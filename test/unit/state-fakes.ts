@@ -8,9 +8,9 @@ import type { Bridge } from '../../src/state/bridge.ts';
 import type { Settings } from '../../src/state/settings.ts';
 import { defaultSettings } from '../../src/state/settings.ts';
 import type { ImagesWorkerApi } from '../../src/workers/images.ts';
-import type { LayersWorkerApi } from '../../src/workers/layers.ts';
-import { WorkerError } from '../../src/workers/rpc.ts';
-import { toColumns } from '../../src/lib/layers/columns.ts';
+import type { LayerListingResult, LayersWorkerApi } from '../../src/workers/layers.ts';
+import { WorkerError, type CallContext } from '../../src/workers/rpc.ts';
+import { TreeService } from '../../src/workers/tree-service.ts';
 
 const hex = (n: number) => n.toString(16).padStart(64, '0');
 
@@ -163,20 +163,42 @@ export class FakeImages {
   };
 }
 
-/** The layers worker: each layer's entries by digest, and each file's text by path. */
+/** The layers worker: each layer's entries by digest, and each file's text by path. Its tree
+ * part is the worker's own (TreeService): listings feed it as the worker's do. */
 export class FakeLayers {
   readonly files = new Map<string, IndexEntry[]>();
   readonly text = new Map<string, string>();
+  /** Every call's method, in order. */
+  readonly calls: string[] = [];
+  tree = new TreeService({ stored: async () => undefined });
+
+  /** Forgets every view and index, as a fresh worker would. */
+  restart() {
+    this.tree = new TreeService({ stored: async () => undefined });
+  }
 
   readonly bridge: Bridge<LayersWorkerApi> = {
     call: (async (
       method: string,
       arg: { digest?: string; layer?: { digest: string }; offset?: number },
+      opts: { signal?: AbortSignal } = {},
     ) => {
+      this.calls.push(method);
       await Promise.resolve();
       if (method === 'listLayer') {
         const files = this.files.get(arg.digest!) ?? [];
-        return { files: toColumns(files), diffID: '', uncompressedSize: files.length * 10 };
+        const live = this.tree.listingStarted(arg.digest!);
+        for (const f of files) {
+          live.builder.push(f);
+          live.saw(f);
+        }
+        this.tree.listingEnded(arg.digest!, live, true);
+        return {
+          diffID: '',
+          uncompressedSize: files.length * 10,
+          entries: files.length,
+          tooDeep: live.tooDeep,
+        } satisfies LayerListingResult;
       }
       if (method === 'readFile') {
         const entry = [...this.files.values()].flat().find((f) => f.offset === arg.offset);
@@ -185,10 +207,17 @@ export class FakeLayers {
           truncated: false,
         };
       }
-      throw new Error(`FakeLayers: no ${method}`);
+      const m = (this.tree.api as Record<string, Call2>)[method];
+      if (!m) throw new Error(`FakeLayers: no ${method}`);
+      return m(arg as never, {
+        signal: opts.signal ?? new AbortController().signal,
+        emit: () => {},
+      });
     }) as Bridge<LayersWorkerApi>['call'],
   };
 }
+
+type Call2 = (arg: never, ctx: CallContext) => Promise<unknown>;
 
 export function entry(path: string, type: IndexEntry['type'], offset = 0): IndexEntry {
   return { path, type, size: 10, mode: 0o644, uid: 0, gid: 0, mtime: 0, offset };

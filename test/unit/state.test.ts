@@ -14,7 +14,8 @@ import {
   type LibraryImage,
 } from '../../src/state/library.svelte.ts';
 import { closestOption, ReferenceState } from '../../src/state/reference.svelte.ts';
-import { allDirs, findNode, flattenRows, windowOf } from '../../src/state/layers/rows.ts';
+import { allDirs, findNode, flattenRows } from './treemodel-reference.ts';
+import { windowOf } from '../../src/state/layers/rows.ts';
 import { buildTree, sortTree } from '../../src/lib/layers/tree.ts';
 import { entry, FakeImages, FakeLayers, fakeSettings, summaryOf } from './state-fakes.ts';
 

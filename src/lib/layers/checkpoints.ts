@@ -192,3 +192,29 @@ export async function tarFrom(
     start: point.out,
   };
 }
+
+/**
+ * Decodes a whole layer only to record its checkpoints, discarding the output: the pass that
+ * runs beside a gzip listing on another core, so that the listing keeps the native decoder
+ * (about twice as fast in Chromium as fflate, which alone reports block boundaries).
+ */
+export async function recordCheckpoints(
+  open: () => ReadableStream<Uint8Array>,
+  compression: 'gzip' | 'zstd',
+  opts: { signal?: AbortSignal; spacing?: number } = {},
+): Promise<LayerCheckpoints | undefined> {
+  const recorder = new CheckpointRecorder(compression, opts.spacing);
+  const reader = decompress(open, compression, {
+    checkpoints: recorder,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  }).getReader();
+  try {
+    for (;;) {
+      opts.signal?.throwIfAborted();
+      if ((await reader.read()).done) break;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return recorder.finish();
+}

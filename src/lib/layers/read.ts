@@ -34,6 +34,13 @@ export interface ListOptions {
   progressMs?: number;
   /** Most milliseconds of work between two yields to the event loop (default yieldMs). */
   yieldMs?: number;
+  /** Where the index is built (a new builder unless given): a caller that reads the entries
+   * while the listing goes on (the file tree's live index) passes its own. */
+  builder?: ColumnsBuilder;
+  /** Sees each entry as it is added. */
+  onEntry?: (entry: IndexEntry) => void;
+  /** Told, as often as onProgress would be, how many entries and bytes were read. */
+  onCount?: (entries: number, uncompressed: number) => void;
 }
 
 /** How often a listing reports the entries it found: each report is a few column batches, so
@@ -63,19 +70,19 @@ export async function listLayer(
   opts: ListOptions = {},
 ): Promise<LayerListing> {
   const hasher = await createHasher(opts.algorithm ?? 'sha256');
-  const columns = new ColumnsBuilder();
+  const columns = opts.builder ?? new ColumnsBuilder();
+  const onEntry = opts.onEntry;
   // The entries since the last report, in columns of their own: each entry is copied once
   // more, where sending the batch being filled each time would copy it again and again.
   let fresh: ColumnsBuilder | undefined;
   const progress = opts.onProgress;
   // A TarEntry is an IndexEntry with more fields: the builders copy the ones they keep.
   const parser = new TarParser({
-    onEntry: progress
-      ? (e) => {
-          columns.push(e);
-          (fresh ??= new ColumnsBuilder()).push(e);
-        }
-      : (e) => columns.push(e),
+    onEntry: (e) => {
+      columns.push(e);
+      onEntry?.(e);
+      if (progress) (fresh ??= new ColumnsBuilder()).push(e);
+    },
   });
   const every = opts.progressMs ?? progressMs;
   let reported = performance.now();
@@ -84,6 +91,7 @@ export async function listLayer(
     const batches = [...(fresh?.finish().batches ?? [])];
     fresh = undefined;
     if (batches.length > 0) progress?.({ batches, uncompressed: n });
+    opts.onCount?.(columns.count, n);
   };
   const reader = tar.getReader();
   const tick = yielder(opts.yieldMs);
@@ -98,7 +106,7 @@ export async function listLayer(
       n += value.byteLength;
       // Bytes after the end-of-archive blocks still count for the diffID, as in moby.
       if (!parser.done) parser.push(value);
-      if (progress) {
+      if (progress || opts.onCount) {
         const now = performance.now();
         if (now - reported >= every) report(n, now);
       }

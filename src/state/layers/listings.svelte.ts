@@ -1,8 +1,7 @@
-// The listings of an image's layers, read by the layers worker: one per layer, filled in
-// batches while the layer is read (and fetched first, for an inspected image's layer).
+// The listings of an image's layers, read by the layers worker: one per layer, counted while
+// the layer is read (and fetched first, for an inspected image's layer). The entries stay in the
+// worker, which builds the file tree from them: the page holds status and counts only.
 import { messageOf } from '../../lib/errors.ts';
-import { entryOf, toEntries, type EntryColumns } from '../../lib/layers/columns.ts';
-import type { IndexEntry } from '../../lib/layers/entry.ts';
 import { layerCompression } from '../../lib/oci/mediatypes.ts';
 import type { Descriptor } from '../../lib/oci/types.ts';
 import type { ImageSummary, LayerRow } from '../../lib/images/summary.ts';
@@ -13,7 +12,10 @@ import { shortHex } from '../format.ts';
 
 export interface Listing {
   status: 'fetching' | 'reading' | 'done' | 'error';
-  files: IndexEntry[];
+  /** Entries listed so far. */
+  entries: number;
+  /** Entries more than MAX_DEPTH directories deep (known once the layer is read). */
+  tooDeep: number;
   /** Uncompressed bytes read so far. */
   uncompressed: number;
   diffID?: string;
@@ -32,10 +34,8 @@ export function layerName(i: number, digest: string): string {
   return `Layer ${i + 1} (${shortHex(digest)})`;
 }
 
-/** How often a layer's listing, while it is read, is shown with the entries found so far:
- * each publication rebuilds the tree, so publishing every batch would cost the square of the
- * entries. */
-const progressiveMs = 500;
+/** How often a layer's listing, while it is read, publishes its count of entries. */
+const progressiveMs = 250;
 
 /** A layer Berth can list: a tar (gzip, zstd or plain) it has or can fetch. Foreign layers and
  * other media types (an artifact's blobs) are shown, not opened. */
@@ -98,20 +98,15 @@ export class Listings {
     );
   }
 
-  /** Files of layers 0..n-1, or undefined when one is not read completely. */
-  upTo(n: number): IndexEntry[][] | undefined {
-    const out: IndexEntry[][] = [];
+  /** Whether layers 0..n-1 are all read completely (a layer that is not a tar counts as
+   * read: it is empty). */
+  doneUpTo(n: number): boolean {
     for (let i = 0; i < n; i++) {
       const row = this.summary?.layers[i];
-      if (row && !browsable(row)) {
-        out.push([]);
-        continue;
-      }
-      const l = this.of(i);
-      if (l?.status !== 'done') return undefined;
-      out.push(l.files);
+      if (row && !browsable(row)) continue;
+      if (this.of(i)?.status !== 'done') return false;
     }
-    return out;
+    return true;
   }
 
   /** A layer as the layers worker wants it. */
@@ -162,12 +157,12 @@ export class Listings {
     this.#aborts.set(ref.digest, abort);
     this.#set(ref.digest, {
       status: row.stored ? 'reading' : 'fetching',
-      files: [],
+      entries: 0,
+      tooDeep: 0,
       uncompressed: 0,
     });
     let fetchError: unknown;
-    // Entries received and not shown yet (see LayerEvent).
-    let pending: EntryColumns[] = [];
+    let entries = 0;
     let uncompressed = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
     this.#cancelled.delete(ref.digest);
@@ -190,24 +185,21 @@ export class Listings {
         signal: abort.signal,
         // Sent again to a fresh worker (another job stopped the one it ran in): starts over.
         onRestart: () => {
-          pending = [];
+          entries = 0;
+          uncompressed = 0;
           const cur = this.byDigest[ref.digest];
           if (cur && this.#current(s))
-            this.#set(ref.digest, { ...cur, files: [], uncompressed: 0 });
+            this.#set(ref.digest, { ...cur, entries: 0, uncompressed: 0 });
         },
         onEvent: (ev) => {
-          pending.push(...ev.batches);
+          entries = ev.entries;
           uncompressed = ev.uncompressed;
           if (timer === undefined) {
             timer = setTimeout(() => {
               timer = undefined;
               const cur = this.byDigest[ref.digest];
               if (!cur || !this.#current(s) || cur.status === 'done') return;
-              // until the tree moves off the page
-              const files = cur.files.slice();
-              for (const b of pending) for (let j = 0; j < b.count; j++) files.push(entryOf(b, j));
-              pending = [];
-              this.#set(ref.digest, { ...cur, files, uncompressed });
+              this.#set(ref.digest, { ...cur, entries, uncompressed });
             }, progressiveMs);
           }
         },
@@ -220,7 +212,8 @@ export class Listings {
           : undefined;
       this.#set(ref.digest, {
         status: 'done',
-        files: toEntries(result.files), // until the tree moves off the page
+        entries: result.entries,
+        tooDeep: result.tooDeep,
         uncompressed: result.uncompressedSize,
         diffID: result.diffID,
         ...(mismatch ? { mismatch } : {}),
@@ -239,7 +232,8 @@ export class Listings {
         : `${name} could not be read: ${messageOf(fetchError ?? caught)}`;
       this.#set(ref.digest, {
         status: 'error',
-        files: cur?.files ?? [],
+        entries: cur?.entries ?? 0,
+        tooDeep: 0,
         uncompressed: cur?.uncompressed ?? 0,
         error,
       });
@@ -259,16 +253,5 @@ export class Listings {
 
   #set(digest: string, listing: Listing) {
     this.byDigest = { ...this.byDigest, [digest]: listing };
-  }
-
-  /** A hard link names a file of its own layer (tar semantics). */
-  hardlinkTarget(layer: number, target: string): IndexEntry | undefined {
-    const files = this.of(layer)?.files ?? [];
-    const want = target.replace(/^(\.\/)+/, '').replace(/^\/+/, '');
-    for (let k = files.length - 1; k >= 0; k--) {
-      const f = files[k]!;
-      if (f.path === want && f.type !== 'hardlink') return f;
-    }
-    return undefined;
   }
 }

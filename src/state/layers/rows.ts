@@ -1,104 +1,52 @@
-// From a built tree to the rows a tree view shows, as plain functions over plain data: the part
-// of the file browser that can move into a worker with tree building and search, leaving the
-// page a window of rows (`TreeRows`) to ask.
-import type { IndexEntry } from '../../lib/layers/entry.ts';
-import type { ChangeKind } from '../../lib/layers/filesystem.ts';
-import { flattenVisible, type TreeNode } from '../../lib/layers/tree.ts';
+// What a tree view needs of the file tree: how many rows there are, and the rows of a window of
+// them. The tree itself lives in the layers worker; the page holds the rows around the viewport
+// only (see window.svelte.ts).
+import type { TreeRow } from '../../lib/layers/model.ts';
 
-/** One row of the file tree as FileTree shows it: the tree already flattened, only the open
- * directories' children included. */
-export interface TreeRow {
-  /** Unique key. */
-  path: string;
-  /** Label, shown literally (control characters made visible). */
-  name: string;
-  /** 0 = top level. */
-  depth: number;
-  dir: boolean;
-  expanded: boolean;
-  /** Bytes; for directories the total below them. */
-  size: number;
-  type: IndexEntry['type'];
-  change?: ChangeKind;
-  linkname?: string;
-  /** Number of siblings, for aria-setsize. */
-  setSize: number;
-  /** 1-based position among the siblings, for aria-posinset. */
-  posInSet: number;
-}
+export type { TreeRow };
 
-/** What a view of the tree needs: how many rows there are, and the rows of a window of them.
- * Nothing hands the whole tree around. */
+/** A window onto the rows of a tree. Nothing hands the whole tree around: rows not fetched yet
+ * are undefined until the worker sends them (asking for one fetches it). */
 export interface TreeRows {
   readonly count: number;
+  /** Row i, or undefined while it is not fetched (it is then asked for). */
   at(i: number): TreeRow | undefined;
-  /** Rows start..end-1 (end excluded), clipped to the tree. */
+  /** The fetched rows among start..end-1 (end excluded), clipped to the tree. */
   slice(start: number, end: number): TreeRow[];
-  /** The row's index, or -1. */
+  /** The row's index, or -1 while it is not known (it is then asked for). */
   indexOf(path: string): number;
+  /** Row i, fetched when needed. */
+  fetch(i: number): Promise<TreeRow | undefined>;
+  /** The index of a path's row, asked of the worker when needed; -1 when not shown. */
+  locate(path: string): Promise<number>;
+  /** Type-ahead: the first row from `from` on (wrapping around) whose name starts with
+   * `prefix` (lower case), or -1. */
+  find(prefix: string, from: number): Promise<number>;
+  /** Resolves once no change the view asked for (a directory opened, a sort) is on its way:
+   * a key pressed meanwhile acts on the rows that change brings. */
+  settled(): Promise<void>;
 }
 
-/** The rows of a tree with these directories open, with their aria positions. */
-export function flattenRows(root: TreeNode, expanded: ReadonlySet<string>): TreeRow[] {
-  const position = new Map<TreeNode, [number, number]>();
-  const index = (n: TreeNode) => {
-    const c = n.children ?? [];
-    for (let k = 0; k < c.length; k++) position.set(c[k]!, [k + 1, c.length]);
-  };
-  index(root);
-  return flattenVisible(root, expanded).map(({ node, depth }) => {
-    if (node.children && expanded.has(node.path)) index(node);
-    const [posInSet, setSize] = position.get(node) ?? [1, 1];
-    const entry = node.entry;
-    return {
-      path: node.path,
-      name: node.name,
-      depth,
-      dir: node.children !== undefined,
-      expanded: expanded.has(node.path),
-      size: node.size,
-      type: entry?.type ?? 'dir',
-      ...(node.change ? { change: node.change } : {}),
-      ...(entry?.linkname !== undefined ? { linkname: entry.linkname } : {}),
-      setSize,
-      posInSet,
-    };
-  });
-}
-
-/** Rows as a window. `rows` is read at each call, so a $derived behind it stays reactive. */
+/** Rows held in full as a window (tests, and small fixed lists). */
 export function windowOf(rows: () => TreeRow[]): TreeRows {
+  const indexOf = (path: string) => rows().findIndex((r) => r.path === path);
   return {
     get count() {
       return rows().length;
     },
     at: (i) => rows()[i],
     slice: (start, end) => rows().slice(start, end),
-    indexOf: (path) => rows().findIndex((r) => r.path === path),
-  };
-}
-
-/** The node at a path of a tree. */
-export function findNode(root: TreeNode, path: string): TreeNode | undefined {
-  let node: TreeNode | undefined = root;
-  for (const part of path.split('/')) {
-    node = node?.children?.find((c) => c.name === part);
-    if (!node) return undefined;
-  }
-  return node;
-}
-
-/** Every directory of a tree: a search shows its matches with all of them open. */
-export function allDirs(root: TreeNode): Set<string> {
-  const out = new Set<string>();
-  const stack = [root];
-  for (let n = stack.pop(); n; n = stack.pop()) {
-    for (const c of n.children ?? []) {
-      if (c.children) {
-        out.add(c.path);
-        stack.push(c);
+    indexOf,
+    fetch: async (i) => rows()[i],
+    locate: async (path) => indexOf(path),
+    settled: async () => {},
+    find: async (prefix, from) => {
+      const all = rows();
+      for (let k = 0; k < all.length; k++) {
+        const j = (from + k) % all.length;
+        if (all[j]!.name.toLowerCase().startsWith(prefix)) return j;
       }
-    }
-  }
-  return out;
+      return -1;
+    },
+  };
 }

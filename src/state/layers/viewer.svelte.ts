@@ -31,12 +31,16 @@ export interface ViewerOptions {
   save: (blob: Blob, fileName: string) => void;
   /** A download failed: said where the browser shows its errors. */
   onError: (message: string) => void;
+  /** The file a hard link of a layer names (the worker holds the layer's index). */
+  hardlinkTarget: (layer: number, linkname: string) => Promise<IndexEntry | undefined>;
 }
 
 export class Viewer {
   file = $state.raw<ViewedFile | null>(null);
 
   readonly #opts: ViewerOptions;
+  /** Counts opens, so that one waiting for a hard link's target knows it was overtaken. */
+  #seq = 0;
   #abort: AbortController | undefined;
 
   constructor(opts: ViewerOptions) {
@@ -55,8 +59,11 @@ export class Viewer {
       this.#abort?.abort();
       this.file = { path, entry, layer, bytes: null, truncated: false, limit, error };
     };
+    const seq = ++this.#seq;
     if (entry.type === 'hardlink' && entry.linkname !== undefined) {
-      const target = this.#opts.listings.hardlinkTarget(layer, entry.linkname);
+      const target = await this.#opts.hardlinkTarget(layer, entry.linkname).catch(() => undefined);
+      // Another file was opened, or the viewer closed, meanwhile.
+      if (seq !== this.#seq) return;
       if (!target) {
         return explain(
           `${path} is a hard link to ${entry.linkname}, which is not in layer ${layer + 1}.`,
@@ -125,6 +132,7 @@ export class Viewer {
 
   /** Closes the viewer; returns whether one was open. */
   close(): boolean {
+    this.#seq++;
     this.#abort?.abort();
     if (!this.file) return false;
     this.file = null;
@@ -137,7 +145,7 @@ export class Viewer {
     if (!v) return;
     const entry =
       v.entry.type === 'hardlink' && v.entry.linkname !== undefined
-        ? this.#opts.listings.hardlinkTarget(v.layer, v.entry.linkname)
+        ? await this.#opts.hardlinkTarget(v.layer, v.entry.linkname).catch(() => undefined)
         : v.entry;
     if (!entry || entry.type !== 'file' || entry.sparse) return;
     try {
