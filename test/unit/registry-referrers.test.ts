@@ -300,6 +300,49 @@ describe('listReferrers: the tag schema fallback', () => {
   });
 });
 
+describe('listReferrers: the referrers tag asked for beside the API', () => {
+  /** Routes by path: the API, the tag's manifest; the tag's answer waits to be aborted. */
+  function routed(api: () => Response) {
+    const seen: string[] = [];
+    let tagSignal: AbortSignal | undefined;
+    const client = new RegistryClient({
+      transport: async (url, init) => {
+        const path = new URL(url).pathname;
+        seen.push(path.includes('/referrers/') ? 'api' : 'tag');
+        if (path.includes('/referrers/')) return api();
+        tagSignal = init.signal ?? undefined;
+        return new Promise<Response>((_, reject) =>
+          tagSignal!.addEventListener('abort', () => reject(tagSignal!.reason)),
+        );
+      },
+    });
+    return { client, seen, tagSignal: () => tagSignal };
+  }
+
+  test('the API answers: its list is taken, and the tag request is stopped', async () => {
+    const r = routed(() => indexPage([sbom]));
+    const got = await listReferrers(r.client, ref, subject, { tagInParallel: true });
+    expect(got).toEqual({ descriptors: [sbom], via: 'api' });
+    expect(r.seen.sort()).toEqual(['api', 'tag']);
+    expect(r.tagSignal()?.aborted, 'the tag request was stopped').toBe(true);
+  });
+
+  test('no API: the tag asked for at once answers, without a second request', async () => {
+    const seen: string[] = [];
+    const client = new RegistryClient({
+      transport: async (url) => {
+        const path = new URL(url).pathname;
+        seen.push(path.includes('/referrers/') ? 'api' : 'tag');
+        if (path.includes('/referrers/')) return registryError(404, 'UNSUPPORTED', 'no');
+        return manifestAnswer(indexBytes([sbom]), MediaType.OciIndex);
+      },
+    });
+    const got = await listReferrers(client, ref, subject, { tagInParallel: true });
+    expect(got).toEqual({ descriptors: [sbom], via: 'tag-schema' });
+    expect(seen.sort()).toEqual(['api', 'tag']);
+  });
+});
+
 describe('describeReferrer', () => {
   const d = (artifactType: string | undefined, annotations?: Record<string, string>) => ({
     mediaType: MediaType.OciManifest,

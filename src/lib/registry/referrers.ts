@@ -59,6 +59,33 @@ export async function listReferrers(
   parseDigest(subject); // it goes into a URL path and a tag
   const repo: Reference = { registry: ref.registry, repository: ref.repository };
   const what = `${repositoryOf(ref)}@${subject}: referrers`;
+  // The tag schema's answer, asked for at once when told to; its request is stopped, and its
+  // failure ignored, when the API answers.
+  const stopTag = new AbortController();
+  let early: Promise<Referrers> | undefined;
+  if (opts.tagInParallel) {
+    const signal = opts.signal ? AbortSignal.any([opts.signal, stopTag.signal]) : stopTag.signal;
+    early = viaTagSchema(client, repo, subject, { ...opts, signal }, what);
+    early.catch(() => {});
+  }
+  try {
+    return (
+      (await viaApi(client, repo, subject, opts, what)) ??
+      (await (early ?? viaTagSchema(client, repo, subject, opts, what)))
+    );
+  } finally {
+    stopTag.abort();
+  }
+}
+
+/** The referrers API's pages, or undefined when the registry has no referrers API. */
+async function viaApi(
+  client: RegistryClient,
+  repo: Reference,
+  subject: string,
+  opts: ListReferrersOptions,
+  what: string,
+): Promise<Referrers | undefined> {
   const endpoint = `referrers/${subject}`;
   const query = opts.artifactType
     ? `?${new URLSearchParams({ artifactType: opts.artifactType })}`
@@ -67,72 +94,53 @@ export async function listReferrers(
   const requested = new Set<string>();
   let filtered = true;
   let path: string | undefined = `${endpoint}${query}`;
-  // The tag schema's answer, asked for at once when told to; its request is stopped, and its
-  // failure ignored, when the API answers.
-  const stopTag = new AbortController();
-  const tagSignal = opts.signal ? AbortSignal.any([opts.signal, stopTag.signal]) : stopTag.signal;
-  let early: Promise<Referrers> | undefined;
-  if (opts.tagInParallel) {
-    early = viaTagSchema(client, repo, subject, { ...opts, signal: tagSignal }, what);
-    early.catch(() => {});
-  }
-  const tagSchema = () => early ?? viaTagSchema(client, repo, subject, opts, what);
-
-  try {
-    return await referrersApi();
-  } finally {
-    stopTag.abort();
-  }
-
-  async function referrersApi(): Promise<Referrers> {
-    for (let page = 1; path !== undefined; page++) {
-      if (page > maxReferrerPages) {
-        throw new RegistryError(
-          `${what}: the registry has more than ${maxReferrerPages} pages of referrers; Berth reads at most ${maxReferrerPages}`,
-          'protocol',
-          200,
-        );
-      }
-      requested.add(path);
-      const res = await client.repositoryRequest(repo, path, {
-        method: 'GET',
-        headers: { Accept: MediaType.OciIndex },
-        signal: opts.signal,
-      });
-      if (page === 1 && (res.status === 404 || res.status === 400 || res.status === 405)) {
-        await res.body?.cancel().catch(() => {});
-        return tagSchema();
-      }
-      if (res.status !== 200) throw await client.failure(res, what, ref.registry);
-      const bytes = await readPage(res, maxManifestBytes, what);
-      const next = nextPagePath(res.headers.get('Link'), repo, endpoint, what);
-      if (!filterApplied(res.headers.get('OCI-Filters-Applied'))) filtered = false;
-      for (const d of indexManifests(bytes, res.headers.get('Content-Type'), what)) {
-        if (found.has(d.digest)) continue;
-        if (found.size >= maxReferrers) {
-          throw new RegistryError(
-            `${what}: the subject has more than ${maxReferrers} referrers; Berth lists at most ${maxReferrers}`,
-            'protocol',
-            200,
-          );
-        }
-        found.set(d.digest, d);
-      }
-      if (next !== undefined && requested.has(next)) {
-        throw new RegistryError(
-          `${what}: the registry's next-page link leads back to a page already read, so the list would never end`,
-          'protocol',
-          200,
-        );
-      }
-      path = next;
+  for (let page = 1; path !== undefined; page++) {
+    if (page > maxReferrerPages) {
+      throw new RegistryError(
+        `${what}: the registry has more than ${maxReferrerPages} pages of referrers; Berth reads at most ${maxReferrerPages}`,
+        'protocol',
+        200,
+      );
     }
-    const descriptors = [...found.values()];
-    return {
-      descriptors: filtered ? descriptors : byArtifactType(descriptors, opts.artifactType),
-      via: 'api',
-    };
+    requested.add(path);
+    const res = await client.repositoryRequest(repo, path, {
+      method: 'GET',
+      headers: { Accept: MediaType.OciIndex },
+      signal: opts.signal,
+    });
+    if (page === 1 && (res.status === 404 || res.status === 400 || res.status === 405)) {
+      await res.body?.cancel().catch(() => {});
+      return undefined;
+    }
+    if (res.status !== 200) throw await client.failure(res, what, repo.registry);
+    const bytes = await readPage(res, maxManifestBytes, what);
+    const next = nextPagePath(res.headers.get('Link'), repo, endpoint, what);
+    if (!filterApplied(res.headers.get('OCI-Filters-Applied'))) filtered = false;
+    for (const d of indexManifests(bytes, res.headers.get('Content-Type'), what)) {
+      if (found.has(d.digest)) continue;
+      if (found.size >= maxReferrers) {
+        throw new RegistryError(
+          `${what}: the subject has more than ${maxReferrers} referrers; Berth lists at most ${maxReferrers}`,
+          'protocol',
+          200,
+        );
+      }
+      found.set(d.digest, d);
+    }
+    if (next !== undefined && requested.has(next)) {
+      throw new RegistryError(
+        `${what}: the registry's next-page link leads back to a page already read, so the list would never end`,
+        'protocol',
+        200,
+      );
+    }
+    path = next;
   }
+  const descriptors = [...found.values()];
+  return {
+    descriptors: filtered ? descriptors : byArtifactType(descriptors, opts.artifactType),
+    via: 'api',
+  };
 }
 
 async function viaTagSchema(
