@@ -83,7 +83,6 @@ const rateLimited = (retryAfter?: string) =>
 
 // Docker Hub's shapes.
 const hubChallenge = 'Bearer realm="https://auth.docker.io/token",service="registry.docker.io"';
-const hubPing = 'https://registry-1.docker.io/v2/';
 const hubManifest = (repo: string, id: string) =>
   `https://registry-1.docker.io/v2/${repo}/manifests/${id}`;
 const hubToken = (...scopes: string[]) => {
