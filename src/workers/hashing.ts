@@ -52,6 +52,11 @@ export function poolSize(hardwareConcurrency: number | undefined): number {
   return Math.max(1, Math.min(8, Math.floor(hardwareConcurrency ?? 1)));
 }
 
+/** Pieces smaller than this are hashed in the writer's thread: a manifest or a config hashes
+ * in microseconds, far less than a message round trip, let alone starting a worker (which
+ * delayed the first view by hundreds of milliseconds when its documents went to the pool). */
+export const inThreadBelow = 1 << 20;
+
 interface Slot {
   port: HashPort;
   busy?: { job: HashJob; resolve: (s: Uint8Array) => void; reject: (e: Error) => void };
@@ -72,14 +77,19 @@ export class HashPool {
   /** The most jobs that ran at once: how many cores the pool used. */
   busiest = 0;
 
-  constructor(size: number, spawn: () => HashPort) {
+  readonly #smallest: number;
+
+  constructor(size: number, spawn: () => HashPort, opts: { inThreadBelow?: number } = {}) {
     this.#size = Math.max(1, size);
     this.#spawn = spawn;
+    this.#smallest = opts.inThreadBelow ?? inThreadBelow;
   }
 
   /** The pool as an ingest's way of hashing its pieces. */
   readonly hashPiece: PieceHasher = (hasher, piece) =>
-    this.#unavailable ? hashInThread(hasher, piece) : this.#hashElsewhere(hasher, piece);
+    this.#unavailable || piece.size < this.#smallest
+      ? hashInThread(hasher, piece)
+      : this.#hashElsewhere(hasher, piece);
 
   readonly #hashElsewhere = hashElsewhere(
     (algorithm, state, piece) =>

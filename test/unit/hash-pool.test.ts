@@ -71,7 +71,7 @@ describe('hashing pool', () => {
 
   test('the layers of a pull are hashed side by side in the pool, and every digest verifies', async () => {
     let started = 0;
-    const pool = new HashPool(4, () => (started++, portWorker()));
+    const pool = new HashPool(4, () => (started++, portWorker()), { inThreadBelow: 0 });
     await pullWith(pool, 3);
     expect(pool.busiest, 'pieces of several layers hashed at once').toBeGreaterThanOrEqual(2);
     expect(started).toBeLessThanOrEqual(4);
@@ -84,12 +84,12 @@ describe('hashing pool', () => {
       await real({ ...job, state: job.state.slice() });
       return { id: job.id, state: job.state };
     };
-    const pool = new HashPool(2, () => portWorker(skipping));
+    const pool = new HashPool(2, () => portWorker(skipping), { inThreadBelow: 0 });
     await expect(pullWith(pool, 1)).rejects.toBeInstanceOf(DigestMismatchError);
   });
 
   test('a piece cut short resumes from the saved state the pool returned', async () => {
-    const pool = new HashPool(2, () => portWorker());
+    const pool = new HashPool(2, () => portWorker(), { inThreadBelow: 0 });
     await pullWith(pool, 2, (registry) =>
       registry.fault({
         when: (r) => r.kind === 'blob' && r.start === 2 * testPieceSize,
@@ -98,10 +98,21 @@ describe('hashing pool', () => {
     );
   }, 20_000);
 
+  test("small pieces (manifests, configs) are hashed in the writer's thread: no worker starts", async () => {
+    let started = 0;
+    const pool = new HashPool(4, () => (started++, portWorker()), { inThreadBelow: 1 << 20 });
+    await pullWith(pool, 2);
+    expect(started).toBe(0);
+  });
+
   test('where no worker can start, pieces are hashed in this thread', async () => {
-    const pool = new HashPool(2, () => {
-      throw new Error('no nested workers here');
-    });
+    const pool = new HashPool(
+      2,
+      () => {
+        throw new Error('no nested workers here');
+      },
+      { inThreadBelow: 0 },
+    );
     await pullWith(pool, 2);
     expect(pool.busiest).toBe(0);
   });
