@@ -166,8 +166,10 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
     // have rewritten a byte of it (policy.ts only lets such paths through).
     if (upstream.pathname !== target.path) throw badRequest('path is not in normalised form');
     let origin: RequestOrigin;
+    let apiRoute = false;
     if (isUnderV2(target.path)) {
       const route = parseRegistryRoute(target.path);
+      apiRoute = route.ok;
       if (route.ok) origin = { registry: hostPort, listed: upstreams.isListed(upstream) };
       else if (route.unknown) origin = await checkOffGrammar(req, target, upstream, route.reason);
       else throw badRequest(route.reason);
@@ -182,7 +184,16 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
     headers.set('accept-encoding', 'identity');
 
     const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
-    const res = await upstreams.follow(upstream, origin, method, headers, req.signal);
+    let answeredBy = upstream;
+    const res = await upstreams.follow(upstream, origin, method, headers, req.signal, (u) => {
+      answeredBy = u;
+    });
+    // The registry's own challenge to a request of its API names its realm as a GET /v2/
+    // would: the client's token request that follows needs no probe. Only an answer from the
+    // registry's origin counts, never one from a host it redirected to.
+    if (apiRoute && res.status === 401 && answeredBy.origin === upstream.origin) {
+      realms.learn(target, res.headers.get('www-authenticate'));
+    }
 
     const out = passedResponseHeaders(res);
     const noBody = method === 'HEAD' || NULL_BODY_STATUSES.has(res.status) || !res.body;

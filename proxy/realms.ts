@@ -1,6 +1,8 @@
 // Token realms each registry announces, so a token request goes only where the registry itself
 // sends its clients. A soft cache: a miss costs one GET /v2/, so any replica can answer any
-// request and nothing breaks when the cache is empty.
+// request and nothing breaks when the cache is empty. A registry's own 401 to a repository
+// request, forwarded a moment before, fills it too: a client's first token request then needs
+// no probe of its own (the round trip it would add comes before the client's first view).
 
 import { bearerRealms } from './challenge.ts';
 import { refused } from './errors.ts';
@@ -54,6 +56,18 @@ export class Realms {
     return origin;
   }
 
+  /** Remembers the realms a registry announced in a 401 it sent itself (not a host it
+   * redirected to) to a registry API request: what a GET /v2/ would have said. */
+  learn(registry: HostPort, wwwAuthenticate: string | null): void {
+    const announced = realmsOf(wwwAuthenticate);
+    if (announced.size === 0) return;
+    const key = formatHostPort(registry);
+    const cached = this.#cache.get(key);
+    const realms =
+      cached && cached.expires > Date.now() ? new Set([...cached.realms, ...announced]) : announced;
+    this.#remember(key, realms);
+  }
+
   async #realmsFor(registry: string): Promise<Set<string>> {
     const cached = this.#cache.get(registry);
     if (cached && cached.expires > Date.now()) return cached.realms;
@@ -65,15 +79,17 @@ export class Realms {
     const realms = await pending;
     // Only confirmations are cached: a registry that was briefly down or
     // unauthenticated must not lock token requests out for ten minutes.
-    if (realms.size > 0) {
-      this.#cache.delete(registry);
-      if (this.#cache.size >= REALM_CACHE_MAX) {
-        const oldest = this.#cache.keys().next();
-        if (!oldest.done) this.#cache.delete(oldest.value);
-      }
-      this.#cache.set(registry, { realms, expires: Date.now() + REALM_TTL_MS });
-    }
+    if (realms.size > 0) this.#remember(registry, realms);
     return realms;
+  }
+
+  #remember(registry: string, realms: Set<string>) {
+    this.#cache.delete(registry);
+    if (this.#cache.size >= REALM_CACHE_MAX) {
+      const oldest = this.#cache.keys().next();
+      if (!oldest.done) this.#cache.delete(oldest.value);
+    }
+    this.#cache.set(registry, { realms, expires: Date.now() + REALM_TTL_MS });
   }
 
   async #fetchRealms(registry: string): Promise<Set<string>> {
@@ -89,14 +105,19 @@ export class Realms {
       new AbortController().signal,
     );
     await res.body?.cancel().catch(() => {});
-    const realms = new Set<string>();
-    for (const realm of bearerRealms(res.headers.get('www-authenticate'))) {
-      try {
-        realms.add(withoutQuery(new URL(realm)));
-      } catch {
-        // A realm that is not a URL can never match a request.
-      }
-    }
-    return realms;
+    return realmsOf(res.headers.get('www-authenticate'));
   }
+}
+
+/** The realms of a WWW-Authenticate header's Bearer challenges, as compared. */
+function realmsOf(header: string | null): Set<string> {
+  const realms = new Set<string>();
+  for (const realm of bearerRealms(header)) {
+    try {
+      realms.add(withoutQuery(new URL(realm)));
+    } catch {
+      // A realm that is not a URL can never match a request.
+    }
+  }
+  return realms;
 }

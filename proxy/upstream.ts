@@ -199,6 +199,8 @@ export class Upstream {
     method: string,
     headers: Headers,
     signal: AbortSignal,
+    /** Told the URL each answer came from; the last one is the response's. */
+    answeredBy?: (url: URL) => void,
   ): Promise<Response> {
     let url = start;
     for (let hop = 0; ; hop++) {
@@ -211,6 +213,7 @@ export class Upstream {
         );
       }
       const res = await this.#fetchHop(url, method, headers, signal);
+      answeredBy?.(url);
       const location = res.headers.get('location');
       if (!REDIRECT_STATUSES.has(res.status) || location === null) return res;
       await res.body?.cancel().catch(() => {});

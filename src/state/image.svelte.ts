@@ -73,6 +73,9 @@ export class ImageState {
   #last: (() => ImageWork | null) | undefined;
   /** Settles the latest work's `named`. */
   #named: (() => void) | undefined;
+  /** The root digest whose referrers are being asked for, so a late answer for another
+   * image is dropped. */
+  #extrasFor: string | undefined;
 
   constructor(opts: ImageStateOptions) {
     this.#opts = opts;
@@ -117,6 +120,7 @@ export class ImageState {
     this.#show(null);
     this.progress.clear();
     this.referrers = null;
+    this.#extrasFor = undefined;
   }
 
   /** This image is now the one the reference box and platform name; `answered` when the
@@ -166,8 +170,9 @@ export class ImageState {
       this.name = r.name;
       this.form.offer(r.platforms, this.#preferred);
       this.#mark(true);
+      // The extras need only the root digest: they run beside the stored summary's read.
+      void this.#loadExtras(input, r.rootDigest);
       await this.showStored();
-      void this.#loadExtras(input);
     } catch (err) {
       if (!a.owns(abort)) return;
       // Offline, or the registry down or limiting: a stored copy still opens, from the store.
@@ -271,6 +276,9 @@ export class ImageState {
     const onEvent = (e: PullEvent) => {
       if (!a.owns(abort)) return; // a later action owns the page now
       if (e.type === 'resolved') {
+        // The tag list and the referrers need only the root: they are asked for now, beside
+        // the pull, not after it.
+        void this.#loadExtras(input, e.root.digest);
         this.name = e.name;
         this.form.platforms = e.platforms;
         this.form.platform = e.all ? allPlatforms : e.platform ? formatPlatform(e.platform) : '';
@@ -302,7 +310,6 @@ export class ImageState {
       this.#show(summary);
       this.signInRegistry = null;
       a.finished = { ok: true };
-      void this.#loadExtras(input);
       const fetched = this.progress.fetched;
       a.notice = opts.lazy
         ? `Inspected ${summary.name}: its manifest and config are stored; a layer is downloaded when you open it.`
@@ -394,11 +401,12 @@ export class ImageState {
     if (this.summary?.name === name) this.#clear();
   }
 
-  /** Tag suggestions for the repository and the referrers of the image. Both are extras:
-   * failing to load them is not an error worth showing. */
-  async #loadExtras(input: string) {
+  /** Tag suggestions for the repository and the referrers of the image, asked for together
+   * as soon as the root digest is known. Both are extras: failing to load them is not an
+   * error worth showing. */
+  async #loadExtras(input: string, digest: string | undefined) {
     this.form.loadTags(input);
-    const digest = this.summary?.rootDigest;
+    this.#extrasFor = digest;
     this.referrers = null;
     if (!digest) return;
     try {
@@ -407,9 +415,9 @@ export class ImageState {
         digest,
         connection: this.#opts.settings.connection,
       });
-      if (this.summary?.rootDigest === digest) this.referrers = list;
+      if (this.#extrasFor === digest) this.referrers = list;
     } catch {
-      if (this.summary?.rootDigest === digest) this.referrers = [];
+      if (this.#extrasFor === digest) this.referrers = [];
     }
   }
 

@@ -1,5 +1,6 @@
 // Preferences kept in localStorage. Nothing secret goes here: credentials never do.
 import { formatPlatform, parsePlatform } from '../lib/oci/platform.ts';
+import { defaultParallelBlobs, maxParallelBlobs } from '../lib/pull/defaults.ts';
 
 export type Theme = 'system' | 'light' | 'dark';
 export const themes: readonly Theme[] = ['system', 'light', 'dark'];
@@ -32,7 +33,7 @@ export interface Settings {
 }
 
 export const defaultSettings: Settings = {
-  parallel: 3,
+  parallel: defaultParallelBlobs,
   pieceMiB: 64,
   stallSeconds: 30,
   layerJobSeconds: 600,
@@ -92,7 +93,7 @@ export function loadSettings(storage: Pick<Storage, 'getItem'> | undefined): Set
   const proxy = str(raw.proxy).trim();
   const platform = normalPlatform(str(raw.platform));
   return {
-    parallel: clamp(raw.parallel, 1, 8, defaultSettings.parallel),
+    parallel: clamp(raw.parallel, 1, maxParallelBlobs, defaultSettings.parallel),
     pieceMiB: clamp(raw.pieceMiB, 1, 256, defaultSettings.pieceMiB),
     stallSeconds: clamp(raw.stallSeconds, 1, 600, defaultSettings.stallSeconds),
     layerJobSeconds: clamp(raw.layerJobSeconds, 1, 86_400, defaultSettings.layerJobSeconds),

@@ -18,6 +18,7 @@ import {
 import type { Descriptor, Platform } from '../lib/oci/types.ts';
 import { fetchDescriptor } from '../lib/pull/fetch.ts';
 import type { BlobProgress } from '../lib/pull/progress.ts';
+import { defaultParallelBlobs, maxParallelBlobs } from '../lib/pull/defaults.ts';
 import { type PullContext, type ResolvedImage, pullImage, resolveImage } from '../lib/pull/pull.ts';
 import {
   type Reference,
@@ -60,7 +61,14 @@ export type PullEvent =
 export interface ResolveResult {
   name: string;
   platforms: Platform[];
+  /** The digest the reference resolved to, when the registry said (not from the store alone):
+   * the tag list and referrers can be asked for at once. */
+  rootDigest?: string;
 }
+
+/** Names resolved in this worker's life whose root was stored without an image record: a pull
+ * that follows starts with a HEAD, which finds the root stored and saves a counted GET. */
+const resolvedNames = new Set<string>();
 
 async function pullLocked(
   ref: Reference,
@@ -127,10 +135,12 @@ const api = {
           store: s,
           signal: ctx.signal,
           onProgress: () => {},
+          resolvedNames,
         }),
       { signal: ctx.signal, mode: 'shared' },
     );
-    return { name: r.name, platforms: r.platforms };
+    resolvedNames.add(r.name);
+    return { name: r.name, platforms: r.platforms, rootDigest: r.root.digest };
   },
 
   /** The stored images and interrupted pulls, with their sizes. */
@@ -167,9 +177,10 @@ const api = {
       client: client(arg.connection),
       store: s,
       signal: ctx.signal,
-      limit: Math.min(8, Math.max(1, arg.limit ?? 3)),
+      limit: Math.min(maxParallelBlobs, Math.max(1, arg.limit ?? defaultParallelBlobs)),
       ...fetchTuning(arg),
       lazy: arg.lazy ?? false,
+      resolvedNames,
       onProgress: (progress: BlobProgress) =>
         ctx.emit({ type: 'progress', progress } satisfies PullEvent),
     };
@@ -288,7 +299,7 @@ const api = {
       client(arg.connection),
       parseReference(arg.reference),
       arg.digest,
-      { signal: ctx.signal },
+      { signal: ctx.signal, tagInParallel: true },
     );
     return r.descriptors.map((descriptor) => ({ descriptor, label: describeReferrer(descriptor) }));
   },

@@ -2,6 +2,7 @@
 // again after another tab's schema upgrade closed it.
 import { openIdbStore } from '../lib/store/idb.ts';
 import type { Store } from '../lib/store/store.ts';
+import { HashPool, poolSize } from './hashing.ts';
 
 /** What opening the store reports while it waits. */
 export type StoreEvent = { type: 'blocked' };
@@ -11,8 +12,16 @@ let storePromise: Promise<Store> | undefined;
 let blocked = false;
 const blockedListeners = new Set<(e: StoreEvent) => void>();
 
+/** The workers that hash ingests' pieces, one per core; started on the first piece, so a
+ * worker that only reads the store starts none. */
+const hashPool = new HashPool(
+  poolSize(navigator.hardwareConcurrency),
+  () => new Worker(new URL('./hash.worker.ts', import.meta.url), { type: 'module' }),
+);
+
 export function store(): Promise<Store> {
   return (storePromise ??= openIdbStore({
+    hashPiece: hashPool.hashPiece,
     onClose: () => (storePromise = undefined),
     onBlocked: () => {
       blocked = true;

@@ -8,12 +8,18 @@ import type { Transport } from '../../src/lib/registry/transport.ts';
 export interface Request {
   method: string;
   repository: string;
-  kind: 'ping' | 'manifest' | 'blob';
+  kind: 'ping' | 'manifest' | 'blob' | 'token' | 'tags' | 'referrers';
   /** The tag or digest asked for. */
   id: string;
   /** The Range's first byte, for a ranged blob GET. */
   start?: number;
   end?: number;
+  /** Whether it carried an Authorization header. */
+  authorized?: boolean;
+  /** Its place in the longest chain of requests each sent after the one before had its
+   * answer: 1 for requests sent before any answer came, 2 for those sent after the first
+   * answers, and so on. Requests of one depth could all have been sent at once. */
+  depth?: number;
 }
 
 export type FaultKind =
@@ -40,15 +46,41 @@ interface Stored {
   mediaType: string;
 }
 
+export interface MemoryRegistryOptions {
+  /** Every answer waits this long, so requests sent together overlap as they would over a
+   * network, and the depth of each request says how many round trips came before it. */
+  latencyMs?: number;
+  /** Docker-style token auth: every /v2/ request needs a Bearer token for its repository,
+   * which a token server at https://auth.test/token hands out to anyone. */
+  tokenAuth?: boolean;
+}
+
+/** The token server's host, when the registry asks for tokens. */
+export const authHost = 'auth.test';
+
 export class MemoryRegistry {
   readonly host: string;
   readonly requests: Request[] = [];
+  readonly #opts: MemoryRegistryOptions;
+  /** The deepest request answered so far. */
+  #answeredDepth = 0;
   readonly #manifests = new Map<string, Stored>();
   readonly #blobs = new Map<string, Uint8Array>();
   readonly #faults: Fault[] = [];
 
-  constructor(host = 'registry.test') {
+  constructor(host = 'registry.test', opts: MemoryRegistryOptions = {}) {
     this.host = host;
+    this.#opts = opts;
+  }
+
+  /** The longest chain of requests sent one after another's answer. */
+  get serialDepth(): number {
+    return Math.max(0, ...this.requests.map((r) => r.depth ?? 0));
+  }
+
+  /** The requests as "METHOD kind" lines, each prefixed with its depth. */
+  get timeline(): string[] {
+    return this.requests.map((r) => `${r.depth} ${r.method} ${r.kind}`);
   }
 
   /** Stores a blob in a repository; returns its descriptor. */
@@ -78,26 +110,69 @@ export class MemoryRegistry {
   }
 
   readonly transport: Transport = async (url, init) => {
+    const depth = this.#answeredDepth + 1;
+    const res = await this.#answer(url, init, depth);
+    if (this.#opts.latencyMs) await new Promise((r) => setTimeout(r, this.#opts.latencyMs));
+    this.#answeredDepth = Math.max(this.#answeredDepth, depth);
+    return res;
+  };
+
+  async #answer(url: string, init: RequestInit, depth: number): Promise<Response> {
     const u = new URL(url);
-    if (u.host !== this.host) return new Response('unknown host', { status: 404 });
     const method = init.method ?? 'GET';
+    const headers = new Headers(init.headers);
+    const authorization = headers.get('Authorization') ?? '';
+    const authorized = authorization !== '';
+    if (this.#opts.tokenAuth && u.host === authHost && u.pathname === '/token') {
+      this.requests.push({ method, repository: '', kind: 'token', id: '', depth, authorized });
+      const scopes = u.searchParams.getAll('scope').join(' ');
+      return Response.json({ token: `token for ${scopes}`, expires_in: 300 });
+    }
+    if (u.host !== this.host) return new Response('unknown host', { status: 404 });
     if (u.pathname === '/v2/') {
-      this.requests.push({ method, repository: '', kind: 'ping', id: '' });
+      this.requests.push({ method, repository: '', kind: 'ping', id: '', depth, authorized });
+      if (this.#opts.tokenAuth && !authorized) return this.#challenge();
       return new Response('{}', { status: 200 });
     }
-    const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(u.pathname);
+    const m = /^\/v2\/(.+)\/(manifests|blobs|referrers|tags)\/([^/]+)$/.exec(u.pathname);
     if (!m) return notFound('NAME_UNKNOWN');
     const [, repository, what, id] = m as unknown as [string, string, string, string];
-    const range = /^bytes=(\d+)-(\d*)$/.exec(new Headers(init.headers).get('Range') ?? '');
+    const range = /^bytes=(\d+)-(\d*)$/.exec(headers.get('Range') ?? '');
     const req: Request = {
       method,
       repository,
-      kind: what === 'manifests' ? 'manifest' : 'blob',
+      kind:
+        what === 'manifests'
+          ? 'manifest'
+          : what === 'blobs'
+            ? 'blob'
+            : what === 'tags'
+              ? 'tags'
+              : 'referrers',
       id,
       ...(range ? { start: Number(range[1]) } : {}),
       ...(range?.[2] ? { end: Number(range[2]) } : {}),
+      authorized,
+      depth,
     };
     this.requests.push(req);
+    if (
+      this.#opts.tokenAuth &&
+      !(
+        authorization.startsWith('Bearer token for ') &&
+        authorization.includes(`repository:${repository}:pull`)
+      )
+    ) {
+      return this.#challenge(repository);
+    }
+    // Distribution 2.8 has no referrers API; the tag list is every tag of the repository.
+    if (req.kind === 'referrers') return notFound('UNSUPPORTED');
+    if (req.kind === 'tags') {
+      const tags = [...this.#manifests.keys()]
+        .filter((k) => k.startsWith(`${repository}:`))
+        .map((k) => k.slice(repository.length + 1));
+      return Response.json({ name: repository, tags });
+    }
     const fault = this.#take(req);
     if (fault?.kind === 'unavailable') return new Response('busy', { status: 503 });
     if (req.kind === 'manifest') {
@@ -126,7 +201,18 @@ export class MemoryRegistry {
         ...(range ? { 'Content-Range': `bytes ${start}-${end}/${blob.byteLength}` } : {}),
       },
     });
-  };
+  }
+
+  #challenge(repository?: string): Response {
+    const scope = repository ? `,scope="repository:${repository}:pull"` : '';
+    return new Response(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'auth' }] }), {
+      status: 401,
+      headers: {
+        'Content-Type': 'application/json',
+        'WWW-Authenticate': `Bearer realm="https://${authHost}/token",service="${this.host}"${scope}`,
+      },
+    });
+  }
 
   #take(req: Request): FaultKind | undefined {
     const f = this.#faults.find((x) => (x.times ?? 0) > 0 && x.when(req));

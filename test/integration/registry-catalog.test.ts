@@ -286,8 +286,8 @@ describe('listReferrers on a registry without the referrers API', () => {
     expect(describeReferrer(got.descriptors[0]!)).toBe(
       'in-toto attestation (https://slsa.dev/provenance/v1)',
     );
-    // The referrers API was asked first, then the tag.
-    expect(c.urls.slice(1)).toEqual([
+    // The referrers API was asked first (no /v2/ ping before it), then the tag.
+    expect(c.urls).toEqual([
       `https://${registry.host}/v2/${REPO}/referrers/${image.digest}`,
       `https://${registry.host}/v2/${REPO}/manifests/${referrersTag(image.digest)}`,
     ]);

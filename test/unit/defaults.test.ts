@@ -40,7 +40,7 @@ describe('registry client defaults', () => {
     const huge = `{"token":"${'x'.repeat(2 << 20)}"}`;
     const transport: Transport = async (url) => {
       const path = new URL(url).pathname;
-      if (path === '/v2/') {
+      if (path !== '/token') {
         return new Response('{}', {
           status: 401,
           headers: { 'WWW-Authenticate': 'Bearer realm="https://auth.example/token",service="x"' },
@@ -59,12 +59,16 @@ describe('token cache', () => {
   test('a registry that always asks for a wider scope costs one token, not one per request', async () => {
     const wide = 'repository:team/app:pull repository:team/base:pull';
     const tokens: string[] = [];
+    const asked: string[] = [];
+    let requests = 0;
     const transport: Transport = async (url, init) => {
       const u = new URL(url);
       const auth = new Headers(init.headers).get('Authorization');
+      if (u.pathname !== '/token') requests++;
       if (u.pathname === '/token') {
-        tokens.push(u.searchParams.getAll('scope').join(' '));
-        return Response.json({ token: `t-${tokens.length}`, expires_in: 300 });
+        const scope = u.searchParams.getAll('scope').join(' ');
+        tokens.push(scope);
+        return Response.json({ token: `t-${scope}`, expires_in: 300 });
       }
       const challenge = (scope: string) => ({
         status: 401,
@@ -74,15 +78,19 @@ describe('token cache', () => {
       });
       if (u.pathname === '/v2/') return new Response('{}', challenge('repository:team/app:pull'));
       // Only a token for the wide scope is good enough.
-      if (auth !== 'Bearer t-2') return new Response('{}', challenge(wide));
+      if (auth !== `Bearer t-${wide}`) return new Response('{}', challenge(wide));
+      asked.push(u.pathname);
       return new Response('{}', { status: 404 });
     };
     const client = new RegistryClient({ transport, retry: { baseDelayMs: 1, maxDelayMs: 2 } });
     for (let i = 0; i < 3; i++) {
       await expect(client.resolve(ref)).rejects.toMatchObject({ kind: 'not-found' });
     }
-    // One token for the narrow scope (from the ping), one for the wide one: then the cache.
-    expect(tokens).toEqual(['repository:team/app:pull', wide]);
+    // The first request's 401 names the wide scope: one token for it, then the cache, and
+    // later requests carry it at once (no 401 each).
+    expect(tokens).toEqual([wide]);
+    expect(asked).toHaveLength(3);
+    expect(requests, 'one 401, then every request authorised at once').toBe(4);
   });
 });
 
@@ -92,7 +100,7 @@ describe('settings', () => {
       'nothing stored',
       null,
       {
-        parallel: 3,
+        parallel: 6,
         pieceMiB: 64,
         stallSeconds: 30,
         layerJobSeconds: 600,
@@ -108,7 +116,7 @@ describe('settings', () => {
     [
       'values clamped',
       '{"parallel":99,"pieceMiB":0,"stallSeconds":-5,"layerJobSeconds":0}',
-      { ...defaultSettings, parallel: 8, pieceMiB: 1, stallSeconds: 1, layerJobSeconds: 1 },
+      { ...defaultSettings, parallel: 16, pieceMiB: 1, stallSeconds: 1, layerJobSeconds: 1 },
     ],
     ['wrong types ignored', '{"parallel":"4","direct":"yes","theme":7}', defaultSettings],
     ['a valid choice kept', '{"parallel":5}', { ...defaultSettings, parallel: 5 }],

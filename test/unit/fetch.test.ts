@@ -62,6 +62,48 @@ describe('fetchDescriptor', () => {
     expect(starts.filter((s) => s === testPieceSize)).toHaveLength(2);
   }, 20_000);
 
+  test('the next piece is asked for before the current one is stored, and each piece once', async () => {
+    // When a piece is durable, was the request for the bytes after it already sent?
+    const askedBeforeStored: [number, boolean][] = [];
+    const b = berth({
+      afterWrite: (i) => {
+        if (i.offset < i.size) {
+          const sent = b.registry.blobRequests(layer.digest).some((r) => r.start === i.offset);
+          askedBeforeStored.push([i.offset / testPieceSize, sent]);
+        }
+      },
+    });
+    const img = await pushImage(b.registry, 'library/app', {
+      layers: [{ big: noise(4 * testPieceSize) }],
+    });
+    const layer = img.layers[0]!;
+    await fetchDescriptor(b.fetchContext(name), layer, signal());
+    expect(await digestOf(await b.store.content.read(layer.digest))).toBe(layer.digest);
+    // The first piece is streamed (its rate is not known yet): the next waits for it.
+    expect(askedBeforeStored).toEqual([
+      [1, false],
+      [2, true],
+      [3, true],
+      [4, true],
+    ]);
+    const starts = b.registry.blobRequests(layer.digest).map((r) => r.start ?? 0);
+    expect(starts).toEqual([...new Set(starts)]);
+  });
+
+  test('a piece asked for ahead that arrives short: the blob resumes from it', async () => {
+    const b = berth();
+    const img = await pushImage(b.registry, 'library/app', {
+      layers: [{ big: noise(5 * testPieceSize) }],
+    });
+    const layer = img.layers[0]!;
+    b.registry.fault({
+      when: (r) => r.id === layer.digest && r.start === 2 * testPieceSize,
+      fault: { kind: 'short', keep: 100 },
+    });
+    await fetchDescriptor(b.fetchContext(name), layer, signal());
+    expect(await digestOf(await b.store.content.read(layer.digest))).toBe(layer.digest);
+  }, 20_000);
+
   test('a fetched manifest is kept parsed: the walk does not read it back from the store', async () => {
     const b = berth();
     const img = await pushImage(b.registry, 'library/app', { layers: [{ a: noise(100) }] });

@@ -284,6 +284,57 @@ describe('token requests', () => {
     expect(calls.find((c) => c.url.endsWith('/v2/'))!.headers.get('authorization')).toBeNull();
   });
 
+  it("learns the realm from the registry's own 401 to an API request: no /v2/ probe", async () => {
+    const { get, calls } = make({
+      'https://registry.example/v2/team/app/manifests/1': challenge('https://auth.example/token'),
+      'https://registry.example/v2/': challenge('https://auth.example/token'),
+      'https://auth.example/token': () => new Response('{"token":"t"}'),
+    });
+    const headers = { 'Berth-Registry': 'registry.example' };
+    expect((await get('/proxy/registry.example/v2/team/app/manifests/1')).status).toBe(401);
+    expect((await get('/proxy/auth.example/token?scope=a', headers)).status).toBe(200);
+    expect(calls.map((c) => c.url)).toEqual([
+      'https://registry.example/v2/team/app/manifests/1',
+      'https://auth.example/token?scope=a',
+    ]);
+  });
+
+  it('learns nothing from a 401 of a host the registry redirected to', async () => {
+    const { get, calls } = make({
+      'https://registry.example/v2/team/app/blobs/sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa':
+        () =>
+          new Response(null, {
+            status: 307,
+            headers: { Location: 'https://cdn.example/blob' },
+          }),
+      'https://cdn.example/blob': challenge('https://evil.example/token'),
+      'https://registry.example/v2/': challenge('https://auth.example/token'),
+      'https://evil.example/token': () => new Response('{"token":"t"}'),
+    });
+    const blob = await get(
+      '/proxy/registry.example/v2/team/app/blobs/sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+    );
+    expect(blob.status).toBe(401);
+    const res = await get('/proxy/evil.example/token', { 'Berth-Registry': 'registry.example' });
+    expect(res.status).toBe(403);
+    expect(calls.map((c) => c.url)).not.toContain('https://evil.example/token');
+    expect(calls.map((c) => c.url)).toContain('https://registry.example/v2/');
+  });
+
+  it('a listed realm learned from a public registry is still refused', async () => {
+    const { get, calls } = make(
+      {
+        'https://registry.example/v2/a/manifests/1': challenge('http://127.0.0.1:8500/token'),
+        'http://127.0.0.1:8500/token': () => new Response('secret'),
+      },
+      { insecureRegistries: ['127.0.0.1'] },
+    );
+    await get('/proxy/registry.example/v2/a/manifests/1');
+    const res = await get('/proxy/127.0.0.1:8500/token', { 'Berth-Registry': 'registry.example' });
+    expect(res.status).toBe(403);
+    expect(calls.map((c) => c.url)).toEqual(['https://registry.example/v2/a/manifests/1']);
+  });
+
   it('needs a Berth-Registry header naming a registry that announces the realm', async () => {
     const { get } = make({
       'https://registry.example/v2/': challenge('https://auth.example/token'),

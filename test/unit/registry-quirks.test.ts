@@ -270,31 +270,64 @@ describe.each(quirks)('$name', (q) => {
     expect(bearer?.params.scope).toBe(q.pingScope);
   });
 
-  test('the client pings the API host, gets a token for the repository, then the manifest', async () => {
+  test('the first request goes without a token; its 401 leads to a token for the repository', async () => {
+    // A repository request's challenge carries the repository's scope (the /v2/ one may carry
+    // a placeholder): the recorded one where there is one, else as distribution words it.
+    const challenge =
+      q.manifestChallenge ??
+      (q.token
+        ? `Bearer realm="${q.token.realm}",service="${q.token.service}",scope="${pull(q.repository)}"`
+        : q.ping.wwwAuthenticate);
+    const first =
+      q.ping.status === 200
+        ? []
+        : [
+            new Response(unauthorizedBody, {
+              status: 401,
+              headers: { 'WWW-Authenticate': challenge!, 'Content-Type': 'application/json' },
+            }),
+          ];
+    const s = scripted([...first, ...(q.token ? [Response.json(q.token.body)] : []), manifestOk()]);
+    const got = await s.client.resolve(parseReference(q.ref));
+    expect(got.descriptor.digest).toBe(sha256(manifestBytes));
+
+    const manifestUrl = `https://${q.apiHost}/v2/${q.repository}/manifests/${tagOf(q.ref)}`;
+    expect(
+      s.requests.filter((r) => r.url.endsWith('/v2/')),
+      'no /v2/ ping',
+    ).toEqual([]);
+    for (const r of s.requests) expect(r.registryHost).toBe(q.apiHost);
+    const manifest = s.requests.at(-1)!;
+    expect(manifest.url).toBe(manifestUrl);
+    if (q.token) {
+      expect(s.requests).toHaveLength(3);
+      expect(s.requests[0]!.url).toBe(manifestUrl);
+      expect(s.requests[0]!.headers.authorization).toBeUndefined();
+      expectTokenUrl(s.requests[1]!.url, q, pull(q.repository));
+      expect(s.requests[1]!.headers.authorization).toBeUndefined();
+      const value = (q.token.body.token ?? q.token.body.access_token) as string;
+      expect(manifest.headers.authorization).toBe(`Bearer ${value}`);
+    } else {
+      expect(s.requests).toHaveLength(1);
+      expect(manifest.headers.authorization).toBeUndefined();
+    }
+  });
+
+  test('the client pings the API host and takes the repository scope, not the placeholder', async () => {
     const s = scripted([
       pingAnswer(q),
       ...(q.token ? [Response.json(q.token.body)] : []),
       manifestOk(),
     ]);
-    const got = await s.client.resolve(parseReference(q.ref));
-    expect(got.descriptor.digest).toBe(sha256(manifestBytes));
-
+    await s.client.ping(parseReference(q.ref).registry);
+    await s.client.resolve(parseReference(q.ref));
     const [ping, ...rest] = s.requests;
     expect(ping!.url).toBe(`https://${q.apiHost}/v2/`);
-    expect(ping!.headers.authorization).toBeUndefined();
-    for (const r of s.requests) expect(r.registryHost).toBe(q.apiHost);
-    const manifest = rest.at(-1)!;
-    expect(manifest.url).toBe(`https://${q.apiHost}/v2/${q.repository}/manifests/${tagOf(q.ref)}`);
     if (q.token) {
       expect(rest).toHaveLength(2);
-      // The repository's own scope, never the placeholder of a /v2/ challenge.
       expectTokenUrl(rest[0]!.url, q, pull(q.repository));
-      expect(rest[0]!.headers.authorization).toBeUndefined();
-      const value = (q.token.body.token ?? q.token.body.access_token) as string;
-      expect(manifest.headers.authorization).toBe(`Bearer ${value}`);
     } else {
       expect(rest).toHaveLength(1);
-      expect(manifest.headers.authorization).toBeUndefined();
     }
   });
 });

@@ -12,10 +12,15 @@ import { describeReferrer, listReferrers, referrersTag } from '../../src/lib/reg
 import { type Answer, scriptedTransport } from '../harness/transport.ts';
 
 /** The scripted transport behind a RegistryClient with this file's retry policy. */
-function scripted(answers: Answer[]) {
+/** A client over the scripted answers. The first answer, when there are any, is the registry's
+ * answer to a /v2/ ping made here: the client knows how the registry authenticates, as it does
+ * after its first request (a client that does not is tested in registry-client.test.ts). */
+async function scripted(answers: Answer[], registry = 'registry.example') {
   const script = scriptedTransport(answers);
   const retry = { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 };
-  return { ...script, client: new RegistryClient({ transport: script.transport, retry }) };
+  const client = new RegistryClient({ transport: script.transport, retry });
+  if (answers.length > 0) await client.ping(registry);
+  return { ...script, client };
 }
 
 const enc = new TextEncoder();
@@ -70,7 +75,7 @@ async function failure(p: Promise<unknown>): Promise<RegistryError> {
 
 describe('listReferrers: the referrers API', () => {
   test('200 with an index: its manifests, via api, asked with Accept OCI index', async () => {
-    const s = scripted([ok(), indexPage([sbom, provenance])]);
+    const s = await scripted([ok(), indexPage([sbom, provenance])]);
     expect(await listReferrers(s.client, ref, subject)).toEqual({
       descriptors: [sbom, provenance],
       via: 'api',
@@ -80,7 +85,7 @@ describe('listReferrers: the referrers API', () => {
   });
 
   test('ref tag and digest are ignored: the request is for the subject', async () => {
-    const s = scripted([ok(), indexPage([])]);
+    const s = await scripted([ok(), indexPage([])]);
     const withDigest = parseReference(`registry.example/team/app:v1@${sha256('other')}`);
     expect(await listReferrers(s.client, withDigest, subject)).toEqual({
       descriptors: [],
@@ -90,7 +95,7 @@ describe('listReferrers: the referrers API', () => {
   });
 
   test('Link pagination, relative and absolute, de-duplicated by digest', async () => {
-    const s = scripted([
+    const s = await scripted([
       ok(),
       indexPage([sbom], { Link: `</v2/team/app/referrers/${subject}?next_token=p2>; rel="next"` }),
       indexPage([sbom, provenance], { Link: `<${api}?next_token=p3>; rel="next"` }),
@@ -110,7 +115,7 @@ describe('listReferrers: the referrers API', () => {
       `https://evil.example/v2/team/app/referrers/${subject}`,
       `/v2/team/app/referrers/${sha256('other')}`,
     ]) {
-      const s = scripted([ok(), indexPage([sbom], { Link: `<${target}>; rel="next"` })]);
+      const s = await scripted([ok(), indexPage([sbom], { Link: `<${target}>; rel="next"` })]);
       const err = await failure(listReferrers(s.client, ref, subject));
       expect(err.kind).toBe('protocol');
       expect(err.message).toMatch(/refusing to follow/);
@@ -120,7 +125,7 @@ describe('listReferrers: the referrers API', () => {
 
   test('artifactType is asked of the server; OCI-Filters-Applied: trusted, not re-filtered', async () => {
     // The header says the server filtered; the result is passed through as the server sent it.
-    const s = scripted([
+    const s = await scripted([
       ok(),
       indexPage([sbom, provenance], { 'OCI-Filters-Applied': 'artifactType' }),
     ]);
@@ -130,20 +135,23 @@ describe('listReferrers: the referrers API', () => {
   });
 
   test('artifactType without OCI-Filters-Applied: filtered here', async () => {
-    const s = scripted([ok(), indexPage([sbom, provenance, signature])]);
+    const s = await scripted([ok(), indexPage([sbom, provenance, signature])]);
     const got = await listReferrers(s.client, ref, subject, { artifactType: SPDX });
     expect(got).toEqual({ descriptors: [sbom], via: 'api' });
   });
 
   test('a filter header naming another filter does not count', async () => {
-    const s = scripted([ok(), indexPage([sbom, provenance], { 'OCI-Filters-Applied': 'other' })]);
+    const s = await scripted([
+      ok(),
+      indexPage([sbom, provenance], { 'OCI-Filters-Applied': 'other' }),
+    ]);
     const got = await listReferrers(s.client, ref, subject, { artifactType: INTOTO });
     expect(got.descriptors).toEqual([provenance]);
   });
 
   test('a descriptor that fails validation refuses the answer', async () => {
     const bad = { ...sbom, digest: 'sha256:NOTHEX' };
-    const s = scripted([ok(), indexPage([provenance, bad])]);
+    const s = await scripted([ok(), indexPage([provenance, bad])]);
     const err = await failure(listReferrers(s.client, ref, subject));
     expect(err.kind).toBe('protocol');
     expect(err.message).toMatch(/manifests\[1\]: digest/);
@@ -156,7 +164,7 @@ describe('listReferrers: the referrers API', () => {
       config: { mediaType: MediaType.OciConfig, digest: sha256('c'), size: 1 },
       layers: [],
     };
-    const s = scripted([
+    const s = await scripted([
       ok(),
       new Response(JSON.stringify(manifest), {
         status: 200,
@@ -169,11 +177,11 @@ describe('listReferrers: the referrers API', () => {
   });
 
   test('401, 403 and 5xx are errors, not a fallback', async () => {
-    const s1 = scripted([ok(), new Response(null, { status: 401 })]);
+    const s1 = await scripted([ok(), new Response(null, { status: 401 })]);
     expect((await failure(listReferrers(s1.client, ref, subject))).kind).toBe('unauthorized');
-    const s2 = scripted([ok(), registryError(403, 'DENIED', 'denied')]);
+    const s2 = await scripted([ok(), registryError(403, 'DENIED', 'denied')]);
     expect((await failure(listReferrers(s2.client, ref, subject))).kind).toBe('denied');
-    const s3 = scripted([
+    const s3 = await scripted([
       ok(),
       new Response(null, { status: 503 }),
       new Response(null, { status: 503 }),
@@ -183,7 +191,7 @@ describe('listReferrers: the referrers API', () => {
   });
 
   test('an invalid subject digest is refused before any request', async () => {
-    const s = scripted([]);
+    const s = await scripted([]);
     await expect(listReferrers(s.client, ref, 'sha256:../../x')).rejects.toThrow(
       InvalidDigestError,
     );
@@ -195,7 +203,7 @@ describe('listReferrers: the tag schema fallback', () => {
   const tagIndex = indexBytes([sbom, provenance]);
 
   test('404 from the API: the index at sha256-<hex>, via tag-schema', async () => {
-    const s = scripted([
+    const s = await scripted([
       ok(),
       new Response('404 page not found\n', {
         status: 404,
@@ -212,7 +220,7 @@ describe('listReferrers: the tag schema fallback', () => {
   });
 
   test.each([400, 405])('%i from the API also falls back', async (status) => {
-    const s = scripted([
+    const s = await scripted([
       ok(),
       registryError(status, 'UNSUPPORTED', 'the operation is unsupported'),
       manifestAnswer(tagIndex, MediaType.OciIndex),
@@ -221,7 +229,7 @@ describe('listReferrers: the tag schema fallback', () => {
   });
 
   test('no tag: an empty list', async () => {
-    const s = scripted([ok(), manifestUnknown(), manifestUnknown()]);
+    const s = await scripted([ok(), manifestUnknown(), manifestUnknown()]);
     expect(await listReferrers(s.client, ref, subject)).toEqual({
       descriptors: [],
       via: 'tag-schema',
@@ -232,13 +240,17 @@ describe('listReferrers: the tag schema fallback', () => {
   test('an unknown repository is a not-found error, not an empty list', async () => {
     const unknown = () =>
       registryError(404, 'NAME_UNKNOWN', 'repository name not known to registry');
-    const s = scripted([ok(), unknown(), unknown()]);
+    const s = await scripted([ok(), unknown(), unknown()]);
     const err = await failure(listReferrers(s.client, ref, subject));
     expect(err.kind).toBe('not-found');
   });
 
   test('artifactType is always applied to the tag index', async () => {
-    const s = scripted([ok(), manifestUnknown(), manifestAnswer(tagIndex, MediaType.OciIndex)]);
+    const s = await scripted([
+      ok(),
+      manifestUnknown(),
+      manifestAnswer(tagIndex, MediaType.OciIndex),
+    ]);
     const got = await listReferrers(s.client, ref, subject, { artifactType: INTOTO });
     expect(got).toEqual({ descriptors: [provenance], via: 'tag-schema' });
   });
@@ -252,7 +264,11 @@ describe('listReferrers: the tag schema fallback', () => {
         layers: [],
       }),
     );
-    const s = scripted([ok(), manifestUnknown(), manifestAnswer(manifest, MediaType.OciManifest)]);
+    const s = await scripted([
+      ok(),
+      manifestUnknown(),
+      manifestAnswer(manifest, MediaType.OciManifest),
+    ]);
     const err = await failure(listReferrers(s.client, ref, subject));
     expect(err.kind).toBe('protocol');
     expect(err.message).toContain(`(tag sha256-${subjectHex})`);
@@ -260,7 +276,7 @@ describe('listReferrers: the tag schema fallback', () => {
   });
 
   test('a document that is not JSON at the tag is refused', async () => {
-    const s = scripted([
+    const s = await scripted([
       ok(),
       manifestUnknown(),
       manifestAnswer(enc.encode('<html></html>'), 'text/html'),
@@ -275,12 +291,55 @@ describe('listReferrers: the tag schema fallback', () => {
     const s512 = `sha512:${hex}`;
     expect(referrersTag(s512)).toBe(`sha512-${hex.slice(0, 64)}`);
     expect(referrersTag(subject)).toBe(`sha256-${subjectHex}`);
-    const s = scripted([ok(), manifestUnknown(), manifestUnknown()]);
+    const s = await scripted([ok(), manifestUnknown(), manifestUnknown()]);
     await listReferrers(s.client, ref, s512);
     expect(s.requests[1]!.url).toBe(`https://registry.example/v2/team/app/referrers/${s512}`);
     expect(s.requests[2]!.url).toBe(
       `https://registry.example/v2/team/app/manifests/sha512-${hex.slice(0, 64)}`,
     );
+  });
+});
+
+describe('listReferrers: the referrers tag asked for beside the API', () => {
+  /** Routes by path: the API, the tag's manifest; the tag's answer waits to be aborted. */
+  function routed(api: () => Response) {
+    const seen: string[] = [];
+    let tagSignal: AbortSignal | undefined;
+    const client = new RegistryClient({
+      transport: async (url, init) => {
+        const path = new URL(url).pathname;
+        seen.push(path.includes('/referrers/') ? 'api' : 'tag');
+        if (path.includes('/referrers/')) return api();
+        tagSignal = init.signal ?? undefined;
+        return new Promise<Response>((_, reject) =>
+          tagSignal!.addEventListener('abort', () => reject(tagSignal!.reason)),
+        );
+      },
+    });
+    return { client, seen, tagSignal: () => tagSignal };
+  }
+
+  test('the API answers: its list is taken, and the tag request is stopped', async () => {
+    const r = routed(() => indexPage([sbom]));
+    const got = await listReferrers(r.client, ref, subject, { tagInParallel: true });
+    expect(got).toEqual({ descriptors: [sbom], via: 'api' });
+    expect(r.seen.sort()).toEqual(['api', 'tag']);
+    expect(r.tagSignal()?.aborted, 'the tag request was stopped').toBe(true);
+  });
+
+  test('no API: the tag asked for at once answers, without a second request', async () => {
+    const seen: string[] = [];
+    const client = new RegistryClient({
+      transport: async (url) => {
+        const path = new URL(url).pathname;
+        seen.push(path.includes('/referrers/') ? 'api' : 'tag');
+        if (path.includes('/referrers/')) return registryError(404, 'UNSUPPORTED', 'no');
+        return manifestAnswer(indexBytes([sbom]), MediaType.OciIndex);
+      },
+    });
+    const got = await listReferrers(client, ref, subject, { tagInParallel: true });
+    expect(got).toEqual({ descriptors: [sbom], via: 'tag-schema' });
+    expect(seen.sort()).toEqual(['api', 'tag']);
   });
 });
 

@@ -14,10 +14,15 @@ import type { Transport } from '../../src/lib/registry/transport.ts';
 import { type Answer, type Recorded, scriptedTransport } from '../harness/transport.ts';
 
 /** The scripted transport behind a RegistryClient with this file's retry policy. */
-function scripted(answers: Answer[]) {
+/** A client over the scripted answers. The first answer, when there are any, is the registry's
+ * answer to a /v2/ ping made here: the client knows how the registry authenticates, as it does
+ * after its first request (a client that does not is tested in registry-client.test.ts). */
+async function scripted(answers: Answer[], registry = 'registry.example') {
   const script = scriptedTransport(answers);
   const retry = { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 };
-  return { ...script, client: new RegistryClient({ transport: script.transport, retry }) };
+  const client = new RegistryClient({ transport: script.transport, retry });
+  if (answers.length > 0) await client.ping(registry);
+  return { ...script, client };
 }
 
 const ok = () => new Response(null, { status: 200 });
@@ -42,7 +47,7 @@ async function failure(p: Promise<unknown>): Promise<RegistryError> {
 
 describe('listTags', () => {
   test('one page: GET tags/list?n=1000 with Accept JSON, tags in registry order', async () => {
-    const s = scripted([ok(), page('team/app', ['v2', 'v1', 'latest'])]);
+    const s = await scripted([ok(), page('team/app', ['v2', 'v1', 'latest'])]);
     expect(await listTags(s.client, ref)).toEqual(['v2', 'v1', 'latest']);
     expect(s.requests.map((r) => r.url)).toEqual([
       'https://registry.example/v2/',
@@ -53,7 +58,7 @@ describe('listTags', () => {
   });
 
   test('relative Link pagination (distribution, Docker Hub, ghcr.io form), de-duplicated', async () => {
-    const s = scripted([
+    const s = await scripted([
       ok(),
       page('team/app', ['a', 'b'], next('/v2/team/app/tags/list?last=b&n=2')),
       page('team/app', ['b', 'c'], next('/v2/team/app/tags/list?last=c&n=2')),
@@ -68,7 +73,7 @@ describe('listTags', () => {
   });
 
   test('absolute Link on the same host is followed (GCR and Artifact Registry form)', async () => {
-    const s = scripted([
+    const s = await scripted([
       ok(),
       page('team/app', ['a'], next(`${base}?n=1&last=a`)),
       page('team/app', ['b']),
@@ -78,7 +83,7 @@ describe('listTags', () => {
   });
 
   test('quay.io form: an opaque next_page token, unquoted rel, a rel="prev" link first', async () => {
-    const s = scripted([
+    const s = await scripted([
       ok(),
       page(
         'team/app',
@@ -93,18 +98,25 @@ describe('listTags', () => {
 
   test('Docker Hub: the API host and library/ prefix, and the bearer token for the scope', async () => {
     const hub = parseReference('alpine');
-    const s = scripted([
-      new Response(null, {
-        status: 401,
-        headers: {
-          'WWW-Authenticate':
-            'Bearer realm="https://auth.docker.io/token",service="registry.docker.io"',
-        },
-      }),
-      Response.json({ token: 'hub-token', expires_in: 300 }),
-      page('library/alpine', ['3.19', '3.20'], next('/v2/library/alpine/tags/list?last=3.20&n=2')),
-      page('library/alpine', ['edge']),
-    ]);
+    const s = await scripted(
+      [
+        new Response(null, {
+          status: 401,
+          headers: {
+            'WWW-Authenticate':
+              'Bearer realm="https://auth.docker.io/token",service="registry.docker.io"',
+          },
+        }),
+        Response.json({ token: 'hub-token', expires_in: 300 }),
+        page(
+          'library/alpine',
+          ['3.19', '3.20'],
+          next('/v2/library/alpine/tags/list?last=3.20&n=2'),
+        ),
+        page('library/alpine', ['edge']),
+      ],
+      'docker.io',
+    );
     expect(await listTags(s.client, hub, { pageSize: 2 })).toEqual(['3.19', '3.20', 'edge']);
     const urls = s.requests.map((r) => r.url);
     expect(urls[2]).toBe('https://registry-1.docker.io/v2/library/alpine/tags/list?n=2');
@@ -122,7 +134,7 @@ describe('listTags', () => {
     ['a non-http scheme', 'javascript:alert(1)', /javascript:/],
     ['credentials in the URL', 'https://u:p@registry.example/v2/team/app/tags/list', /credentials/],
   ])('a Link to %s is refused and not followed', async (_what, target, message) => {
-    const s = scripted([ok(), page('team/app', ['a'], next(target))]);
+    const s = await scripted([ok(), page('team/app', ['a'], next(target))]);
     const err = await failure(listTags(s.client, ref));
     expect(err.kind).toBe('protocol');
     expect(err.message).toMatch(/refusing to follow/);
@@ -131,7 +143,7 @@ describe('listTags', () => {
   });
 
   test('a Link leading back to a page already read is refused', async () => {
-    const s = scripted([
+    const s = await scripted([
       ok(),
       page('team/app', ['a'], next('/v2/team/app/tags/list?n=1&last=a')),
       page('team/app', ['b'], next('/v2/team/app/tags/list?n=1&last=a')),
@@ -147,7 +159,7 @@ describe('listTags', () => {
       const n = Number(new URL(req.url).searchParams.get('last') ?? 0) + 1;
       return page('team/app', [`t${n}`], next(`/v2/team/app/tags/list?n=1&last=${n}`));
     };
-    const s = scripted([ok(), endless, endless, endless, endless]);
+    const s = await scripted([ok(), endless, endless, endless, endless]);
     const err = await failure(listTags(s.client, ref, { pageSize: 1, maxPages: 3 }));
     expect(err).toBeInstanceOf(TagListTruncatedError);
     expect(err.message).toMatch(/more than 3 pages/);
@@ -156,7 +168,7 @@ describe('listTags', () => {
   });
 
   test('tag cap: more tags than maxTags is a truncation error with the first maxTags', async () => {
-    const s = scripted([
+    const s = await scripted([
       ok(),
       page('team/app', ['a', 'b'], next('/v2/team/app/tags/list?n=2&last=b')),
       page('team/app', ['c', 'd']),
@@ -168,17 +180,17 @@ describe('listTags', () => {
   });
 
   test('exactly maxTags is fine', async () => {
-    const s = scripted([ok(), page('team/app', ['a', 'b', 'c'])]);
+    const s = await scripted([ok(), page('team/app', ['a', 'b', 'c'])]);
     expect(await listTags(s.client, ref, { maxTags: 3 })).toEqual(['a', 'b', 'c']);
   });
 
   test('"tags": null means no tags', async () => {
-    const s = scripted([ok(), page('team/app', null)]);
+    const s = await scripted([ok(), page('team/app', null)]);
     expect(await listTags(s.client, ref)).toEqual([]);
   });
 
   test('an empty page with a next link continues', async () => {
-    const s = scripted([
+    const s = await scripted([
       ok(),
       page('team/app', [], next('/v2/team/app/tags/list?n=2&last=x')),
       page('team/app', ['y']),
@@ -194,7 +206,7 @@ describe('listTags', () => {
         c.close();
       },
     });
-    const s = scripted([ok(), new Response(stream, { status: 200 })]);
+    const s = await scripted([ok(), new Response(stream, { status: 200 })]);
     const err = await failure(listTags(s.client, ref));
     expect(err.kind).toBe('protocol');
     expect(err.message).toMatch(/over the 1048576-byte limit/);
@@ -208,7 +220,7 @@ describe('listTags', () => {
         c.enqueue(new Uint8Array(1024));
       },
     });
-    const s = scripted([
+    const s = await scripted([
       ok(),
       new Response(stream, {
         status: 200,
@@ -221,7 +233,7 @@ describe('listTags', () => {
   });
 
   test('404 NAME_UNKNOWN is a not-found error naming the repository', async () => {
-    const s = scripted([
+    const s = await scripted([
       ok(),
       Response.json(
         {
@@ -245,9 +257,12 @@ describe('listTags', () => {
   });
 
   test('401 without credentials says to sign in; 403 is denied', async () => {
-    const s1 = scripted([ok(), new Response(null, { status: 401 })]);
+    const s1 = await scripted([ok(), new Response(null, { status: 401 })]);
     expect((await failure(listTags(s1.client, ref))).kind).toBe('unauthorized');
-    const s2 = scripted([ok(), Response.json({ errors: [{ code: 'DENIED' }] }, { status: 403 })]);
+    const s2 = await scripted([
+      ok(),
+      Response.json({ errors: [{ code: 'DENIED' }] }, { status: 403 }),
+    ]);
     expect((await failure(listTags(s2.client, ref))).kind).toBe('denied');
   });
 
@@ -266,14 +281,14 @@ describe('listTags', () => {
       /the tag list nests 5002 levels deep; Berth reads at most 64/,
     ],
   ])('a page that is %s is refused', async (_what, body, message) => {
-    const s = scripted([ok(), new Response(body, { status: 200 })]);
+    const s = await scripted([ok(), new Response(body, { status: 200 })]);
     const err = await failure(listTags(s.client, ref));
     expect(err.kind).toBe('protocol');
     expect(err.message).toMatch(message);
   });
 
   test('invalid caps are a RangeError before any request', async () => {
-    const s = scripted([]);
+    const s = await scripted([]);
     await expect(listTags(s.client, ref, { pageSize: 0 })).rejects.toThrow(RangeError);
     await expect(listTags(s.client, ref, { maxPages: 1.5 })).rejects.toThrow(RangeError);
     expect(s.requests).toHaveLength(0);

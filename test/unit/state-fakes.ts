@@ -80,7 +80,7 @@ export class FakeImages {
   readonly #methods: Record<string, Call> = {
     resolve: (arg: { reference: string }) => {
       const r = this.#registry(arg.reference);
-      return { name: r.name, platforms: r.platforms };
+      return { name: r.name, platforms: r.platforms, rootDigest: r.summary.rootDigest };
     },
     // A stored image answers for the platform it was pulled for, and only that one.
     summary: (arg: { name: string; platform?: string }) => {
@@ -103,7 +103,13 @@ export class FakeImages {
       const platform = arg.platform
         ? r.platforms.find((p) => formatPlatform(p) === arg.platform)
         : r.platforms[0];
-      opts?.onEvent?.({ type: 'resolved', name: r.name, platforms: r.platforms, platform });
+      opts?.onEvent?.({
+        type: 'resolved',
+        name: r.name,
+        root: { mediaType: r.summary.rootMediaType, digest: r.summary.rootDigest, size: 500 },
+        platforms: r.platforms,
+        platform,
+      });
       opts?.onEvent?.({
         type: 'progress',
         progress: {

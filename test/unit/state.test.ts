@@ -1,6 +1,6 @@
 // The page's state classes over in-memory workers (state-fakes.ts): what each job decides,
 // apart from the DOM.
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { Activity } from '../../src/state/activity.svelte.ts';
 import { ImageActions } from '../../src/state/actions.svelte.ts';
 import { nextActions, retryableKinds, unavailableKinds } from '../../src/state/errors.ts';
@@ -172,6 +172,46 @@ describe('ImageState', () => {
     expect(settings.signIns).toEqual(['ghcr.io']);
     expect(image.summary?.name).toBe('ghcr.io/o/app:1');
     expect(image.signInRegistry).toBeNull();
+  });
+
+  test('the tag list and the referrers are asked for as soon as the root is known, beside the pull', async () => {
+    const { images, image } = setup();
+    images.registry.set('a:1', { name: 'a:1', platforms: [], summary: summaryOf('a:1', 7) });
+    let endPull!: () => void;
+    images.gates.set('pull-end', new Promise<void>((r) => (endPull = r)));
+    image.form.edit('a:1');
+    const work = image.inspect()!;
+    await work.named;
+    await vi.waitFor(() => expect(images.calls).toContain('referrers'));
+    expect(images.calls, 'asked for while the pull runs').toEqual([
+      'pull',
+      'listTags',
+      'referrers',
+    ]);
+    endPull();
+    await work;
+    expect(image.referrers).toEqual([]);
+    expect(
+      images.calls.filter((c) => c === 'referrers'),
+      'asked for once',
+    ).toHaveLength(1);
+  });
+
+  test('a resolve asks for the extras with the digest the registry gave', async () => {
+    const { images, image } = setup();
+    images.registry.set('a:1', { name: 'a:1', platforms: [], summary: summaryOf('a:1', 8) });
+    let endSummary!: () => void;
+    images.gates.set('summary', new Promise<void>((r) => (endSummary = r)));
+    const work = image.show('a:1');
+    await vi.waitFor(() => expect(images.calls).toContain('referrers'));
+    expect(images.calls, 'asked for before the stored summary is read').toEqual([
+      'resolve',
+      'listTags',
+      'referrers',
+      'summary',
+    ]);
+    endSummary();
+    await work;
   });
 
   test('a later action owns the page: the earlier pull does not show its image', async () => {

@@ -50,3 +50,34 @@ export async function hashStream(stream: ReadableStream<Uint8Array>, hasher: Has
     n += value.byteLength;
   }
 }
+
+/** Hashes one piece of a blob into a hasher: in this thread, or elsewhere (a pool of workers)
+ * from its saved state. */
+export type PieceHasher = (hasher: Hasher, piece: Blob) => Promise<void>;
+
+/** Hashes a piece in this thread. */
+export const hashInThread: PieceHasher = async (hasher, piece) => {
+  await hashStream(piece.stream(), hasher);
+};
+
+/** Advances a saved state by a piece's bytes and returns the new state: the work a hashing
+ * worker does for a piece, with its own hasher. */
+export async function advanceState(
+  hasher: Hasher,
+  state: Uint8Array,
+  piece: Blob,
+): Promise<Uint8Array> {
+  hasher.load(state);
+  await hashStream(piece.stream(), hasher);
+  return hasher.save();
+}
+
+/** A PieceHasher that has the state advanced elsewhere: the hasher's state goes out (about 100
+ * bytes), the piece goes as a Blob (its bytes are not copied), and the new state comes back. */
+export function hashElsewhere(
+  advance: (algorithm: HashAlgorithm, state: Uint8Array, piece: Blob) => Promise<Uint8Array>,
+): PieceHasher {
+  return async (hasher, piece) => {
+    hasher.load(await advance(hasher.algorithm, hasher.save(), piece));
+  };
+}

@@ -138,6 +138,15 @@ function resumeDelay(err: unknown, failures: number): number {
   return backoff(failures, 400, 5000);
 }
 
+/** A Range request under way, with the controller its stall watchdog aborts. */
+interface PieceRequest {
+  start: number;
+  /** Inclusive. */
+  end: number;
+  watchdog: AbortController;
+  response: Promise<Response>;
+}
+
 async function downloadBlob(ctx: FetchContext, desc: Descriptor, signal: AbortSignal) {
   const { onProgress } = ctx;
   const largest = Math.max(1, ctx.pieceSize ?? pieceSize);
@@ -152,75 +161,111 @@ async function downloadBlob(ctx: FetchContext, desc: Descriptor, signal: AbortSi
   // `received` counts bytes that arrived but are not stored yet, so a streamed piece moves the
   // bar as it arrives; the stored offset alone moves only when a chunk is written.
   const report = (received = 0) => onProgress(progressOf(desc, 'downloading', w.offset + received));
-  report();
-  while (w.offset < desc.size) {
-    if (signal.aborted) throw signal.reason;
-    const before = w.offset;
-    const started = performance.now();
-    // A stall watchdog. A streamed body re-arms it with every chunk, so plain silence is
-    // caught; the first piece of a blob is always streamed. A piece taken as one Blob gives no
-    // progress to watch: it gets a deadline of four times its expected time at the measured
-    // rate, plus the allowance.
-    const stallMs = ctx.stallMs ?? 30_000;
+  const request = (start: number, size: number): PieceRequest => {
+    const end = Math.min(desc.size, start + size) - 1;
     const watchdog = new AbortController();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const arm = (ms: number) => {
-      clearTimeout(timer);
-      timer = setTimeout(
-        () =>
-          watchdog.abort(
-            new StalledError(
-              `${desc.digest}: no data for ${Math.round(ms / 1000)} s at byte ${w.offset}`,
+    const whole = start === 0 && end === desc.size - 1;
+    const response = ctx.client.fetchBlob(
+      ctx.reference,
+      desc,
+      whole ? undefined : { start, end },
+      AbortSignal.any([signal, watchdog.signal]),
+    );
+    // Its failure is seen when the piece is taken, or not at all if it is dropped.
+    response.catch(() => {});
+    return { start, end, watchdog, response };
+  };
+  // The next piece's request, sent while the current piece is stored and hashed, so that the
+  // registry's answer is on its way meanwhile (one round trip and the store time hidden per
+  // piece). At most one is ahead: memory holds at most two pieces' Blobs per blob.
+  let ahead: PieceRequest | undefined;
+  const dropAhead = () => {
+    if (!ahead) return;
+    const dropped = ahead;
+    ahead = undefined;
+    dropped.watchdog.abort(new Error('piece no longer needed'));
+    dropped.response.then((r) => r.body?.cancel()).catch(() => {});
+  };
+  report();
+  try {
+    while (w.offset < desc.size) {
+      if (signal.aborted) throw signal.reason;
+      const before = w.offset;
+      const started = performance.now();
+      const piece = ahead?.start === w.offset ? ahead : (dropAhead(), request(w.offset, length));
+      ahead = undefined;
+      // A stall watchdog. A streamed body re-arms it with every chunk, so plain silence is
+      // caught; the first piece of a blob is always streamed. A piece taken as one Blob gives
+      // no progress to watch: it gets a deadline of four times its expected time at the
+      // measured rate, plus the allowance.
+      const stallMs = ctx.stallMs ?? 30_000;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const arm = (ms: number) => {
+        clearTimeout(timer);
+        timer = setTimeout(
+          () =>
+            piece.watchdog.abort(
+              new StalledError(
+                `${desc.digest}: no data for ${Math.round(ms / 1000)} s at byte ${w.offset}`,
+              ),
             ),
-          ),
-        ms,
-      );
-    };
-    const pieceLength = Math.min(length, desc.size - w.offset);
-    arm(rate ? stallMs + (4000 * pieceLength) / rate : stallMs);
-    try {
-      await fetchPiece(ctx, desc, w, length, AbortSignal.any([signal, watchdog.signal]), report, {
-        stream: rate === undefined,
-        onChunk: () => arm(stallMs),
-      });
-    } catch (caught) {
-      const err = !signal.aborted && watchdog.signal.aborted ? watchdog.signal.reason : caught;
-      const restart = err instanceof RangeMismatchError;
-      if (
-        signal.aborted ||
-        !(restart || isTransient(err)) ||
-        ++failures > (ctx.maxResumes ?? 5) ||
-        (restart && ++restarts > 1)
-      ) {
-        throw err;
-      }
-      await sleep(resumeDelay(err, failures), signal);
-      if (restart) {
-        // Start over: drop what is stored, hash from the first byte again.
-        await w.abort();
+          ms,
+        );
+      };
+      const pieceLength = piece.end - piece.start + 1;
+      arm(rate ? stallMs + (4000 * pieceLength) / rate : stallMs);
+      try {
+        await takePiece(desc, w, piece, report, {
+          stream: rate === undefined,
+          onChunk: () => arm(stallMs),
+          // Asked for once the piece is in hand, before it is stored.
+          onReceived: () => {
+            if (piece.end + 1 < desc.size) ahead = request(piece.end + 1, length);
+          },
+        });
+      } catch (caught) {
+        dropAhead();
+        const err =
+          !signal.aborted && piece.watchdog.signal.aborted ? piece.watchdog.signal.reason : caught;
+        const restart = err instanceof RangeMismatchError;
+        if (
+          signal.aborted ||
+          !(restart || isTransient(err)) ||
+          ++failures > (ctx.maxResumes ?? 5) ||
+          (restart && ++restarts > 1)
+        ) {
+          throw err;
+        }
+        await sleep(resumeDelay(err, failures), signal);
+        if (restart) {
+          // Start over: drop what is stored, hash from the first byte again.
+          await w.abort();
+          w = await writerFor(ctx, desc);
+          resumed = false;
+          continue;
+        }
+        // The failed writer may hold a half-hashed piece: reopen from the durable state.
         w = await writerFor(ctx, desc);
-        resumed = false;
+        resumed = true;
         continue;
+      } finally {
+        clearTimeout(timer);
       }
-      // The failed writer may hold a half-hashed piece: reopen from the durable state.
-      w = await writerFor(ctx, desc);
-      resumed = true;
-      continue;
-    } finally {
-      clearTimeout(timer);
+      if (w.offset === before) {
+        throw new RegistryError(
+          `${desc.digest}: the registry stopped sending data at byte ${before} of ${desc.size}`,
+          'protocol',
+          0,
+        );
+      }
+      failures = 0;
+      const seconds = (performance.now() - started) / 1000;
+      rate = (w.offset - before) / Math.max(seconds, 0.001);
+      length = Math.min(largest, Math.max(Math.min(firstPieceSize, largest), Math.round(rate)));
+      report();
     }
-    if (w.offset === before) {
-      throw new RegistryError(
-        `${desc.digest}: the registry stopped sending data at byte ${before} of ${desc.size}`,
-        'protocol',
-        0,
-      );
-    }
-    failures = 0;
-    const seconds = (performance.now() - started) / 1000;
-    rate = (w.offset - before) / Math.max(seconds, 0.001);
-    length = Math.min(largest, Math.max(Math.min(firstPieceSize, largest), Math.round(rate)));
-    report();
+  } finally {
+    dropAhead();
   }
   onProgress(progressOf(desc, 'verifying', w.offset));
   try {
@@ -241,30 +286,22 @@ function writerFor(ctx: FetchContext, desc: Descriptor): Promise<IngestWriter> {
   });
 }
 
-/** Fetches the next piece at the writer's offset. A whole small blob is taken without Range.
- * A body of known, fitting length becomes one Blob without passing through JS; anything else
- * (a registry that ignores Range, no Content-Length) is streamed in chunk-sized Blobs, so
- * memory stays bounded either way. */
-async function fetchPiece(
-  ctx: FetchContext,
+/** Takes a requested piece into the writer, which is at the piece's start. A whole small blob
+ * is asked for without Range. A body of known, fitting length becomes one Blob without
+ * passing through JS; anything else (a registry that ignores Range, no Content-Length) is
+ * streamed in chunk-sized Blobs, so memory stays bounded either way. */
+async function takePiece(
   desc: Descriptor,
   w: IngestWriter,
-  length: number,
-  signal: AbortSignal,
+  piece: PieceRequest,
   report: (received?: number) => void,
   /** stream: take the body as a stream even when it would fit one Blob; onChunk: called for
-   * every streamed chunk (the stall watchdog). */
-  opts: { stream: boolean; onChunk: () => void },
+   * every streamed chunk (the stall watchdog); onReceived: called when a piece taken as one
+   * Blob has arrived, before it is stored. */
+  opts: { stream: boolean; onChunk: () => void; onReceived: () => void },
 ) {
-  const start = w.offset;
-  const end = Math.min(desc.size, start + length) - 1;
-  const whole = start === 0 && end === desc.size - 1;
-  const res = await ctx.client.fetchBlob(
-    ctx.reference,
-    desc,
-    whole ? undefined : { start, end },
-    signal,
-  );
+  const { start, end } = piece;
+  const res = await piece.response;
   const declared = Number(res.headers.get('Content-Length') ?? NaN);
   const expected = end - start + 1;
   if (res.status === 206) {
@@ -284,7 +321,11 @@ async function fetchPiece(
     );
   }
   if (!opts.stream && Number.isFinite(declared) && declared > 0 && declared <= expected) {
-    await w.write(await res.blob());
+    const blob = await res.blob();
+    // A short body is refused by the writer's size checks or the next piece's offset; only
+    // a full piece lets the next one be asked for.
+    if (blob.size === expected) opts.onReceived();
+    await w.write(blob);
     return;
   }
   await streamInto(res, w, report, opts.onChunk);

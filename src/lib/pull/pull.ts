@@ -22,6 +22,7 @@ import { RegistryError } from '../registry/errors.ts';
 import type { ImageRecord, Store } from '../store/store.ts';
 import { type Handler, SkipDescriptor, dispatch, handlers } from './dispatch.ts';
 import { type FetchContext, fetchDescriptor, ingestBytes } from './fetch.ts';
+import { defaultParallelBlobs } from './defaults.ts';
 import { type ProgressListener, progressOf } from './progress.ts';
 
 export interface PullContext {
@@ -38,6 +39,9 @@ export interface PullContext {
   /** Fetch the manifests and configs only ("Inspect"): layers are fetched when opened
    * (buildkit's filterLayerBlobs). */
   lazy?: boolean;
+  /** Names whose root was resolved and stored a moment ago without an image record (the
+   * page resolved before it pulled): their resolve starts with a HEAD too. */
+  resolvedNames?: ReadonlySet<string>;
 }
 
 export interface ResolvedImage {
@@ -64,9 +68,11 @@ export class ImageConfigMismatchError extends Error {
   override name = 'ImageConfigMismatchError';
 }
 
-/** Resolves the reference and stores its root document, verified against its digest. A HEAD
- * comes first: when it names a document already stored, no GET is made (registries such as
- * Docker Hub count manifest GETs, not HEADs), and a stored digest reference needs no request. */
+/** Resolves the reference and stores its root document, verified against its digest. A stored
+ * digest reference needs no request. When something is stored under the name (an image, an
+ * interrupted pull, a root resolved a moment ago), a HEAD comes first: when it names a document
+ * already stored, no GET is made (registries such as Docker Hub count manifest GETs, not HEADs).
+ * When nothing is, the HEAD could not save the GET, and would only cost a round trip. */
 export async function resolveImage(ref: Reference, ctx: PullContext): Promise<ResolvedImage> {
   const content = ctx.store.content;
   const docs = new Documents(content);
@@ -77,8 +83,9 @@ export async function resolveImage(ref: Reference, ctx: PullContext): Promise<Re
     const info = await content.info(digest);
     return info ? { mediaType: info.mediaType, digest, size: info.size } : undefined;
   };
+  const name = formatReference(ref);
   root = ref.digest ? await storedRoot(ref.digest) : undefined;
-  if (!root) {
+  if (!root && (await storedUnder(name, ctx))) {
     // A HEAD answer has no body to explain a failure: on not-found the GET below says why.
     const head = await ctx.client.head(ref, ctx.signal).catch((err: unknown) => {
       if (err instanceof RegistryError && err.kind === 'not-found') return undefined;
@@ -99,7 +106,6 @@ export async function resolveImage(ref: Reference, ctx: PullContext): Promise<Re
   root = { ...root, mediaType: doc.mediaType };
   docs.remember(root, doc);
   if (await ingestBytes(fctx, root, bytes)) ctx.onProgress(progressOf(root, 'done', root.size));
-  const name = formatReference(ref);
   if (doc.kind === 'index') {
     const leaves = await flattenIndex(doc.index, async (d) => {
       await fetchDescriptor(fctx, d, ctx.signal);
@@ -109,6 +115,16 @@ export async function resolveImage(ref: Reference, ctx: PullContext): Promise<Re
     return { name, root, index, platforms: selectablePlatforms(index), docs };
   }
   return { name, root, platforms: [], docs };
+}
+
+/** Whether anything is stored under the name that a HEAD could find unchanged. */
+async function storedUnder(name: string, ctx: PullContext): Promise<boolean> {
+  if (ctx.resolvedNames?.has(name)) return true;
+  const [image, pull] = await Promise.all([
+    ctx.store.images.get(name),
+    ctx.store.images.getPull(name),
+  ]);
+  return image !== undefined || pull !== undefined;
 }
 
 /** The children of a stored manifest or index (images.ChildrenHandler). */
@@ -189,7 +205,7 @@ export async function pullImage(
     ctx.onProgress,
   );
   await dispatch(walk, manifests, {
-    limit: ctx.limit ?? 3,
+    limit: ctx.limit ?? defaultParallelBlobs,
     signal: ctx.signal,
   });
   const pulled: Descriptor[] = [];

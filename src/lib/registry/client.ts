@@ -76,7 +76,15 @@ export class RegistryClient {
   readonly #credentials: (registry: string) => Credentials | undefined;
   readonly #retry: RetryPolicy;
   readonly #challenges = new Map<string, Promise<Challenge[]>>();
+  /** The challenges each registry answered with, from a ping or from any 401: requests to a
+   * registry known here are authorised before they are sent. */
+  readonly #known = new Map<string, Challenge[]>();
   readonly #tokens = new Map<string, Token>();
+  /** The scope a registry asked for in a repository's 401, when it was not the repository's
+   * pull scope: later requests are authorised for it at once. */
+  readonly #scopes = new Map<string, string>();
+  /** Token requests under way, by cache key: concurrent first requests share one. */
+  readonly #tokenRequests = new Map<string, Promise<string>>();
 
   constructor(opts: RegistryClientOptions) {
     this.#transport = opts.transport;
@@ -112,11 +120,14 @@ export class RegistryClient {
     const res = await this.#send(host, `https://${host}/v2/`, { method: 'GET' }, registry);
     if (res.ok) {
       await res.body?.cancel();
+      this.#known.set(registry, []);
       return [];
     }
     if (res.status === 401) {
       await res.body?.cancel();
-      return parseChallenges(res.headers.get('WWW-Authenticate'));
+      const challenges = parseChallenges(res.headers.get('WWW-Authenticate'));
+      this.#known.set(registry, challenges);
+      return challenges;
     }
     throw await errorFromResponse(res, `${registry}`, registry);
   }
@@ -261,30 +272,41 @@ export class RegistryClient {
     return this.#failure(res, what, registry);
   }
 
-  /** A repository-scoped request with auth: pre-authorised from the ping's challenge, and
-   * re-authorised once when a 401 asks for a different scope. */
+  /** A repository-scoped request with auth. No `/v2/` ping comes first: a registry not heard
+   * from yet gets the request without credentials, and its 401 carries the same challenge a
+   * ping would (one round trip saved, as skopeo and containerd do). Once a registry's
+   * challenges are known, requests are authorised before they are sent. A 401 that asks for
+   * a different scope, or refuses a stale token, is authorised once more. */
   async #request(ref: Reference, path: string, init: RequestInit): Promise<Response> {
     const host = registryApiHost(ref.registry);
     const url = `https://${host}/v2/${ref.repository}/${path}`;
-    const scope = `repository:${ref.repository}:pull`;
-    const challenges = await this.ping(ref.registry, init.signal ?? undefined);
-    let auth = await this.#authorize(ref.registry, challenges, scope, false, init.signal);
+    const repoKey = `${ref.registry}/${ref.repository}`;
+    const scope = this.#scopes.get(repoKey) ?? `repository:${ref.repository}:pull`;
+    const known = this.#known.get(ref.registry);
+    let auth = known
+      ? await this.#authorize(ref.registry, known, scope, false, init.signal)
+      : undefined;
+    // A request sent without Authorization because nothing was known may be answered with the
+    // challenge, and then once more with a re-authorisation.
+    const reauthorisations = known ? 1 : 2;
     for (let attempt = 0; ; attempt++) {
       const headers = new Headers(init.headers);
       if (auth) headers.set('Authorization', auth);
       const res = await this.#send(host, url, { ...init, headers }, formatReference(ref));
-      if (res.status !== 401 || attempt > 0) return res;
+      if (res.status !== 401 || attempt >= reauthorisations) return res;
       const fresh = parseChallenges(res.headers.get('WWW-Authenticate'));
       if (fresh.length === 0) return res;
+      if (!this.#known.has(ref.registry)) this.#known.set(ref.registry, fresh);
       const scopeAsked = fresh.find((c) => c.scheme === 'bearer')?.params.scope ?? scope;
-      // The same scope refused: the token went stale, fetch a new one. Another scope asked
-      // for: a cached token for it serves, so a registry that always widens the scope costs
-      // one token request, not one per call.
+      if (scopeAsked !== `repository:${ref.repository}:pull`) this.#scopes.set(repoKey, scopeAsked);
+      // The same scope refused with a token: it went stale, fetch a new one. Another scope
+      // asked for: a cached token for it serves, so a registry that always widens the scope
+      // costs one token request, not one per call.
       const next = await this.#authorize(
         ref.registry,
         fresh,
         scopeAsked,
-        scopeAsked === scope,
+        auth !== undefined && scopeAsked === scope,
         init.signal,
       );
       // The same Authorization again would only get the same 401.
@@ -326,7 +348,28 @@ export class RegistryClient {
     const key = [realm, service, scope, creds?.username ?? ''].join('\n');
     const cached = this.#tokens.get(key);
     if (cached && !refresh && cached.expiresAt > Date.now() + 10_000) return cached.value;
+    // Requests that start together (a pull's blobs, the tag list beside the referrers) share
+    // one token request rather than each asking for its own.
+    const pending = this.#tokenRequests.get(key);
+    if (pending && !refresh) return signal ? untilAborted(pending, signal) : pending;
+    const shared = this.#fetchToken(registry, key, realm, service, scope, creds);
+    this.#tokenRequests.set(key, shared);
+    const forget = () => {
+      if (this.#tokenRequests.get(key) === shared) this.#tokenRequests.delete(key);
+    };
+    shared.then(forget, forget);
+    return signal ? untilAborted(shared, signal) : shared;
+  }
 
+  /** One token request; shared by its callers, so no caller's signal stops it. */
+  async #fetchToken(
+    registry: string,
+    key: string,
+    realm: string,
+    service: string,
+    scope: string,
+    creds: Credentials | undefined,
+  ): Promise<string> {
     const url = new URL(realm);
     if (service) url.searchParams.set('service', service);
     for (const s of scope.split(' ')) if (s) url.searchParams.append('scope', s);
@@ -336,12 +379,7 @@ export class RegistryClient {
       headers.Authorization = `Basic ${base64(`${creds.username}:${creds.password}`)}`;
     }
     const host = registryApiHost(registry);
-    const res = await this.#send(
-      host,
-      url.toString(),
-      { method: 'GET', headers, signal },
-      registry,
-    );
+    const res = await this.#send(host, url.toString(), { method: 'GET', headers }, registry);
     if (!res.ok) {
       const err = await errorFromResponse(res, `${registry}: token request`, registry);
       if (res.status === 401 || res.status === 403) {

@@ -22,6 +22,10 @@ export interface ListReferrersOptions {
   /** Only referrers of this artifact type: asked of the registry, and applied here when the
    * registry did not say (OCI-Filters-Applied) that it applied it. */
   artifactType?: string;
+  /** Ask for the referrers tag beside the referrers API's first page instead of after it, so
+   * a registry without the API costs one round trip, not two. Its answer is dropped when the
+   * API answers. */
+  tagInParallel?: boolean;
 }
 
 /** Pages of the referrers API followed at most; each page is bounded by maxManifestBytes. */
@@ -55,6 +59,33 @@ export async function listReferrers(
   parseDigest(subject); // it goes into a URL path and a tag
   const repo: Reference = { registry: ref.registry, repository: ref.repository };
   const what = `${repositoryOf(ref)}@${subject}: referrers`;
+  // The tag schema's answer, asked for at once when told to; its request is stopped, and its
+  // failure ignored, when the API answers.
+  const stopTag = new AbortController();
+  let early: Promise<Referrers> | undefined;
+  if (opts.tagInParallel) {
+    const signal = opts.signal ? AbortSignal.any([opts.signal, stopTag.signal]) : stopTag.signal;
+    early = viaTagSchema(client, repo, subject, { ...opts, signal }, what);
+    early.catch(() => {});
+  }
+  try {
+    return (
+      (await viaApi(client, repo, subject, opts, what)) ??
+      (await (early ?? viaTagSchema(client, repo, subject, opts, what)))
+    );
+  } finally {
+    stopTag.abort();
+  }
+}
+
+/** The referrers API's pages, or undefined when the registry has no referrers API. */
+async function viaApi(
+  client: RegistryClient,
+  repo: Reference,
+  subject: string,
+  opts: ListReferrersOptions,
+  what: string,
+): Promise<Referrers | undefined> {
   const endpoint = `referrers/${subject}`;
   const query = opts.artifactType
     ? `?${new URLSearchParams({ artifactType: opts.artifactType })}`
@@ -63,7 +94,6 @@ export async function listReferrers(
   const requested = new Set<string>();
   let filtered = true;
   let path: string | undefined = `${endpoint}${query}`;
-
   for (let page = 1; path !== undefined; page++) {
     if (page > maxReferrerPages) {
       throw new RegistryError(
@@ -80,9 +110,9 @@ export async function listReferrers(
     });
     if (page === 1 && (res.status === 404 || res.status === 400 || res.status === 405)) {
       await res.body?.cancel().catch(() => {});
-      return viaTagSchema(client, repo, subject, opts, what);
+      return undefined;
     }
-    if (res.status !== 200) throw await client.failure(res, what, ref.registry);
+    if (res.status !== 200) throw await client.failure(res, what, repo.registry);
     const bytes = await readPage(res, maxManifestBytes, what);
     const next = nextPagePath(res.headers.get('Link'), repo, endpoint, what);
     if (!filterApplied(res.headers.get('OCI-Filters-Applied'))) filtered = false;

@@ -1,7 +1,7 @@
 // The store in IndexedDB: blobs as chunk Blobs keyed [digest, offset], ingests with their
 // saved hash state, image records, pulls, layer indexes and credentials (schema.ts). The
 // database handle stays in here: everything else goes through the roles of store.ts.
-import { type Hasher, hashStream } from '../oci/hasher.ts';
+import type { Hasher, PieceHasher } from '../oci/hasher.ts';
 import {
   CheckedIngestWriter,
   committedBlob,
@@ -34,14 +34,19 @@ import {
 /** Every chunk of a digest, committed or being ingested; also every batch of a layer index. */
 const digestRange = (digest: string) => IDBKeyRange.bound([digest, 0], [digest, Infinity]);
 
-/** Opens the database and the store over it; the handle never leaves this module. */
-export async function openIdbStore(opts: OpenOptions = {}): Promise<Store> {
-  return idbStore(await openDatabase(opts));
+export interface IdbStoreOptions extends OpenOptions {
+  /** How ingests hash their pieces; in the writer's thread by default. */
+  hashPiece?: PieceHasher;
 }
 
-function idbStore(db: Database): Store {
+/** Opens the database and the store over it; the handle never leaves this module. */
+export async function openIdbStore(opts: IdbStoreOptions = {}): Promise<Store> {
+  return idbStore(await openDatabase(opts), opts.hashPiece);
+}
+
+function idbStore(db: Database, hashPiece: PieceHasher | undefined): Store {
   return {
-    content: new IdbContentStore(db),
+    content: new IdbContentStore(db, hashPiece),
     images: idbImages(db),
     layerIndexes: idbLayerIndexes(db),
     layerCheckpoints: idbLayerCheckpoints(db),
@@ -51,9 +56,11 @@ function idbStore(db: Database): Store {
 
 class IdbContentStore implements ContentStore {
   readonly #db: Database;
+  readonly #hashPiece: PieceHasher | undefined;
 
-  constructor(db: Database) {
+  constructor(db: Database, hashPiece: PieceHasher | undefined) {
     this.#db = db;
+    this.#hashPiece = hashPiece;
   }
 
   info(digest: string): Promise<BlobRecord | undefined> {
@@ -125,7 +132,7 @@ class IdbContentStore implements ContentStore {
       .delete(IDBKeyRange.bound([opts.digest, rec.offset], [opts.digest, Infinity]));
     await tx.objectStore('ingests').put(rec);
     await tx.done;
-    return new IdbIngestWriter(this.#db, rec, hasher);
+    return new IdbIngestWriter(this.#db, rec, hasher, this.#hashPiece);
   }
 
   withIngestLock<T>(digest: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
@@ -225,8 +232,8 @@ function idbCredentials(db: Database): CredentialStore {
 class IdbIngestWriter extends CheckedIngestWriter {
   readonly #db: Database;
 
-  constructor(db: Database, rec: IngestRecord, hasher: Hasher) {
-    super(rec, hasher);
+  constructor(db: Database, rec: IngestRecord, hasher: Hasher, hashPiece?: PieceHasher) {
+    super(rec, hasher, hashPiece);
     this.#db = db;
   }
 
@@ -240,7 +247,7 @@ class IdbIngestWriter extends CheckedIngestWriter {
         data: piece.slice(at, Math.min(piece.size, at + chunkSize)),
       });
     }
-    await Promise.all([hashStream(piece.stream(), this.hasher), tx.done]);
+    await Promise.all([this.hashPiece(piece), tx.done]);
     rec.offset += piece.size;
     rec.hashState = this.hasher.save();
     rec.updatedAt = Date.now();

@@ -3,7 +3,13 @@
 // digest), and composing a committed blob from its chunks. An implementation supplies only how
 // a piece is stored, how a verified blob is published and how an ingest is removed.
 import { DigestMismatchError, SizeMismatchError } from '../oci/errors.ts';
-import { type Hasher, algorithmOf, createHasher } from '../oci/hasher.ts';
+import {
+  type Hasher,
+  type PieceHasher,
+  algorithmOf,
+  createHasher,
+  hashInThread,
+} from '../oci/hasher.ts';
 import {
   BlobNotFoundError,
   type BlobRecord,
@@ -64,12 +70,20 @@ export async function resumeIngest(
 export abstract class CheckedIngestWriter implements IngestWriter {
   protected readonly rec: IngestRecord;
   protected readonly hasher: Hasher;
+  #hashPiece: PieceHasher;
   #closed = false;
   #digest: string | undefined;
 
-  constructor(rec: IngestRecord, hasher: Hasher) {
+  constructor(rec: IngestRecord, hasher: Hasher, hashPiece: PieceHasher = hashInThread) {
     this.rec = rec;
     this.hasher = hasher;
+    this.#hashPiece = hashPiece;
+  }
+
+  /** Hashes the piece into the writer's hasher, where the store was told to (a pool of
+   * workers in the browser): pieces of one blob in order, blobs side by side. */
+  protected hashPiece(piece: Blob): Promise<void> {
+    return this.#hashPiece(this.hasher, piece);
   }
 
   /** Stores the piece at rec.offset while hashing it, then advances rec.offset and

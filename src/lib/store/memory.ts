@@ -3,7 +3,7 @@
 // state, image records with pull leases, layer indexes deleted with their blob. It runs where
 // there is no IndexedDB (Node), so the logic above the store is tested in seconds, and it can
 // be told to fail the way a browser's storage fails.
-import { type Hasher, hashStream } from '../oci/hasher.ts';
+import type { Hasher, PieceHasher } from '../oci/hasher.ts';
 import {
   CheckedIngestWriter,
   committedBlob,
@@ -45,6 +45,12 @@ export interface MemoryFaults {
   afterWrite?: (ingest: { ref: string; digest: string; offset: number; size: number }) => void;
 }
 
+export interface MemoryStoreOptions {
+  /** How ingests hash their pieces, as the browser's store can be told; in this thread by
+   * default. */
+  hashPiece?: PieceHasher;
+}
+
 /** What a browser throws when storage is full. */
 export const quotaExceeded = () =>
   new DOMException('The quota has been exceeded.', 'QuotaExceededError');
@@ -71,7 +77,10 @@ class Data {
   /** Bumped by crash(): writers opened before it are dead. */
   generation = 0;
 
-  constructor(readonly faults: MemoryFaults) {}
+  constructor(
+    readonly faults: MemoryFaults,
+    readonly hashPiece?: PieceHasher,
+  ) {}
 
   chunksOf(digest: string) {
     let m = this.chunks.get(digest);
@@ -116,8 +125,8 @@ export interface MemoryStore extends Store {
   putLayerIndexRecords(header: LayerIndexRecord, batches: LayerEntriesRecord[]): void;
 }
 
-export function memoryStore(faults: MemoryFaults = {}): MemoryStore {
-  const data = new Data(faults);
+export function memoryStore(faults: MemoryFaults = {}, opts: MemoryStoreOptions = {}): MemoryStore {
+  const data = new Data(faults, opts.hashPiece);
   return {
     content: new MemoryContentStore(data),
     images: {
@@ -260,7 +269,7 @@ class MemoryIngestWriter extends CheckedIngestWriter {
   readonly #generation: number;
 
   constructor(data: Data, rec: IngestRecord, hasher: Hasher) {
-    super(rec, hasher);
+    super(rec, hasher, data.hashPiece);
     this.#data = data;
     this.#generation = data.generation;
   }
@@ -280,7 +289,7 @@ class MemoryIngestWriter extends CheckedIngestWriter {
       if (this.#data.puts === this.#data.faults.quotaOnPut) throw quotaExceeded();
       slices.push([rec.offset + at, piece.slice(at, Math.min(piece.size, at + chunkSize))]);
     }
-    await hashStream(piece.stream(), this.hasher);
+    await this.hashPiece(piece);
     this.#alive();
     const chunks = this.#data.chunksOf(rec.digest);
     for (const [at, blob] of slices) chunks.set(at, blob);
