@@ -71,6 +71,8 @@ function trips(
 }
 
 interface LatencyRun {
+  /** Inspect, on a fresh profile: the first view without a pull. */
+  berthInspect: Trips;
   berthView: Trips;
   berthPull: Trips;
   skopeoView: Trips;
@@ -106,6 +108,35 @@ async function berthLatency(
   }
 }
 
+/** Inspect (not Pull) until the config's history is shown, on a fresh profile. */
+async function berthInspect(url: string, ref: string, shim: Shim, shaper: Shaper): Promise<Trips> {
+  const run = await launchRun();
+  try {
+    const { page } = run;
+    await openApp(page, url);
+    await page.getByRole('textbox', { name: NAMES.reference }).fill(ref);
+    const startIndex = shim.requests.length;
+    const startConn = shaper.connections.length;
+    const view = await timeUntil(
+      page,
+      'history',
+      () => page.getByRole('button', { name: NAMES.inspect }).click(),
+      300_000,
+    );
+    const origin = await page.evaluate(() => performance.timeOrigin);
+    return trips(
+      shim,
+      shaper,
+      origin + view.clickedAt,
+      origin + view.doneAt,
+      startIndex,
+      startConn,
+    );
+  } finally {
+    await run.close();
+  }
+}
+
 async function skopeoTrips(shim: Shim, shaper: Shaper, args: string[]): Promise<Trips> {
   const startIndex = shim.requests.length;
   const startConn = shaper.connections.length;
@@ -132,10 +163,14 @@ export async function latencyCase(ctx: CaseContext): Promise<CaseResult> {
     for (let i = 0; i < ctx.runs; i++) {
       const oci = join(ctx.work, 'latency-skopeo-oci');
       let berth: { view: Trips; pull: Trips } | undefined;
+      let inspect: Trips | undefined;
       let skopeoView: Trips | undefined;
       let skopeoPull: Trips | undefined;
       const steps = [
-        async () => void (berth = await berthLatency(ctx, server.url, ref, shim, shaper)),
+        async () => {
+          inspect = await berthInspect(server.url, ref, shim, shaper);
+          berth = await berthLatency(ctx, server.url, ref, shim, shaper);
+        },
         async () => {
           skopeoView = await skopeoTrips(shim, shaper, [
             'inspect',
@@ -154,6 +189,7 @@ export async function latencyCase(ctx: CaseContext): Promise<CaseResult> {
       ];
       for (const step of i % 2 ? steps.reverse() : steps) await step();
       runs.push({
+        berthInspect: inspect!,
         berthView: berth!.view,
         berthPull: berth!.pull,
         skopeoView: skopeoView!,
@@ -170,6 +206,27 @@ export async function latencyCase(ctx: CaseContext): Promise<CaseResult> {
     const pick = (f: (r: LatencyRun) => number) => stat(runs.map(f));
     const mb = (first.layers.reduce((n, l) => n + l.size, 0) / 1e6).toFixed(0);
     const rows = [
+      row({
+        id: 'latency-inspect',
+        metric: `${net}: Inspect to the config shown`,
+        unit: 'ms',
+        berth: pick((r) => r.berthInspect.ms),
+        reference: { name: 'skopeo inspect --config', ...pick((r) => r.skopeoView.ms) },
+        pairwise: true,
+        target: { of: 'ratio', max: 1 },
+      }),
+      row({
+        id: 'latency-inspect-serial',
+        metric: `${net}: serial requests until Inspect shows the config`,
+        unit: 'n',
+        berth: pick((r) => r.berthInspect.serial),
+        reference: { name: 'skopeo inspect --config', ...pick((r) => r.skopeoView.serial) },
+        pairwise: true,
+        target: { of: 'ratio', max: 1 },
+        note:
+          `requests: Berth ${runs.map((r) => r.berthInspect.requests).join(', ')}, skopeo ${runs.map((r) => r.skopeoView.requests).join(', ')}; ` +
+          `connections: Berth ${runs.map((r) => r.berthInspect.connections).join(', ')}, skopeo ${runs.map((r) => r.skopeoView.connections).join(', ')}`,
+      }),
       row({
         id: 'latency-view',
         metric: `${net}: Enter to the config shown`,

@@ -85,6 +85,8 @@ const CASE_METRICS = [
   'shared-second',
   'shared-merged',
   ...TASKS('shared', ['pull', 'listing', 'merge']),
+  'latency-inspect',
+  'latency-inspect-serial',
   'latency-view',
   'latency-view-serial',
   'latency-pull',
@@ -141,5 +143,6 @@ test(
     // Over the shaped path, the config needs at least the manifest and the config blob.
     expect(byId.get('latency-view-serial')!.berth.median).toBeGreaterThanOrEqual(2);
     expect(byId.get('latency-view-serial')!.reference!.median).toBeGreaterThanOrEqual(2);
+    expect(byId.get('latency-inspect-serial')!.berth.median).toBeGreaterThanOrEqual(2);
   },
 );
