@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { WebSocket } from 'undici';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../test/harness/chromium.ts';
+import { PULLED_PREFIX, SELECTORS } from './selectors.ts';
 
 type Json = Record<string, unknown>;
 
@@ -78,6 +79,8 @@ export interface Run {
   /** Where the browser puts downloads. */
   downloads: string;
   browserPid: number;
+  /** The profile directory (its IndexedDB is under it). */
+  profile: string;
   close(): Promise<void>;
 }
 
@@ -111,9 +114,8 @@ export async function launchRun(): Promise<Run> {
     if (browserPid === undefined) throw new Error('no browser process in SystemInfo');
     const page = context.pages()[0] ?? (await context.newPage());
     // tsx compiles with keepNames: functions sent to the page may call esbuild's __name.
-    await page.addInitScript({ content: 'globalThis.__name ??= (f) => f;' });
-    await page.addInitScript(instrument);
-    return { context, page, cdp, downloads, browserPid, close };
+    await instrumentPage(page);
+    return { context, page, cdp, downloads, browserPid, profile, close };
   } catch (err) {
     await close();
     throw err;
@@ -125,42 +127,93 @@ export async function launchRun(): Promise<Run> {
 
 interface BenchState {
   longTasks: { start: number; duration: number }[];
+  /** What the user did: button clicks (an Enter in a form clicks its submit button), keys,
+   * changes of a select or input, each with the event's own timestamp. */
+  actions: { kind: string; name: string; at: number }[];
   clicks: { name: string; at: number }[];
   waiting?: Promise<number>;
-  arm(condition: Condition): void;
+  /** Checks the armed condition again (after a key that may change nothing in the DOM). */
+  recheck?: () => void;
+  arm(condition: Condition, arg?: ConditionArg): void;
 }
 
-export type Condition = 'pulled' | 'listed' | 'history';
+/** What the page must show before a wait ends:
+ * - pulled: the "Pulled …" notice (arg.name: one that names this image);
+ * - app: the app is ready for a reference (the home view);
+ * - listed: a layer was read (its "Reading" notice seen, then gone) and the tree is shown;
+ * - history: the config's history table;
+ * - tree: a tree with at least one row, no layer being read (arg.label: the tree's name);
+ * - searched: no search running and a row named arg.name shown;
+ * - viewer: the file viewer shows arg.text;
+ * - keys: arg.count keys were pressed since the wait began and the selected row is drawn. */
+export type Condition =
+  'pulled' | 'listed' | 'history' | 'tree' | 'searched' | 'viewer' | 'keys' | 'app';
+export interface ConditionArg {
+  label?: string;
+  name?: string;
+  text?: string;
+  count?: number;
+}
 
-/** Runs in the page before its own scripts: records long tasks and when buttons are pressed
- * (the event's own timestamp), and can wait for a state of the page with a MutationObserver,
+/** Runs in the page before its own scripts: records long tasks and what the user does (the
+ * event's own timestamp), and can wait for a state of the page with a MutationObserver,
  * resolving with the time the DOM got there. */
-function instrument() {
+function instrument(sel: Selectors) {
   const state: BenchState = {
     longTasks: [],
+    actions: [],
     clicks: [],
-    arm(condition) {
-      const region = (name: string) => document.querySelector(`section[aria-label="${name}"]`);
+    arm(condition, arg = {}) {
+      const files = () => document.querySelector(sel.filesRegion);
+      const keysBefore = state.actions.filter((a) => a.kind === 'key').length;
+      const noReading = () => !files()?.querySelector(sel.reading);
       const checks: Record<Condition, () => boolean> = {
         pulled: () =>
-          [...document.querySelectorAll('.notice')].some((n) =>
-            (n.textContent ?? '').trim().startsWith('Pulled '),
-          ),
+          [...document.querySelectorAll(sel.notice)].some((n) => {
+            const text = (n.textContent ?? '').trim();
+            return text.startsWith(sel.pulledPrefix) && text.includes(arg.name ?? '');
+          }),
+        app: () => document.querySelector(sel.appReady) !== null,
         listed: () => {
-          const files = region('Files');
-          if (!files) return false;
-          if (files.querySelector('.reading')) {
+          const f = files();
+          if (!f) return false;
+          if (f.querySelector(sel.reading)) {
             seenReading = true;
             return false;
           }
-          return seenReading && files.querySelector('[role=tree]') !== null;
+          return seenReading && f.querySelector(sel.tree) !== null;
         },
-        history: () => region('Image summary')?.querySelector('table.history') != null,
+        history: () =>
+          document.querySelector(sel.summaryRegion)?.querySelector(sel.history) != null,
+        tree: () => {
+          const tree = files()?.querySelector(sel.tree);
+          if (!tree || !noReading()) return false;
+          if (arg.label !== undefined && tree.getAttribute('aria-label') !== arg.label)
+            return false;
+          return tree.querySelector(sel.treeItem) !== null;
+        },
+        searched: () => {
+          const f = files();
+          if (!f || f.querySelector(sel.searching)) return false;
+          return [...f.querySelectorAll(sel.treeItem)].some(
+            (i) => i.getAttribute('aria-label') === arg.name,
+          );
+        },
+        viewer: () =>
+          [...document.querySelectorAll(sel.viewer)].some((v) =>
+            (v.textContent ?? '').includes(arg.text ?? ''),
+          ),
+        keys: () => {
+          const keys = state.actions.filter((a) => a.kind === 'key').length - keysBefore;
+          if (keys < (arg.count ?? 1)) return false;
+          const id = files()?.querySelector(sel.tree)?.getAttribute('aria-activedescendant');
+          return id ? document.getElementById(id) !== null : false;
+        },
       };
       let seenReading = false;
       state.waiting = new Promise<number>((resolve, reject) => {
         const check = () => {
-          const alert = document.querySelector('[role=alert]');
+          const alert = document.querySelector(sel.alert);
           if (alert) {
             observer.disconnect();
             reject(new Error(`the page shows an error: ${alert.textContent?.trim()}`));
@@ -171,6 +224,7 @@ function instrument() {
           }
         };
         const observer = new MutationObserver(check);
+        state.recheck = check;
         observer.observe(document, {
           subtree: true,
           childList: true,
@@ -192,30 +246,77 @@ function instrument() {
     (e) => {
       const button = (e.target as Element | null)?.closest?.('button');
       if (button) {
-        state.clicks.push({
-          name: button.getAttribute('aria-label') ?? button.textContent?.trim() ?? '',
-          at: e.timeStamp,
-        });
+        const name = button.getAttribute('aria-label') ?? button.textContent?.trim() ?? '';
+        state.clicks.push({ name, at: e.timeStamp });
+        state.actions.push({ kind: 'click', name, at: e.timeStamp });
       }
     },
     true,
   );
+  document.addEventListener(
+    'keydown',
+    (e) => {
+      state.actions.push({ kind: 'key', name: e.key, at: e.timeStamp });
+      // A key that moves nothing (End on the last row) changes no DOM: look again after it.
+      setTimeout(() => state.recheck?.(), 0);
+    },
+    true,
+  );
+  document.addEventListener(
+    'change',
+    (e) =>
+      state.actions.push({
+        kind: 'change',
+        name: (e.target as HTMLSelectElement | null)?.value ?? '',
+        at: e.timeStamp,
+      }),
+    true,
+  );
 }
 
-/** Presses a button and times, inside the page, from the click event until the condition
- * holds. Returns milliseconds and the click's timestamp. */
+const INSTRUMENT_ARG = { ...SELECTORS, pulledPrefix: PULLED_PREFIX };
+type Selectors = typeof INSTRUMENT_ARG;
+
+/** Instruments a page opened after launchRun (a second page of the same profile). With
+ * armAtStart, the wait is armed before the page's own scripts run: timeUntilArmed then times
+ * from the navigation's start. */
+export async function instrumentPage(page: Page, armAtStart?: [Condition, ConditionArg?]) {
+  await page.addInitScript({ content: 'globalThis.__name ??= (f) => f;' });
+  await page.addInitScript(instrument, INSTRUMENT_ARG);
+  if (armAtStart) {
+    await page.addInitScript(
+      ([c, a]) => (window as unknown as { __bench: BenchState }).__bench.arm(c, a),
+      armAtStart,
+    );
+  }
+}
+
+/** Waits for the condition armed at the page's start; milliseconds from navigation start. */
+export async function timeArmed(page: Page, timeoutMs: number, what: string): Promise<number> {
+  return await withTimeout(
+    page.evaluate(() => (window as unknown as { __bench: BenchState }).__bench.waiting!),
+    timeoutMs,
+    `waiting for ${what}`,
+  );
+}
+
+/** Presses a button (or types, or picks) and times, inside the page, from the first user
+ * action that follows until the condition holds. Returns milliseconds and the action's
+ * timestamp. */
 export async function timeUntil(
   page: Page,
   condition: Condition,
   press: () => Promise<void>,
   timeoutMs: number,
+  arg?: ConditionArg,
 ): Promise<{ ms: number; clickedAt: number; doneAt: number }> {
-  await page.evaluate(
-    (c) => (window as unknown as { __bench: BenchState }).__bench.arm(c),
-    condition,
-  );
   const before = await page.evaluate(
-    () => (window as unknown as { __bench: BenchState }).__bench.clicks.length,
+    ([c, a]) => {
+      const b = (window as unknown as { __bench: BenchState }).__bench;
+      b.arm(c, a);
+      return b.actions.length;
+    },
+    [condition, arg] as const,
   );
   await press();
   const doneAt = await withTimeout(
@@ -223,12 +324,57 @@ export async function timeUntil(
     timeoutMs,
     `waiting for "${condition}"`,
   );
-  const click = await page.evaluate(
-    (n) => (window as unknown as { __bench: BenchState }).__bench.clicks[n],
+  const action = await page.evaluate(
+    (n) => (window as unknown as { __bench: BenchState }).__bench.actions[n],
     before,
   );
-  if (!click) throw new Error('the click was not seen by the page');
-  return { ms: doneAt - click.at, clickedAt: click.at, doneAt };
+  if (!action) throw new Error('the action was not seen by the page');
+  return { ms: doneAt - action.at, clickedAt: action.at, doneAt };
+}
+
+/** Arms a condition now and waits for it; the page's time it held (at once if it already did). */
+export async function waitFor(
+  page: Page,
+  condition: Condition,
+  timeoutMs: number,
+  arg?: ConditionArg,
+): Promise<number> {
+  await page.evaluate(
+    ([c, a]) => (window as unknown as { __bench: BenchState }).__bench.arm(c, a),
+    [condition, arg] as const,
+  );
+  return withTimeout(
+    page.evaluate(() => (window as unknown as { __bench: BenchState }).__bench.waiting!),
+    timeoutMs,
+    `waiting for "${condition}"`,
+  );
+}
+
+/** The page's time of its actions from index `from` on (to time typing itself). */
+export async function actionsSince(page: Page, from: number) {
+  return (
+    await page.evaluate(() => (window as unknown as { __bench: BenchState }).__bench.actions)
+  ).slice(from);
+}
+
+export async function actionCount(page: Page): Promise<number> {
+  return page.evaluate(() => (window as unknown as { __bench: BenchState }).__bench.actions.length);
+}
+
+export interface TaskSummary {
+  count: number;
+  totalMs: number;
+  longestMs: number;
+}
+
+/** Count, sum and longest of the long tasks overlapping [from, to]. */
+export async function taskSummary(page: Page, from: number, to: number): Promise<TaskSummary> {
+  const tasks = await longTasks(page, from, to);
+  return {
+    count: tasks.length,
+    totalMs: tasks.reduce((n, t) => n + t.duration, 0),
+    longestMs: Math.max(0, ...tasks.map((t) => t.duration)),
+  };
 }
 
 /** Long tasks of the main thread that overlap [from, to] (page time). */

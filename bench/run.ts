@@ -3,6 +3,11 @@
 // registry with an image built from this machine's /usr. Prints a table and writes JSON.
 //
 //   tsx bench/run.ts [--runs N] [--small] [--skip-memory] [--out FILE]
+//     [--cases base,scale,huge,shared,latency] [--huge-gib N] [--rtt MS] [--mbit N]
+//
+// base is the /usr image against skopeo, tar and the ceiling probe; scale a million-entry
+// layer (bench/scale.ts), huge a multi-GiB one (bench/huge.ts), shared two images sharing
+// layers (bench/shared.ts), latency a shaped network path (bench/latency.ts).
 //
 // Nothing here asserts a timing: targets are reported, never enforced.
 import { spawn } from 'node:child_process';
@@ -29,6 +34,11 @@ import {
   type Run,
 } from './browser.ts';
 import type { CeilingParams, CeilingShape } from './ceiling.ts';
+import type { CaseContext, CaseResult } from './cases.ts';
+import { hugeCase } from './huge.ts';
+import { latencyCase } from './latency.ts';
+import { scaleCase } from './scale.ts';
+import { sharedCase } from './shared.ts';
 import {
   buildImages,
   FULL_SIZES,
@@ -49,11 +59,26 @@ const CEILING: CeilingShape[] = [3, 8].flatMap((parallel) =>
 /** The shape that won each ceiling run, for the record. */
 const ceilingWinners: string[] = [];
 
+export const CASES = ['base', 'scale', 'huge', 'shared', 'latency'] as const;
+export type CaseName = (typeof CASES)[number];
+const RUN_CASE: Record<Exclude<CaseName, 'base'>, (ctx: CaseContext) => Promise<CaseResult>> = {
+  scale: scaleCase,
+  huge: hugeCase,
+  shared: sharedCase,
+  latency: latencyCase,
+};
+
 export interface Options {
   runs: number;
   small: boolean;
   skipMemory: boolean;
   out: string;
+  cases: CaseName[];
+  /** The huge case's layer, in GiB of tar. */
+  hugeGiB: number;
+  /** The latency case's path. */
+  rttMs: number;
+  mbit: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -64,8 +89,28 @@ function parseOptions(argv: string[]): Options {
       small: { type: 'boolean', default: false },
       'skip-memory': { type: 'boolean', default: false },
       out: { type: 'string' },
+      cases: { type: 'string', default: CASES.join(',') },
+      'huge-gib': { type: 'string', default: '2' },
+      rtt: { type: 'string', default: '40' },
+      mbit: { type: 'string', default: '200' },
     },
   });
+  const cases = (values.cases ?? '')
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
+  for (const c of cases) {
+    if (!(CASES as readonly string[]).includes(c)) {
+      throw new Error(`--cases: unknown case ${c} (known: ${CASES.join(', ')})`);
+    }
+  }
+  const positive = (name: string, v: string | undefined, zero = false) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0 || (!zero && n === 0)) {
+      throw new Error(`--${name} wants a positive number`);
+    }
+    return n;
+  };
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs wants a positive integer`);
   const date = new Date().toISOString().slice(0, 10);
@@ -74,10 +119,23 @@ function parseOptions(argv: string[]): Options {
     small: values.small ?? false,
     skipMemory: values['skip-memory'] ?? false,
     out: resolve(values.out ?? join(ROOT, 'bench', 'results', `${date}.json`)),
+    cases: cases as CaseName[],
+    hugeGiB: positive('huge-gib', values['huge-gib']),
+    rttMs: positive('rtt', values.rtt, true),
+    mbit: positive('mbit', values.mbit, true),
   };
 }
 
 const log = (line: string) => console.error(`bench: ${line}`);
+
+/** Stands in for the base case's images when it is not run: nothing reads it then. */
+const NO_IMAGE: PushedImage = {
+  ref: '',
+  repository: '',
+  digest: '',
+  layers: [{ digest: '', size: 0, diffID: '', path: '', tarSize: 0 }],
+};
+const NO_IMAGES: BenchImages = { big: NO_IMAGE, view: NO_IMAGE, mid: NO_IMAGE };
 
 // ---------------------------------------------------------------------------------------
 // Statistics
@@ -93,23 +151,24 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-const stat = (runs: number[]): Stat => ({ median: median(runs), runs });
+export const stat = (runs: number[]): Stat => ({ median: median(runs), runs });
 
 export interface Row {
   id: string;
   metric: string;
-  unit: 's' | 'ms' | 'MiB';
+  /** B: bytes; n: a count. */
+  unit: 's' | 'ms' | 'MiB' | 'B' | 'n';
   berth: Stat;
   reference?: Stat & { name: string };
   /** Berth's value over the reference's, run by run (the median of those ratios). */
   ratio?: Stat;
   /** What the target bounds, and its limit; undefined for a figure that is only reported. */
-  target?: { of: 'ratio' | 'berth'; max: number };
+  target?: { of: 'ratio' | 'berth'; max: number; label?: string };
   met?: boolean;
   note?: string;
 }
 
-function row(r: Omit<Row, 'met' | 'ratio'> & { pairwise?: boolean }): Row {
+export function row(r: Omit<Row, 'met' | 'ratio'> & { pairwise?: boolean }): Row {
   const { pairwise, ...rest } = r;
   const ratio =
     pairwise && r.reference
@@ -127,7 +186,7 @@ function row(r: Omit<Row, 'met' | 'ratio'> & { pairwise?: boolean }): Row {
 // References: skopeo and GNU tar
 
 /** Wall time of a command, stdout counted in lines and discarded. */
-async function timed(cmd: string, args: string[]): Promise<{ ms: number; lines: number }> {
+export async function timed(cmd: string, args: string[]): Promise<{ ms: number; lines: number }> {
   const started = performance.now();
   const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const err: Buffer[] = [];
@@ -142,7 +201,7 @@ async function timed(cmd: string, args: string[]): Promise<{ ms: number; lines: 
   return { ms, lines };
 }
 
-const skopeo = (args: string[]) => timed('skopeo', ['--insecure-policy', ...args]);
+export const skopeo = (args: string[]) => timed('skopeo', ['--insecure-policy', ...args]);
 
 // ---------------------------------------------------------------------------------------
 // Berth in Chromium
@@ -252,7 +311,7 @@ export async function berthRun(env: Env): Promise<BerthRun> {
 }
 
 /** The layer index Berth stored for a digest, read from its IndexedDB. */
-function storedIndex(page: Page, digest: string) {
+export function storedIndex(page: Page, digest: string) {
   return page.evaluate(
     (d) =>
       new Promise<{ diffID: string; entries: number } | undefined>((resolve, reject) => {
@@ -370,6 +429,8 @@ async function describeMachine() {
 function show(v: number, unit: Row['unit']): string {
   if (unit === 's') return `${(v / 1000).toFixed(2)} s`;
   if (unit === 'ms') return `${Math.round(v)} ms`;
+  if (unit === 'B') return `${v.toFixed(1)} B`;
+  if (unit === 'n') return `${Math.round(v)}`;
   return `${v.toFixed(1)} MiB`;
 }
 
@@ -381,11 +442,13 @@ export function table(rows: Row[]): string {
   for (const r of rows) {
     const ref = r.reference ? `${show(r.reference.median, r.unit)} (${r.reference.name})` : '–';
     const ratio = r.ratio ? r.ratio.median.toFixed(2) : '–';
-    const target = r.target
-      ? `${r.target.of === 'ratio' ? 'ratio' : 'Berth'} ≤ ${r.target.max}${r.target.of === 'berth' ? ` ${r.unit}` : ''} ${r.met ? '✓' : '✗'}`
-      : 'reported';
+    const target = r.target?.label
+      ? `${r.target.label} ${r.met ? '✓' : '✗'}`
+      : r.target
+        ? `${r.target.of === 'ratio' ? 'ratio' : 'Berth'} ≤ ${r.target.max}${r.target.of === 'berth' ? ` ${r.unit}` : ''} ${r.met ? '✓' : '✗'}`
+        : 'reported';
     const berth =
-      r.id.startsWith('longest-task') && r.berth.median === 0
+      (r.id.startsWith('longest-task') || r.id.includes('-tasks-')) && r.berth.median === 0
         ? 'none ≥ 50 ms'
         : show(r.berth.median, r.unit);
     lines.push(`| ${r.metric} | ${berth} | ${ref} | ${ratio} | ${target} |`);
@@ -415,16 +478,14 @@ export async function bench(opts: Options) {
     const registry = await startRegistry();
     stops.push(() => registry.stop());
 
-    log(`building images from /usr (${opts.small ? 'small' : 'full size'})…`);
+    const base = opts.cases.includes('base');
+    if (base) log(`building images from /usr (${opts.small ? 'small' : 'full size'})…`);
     const sizes = opts.small ? SMALL_SIZES : FULL_SIZES;
-    const images = await buildImages({
-      registry,
-      work,
-      sizes,
-      skipMemory: opts.skipMemory,
-      log,
-    });
-    log(`images built and pushed in ${((performance.now() - began) / 1000).toFixed(0)} s`);
+    const images = base
+      ? await buildImages({ registry, work, sizes, skipMemory: opts.skipMemory, log })
+      : NO_IMAGES;
+    if (base)
+      log(`images built and pushed in ${((performance.now() - began) / 1000).toFixed(0)} s`);
 
     // The app as built, plus the probe page, served by the server `npm start` runs: the probe
     // is same-origin with the proxy, as the app is.
@@ -475,7 +536,7 @@ export async function bench(opts: Options) {
       await rm(archive, { force: true });
     };
 
-    for (let i = 0; i < opts.runs; i++) {
+    for (let i = 0; i < (base ? opts.runs : 0); i++) {
       log(`run ${i + 1} of ${opts.runs}`);
       // Alternate the order, so neither side always runs on a warmer machine.
       const steps = [
@@ -539,7 +600,7 @@ export async function bench(opts: Options) {
       }),
       row({
         id: 'export',
-        metric: `Export OCI archive (${(berth[0]!.exportBytes / 1e6).toFixed(0)} MB)`,
+        metric: `Export OCI archive (${((berth[0]?.exportBytes ?? 0) / 1e6).toFixed(0)} MB)`,
         unit: 's',
         berth: stat(berth.map((b) => b.exportMs)),
         reference: { name: 'skopeo copy oci: oci-archive:', ...stat(skopeoExport) },
@@ -547,7 +608,7 @@ export async function bench(opts: Options) {
         target: { of: 'ratio', max: 0.75 },
       }),
     ];
-    if (!opts.skipMemory) {
+    if (base && !opts.skipMemory) {
       const hugeMB = (images.huge!.layers[0]!.size / 1e6).toFixed(0);
       const midMB = (largest.size / 1e6).toFixed(0);
       rows.push(
@@ -621,22 +682,57 @@ export async function bench(opts: Options) {
         target: { of: 'berth', max: 300 },
       }),
     );
+    // Without the base case, its rows hold nothing measured.
+    if (!base) rows.length = 0;
+
+    // The other cases, each built at run time in the work directory, one after the other.
+    const caseResults: Record<string, Omit<CaseResult, 'rows'>> = {};
+    const ctx: CaseContext = {
+      registry,
+      server,
+      distDir: dist,
+      work,
+      runs: opts.runs,
+      small: opts.small,
+      hugeGiB: opts.hugeGiB,
+      rttMs: opts.rttMs,
+      mbit: opts.mbit,
+      log,
+    };
+    for (const name of opts.cases) {
+      if (name === 'base') continue;
+      const at = performance.now();
+      log(`case ${name}…`);
+      const { rows: caseRows, ...rest } = await RUN_CASE[name](ctx);
+      rows.push(...caseRows);
+      caseResults[name] = rest;
+      log(`case ${name} done in ${((performance.now() - at) / 1000).toFixed(0)} s`);
+    }
 
     const result = {
       date: new Date().toISOString(),
       machine: await describeMachine(),
-      options: { runs: opts.runs, small: opts.small, skipMemory: opts.skipMemory },
+      options: {
+        runs: opts.runs,
+        small: opts.small,
+        skipMemory: opts.skipMemory,
+        cases: opts.cases,
+        hugeGiB: opts.hugeGiB,
+        rttMs: opts.rttMs,
+        mbit: opts.mbit,
+      },
       settings:
         `Berth defaults (parallel ${defaultParallelBlobs}, pieceMiB 64); ` +
         `the ceiling probe's best of ${CEILING.length} shapes on every core (${ceilingWinners.join('; ')})`,
       images: Object.fromEntries(
-        Object.entries(images).map(([k, v]: [string, PushedImage]) => [
+        Object.entries(base ? images : {}).map(([k, v]: [string, PushedImage]) => [
           k,
           { digest: v.digest, layers: v.layers.map(({ path: _p, ...l }) => l) },
         ]),
       ),
       rows,
       raw: { berth, skopeoPull, skopeoExport, tarList, tarEntries, ceiling, mid, huge },
+      cases: caseResults,
       seconds: Math.round((performance.now() - began) / 1000),
     };
     await mkdir(dirname(opts.out), { recursive: true });

@@ -31,6 +31,13 @@ export interface ShimRequest {
   cut?: boolean;
   /** True when stallAfter stopped this response. */
   stalled?: boolean;
+  /** When the request arrived and when its response was sent, in epoch milliseconds
+   * (performance.timeOrigin + now: comparable with a page's clock), and which client
+   * connection (numbered from 1 in order of arrival) carried it: what a count of serial
+   * round trips needs. */
+  startedAt: number;
+  endedAt?: number;
+  connection: number;
 }
 
 export type Mutator = (chunk: Buffer) => Buffer;
@@ -110,6 +117,9 @@ export async function startShim(upstream: string, opts: ShimOptions = {}): Promi
   const up = new URL(upstream);
   const requests: ShimRequest[] = [];
   const sockets = new Set<Socket>();
+  const connectionIds = new WeakMap<Socket, number>();
+  let connectionCount = 0;
+  const now = () => performance.timeOrigin + performance.now();
 
   const pickMutator = (path: string, method: string): Mutator | undefined => {
     const custom = opts.mutate?.(path, method);
@@ -132,8 +142,11 @@ export async function startShim(upstream: string, opts: ShimOptions = {}): Promi
       requestBytes: 0,
       mutated: false,
       done: false,
+      startedAt: now(),
+      connection: connectionIds.get(req.socket) ?? 0,
     };
     requests.push(entry);
+    res.on('finish', () => (entry.endedAt = now()));
 
     const canned = opts.respond?.(entry);
     if (canned) {
@@ -237,6 +250,7 @@ export async function startShim(upstream: string, opts: ShimOptions = {}): Promi
     });
   });
   server.on('connection', (s) => {
+    connectionIds.set(s, ++connectionCount);
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
