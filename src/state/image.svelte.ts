@@ -16,6 +16,7 @@ import type { ExportTarget } from './actions.svelte.ts';
 import type { Bridge } from './bridge.ts';
 import { kindOf, signInKinds, unavailableKinds } from './errors.ts';
 import { FileBrowser } from './layers/browser.svelte.ts';
+import { RemoteLayers } from './layers/remote.ts';
 import { PullProgress } from './pull.svelte.ts';
 import { ReferenceState } from './reference.svelte.ts';
 import type { Settings } from './settings.ts';
@@ -84,6 +85,11 @@ export class ImageState {
       bridge: opts.layers,
       fetchLayer: (layer) => this.fetchLayer(layer),
       save: opts.save,
+      remote: new RemoteLayers({
+        images: opts.images,
+        summary: () => this.#summary,
+        connection: () => opts.settings.connection,
+      }),
     });
   }
 

@@ -18,6 +18,7 @@ import type { LayersWorkerApi } from '../../workers/layers.ts';
 import type { Bridge } from '../bridge.ts';
 import { allLayers, mergedLayers, type LayerView } from '../route.ts';
 import { browsable, Listings, type Listing } from './listings.svelte.ts';
+import type { RemoteLayers } from './remote.ts';
 import { allDirs, findNode, flattenRows, windowOf, type TreeRow, type TreeRows } from './rows.ts';
 import { Viewer } from './viewer.svelte.ts';
 
@@ -55,6 +56,8 @@ export interface FileBrowserOptions {
   /** Downloads a layer that was not fetched yet (an inspected image). */
   fetchLayer: (layer: Descriptor) => Promise<void>;
   save: (blob: Blob, fileName: string) => void;
+  /** Lists and reads layers not downloaded through their table of contents. */
+  remote?: RemoteLayers;
 }
 
 export class FileBrowser {
@@ -85,6 +88,7 @@ export class FileBrowser {
       listings: this.listings,
       save: opts.save,
       onError: (message) => (this.error = message),
+      ...(opts.remote ? { remote: opts.remote } : {}),
     });
     // A new query, or new items under a query (another view, a layer read further), asks
     // again. Lives as long as the browser, which lives as long as the page.
