@@ -2,7 +2,7 @@
 // real Chromium: its layer is listed from the table of contents alone and a file opens fetching
 // only its chunks. A shim in front of the registry counts the bytes it serves per request.
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';

@@ -70,7 +70,7 @@ export class RemoteLayers {
     if (!index) return null;
     this.#listed.add(row.descriptor.digest);
     let uncompressed = 0;
-    for (const f of index.files) uncompressed += f.size;
+    for (const f of index.files) if (f.type === 'file') uncompressed += f.size;
     return { status: 'done', files: index.files, uncompressed };
   }
 
