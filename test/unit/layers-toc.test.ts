@@ -168,6 +168,26 @@ describe('eStargz', () => {
     );
   });
 
+  test('a registry that ignores Range is named, so the layer is downloaded instead', async () => {
+    const { layer } = setup(es.blob, gzipType, {
+      'containerd.io/snapshot/stargz/toc.digest': es.tocDigest,
+    });
+    const registry = new MemoryRegistry();
+    registry.blob(repo, es.blob, gzipType);
+    const ignoring = new RegistryClient({
+      transport: (url, init, host) => {
+        const headers = new Headers(init.headers);
+        headers.delete('Range');
+        return registry.transport(url, { ...init, headers }, host);
+      },
+      retry: { attempts: 1 },
+    });
+    await expect(readToc({ ...layer, client: ignoring })).rejects.toMatchObject({
+      name: 'RangeRefusedError',
+      message: expect.stringMatching(/answered a request for bytes \d+-\d+ .* with status 200/),
+    });
+  });
+
   test('a plain gzip layer has no TOC: one 51-byte request says so', async () => {
     const plain = await buildEstargz({ entries: [{ type: 'file', path: 'a', content: 'a' }] });
     // Drop the footer: what is left is an ordinary multi-member gzip.
@@ -389,6 +409,13 @@ describe('hostile tables of contents', () => {
       'h',
     ]);
     expect(toc.entries[3]!.linkname).toBe('usr/x');
+  });
+
+  test('a TOC of over a million entries is refused before any is read', () => {
+    const many = `{"version":1,"entries":[${'{},'.repeat(1_000_000)}{}]}`;
+    expect(() => parseToc(new TextEncoder().encode(many), layout)).toThrow(
+      /has 1000001 entries; Berth reads at most 1000000/,
+    );
   });
 
   test('a TOC over the size bound is refused before it is parsed', () => {
