@@ -113,8 +113,9 @@ describe('eStargz', () => {
     expect(await read(layer, toc, e)).toEqual(big);
     const chunks = toc.chunks[e.offset]!;
     expect(chunks).toHaveLength(5);
+    // Its members follow each other in the blob: one request fetches them all.
     const reqs = blobRequests().slice(before);
-    expect(reqs.map((r) => [r.start, r.end])).toEqual(chunks.map((c) => [c.start, c.end - 1]));
+    expect(reqs.map((r) => [r.start, r.end])).toEqual([[chunks[0]!.start, chunks[4]!.end - 1]]);
     // Exactly the file's gzip members: its first starts at its offset, its last ends at the
     // next member (the TOC's, here).
     expect(served(reqs)).toBe(es.tocOffset - chunks[0]!.start);
@@ -128,7 +129,8 @@ describe('eStargz', () => {
     const before = blobRequests().length;
     const e = file(toc.entries, 'usr/bin/big');
     expect(await read(layer, toc, e, 70_000)).toEqual(big.subarray(0, 70_000));
-    expect(blobRequests().length - before).toBe(2);
+    const [first, second] = toc.chunks[e.offset]!;
+    expect(served(blobRequests().slice(before))).toBe(second!.end - first!.start);
   });
 
   test('a corrupted chunk is refused, naming the file and the chunk', async () => {
@@ -137,7 +139,7 @@ describe('eStargz', () => {
     const e = file(toc.entries, 'usr/bin/big');
     const third = toc.chunks[e.offset]![2]!;
     registry.fault({
-      when: (r) => r.start === third.start,
+      when: (r) => r.start !== undefined && r.start <= third.start,
       fault: { kind: 'flip', at: third.start + 40 },
     });
     await expect(read(layer, toc, e)).rejects.toThrow(
@@ -284,7 +286,7 @@ describe('zstd:chunked made by skopeo', () => {
     const chunks = toc.chunks[e.offset]!;
     const last = chunks[chunks.length - 1]!;
     registry.fault({
-      when: (r) => r.start === last.start,
+      when: (r) => r.start !== undefined && r.start <= last.start && last.start <= (r.end ?? 0),
       fault: { kind: 'flip', at: last.end - 20 },
     });
     await expect(read(layer, toc, e)).rejects.toThrow(

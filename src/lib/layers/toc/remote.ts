@@ -21,6 +21,8 @@ export interface RemoteLayer {
 
 /** How many chunk requests of one file run at once. */
 const parallelChunks = 4;
+/** The most compressed bytes of adjacent chunks fetched with one request. */
+const groupBytes = 4 << 20;
 
 /** The registry answered a Range request with something else (the whole blob, or other
  * bytes): the layer cannot be read lazily from it. */
@@ -213,26 +215,56 @@ export async function readChunks(
   if (!chunks) throw new TocError(`${path} has no chunks in the table of contents`);
   const needed = chunks.filter((c) => c.fileOffset < limit);
   const compression = layerCompression(layer.desc.mediaType) === 'zstd' ? 'zstd' : 'gzip';
-  // Chunks are fetched a few at a time and handed out strictly in order.
+  // Chunks that follow each other in the blob are fetched with one request (a round trip
+  // each would dominate over a real network), up to groupBytes at a time.
+  const groups: Chunk[][] = [];
+  for (const c of needed) {
+    const g = groups[groups.length - 1];
+    const prev = g?.[g.length - 1];
+    const joins =
+      g &&
+      prev &&
+      !c.zeros &&
+      !prev.zeros &&
+      c.start === prev.end &&
+      c.end - g[0]!.start <= groupBytes;
+    if (joins) g.push(c);
+    else groups.push([c]);
+  }
+  const readGroup = async (g: Chunk[]) => {
+    const first = g[0]!;
+    const last = g[g.length - 1]!;
+    const compressed = first.zeros
+      ? new Uint8Array()
+      : await fetchRange(layer, first.start, last.end, signal);
+    const parts: Uint8Array[] = [];
+    for (const c of g) {
+      const keep = Math.min(c.size, limit - c.fileOffset);
+      const bytes = compressed.subarray(c.start - first.start, c.end - first.start);
+      try {
+        parts.push(...(await readChunk(c, bytes, compression, keep, signal)));
+      } catch (err) {
+        if (!(err instanceof ChunkDigestError || err instanceof DecompressError)) throw err;
+        const problem =
+          err instanceof ChunkDigestError ? err.message : `does not decompress: ${err.message}`;
+        throw new TocError(
+          `${path}: chunk ${chunks.indexOf(c) + 1} of ${chunks.length} (file bytes ${c.fileOffset}-${c.fileOffset + c.size - 1}, blob bytes ${c.start}-${c.end - 1}) ${problem}; refused`,
+        );
+      }
+    }
+    return parts;
+  };
+  // Groups are fetched a few at a time and handed out strictly in order.
   const results: Promise<Uint8Array[]>[] = [];
   let next = 0;
   const start = () => {
-    if (next >= needed.length) return;
-    const k = next++;
-    const c = needed[k]!;
-    const keep = Math.min(c.size, limit - c.fileOffset);
-    const p = readChunk(layer, c, compression, keep, signal).catch((err: unknown) => {
-      throw err instanceof ChunkDigestError || err instanceof DecompressError
-        ? new TocError(
-            `${path}: chunk ${chunks.indexOf(c) + 1} of ${chunks.length} (file bytes ${c.fileOffset}-${c.fileOffset + c.size - 1}, blob bytes ${c.start}-${c.end - 1}) ${err instanceof ChunkDigestError ? err.message : `does not decompress: ${err.message}`}; refused`,
-          )
-        : err;
-    });
+    if (next >= groups.length) return;
+    const p = readGroup(groups[next++]!);
     p.catch(() => undefined);
     results.push(p);
   };
   for (let i = 0; i < parallelChunks; i++) start();
-  for (let k = 0; k < needed.length; k++) {
+  for (let k = 0; k < groups.length; k++) {
     const parts = await results[k]!;
     start();
     for (const p of parts) each(p);
@@ -241,10 +273,11 @@ export async function readChunks(
 
 class ChunkDigestError extends Error {}
 
-/** One chunk's first `keep` bytes, after the whole chunk was checked against its digest. */
+/** One chunk's first `keep` bytes, after the whole chunk (its compressed bytes given) was
+ * checked against its digest. */
 async function readChunk(
-  layer: RemoteLayer,
   c: Chunk,
+  compressed: Uint8Array,
   compression: 'gzip' | 'zstd',
   keep: number,
   signal?: AbortSignal,
@@ -253,9 +286,8 @@ async function readChunk(
   if (c.digest === undefined) {
     throw new ChunkDigestError('has no digest in the table of contents to check it against');
   }
-  // The compressed chunk is held whole: the gzip decoder may need to read it twice (the
-  // native decoder first, fflate if that one refuses).
-  const compressed = await fetchRange(layer, c.start, c.end, signal);
+  // The gzip decoder may read the bytes twice (the native decoder first, fflate if that one
+  // refuses), so it opens a fresh stream each time.
   const open = () =>
     new Blob([compressed as Uint8Array<ArrayBuffer>]).stream() as ReadableStream<Uint8Array>;
   const reader = decompress(open, compression, { signal }).getReader();
