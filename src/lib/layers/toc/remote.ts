@@ -123,6 +123,8 @@ export async function readToc(
   if (hint.kind === 'located') location = hint.location;
   else {
     const n = footerSize(hint.format, desc.size);
+    // Too small to hold a footer (the older zstd:chunked one is 48 bytes).
+    if (n < 48) return undefined;
     const tail = await fetchRange(layer, desc.size - n, desc.size, signal);
     location = parseFooter(hint.format, tail, desc.size, hint.digest);
     if (!location) {
