@@ -17,6 +17,7 @@ import type { Bridge } from './bridge.ts';
 import { kindOf, signInKinds, unavailableKinds } from './errors.ts';
 import { FileBrowser } from './layers/browser.svelte.ts';
 import { layerCompression } from '../lib/oci/mediatypes.ts';
+import { RemoteLayers } from './layers/remote.ts';
 import { PullProgress } from './pull.svelte.ts';
 import { ReferenceState } from './reference.svelte.ts';
 import type { Settings } from './settings.ts';
@@ -88,6 +89,11 @@ export class ImageState {
       bridge: opts.layers,
       fetchLayer: (layer) => this.fetchLayer(layer),
       save: opts.save,
+      remote: new RemoteLayers({
+        images: opts.images,
+        summary: () => this.#summary,
+        connection: () => opts.settings.connection,
+      }),
     });
   }
 

@@ -39,6 +39,7 @@ import {
   loadRemembered,
   setCredentials,
 } from './images/credentials.ts';
+import { readRemoteFile, remoteFileBlob, remoteIndex } from './images/remote.ts';
 import { expose, type CallContext } from './rpc.ts';
 import { store, storeReporting, type StoreEvent } from './store.ts';
 
@@ -234,6 +235,11 @@ const api = {
   },
 
   importArchive,
+
+  /** Layers not downloaded, read through their table of contents (eStargz, zstd:chunked). */
+  remoteIndex,
+  readRemoteFile,
+  remoteFileBlob,
 
   /** Re-hashes every stored blob of an image. */
   async verifyImage(arg: { name: string }, ctx: CallContext): Promise<VerifyResult> {

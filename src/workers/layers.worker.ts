@@ -17,6 +17,7 @@ import type { CheckpointsWorkerApi } from './checkpoints.worker.ts';
 import { expose, WorkerBridge, type CallContext } from './rpc.ts';
 import { store } from './store.ts';
 import { countTooDeep, TreeService } from './tree-service.ts';
+import type { ColumnIndex } from '../lib/layers/columns.ts';
 
 export interface LayerRef {
   digest: string;
@@ -218,6 +219,13 @@ const api = {
   },
 
   ...tree.api,
+
+  /** Takes the index of a layer listed from its table of contents (the images worker read
+   * it; the layer is not downloaded), so that views can show it. Returns its too-deep count. */
+  async adoptIndex(arg: { digest: string; index: ColumnIndex }): Promise<number> {
+    tree.adopt(arg.digest, arg.index);
+    return countTooDeep(arg.index);
+  },
 
   /** Up to `limit` bytes of one file, for the viewer. */
   async readFile(

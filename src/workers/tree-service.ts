@@ -114,6 +114,8 @@ export class TreeService {
   readonly #deps: TreeServiceDeps;
   /** Complete indexes, most recently used last. */
   readonly #indexes = new Map<string, ColumnIndex>();
+  /** Indexes of layers listed from their table of contents (see adopt). */
+  readonly #adopted = new Map<string, ColumnIndex>();
   /** Listings in progress, by digest. */
   readonly #live = new Map<string, LiveIndex>();
   readonly #views = new Map<number, { model: TreeModel; digests: Set<string> }>();
@@ -144,6 +146,13 @@ export class TreeService {
     this.#keep(digest, index);
   }
 
+  /** An index that is in no store: a layer listed from its table of contents (eStargz,
+   * zstd:chunked), never downloaded. Kept while the worker lives, never evicted, since it
+   * cannot be read back. */
+  adopt(digest: string, index: ColumnIndex) {
+    this.#adopted.set(digest, index);
+  }
+
   #keep(digest: string, index: ColumnIndex) {
     this.#indexes.delete(digest);
     this.#indexes.set(digest, index);
@@ -160,7 +169,7 @@ export class TreeService {
 
   /** A layer's index: complete, or what a listing in progress has found so far. */
   async #index(digest: string): Promise<ColumnIndex | undefined> {
-    const have = this.#indexes.get(digest);
+    const have = this.#indexes.get(digest) ?? this.#adopted.get(digest);
     if (have) return have;
     const live = this.#live.get(digest);
     if (live) return live.snapshot();
@@ -297,7 +306,7 @@ export class TreeService {
           layers.push(undefined);
           continue;
         }
-        const index = this.#indexes.get(l.digest) ?? (await this.#index(l.digest));
+        const index = await this.#index(l.digest);
         if (!index || this.#live.has(l.digest)) return null;
         layers.push(index);
       }

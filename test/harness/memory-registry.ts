@@ -28,6 +28,8 @@ export type FaultKind =
   | { kind: 'short'; keep: number }
   /** The bytes of the range, each flipped: the right length, the wrong content. */
   | { kind: 'wrong' }
+  /** One byte flipped, `at` bytes into the blob (when the range served holds it). */
+  | { kind: 'flip'; at: number }
   /** 503 Service Unavailable. */
   | { kind: 'unavailable' };
 
@@ -192,7 +194,11 @@ export class MemoryRegistry {
     if (!blob) return notFound('BLOB_UNKNOWN');
     const start = req.start ?? 0;
     const end = Math.min(req.end ?? blob.byteLength - 1, blob.byteLength - 1);
-    const part = blob.subarray(start, end + 1);
+    let part = blob.subarray(start, end + 1);
+    if (fault?.kind === 'flip' && fault.at >= start && fault.at <= end) {
+      part = part.slice();
+      part[fault.at - start] = part[fault.at - start]! ^ 0xff;
+    }
     return new Response(body(part, fault), {
       status: range ? 206 : 200,
       headers: {

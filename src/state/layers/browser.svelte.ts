@@ -25,6 +25,7 @@ import type { Bridge } from '../bridge.ts';
 import { allLayers, mergedLayers, type LayerView } from '../route.ts';
 import { browsable, Listings, type Listing } from './listings.svelte.ts';
 import type { TreeRow, TreeRows } from './rows.ts';
+import type { RemoteLayers } from './remote.ts';
 import { Viewer } from './viewer.svelte.ts';
 import { RowWindow } from './window.svelte.ts';
 
@@ -61,6 +62,8 @@ export interface FileBrowserOptions {
   /** Downloads a layer that was not fetched yet (an inspected image). */
   fetchLayer: (layer: Descriptor) => Promise<void>;
   save: (blob: Blob, fileName: string) => void;
+  /** Lists and reads layers not downloaded through their table of contents. */
+  remote?: RemoteLayers;
 }
 
 /** What the worker builds for the view on screen, and when it must build it again. */
@@ -124,6 +127,7 @@ export class FileBrowser {
         this.#ask((viewId) =>
           this.#bridge.call('hardlinkTarget', { viewId, layer, linkname }),
         ).then((e) => e ?? undefined),
+      ...(opts.remote ? { remote: opts.remote } : {}),
     });
     this.rows = new RowWindow({
       rows: (window) =>

@@ -9,6 +9,7 @@ import type { LayerRef, LayersWorkerApi } from '../../workers/layers.ts';
 import { jobStopped } from '../../workers/rpc.ts';
 import type { Bridge } from '../bridge.ts';
 import { shortHex } from '../format.ts';
+import type { RemoteLayers } from './remote.ts';
 
 export interface Listing {
   status: 'fetching' | 'reading' | 'done' | 'error';
@@ -49,6 +50,8 @@ export interface ListingsOptions {
   fetchLayer: (layer: Descriptor) => Promise<void>;
   /** After how long a listing is `slow` (default slowMs); for tests. */
   slowMs?: number;
+  /** Lists a layer not downloaded from its table of contents, when it has one. */
+  remote?: RemoteLayers;
 }
 
 export class Listings {
@@ -173,6 +176,24 @@ export class Listings {
       }
     }, this.#opts.slowMs ?? slowMs);
     try {
+      const lazy = row.stored ? null : await this.#opts.remote?.listing(row, abort.signal);
+      if (lazy) {
+        // The tree lives in the layers worker: it takes the TOC's index from here.
+        const tooDeep = await this.#opts.bridge.call(
+          'adoptIndex',
+          { digest: ref.digest, index: lazy.files },
+          { signal: abort.signal },
+        );
+        if (this.#current(s)) {
+          this.#set(ref.digest, {
+            status: 'done',
+            entries: lazy.files.count,
+            tooDeep,
+            uncompressed: lazy.uncompressed,
+          });
+        }
+        return;
+      }
       // A layer not downloaded yet is fetched while its files are listed from the ingest as
       // it arrives. A failed fetch stops the listing too.
       const fetching = row.stored

@@ -3,10 +3,12 @@
 import { messageOf } from '../../lib/errors.ts';
 import type { IndexEntry } from '../../lib/layers/entry.ts';
 import { safeFileName } from '../../lib/layers/view.ts';
+import type { Descriptor } from '../../lib/oci/types.ts';
 import type { LayersWorkerApi } from '../../workers/layers.ts';
 import type { Bridge } from '../bridge.ts';
 import { jobStopped } from '../../workers/rpc.ts';
 import { layerName, slowMs, type Listings } from './listings.svelte.ts';
+import type { RemoteLayers } from './remote.ts';
 
 /** The first view of a file reads at most this much of it... */
 export const viewLimit = 1 << 20;
@@ -33,6 +35,8 @@ export interface ViewerOptions {
   onError: (message: string) => void;
   /** The file a hard link of a layer names (the worker holds the layer's index). */
   hardlinkTarget: (layer: number, linkname: string) => Promise<IndexEntry | undefined>;
+  /** Reads files of layers listed from their table of contents. */
+  remote?: RemoteLayers;
 }
 
 export class Viewer {
@@ -91,11 +95,14 @@ export class Viewer {
       }
     }, slowMs);
     try {
-      const r = await this.#opts.bridge.call(
-        'readFile',
-        { layer: ref, offset: entry.offset, size: entry.size, limit },
-        { signal: abort.signal },
-      );
+      const remote = this.#opts.remote?.has(ref.digest) ? this.#opts.remote : undefined;
+      const r = remote
+        ? await remote.read(this.#descriptor(layer), path, entry, limit, abort.signal)
+        : await this.#opts.bridge.call(
+            'readFile',
+            { layer: ref, offset: entry.offset, size: entry.size, limit },
+            { signal: abort.signal },
+          );
       if (this.file?.path === path) {
         this.file = { ...this.file, bytes: r.bytes, truncated: r.truncated, slow: false };
       }
@@ -139,6 +146,10 @@ export class Viewer {
     return true;
   }
 
+  #descriptor(layer: number): Descriptor {
+    return this.#opts.listings.summary!.layers[layer]!.descriptor;
+  }
+
   /** Saves the file on screen under a name that is safe on every OS. */
   async download(): Promise<void> {
     const v = this.file;
@@ -149,11 +160,14 @@ export class Viewer {
         : v.entry;
     if (!entry || entry.type !== 'file' || entry.sparse) return;
     try {
-      const blob = await this.#opts.bridge.call('fileBlob', {
-        layer: this.#opts.listings.ref(v.layer)!,
-        offset: entry.offset,
-        size: entry.size,
-      });
+      const ref = this.#opts.listings.ref(v.layer)!;
+      const blob = this.#opts.remote?.has(ref.digest)
+        ? await this.#opts.remote.blob(this.#descriptor(v.layer), v.path, entry)
+        : await this.#opts.bridge.call('fileBlob', {
+            layer: ref,
+            offset: entry.offset,
+            size: entry.size,
+          });
       this.#opts.save(blob, safeFileName(v.path));
     } catch (err) {
       this.#opts.onError(messageOf(err));
