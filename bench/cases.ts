@@ -41,9 +41,24 @@ export interface CaseResult {
 
 export const MiB = 1 << 20;
 
-export async function openApp(page: Page, url: string) {
+/** Where the app keeps its settings (src/state/settings.ts). */
+const settingsKey = 'berth.settings';
+
+/**
+ * Opens the app. `listAfterPull` turns off the setting that lists each layer while the pull
+ * stores it, for cases that time the listing on its own (and the index's growth while it runs).
+ */
+export async function openApp(page: Page, url: string, { listAfterPull = false } = {}) {
   await page.goto(url);
   await page.getByRole('textbox', { name: NAMES.reference }).waitFor();
+  if (listAfterPull) {
+    await page.evaluate((key) => {
+      const saved = JSON.parse(localStorage.getItem(key) ?? '{}') as Record<string, unknown>;
+      localStorage.setItem(key, JSON.stringify({ ...saved, indexWhilePulling: false }));
+    }, settingsKey);
+    await page.reload();
+    await page.getByRole('textbox', { name: NAMES.reference }).waitFor();
+  }
   await page
     .evaluate(() =>
       Promise.race([

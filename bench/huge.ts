@@ -90,7 +90,7 @@ async function berthHuge(ctx: CaseContext, image: PushedImage): Promise<HugeRun>
   const run = await launchRun();
   try {
     const { page } = run;
-    await openApp(page, ctx.server.url);
+    await openApp(page, ctx.server.url, { listAfterPull: true });
     const pulled = await withMemory(run, () => pull(page, image.ref));
     const browsing = await withMemory(run, async () => {
       const list = await browseLayer(page, 1);

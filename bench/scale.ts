@@ -150,7 +150,7 @@ async function berthScale(ctx: CaseContext, fx: ScaleFixture): Promise<ScaleRun>
   const run = await launchRun();
   try {
     const { page } = run;
-    await openApp(page, ctx.server.url);
+    await openApp(page, ctx.server.url, { listAfterPull: true });
     const pulled = await withMemory(run, () => pull(page, fx.image.ref));
     const usage = await storageUsage(page);
     const disk = await diskBytes(run.profile);

@@ -107,21 +107,24 @@ test('a file at the end of a stored gzip layer is read from a checkpoint, not fr
   await page.getByRole('button', { name: 'Browse merged filesystem' }).click();
   await expect.poll(() => files(page).locator('.reading').count(), { timeout: 60_000 }).toBe(0);
 
-  // The listing stored checkpoints for the layer.
-  const stored = await page.evaluate(async (digest) => {
-    const db = await new Promise<IDBDatabase>((resolve, reject) => {
-      const req = indexedDB.open('berth');
-      req.onsuccess = () => resolve(req.result);
-      req.onerror = () => reject(req.error);
-    });
-    const rec = await new Promise<{ points: { out: number }[] } | undefined>((resolve) => {
-      const req = db.transaction('layerCheckpoints').objectStore('layerCheckpoints').get(digest);
-      req.onsuccess = () => resolve(req.result);
-    });
-    db.close();
-    return rec?.points.map((p) => p.out);
-  }, image.layers![0]!.digest);
-  expect(stored?.length).toBeGreaterThanOrEqual(2);
+  // The listing's checkpoint pass, on another core, stored checkpoints for the layer.
+  const stored = () =>
+    page.evaluate(async (digest) => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const req = indexedDB.open('berth');
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+      const rec = await new Promise<{ points: { out: number }[] } | undefined>((resolve) => {
+        const req = db.transaction('layerCheckpoints').objectStore('layerCheckpoints').get(digest);
+        req.onsuccess = () => resolve(req.result);
+      });
+      db.close();
+      return rec?.points.map((p) => p.out);
+    }, image.layers![0]!.digest);
+  await expect
+    .poll(async () => (await stored())?.length ?? 0, { timeout: 60_000 })
+    .toBeGreaterThanOrEqual(2);
 
   await files(page).getByRole('searchbox', { name: 'Search files' }).fill('last.txt');
   await expect.poll(() => files(page).locator('.searching').count()).toBe(0);

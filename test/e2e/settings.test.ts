@@ -8,6 +8,7 @@ import { buildFixtures, type Fixtures } from '../harness/fixtures.ts';
 import { startRegistry, type Registry } from '../harness/registry.ts';
 import { startShim, type Shim } from '../harness/shim.ts';
 import { type E2E, startE2E } from './env.ts';
+import { maxParallelBlobs } from '../../src/lib/pull/defaults.ts';
 
 let env: E2E;
 /** A second, proxy-only Berth server on another origin that lets the app's origin in. */
@@ -198,11 +199,11 @@ describe('downloads', () => {
     const parallel = settings(p).getByRole('spinbutton', { name: 'Parallel downloads' });
     await parallel.fill('50');
     await parallel.blur();
-    await expect.poll(() => parallel.inputValue()).toBe('8');
+    await expect.poll(() => parallel.inputValue()).toBe(String(maxParallelBlobs));
     await p.reload();
     expect(
       await settings(p).getByRole('spinbutton', { name: 'Parallel downloads' }).inputValue(),
-    ).toBe('8');
+    ).toBe(String(maxParallelBlobs));
     await p.context().close();
   });
 
