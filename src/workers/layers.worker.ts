@@ -4,6 +4,12 @@
 import { layerCompression } from '../lib/oci/mediatypes.ts';
 import { algorithmOf } from '../lib/oci/hasher.ts';
 import { decompress } from '../lib/layers/decompress.ts';
+import {
+  CHECKPOINT_MIN_LAYER,
+  CheckpointRecorder,
+  tarFrom,
+  type TarFrom,
+} from '../lib/layers/checkpoints.ts';
 import { fileBlob, listLayer, readFileBytes, type FileBytes } from '../lib/layers/read.ts';
 import { searchPaths } from '../lib/layers/search.ts';
 import type { Store } from '../lib/store/store.ts';
@@ -46,14 +52,54 @@ async function source({ content }: Store, layer: LayerRef, signal: AbortSignal) 
   };
 }
 
-function tarStream(open: () => ReadableStream<Uint8Array>, mediaType: string, signal: AbortSignal) {
-  return decompress(open, layerCompression(mediaType), { signal });
+function tarStream(
+  open: () => ReadableStream<Uint8Array>,
+  mediaType: string,
+  signal: AbortSignal,
+  checkpoints?: CheckpointRecorder,
+) {
+  return decompress(open, layerCompression(mediaType), { signal, checkpoints });
 }
 
-/** A layer's uncompressed tar, from the store or following its download. */
-async function layerTar(layer: LayerRef, signal: AbortSignal) {
-  const src = await source(await store(), layer, signal);
-  return tarStream(src.open, layer.mediaType, signal);
+/** Records where later reads may start, for layers big enough to need it. */
+function recorderFor(layer: LayerRef): CheckpointRecorder | undefined {
+  const compression = layerCompression(layer.mediaType);
+  if (compression !== 'gzip' && compression !== 'zstd') return undefined;
+  return layer.size >= CHECKPOINT_MIN_LAYER ? new CheckpointRecorder(compression) : undefined;
+}
+
+/** What reads of files cost, for tests (which read it from the worker's global scope): how
+ * many started at a checkpoint, and the uncompressed bytes decoded before reaching a file. */
+const readStats = { reads: 0, fromCheckpoint: 0, skippedBytes: 0 };
+(self as unknown as { berthReadStats: typeof readStats }).berthReadStats = readStats;
+
+function countRead(offset: number, from: TarFrom) {
+  readStats.reads++;
+  if (from.start > 0) readStats.fromCheckpoint++;
+  readStats.skippedBytes += offset - from.start;
+}
+
+/** A layer's uncompressed tar from near `offset` on: a stored layer's from the checkpoint at or
+ * before it when it has checkpoints, else the whole tar, from the store or following its
+ * download. A read from a checkpoint cannot check the CRC-32 of the gzip member it starts in;
+ * it relies on the blob's digest, checked at commit, and on the checkpoints having been
+ * recorded from those verified bytes (tarFrom says what is still checked). */
+async function layerTarFrom(
+  layer: LayerRef,
+  offset: number,
+  signal: AbortSignal,
+): Promise<TarFrom> {
+  const s = await store();
+  const compression = layerCompression(layer.mediaType);
+  if (await s.content.info(layer.digest)) {
+    const [blob, checkpoints] = await Promise.all([
+      s.content.read(layer.digest),
+      s.layerCheckpoints.get(layer.digest),
+    ]);
+    return tarFrom(blob, compression, checkpoints, offset, { signal });
+  }
+  const src = await source(s, layer, signal);
+  return { tar: tarStream(src.open, layer.mediaType, signal), start: 0 };
 }
 
 /** The paths the page searches: the view on screen, sent once per version of it. */
@@ -87,15 +133,20 @@ const api = {
         const again = await s.layerIndexes.get(arg.digest);
         if (again) return again;
         const src = await source(s, arg, ctx.signal);
-        const listing = await listLayer(tarStream(src.open, arg.mediaType, ctx.signal), {
+        const recorder = recorderFor(arg);
+        const tar = tarStream(src.open, arg.mediaType, ctx.signal, recorder);
+        const listing = await listLayer(tar, {
           signal: ctx.signal,
           algorithm: arg.diffID ? algorithmOf(arg.diffID) : 'sha256',
           onBatch: (files, uncompressed) =>
             ctx.emit({ type: 'files', files, uncompressed } satisfies LayerEvent),
         });
         // Only a verified blob's listing is kept: a followed download is checked at commit.
-        if (src.committed || (await s.content.info(arg.digest)))
+        if (src.committed || (await s.content.info(arg.digest))) {
+          const checkpoints = recorder?.finish();
+          if (checkpoints) await s.layerCheckpoints.put(arg.digest, checkpoints);
           await s.layerIndexes.put(arg.digest, listing);
+        }
         return listing;
       },
       { signal: ctx.signal },
@@ -117,8 +168,9 @@ const api = {
     arg: { layer: LayerRef; offset: number; size: number; limit: number },
     ctx: CallContext,
   ): Promise<FileBytes> {
-    const tar = await layerTar(arg.layer, ctx.signal);
-    return readFileBytes(tar, arg.offset, arg.size, arg.limit, ctx.signal);
+    const from = await layerTarFrom(arg.layer, arg.offset, ctx.signal);
+    countRead(arg.offset, from);
+    return readFileBytes(from.tar, arg.offset - from.start, arg.size, arg.limit, ctx.signal);
   },
 
   /** One whole file, for "Download this file". */
@@ -126,8 +178,9 @@ const api = {
     arg: { layer: LayerRef; offset: number; size: number },
     ctx: CallContext,
   ): Promise<Blob> {
-    const tar = await layerTar(arg.layer, ctx.signal);
-    return fileBlob(tar, arg.offset, arg.size, ctx.signal);
+    const from = await layerTarFrom(arg.layer, arg.offset, ctx.signal);
+    countRead(arg.offset, from);
+    return fileBlob(from.tar, arg.offset - from.start, arg.size, ctx.signal);
   },
 };
 

@@ -16,12 +16,13 @@
 // member or frame, after that member's bytes were delivered, so an errored stream must be
 // discarded whole. Errors from the input stream itself (a Blob that can no longer be read) pass
 // through unchanged, so callers can tell a storage failure from corrupt data.
-import { Gunzip } from 'fflate';
+import { Gunzip, type GunzipStreamOptions } from 'fflate';
 import { Decompress as ZstdDecoder } from 'fzstd';
 import { createCRC32, createXXHash64, type IHasher } from 'hash-wasm';
 import { messageOf } from '../errors.ts';
 import { yielder } from '../tasks.ts';
 import type { Compression } from '../oci/mediatypes.ts';
+import type { CheckpointRecorder } from './checkpoints.ts';
 
 /** The compressed data is corrupt, truncated or of a form this module refuses. */
 export class DecompressError extends Error {
@@ -72,6 +73,17 @@ export interface DecompressOptions {
    * pass one that fails the way Chromium's does on multi-member gzip.
    */
   nativeGunzip?: () => NativeGunzipPair;
+  /**
+   * Records random-access checkpoints while decoding (checkpoints.ts). A gzip layer is then
+   * decoded with fflate, whose block boundaries are visible, rather than the native decoder.
+   */
+  checkpoints?: CheckpointRecorder | undefined;
+  /**
+   * gzip: the input starts at a deflate block boundary inside a member, `bit` bits into its
+   * first byte, with `window` the member's output before it (a checkpoint). That member's
+   * header and trailer were before the checkpoint and are not checked; later members are.
+   */
+  resume?: { window: Uint8Array; bit: number };
 }
 
 /** What DecompressionStream('gzip') is, as far as this module cares. */
@@ -108,13 +120,18 @@ export function decompress(
       const factory =
         opts.nativeGunzip ??
         (typeof DecompressionStream === 'function' && (() => new DecompressionStream('gzip')));
-      if (opts.native === false || !factory) {
-        return output(() => fflateGunzip(counted), signal, meter);
+      if (opts.native === false || !factory || opts.checkpoints || opts.resume) {
+        const { checkpoints, resume } = opts;
+        return output(() => fflateGunzip(counted, { checkpoints, resume }), signal, meter);
       }
       return output(() => new GunzipWithFallback(counted, factory, signal), signal, meter);
     }
     case 'zstd':
-      return output(() => new SyncDecoder(counted, zstdCodec), signal, meter);
+      return output(
+        () => new SyncDecoder(counted, (emit) => zstdCodec(emit, opts.checkpoints)),
+        signal,
+        meter,
+      );
     default:
       throw new UnsupportedCompressionError(compression);
   }
@@ -496,11 +513,29 @@ class GunzipWithFallback implements Decoder {
   }
 }
 
-function fflateGunzip(open: Open): Decoder {
+interface GunzipHooks {
+  checkpoints?: CheckpointRecorder | undefined;
+  resume?: { window: Uint8Array; bit: number } | undefined;
+}
+
+function fflateGunzip(open: Open, hooks: GunzipHooks = {}): Decoder {
   return new SyncDecoder(
     open,
-    async (emit) => new GunzipCodec(await createCRC32(), await createCRC32(), emit),
+    async (emit) => new GunzipCodec(await createCRC32(), await createCRC32(), emit, hooks),
   );
+}
+
+/** What the fflate patch (patches/fflate+*.patch) adds to Gunzip: a hook at every deflate
+ * block boundary, and a start inside a member's deflate data. */
+interface PatchedGunzip extends Gunzip {
+  /** A block starts `bitsLeft` bits before the end of the input pushed so far, after `made`
+   * bytes of this push's output; `window` is the output before it (a view: copy to keep). */
+  onblock?: ((bitsLeft: number, made: number, window: Uint8Array) => void) | undefined;
+}
+interface PatchedGunzipOptions {
+  dictionary?: Uint8Array;
+  /** The first push starts in a member's deflate data, at a block this many bits in. */
+  startBit?: number;
 }
 
 /**
@@ -512,7 +547,7 @@ function fflateGunzip(open: Open): Decoder {
  * next member (`onmember`) or the input ends.
  */
 class GunzipCodec implements Codec {
-  readonly #gunzip = new Gunzip();
+  readonly #gunzip: PatchedGunzip;
   readonly #crc: IHasher;
   readonly #headerCrc: IHasher;
   readonly #tail = new Tail();
@@ -526,9 +561,32 @@ class GunzipCodec implements Codec {
   readonly #emit: (chunk: Uint8Array) => void;
   /** Output held back while the end is checked (see #seal). */
   #held: Uint8Array[] | undefined;
+  /** The input started at a checkpoint inside a member: its header and trailer are not ours to
+   * check (the member's CRC-32 covers bytes before the checkpoint). Cleared at the next member. */
+  #resumed: boolean;
 
   /** `crc` follows each member's data; `headerCrc` checks headers (FHCRC). */
-  constructor(crc: IHasher, headerCrc: IHasher, emit: (chunk: Uint8Array) => void) {
+  constructor(
+    crc: IHasher,
+    headerCrc: IHasher,
+    emit: (chunk: Uint8Array) => void,
+    { checkpoints, resume }: GunzipHooks = {},
+  ) {
+    const options: PatchedGunzipOptions = resume
+      ? { dictionary: resume.window, startBit: resume.bit }
+      : {};
+    this.#gunzip = new Gunzip(options as GunzipStreamOptions);
+    this.#resumed = resume !== undefined;
+    if (resume) this.#headerAt = undefined;
+    if (checkpoints) {
+      // Only a boundary the recorder keeps costs more than a comparison: it copies the window.
+      this.#gunzip.onblock = (bitsLeft, made, window) => {
+        const out = this.#out + made;
+        if (checkpoints.wants(out)) {
+          checkpoints.block(this.#in * 8 - bitsLeft, out, this.#memberStart, window);
+        }
+      };
+    }
     this.#crc = crc.init();
     this.#headerCrc = headerCrc;
     this.#gunzip.ondata = (data) => {
@@ -546,7 +604,8 @@ class GunzipCodec implements Codec {
     this.#gunzip.onmember = (offset) => {
       // The member that ends here may have come whole in one piece: check its header first.
       this.#checkHeader();
-      this.#checkTrailer(offset);
+      if (!this.#resumed) this.#checkTrailer(offset);
+      this.#resumed = false;
       this.#headerAt = offset;
       this.#checkHeader();
       this.#crc.init();
@@ -570,8 +629,9 @@ class GunzipCodec implements Codec {
 
   end() {
     this.#checkHeader();
-    // A member is at least a 10-byte header, 2 bytes of deflate data and an 8-byte trailer.
-    if (this.#in - this.#memberStart < 20) {
+    // A member is at least a 10-byte header, 2 bytes of deflate data and an 8-byte trailer
+    // (and a member entered at a checkpoint, at least its trailer).
+    if (this.#in - this.#memberStart < (this.#resumed ? 8 : 20)) {
       throw new DecompressError(
         'gzip',
         this.#in === 0 ? 'the input is empty' : 'truncated: the input ends inside a gzip member',
@@ -591,6 +651,8 @@ class GunzipCodec implements Codec {
   #seal() {
     const end = this.#in;
     let reported: number | undefined;
+    // The empty member is not the layer's: no checkpoint in it.
+    this.#gunzip.onblock = undefined;
     // The last of the real member's output can come out only now (fflate decodes near the end
     // of its input only once more follows); held until the member is known to end here, since
     // if it does not, the output is the empty member read as deflate data.
@@ -630,7 +692,7 @@ class GunzipCodec implements Codec {
       this.#out += data.length;
       this.#emit(data);
     }
-    this.#checkTrailer(end);
+    if (!this.#resumed) this.#checkTrailer(end);
   }
 
   #push(data: Uint8Array, final: boolean) {
@@ -777,8 +839,11 @@ class Tail {
   }
 }
 
-async function zstdCodec(emit: (chunk: Uint8Array) => void): Promise<Codec> {
-  return new ZstdCodec(await createXXHash64(), emit);
+async function zstdCodec(
+  emit: (chunk: Uint8Array) => void,
+  checkpoints?: CheckpointRecorder,
+): Promise<Codec> {
+  return new ZstdCodec(await createXXHash64(), emit, checkpoints);
 }
 
 type ZstdPhase = 'magic' | 'header' | 'block' | 'body' | 'checksum' | 'skipSize' | 'skip';
@@ -823,9 +888,16 @@ class ZstdCodec implements Codec {
   /** The window sizes its frames declared so far, in bytes. */
   #windows = 0;
 
-  constructor(xxh: IHasher, emit: (chunk: Uint8Array) => void) {
+  readonly #checkpoints: CheckpointRecorder | undefined;
+
+  constructor(
+    xxh: IHasher,
+    emit: (chunk: Uint8Array) => void,
+    checkpoints: CheckpointRecorder | undefined,
+  ) {
     this.#xxh = xxh;
     this.#emit = emit;
+    this.#checkpoints = checkpoints;
   }
 
   feed(chunk: Uint8Array): number {
@@ -859,6 +931,8 @@ class ZstdCodec implements Codec {
         case 'magic': {
           const magic = this.#u32(0);
           if (magic === 0xfd2fb528) {
+            // Frames are independent: each one's start is a place to begin reading.
+            this.#checkpoints?.frame(this.#in + i - 4, this.#out);
             this.#frame = {
               decoder: this.#decoder(),
               checksum: false,

@@ -53,6 +53,10 @@ export async function openDatabase(opts: OpenOptions = {}): Promise<Database> {
           db.createObjectStore('layerIndexes', { keyPath: 'digest' });
           db.createObjectStore('layerEntries', { keyPath: ['digest', 'batch'] });
         }
+        if (oldVersion < 5) {
+          // Added beside the others: every store of version 4 keeps its data.
+          db.createObjectStore('layerCheckpoints', { keyPath: 'digest' });
+        }
       },
       blocked() {
         opts.onBlocked?.();

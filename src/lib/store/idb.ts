@@ -21,6 +21,7 @@ import {
   type ImageStore,
   type IngestOptions,
   type IngestWriter,
+  type LayerCheckpointStore,
   type LayerIndexStore,
   type Store,
   chunkSize,
@@ -43,6 +44,7 @@ function idbStore(db: Database): Store {
     content: new IdbContentStore(db),
     images: idbImages(db),
     layerIndexes: idbLayerIndexes(db),
+    layerCheckpoints: idbLayerCheckpoints(db),
     credentials: idbCredentials(db),
   };
 }
@@ -75,9 +77,10 @@ class IdbContentStore implements ContentStore {
   async delete(digest: string): Promise<void> {
     // The blob goes with what was derived from it, in one transaction.
     const tx = this.#db.transaction(
-      ['blobs', 'chunks', 'layerIndexes', 'layerEntries'],
+      ['blobs', 'chunks', 'layerIndexes', 'layerEntries', 'layerCheckpoints'],
       'readwrite',
     );
+    await tx.objectStore('layerCheckpoints').delete(digest);
     await tx.objectStore('chunks').delete(digestRange(digest));
     await tx.objectStore('layerEntries').delete(digestRange(digest));
     await tx.objectStore('layerIndexes').delete(digest);
@@ -200,6 +203,20 @@ function idbLayerIndexes(db: Database): LayerIndexStore {
       if (!rec || batches.length !== rec.batches) return undefined;
       return { ...rec, files: batches.flatMap((b) => b.entries) };
     },
+  };
+}
+
+function idbLayerCheckpoints(db: Database): LayerCheckpointStore {
+  return {
+    async get(digest) {
+      const rec = await db.get('layerCheckpoints', digest);
+      if (!rec) return undefined;
+      const { digest: _, ...checkpoints } = rec;
+      return checkpoints;
+    },
+    // The windows are a Blob: IndexedDB keeps it apart from the record's other fields.
+    put: async (digest, checkpoints) =>
+      void (await db.put('layerCheckpoints', { ...checkpoints, digest })),
   };
 }
 

@@ -12,6 +12,7 @@ import {
   resumeIngest,
 } from './ingest.ts';
 import { withLock } from './locks.ts';
+import type { LayerCheckpoints } from '../layers/checkpoints.ts';
 import {
   type BlobRecord,
   type CredentialRecord,
@@ -62,6 +63,7 @@ class Data {
   readonly images = new Map<string, ImageRecord>();
   readonly pulls = new Map<string, PullRecord>();
   readonly layerIndexes = new Map<string, LayerIndex>();
+  readonly layerCheckpoints = new Map<string, LayerCheckpoints>();
   readonly credentials = new Map<string, CredentialRecord>();
   puts = 0;
   /** Bumped by crash(): writers opened before it are dead. */
@@ -137,6 +139,10 @@ export function memoryStore(faults: MemoryFaults = {}): MemoryStore {
         data.layerIndexes.set(digest, copy({ ...rec, files: index.files }));
       },
     },
+    layerCheckpoints: {
+      get: async (digest) => copy(data.layerCheckpoints.get(digest)),
+      put: async (digest, checkpoints) => void data.layerCheckpoints.set(digest, copy(checkpoints)),
+    },
     credentials: {
       list: async () => copy([...data.credentials.values()]),
       registries: async () => [...data.credentials.keys()],
@@ -181,6 +187,7 @@ class MemoryContentStore implements ContentStore {
   async delete(digest: string) {
     this.#data.dropChunks(digest);
     this.#data.layerIndexes.delete(digest);
+    this.#data.layerCheckpoints.delete(digest);
     this.#data.blobs.delete(digest);
   }
 

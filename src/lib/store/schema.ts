@@ -2,6 +2,7 @@
 // ever one huge value and an export can compose them without copying bytes into JS.
 import type { DBSchema } from 'idb';
 import type { IndexEntry } from '../layers/entry.ts';
+import type { LayerCheckpoints } from '../layers/checkpoints.ts';
 import type {
   BlobRecord,
   CredentialRecord,
@@ -12,7 +13,7 @@ import type {
 } from './store.ts';
 
 export const dbName = 'berth';
-export const dbVersion = 4;
+export const dbVersion = 5;
 
 /** A chunk of a blob or of an ingest in progress, keyed by [digest, offset]. */
 export interface ChunkRecord {
@@ -28,6 +29,11 @@ export interface LayerEntriesRecord {
   entries: IndexEntry[];
 }
 
+/** A layer's random-access checkpoints (layers/checkpoints.ts), keyed by its blob's digest. */
+export interface LayerCheckpointsRecord extends LayerCheckpoints {
+  digest: string;
+}
+
 export interface BerthDB extends DBSchema {
   blobs: { key: string; value: BlobRecord };
   chunks: { key: [string, number]; value: ChunkRecord };
@@ -37,4 +43,5 @@ export interface BerthDB extends DBSchema {
   pulls: { key: string; value: PullRecord };
   layerIndexes: { key: string; value: LayerIndexRecord };
   layerEntries: { key: [string, number]; value: LayerEntriesRecord };
+  layerCheckpoints: { key: string; value: LayerCheckpointsRecord };
 }

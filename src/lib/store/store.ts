@@ -8,6 +8,7 @@
 // uses (`store.content.info`), an implementation can share state between parts (a blob's
 // deletion takes its layer index with it), and a test store is a plain object.
 import type { IndexEntry } from '../layers/entry.ts';
+import type { LayerCheckpoints } from '../layers/checkpoints.ts';
 import type { Descriptor } from '../oci/types.ts';
 
 // The records every implementation keeps (IndexedDB's layout of them is schema.ts).
@@ -229,6 +230,15 @@ export interface LayerIndexStore {
   ): Promise<void>;
 }
 
+/** Where reads of a stored layer may start decompressing (layers/checkpoints.ts): derived
+ * from the blob like its file index, and deleted with it (Manager.delete). */
+export interface LayerCheckpointStore {
+  /** The layer's checkpoints, or undefined when none were recorded. */
+  get(digest: string): Promise<LayerCheckpoints | undefined>;
+  /** Stores them, replacing any earlier ones. */
+  put(digest: string, checkpoints: LayerCheckpoints): Promise<void>;
+}
+
 /** Credentials the user asked Berth to remember. */
 export interface CredentialStore {
   list(): Promise<CredentialRecord[]>;
@@ -243,6 +253,7 @@ export interface Store {
   content: ContentStore;
   images: ImageStore;
   layerIndexes: LayerIndexStore;
+  layerCheckpoints: LayerCheckpointStore;
   credentials: CredentialStore;
 }
 

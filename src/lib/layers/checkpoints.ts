@@ -1,0 +1,194 @@
+// Random access into a compressed layer, as zlib's examples/zran.c does it: while a layer is
+// decompressed for its listing, a checkpoint is recorded every SPACING bytes of output, and a
+// later read of one file starts decompressing at the nearest checkpoint before it instead of at
+// the start of the layer.
+//
+// A gzip checkpoint is a deflate block boundary: its bit offset in the compressed blob, its
+// offset in the uncompressed tar, and the 32 KiB of output before it (the window that the
+// block's back-references may reach). A gzip member's start needs no window. A zstd checkpoint
+// is a frame's start: frames are independent, so nothing else is needed; a layer made by the
+// zstd CLI is one frame and has no checkpoint inside it.
+import { deflateSync, inflateSync } from 'fflate';
+import type { Compression } from '../oci/mediatypes.ts';
+import { decompress, type DecompressOptions } from './decompress.ts';
+
+/**
+ * Uncompressed bytes between two checkpoints, at least. A read decompresses up to this much
+ * before it reaches its offset (tens of milliseconds of fflate), and a gzip checkpoint costs its
+ * window, at most 32 KiB: 4 MiB keeps that under 8 MiB per GiB of layer (about 2 MiB for text,
+ * whose windows deflate 4:1), the spacing SOCI chose. zran's 1 MiB would make the longest skip
+ * a quarter as long but the store four times larger.
+ */
+export const CHECKPOINT_SPACING = 4 * 1024 * 1024;
+
+/** Layers smaller than this (compressed) get no checkpoints: reading one from its start is
+ * already quick, and listing a gzip layer for checkpoints gives up the native decoder. */
+export const CHECKPOINT_MIN_LAYER = 8 * 1024 * 1024;
+
+/** One place to start decompressing. */
+export interface Checkpoint {
+  /** Offset in the uncompressed tar. */
+  out: number;
+  /** Byte offset in the compressed blob where decoding starts. */
+  in: number;
+  /** gzip: bits of the byte at `in` that belong to the block before (0 to 7). */
+  bit: number;
+  /** gzip: compressed offset of the header of the member the checkpoint is in. */
+  member?: number;
+  /**
+   * gzip: where the window (the output before the checkpoint, up to 32 KiB) is in the
+   * record's `windows`: `size` bytes from `at`, deflated, inflating to `length` bytes. Absent
+   * at a member's start, where `in` is the member's header and no window is needed.
+   */
+  window?: { at: number; size: number; length: number };
+}
+
+/** A layer's checkpoints, stored next to its file index and deleted with its blob. */
+export interface LayerCheckpoints {
+  compression: 'gzip' | 'zstd';
+  /** The spacing they were recorded at. */
+  spacing: number;
+  /** By increasing `out`. */
+  points: Checkpoint[];
+  /** The gzip windows, deflated, one after another. A Blob: the browser keeps it, and a read
+   * takes only the slice it needs. */
+  windows: Blob;
+}
+
+/** Collects checkpoints while a layer is decompressed (DecompressOptions.checkpoints). */
+export class CheckpointRecorder {
+  readonly #spacing: number;
+  readonly #points: Checkpoint[] = [];
+  readonly #windows: Blob[] = [];
+  #windowBytes = 0;
+  #last = 0;
+  #lastIn = -1;
+
+  constructor(
+    readonly compression: 'gzip' | 'zstd',
+    spacing = CHECKPOINT_SPACING,
+  ) {
+    this.#spacing = spacing;
+  }
+
+  /** Whether a checkpoint at uncompressed offset `out` would be kept: callers ask first, so a
+   * window is copied only when it is. */
+  wants(out: number): boolean {
+    return out > 0 && out - this.#last >= this.#spacing;
+  }
+
+  /** A gzip deflate block starts at compressed bit offset `bitOffset`, uncompressed offset
+   * `out`, in the member whose header is at `member`; `window` is the output before it in
+   * that member (empty at the member's start). */
+  block(bitOffset: number, out: number, member: number, window: Uint8Array) {
+    // fflate reports a boundary again when a block's header did not fit in one push.
+    if (bitOffset <= this.#lastIn || !this.wants(out)) return;
+    this.#lastIn = bitOffset;
+    this.#last = out;
+    if (window.length === 0) {
+      // The member's start: decode it from its header, which checks its CRC too.
+      this.#points.push({ out, in: member, bit: 0, member });
+      return;
+    }
+    const packed = deflateSync(window, { level: 1 });
+    // Incompressible windows are stored as they are (size === length says so).
+    const stored = packed.length < window.length ? packed : window.slice();
+    this.#points.push({
+      out,
+      in: Math.floor(bitOffset / 8),
+      bit: bitOffset % 8,
+      member,
+      window: { at: this.#windowBytes, size: stored.length, length: window.length },
+    });
+    this.#windows.push(new Blob([stored]));
+    this.#windowBytes += stored.length;
+  }
+
+  /** A zstd frame starts at compressed offset `at`, uncompressed offset `out`. */
+  frame(at: number, out: number) {
+    if (at <= this.#lastIn || !this.wants(out)) return;
+    this.#lastIn = at;
+    this.#last = out;
+    this.#points.push({ out, in: at, bit: 0 });
+  }
+
+  /** What was recorded, or undefined when there is no checkpoint past the layer's start. */
+  finish(): LayerCheckpoints | undefined {
+    if (this.#points.length === 0) return undefined;
+    return {
+      compression: this.compression,
+      spacing: this.#spacing,
+      points: this.#points,
+      windows: new Blob(this.#windows),
+    };
+  }
+}
+
+/** The checkpoint to start from for uncompressed offset `offset`: the last one at or before
+ * it, or undefined when there is none (start at the beginning). */
+export function nearestCheckpoint(cps: LayerCheckpoints, offset: number): Checkpoint | undefined {
+  const { points } = cps;
+  let lo = 0;
+  let hi = points.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (points[mid]!.out <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo > 0 ? points[lo - 1] : undefined;
+}
+
+/** What the compressed blob must offer: a Blob does (slicing one reads nothing). */
+export interface LayerBlob {
+  readonly size: number;
+  slice(start: number): { stream(): ReadableStream<Uint8Array> };
+  stream(): ReadableStream<Uint8Array>;
+}
+
+/** The uncompressed tar from some offset on. */
+export interface TarFrom {
+  tar: ReadableStream<Uint8Array>;
+  /** The uncompressed offset the stream starts at. */
+  start: number;
+}
+
+/**
+ * The layer's uncompressed tar, starting at the nearest checkpoint at or before `offset` (or at
+ * its start without one; an uncompressed layer starts at `offset` itself). Only the blob from
+ * there on is read.
+ *
+ * Integrity: a read that starts inside a gzip member cannot check that member's CRC-32 (it
+ * covers bytes before the checkpoint); members that start later are checked whole, as are zstd
+ * frames from a checkpoint on. What stays unchecked is covered by where the bytes come from:
+ * the stored blob's digest was verified when it was committed, and the checkpoints were
+ * recorded while decoding those verified bytes, whose diffID the listing checked.
+ */
+export async function tarFrom(
+  blob: LayerBlob,
+  compression: Compression,
+  cps: LayerCheckpoints | undefined,
+  offset: number,
+  opts: DecompressOptions = {},
+): Promise<TarFrom> {
+  if (compression === 'none') {
+    // An uncompressed tar is its own index: start at the file.
+    return { tar: decompress(() => blob.slice(offset).stream(), 'none', opts), start: offset };
+  }
+  const point = cps && cps.compression === compression ? nearestCheckpoint(cps, offset) : undefined;
+  if (!point) return { tar: decompress(() => blob.stream(), compression, opts), start: 0 };
+  const open = () => blob.slice(point.in).stream();
+  if (!point.window) {
+    // A zstd frame or a gzip member: an ordinary stream from there.
+    return { tar: decompress(open, compression, opts), start: point.out };
+  }
+  const { at, size, length } = point.window;
+  const stored = new Uint8Array(await cps!.windows.slice(at, at + size).arrayBuffer());
+  const window = size === length ? stored : inflateSync(stored, { out: new Uint8Array(length) });
+  if (window.length !== length) {
+    throw new Error(`a stored checkpoint window inflates to ${window.length} bytes, not ${length}`);
+  }
+  return {
+    tar: decompress(open, compression, { ...opts, resume: { window, bit: point.bit } }),
+    start: point.out,
+  };
+}
