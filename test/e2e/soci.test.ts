@@ -87,7 +87,10 @@ beforeAll(async () => {
     {
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...(await pushBlob(config)) },
+      config: {
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        ...(await pushBlob(config)),
+      },
       layers: [layer],
     } as { mediaType: string },
     'v1',

@@ -20,6 +20,7 @@ import { TarParser, type TarEntry } from '../../src/lib/layers/tar.ts';
 import { run } from './process.ts';
 
 export const sociIndexV1 = 'application/vnd.amazon.soci.index.v1+json';
+export const sociIndexV2 = 'application/vnd.amazon.soci.index.v2+json';
 export const layerDigestAnnotation = 'com.amazon.soci.image-layer-digest';
 const emptyJson = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';
 
@@ -185,11 +186,13 @@ interface Desc {
 }
 
 /**
- * The SOCI index (v1: an OCI image manifest whose config media type names it) for one layer's
- * zTOC, with `subject` the image manifest, and the referrers-tag index that lists it for
- * registries without the referrers API.
+ * The SOCI index (an OCI image manifest whose config media type names its version) for one
+ * layer's zTOC, and the referrers-tag index that lists it for registries without the referrers
+ * API. A v1 index refers to the image manifest as its subject; a v2 one has none (the image's
+ * manifest names it instead, in its com.amazon.soci.index-digest annotation).
  */
-export function sociIndex(layer: Desc, ztoc: Buffer, subject: Desc) {
+export function sociIndex(layer: Desc, ztoc: Buffer, subject?: Desc) {
+  const type = subject ? sociIndexV1 : sociIndexV2;
   const ztocDesc: Desc = {
     mediaType: 'application/octet-stream',
     digest: sha256(ztoc),
@@ -202,9 +205,11 @@ export function sociIndex(layer: Desc, ztoc: Buffer, subject: Desc) {
   const manifest = {
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: sociIndexV1, digest: emptyJson, size: 2 },
+    config: { mediaType: type, digest: emptyJson, size: 2 },
     layers: [ztocDesc],
-    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+    ...(subject
+      ? { subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size } }
+      : {}),
     annotations: { 'com.amazon.soci.build-tool-identifier': 'berth test harness' },
   };
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
@@ -216,7 +221,7 @@ export function sociIndex(layer: Desc, ztoc: Buffer, subject: Desc) {
         mediaType: manifest.mediaType,
         digest: sha256(manifestBytes),
         size: manifestBytes.length,
-        artifactType: sociIndexV1,
+        artifactType: type,
       },
     ],
   };
@@ -224,6 +229,6 @@ export function sociIndex(layer: Desc, ztoc: Buffer, subject: Desc) {
     manifest,
     manifestBytes,
     referrers,
-    tag: `sha256-${subject.digest.slice('sha256:'.length)}`,
+    tag: subject ? `sha256-${subject.digest.slice('sha256:'.length)}` : '',
   };
 }

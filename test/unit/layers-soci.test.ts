@@ -12,7 +12,7 @@ import type { Descriptor } from '../../src/lib/oci/types.ts';
 import { parseReference } from '../../src/lib/reference/reference.ts';
 import { RegistryClient } from '../../src/lib/registry/client.ts';
 import { MemoryRegistry, type Request } from '../harness/memory-registry.ts';
-import { buildZtoc, gzipLayer, sociIndex, type Ztoc } from '../harness/soci.ts';
+import { buildZtoc, gzipLayer, sociIndex, sociIndexV2, type Ztoc } from '../harness/soci.ts';
 
 const gzipType = 'application/vnd.oci.image.layer.v1.tar+gzip';
 const repo = 'soci/app';
@@ -166,6 +166,34 @@ describe('SOCI', () => {
       expect(Buffer.concat(parts).equals(tar.subarray(sp.out, sp.out + n))).toBe(true);
     }
   });
+});
+
+test('a SOCI-enabled image (index manifest v2) names its SOCI index in its manifest', async () => {
+  const registry = new MemoryRegistry();
+  const desc: Descriptor = registry.blob(repo, Buffer.from(blob), gzipType);
+  registry.blob(repo, ztoc.bytes, 'application/octet-stream');
+  registry.blob(repo, Buffer.from('{}'), sociIndexV2);
+  const soci = sociIndex(desc, ztoc.bytes);
+  expect(soci.manifest.config.mediaType).toBe(sociIndexV2);
+  const sociDesc = registry.manifest(repo, soci.manifest);
+  const image = registry.manifest(repo, {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    layers: [desc],
+    annotations: { 'com.amazon.soci.index-digest': sociDesc.digest },
+  } as { mediaType: string });
+  const client = new RegistryClient({ transport: registry.transport, retry: { attempts: 1 } });
+  const ref = parseReference(`${registry.host}/${repo}`);
+  // No referrers at all: the annotation alone finds it.
+  const ztocs = await sociZtocs(client, ref, image.digest, { sociIndex: sociDesc.digest });
+  const index = await readSoci({ client, ref, desc }, ztocs.get(desc.digest)!);
+  expect(index.entries.map((e) => e.path)).toEqual([
+    'etc/hello',
+    'usr/bin/big',
+    'usr/share/numbers',
+  ]);
+  // Without it, and with no referrers, there is none.
+  expect((await sociZtocs(client, ref, image.digest)).size).toBe(0);
 });
 
 describe('hostile zTOCs', () => {

@@ -6,10 +6,11 @@
 import type { IndexEntry } from '../../lib/layers/entry.ts';
 import type { FileBytes } from '../../lib/layers/read.ts';
 import { readChunks, readToc, type RemoteLayer } from '../../lib/layers/toc/remote.ts';
-import type { SociIndex } from '../../lib/layers/toc/soci.ts';
+import { sociIndexAnnotation, type SociIndex } from '../../lib/layers/toc/soci.ts';
 import { readSoci, readSociFile, sociZtocs } from '../../lib/layers/toc/soci-remote.ts';
 import type { Toc, TocFormat } from '../../lib/layers/toc/toc.ts';
 import { layerCompression } from '../../lib/oci/mediatypes.ts';
+import { isDigest } from '../../lib/oci/digest.ts';
 import type { Descriptor } from '../../lib/oci/types.ts';
 import { parseReference, repositoryOf } from '../../lib/reference/reference.ts';
 import type { Connection } from '../../lib/registry/transport.ts';
@@ -62,11 +63,27 @@ async function remoteLayer(arg: RemoteLayerArg): Promise<RemoteLayer> {
 function ztocsOf(layer: RemoteLayer, manifestDigest: string) {
   let p = socis.get(manifestDigest);
   if (!p) {
-    p = sociZtocs(layer.client, layer.ref, manifestDigest).catch(() => new Map());
+    p = sociIndexOf(manifestDigest)
+      .then((sociIndex) => sociZtocs(layer.client, layer.ref, manifestDigest, { sociIndex }))
+      .catch(() => new Map<string, Descriptor>());
     socis.set(manifestDigest, p);
     while (socis.size > keptSoci) socis.delete(socis.keys().next().value!);
   }
   return p;
+}
+
+/** The SOCI index a SOCI-enabled image's manifest names (SOCI index manifest v2), if any. */
+async function sociIndexOf(manifestDigest: string): Promise<string | undefined> {
+  try {
+    const bytes = await (await store()).content.readBytes(manifestDigest);
+    const doc = JSON.parse(new TextDecoder().decode(bytes)) as {
+      annotations?: Record<string, unknown>;
+    } | null;
+    const d = doc?.annotations?.[sociIndexAnnotation];
+    return typeof d === 'string' && isDigest(d) ? d : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The layer's own TOC, else (a plain gzip layer) its SOCI zTOC, else undefined. */

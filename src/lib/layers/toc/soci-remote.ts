@@ -25,27 +25,39 @@ const maxSociIndexes = 8;
 const groupBytes = 8 << 20;
 
 /**
- * The zTOCs the SOCI indexes attached to image manifest `subject` give, by image layer digest
- * (empty when there is none). v1 and v2 SOCI indexes are both manifests whose subject is the
- * image manifest, told apart by their artifact type.
+ * The zTOCs the SOCI indexes of image manifest `subject` give, by image layer digest (empty
+ * when there is none): first the one a SOCI-enabled image names in its manifest's annotation
+ * (`sociIndex`, SOCI index manifest v2), then those attached as referrers (v1, and v2 ones
+ * whose subject is the image), told apart by their artifact type. A registry that cannot list
+ * referrers leaves only the first.
  */
 export async function sociZtocs(
   client: RegistryClient,
   ref: Reference,
   subject: string,
-  signal?: AbortSignal,
+  opts: { signal?: AbortSignal; sociIndex?: string | undefined } = {},
 ): Promise<Map<string, Descriptor>> {
-  const { descriptors } = await listReferrers(client, ref, subject, { signal });
-  const indexes = descriptors
+  const { signal } = opts;
+  const repo = { registry: ref.registry, repository: ref.repository };
+  const found = new Map<string, Descriptor>();
+  const add = (bytes: Uint8Array) => {
+    for (const [layer, ztoc] of ztocsOf(bytes)) if (!found.has(layer)) found.set(layer, ztoc);
+  };
+  if (opts.sociIndex !== undefined) {
+    add((await client.resolve({ ...repo, digest: opts.sociIndex }, signal)).bytes);
+  }
+  let referrers: Descriptor[] = [];
+  try {
+    referrers = (await listReferrers(client, ref, subject, { signal })).descriptors;
+  } catch (e) {
+    if (found.size === 0) throw e;
+  }
+  const indexes = referrers
     .filter((d) => d.artifactType === sociIndexV2 || d.artifactType === sociIndexV1)
     // v2 first: it is the one soci's current CLI makes.
     .sort((a, b) => Number(b.artifactType === sociIndexV2) - Number(a.artifactType === sociIndexV2))
     .slice(0, maxSociIndexes);
-  const found = new Map<string, Descriptor>();
-  for (const d of indexes) {
-    const { bytes } = await client.fetchManifest(ref, d, signal);
-    for (const [layer, ztoc] of ztocsOf(bytes)) if (!found.has(layer)) found.set(layer, ztoc);
-  }
+  for (const d of indexes) add((await client.fetchManifest(ref, d, signal)).bytes);
   return found;
 }
 

@@ -18,6 +18,9 @@ import { cleanName, maxTocEntries, TocError } from './toc.ts';
 
 export const sociIndexV1 = 'application/vnd.amazon.soci.index.v1+json';
 export const sociIndexV2 = 'application/vnd.amazon.soci.index.v2+json';
+/** On an image manifest of a SOCI-enabled image (SOCI index manifest v2): the digest of its
+ * SOCI index, which the image index holds beside it. */
+export const sociIndexAnnotation = 'com.amazon.soci.index-digest';
 /** On a zTOC descriptor of a SOCI index: the image layer it describes. */
 export const sociLayerDigest = 'com.amazon.soci.image-layer-digest';
 
