@@ -111,7 +111,7 @@ export async function readSociFile(
       signal?.throwIfAborted();
       const s = index.spans[k]!;
       const bytes = compressed.subarray(s.start - from, s.end - from);
-      each(await spanBytes(s, bytes, Math.max(offset, s.out), end, path));
+      await spanBytes(s, bytes, Math.max(offset, s.out), end, path, each);
     }
     i = j + 1;
   }

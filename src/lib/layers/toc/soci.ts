@@ -33,8 +33,8 @@ const windowSize = 32768;
 const packedCheckpoint = 8 + 8 + 1 + windowSize;
 /** The blob's header: the number of checkpoints and the span size. */
 const blobHeader = 4 + 8;
-/** Bytes inflated per step while looking for a file's bytes in a span. */
-const pushBytes = 64 << 10;
+/** Compressed bytes inflated per step: deflate's 1032:1 at most makes that 16 MiB of output. */
+const pushBytes = 16 << 10;
 
 /** One span of the gzip stream: fetch [start, end) of the blob, inflate from bit `bit` of
  * its first byte with `window` as the dictionary, and it gives tar bytes [out, outEnd). */
@@ -356,7 +356,8 @@ export function spansFor(spans: Span[], from: number, to: number): [number, numb
 
 /**
  * Tar bytes [from, to) out of one span's compressed bytes, after checking the span against its
- * digest. Inflates from the span's checkpoint only as far as `to`.
+ * digest, handed to `each` in order as they are inflated: from the span's checkpoint, and only
+ * as far as `to`. Memory stays bounded by one push's output, whatever the span's size.
  */
 export async function spanBytes(
   span: Span,
@@ -364,7 +365,8 @@ export async function spanBytes(
   from: number,
   to: number,
   what: string,
-): Promise<Uint8Array> {
+  each: (bytes: Uint8Array) => void,
+): Promise<void> {
   if (span.digest !== undefined) {
     const got = await digestBytes(compressed);
     if (got !== span.digest) {
@@ -374,7 +376,7 @@ export async function spanBytes(
     }
   }
   const want = Math.min(to, span.outEnd) - from;
-  const out = new Uint8Array(Math.max(0, want));
+  if (want <= 0) return;
   let at = span.out;
   let done = false;
   // The patched fflate starts inside a deflate stream: at a bit offset, with the window as
@@ -386,7 +388,8 @@ export async function spanBytes(
   inflater.ondata = (chunk: Uint8Array, final: boolean) => {
     const lo = Math.max(from, at);
     const hi = Math.min(from + want, at + chunk.byteLength);
-    if (hi > lo) out.set(chunk.subarray(lo - at, hi - at), lo - from);
+    // fflate hands out a fresh buffer per call: a view of it can be passed on.
+    if (hi > lo) each(chunk.subarray(lo - at, hi - at));
     at += chunk.byteLength;
     if (final) done = true;
   };
@@ -404,7 +407,6 @@ export async function spanBytes(
       `${what}: span at blob bytes ${span.start}-${span.end - 1} inflates to tar bytes ${span.out}-${at}, short of ${from + want}`,
     );
   }
-  return out;
 }
 
 /** The zTOC descriptors of SOCI index manifest `bytes`, by the image layer each describes. */
