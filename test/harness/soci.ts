@@ -54,6 +54,25 @@ export async function gzipLayer(files: { path: string; content: string | Buffer 
   }
 }
 
+/** A multi-member gzip of `tar`, cut at `cuts` (tar offsets), each piece compressed by gzip -n,
+ * the members concatenated as pigz or a streaming writer leaves them. */
+export async function gzipMembers(tar: Buffer, cuts: number[]): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-soci-'));
+  try {
+    const members: Buffer[] = [];
+    const bounds = [0, ...cuts, tar.length];
+    for (let i = 0; i + 1 < bounds.length; i++) {
+      const path = join(dir, `m${i}`);
+      await writeFile(path, tar.subarray(bounds[i], bounds[i + 1]));
+      await run('gzip', ['-n', '-f', path]);
+      members.push(await readFile(path + '.gz'));
+    }
+    return Buffer.concat(members);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 export interface Ztoc {
   bytes: Buffer;
   /** The spans as written: compressed [start, end), tar [out, outEnd). */
@@ -68,7 +87,7 @@ export interface ZtocOptions {
   noDigests?: boolean;
 }
 
-/** Builds the zTOC of a single-member gzip layer. */
+/** Builds the zTOC of a gzip layer (one member or several). */
 export async function buildZtoc(blob: Buffer, opts: ZtocOptions = {}): Promise<Ztoc> {
   // gzip -n writes a 10-byte header (no name, no extra): the first block starts at byte 10.
   if (blob[0] !== 0x1f || blob[1] !== 0x8b || blob[3] !== 0) throw new Error('not a plain gzip');
@@ -83,7 +102,8 @@ export async function buildZtoc(blob: Buffer, opts: ZtocOptions = {}): Promise<Z
   // Checkpoint 0 is the first block, after the header, with an empty window (zran's totout 0).
   const points = [{ in: 10, out: 0, bits: 0, window: Buffer.alloc(32768) }];
   for (const p of recorded?.points ?? []) {
-    if (!p.window) throw new Error('a second gzip member: not a plain gzip layer');
+    // A member's start (no window): no checkpoint there, so a span runs across members.
+    if (!p.window) continue;
     const packed = windows.subarray(p.window.at, p.window.at + p.window.size);
     const w = p.window.size === p.window.length ? packed : inflateRawSync(packed);
     // zran keeps a full 32 KiB window, zeros before the stream's start.

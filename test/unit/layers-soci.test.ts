@@ -12,7 +12,14 @@ import type { Descriptor } from '../../src/lib/oci/types.ts';
 import { parseReference } from '../../src/lib/reference/reference.ts';
 import { RegistryClient } from '../../src/lib/registry/client.ts';
 import { MemoryRegistry, type Request } from '../harness/memory-registry.ts';
-import { buildZtoc, gzipLayer, sociIndex, sociIndexV2, type Ztoc } from '../harness/soci.ts';
+import {
+  buildZtoc,
+  gzipLayer,
+  gzipMembers,
+  sociIndex,
+  sociIndexV2,
+  type Ztoc,
+} from '../harness/soci.ts';
 
 const gzipType = 'application/vnd.oci.image.layer.v1.tar+gzip';
 const repo = 'soci/app';
@@ -166,6 +173,25 @@ describe('SOCI', () => {
       expect(Buffer.concat(parts).equals(tar.subarray(sp.out, sp.out + n))).toBe(true);
     }
   });
+});
+
+test('a multi-member gzip layer: a span that runs into the next member reads on', async () => {
+  const cut = 250_000;
+  const multi = await gzipMembers(tar, [cut]);
+  const z = await buildZtoc(multi);
+  const registry = new MemoryRegistry();
+  const desc: Descriptor = registry.blob(repo, multi, gzipType);
+  const client = new RegistryClient({ transport: registry.transport, retry: { attempts: 1 } });
+  const layer: RemoteLayer = { client, ref: parseReference(`${registry.host}/${repo}`), desc };
+  const index = parseZtoc(z.bytes, multi.length);
+  const across = index.spans.find((s) => s.out < cut && s.outEnd > cut)!;
+  expect(across).toBeDefined();
+  const parts: Uint8Array[] = [];
+  await readSociFile(layer, index, across.out, across.outEnd - across.out, 'span', (p) =>
+    parts.push(p.slice()),
+  );
+  expect(Buffer.concat(parts).equals(tar.subarray(across.out, across.outEnd))).toBe(true);
+  expect((await read(layer, index, 'usr/bin/big')).equals(big)).toBe(true);
 });
 
 test('a SOCI-enabled image (index manifest v2) names its SOCI index in its manifest', async () => {

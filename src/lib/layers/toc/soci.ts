@@ -9,7 +9,7 @@
 // The zTOC is foreign data: every count, offset and size is checked before it is used, and a
 // zTOC that lies is refused with an error that says which field.
 import { ByteBuffer } from 'flatbuffers';
-import { Inflate, type InflateStreamOptions } from 'fflate';
+import { Gunzip, type GunzipStreamOptions } from 'fflate';
 import { digestBytes } from '../../oci/hasher.ts';
 import { isDigest } from '../../oci/digest.ts';
 import type { Descriptor } from '../../oci/types.ts';
@@ -378,23 +378,23 @@ export async function spanBytes(
   const want = Math.min(to, span.outEnd) - from;
   if (want <= 0) return;
   let at = span.out;
-  let done = false;
   // The patched fflate starts inside a deflate stream: at a bit offset, with the window as
-  // its dictionary (zran's inflatePrime and inflateSetDictionary).
-  const inflater = new Inflate({
+  // its dictionary (zran's inflatePrime and inflateSetDictionary). Gunzip rather than Inflate:
+  // a span may run past the end of a gzip member into the next (pigz and other writers make
+  // multi-member layers, and zran indexes across them).
+  const inflater = new Gunzip({
     dictionary: span.window,
     startBit: span.bit,
-  } as InflateStreamOptions);
-  inflater.ondata = (chunk: Uint8Array, final: boolean) => {
+  } as GunzipStreamOptions);
+  inflater.ondata = (chunk: Uint8Array) => {
     const lo = Math.max(from, at);
     const hi = Math.min(from + want, at + chunk.byteLength);
     // fflate hands out a fresh buffer per call: a view of it can be passed on.
     if (hi > lo) each(chunk.subarray(lo - at, hi - at));
     at += chunk.byteLength;
-    if (final) done = true;
   };
   try {
-    for (let i = 0; i < compressed.byteLength && at < from + want && !done; i += pushBytes) {
+    for (let i = 0; i < compressed.byteLength && at < from + want; i += pushBytes) {
       inflater.push(compressed.subarray(i, i + pushBytes), false);
     }
   } catch (e) {
