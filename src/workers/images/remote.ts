@@ -65,7 +65,11 @@ function ztocsOf(layer: RemoteLayer, manifestDigest: string) {
   if (!p) {
     p = sociIndexOf(manifestDigest)
       .then((sociIndex) => sociZtocs(layer.client, layer.ref, manifestDigest, { sociIndex }))
-      .catch(() => new Map<string, Descriptor>());
+      .catch(() => {
+        // Asked again next time: a registry that failed once may answer later.
+        if (socis.get(manifestDigest) === p) socis.delete(manifestDigest);
+        return new Map<string, Descriptor>();
+      });
     socis.set(manifestDigest, p);
     while (socis.size > keptSoci) socis.delete(socis.keys().next().value!);
   }
