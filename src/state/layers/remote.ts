@@ -1,7 +1,7 @@
 // Layers of an inspected image that are listed and read without being downloaded, through their
-// table of contents (eStargz, zstd:chunked), by the images worker. Listings and Viewer ask this
-// module first: a layer it lists is read through it from then on; any other layer is fetched
-// and read by the layers worker as before.
+// table of contents (eStargz, zstd:chunked, or a SOCI zTOC for a plain gzip layer), by the images
+// worker. Listings and Viewer ask this module first: a layer it lists is read through it from
+// then on; any other layer is fetched and read by the layers worker as before.
 import type { ColumnIndex } from '../../lib/layers/columns.ts';
 import type { IndexEntry } from '../../lib/layers/entry.ts';
 import type { FileBytes } from '../../lib/layers/read.ts';

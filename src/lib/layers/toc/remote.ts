@@ -44,14 +44,19 @@ async function rangeResponse(layer: RemoteLayer, start: number, end: number, sig
 }
 
 /** Exactly the bytes [start, end) of the blob, in memory (a footer, a TOC). */
-async function fetchRange(layer: RemoteLayer, start: number, end: number, signal?: AbortSignal) {
+export async function fetchRange(
+  layer: RemoteLayer,
+  start: number,
+  end: number,
+  signal?: AbortSignal,
+) {
   const res = await rangeResponse(layer, start, end, signal);
   const bytes = await readAll(exactly(res.body, end - start, layer.desc.digest), signal);
   return bytes;
 }
 
 /** A body that must be `length` bytes: more or fewer is an error (a registry that lies). */
-function exactly(body: ReadableStream<Uint8Array> | null, length: number, what: string) {
+export function exactly(body: ReadableStream<Uint8Array> | null, length: number, what: string) {
   let got = 0;
   const source = body ?? new Blob([]).stream();
   return source.pipeThrough(
@@ -70,7 +75,11 @@ function exactly(body: ReadableStream<Uint8Array> | null, length: number, what: 
   );
 }
 
-async function readAll(stream: ReadableStream<Uint8Array>, signal?: AbortSignal, max = Infinity) {
+export async function readAll(
+  stream: ReadableStream<Uint8Array>,
+  signal?: AbortSignal,
+  max = Infinity,
+) {
   const reader = stream.getReader();
   const parts: Uint8Array[] = [];
   let n = 0;
