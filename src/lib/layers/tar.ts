@@ -495,7 +495,7 @@ export class TarParser {
     if ((typeflag >= '1' && typeflag <= '6') || type === 'dir') stored = 0;
 
     const entry: TarEntry = {
-      path: clean(name),
+      path: cleanName(name),
       type,
       typeflag,
       size: realsize ?? stored,
@@ -509,7 +509,7 @@ export class TarParser {
     if (uname) entry.uname = uname;
     if (gname) entry.gname = gname;
     if (type === 'symlink') entry.linkname = linkname;
-    if (type === 'hardlink') entry.linkname = clean(linkname);
+    if (type === 'hardlink') entry.linkname = cleanName(linkname);
     if ((type === 'char' || type === 'block') && (posix || gnu)) {
       entry.devmajor = this.#number(b, 329, 8, 'devmajor', at);
       entry.devminor = this.#number(b, 337, 8, 'devminor', at);
@@ -691,8 +691,9 @@ function metaName(typeflag: string): string {
   return typeflag === 'L' ? 'GNU long name' : 'GNU long link';
 }
 
-/** Drops leading "./" (and slashes after it) and trailing slashes; "." becomes "". */
-function clean(name: string): string {
+/** Drops leading "./" (and slashes after it) and trailing slashes; "." becomes "". Tables of
+ * contents (toc/) name their entries the same way. */
+export function cleanName(name: string): string {
   let s = name;
   for (;;) {
     if (s.startsWith('./')) s = s.replace(/^\.\/+/, '');

@@ -14,7 +14,8 @@ import { digestBytes } from '../../oci/hasher.ts';
 import { isDigest } from '../../oci/digest.ts';
 import type { Descriptor } from '../../oci/types.ts';
 import type { IndexEntry } from '../entry.ts';
-import { cleanName, maxTocEntries, TocError } from './toc.ts';
+import { cleanName } from '../tar.ts';
+import { maxTocEntries, TocError, tocTypes } from './toc.ts';
 
 export const sociIndexV1 = 'application/vnd.amazon.soci.index.v1+json';
 export const sociIndexV2 = 'application/vnd.amazon.soci.index.v2+json';
@@ -148,16 +149,6 @@ class Reader {
   }
 }
 
-const types: Record<string, IndexEntry['type']> = {
-  reg: 'file',
-  dir: 'dir',
-  symlink: 'symlink',
-  hardlink: 'hardlink',
-  char: 'char',
-  block: 'block',
-  fifo: 'fifo',
-};
-
 /**
  * Parses a zTOC (`bytes`) for a gzip layer of `blobSize` compressed bytes into its file index
  * and spans. The windows are views into `bytes`.
@@ -234,7 +225,7 @@ function fileOf(r: Reader, m: number, i: number, uncompressed: number): IndexEnt
   const name = r.string(m, 0, `${at}.name`) ?? '';
   const here = `${at} (${JSON.stringify(name.slice(0, 200))})`;
   const type = r.string(m, 1, `${here}.type`) ?? '';
-  const kind = types[type];
+  const kind = tocTypes[type];
   if (!kind) {
     throw new TocError(
       `${r.what}: ${here} has type ${JSON.stringify(type.slice(0, 40))}, which is not a tar entry type`,

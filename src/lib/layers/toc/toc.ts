@@ -5,6 +5,7 @@
 // an offset, and names are kept as stored (cleaned like the tar reader's, never resolved).
 import { JsonError, parseJsonBounded } from '../../json.ts';
 import type { EntryType, IndexEntry } from '../entry.ts';
+import { cleanName } from '../tar.ts';
 
 export type TocFormat = 'estargz' | 'zstd:chunked';
 
@@ -67,7 +68,8 @@ interface RawEntry {
   chunkType?: unknown;
 }
 
-const types: Record<string, EntryType> = {
+/** The TOC type names, as eStargz and zstd:chunked (and SOCI's zTOC) spell them. */
+export const tocTypes: Record<string, EntryType> = {
   reg: 'file',
   dir: 'dir',
   symlink: 'symlink',
@@ -78,19 +80,6 @@ const types: Record<string, EntryType> = {
 };
 
 const sha256 = /^sha256:[0-9a-f]{64}$/;
-
-/** Drops leading "./" and trailing slashes, as the tar reader does with names; "." is "". */
-export function cleanName(name: string): string {
-  let s = name;
-  for (;;) {
-    if (s.startsWith('./')) s = s.replace(/^\.\/+/, '');
-    else if (s === '.') s = '';
-    else break;
-  }
-  let end = s.length;
-  while (end > 1 && s[end - 1] === '/') end--;
-  return s.slice(0, end);
-}
 
 export interface TocLayout {
   format: TocFormat;
@@ -151,7 +140,7 @@ export function parseToc(json: Uint8Array, layout: TocLayout): Toc {
       continue;
     }
     closeFile();
-    const kind = types[type];
+    const kind = tocTypes[type];
     if (!kind)
       throw new TocError(`${here} has type ${JSON.stringify(type)}, which is not a tar entry type`);
     const size = kind === 'file' ? (num(raw.size, `${here}: size`) ?? 0) : 0;
