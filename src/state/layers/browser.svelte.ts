@@ -522,6 +522,16 @@ export class FileBrowser {
     this.wasted = null;
     if (!s) return;
     const layers = s.layers.map((l) => (browsable(l) ? { digest: l.descriptor.digest } : null));
+    // The worker does one thing at a time: the tree on screen is built first, and the wasted
+    // space (as long again as the tree for a million entries) comes after it.
+    const after = this.#build?.done.catch(() => undefined) ?? Promise.resolve();
+    const manifest = s.manifest.digest;
+    void after.then(() => {
+      if (this.#wastedFor === manifest) this.#askWaste(manifest, layers);
+    });
+  }
+
+  #askWaste(key: string, layers: TreeLayer[]) {
     this.#bridge.call('wasted', { layers }).then(
       (w) => {
         if (this.#wastedFor === key) this.wasted = w;
