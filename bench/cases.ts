@@ -15,6 +15,7 @@ import {
 } from './browser.ts';
 import type { Row } from './run.ts';
 import { NAMES, SELECTORS } from './selectors.ts';
+import { settingsKey } from '../src/state/settings.ts';
 
 export interface CaseContext {
   registry: Registry;
@@ -40,9 +41,6 @@ export interface CaseResult {
 }
 
 export const MiB = 1 << 20;
-
-/** Where the app keeps its settings (src/state/settings.ts). */
-const settingsKey = 'berth.settings';
 
 /**
  * Opens the app. `listAfterPull` turns off the setting that lists each layer while the pull

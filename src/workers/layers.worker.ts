@@ -60,11 +60,12 @@ const followStartMs = 60_000;
 async function source({ content }: Store, layer: LayerRef, signal: AbortSignal) {
   if (await content.info(layer.digest)) {
     const blob = await content.read(layer.digest);
-    return { open: () => blob.stream() as ReadableStream<Uint8Array>, committed: true };
+    return { open: () => blob.stream() as ReadableStream<Uint8Array>, committed: true, blob };
   }
   return {
     open: () => content.follow(layer.digest, layer.size, { signal, startMs: followStartMs }),
     committed: false,
+    blob: undefined,
   };
 }
 
@@ -188,7 +189,7 @@ const api = {
         if (again) return again;
         const src = await source(s, arg, ctx.signal);
         const recorder = recorderFor(arg, src.committed);
-        if (src.committed && !recorder) checkpointPass(arg, await s.content.read(arg.digest));
+        if (src.blob && !recorder) checkpointPass(arg, src.blob);
         // The entries go into the tree's index as they come; the page gets counts only.
         const live = tree.listingStarted(arg.digest);
         let ok = false;
