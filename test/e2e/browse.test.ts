@@ -79,6 +79,12 @@ async function treePaths(page: Page): Promise<string[]> {
   await search(page, '**');
   const tree = files(page).getByRole('tree');
   await tree.waitFor();
+  // The rows come from the layers worker: wait for the search's answer and for every row on
+  // screen to arrive (a row not fetched yet is a placeholder without a name).
+  await expect.poll(() => files(page).locator('.searching').count()).toBe(0);
+  await expect
+    .poll(() => tree.locator('[role=treeitem]:not([aria-label])').count(), { timeout: 30_000 })
+    .toBe(0);
   return tree.evaluate((el) => {
     const stack: string[] = [];
     return [...el.querySelectorAll('[role=treeitem]')].map((item) => {
