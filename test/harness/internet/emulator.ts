@@ -1,0 +1,38 @@
+// The shape every emulated registry has, so that the offline internet (internet.ts: a network
+// namespace, a CA made at test time, one TLS server per address) can serve any of them. An
+// emulator answers as the real service does, from ../shared/REGISTRIES.md's captures, over
+// content held by a real distribution registry (the backend) under its own prefix.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export interface EmulatorContext {
+  /** The backing distribution registry, `http://127.0.0.1:PORT`, reachable from the emulator.
+   * An emulator keeps its repositories under its own prefix there (`dockerhub/library/alpine`). */
+  backend: string;
+  /** Milliseconds since the epoch. Tests move it to expire signed URLs and tokens. */
+  now(): number;
+}
+
+/** One service of the internet: a registry with its token service and blob hosts. */
+export interface Emulator {
+  /** Short name, used in logs and as the backend prefix (`dockerhub`, `ghcr`, `quay`, …). */
+  readonly name: string;
+  /** Every host name it answers on, lower case (`registry-1.docker.io`, `auth.docker.io`, …). */
+  readonly hosts: readonly string[];
+  /** The backend repository that holds what users call `name` here, or undefined when the
+   * registry has no such repository (`library/alpine` → `dockerhub/library/alpine`). */
+  backendName(name: string): string | undefined;
+  /** Answers one request for one of `hosts` (`req.headers.host` says which, without a port). */
+  handle(req: IncomingMessage, res: ServerResponse): void | Promise<void>;
+  /** Every request it has answered, for tests that count or inspect them. */
+  readonly log: EmulatedRequest[];
+}
+
+export interface EmulatedRequest {
+  host: string;
+  method: string;
+  /** Path and query as received. */
+  url: string;
+  /** Lower-case names. `authorization` is kept so that tests can prove a CDN never gets one. */
+  headers: Record<string, string | string[] | undefined>;
+  status: number;
+}
