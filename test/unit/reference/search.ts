@@ -1,8 +1,8 @@
 // The file search as a job: which paths of a listing match a query. It runs in the layers worker
 // (the page only sends the query), yields now and then so that a newer query can cancel it,
 // and its work is bounded by the glob matcher's: at most len(path) x len(pattern) per path.
-import { macrotask } from '../tasks.ts';
-import { globMatcher, type GlobWork } from './glob.ts';
+import { macrotask } from '../../../src/lib/tasks.ts';
+import { globMatcher, type GlobWork } from '../../../src/lib/layers/glob.ts';
 
 export interface SearchOptions {
   signal?: AbortSignal;

@@ -1,12 +1,12 @@
 // The page's old tree pipeline (state/layers/browser.svelte.ts's `items`, `#tree` and `#rows`,
 // with rows.ts and search.ts), as plain functions: the reference the tree model must equal.
-import type { IndexEntry } from '../../src/lib/layers/entry.ts';
-import { layerChanges, mergeLayers } from '../../src/lib/layers/filesystem.ts';
-import type { Selected, TreeRow, ViewSpec } from '../../src/lib/layers/model.ts';
-import { MAX_DEPTH } from '../../src/lib/layers/paths.ts';
-import { searchPaths } from '../../src/lib/layers/search.ts';
-import { buildTree, sortTree, type TreeItem, type TreeNode } from '../../src/lib/layers/tree.ts';
-import { allDirs, findNode, flattenRows } from './treemodel-reference.ts';
+import type { IndexEntry } from '../../../src/lib/layers/entry.ts';
+import { layerChanges, mergeLayers } from '../../../src/lib/layers/filesystem.ts';
+import type { Selected, TreeRow, ViewSpec } from '../../../src/lib/layers/model.ts';
+import { MAX_DEPTH } from '../../../src/lib/layers/paths.ts';
+import { searchPaths } from './search.ts';
+import { buildTree, sortTree, type TreeItem, type TreeNode } from './tree.ts';
+import { allDirs, findNode, flattenRows } from './treemodel.ts';
 
 const layerFolder = (i: number) => `Layer ${i + 1}`;
 

@@ -1,9 +1,9 @@
 // A tree to browse, built from merged entries or layer changes: sizes summed bottom-up, sorted
 // like dive, flattened to the rows a view shows. Pure: nothing here touches the DOM.
 
-import type { IndexEntry } from './entry.ts';
-import type { ChangeKind } from './filesystem.ts';
-import { depthOf, MAX_DEPTH, normalisePath, parentOf } from './paths.ts';
+import type { IndexEntry } from '../../../src/lib/layers/entry.ts';
+import type { ChangeKind } from '../../../src/lib/layers/filesystem.ts';
+import { depthOf, MAX_DEPTH, normalisePath, parentOf } from '../../../src/lib/layers/paths.ts';
 
 /** What buildTree takes: MergedEntry and LayerChange both fit. */
 export interface TreeItem {

@@ -3,20 +3,14 @@
 // It is the reference the compact model is checked against, and what the worker runs until that
 // model is swapped in (same names, same signatures). Fine for small and medium layers; a
 // million-entry layer costs it about what it cost the page.
-import { entryOf, locate, toEntries, type ColumnIndex } from '../../src/lib/layers/columns.ts';
-import type { IndexEntry } from '../../src/lib/layers/entry.ts';
-import { layerChanges, mergeLayers } from '../../src/lib/layers/filesystem.ts';
-import type { Selected, TreeModel, TreeRow, ViewSpec } from '../../src/lib/layers/model.ts';
-import { depthOf, MAX_DEPTH, normalisePath } from '../../src/lib/layers/paths.ts';
-import { searchPaths } from '../../src/lib/layers/search.ts';
-import {
-  buildTree,
-  flattenVisible,
-  sortTree,
-  type TreeItem,
-  type TreeNode,
-} from '../../src/lib/layers/tree.ts';
-import { wastedSpace, type WastedSpace } from '../../src/lib/layers/wasted.ts';
+import { entryOf, locate, toEntries, type ColumnIndex } from '../../../src/lib/layers/columns.ts';
+import type { IndexEntry } from '../../../src/lib/layers/entry.ts';
+import { layerChanges, mergeLayers } from '../../../src/lib/layers/filesystem.ts';
+import type { Selected, TreeModel, TreeRow, ViewSpec } from '../../../src/lib/layers/model.ts';
+import { depthOf, MAX_DEPTH, normalisePath } from '../../../src/lib/layers/paths.ts';
+import { searchPaths } from './search.ts';
+import { buildTree, flattenVisible, sortTree, type TreeItem, type TreeNode } from './tree.ts';
+import { wastedSpace, type WastedSpace } from '../../../src/lib/layers/wasted.ts';
 
 /** The folder a layer's entries sit in, in the "all layers" view. */
 export const layerFolder = (i: number) => `Layer ${i + 1}`;
