@@ -104,7 +104,7 @@ async function read(layer: RemoteLayer, index: SociIndex, path: string, limit = 
 }
 
 describe('SOCI', () => {
-  test('lists the layer from the zTOC found among the referrers, with no byte of the layer', async () => {
+  test('lists the layer from the zTOC found among the referrers, with one byte of the layer', async () => {
     const s = setup();
     const index = await open(s);
     expect(index.entries.map((e) => `${e.type} ${e.path} ${e.size}`)).toEqual([
@@ -114,7 +114,27 @@ describe('SOCI', () => {
     ]);
     expect(index.spans.length).toBeGreaterThan(6);
     expect(index.spanDigests).toBe(true);
-    expect(s.blobRequests()).toEqual([]);
+    // The one byte proves that the registry serves ranges.
+    expect(s.blobRequests().map((r) => [r.start, r.end])).toEqual([[0, 0]]);
+  });
+
+  test('a registry that ignores Range is found out at listing, so the layer is downloaded instead', async () => {
+    const s = setup();
+    const ztocs = await sociZtocs(s.layer.client, s.layer.ref, s.image.digest);
+    const ignoring = new RegistryClient({
+      transport: (url, init, host) => {
+        const headers = new Headers(init.headers);
+        headers.delete('Range');
+        return s.registry.transport(url, { ...init, headers }, host);
+      },
+      retry: { attempts: 1 },
+    });
+    await expect(
+      readSoci({ ...s.layer, client: ignoring }, ztocs.get(s.layer.desc.digest)!),
+    ).rejects.toMatchObject({
+      name: 'RangeRefusedError',
+      message: expect.stringMatching(/answered a request for bytes 0-0 .* with status 200/),
+    });
   });
 
   test('opens a file fetching only the spans that hold it', { timeout: 60_000 }, async () => {
@@ -124,7 +144,8 @@ describe('SOCI', () => {
     expect((await read(s.layer, index, 'usr/share/numbers')).toString()).toBe(lines);
     // Exactly the compressed bytes of the spans covering the file's tar bytes.
     const need = ztoc.spans.filter((sp) => sp.outEnd > e.offset && sp.out < e.offset + e.size);
-    const reqs = s.blobRequests();
+    // After the listing's one-byte probe.
+    const reqs = s.blobRequests().slice(1);
     expect(reqs.map((r) => [r.start, r.end])).toEqual([[need[0]!.start, need.at(-1)!.end - 1]]);
     expect(served(reqs)).toBeLessThan(blob.length / 2);
     // A file in the middle, and its first bytes only.

@@ -72,8 +72,19 @@ export async function readSoci(
       `the SOCI zTOC of ${layer.desc.digest} is ${ztoc.size} bytes; Berth reads at most ${maxZtocBytes}`,
     );
   }
-  const res = await layer.client.fetchBlob(layer.ref, ztoc, undefined, signal);
-  const bytes = await readAll(exactly(res.body, ztoc.size, ztoc.digest), signal);
+  // A registry that ignores Range would turn every read into a download of the whole layer and
+  // fail it: one byte asked for beside the zTOC finds that out now, so that the listing falls
+  // back to downloading the layer (RangeRefusedError), as the eStargz reader's footer does.
+  const [fetched, probed] = await Promise.allSettled([
+    (async () => {
+      const res = await layer.client.fetchBlob(layer.ref, ztoc, undefined, signal);
+      return readAll(exactly(res.body, ztoc.size, ztoc.digest), signal);
+    })(),
+    fetchRange(layer, 0, 1, signal),
+  ]);
+  if (probed.status === 'rejected') throw probed.reason;
+  if (fetched.status === 'rejected') throw fetched.reason;
+  const bytes = fetched.value;
   const got = await digestBytes(bytes);
   if (got !== ztoc.digest) {
     throw new TocError(
