@@ -9,6 +9,10 @@ import { memoryStore } from '../../src/lib/store/memory.ts';
 import type { LayerListingResult, LayerRef, LayersWorkerApi } from '../../src/workers/layers.ts';
 import { WorkerBridge, type CallContext } from '../../src/workers/rpc.ts';
 import { countTooDeep, TreeService } from '../../src/workers/tree-service.ts';
+import { RemoteLayers } from '../../src/state/layers/remote.ts';
+import type { ImagesWorkerApi } from '../../src/workers/images.ts';
+import type { Bridge } from '../../src/state/bridge.ts';
+import type { ColumnIndex } from '../../src/lib/layers/columns.ts';
 import { InMemoryWorker } from './rpc-fakes.ts';
 import { entry, summaryOf } from './state-fakes.ts';
 
@@ -62,6 +66,10 @@ function workerApi(store: Awaited<ReturnType<typeof storeWithLayers>>): LayersWo
       };
     },
     ...tree.api,
+    adoptIndex: async (arg: { digest: string; index: ColumnIndex }) => {
+      tree.adopt(arg.digest, arg.index);
+      return countTooDeep(arg.index);
+    },
   };
   return api as unknown as LayersWorkerApi;
 }
@@ -129,4 +137,57 @@ describe('the tree in the layers worker', () => {
     await files.rows.settled();
     expect(await shown(files)).toEqual(['bin', 'etc']);
   });
+
+  test(
+    'a layer listed from its table of contents is listed again when a fresh worker lost its index',
+    { timeout: 30_000 },
+    async () => {
+      // Not stored: its index came from the TOC, and lives only in the worker.
+      const lazy = {
+        ...summary,
+        layers: [{ ...summary.layers[0]!, stored: false }],
+      };
+      const tocFiles = [entry('etc', 'dir'), entry('etc/motd', 'file', 64)];
+      let tocReads = 0;
+      const images = {
+        call: async (method: string) => {
+          if (method !== 'remoteIndex') throw new Error(`unexpected ${method}`);
+          tocReads++;
+          return { files: toColumns(tocFiles), uncompressed: 64 };
+        },
+      } as unknown as Bridge<ImagesWorkerApi>;
+      const store = memoryStore();
+      const bridge = new WorkerBridge<LayersWorkerApi>(
+        () => {
+          const w = new InMemoryWorker(workerApi(store as never));
+          made.push(w);
+          return w;
+        },
+        { cancelGraceMs: 20, stuckMs: 40 },
+      );
+      const remote = new RemoteLayers({
+        images,
+        summary: () => lazy,
+        connection: () => ({}) as never,
+      });
+      const files = new FileBrowser({ bridge, fetchLayer: async () => {}, save: () => {}, remote });
+      files.show(lazy);
+      await files.open({ kind: 'merged' });
+      files.toggle('etc');
+      await files.rows.settled();
+      expect(await shown(files)).toEqual(['etc', 'etc/motd']);
+      expect(tocReads).toBe(1);
+
+      made[0]!.frozen = true;
+      files.select('etc/motd');
+      await expect.poll(() => made.length, { timeout: 5000 }).toBe(2);
+      // The fresh worker had no index of the layer: the TOC was read again, and the tree shows it.
+      await expect.poll(() => tocReads, { timeout: 5000 }).toBe(2);
+      await expect
+        .poll(async () => (files.rows.count > 0 ? await shown(files) : []), { timeout: 5000 })
+        .toEqual(['etc', 'etc/motd']);
+      await expect.poll(() => files.selectedEntry?.path, { timeout: 5000 }).toBe('etc/motd');
+      expect(files.error).toBeNull();
+    },
+  );
 });

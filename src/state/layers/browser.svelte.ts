@@ -243,6 +243,7 @@ export class FileBrowser {
   async #open(plan: Plan, abort: AbortController): Promise<void> {
     this.#builtKey = plan.key;
     this.#builtEntries = plan.entries;
+    let relisted = false;
     for (;;) {
       const edits = this.#edits;
       const query = this.query.trim();
@@ -274,6 +275,17 @@ export class FileBrowser {
       // The open directories, sort or search changed on the way: built again with them.
       if (edits !== this.#edits) {
         void this.#close(opened.viewId);
+        continue;
+      }
+      // Layers the worker has no index of, though the page listed them: a fresh worker lost
+      // those read from a table of contents. They are listed again, and the view follows.
+      const relisting = relisted ? null : this.listings.relist(opened.missing);
+      if (relisting) {
+        relisted = true;
+        void this.#close(opened.viewId);
+        this.#setHandle(null, null);
+        await relisting;
+        if (abort.signal.aborted) return;
         continue;
       }
       this.#setHandle({ viewId: opened.viewId }, opened);

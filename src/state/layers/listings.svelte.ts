@@ -141,6 +141,19 @@ export class Listings {
     return Promise.all(layers.map((i) => this.#loads.get(i) ?? this.#load(i)));
   }
 
+  /** Lists these layers again, where the layers worker no longer holds the index it was given
+   * (a fresh worker, after the watchdog replaced one): an index read from a table of contents
+   * lives only in the worker, never in the store. Returns null when none was listed as done,
+   * else a promise of the listings. */
+  relist(layers: number[]): Promise<unknown> | null {
+    const lost = layers.filter((i) => this.of(i)?.status === 'done');
+    if (lost.length === 0) return null;
+    const byDigest = { ...this.byDigest };
+    for (const i of lost) delete byDigest[this.ref(i)!.digest];
+    this.byDigest = byDigest;
+    return this.read(lost);
+  }
+
   #load(i: number): Promise<void> {
     const p = this.#read(i).finally(() => {
       if (this.#loads.get(i) === p) this.#loads.delete(i);
