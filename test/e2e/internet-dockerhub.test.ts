@@ -27,17 +27,18 @@ let images: InternetImages;
 
 beforeAll(async () => {
   if (skip) return;
-  [net, images] = await Promise.all([
-    startInternet({
-      emulators: [
-        {
-          module: fileURLToPath(new URL('../harness/internet/dockerhub.ts', import.meta.url)),
-          factory: 'dockerHub',
-        },
-      ],
-    }),
-    buildInternetImages(),
-  ]);
+  // Built beside the internet's start, and kept for afterAll to remove even if that fails.
+  const built = buildInternetImages();
+  built.then((i) => (images = i)).catch(() => undefined);
+  net = await startInternet({
+    emulators: [
+      {
+        module: fileURLToPath(new URL('../harness/internet/dockerhub.ts', import.meta.url)),
+        factory: 'dockerHub',
+      },
+    ],
+  });
+  images = await built;
   await pushSingleWithSbom(net, images, 'dockerhub/library/alpine', 'latest');
   await net.copyImage(images.layout.dir, images.multi.layoutTag, 'dockerhub/library/nginx:1.27');
   await net.copyImage(images.layout.dir, images.single.layoutTag, 'dockerhub/janedoe/secret:v1');
