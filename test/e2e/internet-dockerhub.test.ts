@@ -161,6 +161,42 @@ describe.skipIf(skip)('Docker Hub', () => {
     await p.context().close();
   });
 
+  test("a token expired by the registry's clock is renewed without the person noticing", async () => {
+    const p = await page();
+    await pull(p, 'alpine');
+    await summaryOf(p).waitFor({ timeout: 60_000 });
+    // Docker Hub's tokens live 300 s: ten minutes on, the page's cached one is refused.
+    await net.advanceClock(10 * 60_000);
+    await net.log('dockerhub', true);
+    await p.getByRole('button', { name: 'Inspect' }).click();
+    await expect
+      .poll(async () => (await net.log('dockerhub')).map((r) => `${r.host} ${r.status}`), {
+        timeout: 60_000,
+      })
+      .toEqual(expect.arrayContaining(['registry-1.docker.io 401', 'auth.docker.io 200']));
+    // The stale token was sent, refused, renewed, and the request then answered.
+    const log = await net.log('dockerhub');
+    const refused = log.findIndex((r) => r.status === 401 && r.headers.authorization);
+    expect(refused).toBeGreaterThanOrEqual(0);
+    expect(log.slice(refused + 1).some((r) => r.host === 'auth.docker.io')).toBe(true);
+    await expect
+      .poll(() =>
+        net
+          .log('dockerhub')
+          .then((l) =>
+            l.some(
+              (r) =>
+                r.host === 'registry-1.docker.io' &&
+                r.status === 200 &&
+                r.url.includes('/manifests/'),
+            ),
+          ),
+      )
+      .toBe(true);
+    expect(await p.getByRole('alert').count()).toBe(0);
+    await p.context().close();
+  });
+
   test('referrers through the tag schema when the registry has no referrers API', async () => {
     await net.control('dockerhub', 'referrers-api', { on: false });
     try {
