@@ -126,6 +126,12 @@ describe.skipIf(skip)('Docker Hub', () => {
       new Set([CDN_HOSTS.cloudflare, CDN_HOSTS.r2]),
     );
     expect(cdn.filter((r) => r.headers.authorization !== undefined)).toEqual([]);
+    // Only manifest GETs count against the pull limit; HEADs do not.
+    const state = (await net.control('dockerhub', 'state')) as { remaining: number };
+    const counted = log.filter(
+      (r) => r.method === 'GET' && r.status === 200 && r.url.includes('/manifests/'),
+    );
+    expect(state.remaining).toBe(100 - counted.length);
     // The short name went to library/alpine, and blobs were redirected, never served directly.
     expect(log.some((r) => r.url.startsWith('/v2/library/alpine/manifests/'))).toBe(true);
     expect(
