@@ -276,11 +276,21 @@ export async function backendTags(
   return [...(doc.tags ?? [])].sort();
 }
 
-/** The repositories the backend holds under `prefix/`, as users name them, sorted. */
+/** The repositories the backend holds under `prefix/`, as users name them, sorted. The
+ * backend's catalog is read page by page (distribution refuses an `n` over its maximum). */
 export async function backendRepositories(ctx: EmulatorContext, prefix: string): Promise<string[]> {
-  const res = await backendFetch(ctx, 'GET', '/v2/_catalog?n=10000');
-  const doc = (await res.json()) as { repositories?: string[] };
-  return (doc.repositories ?? [])
+  const all: string[] = [];
+  let path: string | undefined = '/v2/_catalog?n=1000';
+  while (path) {
+    const res = await backendFetch(ctx, 'GET', path);
+    const doc = (await res.json()) as { repositories?: string[] };
+    all.push(...(doc.repositories ?? []));
+    const next = /<([^>]+)>;\s*rel="next"/.exec(res.headers.get('link') ?? '');
+    path = next
+      ? new URL(next[1]!, ctx.backend).pathname + new URL(next[1]!, ctx.backend).search
+      : undefined;
+  }
+  return all
     .filter((r) => r.startsWith(`${prefix}/`))
     .map((r) => r.slice(prefix.length + 1))
     .sort();
