@@ -118,6 +118,8 @@ export class GhcrEmulator implements Emulator {
   readonly #tokens = new TokenBook();
   readonly #signer = new Signer();
   readonly #homes = new BlobHomes();
+  /** Blob host requests still to be answered as expired (control 'expire-next'). */
+  #expireNext = 0;
   #nonce = 0;
 
   constructor(ctx: EmulatorContext) {
@@ -132,6 +134,10 @@ export class GhcrEmulator implements Emulator {
     if (command === 'set') return applyOptions(this.options, arg);
     if (command === 'reset') return resetOptions(this.options, defaultGhcrOptions());
     if (command === 'options') return { ...this.options };
+    if (command === 'expire-next') {
+      this.#expireNext = Number((arg as { count?: number } | undefined)?.count ?? 1);
+      return this.#expireNext;
+    }
     if (command === 'forget-tokens') return this.#tokens.clear();
     throw new Error(`ghcr: no control ${command}`);
   }
@@ -352,7 +358,8 @@ export class GhcrEmulator implements Emulator {
       );
     }
     const now = this.#ctx.now();
-    if (Date.parse(se) <= now) {
+    const forced = this.#expireNext > 0 && this.#expireNext-- > 0;
+    if (forced || Date.parse(se) <= now) {
       return azureError(
         403,
         'AuthenticationFailed',

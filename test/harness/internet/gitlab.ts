@@ -116,6 +116,8 @@ export class GitlabEmulator implements Emulator {
   readonly #tokens = new TokenBook();
   readonly #signer = new Signer();
   readonly #homes = new BlobHomes();
+  /** Blob host requests still to be answered as expired (control 'expire-next'). */
+  #expireNext = 0;
 
   constructor(ctx: EmulatorContext) {
     this.#ctx = ctx;
@@ -129,6 +131,10 @@ export class GitlabEmulator implements Emulator {
     if (command === 'set') return applyOptions(this.options, arg);
     if (command === 'reset') return resetOptions(this.options, defaultGitlabOptions());
     if (command === 'options') return { ...this.options };
+    if (command === 'expire-next') {
+      this.#expireNext = Number((arg as { count?: number } | undefined)?.count ?? 1);
+      return this.#expireNext;
+    }
     throw new Error(`gitlab: no control ${command}`);
   }
 
@@ -374,6 +380,10 @@ export class GitlabEmulator implements Emulator {
         );
         expired = at + Number(seconds) * 1000 <= now;
       }
+    }
+    if (valid && this.#expireNext > 0) {
+      this.#expireNext--;
+      expired = true;
     }
     if (!valid || expired) {
       if (cdn) {

@@ -136,6 +136,8 @@ export class QuayEmulator implements Emulator {
   readonly #tokens = new TokenBook();
   readonly #signer = new Signer();
   readonly #homes = new BlobHomes();
+  /** Blob host requests still to be answered as expired (control 'expire-next'). */
+  #expireNext = 0;
   #cdnTurn = 0;
 
   constructor(ctx: EmulatorContext) {
@@ -150,6 +152,10 @@ export class QuayEmulator implements Emulator {
     if (command === 'set') return applyOptions(this.options, arg);
     if (command === 'reset') return resetOptions(this.options, defaultQuayOptions());
     if (command === 'options') return { ...this.options };
+    if (command === 'expire-next') {
+      this.#expireNext = Number((arg as { count?: number } | undefined)?.count ?? 1);
+      return this.#expireNext;
+    }
     throw new Error(`quay: no control ${command}`);
   }
 
@@ -486,7 +492,8 @@ export class QuayEmulator implements Emulator {
       m[1] !== m[2]!.slice(0, 2) ||
       url.searchParams.get('Key-Pair-Id') !== KEY_PAIR_ID ||
       !this.#signer.verify(`${url.pathname}\n${expires}`, signature) ||
-      Number(expires) * 1000 <= this.#ctx.now()
+      Number(expires) * 1000 <= this.#ctx.now() ||
+      (this.#expireNext > 0 && this.#expireNext-- > 0)
     ) {
       return s3Error(403, 'AccessDenied', 'Access denied');
     }
