@@ -217,7 +217,7 @@ export async function startInternet(opts: StartInternetOptions): Promise<Interne
         const cert = join(certs, `${h}.pem`);
         await run('openssl', [
           'req', '-new', '-x509', '-key', leafKey, '-CA', caPath, '-CAkey', join(dir, 'ca.key'),
-          '-days', '2', '-subj', `/CN=${h}`, '-out', cert,
+          '-days', '2', '-subj', `/CN=${h.slice(0, 64)}`, '-out', cert,
           '-addext', `subjectAltName=DNS:${h}`,
           '-addext', 'basicConstraints=critical,CA:FALSE',
           '-addext', 'extendedKeyUsage=serverAuth',
