@@ -127,6 +127,18 @@ describe.skipIf(skip)('ghcr.io', () => {
     await closed(p);
   });
 
+  test('an expired signed URL is asked for again, and the pull never notices', async () => {
+    await net.log('ghcr', true);
+    await net.control('ghcr', 'expire-next', { count: 1 });
+    const p = await openPage(net);
+    await pull(p, 'ghcr.io/berth-org/multi:1.0');
+    await summaryOf(p).waitFor({ timeout: 60_000 });
+    expect(await p.getByRole('alert').count()).toBe(0);
+    const blobHost = (await net.log('ghcr')).filter((r) => r.host === GHCR_BLOB_HOST);
+    expect(blobHost.filter((r) => r.status === 403)).toHaveLength(1);
+    await closed(p);
+  });
+
   test('the registry down: says ghcr.io cannot be reached', async () => {
     await net.setDown('ghcr.io', true);
     try {

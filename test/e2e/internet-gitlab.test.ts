@@ -105,6 +105,19 @@ describe.skipIf(skip)('registry.gitlab.com', () => {
     await closed(p);
   });
 
+  test('an expired signed URL is asked for again, and the pull never notices', async () => {
+    await net.control('gitlab', 'set', { blobHost: 'cdn' });
+    await net.log('gitlab', true);
+    await net.control('gitlab', 'expire-next', { count: 1 });
+    const p = await openPage(net);
+    await pull(p, 'registry.gitlab.com/berth-group/app:latest');
+    await summaryOf(p).waitFor({ timeout: 60_000 });
+    expect(await p.getByRole('alert').count()).toBe(0);
+    const cdn = (await net.log('gitlab')).filter((r) => r.host === GITLAB_CDN_HOST);
+    expect(cdn.filter((r) => r.status === 403)).toHaveLength(1);
+    await closed(p);
+  });
+
   test('gitlab.com down (the token realm): says it cannot be reached', async () => {
     await net.setDown(GITLAB_HOST, true);
     try {

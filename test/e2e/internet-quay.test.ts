@@ -106,6 +106,18 @@ describe.skipIf(skip)('quay.io', () => {
     await closed(p);
   });
 
+  test('an expired signed URL is asked for again, and the pull never notices', async () => {
+    await net.log('quay', true);
+    await net.control('quay', 'expire-next', { count: 1 });
+    const p = await openPage(net);
+    await pull(p, 'quay.io/berth/app:latest');
+    await summaryOf(p).waitFor({ timeout: 60_000 });
+    expect(await p.getByRole('alert').count()).toBe(0);
+    const cdn = (await net.log('quay')).filter((r) => cdnHosts.includes(r.host));
+    expect(cdn.filter((r) => r.status === 403)).toHaveLength(1);
+    await closed(p);
+  });
+
   test('the registry down: says quay.io cannot be reached', async () => {
     await net.setDown('quay.io', true);
     try {

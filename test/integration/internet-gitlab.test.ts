@@ -233,6 +233,18 @@ describe('registry.gitlab.com through Berth', () => {
     expect((err as RegistryError).message).toMatch(/refused these credentials/);
   });
 
+  test('signed in, a project that does not exist: not found, or private, never refused credentials', async () => {
+    reset();
+    const err = await rejection(
+      net.client(user).resolve(parseReference('registry.gitlab.com/berth-group/nothing:main')),
+    );
+    expect((err as RegistryError).kind).toBe('denied');
+    expect((err as RegistryError).message).toMatch(/not found, or private/);
+    expect((err as RegistryError).message).not.toMatch(/refused/);
+    const challenged = gitlab.log.filter((r) => r.status === 401).at(-1)!;
+    expect(challenged.url).toBe('/v2/berth-group/nothing/manifests/main');
+  });
+
   test('a token past its 15 minutes is refused as invalid_token and asked for again', async () => {
     reset();
     const client = net.client();

@@ -27,7 +27,10 @@
 // Guessed: tag pagination (not captured: distribution 3's relative `?last=…&n=…` Link when `n`
 // is given, everything without it; option `tagPages: 'all'` for 2.8's ignoring of `n`); the
 // referrers path (distribution's text/plain `404 page not found`, no referrers API); an absent
-// project answered like a private one (403 from /jwt/auth), for a signed-in user too; the 401
+// project answered like a private one (403 from /jwt/auth); a signed-in user asking for what
+// they may not pull gets a token without that scope (GitLab's auth service filters scopes and
+// refuses only when nothing is granted to no one), so the registry's 401 insufficient_scope
+// follows; the 401
 // body of wrong credentials at /jwt/auth (GitLab's "HTTP Basic: Access denied" text); the Google
 // CDN query's other parameters (`Expires`, `KeyName`) and its 403 for a bad or expired
 // signature; a GCS V4 signed query and its XML errors; a 400 from either for an Authorization
@@ -237,7 +240,12 @@ export class GitlabEmulator implements Emulator {
       const backend = this.backendName(s.name);
       const exists = backend !== undefined && (await backendHas(this.#ctx, backend));
       if (!exists || (isPrivate(this.options, s.name) && !user)) {
-        return { status: 403, headers: json, body: errorBody('DENIED', 'access forbidden') };
+        // Anonymously, nothing to grant is a refusal; a signed-in user gets a token without
+        // that scope, which the registry then refuses as insufficient_scope.
+        if (!user) {
+          return { status: 403, headers: json, body: errorBody('DENIED', 'access forbidden') };
+        }
+        continue;
       }
       // A push scope on a public project is granted; the push itself would then fail (DOC).
       grant.repositories.set(s.name, new Set(s.actions));
