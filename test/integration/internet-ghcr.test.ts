@@ -177,6 +177,23 @@ describe('ghcr.io: the answers themselves', () => {
     expect(await late.text()).toContain('<Code>AuthenticationFailed</Code>');
   });
 
+  test('the catalog is refused: challenged for registry:catalog:*, whose token is refused, DENIED with any token', async () => {
+    reset();
+    const anonymous = await net.wire('ghcr.io', '/v2/_catalog');
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers['www-authenticate']).toContain('scope="registry:catalog:*"');
+    const refused = await raw('https://ghcr.io/token?scope=registry:catalog:*&service=ghcr.io');
+    expect(refused.status).toBe(401);
+    const { token } = (await (
+      await raw('https://ghcr.io/token?scope=repository:berth-org/app:pull')
+    ).json()) as { token: string };
+    const withToken = await raw('https://ghcr.io/v2/_catalog', {
+      authorization: `Bearer ${token}`,
+    });
+    expect(withToken.status).toBe(403);
+    expect(withToken.headers.get('www-authenticate')).toBeNull();
+  });
+
   test('header names are lower case by default, Go canonical when asked', async () => {
     reset();
     const lower = await net.wire('ghcr.io', '/v2/');
