@@ -15,18 +15,19 @@ let images: InternetImages;
 
 beforeAll(async () => {
   if (skip) return;
-  [net, images] = await Promise.all([
-    startInternet({
-      emulators: [
-        {
-          module: fileURLToPath(new URL('../harness/internet/plain.ts', import.meta.url)),
-          factory: 'plainRegistry',
-        },
-      ],
-      app: 'proxy-only',
-    }),
-    buildInternetImages(),
-  ]);
+  // Built beside the internet's start, and kept for afterAll to remove even if that fails.
+  const built = buildInternetImages();
+  built.then((i) => (images = i)).catch(() => undefined);
+  net = await startInternet({
+    emulators: [
+      {
+        module: fileURLToPath(new URL('../harness/internet/plain.ts', import.meta.url)),
+        factory: 'plainRegistry',
+      },
+    ],
+    app: 'proxy-only',
+  });
+  images = await built;
   await net.copyImage(images.layout.dir, images.single.layoutTag, 'plain/single:v1');
 }, 120_000);
 
@@ -69,13 +70,31 @@ test.skipIf(skip)('an emulated host answers by name over TLS through Berth proxy
   );
 });
 
-test.skipIf(skip)('stop removes the namespace and its files', async () => {
-  const other = await startInternet({ emulators: [], app: false });
-  const { name } = other;
-  expect(existsSync(`/etc/netns/${name}/hosts`)).toBe(true);
-  await other.stop();
-  const list = await run('ip', ['netns', 'list']);
-  expect(list.stdout).not.toContain(name);
-  expect(existsSync(`/etc/netns/${name}`)).toBe(false);
-  expect(existsSync(other.dir)).toBe(false);
-});
+test.skipIf(skip)(
+  "stop removes the namespace and its files; a killed run's are swept",
+  async () => {
+    // A namespace a killed run left: named for a process that no longer exists.
+    let dead = 4_000_000;
+    while (isAlive(dead)) dead--;
+    const stale = `berth-${dead}-0dead0`;
+    await run('ip', ['netns', 'add', stale]);
+    const other = await startInternet({ emulators: [], app: false });
+    expect((await run('ip', ['netns', 'list'])).stdout).not.toContain(stale);
+    const { name } = other;
+    expect(existsSync(`/etc/netns/${name}/hosts`)).toBe(true);
+    await other.stop();
+    const list = await run('ip', ['netns', 'list']);
+    expect(list.stdout).not.toContain(name);
+    expect(existsSync(`/etc/netns/${name}`)).toBe(false);
+    expect(existsSync(other.dir)).toBe(false);
+  },
+);
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -138,6 +138,20 @@ describe('the pull limit', () => {
     );
   });
 
+  test('a spent pull limit (ratelimit-remaining 0) is not retried', async () => {
+    const script = scriptedTransport([
+      new Response('{}', { status: 429, headers: { 'ratelimit-remaining': '0;w=21600' } }),
+      new Response('{}', { status: 429 }),
+    ]);
+    const client = new RegistryClient({
+      transport: script.transport,
+      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 1 },
+    });
+    const err = (await rejection(client.resolve(parseReference('alpine')))) as RegistryError;
+    expect(err.kind).toBe('rate-limited');
+    expect(script.requests).toHaveLength(1);
+  });
+
   test('the plain-text 429 says how long to wait', async () => {
     const s = scripted([
       new Response('Too Many Requests (HAP429).\n', {

@@ -487,6 +487,8 @@ export class RegistryClient {
       if (!retryable || attempt >= attempts) return res;
       let delay = backoff(attempt, baseDelayMs, maxDelayMs);
       if (res.status === 429) {
+        // Docker Hub's pull limit spent: its window is hours long, so a retry only wastes time.
+        if (/^\s*0\s*(;|$)/.test(res.headers.get('RateLimit-Remaining') ?? '')) return res;
         const after = parseRetryAfter(res.headers.get('Retry-After'));
         if (after !== undefined && after * 1000 > longestWaitMs) return res;
         if (after) delay = after * 1000;

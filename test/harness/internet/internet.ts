@@ -137,9 +137,38 @@ function removeNamespaceSync(name: string) {
   liveNamespaces.delete(name);
 }
 
+/** Namespaces (and what runs in them) left by a test run that was killed outright, which no
+ * exit hook outlives: named for a process that no longer exists. */
+function sweepStaleNamespaces() {
+  const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
+  for (const line of list.split('\n')) {
+    const m = /^(berth-(\d+)-[0-9a-f]{6})\b/.exec(line.trim());
+    if (!m || pidAlive(Number(m[2]))) continue;
+    const pids = spawnSync('ip', ['netns', 'pids', m[1]!], { encoding: 'utf8' }).stdout ?? '';
+    for (const pid of pids.split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    removeNamespaceSync(m[1]!);
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export async function startInternet(opts: StartInternetOptions): Promise<Internet> {
   const skip = internetSkipReason();
   if (skip) throw new Error(skip);
+  sweepStaleNamespaces();
   if (!exitHook) {
     exitHook = true;
     process.on('exit', () => {
