@@ -303,8 +303,12 @@ export function grantOf(
   req: IncomingMessage,
 ): Grant | undefined {
   const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-  if (!m) return undefined;
-  const grant = signer.read<Grant>(m[1]!);
+  return m ? readGrant(signer, ctx, m[1]!) : undefined;
+}
+
+/** The grant a token carries, if valid and unexpired. */
+export function readGrant(signer: Signer, ctx: EmulatorContext, token: string): Grant | undefined {
+  const grant = signer.read<Grant>(token);
   return grant && grant.exp > ctx.now() ? grant : undefined;
 }
 
