@@ -206,9 +206,16 @@ export async function backendTags(
 
 /** Every backend repository under `prefix/`, without the prefix, sorted. */
 export async function backendCatalog(ctx: EmulatorContext, prefix: string): Promise<string[]> {
-  const res = await backendFetch(ctx, '/v2/_catalog?n=10000');
-  const doc = (await res.json()) as { repositories?: string[] };
-  return (doc.repositories ?? [])
+  // distribution pages its catalog (100 at most a page by default): follow its Links.
+  const all: string[] = [];
+  let path: string | undefined = '/v2/_catalog?n=100';
+  for (let i = 0; path && i < 1000; i++) {
+    const res = await backendFetch(ctx, path);
+    if (!res.ok) throw new Error(`backend catalog: ${res.status} ${await res.text()}`);
+    all.push(...(((await res.json()) as { repositories?: string[] }).repositories ?? []));
+    path = /<([^>]+)>/.exec(res.headers.get('link') ?? '')?.[1];
+  }
+  return all
     .filter((r) => r.startsWith(`${prefix}/`))
     .map((r) => r.slice(prefix.length + 1))
     .sort();
