@@ -22,6 +22,8 @@ const REQUIRED = [
   { what: 'perl', pkg: 'perl-base', check: () => onPath('perl') },
   // The token-auth test registry's signing certificate is made with openssl.
   { what: 'openssl', pkg: 'openssl', check: () => onPath('openssl') },
+  // The offline internet (test/harness/internet) is a network namespace made with `ip netns`.
+  { what: 'ip (iproute2)', pkg: 'iproute2', check: () => onPath('ip') },
 ];
 
 function isExecutable(path) {

@@ -23,9 +23,16 @@ export interface Emulator {
   backendName(name: string): string | undefined;
   /** Answers one request for one of `hosts` (`req.headers.host` says which, without a port). */
   handle(req: IncomingMessage, res: ServerResponse): void | Promise<void>;
-  /** Every request it has answered, for tests that count or inspect them. */
+  /** Every request it has answered, for tests that count or inspect them. The internet's
+   * server (server.ts) appends to it as each answer finishes: an emulator need not. */
   readonly log: EmulatedRequest[];
+  /** Test controls (turn a fault on, read a state), sent by internet.ts's control(); the
+   * value returned goes back to the test, so it must survive JSON. */
+  control?(command: string, arg: unknown): unknown;
 }
+
+/** How internet.ts builds an emulator: a module exports one of these by name. */
+export type EmulatorFactory = (ctx: EmulatorContext) => Emulator;
 
 export interface EmulatedRequest {
   host: string;
