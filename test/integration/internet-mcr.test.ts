@@ -152,7 +152,7 @@ describe('mcr.microsoft.com', () => {
   });
 
   test('a tag list that got the BOM-prefixed BlobNotFound 404 reads as not found, not as garbage', async () => {
-    opts.brokenTagLists = (n) => n === REPO;
+    opts.brokenTagLists = [REPO];
     try {
       const err = await listTags(net.client(), parseReference(`${MCR_HOST}/${REPO}`)).catch(
         (e: unknown) => e,

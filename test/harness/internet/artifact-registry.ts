@@ -27,7 +27,7 @@
 // - No _catalog (404).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import type { EmulatedRequest, Emulator, EmulatorContext } from './emulator.ts';
+import type { EmulatedRequest, Emulator, EmulatorContext, EmulatorFactory } from './emulator.ts';
 import {
   type Grant,
   type HeaderCase,
@@ -35,6 +35,7 @@ import {
   Signer,
   allows,
   answer,
+  optionControls,
   backendFetch,
   backendTags,
   basicOf,
@@ -48,7 +49,6 @@ import {
   routeOf,
   scopesOf,
   serveObject,
-  track,
 } from './common-emu-b.ts';
 import { notFoundPage } from './gcr.ts';
 
@@ -56,9 +56,6 @@ export const AR_HOST = 'us-docker.pkg.dev';
 export const GOOGLE_SIGNIN_HOST = 'accounts.google.com';
 
 export interface ArtifactRegistryOptions {
-  /** Repositories (`<project>/<repository>/<image>`) anyone may pull; default: all but those
-   * whose repository component is `private`. */
-  isPublic?: (name: string) => boolean;
   /** Users (`oauth2accesstoken`, `_json_key`) → password; they may pull everything. */
   users?: Record<string, string>;
   tokenFields?: 'full' | 'token-only';
@@ -69,14 +66,24 @@ export interface ArtifactRegistryOptions {
   headerCase?: HeaderCase;
 }
 
+/** Who can sign in to the namespace's Artifact Registry (a made-up access token). */
+export const AR_USERS: Record<string, string> = {
+  oauth2accesstoken: 'ya29.berth-emulated-ar-token',
+};
+
+/** The factory the offline internet loads; switches are set with control('set', {…}). */
+export const artifactRegistryEmulator: EmulatorFactory = (ctx) =>
+  artifactRegistry(ctx, { users: { ...AR_USERS } });
+
 export function artifactRegistry(
   ctx: EmulatorContext,
   opts: ArtifactRegistryOptions = {},
 ): Emulator {
   const log: EmulatedRequest[] = [];
   const signer = new Signer();
-  const isPublic = (name: string) =>
-    (opts.isPublic ?? ((n: string) => n.split('/')[1] !== 'private'))(name);
+  /** Anyone may pull a repository (`<project>/<repository>/<image>`) unless its repository
+   * component is `private`. */
+  const isPublic = (name: string) => name.split('/')[1] !== 'private';
   const backendName = (name: string) => `artifactregistry/${name}`;
   let headerCase: HeaderCase = 'lower';
   const common: HeaderList = [['docker-distribution-api-version', 'registry/2.0']];
@@ -341,8 +348,8 @@ export function artifactRegistry(
     hosts: [AR_HOST, GOOGLE_SIGNIN_HOST],
     backendName,
     log,
+    control: optionControls(opts),
     async handle(req, res) {
-      track(log, req, res);
       headerCase = opts.headerCase ?? 'lower';
       const url = new URL(req.url ?? '/', `https://${hostOf(req)}`);
       if (hostOf(req) === GOOGLE_SIGNIN_HOST) return signIn(req, res);

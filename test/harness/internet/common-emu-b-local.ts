@@ -63,6 +63,16 @@ export async function startLocalInternet(
       res.writeHead(421).end();
       return;
     }
+    // As the namespace's server does: the log is kept here, not by each emulator.
+    res.once('finish', () => {
+      emulator.log.push({
+        host,
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        headers: { ...req.headers },
+        status: res.statusCode,
+      });
+    });
     Promise.resolve(emulator.handle(req, res)).catch((err: unknown) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(`emulator ${emulator.name} failed: ${String(err)}`);

@@ -8,7 +8,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import type { EmulatedRequest, EmulatorContext } from './emulator.ts';
+import type { EmulatorContext } from './emulator.ts';
 
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 
@@ -74,19 +74,6 @@ export function errorBody(code: string, message: string, detail?: unknown): stri
 /** Lower-case host name of a request, without a port. */
 export function hostOf(req: IncomingMessage): string {
   return (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
-}
-
-/** Records a request in `log` when its answer has been sent. */
-export function track(log: EmulatedRequest[], req: IncomingMessage, res: ServerResponse): void {
-  res.on('finish', () => {
-    log.push({
-      host: hostOf(req),
-      method: req.method ?? 'GET',
-      url: req.url ?? '/',
-      headers: { ...req.headers },
-      status: res.statusCode,
-    });
-  });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -498,4 +485,27 @@ export async function readBody(req: IncomingMessage): Promise<string> {
     if (text.length > 65536) break;
   }
   return text;
+}
+
+/**
+ * The test controls every emulator of this track has, for the namespace's internet (whose
+ * controls cross a process boundary as JSON): `set` merges an object into the options (the
+ * switches each emulator documents), `reset` puts back the ones it started with.
+ */
+export function optionControls<T extends object>(
+  opts: T,
+): (command: string, arg: unknown) => unknown {
+  const initial = structuredClone(opts);
+  return (command, arg) => {
+    if (command === 'set') {
+      Object.assign(opts, arg as Partial<T>);
+      return opts;
+    }
+    if (command === 'reset') {
+      for (const k of Object.keys(opts)) delete (opts as Record<string, unknown>)[k];
+      Object.assign(opts, structuredClone(initial));
+      return opts;
+    }
+    throw new Error(`unknown control ${command}`);
+  };
 }

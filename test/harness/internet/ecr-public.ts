@@ -29,13 +29,14 @@
 // - Error wording for a missing repository or tag (private ECR's).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
-import type { EmulatedRequest, Emulator, EmulatorContext } from './emulator.ts';
+import type { EmulatedRequest, Emulator, EmulatorContext, EmulatorFactory } from './emulator.ts';
 import {
   type Grant,
   type HeaderCase,
   type HeaderList,
   Signer,
   answer,
+  optionControls,
   backendFetch,
   backendTags,
   basicOf,
@@ -52,7 +53,6 @@ import {
   s3TwoAuthError,
   scopesOf,
   serveObject,
-  track,
 } from './common-emu-b.ts';
 
 export const ECR_PUBLIC_HOST = 'public.ecr.aws';
@@ -70,6 +70,13 @@ export interface EcrPublicOptions {
   signedUrlMs?: number;
   headerCase?: HeaderCase;
 }
+
+/** The token `aws ecr-public get-authorization-token` would give, for signing in as `AWS`. */
+export const ECR_AUTH_TOKEN = 'berth-emulated-ecr-public-authorization-token';
+
+/** The factory the offline internet loads; switches are set with control('set', {…}). */
+export const ecrPublicEmulator: EmulatorFactory = (ctx) =>
+  ecrPublic(ctx, { authTokens: [ECR_AUTH_TOKEN] });
 
 export function ecrPublic(ctx: EmulatorContext, opts: EcrPublicOptions = {}): Emulator {
   const log: EmulatedRequest[] = [];
@@ -301,8 +308,8 @@ export function ecrPublic(ctx: EmulatorContext, opts: EcrPublicOptions = {}): Em
     hosts: [ECR_PUBLIC_HOST, ECR_CDN_HOST],
     backendName,
     log,
+    control: optionControls(opts),
     async handle(req, res) {
-      track(log, req, res);
       headerCase = opts.headerCase ?? 'lower';
       const url = new URL(req.url ?? '/', `https://${hostOf(req)}`);
       if (hostOf(req) === ECR_CDN_HOST) return cdn(req, res, url);

@@ -26,7 +26,7 @@
 // - _catalog lists the signed-in user's repositories; anonymous callers get the challenge.
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { EmulatedRequest, Emulator, EmulatorContext } from './emulator.ts';
+import type { EmulatedRequest, Emulator, EmulatorContext, EmulatorFactory } from './emulator.ts';
 import {
   ALL_MANIFESTS,
   type Grant,
@@ -36,6 +36,7 @@ import {
   type TagPaging,
   allows,
   answer,
+  optionControls,
   backendCatalog,
   backendFetch,
   backendTags,
@@ -50,7 +51,6 @@ import {
   routeOf,
   scopesOf,
   serveObject,
-  track,
 } from './common-emu-b.ts';
 
 export const GCR_HOST = 'gcr.io';
@@ -61,9 +61,6 @@ export const GCR_UNAUTHORIZED =
   "You don't have the needed permissions to perform this operation, and you may have invalid credentials. To authenticate your request, follow the steps in: https://cloud.google.com/container-registry/docs/advanced-authentication";
 
 export interface GcrOptions {
-  /** Repositories only signed-in users may pull (default: names under `private/`… of any
-   * project, i.e. a second component `private`). */
-  isPrivate?: (name: string) => boolean;
   /** Users (`_json_key`, `oauth2accesstoken`) → password; they may pull everything. */
   users?: Record<string, string>;
   quotedService?: boolean;
@@ -76,12 +73,22 @@ export interface GcrOptions {
   headerCase?: HeaderCase;
 }
 
+/** Who can sign in to the namespace's gcr.io: Google's documented user names, made-up secrets. */
+export const GCR_USERS: Record<string, string> = {
+  oauth2accesstoken: 'ya29.berth-emulated-access-token',
+  _json_key: '{"type":"service_account","project_id":"berth-proj"}',
+};
+
+/** The factory the offline internet loads; switches are set with control('set', {…}). */
+export const gcrEmulator: EmulatorFactory = (ctx) => gcr(ctx, { users: { ...GCR_USERS } });
+
 export function gcr(ctx: EmulatorContext, opts: GcrOptions = {}): Emulator {
   const log: EmulatedRequest[] = [];
   const signer = new Signer();
   // Options are read on every request, so a test can switch a fact between two requests.
-  const isPrivate = (name: string) =>
-    (opts.isPrivate ?? ((n: string) => n.split('/')[1] === 'private'))(name);
+  /** Only signed-in users may pull a repository whose second component is `private`
+   * (`gcr.io/<project>/private/…`). */
+  const isPrivate = (name: string) => name.split('/')[1] === 'private';
   const users = () => opts.users ?? {};
   let headerCase: HeaderCase = 'lower';
   /** Which backend repository a digest was redirected from: a Cloud Storage URL names only the
@@ -372,8 +379,8 @@ export function gcr(ctx: EmulatorContext, opts: GcrOptions = {}): Emulator {
     hosts: [GCR_HOST, GCS_HOST],
     backendName,
     log,
+    control: optionControls(opts),
     async handle(req, res) {
-      track(log, req, res);
       headerCase = opts.headerCase ?? 'lower';
       const url = new URL(req.url ?? '/', `https://${hostOf(req)}`);
       if (hostOf(req) === GCS_HOST) return storage(req, res, url);

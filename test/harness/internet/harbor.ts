@@ -37,7 +37,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
-import type { EmulatedRequest, Emulator, EmulatorContext } from './emulator.ts';
+import type { EmulatedRequest, Emulator, EmulatorContext, EmulatorFactory } from './emulator.ts';
 import {
   type Grant,
   type HeaderCase,
@@ -45,6 +45,7 @@ import {
   Signer,
   allows,
   answer,
+  optionControls,
   backendCatalog,
   backendFetch,
   backendTags,
@@ -63,7 +64,6 @@ import {
   s3TwoAuthError,
   scopesOf,
   serveObject,
-  track,
 } from './common-emu-b.ts';
 
 export const HARBOR_HOST = 'harbor.berth.test';
@@ -85,6 +85,18 @@ export interface HarborOptions {
   gzipToken?: 'when-asked' | 'always';
   headerCase?: HeaderCase;
 }
+
+/** Who can sign in to the namespace's Harbor: its default admin, a member of `team`, and a
+ * user of no project. */
+export const HARBOR_USERS: Record<string, HarborUser> = {
+  admin: { password: 'Harbor12345', admin: true },
+  alice: { password: 'alice-harbor-secret', projects: ['team'] },
+  bob: { password: 'bob-harbor-secret' },
+};
+
+/** The factory the offline internet loads; switches are set with control('set', {…}). */
+export const harborEmulator: EmulatorFactory = (ctx) =>
+  harbor(ctx, { users: structuredClone(HARBOR_USERS) });
 
 export function harbor(ctx: EmulatorContext, opts: HarborOptions = {}): Emulator {
   const log: EmulatedRequest[] = [];
@@ -375,8 +387,8 @@ export function harbor(ctx: EmulatorContext, opts: HarborOptions = {}): Emulator
     hosts: [HARBOR_HOST, HARBOR_S3_HOST],
     backendName,
     log,
+    control: optionControls(opts),
     async handle(req, res) {
-      track(log, req, res);
       headerCase = opts.headerCase ?? 'canonical';
       const url = new URL(req.url ?? '/', `https://${hostOf(req)}`);
       if (hostOf(req) === HARBOR_S3_HOST) return s3(req, res, url);

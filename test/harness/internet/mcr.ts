@@ -29,12 +29,13 @@
 // - No referrers API (404 as distribution's), the 429 without a body or Retry-After.
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { EmulatedRequest, Emulator, EmulatorContext } from './emulator.ts';
+import type { EmulatedRequest, Emulator, EmulatorContext, EmulatorFactory } from './emulator.ts';
 import {
   type HeaderCase,
   type HeaderList,
   Signer,
   answer,
+  optionControls,
   azureError,
   backendCatalog,
   backendFetch,
@@ -45,7 +46,6 @@ import {
   relay,
   routeOf,
   serveObject,
-  track,
 } from './common-emu-b.ts';
 
 export const MCR_HOST = 'mcr.microsoft.com';
@@ -57,13 +57,16 @@ export interface McrOptions {
   ping?: 'open' | 'acr-challenge';
   tagsVia?: 'direct' | 'storage';
   /** Repositories whose tags/list answers the BOM-prefixed BlobNotFound 404. */
-  brokenTagLists?: (name: string) => boolean;
+  brokenTagLists?: string[];
   /** Every request answered 429 while true. */
   throttle?: boolean;
   /** How long a SAS URL lives, ms (default 10 min). */
   sasMs?: number;
   headerCase?: HeaderCase;
 }
+
+/** The factory the offline internet loads; switches are set with control('set', {…}). */
+export const mcrEmulator: EmulatorFactory = (ctx) => mcr(ctx, {});
 
 export function mcr(ctx: EmulatorContext, opts: McrOptions = {}): Emulator {
   const log: EmulatedRequest[] = [];
@@ -170,7 +173,7 @@ export function mcr(ctx: EmulatorContext, opts: McrOptions = {}): Emulator {
       return;
     }
     if (route.kind === 'tags') {
-      if (opts.brokenTagLists?.(name)) {
+      if (opts.brokenTagLists?.includes(name)) {
         answer(
           req,
           res,
@@ -336,8 +339,8 @@ export function mcr(ctx: EmulatorContext, opts: McrOptions = {}): Emulator {
     hosts: [MCR_HOST, MCR_DATA_HOST, MCR_FLOW_HOST],
     backendName,
     log,
+    control: optionControls(opts),
     async handle(req, res) {
-      track(log, req, res);
       headerCase = opts.headerCase ?? 'lower';
       const url = new URL(req.url ?? '/', `https://${hostOf(req)}`);
       if (hostOf(req) !== MCR_HOST) return data(req, res, url);
