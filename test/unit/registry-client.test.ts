@@ -220,7 +220,7 @@ const cases: Case[] = [
     result: resolved,
   },
   {
-    name: 'insufficient_scope twice: re-fetched once, then an unauthorized error',
+    name: 'insufficient_scope twice: re-fetched once, then "not found, or private"',
     ref: 'alpine',
     answers: [
       challenge(hubChallenge),
@@ -236,7 +236,7 @@ const cases: Case[] = [
       { url: hubToken(pull('x/y')) },
       { url: hubManifest('library/alpine', 'latest'), auth: 'Bearer t2' },
     ],
-    error: { type: RegistryError, kind: 'unauthorized', message: /needs credentials/ },
+    error: { type: RegistryError, kind: 'unauthorized', message: /not found, or private/ },
   },
 
   // Basic auth and credentials.

@@ -22,6 +22,7 @@ import {
   networkError,
   parseRetryAfter,
   readBounded,
+  registryLabel,
 } from './errors.ts';
 import { backoff, maxRetryAfterSeconds, sleep } from './retry.ts';
 import type { Transport } from './transport.ts';
@@ -214,21 +215,52 @@ export class RegistryClient {
     const what = `${repositoryOf(ref)}@${desc.digest}`;
     const headers: Record<string, string> = {};
     if (range) headers.Range = `bytes=${range.start}-${range.end ?? ''}`;
-    const res = await this.#request(ref, `blobs/${desc.digest}`, {
-      method: 'GET',
-      headers,
-      signal,
-    });
-    if (res.status !== 200 && res.status !== 206) {
-      throw await this.#failure(res, what, ref.registry);
+    const init = { method: 'GET', headers, signal };
+    let res = await this.#request(ref, `blobs/${desc.digest}`, init);
+    if (res.status === 200 || res.status === 206) return res;
+    // Registries send blobs to a CDN with a signed URL, followed on the way (by the proxy or
+    // the browser). A refusal that is not the registry's own JSON error is the CDN's: most
+    // often the URL expired before it was used. A new request gets a new URL; once only.
+    let refusal = await cdnRefusal(res);
+    if (refusal) {
+      await res.body?.cancel();
+      res = await this.#request(ref, `blobs/${desc.digest}`, init);
+      if (res.status === 200 || res.status === 206) return res;
+      refusal = await cdnRefusal(res);
     }
-    return res;
+    if (refusal) {
+      await res.body?.cancel();
+      throw new RegistryError(
+        `${what}: ${registryLabel(ref.registry)} sent the download to its storage server (CDN), ` +
+          `which refused it twice (${refusal.said}). This is on the registry's side: try again later.`,
+        'server',
+        refusal.status,
+      );
+    }
+    throw await this.#failure(res, what, ref.registry);
   }
 
   /** The error for a failed response; a 401 says whether credentials were missing or refused. */
   async #failure(res: Response, what: string, registry: string): Promise<RegistryError> {
+    const creds = this.#credentials(registry);
+    // A token was granted and its scope is still refused: Docker Hub (and Harbor) answer so
+    // for a repository that does not exist as for one that is private, credentials or not.
+    if (res.status === 401 && insufficientScope(res.headers.get('WWW-Authenticate'))) {
+      const err = await errorFromResponse(res, what, registry);
+      const label = registryLabel(registry);
+      return new RegistryError(
+        creds
+          ? `${what}: not found, or private to another account: ${label} does not say which. ` +
+              `Check the name, or sign in as an account that can pull it.`
+          : `${what}: not found, or private: ${label} does not say which. Check the name; ` +
+              `if the repository is yours, sign in.`,
+        creds ? 'denied' : 'unauthorized',
+        401,
+        err.errors,
+      );
+    }
     const err = await errorFromResponse(res, what, registry);
-    if (res.status === 401 && this.#credentials(registry)) {
+    if (res.status === 401 && creds) {
       return new RegistryError(
         `${what}: the registry refused the credentials for ${registry}. Check the user name and password or token.`,
         'unauthorized',
@@ -458,6 +490,8 @@ export class RegistryClient {
       if (!retryable || attempt >= attempts) return res;
       let delay = backoff(attempt, baseDelayMs, maxDelayMs);
       if (res.status === 429) {
+        // Docker Hub's pull limit spent: its window is hours long, so a retry only wastes time.
+        if (/^\s*0\s*(;|$)/.test(res.headers.get('RateLimit-Remaining') ?? '')) return res;
         const after = parseRetryAfter(res.headers.get('Retry-After'));
         if (after !== undefined && after * 1000 > longestWaitMs) return res;
         if (after) delay = after * 1000;
@@ -475,6 +509,28 @@ function withOwnScope(asked: string, repository: string): string {
   const scopes = asked.split(' ').filter(Boolean);
   if (scopes.some((s) => s.startsWith('repository:'))) return asked;
   return [...scopes, `repository:${repository}:pull`].join(' ');
+}
+
+/** Whether a 401's challenge says the token was good but not enough (RFC 6750 3.1). */
+function insufficientScope(header: string | null): boolean {
+  return parseChallenges(header).some(
+    (c) => c.scheme === 'bearer' && c.params.error === 'insufficient_scope',
+  );
+}
+
+/** A 400 or 403 to a blob GET that is not the registry's (or the proxy's) own JSON error:
+ * a CDN's refusal of the signed URL it was sent to (S3, R2 and Azure answer in XML). Returns
+ * what it said, or undefined for any other answer; the body is read either way. */
+async function cdnRefusal(res: Response): Promise<{ status: number; said: string } | undefined> {
+  if (res.status !== 400 && res.status !== 403) return undefined;
+  // A clone: a registry's own error is read again, whole, by errorFromResponse.
+  const bytes = await readBounded(res.clone(), maxErrorBodyBytes).catch(() => undefined);
+  const text = bytes ? new TextDecoder().decode(bytes) : '';
+  if (/^\s*\{/.test(text) && /"errors"\s*:/.test(text)) return undefined;
+  const tag = (name: string) =>
+    new RegExp(`<${name}>([^<]{1,200})</${name}>`).exec(text)?.[1]?.trim();
+  const words = [tag('Code'), tag('Message')].filter(Boolean).join(': ');
+  return { status: res.status, said: `HTTP ${res.status}${words ? `, ${words}` : ''}` };
 }
 
 /** The media type a response declares, without parameters; '' when it declares none. */

@@ -134,6 +134,15 @@ export function waitText(seconds: number): string {
   return `${Math.ceil(seconds / 3600)} h`;
 }
 
+/** Docker Hub's `ratelimit-limit: 100;w=21600` as "100 pulls per 6 h"; undefined for
+ * anything else. */
+export function rateLimitText(value: string | null): string | undefined {
+  const m = /^\s*(\d+)\s*(?:;\s*w\s*=\s*(\d+))?\s*$/.exec(value ?? '');
+  if (!m) return undefined;
+  const pulls = `${m[1]} pull${m[1] === '1' ? '' : 's'}`;
+  return m[2] ? `${pulls} per ${waitText(Number(m[2]))}` : pulls;
+}
+
 /** What people call a registry (a reference's registry, as parseReference names it). */
 export function registryLabel(registry: string): string {
   return registry === defaultRegistry ? 'Docker Hub' : registry;
@@ -178,13 +187,22 @@ export async function errorFromResponse(
     .replace(/\.$/, '');
   const detail = `${what}: ${said || statusText(res.status)}.`;
   if (kind === 'rate-limited' && !fromProxy) {
-    // What to do comes first: "Docker Hub rate limit reached: retry in 6 min, or sign in."
+    // What to do comes first: "Docker Hub rate limit reached (100 pulls per 6 h): retry in
+    // 6 min, or sign in." The limit is Docker Hub's `ratelimit-limit`, when it came through.
     const when = retryAfter !== undefined ? `retry in ${waitText(retryAfter)}` : 'wait a while';
-    const who = registry ? `${registryLabel(registry)} rate limit reached` : 'Rate limit reached';
+    const quota = rateLimitText(res.headers.get('RateLimit-Limit'));
+    const who =
+      (registry ? `${registryLabel(registry)} rate limit reached` : 'Rate limit reached') +
+      (quota ? ` (${quota})` : '');
     const message = `${who}: ${when}, or sign in for a higher limit. ${detail}`;
     return new RegistryError(message, kind, res.status, entries, retryAfter);
   }
-  const next = kind === 'proxy-denied' && fromProxy ? '' : ` ${advice[kind]}`;
+  // A 503 is a registry that is down or overloaded, not one that failed inside.
+  const says =
+    kind === 'server' && res.status === 503 && !fromProxy
+      ? 'The registry is unavailable (down or overloaded); try again later.'
+      : advice[kind];
+  const next = kind === 'proxy-denied' && fromProxy ? '' : ` ${says}`;
   const wait =
     kind === 'rate-limited' && retryAfter !== undefined ? ` Retry in ${waitText(retryAfter)}.` : '';
   return new RegistryError(`${detail}${next}${wait}`, kind, res.status, entries, retryAfter);

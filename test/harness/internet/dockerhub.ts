@@ -19,7 +19,7 @@
 // - 429: the pull limit as JSON `TOOMANYREQUESTS` with no Retry-After (1.5.1-2), or the abuse
 //   limiter's plain-text `Too Many Requests (HAP429).` with `Retry-After: 60` (1.5.4).
 // - tags/list: every tag without `n`; with `n`, pages and a relative Link, `n` before `last`
-//   (1.7, format a CLAIM). _catalog: 401 insufficient_scope even with a token (1.7).
+//   (1.7, format a CLAIM; pages of at most 100, a CLAIM too). _catalog: 401 insufficient_scope even with a token (1.7).
 //   Referrers API: supported (1.7, Docker staff 2025); a control turns it off, as before 2025.
 //
 // Guessed (not in the captures): the 401 body for a bad password at the token service
@@ -65,6 +65,8 @@ export interface DockerHubControls {
   unavailable: { on: boolean };
   /** Whether /v2/<name>/referrers/<digest> exists (Docker Hub added it in 2025). */
   'referrers-api': { on: boolean };
+  /** The most tags one page holds, whatever `n` asks (default 100). */
+  'tag-page-max': { max: number };
 }
 
 interface Grant {
@@ -87,6 +89,8 @@ export function dockerHub(ctx: EmulatorContext): Emulator {
   let expireNext = 0;
   let unavailable = false;
   let referrersApi = true;
+  // Pages of at most 100, whatever `n` asks (a CLAIM: no raw Link header was captured).
+  let tagPageMax = 100;
 
   const nowSeconds = () => Math.floor(ctx.now() / 1000);
   const sign = (s: string) => createHmac('sha256', secret).update(s).digest();
@@ -314,7 +318,7 @@ export function dockerHub(ctx: EmulatorContext): Emulator {
     const all = ((await up.json()) as { tags: string[] | null }).tags ?? [];
     const n = url.searchParams.get('n');
     if (n === null) return sendJson(res, 200, { name, tags: all }, base);
-    const size = Math.max(1, Math.min(Number(n) || 100, 10_000));
+    const size = Math.max(1, Math.min(Number(n) || tagPageMax, tagPageMax));
     const last = url.searchParams.get('last');
     const sorted = [...all].sort();
     const rest = last === null ? sorted : sorted.filter((t) => t > last);
@@ -518,6 +522,9 @@ export function dockerHub(ctx: EmulatorContext): Emulator {
           return undefined;
         case 'referrers-api':
           referrersApi = Boolean(a.on);
+          return undefined;
+        case 'tag-page-max':
+          tagPageMax = Number(a.max);
           return undefined;
         case 'state':
           return { ...limit, cdns, cdnRefuses, expireNext, unavailable, referrersApi };
