@@ -190,3 +190,19 @@ async function anonymousToken(): Promise<string> {
   );
   return (JSON.parse(res.body.toString()) as { token: string }).token;
 }
+
+describe('an expired signed URL', () => {
+  test('is refused by Artifact Registry, asked for again, and the pull never notices', async () => {
+    opts.expireNext = 1;
+    try {
+      const from = emulator().log.length;
+      await pullAll(net.client(), `${AR_HOST}/${REPO}:v1`);
+      const refused = emulator()
+        .log.slice(from)
+        .filter((r) => r.url.startsWith('/artifacts-downloads/') && r.status === 403);
+      expect(refused).toHaveLength(1);
+    } finally {
+      delete opts.expireNext;
+    }
+  });
+});

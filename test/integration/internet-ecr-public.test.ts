@@ -223,3 +223,19 @@ async function anonymousToken(): Promise<string> {
   );
   return (JSON.parse(res.body.toString()) as { token: string }).token;
 }
+
+describe('an expired signed URL', () => {
+  test('is refused by CloudFront, asked for again, and the pull never notices', async () => {
+    opts.expireNext = 1;
+    try {
+      const from = emulator().log.length;
+      await pullAll(net.client(), `${ECR_PUBLIC_HOST}/${REPO}:latest`);
+      const refused = emulator()
+        .log.slice(from)
+        .filter((r) => r.host === ECR_CDN_HOST && r.status >= 400);
+      expect(refused).toHaveLength(1);
+    } finally {
+      delete opts.expireNext;
+    }
+  });
+});

@@ -229,3 +229,19 @@ describe('gcr.io, in the older or unconfirmed forms', () => {
     }
   });
 });
+
+describe('an expired signed URL', () => {
+  test('is refused by gcr.io, asked for again, and the pull never notices', async () => {
+    opts.expireNext = 1;
+    try {
+      const from = emulator().log.length;
+      await pullAll(net.client(), 'gcr.io/berth-proj/app:v1');
+      const refused = emulator()
+        .log.slice(from)
+        .filter((r) => r.host === GCS_HOST && r.status >= 400);
+      expect(refused).toHaveLength(1);
+    } finally {
+      delete opts.expireNext;
+    }
+  });
+});

@@ -122,6 +122,10 @@ describe('Harbor', () => {
     );
     expect(bob?.status).toBe(401);
     expect(bob?.message).toContain('team/secret');
+    // A granted token still refused: Harbor does not say whether the project is absent or
+    // closed to this account, and the credentials themselves were fine.
+    expect(bob?.message).toMatch(/not found, or private/);
+    expect(bob?.message).not.toMatch(/refused/);
     const wrong = await failure(
       net
         .client({ username: 'alice', password: 'nope' })
@@ -137,6 +141,7 @@ describe('Harbor', () => {
     );
     expect(err?.status).toBe(401);
     expect(err?.message).toContain('library/nothing');
+    expect(err?.message).toMatch(/not found, or private/);
     const tags = await listTags(net.client(), parseReference(`${HARBOR_HOST}/library/nothing`));
     expect(tags).toEqual([]);
   });
@@ -245,6 +250,24 @@ describe('Harbor', () => {
       expect(err?.kind).toBe('unreachable');
     } finally {
       net.down.delete(HARBOR_HOST);
+    }
+  });
+});
+
+describe('an expired signed URL', () => {
+  test('is refused by S3, asked for again, and the pull never notices', async () => {
+    opts.blobs = 's3';
+    opts.expireNext = 1;
+    try {
+      const from = emulator().log.length;
+      await pullAll(net.client(alice), `${HARBOR_HOST}/team/secret:v1`);
+      const refused = emulator()
+        .log.slice(from)
+        .filter((r) => r.host === HARBOR_S3_HOST && r.status >= 400);
+      expect(refused).toHaveLength(1);
+    } finally {
+      delete opts.expireNext;
+      delete opts.blobs;
     }
   });
 });

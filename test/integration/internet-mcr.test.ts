@@ -221,3 +221,19 @@ describe('mcr.microsoft.com, in the guessed forms', () => {
     }
   });
 });
+
+describe('an expired signed URL', () => {
+  test('is refused by the Azure data host, asked for again, and the pull never notices', async () => {
+    opts.expireNext = 1;
+    try {
+      const from = emulator().log.length;
+      await pullAll(net.client(), `${MCR_HOST}/${REPO}:8.0`);
+      const refused = emulator()
+        .log.slice(from)
+        .filter((r) => r.host === MCR_DATA_HOST && r.status >= 400);
+      expect(refused).toHaveLength(1);
+    } finally {
+      delete opts.expireNext;
+    }
+  });
+});

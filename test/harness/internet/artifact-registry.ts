@@ -21,7 +21,7 @@
 //   403 DENIED `Permission "artifactregistry.repositories.downloadArtifacts" denied on resource
 //   "projects/<p>/locations/us/repositories/<r>" (or it may not exist)`, the wording people
 //   quote from docker; a signed-in caller asking for a missing one gets 404 NAME_UNKNOWN.
-// - The download URL lives 10 minutes; past that it gets 403.
+// - The download URL lives 10 minutes; past that it gets Google's HTML 403 page.
 // - The 405 bound: `n` above `maxTagPage` (default 1000); with `n`, pages with a relative
 //   distribution-style Link; without, every tag.
 // - No _catalog (404).
@@ -32,6 +32,7 @@ import {
   type Grant,
   type HeaderCase,
   type HeaderList,
+  type SignedUrlSwitches,
   Signer,
   allows,
   answer,
@@ -49,13 +50,14 @@ import {
   routeOf,
   scopesOf,
   serveObject,
+  urlLifetime,
 } from './common-emu-b.ts';
 import { notFoundPage } from './gcr.ts';
 
 export const AR_HOST = 'us-docker.pkg.dev';
 export const GOOGLE_SIGNIN_HOST = 'accounts.google.com';
 
-export interface ArtifactRegistryOptions {
+export interface ArtifactRegistryOptions extends SignedUrlSwitches {
   /** Users (`oauth2accesstoken`, `_json_key`) → password; they may pull everything. */
   users?: Record<string, string>;
   tokenFields?: 'full' | 'token-only';
@@ -179,7 +181,7 @@ export function artifactRegistry(
     const blob = signer.sign({
       r: backendName(name),
       d: digest,
-      e: ctx.now() + (opts.downloadMs ?? 10 * 60_000),
+      e: ctx.now() + urlLifetime(opts, opts.downloadMs ?? 10 * 60_000),
       p: randomBytes(640).toString('base64url'),
     });
     return `/artifacts-downloads/namespaces/${project}/repositories/${repository}/downloads/${blob}`;
@@ -203,12 +205,13 @@ export function artifactRegistry(
       return;
     }
     if (obj.e <= ctx.now()) {
+      // Google's front end answers with its own HTML error page, not the registry's JSON.
       answer(
         req,
         res,
         403,
-        json,
-        errorBody('DENIED', 'The download link has expired.'),
+        [['content-type', 'text/html; charset=UTF-8']],
+        '<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 403 (Forbidden)!!1</title>\n  <p><b>403.</b> <ins>That’s an error.</ins>\n  <p>Your client does not have permission to get this URL.  <ins>That’s all we know.</ins>\n',
         headerCase,
       );
       return;

@@ -384,6 +384,22 @@ export async function serveObject(
   await pipeBody(upstream, res);
 }
 
+/** Switches every emulator with signed URLs has. */
+export interface SignedUrlSwitches {
+  /** The next this many signed URLs are handed out already expired (then counts down), so a
+   * test sees a client meet an expired URL and ask the registry again. */
+  expireNext?: number;
+}
+
+/** How long the next signed URL lives: `ms`, or a minute in the past while expireNext lasts. */
+export function urlLifetime(opts: SignedUrlSwitches, ms: number): number {
+  if ((opts.expireNext ?? 0) > 0) {
+    opts.expireNext = opts.expireNext! - 1;
+    return -60_000;
+  }
+  return ms;
+}
+
 /** S3's answer to a presigned URL that also carries an Authorization header (§5, captured). */
 export function s3TwoAuthError(authorization: string): string {
   return (

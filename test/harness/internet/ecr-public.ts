@@ -34,6 +34,7 @@ import {
   type Grant,
   type HeaderCase,
   type HeaderList,
+  type SignedUrlSwitches,
   Signer,
   answer,
   optionControls,
@@ -53,13 +54,14 @@ import {
   s3TwoAuthError,
   scopesOf,
   serveObject,
+  urlLifetime,
 } from './common-emu-b.ts';
 
 export const ECR_PUBLIC_HOST = 'public.ecr.aws';
 export const ECR_CDN_HOST = 'd2glxqk2uabbnd.cloudfront.net';
 const REGISTRY_ID = '709825985650';
 
-export interface EcrPublicOptions {
+export interface EcrPublicOptions extends SignedUrlSwitches {
   /** Tokens from `aws ecr-public get-authorization-token`, for Basic `AWS:<token>` sign-in. */
   authTokens?: string[];
   tokenScope?: 'global' | 'repository';
@@ -234,7 +236,9 @@ export function ecrPublic(ctx: EmulatorContext, opts: EcrPublicOptions = {}): Em
           'BLOB_UNKNOWN',
           `Layer with digest '${route.ref}' does not exist`,
         );
-      const expires = Math.floor((ctx.now() + (opts.signedUrlMs ?? 10 * 60_000)) / 1000);
+      const expires = Math.floor(
+        (ctx.now() + urlLifetime(opts, opts.signedUrlMs ?? 10 * 60_000)) / 1000,
+      );
       const key = signer.sign({ r: repo, d: route.ref });
       const path = `/${key}`;
       const q = new URLSearchParams({

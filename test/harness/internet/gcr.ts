@@ -32,6 +32,7 @@ import {
   type Grant,
   type HeaderCase,
   type HeaderList,
+  type SignedUrlSwitches,
   Signer,
   type TagPaging,
   allows,
@@ -51,6 +52,7 @@ import {
   routeOf,
   scopesOf,
   serveObject,
+  urlLifetime,
 } from './common-emu-b.ts';
 
 export const GCR_HOST = 'gcr.io';
@@ -60,7 +62,7 @@ const BUCKET = 'artifacts.berth-emulated.appspot.com';
 export const GCR_UNAUTHORIZED =
   "You don't have the needed permissions to perform this operation, and you may have invalid credentials. To authenticate your request, follow the steps in: https://cloud.google.com/container-registry/docs/advanced-authentication";
 
-export interface GcrOptions {
+export interface GcrOptions extends SignedUrlSwitches {
   /** Users (`_json_key`, `oauth2accesstoken`) → password; they may pull everything. */
   users?: Record<string, string>;
   quotedService?: boolean;
@@ -284,7 +286,9 @@ export function gcr(ctx: EmulatorContext, opts: GcrOptions = {}): Emulator {
         return;
       }
       objects.set(route.ref, repo);
-      const expires = Math.floor((ctx.now() + (opts.signedUrlMs ?? 10 * 60_000)) / 1000);
+      const expires = Math.floor(
+        (ctx.now() + urlLifetime(opts, opts.signedUrlMs ?? 10 * 60_000)) / 1000,
+      );
       const path = `/${BUCKET}/containers/images/${route.ref}`;
       const signature = signer.mac(`GET\n${expires}\n${path}`, 'base64');
       const q = new URLSearchParams({

@@ -42,6 +42,7 @@ import {
   type Grant,
   type HeaderCase,
   type HeaderList,
+  type SignedUrlSwitches,
   Signer,
   allows,
   answer,
@@ -64,6 +65,7 @@ import {
   s3TwoAuthError,
   scopesOf,
   serveObject,
+  urlLifetime,
 } from './common-emu-b.ts';
 
 export const HARBOR_HOST = 'harbor.berth.test';
@@ -77,7 +79,7 @@ export interface HarborUser {
   projects?: string[];
 }
 
-export interface HarborOptions {
+export interface HarborOptions extends SignedUrlSwitches {
   /** Project → visibility. Default { library: 'public', team: 'private' }. */
   projects?: Record<string, 'public' | 'private'>;
   users?: Record<string, HarborUser>;
@@ -288,7 +290,8 @@ export function harbor(ctx: EmulatorContext, opts: HarborOptions = {}): Emulator
       }
       const hex = route.ref.slice('sha256:'.length);
       const path = `/docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`;
-      const date = new Date(ctx.now())
+      // Signed long enough ago that its 1200 s are over, while expireNext lasts.
+      const date = new Date(ctx.now() + (urlLifetime(opts, 0) < 0 ? -1_260_000 : 0))
         .toISOString()
         .replace(/[-:]/g, '')
         .replace(/\.\d{3}Z$/, 'Z');

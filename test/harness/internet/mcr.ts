@@ -33,6 +33,7 @@ import type { EmulatedRequest, Emulator, EmulatorContext, EmulatorFactory } from
 import {
   type HeaderCase,
   type HeaderList,
+  type SignedUrlSwitches,
   Signer,
   answer,
   optionControls,
@@ -46,6 +47,7 @@ import {
   relay,
   routeOf,
   serveObject,
+  urlLifetime,
 } from './common-emu-b.ts';
 
 export const MCR_HOST = 'mcr.microsoft.com';
@@ -53,7 +55,7 @@ export const MCR_DATA_HOST = 'eastus.data.mcr.microsoft.com';
 export const MCR_FLOW_HOST = 'mcrflowprodcentralus.data.mcr.microsoft.com';
 const REGID = 'mcrprodeastus';
 
-export interface McrOptions {
+export interface McrOptions extends SignedUrlSwitches {
   ping?: 'open' | 'acr-challenge';
   tagsVia?: 'direct' | 'storage';
   /** Repositories whose tags/list answers the BOM-prefixed BlobNotFound 404. */
@@ -78,7 +80,7 @@ export function mcr(ctx: EmulatorContext, opts: McrOptions = {}): Emulator {
 
   /** An Azure SAS query for `path`, expiring after sasMs. */
   function sas(path: string, extra: Record<string, string>): string {
-    const se = new Date(ctx.now() + (opts.sasMs ?? 10 * 60_000))
+    const se = new Date(ctx.now() + urlLifetime(opts, opts.sasMs ?? 10 * 60_000))
       .toISOString()
       .replace(/\.\d{3}Z$/, 'Z');
     const q = new URLSearchParams({
