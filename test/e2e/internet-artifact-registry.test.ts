@@ -80,4 +80,22 @@ describe.skipIf(skip)('Artifact Registry', () => {
     await pulled(p, images.single.digest);
     await p.context().close();
   });
+
+  test('an expired signed URL is asked for again, and the pull never notices', async () => {
+    await net.control('artifactregistry', 'set', { expireNext: 1 });
+    try {
+      await net.log('artifactregistry', true);
+      const p = await openBerth(net);
+      await pull(p, `${AR_HOST}/berth-proj/containers/app:v1`);
+      await pulled(p, images.single.digest);
+      expect(await p.getByRole('alert').count()).toBe(0);
+      const refused = (await net.log('artifactregistry')).filter(
+        (r) => r.url.startsWith('/artifacts-downloads/') && r.status === 403,
+      );
+      expect(refused).toHaveLength(1);
+      await p.context().close();
+    } finally {
+      await net.control('artifactregistry', 'reset');
+    }
+  });
 });

@@ -93,4 +93,22 @@ describe.skipIf(skip)('public.ecr.aws', () => {
       await net.setDown(ECR_PUBLIC_HOST, false);
     }
   });
+
+  test('an expired signed URL is asked for again, and the pull never notices', async () => {
+    await net.control('ecrpublic', 'set', { expireNext: 1 });
+    try {
+      await net.log('ecrpublic', true);
+      const p = await openBerth(net);
+      await pull(p, `${ECR_PUBLIC_HOST}/berth/multi:1.0`);
+      await pulled(p, images.multi.digest);
+      expect(await p.getByRole('alert').count()).toBe(0);
+      const refused = (await net.log('ecrpublic')).filter(
+        (r) => r.host === ECR_CDN_HOST && r.status >= 400,
+      );
+      expect(refused).toHaveLength(1);
+      await p.context().close();
+    } finally {
+      await net.control('ecrpublic', 'reset');
+    }
+  });
 });

@@ -98,4 +98,20 @@ describe.skipIf(skip)('gcr.io', () => {
       await net.setDown(GCR_HOST, false);
     }
   });
+
+  test('an expired signed URL is asked for again, and the pull never notices', async () => {
+    await net.control('gcr', 'set', { expireNext: 1 });
+    try {
+      await net.log('gcr', true);
+      const p = await openBerth(net);
+      await pull(p, `${GCR_HOST}/berth-proj/app:latest`);
+      await pulled(p, images.single.digest);
+      expect(await p.getByRole('alert').count()).toBe(0);
+      const refused = (await net.log('gcr')).filter((r) => r.host === GCS_HOST && r.status >= 400);
+      expect(refused).toHaveLength(1);
+      await p.context().close();
+    } finally {
+      await net.control('gcr', 'reset');
+    }
+  });
 });

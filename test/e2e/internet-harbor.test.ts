@@ -106,4 +106,22 @@ describe.skipIf(skip)('Harbor', () => {
       await net.setDown(HARBOR_HOST, false);
     }
   });
+
+  test('an expired signed URL is asked for again, and the pull never notices', async () => {
+    await net.control('harbor', 'set', { expireNext: 1, blobs: 's3' });
+    try {
+      await net.log('harbor', true);
+      const p = await openBerth(net);
+      await pull(p, `${HARBOR_HOST}/library/app:1.0`);
+      await pulled(p, images.single.digest);
+      expect(await p.getByRole('alert').count()).toBe(0);
+      const refused = (await net.log('harbor')).filter(
+        (r) => r.host === HARBOR_S3_HOST && r.status >= 400,
+      );
+      expect(refused).toHaveLength(1);
+      await p.context().close();
+    } finally {
+      await net.control('harbor', 'reset');
+    }
+  });
 });

@@ -87,4 +87,22 @@ describe.skipIf(skip)('mcr.microsoft.com', () => {
       await net.control('mcr', 'reset');
     }
   });
+
+  test('an expired signed URL is asked for again, and the pull never notices', async () => {
+    await net.control('mcr', 'set', { expireNext: 1 });
+    try {
+      await net.log('mcr', true);
+      const p = await openBerth(net);
+      await pull(p, `${MCR_HOST}/dotnet/runtime:8.0.2`);
+      await pulled(p, images.multi.digest);
+      expect(await p.getByRole('alert').count()).toBe(0);
+      const refused = (await net.log('mcr')).filter(
+        (r) => r.host === MCR_DATA_HOST && r.status >= 400,
+      );
+      expect(refused).toHaveLength(1);
+      await p.context().close();
+    } finally {
+      await net.control('mcr', 'reset');
+    }
+  });
 });
