@@ -362,6 +362,31 @@ describe.each(quirks.filter((q) => q.manifestChallenge))('$name: manifest challe
   });
 });
 
+describe('ECR Public specifics', () => {
+  test('a resource challenge with scope="aws" gets a token asked for "aws" and the repository', async () => {
+    // REGISTRIES.md section 5: the challenge carries scope="aws" (not a repository scope).
+    // ECR's token is said to be global; if it covers only the scopes asked, asking for "aws"
+    // alone would get a token for nothing, so the repository's pull scope goes beside it.
+    const challenge =
+      'Bearer realm="https://public.ecr.aws/token/",service="public.ecr.aws",scope="aws"';
+    const s = scripted([
+      new Response(unauthorizedBody, { status: 401, headers: { 'WWW-Authenticate': challenge } }),
+      Response.json({ token: 'ecr-token' }),
+      manifestOk(),
+      manifestOk(),
+    ]);
+    const ref = parseReference('public.ecr.aws/docker/library/alpine:3.20');
+    await s.client.resolve(ref);
+    const token = new URL(s.requests[1]!.url);
+    expect(token.searchParams.getAll('scope')).toEqual(['aws', pull('docker/library/alpine')]);
+    expect(s.requests[2]!.headers.authorization).toBe('Bearer ecr-token');
+    // The token is kept for the next request, with no second token request.
+    await s.client.resolve(ref);
+    expect(s.requests).toHaveLength(4);
+    expect(s.requests[3]!.headers.authorization).toBe('Bearer ecr-token');
+  });
+});
+
 describe('Docker Hub specifics', () => {
   test('docker.io, index.docker.io and the short form all mean registry-1.docker.io/library/…', () => {
     for (const input of [

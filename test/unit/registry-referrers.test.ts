@@ -228,6 +228,36 @@ describe('listReferrers: the tag schema fallback', () => {
     expect((await listReferrers(s.client, ref, subject)).via).toBe('tag-schema');
   });
 
+  test('an HTML page where the API should be (a redirect to a sign-in page) also falls back', async () => {
+    // Artifact Registry redirects the referrers path to accounts.google.com, which answers
+    // 200 with HTML; the proxy passes it on as application/octet-stream.
+    for (const type of ['text/html; charset=utf-8', 'application/octet-stream']) {
+      const s = await scripted([
+        ok(),
+        new Response('<!doctype html><html><title>Sign in - Google Accounts</title></html>', {
+          status: 200,
+          headers: { 'Content-Type': type },
+        }),
+        manifestAnswer(tagIndex, MediaType.OciIndex),
+      ]);
+      expect(await listReferrers(s.client, ref, subject), type).toEqual({
+        descriptors: [sbom, provenance],
+        via: 'tag-schema',
+      });
+    }
+  });
+
+  test('HTML typed as the OCI index is still refused: that registry claims the API', async () => {
+    const s = await scripted([
+      ok(),
+      new Response('<html></html>', {
+        status: 200,
+        headers: { 'Content-Type': MediaType.OciIndex },
+      }),
+    ]);
+    expect((await failure(listReferrers(s.client, ref, subject))).kind).toBe('protocol');
+  });
+
   test('no tag: an empty list', async () => {
     const s = await scripted([ok(), manifestUnknown(), manifestUnknown()]);
     expect(await listReferrers(s.client, ref, subject)).toEqual({

@@ -329,7 +329,10 @@ export class RegistryClient {
       const fresh = parseChallenges(res.headers.get('WWW-Authenticate'));
       if (fresh.length === 0) return res;
       if (!this.#known.has(ref.registry)) this.#known.set(ref.registry, fresh);
-      const scopeAsked = fresh.find((c) => c.scheme === 'bearer')?.params.scope ?? scope;
+      const scopeAsked = withOwnScope(
+        fresh.find((c) => c.scheme === 'bearer')?.params.scope ?? scope,
+        ref.repository,
+      );
       if (scopeAsked !== `repository:${ref.repository}:pull`) this.#scopes.set(repoKey, scopeAsked);
       // The same scope refused with a token: it went stale, fetch a new one. Another scope
       // asked for: a cached token for it serves, so a registry that always widens the scope
@@ -497,6 +500,15 @@ export class RegistryClient {
       await sleep(delay, signal);
     }
   }
+}
+
+/** The scope a 401 asked for, with the repository's pull scope beside it when it names no
+ * repository at all (ECR Public asks for `aws`), as containerd does: a token server that grants
+ * only what is asked would otherwise grant nothing for the repository. */
+function withOwnScope(asked: string, repository: string): string {
+  const scopes = asked.split(' ').filter(Boolean);
+  if (scopes.some((s) => s.startsWith('repository:'))) return asked;
+  return [...scopes, `repository:${repository}:pull`].join(' ');
 }
 
 /** Whether a 401's challenge says the token was good but not enough (RFC 6750 3.1). */

@@ -114,6 +114,10 @@ async function viaApi(
     }
     if (res.status !== 200) throw await client.failure(res, what, repo.registry);
     const bytes = await readPage(res, maxManifestBytes, what);
+    // Artifact Registry redirects the referrers path to Google's HTML sign-in page, which
+    // answers 200: a first answer that is neither typed as an index nor JSON at all is a
+    // registry without the API, not a broken list.
+    if (page === 1 && notAnIndexAnswer(res.headers.get('Content-Type'), bytes)) return undefined;
     const next = nextPagePath(res.headers.get('Link'), repo, endpoint, what);
     if (!filterApplied(res.headers.get('OCI-Filters-Applied'))) filtered = false;
     for (const d of indexManifests(bytes, res.headers.get('Content-Type'), what)) {
@@ -192,6 +196,20 @@ function indexManifests(bytes: Uint8Array, contentType: string | null, what: str
     );
   }
   return doc.index.manifests;
+}
+
+/** Is this answer neither typed as the OCI index nor JSON (an HTML page, say)? */
+function notAnIndexAnswer(contentType: string | null, bytes: Uint8Array): boolean {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === MediaType.OciIndex) return false;
+  let i = 0;
+  // Whitespace, then the first byte of a JSON document.
+  while (
+    i < bytes.length &&
+    (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0a || bytes[i] === 0x0d)
+  )
+    i++;
+  return bytes[i] !== 0x7b;
 }
 
 function filterApplied(header: string | null): boolean {
