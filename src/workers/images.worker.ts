@@ -106,25 +106,42 @@ async function pullLocked(
   referrers: boolean,
 ): Promise<ImageSummary> {
   const resolved = await resolveImage(ref, pctx);
-  // The referrers need only the root digest: asked for now, beside the config and the layers.
+  // The referrers need only the root digest, but the page waits for the platform manifest and
+  // the config: the referrers are asked for once the walk's first request for one of those is
+  // on its way, so that it, not they, takes the connection the root left idle; then they run
+  // beside it.
   const stopReferrers = new AbortController();
-  const listing = referrers
-    ? referrersOf(
-        pctx.client,
-        ref,
-        resolved.root.digest,
-        AbortSignal.any([ctx.signal, stopReferrers.signal]),
-      ).then(
+  let listing: Promise<void> | undefined;
+  const askReferrers = () => {
+    if (!referrers || listing) return;
+    const signal = AbortSignal.any([ctx.signal, stopReferrers.signal]);
+    listing = new Promise<void>((r) => setTimeout(r, 0))
+      .then(() => referrersOf(pctx.client, ref, resolved.root.digest, signal))
+      .then(
         (list) => ctx.emit({ type: 'referrers', referrers: list } satisfies PullEvent),
         () => {
-          if (!stopReferrers.signal.aborted && !ctx.signal.aborted) {
-            ctx.emit({ type: 'referrers', referrers: [] } satisfies PullEvent);
-          }
+          if (!signal.aborted) ctx.emit({ type: 'referrers', referrers: [] } satisfies PullEvent);
         },
-      )
-    : undefined;
+      );
+  };
+  const onProgress = (p: BlobProgress) => {
+    pctx.onProgress(p);
+    if ((p.role === 'manifest' || p.role === 'config') && p.state !== 'waiting') askReferrers();
+  };
   try {
-    return await pullResolved(resolved, ref, platform, preferred, pctx, ctx, listing);
+    const summary = await pullResolved(
+      resolved,
+      ref,
+      platform,
+      preferred,
+      { ...pctx, onProgress },
+      ctx,
+    );
+    // A pull with no image config to fetch (an artifact) asks for them now. Their event goes
+    // before the pull's answer, which ends the call.
+    askReferrers();
+    await listing;
+    return summary;
   } finally {
     stopReferrers.abort();
   }
@@ -139,7 +156,6 @@ async function pullResolved(
   preferred: Platform | undefined,
   pctx: PullContext,
   ctx: CallContext<PullEvent>,
-  referrers: Promise<void> | undefined,
 ): Promise<ImageSummary> {
   const want = resolved.index
     ? (platform ?? defaultPlatform(resolved.platforms, preferred))
@@ -172,10 +188,7 @@ async function pullResolved(
     ctx.emit({ type: 'summary', summary: { ...summary, partial: true } } satisfies PullEvent);
   };
   const { image, manifest, docs } = await pullImage(ref, want, { ...pctx, onConfig }, resolved);
-  const summary = await new StoredImage(pctx.store, image, docs).summary(manifest.digest);
-  // Its event goes before the pull's answer, which ends the call.
-  await referrers;
-  return summary;
+  return new StoredImage(pctx.store, image, docs).summary(manifest.digest);
 }
 
 /** The page's fetch settings, bounded: the largest Range piece and the stall allowance. */

@@ -7,6 +7,7 @@
 // known, beside the config. skopeo needs 3 serial requests for a single manifest's config
 // (`/v2/`, manifest, config) and 4 for an index's; Berth must not need more.
 import { describe, expect, test } from 'vitest';
+import type { BlobProgress } from '../../src/lib/pull/progress.ts';
 import { pullImage, resolveImage, type PullContext } from '../../src/lib/pull/pull.ts';
 import { parseReference } from '../../src/lib/reference/reference.ts';
 import { RegistryClient } from '../../src/lib/registry/client.ts';
@@ -57,12 +58,19 @@ async function firstView(
   const platform = resolved.index ? amd64 : undefined;
   let shown!: () => void;
   const view = new Promise<void>((r) => (shown = r));
-  const pull = pullImage(ref, platform, s.ctx({ lazy, onConfig: () => shown() }), resolved);
-  await Promise.all([
-    view,
-    tags,
-    listReferrers(s.client, ref, resolved.root.digest, { tagInParallel: true }),
-  ]);
+  // The referrers once the walk's first request (the platform manifest, or the config) is
+  // on its way, as the images worker asks for them.
+  let referrers: Promise<unknown> | undefined;
+  const onProgress = (p: BlobProgress) => {
+    if ((p.role === 'manifest' || p.role === 'config') && p.state !== 'waiting') {
+      referrers ??= new Promise((r) => setTimeout(r, 0)).then(() =>
+        listReferrers(s.client, ref, resolved.root.digest, { tagInParallel: true }),
+      );
+    }
+  };
+  const pull = pullImage(ref, platform, s.ctx({ lazy, onConfig: shown, onProgress }), resolved);
+  await Promise.all([view, tags]);
+  await referrers;
   return { pull };
 }
 
@@ -126,7 +134,8 @@ describe('round trips before the first view', () => {
     const view = viewDepth(s.registry, images[0]!.config.digest);
     expect(view).toBe(3);
     expect(view).toBeLessThanOrEqual(skopeo.index);
-    // The extras ran while the platform's documents were fetched: the tags beside the index.
+    // The extras ran while the platform's documents were fetched: the tags beside the index,
+    // the referrers beside the platform manifest.
     const extras = s.registry.requests.filter((r) => r.kind === 'tags' || r.kind === 'referrers');
     expect(extras.map((r) => `${r.kind} ${r.depth}`).sort()).toEqual(['referrers 2', 'tags 1']);
   });
