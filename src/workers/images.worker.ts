@@ -180,14 +180,20 @@ async function pullResolved(
       {
         name: resolved.name,
         target: resolved.root,
-        manifests: [{ descriptor: manifest, pulledAt, ...(pctx.lazy ? { lazy: true } : {}) }],
+        manifests: [{ descriptor: manifest, pulledAt }],
       },
       manifest.digest,
       docs,
     );
     ctx.emit({ type: 'summary', summary: { ...summary, partial: true } } satisfies PullEvent);
   };
-  const { image, manifest, docs } = await pullImage(ref, want, { ...pctx, onConfig }, resolved);
+  // An Inspect ends once the configs are stored: its summary comes then, not in part.
+  const { image, manifest, docs } = await pullImage(
+    ref,
+    want,
+    pctx.lazy ? pctx : { ...pctx, onConfig },
+    resolved,
+  );
   return new StoredImage(pctx.store, image, docs).summary(manifest.digest);
 }
 
