@@ -26,7 +26,10 @@ export interface Trips {
   log: string[];
 }
 
-/** The length of the longest chain of requests where each starts after the previous ended. */
+/** The length of the longest chain of requests where each starts after the previous ended,
+ * as the shim behind the shaper saw them: a request sent beside another but on a new
+ * connection arrives a round trip later (the handshake), so it counts as serial if the other
+ * was answered meanwhile. That round trip is real; so is one spent waiting on the page. */
 export function serialDepth(requests: ShimRequest[]): number {
   const sorted = [...requests].sort((a, b) => a.startedAt - b.startedAt);
   const depth: number[] = [];
