@@ -183,8 +183,7 @@ function instrument(sel: Selectors) {
           }
           return seenReading && f.querySelector(sel.tree) !== null;
         },
-        history: () =>
-          document.querySelector(sel.summaryRegion)?.querySelector(sel.history) != null,
+        history: () => document.querySelector(sel.anySummary)?.querySelector(sel.history) != null,
         tree: () => {
           const tree = files()?.querySelector(sel.tree);
           if (!tree || !noReading()) return false;

@@ -3,7 +3,10 @@
 export const SELECTORS = {
   filesRegion: 'section[aria-label="Files"]',
   summaryRegion: 'section[aria-label="Image summary"]',
-  /** The config's history table: the first view is shown. */
+  /** The summary of an image on screen, stored or still being pulled (its config is known). */
+  anySummary:
+    'section[aria-label="Image summary"], section[aria-label="Summary of the image being pulled"]',
+  /** The config's history table: the first view is shown (during a pull too). */
   history: 'table.history',
   notice: '.notice',
   /** The home view's reference field: the app has started. */

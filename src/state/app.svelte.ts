@@ -191,10 +191,11 @@ export class AppState {
     this.record();
   }
 
-  /** An image whose summary is on screen joins the recent images, or moves to their top. */
+  /** An image whose summary is on screen joins the recent images, or moves to their top; not
+   * one pulled in part (its pull failed or was cancelled). */
   #noteRecent() {
     const at = this.image.shown;
-    if (!at?.image || !this.image.summary) return;
+    if (!at?.image || !this.image.summary || this.image.summary.partial) return;
     this.recent = addRecent(this.recent, { ...at, openedAt: Date.now() });
     this.#keepRecent();
   }

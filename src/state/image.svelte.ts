@@ -18,7 +18,7 @@ import { kindOf, signInKinds, unavailableKinds } from './errors.ts';
 import { FileBrowser } from './layers/browser.svelte.ts';
 import { layerCompression } from '../lib/oci/mediatypes.ts';
 import { RemoteLayers } from './layers/remote.ts';
-import { PullProgress } from './pull.svelte.ts';
+import { type ProgressBatch, PullProgress } from './pull.svelte.ts';
 import { ReferenceState } from './reference.svelte.ts';
 import type { Settings } from './settings.ts';
 
@@ -97,7 +97,8 @@ export class ImageState {
     });
   }
 
-  /** The summary of the image, once it is stored. */
+  /** The summary of the image: once it is stored, or while it is pulled as soon as its config
+   * is checked (then `partial`, its layers marked stored as they arrive). */
   get summary(): ImageSummary | null {
     return this.#summary;
   }
@@ -110,7 +111,7 @@ export class ImageState {
   /** What "Export" saves: the pulled manifest, or with all platforms the whole index. */
   get exportTarget(): ExportTarget | null {
     const s = this.#summary;
-    if (!s) return null;
+    if (!s || s.partial) return null;
     return this.form.platform === allPlatforms
       ? { name: s.name, all: true }
       : { name: s.name, manifestDigest: s.manifest.digest };
@@ -119,6 +120,16 @@ export class ImageState {
   #show(summary: ImageSummary | null) {
     this.#summary = summary;
     this.files.show(summary);
+  }
+
+  /** A layer of the partial summary on screen is stored now: it opens from the store. */
+  #stored(digest: string) {
+    const s = this.#summary;
+    if (!s?.partial || !s.layers.some((l) => l.descriptor.digest === digest && !l.stored)) return;
+    this.#show({
+      ...s,
+      layers: s.layers.map((l) => (l.descriptor.digest === digest ? { ...l, stored: true } : l)),
+    });
   }
 
   /** Forgets what was shown: a new image, or another platform, is on its way. */
@@ -166,6 +177,8 @@ export class ImageState {
     this.#last = () => this.resolve();
     const a = this.#activity;
     const abort = a.start('resolving');
+    // The tags need only the repository: asked for beside the manifest.
+    this.form.loadTags(input);
     try {
       const r = await this.#opts.images.call(
         'resolve',
@@ -278,22 +291,47 @@ export class ImageState {
     const abort = a.start('pulling');
     this.#clear();
     const batch = this.progress.batch();
+    this.#batch = batch;
     this.#mark();
+    // The tags need only the repository: asked for beside the manifest. The referrers come
+    // with the pull, which asks for them once it knows the root digest.
+    this.form.loadTags(input);
+    // Layers stored during this pull, in case one is stored before the summary comes.
+    // eslint-disable-next-line svelte/prefer-svelte-reactivity -- bookkeeping, never shown
+    const stored = new Set<string>();
     const onEvent = (e: PullEvent) => {
       if (!a.owns(abort)) return; // a later action owns the page now
-      if (e.type === 'resolved') {
-        // The tag list and the referrers need only the root: they are asked for now, beside
-        // the pull, not after it.
-        void this.#loadExtras(input, e.root.digest);
-        this.name = e.name;
-        this.form.platforms = e.platforms;
-        this.form.platform = e.all ? allPlatforms : e.platform ? formatPlatform(e.platform) : '';
-        this.#mark(true);
-        return;
+      switch (e.type) {
+        case 'resolved':
+          this.name = e.name;
+          this.form.platforms = e.platforms;
+          this.form.platform = e.all ? allPlatforms : e.platform ? formatPlatform(e.platform) : '';
+          this.#mark(true);
+          return;
+        case 'summary': {
+          // The config is checked: the image is shown while its layers download.
+          const s = e.summary;
+          this.#show({
+            ...s,
+            layers: s.layers.map((l) =>
+              stored.has(l.descriptor.digest) ? { ...l, stored: true } : l,
+            ),
+          });
+          return;
+        }
+        case 'referrers':
+          this.referrers = e.referrers;
+          return;
+        case 'progress': {
+          const p = e.progress;
+          batch.add(p);
+          if (p.role !== 'layer' || (p.state !== 'done' && p.state !== 'exists')) return;
+          stored.add(p.digest);
+          this.#stored(p.digest);
+          // A layer stored: listed now, while the next ones download.
+          if (p.state === 'done') this.#index(p);
+        }
       }
-      batch.add(e.progress);
-      // A layer stored: listed now, while the next ones download.
-      if (e.progress.role === 'layer' && e.progress.state === 'done') this.#index(e.progress);
     };
     const settings = this.#opts.settings.current;
     try {
@@ -306,6 +344,7 @@ export class ImageState {
           pieceMiB: settings.pieceMiB,
           stallSeconds: settings.stallSeconds,
           ...(opts.lazy ? { lazy: true } : {}),
+          referrers: true,
           ...(this.form.platform ? { platform: this.form.platform } : {}),
           ...(this.#preferred ? { preferredPlatform: this.#preferred } : {}),
         },
@@ -332,10 +371,14 @@ export class ImageState {
         a.notice = 'Pull cancelled. What was downloaded is kept and resumes next time.';
       }
     } finally {
+      if (this.#batch === batch) this.#batch = undefined;
       a.finish(abort);
       this.#opts.onStoreChanged?.();
     }
   }
+
+  /** The running pull's progress rows, which a layer fetched meanwhile reports into. */
+  #batch: ProgressBatch | undefined;
 
   /** Layers stored by a pull and waiting to be listed, one at a time (the layers worker is one
    * thread: a second listing at once would only slow the first). */
@@ -372,12 +415,23 @@ export class ImageState {
           pieceMiB: settings.pieceMiB,
           stallSeconds: settings.stallSeconds,
         },
-        { onEvent: (ev) => ev.type === 'progress' && this.progress.update(ev.progress) },
+        {
+          onEvent: (ev) => {
+            if (ev.type !== 'progress') return;
+            // While a pull runs its rows are the ones on screen: the layer's row is one of them.
+            const batch = this.#batch;
+            if (batch) batch.add(ev.progress);
+            else this.progress.update(ev.progress);
+          },
+        },
       );
     } finally {
       this.#opts.onStoreChanged?.();
     }
-    if (this.summary?.manifest.digest === s.manifest.digest) await this.showStored();
+    if (this.summary?.manifest.digest !== s.manifest.digest) return;
+    // A partial summary has no stored image to read back yet: its layer is marked instead.
+    if (this.summary.partial) this.#stored(layer.digest);
+    else await this.showStored();
   }
 
   /** Signs in to the registry that asked (Settings keeps the sign-in) and pulls again; like

@@ -39,6 +39,11 @@ export class PullProgress {
     return total > 0 ? done / total : 0;
   }
 
+  /** The rows by blob digest: the layer list shows each layer's download beside it. */
+  get byDigest(): Record<string, ProgressRow> {
+    return Object.fromEntries(this.rows.map((r) => [r.digest, r]));
+  }
+
   /** Blobs downloaded (not found stored). */
   get fetched(): number {
     return this.rows.filter((r) => r.state === 'done').length;

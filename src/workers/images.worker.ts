@@ -2,10 +2,11 @@
 // hashing, storing, importing and exporting never run on the page's thread. Each method is a
 // short delegation; credentials, collection and archives have their own modules.
 import { deleteImage, discardPull, type CollectResult } from '../lib/images/gc.ts';
+import type { Documents } from '../lib/images/documents.ts';
 import { StoredImage } from '../lib/images/image.ts';
 import { readLibrary, type Library } from '../lib/images/library.ts';
 import { whenFull } from '../lib/images/space.ts';
-import type { ImageSummary } from '../lib/images/summary.ts';
+import { type ImageSummary, summarize } from '../lib/images/summary.ts';
 import { verifyImage, type VerifyResult } from '../lib/images/verify.ts';
 import {
   allPlatforms,
@@ -28,6 +29,7 @@ import {
 } from '../lib/reference/reference.ts';
 import { describeReferrer, listReferrers } from '../lib/registry/referrers.ts';
 import { listTags, TagListTruncatedError } from '../lib/registry/tags.ts';
+import type { RegistryClient } from '../lib/registry/client.ts';
 import type { Connection } from '../lib/registry/transport.ts';
 import { gcLock, withLock } from '../lib/store/locks.ts';
 import { exportArchive, importArchive, type ImportEvent } from './images/archives.ts';
@@ -57,7 +59,19 @@ export type PullEvent =
       /** Every platform is being pulled. */
       all?: boolean;
     }
-  | { type: 'progress'; progress: BlobProgress };
+  | { type: 'progress'; progress: BlobProgress }
+  /** The image's summary as soon as the manifest shown and its config are stored and checked,
+   * while its layers download: `partial`, as the image is recorded only at the end. */
+  | { type: 'summary'; summary: ImageSummary }
+  /** What is attached to the image, asked for beside the pull once the root digest is known
+   * (empty when the registry could not say). */
+  | { type: 'referrers'; referrers: Referrer[] };
+
+/** A signature, SBOM or attestation attached to an image, with what it is in words. */
+export interface Referrer {
+  descriptor: Descriptor;
+  label: string;
+}
 
 export interface ResolveResult {
   name: string;
@@ -71,14 +85,78 @@ export interface ResolveResult {
  * that follows starts with a HEAD, which finds the root stored and saves a counted GET. */
 const resolvedNames = new Set<string>();
 
+/** The referrers of a digest, labelled; empty when the registry could not say (they are an
+ * extra, not worth failing for). */
+async function referrersOf(
+  registry: RegistryClient,
+  ref: Reference,
+  digest: string,
+  signal: AbortSignal,
+): Promise<Referrer[]> {
+  const r = await listReferrers(registry, ref, digest, { signal, tagInParallel: true });
+  return r.descriptors.map((descriptor) => ({ descriptor, label: describeReferrer(descriptor) }));
+}
+
 async function pullLocked(
   ref: Reference,
   platform: PlatformChoice | undefined,
   preferred: Platform | undefined,
   pctx: PullContext,
   ctx: CallContext<PullEvent>,
+  referrers: boolean,
 ): Promise<ImageSummary> {
   const resolved = await resolveImage(ref, pctx);
+  // The referrers need only the root digest, but the page waits for the platform manifest and
+  // the config: the referrers are asked for once the walk's first request for one of those is
+  // on its way, so that it, not they, takes the connection the root left idle; then they run
+  // beside it.
+  const stopReferrers = new AbortController();
+  let listing: Promise<void> | undefined;
+  const askReferrers = () => {
+    if (!referrers || listing) return;
+    const signal = AbortSignal.any([ctx.signal, stopReferrers.signal]);
+    listing = new Promise<void>((r) => setTimeout(r, 0))
+      .then(() => referrersOf(pctx.client, ref, resolved.root.digest, signal))
+      .then(
+        (list) => ctx.emit({ type: 'referrers', referrers: list } satisfies PullEvent),
+        () => {
+          if (!signal.aborted) ctx.emit({ type: 'referrers', referrers: [] } satisfies PullEvent);
+        },
+      );
+  };
+  const onProgress = (p: BlobProgress) => {
+    pctx.onProgress(p);
+    if ((p.role === 'manifest' || p.role === 'config') && p.state !== 'waiting') askReferrers();
+  };
+  try {
+    const summary = await pullResolved(
+      resolved,
+      ref,
+      platform,
+      preferred,
+      { ...pctx, onProgress },
+      ctx,
+    );
+    // A pull with no image config to fetch (an artifact) asks for them now. Their event goes
+    // before the pull's answer, which ends the call.
+    askReferrers();
+    await listing;
+    return summary;
+  } finally {
+    stopReferrers.abort();
+  }
+}
+
+/** The rest of a pull once its root is resolved: the platform chosen, the summary shown as
+ * soon as the config is checked, then the image recorded and summarised from the store. */
+async function pullResolved(
+  resolved: ResolvedImage,
+  ref: Reference,
+  platform: PlatformChoice | undefined,
+  preferred: Platform | undefined,
+  pctx: PullContext,
+  ctx: CallContext<PullEvent>,
+): Promise<ImageSummary> {
   const want = resolved.index
     ? (platform ?? defaultPlatform(resolved.platforms, preferred))
     : undefined;
@@ -95,7 +173,27 @@ async function pullLocked(
     ...(selected?.platform ? { platform: selected.platform } : {}),
     ...(want === allPlatforms ? { all: true } : {}),
   } satisfies PullEvent);
-  const { image, manifest, docs } = await pullImage(ref, want, pctx, resolved);
+  const onConfig = async (manifest: Descriptor, docs: Documents) => {
+    const pulledAt = Date.now();
+    const summary = await summarize(
+      pctx.store.content,
+      {
+        name: resolved.name,
+        target: resolved.root,
+        manifests: [{ descriptor: manifest, pulledAt }],
+      },
+      manifest.digest,
+      docs,
+    );
+    ctx.emit({ type: 'summary', summary: { ...summary, partial: true } } satisfies PullEvent);
+  };
+  // An Inspect ends once the configs are stored: its summary comes then, not in part.
+  const { image, manifest, docs } = await pullImage(
+    ref,
+    want,
+    pctx.lazy ? pctx : { ...pctx, onConfig },
+    resolved,
+  );
   return new StoredImage(pctx.store, image, docs).summary(manifest.digest);
 }
 
@@ -166,6 +264,8 @@ const api = {
       stallSeconds?: number;
       /** Inspect: manifests and config only. */
       lazy?: boolean;
+      /** List the image's referrers beside the pull (a `referrers` event). */
+      referrers?: boolean;
     },
     ctx: CallContext<PullEvent>,
   ): Promise<ImageSummary> {
@@ -188,10 +288,11 @@ const api = {
     // Held shared from the first stored byte to the image record: garbage collection, which
     // takes it exclusively, never sees this pull's blobs stored but not yet rooted.
     try {
-      return await withLock(gcLock, () => pullLocked(ref, platform, preferred, pctx, ctx), {
-        signal: ctx.signal,
-        mode: 'shared',
-      });
+      return await withLock(
+        gcLock,
+        () => pullLocked(ref, platform, preferred, pctx, ctx, arg.referrers ?? false),
+        { signal: ctx.signal, mode: 'shared' },
+      );
     } catch (err) {
       throw await whenFull(err, formatReference(ref), s);
     }
@@ -299,15 +400,10 @@ const api = {
   async referrers(
     arg: { reference: string; digest: string; connection: Connection },
     ctx: CallContext,
-  ): Promise<{ descriptor: Descriptor; label: string }[]> {
+  ): Promise<Referrer[]> {
     await loadRemembered();
-    const r = await listReferrers(
-      client(arg.connection),
-      parseReference(arg.reference),
-      arg.digest,
-      { signal: ctx.signal, tagInParallel: true },
-    );
-    return r.descriptors.map((descriptor) => ({ descriptor, label: describeReferrer(descriptor) }));
+    const ref = parseReference(arg.reference);
+    return referrersOf(client(arg.connection), ref, arg.digest, ctx.signal);
   },
 
   forgetCredentials: (_arg: Record<string, never>) => forgetCredentials(),

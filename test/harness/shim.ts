@@ -6,7 +6,9 @@ import {
   createServer,
   request as httpRequest,
   type IncomingHttpHeaders,
+  type IncomingMessage,
   type OutgoingHttpHeaders,
+  type ServerResponse,
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Transform, pipeline } from 'node:stream';
@@ -55,6 +57,9 @@ export interface ShimOptions {
   /** Stop sending after this many body bytes and hold the connection open (a stalled
    * download, for cancel and reload tests). The connection ends when the shim stops. */
   stallAfter?: (request: ShimRequest) => number | undefined;
+  /** Forward the request only once this settles: a download held back until a test releases
+   * it, with no timing involved. Undefined forwards it at once. */
+  hold?: (request: ShimRequest) => Promise<void> | undefined;
   /** Answer the request itself, without asking the registry (a 500, a 429, a huge manifest). */
   respond?: (
     request: ShimRequest,
@@ -147,7 +152,15 @@ export async function startShim(upstream: string, opts: ShimOptions = {}): Promi
     };
     requests.push(entry);
     res.on('finish', () => (entry.endedAt = now()));
+    const held = opts.hold?.(entry);
+    if (held) {
+      req.pause();
+      void held.then(() => answer(req, res, entry));
+    } else answer(req, res, entry);
+  });
 
+  const answer = (req: IncomingMessage, res: ServerResponse, entry: ShimRequest) => {
+    const { path, method } = entry;
     const canned = opts.respond?.(entry);
     if (canned) {
       entry.status = canned.status;
@@ -248,7 +261,7 @@ export async function startShim(upstream: string, opts: ShimOptions = {}): Promi
     res.on('close', () => {
       if (!res.writableFinished) upReq.destroy();
     });
-  });
+  };
   server.on('connection', (s) => {
     connectionIds.set(s, ++connectionCount);
     sockets.add(s);

@@ -2,7 +2,7 @@
 // registry and a store held in Maps, so state logic runs in Node without IndexedDB or workers.
 import type { IndexEntry } from '../../src/lib/layers/entry.ts';
 import { formatPlatform } from '../../src/lib/oci/platform.ts';
-import type { Platform } from '../../src/lib/oci/types.ts';
+import type { Descriptor, Platform } from '../../src/lib/oci/types.ts';
 import type { ImageSummary } from '../../src/lib/images/summary.ts';
 import type { Bridge } from '../../src/state/bridge.ts';
 import type { Settings } from '../../src/state/settings.ts';
@@ -39,6 +39,20 @@ export function summaryOf(name: string, n: number, layers = 0): ImageSummary {
     pulledAt: 0,
   };
 }
+
+/** A layer's progress event at its end: stored. */
+const layerDone = (d: Descriptor) => ({
+  type: 'progress',
+  progress: {
+    ref: `layer-${d.digest}`,
+    role: 'layer',
+    digest: d.digest,
+    mediaType: d.mediaType,
+    size: d.size,
+    offset: d.size,
+    state: 'done',
+  },
+});
 
 export interface RegistryImage {
   /** The canonical name. */
@@ -98,7 +112,7 @@ export class FakeImages {
       const known = [...this.registry.values()].find((r) => r.name === s.name);
       return { name: s.name, platforms: known?.platforms ?? (s.platform ? [s.platform] : []) };
     },
-    pull: async (arg: { reference: string; platform?: string }, opts) => {
+    pull: async (arg: { reference: string; platform?: string; referrers?: boolean }, opts) => {
       const r = this.#registry(arg.reference);
       const platform = arg.platform
         ? r.platforms.find((p) => formatPlatform(p) === arg.platform)
@@ -122,10 +136,32 @@ export class FakeImages {
           state: 'done',
         },
       });
+      if (arg.referrers) opts?.onEvent?.({ type: 'referrers', referrers: [] });
+      // The config is checked: the summary comes while the layers download.
+      opts?.onEvent?.({
+        type: 'summary',
+        summary: {
+          ...r.summary,
+          layers: r.summary.layers.map((l) => ({ ...l, stored: false })),
+          partial: true,
+        },
+      });
+      // The first layer arrives while the pull runs.
+      const first = r.summary.layers[0]?.descriptor;
+      if (first) opts?.onEvent?.(layerDone(first));
       // A gate named 'pull-end' holds the answer after the events: a pull under way.
       await (this.gates.get('pull-end') ?? Promise.resolve());
+      // A gate named 'pull-fails' makes the pull fail once it opens (a layer's download).
+      const fails = this.gates.get('pull-fails');
+      if (fails) {
+        await fails;
+        throw new WorkerError({ name: 'RegistryError', message: 'layer: 500', kind: 'server' });
+      }
       this.stored.set(r.name, r.summary);
       return r.summary;
+    },
+    fetchLayer: (arg: { layer: Descriptor }, opts) => {
+      opts?.onEvent?.(layerDone(arg.layer));
     },
     listTags: () => [],
     referrers: () => [],

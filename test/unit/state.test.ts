@@ -174,7 +174,7 @@ describe('ImageState', () => {
     expect(image.signInRegistry).toBeNull();
   });
 
-  test('the tag list and the referrers are asked for as soon as the root is known, beside the pull', async () => {
+  test('the tag list is asked for beside the pull, and the referrers come with it', async () => {
     const { images, image } = setup();
     images.registry.set('a:1', { name: 'a:1', platforms: [], summary: summaryOf('a:1', 7) });
     let endPull!: () => void;
@@ -182,19 +182,49 @@ describe('ImageState', () => {
     image.form.edit('a:1');
     const work = image.inspect()!;
     await work.named;
-    await vi.waitFor(() => expect(images.calls).toContain('referrers'));
-    expect(images.calls, 'asked for while the pull runs').toEqual([
-      'pull',
-      'listTags',
-      'referrers',
-    ]);
+    // The tags need only the repository: asked for before the registry has answered anything.
+    expect(images.calls, 'asked for while the pull runs').toEqual(['listTags', 'pull']);
+    await vi.waitFor(() => expect(image.referrers, 'told by the pull').toEqual([]));
     endPull();
     await work;
-    expect(image.referrers).toEqual([]);
-    expect(
-      images.calls.filter((c) => c === 'referrers'),
-      'asked for once',
-    ).toHaveLength(1);
+    expect(images.calls, 'no call of their own').toEqual(['listTags', 'pull']);
+  });
+
+  test('a pull shows the summary as soon as the config is checked, the stored one at its end', async () => {
+    const { images, image } = setup();
+    images.registry.set('a:1', { name: 'a:1', platforms: [], summary: summaryOf('a:1', 7, 2) });
+    let endPull!: () => void;
+    images.gates.set('pull-end', new Promise<void>((r) => (endPull = r)));
+    image.form.edit('a:1');
+    const work = image.pull()!;
+    await vi.waitFor(() => expect(image.summary?.partial).toBe(true));
+    expect(image.exportTarget, 'nothing to export yet').toBeNull();
+    // The first layer was stored by the pull after the summary was read: marked so.
+    expect(image.summary!.layers.map((l) => l.stored)).toEqual([true, false]);
+    // The second one opened meanwhile: fetched, it is marked too, and the summary stays (no
+    // stored image to read back yet); its progress joins the pull's rows.
+    await image.fetchLayer(image.summary!.layers[1]!.descriptor);
+    expect(image.summary?.partial).toBe(true);
+    expect(image.summary!.layers.map((l) => l.stored)).toEqual([true, true]);
+    await vi.waitFor(() => expect(image.progress.rows.map((r) => r.role)).toContain('layer'));
+    endPull();
+    await work;
+    expect(image.summary?.partial).toBeUndefined();
+    expect(image.exportTarget).toEqual({
+      name: 'a:1',
+      manifestDigest: image.summary!.manifest.digest,
+    });
+  });
+
+  test('a pull that fails after the config keeps the partial summary, said to be incomplete', async () => {
+    const { images, image, activity } = setup();
+    images.registry.set('a:1', { name: 'a:1', platforms: [], summary: summaryOf('a:1', 7, 1) });
+    images.gates.set('pull-fails', Promise.resolve());
+    image.form.edit('a:1');
+    await image.pull();
+    expect(activity.error).toBe('layer: 500');
+    expect(image.summary?.partial).toBe(true);
+    expect(image.exportTarget).toBeNull();
   });
 
   test('a resolve asks for the extras with the digest the registry gave', async () => {
@@ -205,8 +235,8 @@ describe('ImageState', () => {
     const work = image.show('a:1');
     await vi.waitFor(() => expect(images.calls).toContain('referrers'));
     expect(images.calls, 'asked for before the stored summary is read').toEqual([
+      'listTags', // the tags need only the repository: beside the resolve
       'resolve',
-      'listTags',
       'referrers',
       'summary',
     ]);

@@ -33,6 +33,9 @@ export interface ImageSummary {
   /** Compressed size of the manifest, config and layers. */
   totalSize: number;
   pulledAt: number;
+  /** Read while the image was being pulled, before it was recorded: the layers not stored
+   * are still to come (or, if the pull stopped, missing), and nothing can be exported yet. */
+  partial?: true;
 }
 
 /** Lines up history with layers: each entry that is not an empty_layer made the next layer. */
@@ -50,7 +53,7 @@ export function alignHistory(history: HistoryEntry[], layers: Descriptor[]): His
  * taken from `docs`, not read back. */
 export async function summarize(
   store: Pick<Provider, 'info' | 'readBytes'>,
-  image: ImageRecord,
+  image: Pick<ImageRecord, 'name' | 'target' | 'manifests'>,
   manifestDigest: string,
   docs = new Documents(store),
 ): Promise<ImageSummary> {

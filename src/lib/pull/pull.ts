@@ -42,6 +42,10 @@ export interface PullContext {
   /** Names whose root was resolved and stored a moment ago without an image record (the
    * page resolved before it pulled): their resolve starts with a HEAD too. */
   resolvedNames?: ReadonlySet<string>;
+  /** Called once the manifest the pull shows and its config are stored and checked, with the
+   * manifest (its platform as the config says): the image can be summarised while its layers
+   * still download. The pull ends only after what it returns has settled. */
+  onConfig?: (manifest: Descriptor, docs: Documents) => Promise<void> | void;
 }
 
 export interface ResolvedImage {
@@ -186,11 +190,38 @@ export async function pullImage(
     manifests =
       platform === allPlatforms ? image.index.manifests : [selectManifest(image.index, platform)];
   }
+  const want = (t: Descriptor) => (platform === allPlatforms ? t.platform : platform);
+  const shown =
+    platform === allPlatforms && image.index
+      ? (manifests.find((d) => d.digest === defaultManifest(image.index!)?.digest) ?? manifests[0]!)
+      : manifests[0]!;
+  // The shown manifest's config, once the manifest is read: when it is stored, the summary can
+  // be shown. It is checked then, so that a config that contradicts its manifest fails the
+  // pull before the layers are downloaded.
+  let shownConfig: string | undefined;
+  let configReady: Promise<void> | undefined;
+  const onStored = async (d: Descriptor) => {
+    if (d.digest === shown.digest) {
+      const doc = await docs.document(d);
+      if (doc.kind === 'manifest') shownConfig = doc.manifest.config.digest;
+      return;
+    }
+    const tell = ctx.onConfig;
+    if (!tell || configReady || d.digest !== shownConfig) return;
+    const checking = checkImage(docs, shown, want(shown));
+    // Announced beside the walk: the layers' downloads do not wait for the page.
+    configReady = checking.then((checked) =>
+      tell({ ...shown, ...(checked ? { platform: checked } : {}) }, docs),
+    );
+    configReady.catch(() => undefined);
+    await checking;
+  };
   // Indexes were fetched and stored by resolve; the walk starts at the manifests.
   const fetch: Handler = async (d, signal) => {
     if (!isIndex(d.mediaType) && d.digest !== image.root.digest) {
       await fetchDescriptor(fctx, d, signal);
     }
+    await onStored(d);
     return [];
   };
   await ctx.store.images.startPull({
@@ -204,14 +235,18 @@ export async function pullImage(
     skipForeign(handlers(fetch, announce(children, ctx.onProgress))),
     ctx.onProgress,
   );
-  await dispatch(walk, manifests, {
-    limit: ctx.limit ?? defaultParallelBlobs,
-    signal: ctx.signal,
-  });
+  try {
+    await dispatch(walk, manifests, {
+      limit: ctx.limit ?? defaultParallelBlobs,
+      signal: ctx.signal,
+    });
+  } finally {
+    // What was announced is told before the pull ends, whichever way it ends.
+    await configReady?.catch(() => undefined);
+  }
   const pulled: Descriptor[] = [];
   for (const t of manifests) {
-    const want = platform === allPlatforms ? t.platform : platform;
-    const checked = await checkImage(docs, t, want);
+    const checked = await checkImage(docs, t, want(t));
     pulled.push({ ...t, ...(checked ? { platform: checked } : {}) });
   }
   const record = await ctx.store.images.put({
@@ -224,11 +259,11 @@ export async function pullImage(
     })),
     ...(platform === allPlatforms && !ctx.lazy ? { complete: true } : {}),
   });
-  const shown =
-    platform === allPlatforms && image.index
-      ? (pulled.find((d) => d.digest === defaultManifest(image.index!)?.digest) ?? pulled[0]!)
-      : pulled[0]!;
-  return { image: record, manifest: shown, docs };
+  return {
+    image: record,
+    manifest: pulled.find((d) => d.digest === shown.digest) ?? pulled[0]!,
+    docs,
+  };
 }
 
 /** Checks a pulled manifest against its config, as moby does before it registers an image: one
