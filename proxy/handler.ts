@@ -19,6 +19,7 @@ import {
   preflight,
 } from './headers.ts';
 import {
+  catalogQueryProblem,
   formatHostPort,
   isUnderV2,
   parseHostPort,
@@ -158,6 +159,19 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
     throw badRequest(reason);
   }
 
+  /** The catalog is read with GET and its two paging parameters, nothing else. */
+  function checkCatalog(req: Request, target: ProxyTarget): void {
+    if (req.method !== 'GET') {
+      throw new Refusal(
+        proxyError(405, 'BERTH_METHOD_NOT_ALLOWED', '/v2/_catalog is only forwarded for GET', {
+          Allow: 'GET, OPTIONS',
+        }),
+      );
+    }
+    const problem = catalogQueryProblem(target.query);
+    if (problem) throw badRequest(problem);
+  }
+
   async function forward(req: Request, target: ProxyTarget): Promise<Response> {
     const hostPort = formatHostPort(target);
     const scheme = upstreams.schemeFor(hostPort);
@@ -170,6 +184,7 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
     if (isUnderV2(target.path)) {
       const route = parseRegistryRoute(target.path);
       apiRoute = route.ok;
+      if (route.ok && route.route.kind === 'catalog') checkCatalog(req, target);
       if (route.ok) origin = { registry: hostPort, listed: upstreams.isListed(upstream) };
       else if (route.unknown) origin = await checkOffGrammar(req, target, upstream, route.reason);
       else throw badRequest(route.reason);

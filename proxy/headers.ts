@@ -13,6 +13,11 @@ export const PASSED_RESPONSE_HEADERS = [
   'WWW-Authenticate',
   'Link',
   'Retry-After',
+  // Docker Hub's pull allowance (`100;w=21600`), on GET and HEAD of manifests and on 401s:
+  // the page shows how many pulls are left without spending one to find out.
+  'RateLimit-Limit',
+  'RateLimit-Remaining',
+  'Docker-RateLimit-Source',
   'ETag',
   'Last-Modified',
   'Cache-Control',

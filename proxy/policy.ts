@@ -405,6 +405,7 @@ export type RegistryRoute =
   | { kind: 'manifest'; name: string; reference: string }
   | { kind: 'blob'; name: string; digest: string }
   | { kind: 'tags'; name: string }
+  | { kind: 'catalog' }
   | { kind: 'referrers'; name: string; digest: string };
 
 /**
@@ -418,7 +419,7 @@ export type RouteResult =
 /** Host plus name must fit 255 characters for most clients; the name alone at most that. */
 const MAX_NAME = 255;
 const ROUTES =
-  'expected /v2/, /v2/<name>/manifests/<tag or digest>, /v2/<name>/blobs/<digest>, ' +
+  'expected /v2/, /v2/_catalog, /v2/<name>/manifests/<tag or digest>, /v2/<name>/blobs/<digest>, ' +
   '/v2/<name>/tags/list or /v2/<name>/referrers/<digest>';
 
 function nameProblem(name: string): string | null {
@@ -443,15 +444,14 @@ function digestProblem(digest: string): string | null {
 
 /**
  * Matches a decoded path under /v2 against the distribution API routes the
- * proxy forwards. Anything else, `/v2/_catalog` included, is refused with a
- * reason that names what is wrong.
+ * proxy forwards. Anything else is refused with a reason that names what is wrong.
  */
 export function parseRegistryRoute(path: string): RouteResult {
   if (path === '/v2/') return { ok: true, route: { kind: 'base' } };
   const fail = (reason: string, unknown = false): RouteResult => ({ ok: false, reason, unknown });
   if (path === '/v2') return fail('the registry API base is /v2/, with a slash');
   if (!path.startsWith('/v2/')) return fail('not a registry API path', true);
-  if (path === '/v2/_catalog') return fail('/v2/_catalog is not forwarded');
+  if (path === '/v2/_catalog') return { ok: true, route: { kind: 'catalog' } };
   const segments = path.slice('/v2/'.length).split('/');
   const n = segments.length;
   const last = segments[n - 1] ?? '';
@@ -488,4 +488,32 @@ export function parseRegistryRoute(path: string): RouteResult {
   }
   const problem = nameProblem(name);
   return problem ? fail(problem) : { ok: true, route };
+}
+
+// The catalog's query: the page size and where the last page ended, as the distribution spec
+// defines them and registries' own Link headers repeat them. Nothing else is forwarded, so
+// the route cannot carry other parameters to a registry's catalog handler.
+const CATALOG_PARAMS = new Set(['n', 'last']);
+// Characters a query may hold literally ('&' and '=' separate); the rest must be escaped.
+const QUERY_CHARS = /^[A-Za-z0-9\-._~!$'()*+,;:/@%=&]*$/;
+
+/** Checks the query of a `/v2/_catalog` request ('' or '?...'). Returns a reason, or null. */
+export function catalogQueryProblem(query: string): string | null {
+  if (query === '' || query === '?') return null;
+  const text = query.slice(1);
+  if (!QUERY_CHARS.test(text)) return 'the catalog query contains characters that are not allowed';
+  if (/%(?![0-9a-fA-F]{2})/.test(text)) return 'malformed percent-encoding in the catalog query';
+  const seen = new Set<string>();
+  for (const pair of text.split('&')) {
+    const eq = pair.indexOf('=');
+    const name = eq < 0 ? pair : pair.slice(0, eq);
+    const value = eq < 0 ? '' : pair.slice(eq + 1);
+    if (!CATALOG_PARAMS.has(name)) {
+      return `parameter ${JSON.stringify(name.slice(0, 50))} is not forwarded to /v2/_catalog: only n and last are`;
+    }
+    if (seen.has(name)) return `parameter ${name} is given twice`;
+    seen.add(name);
+    if (name === 'n' && !/^\d{0,9}$/.test(value)) return 'n must be a number of repositories';
+  }
+  return null;
 }

@@ -659,7 +659,6 @@ const SHA = `sha256:${'ab'.repeat(32)}`;
 
 describe('registry API grammar', () => {
   it.each([
-    ['/v2/_catalog', /_catalog is not forwarded/],
     ['/v2', /with a slash/],
     ['/v2/Library/alpine/manifests/latest', /repository name component "Library"/],
     ['/v2/a/manifests/-latest', /invalid tag "-latest"/],
@@ -871,6 +870,103 @@ describe('body limits and idle timeout', () => {
     }
     expect(seen).toEqual([1, 2, 3]);
   });
+});
+
+describe('catalog', () => {
+  it('forwards GET /v2/_catalog with n and last, as the registry answers it', async () => {
+    const { get, calls } = make({
+      'https://r.example/v2/_catalog': () =>
+        new Response('{"repositories":["a","b"]}', {
+          headers: {
+            'Content-Type': 'application/json',
+            Link: '</v2/_catalog?last=b&n=2>; rel="next"',
+          },
+        }),
+    });
+    const res = await get('/proxy/r.example/v2/_catalog?n=2&last=a%2Fb');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ repositories: ['a', 'b'] });
+    expect(res.headers.get('link')).toBe('</v2/_catalog?last=b&n=2>; rel="next"');
+    expect(calls.map((c) => c.url)).toEqual(['https://r.example/v2/_catalog?n=2&last=a%2Fb']);
+    // The registry's own refusal (Docker Hub, GHCR) reaches the page as it was sent.
+    const denied = make({
+      'https://hub.example/v2/_catalog': () =>
+        new Response('{"errors":[{"code":"UNAUTHORIZED"}]}', {
+          status: 401,
+          headers: {
+            'WWW-Authenticate':
+              'Bearer realm="https://auth.example/token",scope="registry:catalog:*",error="insufficient_scope"',
+          },
+        }),
+    });
+    const refused = await denied.get('/proxy/hub.example/v2/_catalog');
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toContain('registry:catalog:*');
+  });
+
+  it.each([
+    ['?n=1&scope=x', /"scope" is not forwarded to \/v2\/_catalog/],
+    ['?n=1&n=2', /given twice/],
+    ['?n=ten', /n must be a number/],
+  ])('refuses the query %j with 400, without contacting anyone', async (query, why) => {
+    const { get, calls } = make({ 'https://r.example/v2/_catalog': () => new Response('{}') });
+    const res = await get(`/proxy/r.example/v2/_catalog${query}`);
+    expect(res.status).toBe(400);
+    expect(await errorOf(res)).toMatchObject({ code: 'BERTH_BAD_REQUEST' });
+    expect((await errorOf(await get(`/proxy/r.example/v2/_catalog${query}`))).message).toMatch(why);
+    expect(calls).toEqual([]);
+  });
+
+  it('refuses HEAD of the catalog with 405', async () => {
+    const { get, calls } = make({ 'https://r.example/v2/_catalog': () => new Response('{}') });
+    const res = await get('/proxy/r.example/v2/_catalog', {}, 'HEAD');
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('GET, OPTIONS');
+    expect(calls).toEqual([]);
+  });
+});
+
+describe('rate-limit headers', () => {
+  const RATE = {
+    'ratelimit-limit': '100;w=21600',
+    'ratelimit-remaining': '99;w=21600',
+    'docker-ratelimit-source': '2001:41d0:801:2000::',
+  };
+
+  it.each([
+    ['GET', 200],
+    ['HEAD', 200],
+    ['GET', 401],
+    ['GET', 429],
+  ])(
+    'passes them through on a %s answered %i, and lets the page read them',
+    async (method, status) => {
+      const extra: Record<string, string> = status === 429 ? { 'retry-after': '60' } : {};
+      const { get } = make(
+        {
+          'https://hub.example/v2/library/alpine/manifests/latest': () =>
+            new Response(method === 'HEAD' ? null : '{}', {
+              status,
+              headers: { ...RATE, ...extra },
+            }),
+        },
+        { allowedOrigins: ['https://app.example'] },
+      );
+      const res = await get(
+        '/proxy/hub.example/v2/library/alpine/manifests/latest',
+        { Origin: 'https://app.example' },
+        method,
+      );
+      expect(res.status).toBe(status);
+      for (const [name, value] of Object.entries({ ...RATE, ...extra })) {
+        expect(res.headers.get(name)).toBe(value);
+      }
+      const exposed = (res.headers.get('access-control-expose-headers') ?? '')
+        .toLowerCase()
+        .split(/,\s*/);
+      for (const name of [...Object.keys(RATE), 'retry-after']) expect(exposed).toContain(name);
+    },
+  );
 });
 
 describe('rate limiting hook', () => {
