@@ -172,6 +172,25 @@ describe('catalogPage', () => {
     expect(e2).toBeInstanceOf(CatalogRefusedError);
   });
 
+  test('a token server that refuses the catalog scope (GitLab answers 403) is a refusal too', async () => {
+    const s = scripted([
+      json(
+        { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] },
+        {
+          'www-authenticate':
+            'Bearer realm="https://gitlab.com/jwt/auth",service="container_registry",scope="registry:catalog:*"',
+        },
+        401,
+      ),
+      json({ errors: [{ code: 'DENIED', message: 'access forbidden' }] }, {}, 403),
+    ]);
+    const err = await rejection(catalogPage(s.client, 'registry.gitlab.com'));
+    expect(err).toBeInstanceOf(CatalogRefusedError);
+    expect(s.requests[1]!.url).toBe(
+      'https://gitlab.com/jwt/auth?service=container_registry&scope=registry%3Acatalog%3A*',
+    );
+  });
+
   test("the proxy's own refusal stays the proxy's words, not a registry's refusal", async () => {
     const s = scripted([
       json(

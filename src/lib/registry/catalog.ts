@@ -62,15 +62,28 @@ export async function catalogPage(
   }
   const path = opts.cursor ?? `_catalog?n=${pageSize}`;
   if (!isCatalogPath(path)) throw new RangeError(`not a catalog cursor: ${path.slice(0, 200)}`);
-  const res = await client.catalogRequest(registry, path, {
-    method: 'GET',
-    headers: { Accept: 'application/json' },
-    signal: opts.signal,
-  });
+  let res: Response;
+  try {
+    res = await client.catalogRequest(registry, path, {
+      method: 'GET',
+      headers: { Accept: 'application/json' },
+      signal: opts.signal,
+    });
+  } catch (err) {
+    // The token server refused the catalog scope (GitLab answers 403 for it): the same refusal.
+    if (err instanceof RegistryError && !fromProxy(err) && refusal(err.status)) {
+      throw new CatalogRefusedError(
+        refusalMessage(registry, err.status, opts.signedIn ?? false),
+        err.kind,
+        err.status,
+        err.errors,
+      );
+    }
+    throw err;
+  }
   if (res.status !== 200) {
     const err = await client.failure(res, what, registry);
-    const fromProxy = err.errors.length > 0 && err.errors.every((e) => e.code.startsWith('BERTH_'));
-    if (!fromProxy && refusal(res.status)) {
+    if (!fromProxy(err) && refusal(res.status)) {
       throw new CatalogRefusedError(
         refusalMessage(registry, res.status, opts.signedIn ?? false),
         err.kind,
@@ -151,6 +164,10 @@ function refusalMessage(registry: string, status: number, signedIn: boolean): st
   }
   return base;
 }
+
+/** The proxy's own refusals (BERTH_* codes) say what to do themselves. */
+const fromProxy = (err: RegistryError) =>
+  err.errors.length > 0 && err.errors.every((e) => e.code.startsWith('BERTH_'));
 
 const isCatalogPath = (p: string) => p === '_catalog' || p.startsWith('_catalog?');
 
