@@ -1,10 +1,8 @@
 // Browsing a real registry (CNCF distribution 2.8) through Berth's own proxy server: the
 // catalog page by page by distribution's own Link header, a refusal where the registry does not
-// list, tags, and Docker Hub's rate-limit headers read from answers Berth makes anyway (a small
-// front adds them over the real registry, as Docker Hub sends them).
-import http from 'node:http';
+// list, tags, and Docker Hub's rate-limit headers read from answers Berth makes anyway (a front
+// that answers as Docker Hub does adds them over the real registry).
 import { mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -15,6 +13,7 @@ import { RegistryClient } from '../../src/lib/registry/client.ts';
 import { readRateLimit, type RateLimit } from '../../src/lib/registry/ratelimit.ts';
 import { listTags } from '../../src/lib/registry/tags.ts';
 import { type Transport, proxyTransport } from '../../src/lib/registry/transport.ts';
+import { type HubFront, startHubFront } from '../harness/hub-front.ts';
 import { OciLayout, buildImage, pushLayout } from '../harness/oci.ts';
 import { startRegistry, type Registry } from '../harness/registry.ts';
 
@@ -22,72 +21,8 @@ const REPOS = ['browse/a', 'browse/b', 'browse/c', 'other/d', 'other/e'];
 const TAGS = ['1.9', '1.10', 'latest'];
 
 let registry: Registry;
-let front: { host: string; remaining: number; close(): Promise<void> };
+let front: HubFront;
 let app: { url: string; close(): Promise<void> };
-
-/** Forwards to the real registry; adds Docker Hub's rate-limit headers to manifest answers
- * (one pull fewer per GET, as Hub counts them), and refuses the catalog as Hub does. */
-async function startHubFront() {
-  let remaining = 100;
-  const server = http.createServer((req, res) => {
-    void (async () => {
-      const url = new URL(req.url ?? '/', 'http://front');
-      // Docker Hub's token service grants a catalog token with no access in it.
-      if (url.pathname === '/token') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"no-access"}');
-        return;
-      }
-      if (url.pathname === '/v2/_catalog') {
-        res
-          .writeHead(401, {
-            'content-type': 'application/json',
-            'www-authenticate':
-              `Bearer realm="http://${req.headers.host}/token",service="registry.docker.io",scope="registry:catalog:*"` +
-              (req.headers.authorization ? ',error="insufficient_scope"' : ''),
-          })
-          .end(
-            '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[{"Type":"registry","Class":"","Name":"catalog","Action":"*"}]}]}\n',
-          );
-        return;
-      }
-      const headers: Record<string, string> = {};
-      for (const name of ['accept', 'range']) {
-        const v = req.headers[name];
-        if (typeof v === 'string') headers[name] = v;
-      }
-      const method = req.method ?? 'GET';
-      const upstream = await fetch(`${registry.url}${url.pathname}${url.search}`, {
-        method,
-        headers,
-      });
-      const body = method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(await upstream.arrayBuffer());
-      const out: Record<string, string> = {};
-      for (const [k, v] of upstream.headers) {
-        if (!['transfer-encoding', 'connection'].includes(k)) out[k] = v;
-      }
-      if (url.pathname.includes('/manifests/')) {
-        if (method === 'GET') remaining--;
-        out['ratelimit-limit'] = '100;w=21600';
-        out['ratelimit-remaining'] = `${remaining};w=21600`;
-        out['docker-ratelimit-source'] = '192.0.2.1';
-      }
-      res.writeHead(upstream.status, out).end(body);
-    })().catch((err: unknown) => res.writeHead(500).end(String(err)));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    host: `127.0.0.1:${port}`,
-    get remaining() {
-      return remaining;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
 
 beforeAll(async () => {
   registry = await startRegistry();
@@ -107,7 +42,7 @@ beforeAll(async () => {
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-  front = await startHubFront();
+  front = await startHubFront(registry.url);
   app = await startServer({
     host: '127.0.0.1',
     port: 0,
