@@ -185,6 +185,20 @@ describe('a registry that lists', () => {
   });
 });
 
+test('dark theme: the registry and repository views pass axe and the focus walk too', async () => {
+  const page = await newPage(browser, { colorScheme: 'dark' });
+  await page.goto(`${app.url}/?registry=${registry.host}`);
+  await page.getByRole('link', { name: REPO }).waitFor({ timeout: 30_000 });
+  await accessible(page, 'the registry view, dark');
+  await page.goto(`${app.url}/?repository=${registry.host}/${REPO}`);
+  await datedRows(page);
+  await accessible(page, 'the repository view, dark');
+  await page.goto(`${app.url}/?repository=${front.host}/${REPO}`);
+  await datedRows(page);
+  await page.getByLabel('Pull rate limit').waitFor();
+  await page.context().close();
+});
+
 test('a registry that does not list, as Docker Hub: said plainly, a repository typed instead, pulls left shown', async () => {
   const page = await newPage(browser);
   await page.goto(`${app.url}/?registry=${front.host}`);
@@ -219,7 +233,7 @@ test('the image view shows the pulls left, from the answers its resolve got anyw
   await expect
     .poll(() => note.textContent(), { timeout: 30_000 })
     .toMatch(new RegExp(`^${front.host}: \\d+ of 100 pulls left`));
-  expect((await note.textContent())?.replace(/\s+/g, ' ')).toMatch(/Each image pulled counts once/);
+  expect((await note.textContent())?.replace(/\s+/g, ' ')).toMatch(/Each image pulled or dated counts once/);
   expect(front.remaining).toBeLessThanOrEqual(before);
   await page.context().close();
 });
