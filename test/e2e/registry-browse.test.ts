@@ -233,7 +233,9 @@ test('the image view shows the pulls left, from the answers its resolve got anyw
   await expect
     .poll(() => note.textContent(), { timeout: 30_000 })
     .toMatch(new RegExp(`^${front.host}: \\d+ of 100 pulls left`));
-  expect((await note.textContent())?.replace(/\s+/g, ' ')).toMatch(/Each image pulled or dated counts once/);
+  expect((await note.textContent())?.replace(/\s+/g, ' ')).toMatch(
+    /Each image pulled or dated counts once/,
+  );
   expect(front.remaining).toBeLessThanOrEqual(before);
   await page.context().close();
 });
