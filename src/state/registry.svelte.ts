@@ -58,6 +58,25 @@ export function registryOfImage(image: string): string | undefined {
   }
 }
 
+/** Where "Browse" goes for what a person typed: a registry host lists its catalog; anything
+ * else is read as a repository, as `docker pull` would read it (`alpine` is Docker Hub's
+ * library/alpine, `ghcr.io/owner/app:v1` the repository ghcr.io/owner/app). */
+export function browseRoute(typed: string): Route | null {
+  const text = typed
+    .trim()
+    .replace(/^https?:\/\//i, '')
+    .replace(/\/+$/, '');
+  if (!text) return null;
+  if (!text.includes('/')) {
+    try {
+      return { view: 'registry', registry: parseRegistry(text) };
+    } catch {
+      // Not a host: a Docker Hub repository, or something the repository view explains.
+    }
+  }
+  return { view: 'repository', repository: repositoryOfImage(text) ?? text };
+}
+
 /** What people call a registry: Docker Hub for docker.io, else its host. */
 export { registryLabel };
 
@@ -266,10 +285,8 @@ export class RepositoryState {
   async show(repository: string, order: TagOrder = 'name'): Promise<void> {
     let name: string;
     try {
+      // A tag or digest typed along is left out: the repository is what is shown.
       const ref = parseReference(repository);
-      if (ref.digest || (ref.tag && repository.trim().endsWith(`:${ref.tag}`))) {
-        throw new Error(`${repository} names an image, not a repository: leave out the tag`);
-      }
       name = `${ref.registry}/${ref.repository}`;
     } catch (err) {
       this.stop();
@@ -340,7 +357,6 @@ export class RepositoryState {
     this.#queue = [];
     for (const [tag, i] of this.info) if (i.state === 'loading') this.info.delete(tag);
     this.#running = 0;
-    if (this.order === 'date') this.order = 'name';
   }
 
   /** Leaves the repository: everything on its way is dropped. */

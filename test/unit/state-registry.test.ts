@@ -2,7 +2,7 @@
 // fetched (the rows on screen, every row when sorting by date, none on Docker Hub until the
 // person agrees), how many at once, and that leaving stops them.
 import { describe, expect, test } from 'vitest';
-import { RegistryBrowser, tagRowsPerPage } from '../../src/state/registry.svelte.ts';
+import { RegistryBrowser, browseRoute, tagRowsPerPage } from '../../src/state/registry.svelte.ts';
 import type { TagDetails } from '../../src/workers/images/catalog.ts';
 
 /** A bridge whose tagDetails calls wait until released, so a test sees what runs at once. */
@@ -124,5 +124,22 @@ describe('RepositoryState', () => {
     await images.settle();
     while (b.repository.fetching) await images.releaseAll();
     expect(new Set(images.asked)).toEqual(new Set(tagNames(10)));
+  });
+});
+
+describe('browseRoute', () => {
+  test.each([
+    ['registry.example:5000', { view: 'registry', registry: 'registry.example:5000' }],
+    ['https://ghcr.io/', { view: 'registry', registry: 'ghcr.io' }],
+    ['localhost:5000', { view: 'registry', registry: 'localhost:5000' }],
+    ['docker.io', { view: 'registry', registry: 'docker.io' }],
+    ['alpine', { view: 'repository', repository: 'docker.io/library/alpine' }],
+    ['alpine:3.20', { view: 'repository', repository: 'docker.io/library/alpine' }],
+    ['ghcr.io/owner/app:v1', { view: 'repository', repository: 'ghcr.io/owner/app' }],
+    ['bitnami/redis', { view: 'repository', repository: 'docker.io/bitnami/redis' }],
+    ['Not A Name', { view: 'repository', repository: 'Not A Name' }],
+    ['  ', null],
+  ])('browseRoute(%j)', (typed, want) => {
+    expect(browseRoute(typed)).toEqual(want);
   });
 });
