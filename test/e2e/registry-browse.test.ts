@@ -225,6 +225,34 @@ test('a registry that does not list, as Docker Hub: said plainly, a repository t
   await page.context().close();
 });
 
+test('dates are cached by digest: coming back costs one HEAD per tag and no pull', async () => {
+  const page = await newPage(browser);
+  const repo = `${front.host}/${REPO}`;
+  await page.goto(`${app.url}/?repository=${repo}`);
+  await datedRows(page);
+  // Away to another repository within the page (one worker, one visit), and back: the tags are
+  // listed and dated again.
+  await page.getByRole('link', { name: `Other repositories on ${front.host}` }).click();
+  await page
+    .getByRole('textbox', { name: `Repository name on ${front.host}` })
+    .fill('browse/other');
+  await page.getByRole('button', { name: 'Show tags' }).click();
+  await page.getByRole('region', { name: `${front.host}/browse/other` }).waitFor();
+  await datedRows(page);
+  const mark = front.requests.length;
+  const pulls = front.remaining;
+  await page.goBack();
+  await page.goBack();
+  await page.getByRole('region', { name: repo }).getByRole('table').waitFor();
+  expect((await datedRows(page)).map(([t]) => t)).toEqual(['1.9', '1.10', 'latest']);
+  const again = front.requests.slice(mark).filter((r) => r.includes('/manifests/'));
+  expect(again.sort()).toEqual(
+    ['1.10', '1.9', 'latest'].map((t) => `HEAD /v2/${REPO}/manifests/${t}`).sort(),
+  );
+  expect(front.remaining, 'no pull spent').toBe(pulls);
+  await page.context().close();
+});
+
 test('the image view shows the pulls left, from the answers its resolve got anyway', async () => {
   const page = await newPage(browser);
   const before = front.remaining;
