@@ -2,7 +2,7 @@
 // redirects followed on the server, an idle timeout on bodies, and failures mapped to proxy
 // errors. Only fetch and timers are used, so it runs under Node and on edge runtimes alike.
 
-import { denied, proxyError, Refusal, refused } from './errors.ts';
+import { denied, proxyError, Refusal, refused, withoutQueries } from './errors.ts';
 import { DENIED_CODE, isForbiddenAddress, isIPLiteral, isInsecureHost } from './policy.ts';
 
 export const USER_AGENT = 'berth-proxy/0.1';
@@ -107,7 +107,8 @@ function upstreamFailure(
     const tls = codes.find(
       (c) => c.startsWith('ERR_SSL') || c.startsWith('ERR_TLS') || /CERT|SELF_SIGNED/.test(c),
     );
-    const detail = chain[chain.length - 1]?.message ?? 'unknown error';
+    // A runtime's message may quote the URL it was given, signed query and all.
+    const detail = withoutQueries(chain[chain.length - 1]?.message ?? 'unknown error');
     why = tls
       ? `TLS error (${tls}: ${detail}); if this registry speaks plain http, add it to BERTH_INSECURE_REGISTRIES`
       : detail;
@@ -201,6 +202,8 @@ export class Upstream {
     signal: AbortSignal,
     /** Told the URL each answer came from; the last one is the response's. */
     answeredBy?: (url: URL) => void,
+    /** Refuse a redirect to another host (token realms: a token comes from where it was announced). */
+    sameHostOnly = false,
   ): Promise<Response> {
     let url = start;
     for (let hop = 0; ; hop++) {
@@ -210,6 +213,16 @@ export class Upstream {
           `refusing to follow a redirect to ${host}: it is in BERTH_INSECURE_REGISTRIES and ` +
             `${origin.registry}, where the request started, is not; ` +
             'a public registry may only redirect to public https hosts',
+        );
+      }
+      if (sameHostOnly && url.hostname !== start.hostname) {
+        throw new Refusal(
+          proxyError(
+            502,
+            'BERTH_UPSTREAM_INVALID',
+            `the token realm ${start.host} redirected to another host, ${url.host}; ` +
+              'a token is only fetched from the realm the registry announced',
+          ),
         );
       }
       const res = await this.#fetchHop(url, method, headers, signal);

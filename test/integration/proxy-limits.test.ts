@@ -334,7 +334,7 @@ describe('BERTH_PROXY_LOG=1', () => {
     try {
       const proxy = await server({ BERTH_PROXY_LOG: '1' });
       const token = await fetch(
-        `${proxy.url}/proxy/${tokens.host}/token?scope=repository:lib:pull&account=bob&password=hunter2`,
+        `${proxy.url}/proxy/${tokens.host}/token?scope=repository:lib:pull&account=bob&service=hunter2`,
         {
           headers: { 'Berth-Registry': registry.host, Authorization: 'Basic Ym9iOmh1bnRlcjI=' },
         },
