@@ -103,6 +103,19 @@ function upstreamFailure(
   else if (codes.includes('ECONNRESET')) why = 'connection reset';
   else if (codes.includes('EHOSTUNREACH') || codes.includes('ENETUNREACH')) {
     why = 'host unreachable';
+  } else if (
+    codes.some((c) => c.startsWith('HPE_') || c === 'ERR_ASSERTION') ||
+    chain.some(
+      (c) =>
+        c.message === 'bad response' ||
+        c.message.includes('does not match the HTTP/1.1') ||
+        // workerd's words for the same
+        c.message.includes('returned invalid HTTP response'),
+    )
+  ) {
+    // The runtime's parser refusing the answer (a status line it cannot read, an interim 1xx
+    // or a protocol switch nobody asked for): its own words are about its internals.
+    why = 'it did not answer with a valid HTTP response';
   } else {
     const tls = codes.find(
       (c) => c.startsWith('ERR_SSL') || c.startsWith('ERR_TLS') || /CERT|SELF_SIGNED/.test(c),
