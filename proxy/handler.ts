@@ -279,6 +279,16 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
     }
     const body = bodyProblem(req);
     if (body) return proxyError(400, 'BERTH_BAD_REQUEST', body);
+    // One byte range, as the client asks for a piece of a blob. Many ranges (bytes=0-0,2-2,...)
+    // would have the registry or its CDN build a multipart answer many times the blob's size.
+    const range = req.headers.get('range');
+    if (range !== null && !/^bytes=(?:\d{1,15}-\d{0,15}|-\d{1,15})$/.test(range)) {
+      return proxyError(
+        400,
+        'BERTH_BAD_REQUEST',
+        'only a single byte range is forwarded (Range: bytes=<start>-<end>)',
+      );
+    }
     if (url.hash !== '' || info?.rawTarget?.includes('#')) {
       return proxyError(400, 'BERTH_BAD_REQUEST', 'fragments are not allowed in the request');
     }

@@ -35,8 +35,10 @@ export interface UpstreamOptions {
 export function defaultIsAllowedAddressHost(hostname: string, listed: boolean): boolean {
   if (listed) return true;
   if (isIPLiteral(hostname)) return !isForbiddenAddress(hostname);
-  // Edge runtimes cannot check resolved addresses, so refuse the obvious name.
-  return hostname !== 'localhost' && !hostname.endsWith('.localhost');
+  // Edge runtimes cannot check resolved addresses, so refuse the obvious name, also written
+  // fully qualified (`localhost.`, which a redirect's Location may hold).
+  const name = hostname.toLowerCase().replace(/\.+$/, '');
+  return name !== 'localhost' && !name.endsWith('.localhost');
 }
 
 /** host[:port] of a URL with the port always spelled out, for list matching. */

@@ -1300,3 +1300,60 @@ describe('token requests are token requests', () => {
     expect(await html.text()).toBe('');
   });
 });
+
+describe('cases the probe missed', () => {
+  it.each(['https://localhost./x', 'https://LOCALHOST../x', 'https://a.localhost./x'])(
+    'refuses a redirect to %s before fetching it (a name written fully qualified)',
+    async (location) => {
+      const { get, calls } = make({
+        'https://r.example/v2/': () =>
+          new Response(null, { status: 307, headers: { Location: location } }),
+      });
+      const res = await get('/proxy/r.example/v2/');
+      expect(res.status).toBe(403);
+      expect((await errorOf(res)).code).toBe('BERTH_PROXY_DENIED');
+      expect(calls.map((c) => c.url)).toEqual(['https://r.example/v2/']);
+    },
+  );
+
+  it.each([
+    'http://2130706433/x',
+    'http://0x7f.1/x',
+    'http://0177.0.0.1/x',
+    'http://127.1/x',
+    'http://[::ffff:127.0.0.1]/x',
+    'http://[::ffff:7f00:1]/x',
+    'https://[64:ff9b::a00:1]/x',
+    'https://[2002:a00:1::]/x',
+    'https://169.254.169.254./x',
+  ])('refuses a redirect to %s, however the address is written', async (location) => {
+    const { get, calls } = make({
+      'https://r.example/v2/': () =>
+        new Response(null, { status: 307, headers: { Location: location } }),
+    });
+    const res = await get('/proxy/r.example/v2/');
+    expect(res.status).toBe(403);
+    expect(calls).toHaveLength(1);
+  });
+
+  it.each(['bytes=0-0,2-2,4-4', 'bytes=0-1, 3-4', 'items=0-1', 'bytes=1-2-3', 'bytes=', 'bytes=-'])(
+    'refuses Range %j: one byte range only',
+    async (range) => {
+      const { get, calls } = make({
+        [`https://r.example/v2/a/blobs/${SHA}`]: () => new Response('x'),
+      });
+      const res = await get(`/proxy/r.example/v2/a/blobs/${SHA}`, { Range: range });
+      expect(res.status).toBe(400);
+      expect((await errorOf(res)).message).toMatch(/only a single byte range is forwarded/);
+      expect(calls).toEqual([]);
+    },
+  );
+
+  it.each(['bytes=0-1023', 'bytes=100-', 'bytes=-500'])('forwards Range %j', async (range) => {
+    const { get, calls } = make({
+      [`https://r.example/v2/a/blobs/${SHA}`]: () => new Response('x'),
+    });
+    expect((await get(`/proxy/r.example/v2/a/blobs/${SHA}`, { Range: range })).status).toBe(200);
+    expect(calls[0]!.headers.get('range')).toBe(range);
+  });
+});
