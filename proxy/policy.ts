@@ -159,9 +159,13 @@ function isHostname(h: string): boolean {
   // IPv4 address (`2130706433`, `127.1`, `0x7f.1`); only exact dotted quads may.
   const last = labels[labels.length - 1] ?? '';
   if (/^(?:\d+|0x[0-9a-f]*)$/.test(last)) return parseIPv4(h) !== null;
-  // An "xn--" label is punycode, which the URL parser decodes and refuses when it does not
-  // decode (xn--a.com): it must read the host as it is, or the request cannot be built.
+  // An "xn--" label is punycode. It must decode, by our own reading (URL parsers differ:
+  // workerd's takes `xn--zz`, Node's does not), to a label a resolver would look up as it is,
+  // and this runtime's URL parser must read the host unchanged, or the request cannot be built.
   if (labels.some((l) => l.startsWith('xn--'))) {
+    if (!labels.every((l) => !l.startsWith('xn--') || isCanonicalPunycode(l.slice(4)))) {
+      return false;
+    }
     try {
       return new URL(`http://${h}/`).hostname === h;
     } catch {
@@ -169,6 +173,63 @@ function isHostname(h: string): boolean {
     }
   }
   return true;
+}
+
+/** RFC 3492 decoding of a punycode label (without its `xn--`); null when it does not decode. */
+export function decodePunycode(input: string): string | null {
+  const base = 36;
+  const tMin = 1;
+  const tMax = 26;
+  const adapt = (delta: number, points: number, first: boolean): number => {
+    let d = first ? Math.floor(delta / 700) : delta >> 1;
+    d += Math.floor(d / points);
+    let k = 0;
+    while (d > ((base - tMin) * tMax) >> 1) {
+      d = Math.floor(d / (base - tMin));
+      k += base;
+    }
+    return k + Math.floor(((base - tMin + 1) * d) / (d + 38));
+  };
+  const cut = input.lastIndexOf('-');
+  const output = cut > 0 ? [...input.slice(0, cut)].map((c) => c.codePointAt(0)!) : [];
+  if (output.some((c) => c >= 0x80)) return null;
+  let n = 128;
+  let bias = 72;
+  let i = 0;
+  for (let pos = cut > 0 ? cut + 1 : 0; pos < input.length;) {
+    const oldi = i;
+    for (let w = 1, k = base; ; k += base) {
+      if (pos >= input.length) return null;
+      const c = input.charCodeAt(pos++);
+      const digit = c >= 0x30 && c <= 0x39 ? c - 22 : c >= 0x61 && c <= 0x7a ? c - 0x61 : base;
+      if (digit >= base) return null;
+      i += digit * w;
+      if (i > 0x10ffff * 64) return null;
+      const t = k <= bias ? tMin : k >= bias + tMax ? tMax : k - bias;
+      if (digit < t) break;
+      w *= base - t;
+    }
+    bias = adapt(i - oldi, output.length + 1, oldi === 0);
+    n += Math.floor(i / (output.length + 1));
+    i %= output.length + 1;
+    if (n > 0x10ffff || (n >= 0xd800 && n <= 0xdfff)) return null;
+    output.splice(i++, 0, n);
+  }
+  return String.fromCodePoint(...output);
+}
+
+/**
+ * Does a punycode label decode to what a resolver looks up as it is: some non-ASCII, no
+ * control, format, space or separator characters, nothing that Unicode normalisation or case
+ * folding would turn into something else (`xn--ocalhost-in2e` is "ⓛocalhost", which folds to
+ * "localhost"; full-width dots and slashes fold to ASCII ones)?
+ */
+function isCanonicalPunycode(label: string): boolean {
+  const decoded = decodePunycode(label);
+  if (decoded === null || !/[\u0080-\u{10ffff}]/u.test(decoded)) return false;
+  if (/[\p{C}\p{Z}]/u.test(decoded)) return false;
+  if (/[^a-z0-9-]/.test(decoded.replace(/[\u0080-\u{10ffff}]/gu, ''))) return false;
+  return decoded.normalize('NFKC').toLowerCase() === decoded;
 }
 
 function isPort(p: string): boolean {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   catalogQueryProblem,
+  decodePunycode,
   decodePath,
   isForbiddenAddress,
   isInsecureHost,
@@ -143,8 +144,33 @@ describe('parseHostPort', () => {
     ['localhost', 'localhost', ''],
     ['a.b-c.d', 'a.b-c.d', ''],
     ['xn--bcher-kva.example', 'xn--bcher-kva.example', ''],
+    ['xn--p1ai', 'xn--p1ai', ''],
+    ['xn--fiqs8s.example:443', 'xn--fiqs8s.example', '443'],
   ])('accepts %s', (input, host, port) => {
     expect(parseHostPort(input)).toMatchObject({ host, port });
+  });
+
+  // Punycode judged by our own decoder, whatever this runtime's URL parser accepts (workerd's
+  // took `xn--zz`): it must decode, hold non-ASCII, and fold to nothing else.
+  it.each([
+    ['xn--zz', 'does not decode'],
+    ['xn--zz.example', 'does not decode'],
+    ['a.xn--zz', 'does not decode'],
+    ['xn--ocalhost-in2e', '"ⓛocalhost", which folds to "localhost"'],
+    ['xn--er-kva.example', '"eŸr", an upper-case letter'],
+    ['xn--a', 'U+0080, a control character'],
+    ['xn--abc-', '"abc", no non-ASCII at all'],
+    ['xn---', 'nothing'],
+  ])('refuses the punycode host %s (%s)', (input) => {
+    expect(parseHostPort(input)).toBeNull();
+  });
+
+  it('decodes punycode as RFC 3492 says', () => {
+    expect(decodePunycode('bcher-kva')).toBe('bücher');
+    expect(decodePunycode('ocalhost-in2e')).toBe('ⓛocalhost');
+    expect(decodePunycode('ls8h')).toBe('\u{1f4a9}');
+    expect(decodePunycode('zz')).toBeNull();
+    expect(decodePunycode('a-é')).toBeNull();
   });
 
   it.each([

@@ -14,7 +14,7 @@ import {
   registryApiHost,
   repositoryOf,
 } from '../reference/reference.ts';
-import { parseChallenges, type Challenge } from './challenge.ts';
+import { challengesOf, type Challenge } from './challenge.ts';
 import {
   RegistryError,
   errorFromResponse,
@@ -130,7 +130,7 @@ export class RegistryClient {
     }
     if (res.status === 401) {
       await res.body?.cancel();
-      const challenges = parseChallenges(res.headers.get('WWW-Authenticate'));
+      const challenges = challengesOf(res.headers);
       this.#known.set(registry, challenges);
       return challenges;
     }
@@ -325,7 +325,7 @@ export class RegistryClient {
       if (auth) headers.set('Authorization', auth);
       const res = await this.#send(host, url, { ...init, headers }, what);
       if (res.status !== 401 || attempt >= reauthorisations) return res;
-      const fresh = parseChallenges(res.headers.get('WWW-Authenticate'));
+      const fresh = challengesOf(res.headers);
       if (fresh.length === 0) return res;
       if (!this.#known.has(registry)) this.#known.set(registry, fresh);
       const scopeAsked = fresh.find((c) => c.scheme === 'bearer')?.params.scope ?? scope;
