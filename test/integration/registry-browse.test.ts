@@ -102,6 +102,13 @@ describe('catalog through the proxy', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(CatalogRefusedError);
+    // Asked as Docker Hub is asked: the catalog, a token for its scope, the catalog again.
+    expect(front.requests.filter((r) => !r.includes('/manifests/'))).toEqual([
+      'GET /v2/_catalog?n=100',
+      'GET /token?service=registry.docker.io&scope=registry%3Acatalog%3A*',
+      'GET /v2/_catalog?n=100',
+      'GET /token?service=registry.docker.io&scope=registry%3Acatalog%3A*',
+    ]);
     expect((err as Error).message).toMatch(
       /^127\.0\.0\.1:\d+ does not list its repositories; type a repository name\./,
     );
