@@ -7,6 +7,8 @@ export type ProxyErrorCode =
   | 'BERTH_PROXY_DENIED'
   | 'BERTH_UPSTREAM_UNREACHABLE'
   | 'BERTH_UPSTREAM_TIMEOUT'
+  | 'BERTH_UPSTREAM_INVALID'
+  | 'BERTH_PROXY_INTERNAL'
   | 'BERTH_BAD_REQUEST'
   | 'BERTH_METHOD_NOT_ALLOWED'
   | 'BERTH_RATE_LIMITED';
@@ -51,4 +53,40 @@ export function refused(message: string): Refusal {
 
 export function badRequest(message: string): Refusal {
   return new Refusal(proxyError(400, 'BERTH_BAD_REQUEST', message));
+}
+
+/** Anything URL-like in a message, up to where its query or fragment would start. */
+const URL_IN_TEXT = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s?#"'<>]*(?:[?#][^\s"'<>]*)?/gi;
+
+/**
+ * One log line for an error nobody expected: its name and message, every URL in it cut to
+ * scheme, host and path. Never the stack, nor the properties runtimes attach (a TypeError of
+ * `new URL` carries the whole input, query and all): queries can hold signatures and
+ * credentials, and a log is read by more people than the proxy's traffic.
+ */
+export function internalErrorLine(err: unknown): string {
+  const name = err instanceof Error ? err.name : typeof err;
+  const message = err instanceof Error ? err.message : String(err);
+  return `berth proxy: internal error: ${name}: ${withoutQueries(message)}`;
+}
+
+/**
+ * Text fit for a log or an error message: every URL in it cut to scheme, host and path (no
+ * userinfo, query or fragment), on one line, at most 300 characters.
+ */
+export function withoutQueries(text: string): string {
+  return text
+    .replace(URL_IN_TEXT, (url) => {
+      const cut = url.search(/[?#]/);
+      const bare = cut < 0 ? url : url.slice(0, cut);
+      return bare.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
+    })
+    .replace(/[\r\n]+/g, ' ')
+    .slice(0, 300);
+}
+
+/** The answer to an error nobody expected, after logging it with internalErrorLine. */
+export function internalError(err: unknown, report: (line: string) => void): Response {
+  report(internalErrorLine(err));
+  return proxyError(502, 'BERTH_PROXY_INTERNAL', 'internal proxy error; its log says more');
 }

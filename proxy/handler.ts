@@ -10,7 +10,7 @@
 // and token requests whose URL the registry itself announced as its Bearer
 // realm, and nothing else.
 
-import { badRequest, proxyError, Refusal, refused } from './errors.ts';
+import { badRequest, internalError, proxyError, Refusal, refused } from './errors.ts';
 import {
   applyCorsHeaders,
   applySecurityHeaders,
@@ -19,6 +19,7 @@ import {
   preflight,
 } from './headers.ts';
 import {
+  catalogQueryProblem,
   formatHostPort,
   isUnderV2,
   parseHostPort,
@@ -28,7 +29,8 @@ import {
 } from './policy.ts';
 import type { ProxyTarget } from './policy.ts';
 import type { RateLimiter } from './ratelimit.ts';
-import { Realms } from './realms.ts';
+import { Realms, type TokenRequestOrigin } from './realms.ts';
+import { checkTokenRequest, tokenAnswerBody } from './token.ts';
 import {
   DEFAULT_IDLE_TIMEOUT_MS,
   Upstream,
@@ -67,6 +69,12 @@ export interface ProxyOptions {
   mountPath?: string;
   /** Receives one line per request when set. Never gets queries or credentials. */
   log?: (line: string) => void;
+  /**
+   * Receives one line per error nobody expected (a bug, or a runtime refusing what it was
+   * given), which is then answered with a 502. Default console.error. The line has no stack,
+   * no query and no userinfo (internalErrorLine).
+   */
+  reportError?: (line: string) => void;
 }
 
 export interface ProxyRequestInfo {
@@ -85,7 +93,7 @@ export interface ProxyRequestInfo {
 
 export type ProxyHandler = (req: Request, info?: ProxyRequestInfo) => Promise<Response>;
 
-const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 
 /**
  * A request body on GET/HEAD, or a framing the proxy would have to guess
@@ -118,12 +126,13 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
   const rateLimiter = opts.rateLimiter;
   const mountPath = (opts.mountPath ?? '/proxy').replace(/\/+$/, '');
   const log = opts.log;
+  const reportError = opts.reportError ?? ((line: string) => console.error(line));
 
   /**
    * Token requests: allowed only to the realm the named registry announces,
    * and to a listed realm host only when that registry is listed too.
    */
-  async function checkTokenRequest(req: Request, upstream: URL): Promise<RequestOrigin> {
+  async function tokenRequestOrigin(req: Request, upstream: URL): Promise<TokenRequestOrigin> {
     const header = req.headers.get('berth-registry');
     if (header === null) {
       throw refused(
@@ -145,7 +154,7 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
     target: ProxyTarget,
     upstream: URL,
     reason: string,
-  ): Promise<RequestOrigin> {
+  ): Promise<TokenRequestOrigin> {
     const header = req.headers.get('berth-registry');
     const registry = header === null ? target : parseHostPort(header.trim());
     if (registry) {
@@ -158,6 +167,19 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
     throw badRequest(reason);
   }
 
+  /** The catalog is read with GET and its two paging parameters, nothing else. */
+  function checkCatalog(req: Request, target: ProxyTarget): void {
+    if (req.method !== 'GET') {
+      throw new Refusal(
+        proxyError(405, 'BERTH_METHOD_NOT_ALLOWED', '/v2/_catalog is only forwarded for GET', {
+          Allow: 'GET, OPTIONS',
+        }),
+      );
+    }
+    const problem = catalogQueryProblem(target.query);
+    if (problem) throw badRequest(problem);
+  }
+
   async function forward(req: Request, target: ProxyTarget): Promise<Response> {
     const hostPort = formatHostPort(target);
     const scheme = upstreams.schemeFor(hostPort);
@@ -166,16 +188,20 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
     // have rewritten a byte of it (policy.ts only lets such paths through).
     if (upstream.pathname !== target.path) throw badRequest('path is not in normalised form');
     let origin: RequestOrigin;
+    let token: TokenRequestOrigin | undefined;
     let apiRoute = false;
     if (isUnderV2(target.path)) {
       const route = parseRegistryRoute(target.path);
       apiRoute = route.ok;
+      if (route.ok && route.route.kind === 'catalog') checkCatalog(req, target);
       if (route.ok) origin = { registry: hostPort, listed: upstreams.isListed(upstream) };
-      else if (route.unknown) origin = await checkOffGrammar(req, target, upstream, route.reason);
-      else throw badRequest(route.reason);
+      else if (route.unknown) {
+        origin = token = await checkOffGrammar(req, target, upstream, route.reason);
+      } else throw badRequest(route.reason);
     } else {
-      origin = await checkTokenRequest(req, upstream);
+      origin = token = await tokenRequestOrigin(req, upstream);
     }
+    if (token) checkTokenRequest(req.method, target.query, token.realmParams);
 
     const headers = forwardedRequestHeaders(req);
     headers.set('user-agent', USER_AGENT);
@@ -185,9 +211,17 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
 
     const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
     let answeredBy = upstream;
-    const res = await upstreams.follow(upstream, origin, method, headers, req.signal, (u) => {
-      answeredBy = u;
-    });
+    const res = await upstreams.follow(
+      upstream,
+      origin,
+      method,
+      headers,
+      req.signal,
+      (u) => {
+        answeredBy = u;
+      },
+      token !== undefined,
+    );
     // The registry's own challenge to a request of its API names its realm as a GET /v2/
     // would: the client's token request that follows needs no probe. Only an answer from the
     // registry's origin counts, never one from a host it redirected to.
@@ -195,11 +229,32 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
       realms.learn(target, res.headers.get('www-authenticate'));
     }
 
+    // A Response can only be built with a final status (200-599), and only those mean
+    // anything to a client: a 1xx here would be a protocol switch or an interim answer
+    // undici or the runtime should have consumed, and 600 and above are not HTTP.
+    if (res.status < 200 || res.status > 599) {
+      await res.body?.cancel().catch(() => {});
+      throw new Refusal(
+        proxyError(
+          502,
+          'BERTH_UPSTREAM_INVALID',
+          `${answeredBy.host} answered with status ${res.status}, which is not a final HTTP status`,
+        ),
+      );
+    }
     const out = passedResponseHeaders(res);
     const noBody = method === 'HEAD' || NULL_BODY_STATUSES.has(res.status) || !res.body;
     if (noBody) await res.body?.cancel().catch(() => {});
     const body =
       noBody || !res.body ? null : withIdleTimeout(res.body, idleTimeoutMs, upstream.host);
+    if (token) {
+      // Small and read whole, so its length is known again.
+      const bytes = await tokenAnswerBody(res, body, answeredBy.host);
+      out.delete('content-length');
+      if (bytes) out.set('Content-Length', String(bytes.byteLength));
+      else out.delete('content-type');
+      return new Response(bytes, { status: res.status, headers: out });
+    }
     return new Response(body, { status: res.status, headers: out });
   }
 
@@ -224,6 +279,16 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
     }
     const body = bodyProblem(req);
     if (body) return proxyError(400, 'BERTH_BAD_REQUEST', body);
+    // One byte range, as the client asks for a piece of a blob. Many ranges (bytes=0-0,2-2,...)
+    // would have the registry or its CDN build a multipart answer many times the blob's size.
+    const range = req.headers.get('range');
+    if (range !== null && !/^bytes=(?:\d{1,15}-\d{0,15}|-\d{1,15})$/.test(range)) {
+      return proxyError(
+        400,
+        'BERTH_BAD_REQUEST',
+        'only a single byte range is forwarded (Range: bytes=<start>-<end>)',
+      );
+    }
     if (url.hash !== '' || info?.rawTarget?.includes('#')) {
       return proxyError(400, 'BERTH_BAD_REQUEST', 'fragments are not allowed in the request');
     }
@@ -249,8 +314,7 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
     try {
       res = await route(req, url, info);
     } catch (err) {
-      if (!(err instanceof Refusal)) throw err;
-      res = err.response;
+      res = err instanceof Refusal ? err.response : internalError(err, reportError);
     }
 
     applySecurityHeaders(res.headers);
@@ -262,9 +326,13 @@ export function createProxyHandler(opts: ProxyOptions): ProxyHandler {
         ? url.pathname.slice(mountPath.length + 1)
         : url.pathname;
       const slash = target.indexOf('/');
-      const host = slash < 0 ? target : target.slice(0, slash);
+      const hostPart = slash < 0 ? target : target.slice(0, slash);
       const path = slash < 0 ? '' : target.slice(slash);
-      log(`${req.method} ${host || '-'} ${path || '/'} ${res.status} ${Date.now() - started}ms`);
+      // Only a host that parses is written as it was asked for: a refused one may be
+      // `user:password@host`, or anything else a client chose to put in the log.
+      const parsed = hostPart === '' ? null : parseHostPort(hostPart);
+      const host = parsed ? formatHostPort(parsed) : hostPart === '' ? '-' : '(invalid)';
+      log(`${req.method} ${host} ${path || '/'} ${res.status} ${Date.now() - started}ms`);
     }
     return res;
   };

@@ -13,11 +13,22 @@ export const PASSED_RESPONSE_HEADERS = [
   'WWW-Authenticate',
   'Link',
   'Retry-After',
+  // Docker Hub's pull allowance (`100;w=21600`), on GET and HEAD of manifests and on 401s:
+  // the page shows how many pulls are left without spending one to find out.
+  'RateLimit-Limit',
+  'RateLimit-Remaining',
+  'Docker-RateLimit-Source',
   'ETag',
   'Last-Modified',
   'Cache-Control',
 ];
-const EXPOSE_HEADERS = PASSED_RESPONSE_HEADERS.join(', ');
+/**
+ * Where a challenge the browser would act on travels instead of WWW-Authenticate. The client
+ * reads both (src/lib/registry/challenge.ts, challengesOf).
+ */
+export const MOVED_CHALLENGE_HEADER = 'Berth-WWW-Authenticate';
+
+const EXPOSE_HEADERS = [...PASSED_RESPONSE_HEADERS, MOVED_CHALLENGE_HEADER].join(', ');
 
 /** The client's headers that go upstream; everything else (cookies, origin) stays behind. */
 export function forwardedRequestHeaders(req: Request): Headers {
@@ -29,12 +40,34 @@ export function forwardedRequestHeaders(req: Request): Headers {
   return headers;
 }
 
+// A WWW-Authenticate value made only of Bearer challenges (RFC 9110 auth-params, quoted or
+// not). Browsers know no Bearer scheme, so such a value prompts nothing; anything else might.
+const PARAM = /[!#$%&'*+.^_`|~0-9A-Za-z-]+[ \t]*=[ \t]*(?:"(?:[^"\\\r\n]|\\[^\r\n])*"|[^\s,"]*)/
+  .source;
+const BEARER = `Bearer(?:[ \\t]+${PARAM}(?:[ \\t]*,[ \\t]*${PARAM})*)?`;
+const BEARER_ONLY = new RegExp(`^[ \\t]*${BEARER}(?:[ \\t]*,[ \\t]*${BEARER})*[ \\t]*$`, 'i');
+
+/**
+ * A registry's challenge passes as WWW-Authenticate only when it is Bearer alone. Basic (or
+ * Digest, NTLM, Negotiate, or anything the browser might read as one) would make a browser
+ * that opens a proxy URL ask for a password on Berth's origin, or offer the person's own
+ * credentials; it travels as Berth-WWW-Authenticate, which the client reads and the browser
+ * does not.
+ */
+function passChallenge(value: string, out: Headers): void {
+  // Real challenges are a few hundred bytes; the length bound also bounds the match's time.
+  if (value.length <= 4096 && BEARER_ONLY.test(value)) out.set('WWW-Authenticate', value);
+  else out.set(MOVED_CHALLENGE_HEADER, value);
+}
+
 /** The upstream's headers that reach the client. */
 export function passedResponseHeaders(res: Response): Headers {
   const out = new Headers();
   for (const name of PASSED_RESPONSE_HEADERS) {
     const value = res.headers.get(name);
-    if (value !== null) out.set(name, value);
+    if (value === null) continue;
+    if (name === 'WWW-Authenticate') passChallenge(value, out);
+    else out.set(name, value);
   }
   // If the upstream compressed anyway, fetch has decoded the body and the
   // length no longer describes it.

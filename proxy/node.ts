@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import { Agent, buildConnector, fetch as undiciFetch } from 'undici';
 import { proxySettings } from './settings.ts';
-import { proxyError } from './errors.ts';
+import { internalError, proxyError } from './errors.ts';
 import { createProxyHandler } from './handler.ts';
 import { DEFAULT_IDLE_TIMEOUT_MS } from './upstream.ts';
 import type { ProxyHandler, ProxyOptions } from './handler.ts';
@@ -15,6 +15,7 @@ import {
   formatHostPort,
   isForbiddenAddress,
   isInsecureHost,
+  parseHostPort,
   parseInsecureList,
 } from './policy.ts';
 import { clientKey, createRateLimiter, DEFAULT_RATE_LIMIT } from './ratelimit.ts';
@@ -114,6 +115,9 @@ export function createGuardedFetch(opts: GuardedFetchOptions): GuardedFetch {
   return guardedFetch;
 }
 
+/** A request toWebRequest cannot convert, with the reason to tell the client. */
+class BadRequest extends Error {}
+
 /**
  * Converts a Node request into a WHATWG Request. The proxy never needs a
  * request body, so none is attached (and the incoming one is discarded).
@@ -122,9 +126,20 @@ export function createGuardedFetch(opts: GuardedFetchOptions): GuardedFetch {
  */
 export function toWebRequest(req: IncomingMessage, res?: ServerResponse): Request {
   const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
-  const base = `${encrypted ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`;
-  const url = new URL(req.url ?? '/', base);
-  if (url.origin !== new URL(base).origin) throw new Error('request target must be origin-form');
+  const host = req.headers.host ?? 'localhost';
+  // A Host the URL parser would refuse or rewrite (`xn--zz`, userinfo, spaces) is named as
+  // the problem, not left to throw from inside URL parsing.
+  const hp = parseHostPort(host);
+  if (!hp) throw new BadRequest('invalid Host header');
+  const base = `${encrypted ? 'https' : 'http'}://${formatHostPort(hp)}`;
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', base);
+  } catch {
+    throw new BadRequest('malformed request target');
+  }
+  if (url.origin !== new URL(base).origin)
+    throw new BadRequest('request target must be origin-form');
 
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
@@ -207,8 +222,9 @@ export function nodeMiddleware(handler: ProxyHandler): NodeMiddleware {
       let request: Request;
       try {
         request = toWebRequest(req, res);
-      } catch {
-        await writeWebResponse(res, proxyError(400, 'BERTH_BAD_REQUEST', 'malformed request'));
+      } catch (err) {
+        const why = err instanceof BadRequest ? err.message : 'malformed request';
+        await writeWebResponse(res, proxyError(400, 'BERTH_BAD_REQUEST', why));
         return;
       }
       // Whatever the answer, a connection that carried a request body is not
@@ -223,8 +239,8 @@ export function nodeMiddleware(handler: ProxyHandler): NodeMiddleware {
           client: clientKey(req.socket.remoteAddress),
         });
       } catch (err) {
-        console.error('berth proxy: internal error', err);
-        response = proxyError(502, 'BERTH_UPSTREAM_UNREACHABLE', 'internal proxy error');
+        // The handler answers its own errors; this is the last line, logged as sparingly.
+        response = internalError(err, (line) => console.error(line));
       }
       await writeWebResponse(res, response);
     })().catch(() => res.destroy());

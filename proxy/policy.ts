@@ -159,9 +159,13 @@ function isHostname(h: string): boolean {
   // IPv4 address (`2130706433`, `127.1`, `0x7f.1`); only exact dotted quads may.
   const last = labels[labels.length - 1] ?? '';
   if (/^(?:\d+|0x[0-9a-f]*)$/.test(last)) return parseIPv4(h) !== null;
-  // An "xn--" label is punycode, which the URL parser decodes and refuses when it does not
-  // decode (xn--a.com): it must read the host as it is, or the request cannot be built.
+  // An "xn--" label is punycode. It must decode, by our own reading (URL parsers differ:
+  // workerd's takes `xn--zz`, Node's does not), to a label a resolver would look up as it is,
+  // and this runtime's URL parser must read the host unchanged, or the request cannot be built.
   if (labels.some((l) => l.startsWith('xn--'))) {
+    if (!labels.every((l) => !l.startsWith('xn--') || isCanonicalPunycode(l.slice(4)))) {
+      return false;
+    }
     try {
       return new URL(`http://${h}/`).hostname === h;
     } catch {
@@ -169,6 +173,63 @@ function isHostname(h: string): boolean {
     }
   }
   return true;
+}
+
+/** RFC 3492 decoding of a punycode label (without its `xn--`); null when it does not decode. */
+export function decodePunycode(input: string): string | null {
+  const base = 36;
+  const tMin = 1;
+  const tMax = 26;
+  const adapt = (delta: number, points: number, first: boolean): number => {
+    let d = first ? Math.floor(delta / 700) : delta >> 1;
+    d += Math.floor(d / points);
+    let k = 0;
+    while (d > ((base - tMin) * tMax) >> 1) {
+      d = Math.floor(d / (base - tMin));
+      k += base;
+    }
+    return k + Math.floor(((base - tMin + 1) * d) / (d + 38));
+  };
+  const cut = input.lastIndexOf('-');
+  const output = cut > 0 ? [...input.slice(0, cut)].map((c) => c.codePointAt(0)!) : [];
+  if (output.some((c) => c >= 0x80)) return null;
+  let n = 128;
+  let bias = 72;
+  let i = 0;
+  for (let pos = cut > 0 ? cut + 1 : 0; pos < input.length;) {
+    const oldi = i;
+    for (let w = 1, k = base; ; k += base) {
+      if (pos >= input.length) return null;
+      const c = input.charCodeAt(pos++);
+      const digit = c >= 0x30 && c <= 0x39 ? c - 22 : c >= 0x61 && c <= 0x7a ? c - 0x61 : base;
+      if (digit >= base) return null;
+      i += digit * w;
+      if (i > 0x10ffff * 64) return null;
+      const t = k <= bias ? tMin : k >= bias + tMax ? tMax : k - bias;
+      if (digit < t) break;
+      w *= base - t;
+    }
+    bias = adapt(i - oldi, output.length + 1, oldi === 0);
+    n += Math.floor(i / (output.length + 1));
+    i %= output.length + 1;
+    if (n > 0x10ffff || (n >= 0xd800 && n <= 0xdfff)) return null;
+    output.splice(i++, 0, n);
+  }
+  return String.fromCodePoint(...output);
+}
+
+/**
+ * Does a punycode label decode to what a resolver looks up as it is: some non-ASCII, no
+ * control, format, space or separator characters, nothing that Unicode normalisation or case
+ * folding would turn into something else (`xn--ocalhost-in2e` is "ⓛocalhost", which folds to
+ * "localhost"; full-width dots and slashes fold to ASCII ones)?
+ */
+function isCanonicalPunycode(label: string): boolean {
+  const decoded = decodePunycode(label);
+  if (decoded === null || !/[\u0080-\u{10ffff}]/u.test(decoded)) return false;
+  if (/[\p{C}\p{Z}]/u.test(decoded)) return false;
+  if (/[^a-z0-9-]/.test(decoded.replace(/[\u0080-\u{10ffff}]/gu, ''))) return false;
+  return decoded.normalize('NFKC').toLowerCase() === decoded;
 }
 
 function isPort(p: string): boolean {
@@ -405,6 +466,7 @@ export type RegistryRoute =
   | { kind: 'manifest'; name: string; reference: string }
   | { kind: 'blob'; name: string; digest: string }
   | { kind: 'tags'; name: string }
+  | { kind: 'catalog' }
   | { kind: 'referrers'; name: string; digest: string };
 
 /**
@@ -418,7 +480,7 @@ export type RouteResult =
 /** Host plus name must fit 255 characters for most clients; the name alone at most that. */
 const MAX_NAME = 255;
 const ROUTES =
-  'expected /v2/, /v2/<name>/manifests/<tag or digest>, /v2/<name>/blobs/<digest>, ' +
+  'expected /v2/, /v2/_catalog, /v2/<name>/manifests/<tag or digest>, /v2/<name>/blobs/<digest>, ' +
   '/v2/<name>/tags/list or /v2/<name>/referrers/<digest>';
 
 function nameProblem(name: string): string | null {
@@ -443,15 +505,14 @@ function digestProblem(digest: string): string | null {
 
 /**
  * Matches a decoded path under /v2 against the distribution API routes the
- * proxy forwards. Anything else, `/v2/_catalog` included, is refused with a
- * reason that names what is wrong.
+ * proxy forwards. Anything else is refused with a reason that names what is wrong.
  */
 export function parseRegistryRoute(path: string): RouteResult {
   if (path === '/v2/') return { ok: true, route: { kind: 'base' } };
   const fail = (reason: string, unknown = false): RouteResult => ({ ok: false, reason, unknown });
   if (path === '/v2') return fail('the registry API base is /v2/, with a slash');
   if (!path.startsWith('/v2/')) return fail('not a registry API path', true);
-  if (path === '/v2/_catalog') return fail('/v2/_catalog is not forwarded');
+  if (path === '/v2/_catalog') return { ok: true, route: { kind: 'catalog' } };
   const segments = path.slice('/v2/'.length).split('/');
   const n = segments.length;
   const last = segments[n - 1] ?? '';
@@ -488,4 +549,32 @@ export function parseRegistryRoute(path: string): RouteResult {
   }
   const problem = nameProblem(name);
   return problem ? fail(problem) : { ok: true, route };
+}
+
+// The catalog's query: the page size and where the last page ended, as the distribution spec
+// defines them and registries' own Link headers repeat them. Nothing else is forwarded, so
+// the route cannot carry other parameters to a registry's catalog handler.
+const CATALOG_PARAMS = new Set(['n', 'last']);
+// Characters a query may hold literally ('&' and '=' separate); the rest must be escaped.
+const QUERY_CHARS = /^[A-Za-z0-9\-._~!$'()*+,;:/@%=&]*$/;
+
+/** Checks the query of a `/v2/_catalog` request ('' or '?...'). Returns a reason, or null. */
+export function catalogQueryProblem(query: string): string | null {
+  if (query === '' || query === '?') return null;
+  const text = query.slice(1);
+  if (!QUERY_CHARS.test(text)) return 'the catalog query contains characters that are not allowed';
+  if (/%(?![0-9a-fA-F]{2})/.test(text)) return 'malformed percent-encoding in the catalog query';
+  const seen = new Set<string>();
+  for (const pair of text.split('&')) {
+    const eq = pair.indexOf('=');
+    const name = eq < 0 ? pair : pair.slice(0, eq);
+    const value = eq < 0 ? '' : pair.slice(eq + 1);
+    if (!CATALOG_PARAMS.has(name)) {
+      return `parameter ${JSON.stringify(name.slice(0, 50))} is not forwarded to /v2/_catalog: only n and last are`;
+    }
+    if (seen.has(name)) return `parameter ${name} is given twice`;
+    seen.add(name);
+    if (name === 'n' && !/^\d{0,9}$/.test(value)) return 'n must be a number of repositories';
+  }
+  return null;
 }

@@ -12,9 +12,18 @@ import { effectiveHostPort, USER_AGENT, type RequestOrigin, type Upstream } from
 const REALM_TTL_MS = 10 * 60 * 1000;
 const REALM_CACHE_MAX = 1000;
 
+/** Announced realms, as compared (no query), each with the names of its own query's parameters. */
+type RealmSet = Map<string, Set<string>>;
+
 interface RealmEntry {
-  realms: Set<string>;
+  realms: RealmSet;
   expires: number;
+}
+
+/** What a token request may be, once its URL is known to be an announced realm. */
+export interface TokenRequestOrigin extends RequestOrigin {
+  /** Parameters the realm itself carries in its query; a client may send them back. */
+  realmParams: ReadonlySet<string>;
 }
 
 /** scheme://host[:port]/path of a URL, the part a realm is compared on. */
@@ -26,14 +35,14 @@ function withoutQuery(url: URL): string {
 export class Realms {
   readonly #upstream: Upstream;
   readonly #cache = new Map<string, RealmEntry>();
-  readonly #inFlight = new Map<string, Promise<Set<string>>>();
+  readonly #inFlight = new Map<string, Promise<RealmSet>>();
 
   constructor(upstream: Upstream) {
     this.#upstream = upstream;
   }
 
   /** Is `upstream` the token realm `registry` announces? Refuses if not. */
-  async check(registry: HostPort, upstream: URL): Promise<RequestOrigin> {
+  async check(registry: HostPort, upstream: URL): Promise<TokenRequestOrigin> {
     const key = formatHostPort(registry);
     const origin = {
       registry: key,
@@ -50,10 +59,11 @@ export class Realms {
     }
     const wanted = withoutQuery(upstream);
     const realms = await this.#realmsFor(key);
-    if (!realms.has(wanted)) {
+    const realmParams = realms.get(wanted);
+    if (!realmParams) {
       throw refused(`${wanted} is not the token realm announced by registry ${key}`);
     }
-    return origin;
+    return { ...origin, realmParams };
   }
 
   /** Remembers the realms a registry announced in a 401 it sent itself (not a host it
@@ -64,11 +74,11 @@ export class Realms {
     const key = formatHostPort(registry);
     const cached = this.#cache.get(key);
     const realms =
-      cached && cached.expires > Date.now() ? new Set([...cached.realms, ...announced]) : announced;
+      cached && cached.expires > Date.now() ? new Map([...cached.realms, ...announced]) : announced;
     this.#remember(key, realms);
   }
 
-  async #realmsFor(registry: string): Promise<Set<string>> {
+  async #realmsFor(registry: string): Promise<RealmSet> {
     const cached = this.#cache.get(registry);
     if (cached && cached.expires > Date.now()) return cached.realms;
     let pending = this.#inFlight.get(registry);
@@ -83,7 +93,7 @@ export class Realms {
     return realms;
   }
 
-  #remember(registry: string, realms: Set<string>) {
+  #remember(registry: string, realms: RealmSet) {
     this.#cache.delete(registry);
     if (this.#cache.size >= REALM_CACHE_MAX) {
       const oldest = this.#cache.keys().next();
@@ -92,7 +102,7 @@ export class Realms {
     this.#cache.set(registry, { realms, expires: Date.now() + REALM_TTL_MS });
   }
 
-  async #fetchRealms(registry: string): Promise<Set<string>> {
+  async #fetchRealms(registry: string): Promise<RealmSet> {
     const headers = new Headers({ accept: 'application/json', 'user-agent': USER_AGENT });
     headers.set('accept-encoding', 'identity');
     const base = this.#upstream.registryBase(registry);
@@ -110,11 +120,14 @@ export class Realms {
 }
 
 /** The realms of a WWW-Authenticate header's Bearer challenges, as compared. */
-function realmsOf(header: string | null): Set<string> {
-  const realms = new Set<string>();
+function realmsOf(header: string | null): RealmSet {
+  const realms: RealmSet = new Map();
   for (const realm of bearerRealms(header)) {
     try {
-      realms.add(withoutQuery(new URL(realm)));
+      const url = new URL(realm);
+      const key = withoutQuery(url);
+      const params = new Set([...(realms.get(key) ?? []), ...url.searchParams.keys()]);
+      realms.set(key, params);
     } catch {
       // A realm that is not a URL can never match a request.
     }

@@ -4,20 +4,22 @@
 //
 // Env: BERTH_INSECURE_REGISTRIES, BERTH_ALLOWED_ORIGINS, BERTH_PROXY_LOG=1,
 // BERTH_PROXY_TIMEOUT_MS, BERTH_PROXY_IDLE_TIMEOUT_MS, BERTH_PROXY_RATE_LIMIT,
-// BERTH_ALLOWED_HOSTS (see isHostAllowed).
+// BERTH_ALLOWED_HOSTS (see hostGuard), BERTH_MAX_CONNECTIONS, BERTH_MAX_CLIENT_CONNECTIONS.
 
 import { createReadStream } from 'node:fs';
 import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { proxyError } from './errors.ts';
 import { createNodeProxy, isProxyPath, proxyOptionsFromEnv, writeWebResponse } from './node.ts';
-import { insecureListWarnings, parseInsecureList } from './policy.ts';
+import { insecureListWarnings, parseHostPort, parseInsecureList } from './policy.ts';
+import { clientKey, createRateLimiter, DEFAULT_RATE_LIMIT } from './ratelimit.ts';
 
 export interface ServerOptions {
   host: string;
@@ -37,11 +39,21 @@ export interface ServerOptions {
   /** Receives start-up warnings (port-less insecure entries). Default console.warn. */
   warn?: (line: string) => void;
   /**
-   * Host header names accepted besides the defaults; `['*']` accepts any.
-   * See isHostAllowed for why this exists.
+   * Host header names accepted besides the server's own; `['*']` accepts any.
+   * See hostGuard for why this exists.
    */
   allowedHosts?: string[];
+  /** Open connections at once, all clients together. Default 512. */
+  maxConnections?: number;
+  /** Open connections at once per client address (IPv6 by /64). Default 64. */
+  maxClientConnections?: number;
+  /** Longest a client may take to send a request's headers. Default 10 s. */
+  headersTimeoutMs?: number;
 }
+
+export const DEFAULT_MAX_CONNECTIONS = 512;
+export const DEFAULT_MAX_CLIENT_CONNECTIONS = 64;
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 
 export interface RunningServer {
   url: string;
@@ -91,32 +103,59 @@ const MIME: Record<string, string> = {
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
-function isLoopbackBind(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
-}
-
-/**
- * DNS rebinding guard. A page on evil.example can rebind its name to
- * 127.0.0.1 and then talk to a loopback-bound Berth "same-origin", reaching
- * insecure-listed private registries through the proxy. When bound to
- * loopback we therefore only answer to loopback Host names (like Vite's
- * server.allowedHosts). Bound elsewhere, the operator owns the exposure.
- */
-function isHostAllowed(hostHeader: string | undefined, loopback: boolean, extra: Set<string>) {
-  if (!loopback || extra.has('*')) return true;
-  if (!hostHeader) return false;
-  const name = hostHeader
-    .toLowerCase()
-    .replace(/:\d+$/, '')
-    .replace(/^\[|\]$/g, '');
+function isLoopbackName(name: string): boolean {
   return (
     name === 'localhost' ||
     name.endsWith('.localhost') ||
     /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name) ||
-    name === '::1' ||
-    extra.has(name)
+    name === '[::1]'
   );
+}
+
+/**
+ * The Host names a bind answers to by itself: the loopback names always; the bound address
+ * when it is one; for a wildcard bind (0.0.0.0, ::) every address of the machine's interfaces
+ * and its host name. Anything else (the name a team reaches it by, a reverse proxy's public
+ * name) is listed in BERTH_ALLOWED_HOSTS.
+ */
+export function bindHostNames(bind: string): Set<string> {
+  const names = new Set<string>();
+  const add = (name: string) => {
+    const hp = parseHostPort(name);
+    if (hp) names.add(hp.host);
+  };
+  const bare = bind.toLowerCase().replace(/^\[|\]$/g, '');
+  if (bare === '0.0.0.0' || bare === '::' || bare === '') {
+    for (const list of Object.values(os.networkInterfaces())) {
+      for (const a of list ?? [])
+        add(a.family === 'IPv6' ? `[${a.address.replace(/%.*$/, '')}]` : a.address);
+    }
+    add(os.hostname());
+  } else {
+    add(bare.includes(':') ? `[${bare}]` : bare);
+  }
+  return names;
+}
+
+/**
+ * DNS rebinding guard, on every bind. A page on evil.example can rebind its name to the
+ * server's address (127.0.0.1, or the LAN address of a team's server) and then talk to Berth
+ * "same-origin", reaching insecure-listed private registries through the proxy. So the server
+ * only answers to its own names (bindHostNames, loopback names) and BERTH_ALLOWED_HOSTS, like
+ * Vite's server.allowedHosts and the workerd entry's explicit list.
+ */
+function hostGuard(bind: string, extra: readonly string[]): (host: string | undefined) => boolean {
+  if (extra.includes('*')) return () => true;
+  const allowed = bindHostNames(bind);
+  for (const name of extra) {
+    // A bare IPv6 address is accepted as written (`::1`), as well as bracketed.
+    const hp = parseHostPort(/^[^[].*:.*:/.test(name) ? `[${name}]` : name);
+    if (hp) allowed.add(hp.host);
+  }
+  return (hostHeader) => {
+    const hp = hostHeader === undefined ? null : parseHostPort(hostHeader);
+    return !!hp && (isLoopbackName(hp.host) || allowed.has(hp.host));
+  };
 }
 
 function sendText(res: ServerResponse, status: number, text: string, extra = {}) {
@@ -227,6 +266,94 @@ async function serveStatic(req: IncomingMessage, res: ServerResponse, distRoot: 
   await serveFile(req, res, index, st, 'no-cache');
 }
 
+/** An answer written straight to a socket the server will not serve, then closed. */
+function refuseSocket(socket: Socket, status: 429 | 503, message: string, retryAfter: number) {
+  const body = JSON.stringify({
+    errors: [{ code: status === 429 ? 'BERTH_RATE_LIMITED' : 'BERTH_PROXY_BUSY', message }],
+  });
+  const reason = status === 429 ? 'Too Many Requests' : 'Service Unavailable';
+  socket.on('error', () => {});
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nRetry-After: ${retryAfter}\r\n` +
+      "X-Content-Type-Options: nosniff\r\nContent-Security-Policy: default-src 'none'; sandbox\r\n" +
+      `Connection: close\r\n\r\n${body}`,
+  );
+  // Whatever the client still sends is not read: the socket goes soon in any case.
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+/**
+ * Closes a connection that sends nothing within the headers timeout. Caps open connections,
+ * per client address and overall, and counts new connections against
+ * a per-client budget of `perMinute` (the rate limit's number, in a bucket of its own, so a
+ * client that opens connections without sending requests is limited too). A connection over
+ * a cap gets a 503 (429 over the budget) and is closed before the HTTP server reads from it.
+ * Returns the refused sockets, whose requests, if any arrive, are not served.
+ */
+function limitConnections(
+  server: http.Server,
+  opts: {
+    maxConnections: number;
+    maxClientConnections: number;
+    perMinute: number;
+    headersTimeoutMs: number;
+  },
+): WeakSet<Socket> {
+  const refused = new WeakSet<Socket>();
+  const perClient = new Map<string, number>();
+  const budget = opts.perMinute > 0 ? createRateLimiter({ perMinute: opts.perMinute }) : null;
+  let open = 0;
+  // Before the HTTP server's own listener, so a refused socket is marked before it is parsed.
+  server.prependListener('connection', (socket: Socket) => {
+    const key = clientKey(socket.remoteAddress);
+    const mine = perClient.get(key) ?? 0;
+    if (open >= opts.maxConnections) {
+      refused.add(socket);
+      refuseSocket(socket, 503, `the server has ${open} open connections, its limit`, 1);
+      return;
+    }
+    if (mine >= opts.maxClientConnections) {
+      refused.add(socket);
+      refuseSocket(
+        socket,
+        503,
+        `too many open connections from one address: the limit is ${opts.maxClientConnections}`,
+        1,
+      );
+      return;
+    }
+    const wait = budget?.take(key) ?? 0;
+    if (wait > 0) {
+      refused.add(socket);
+      refuseSocket(
+        socket,
+        429,
+        `too many new connections: the server allows ${opts.perMinute} a minute per client; ` +
+          `retry in ${wait} s`,
+        wait,
+      );
+      return;
+    }
+    open++;
+    perClient.set(key, mine + 1);
+    // Node's headersTimeout only starts with the first byte: a connection that sends nothing
+    // would otherwise stay open for as long as its client likes.
+    const silent = setTimeout(() => {
+      if (socket.bytesRead === 0) socket.destroy();
+    }, opts.headersTimeoutMs);
+    silent.unref();
+    socket.once('close', () => {
+      clearTimeout(silent);
+      open--;
+      const left = (perClient.get(key) ?? 1) - 1;
+      if (left > 0) perClient.set(key, left);
+      else perClient.delete(key);
+    });
+  });
+  return refused;
+}
+
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const distRoot = opts.proxyOnly ? '' : await fs.realpath(opts.distDir);
   const warn = opts.warn ?? ((line: string) => console.warn(`berth: warning: ${line}`));
@@ -239,12 +366,37 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     rateLimit: opts.rateLimit,
     log: opts.log,
   });
-  const loopback = isLoopbackBind(opts.host);
-  const extraHosts = new Set((opts.allowedHosts ?? []).map((h) => h.toLowerCase()));
+  const isHostAllowed = hostGuard(opts.host, opts.allowedHosts ?? []);
+  const headersTimeout = opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
 
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(
+    {
+      // Slow-header (slowloris) connections are closed: the headers must arrive within
+      // headersTimeout, checked every second rather than Node's default 30 s.
+      headersTimeout,
+      requestTimeout: headersTimeout * 2,
+      connectionsCheckingInterval: Math.min(1000, headersTimeout),
+      keepAliveTimeout: 5000,
+    },
+    (req, res) => {
+      if (refusedSockets.has(req.socket)) {
+        req.socket.destroy();
+        return;
+      }
+      handle(req, res);
+    },
+  );
+  server.maxRequestsPerSocket = 1000;
+  const refusedSockets = limitConnections(server, {
+    maxConnections: opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    maxClientConnections: opts.maxClientConnections ?? DEFAULT_MAX_CLIENT_CONNECTIONS,
+    perMinute: opts.rateLimit ?? DEFAULT_RATE_LIMIT,
+    headersTimeoutMs: headersTimeout,
+  });
+
+  function handle(req: IncomingMessage, res: ServerResponse) {
     const toProxy = isProxyPath(req.url);
-    if (!isHostAllowed(req.headers.host, loopback, extraHosts)) {
+    if (!isHostAllowed(req.headers.host)) {
       const msg = 'Host header not allowed; set BERTH_ALLOWED_HOSTS to accept it';
       if (toProxy) void writeWebResponse(res, proxyError(403, 'BERTH_PROXY_DENIED', msg));
       else sendText(res, 403, `${msg}\n`);
@@ -262,7 +414,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       if (!res.headersSent) sendText(res, 500, 'Internal error\n');
       else res.destroy();
     });
-  });
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -285,6 +437,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await proxy.close();
     },
   };
+}
+
+/** A positive whole number from the environment, or undefined when unset. */
+function envCount(name: string): number | undefined {
+  const raw = process.env[name]?.trim();
+  if (!raw) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive whole number`);
+  return n;
 }
 
 async function main() {
@@ -324,6 +485,8 @@ async function main() {
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
+    maxConnections: envCount('BERTH_MAX_CONNECTIONS'),
+    maxClientConnections: envCount('BERTH_MAX_CLIENT_CONNECTIONS'),
   });
   console.log(`Berth listening on ${server.url}`);
 

@@ -2,7 +2,7 @@
 // redirects followed on the server, an idle timeout on bodies, and failures mapped to proxy
 // errors. Only fetch and timers are used, so it runs under Node and on edge runtimes alike.
 
-import { denied, proxyError, Refusal, refused } from './errors.ts';
+import { denied, proxyError, Refusal, refused, withoutQueries } from './errors.ts';
 import { DENIED_CODE, isForbiddenAddress, isIPLiteral, isInsecureHost } from './policy.ts';
 
 export const USER_AGENT = 'berth-proxy/0.1';
@@ -35,8 +35,10 @@ export interface UpstreamOptions {
 export function defaultIsAllowedAddressHost(hostname: string, listed: boolean): boolean {
   if (listed) return true;
   if (isIPLiteral(hostname)) return !isForbiddenAddress(hostname);
-  // Edge runtimes cannot check resolved addresses, so refuse the obvious name.
-  return hostname !== 'localhost' && !hostname.endsWith('.localhost');
+  // Edge runtimes cannot check resolved addresses, so refuse the obvious name, also written
+  // fully qualified (`localhost.`, which a redirect's Location may hold).
+  const name = hostname.toLowerCase().replace(/\.+$/, '');
+  return name !== 'localhost' && !name.endsWith('.localhost');
 }
 
 /** host[:port] of a URL with the port always spelled out, for list matching. */
@@ -103,11 +105,25 @@ function upstreamFailure(
   else if (codes.includes('ECONNRESET')) why = 'connection reset';
   else if (codes.includes('EHOSTUNREACH') || codes.includes('ENETUNREACH')) {
     why = 'host unreachable';
+  } else if (
+    codes.some((c) => c.startsWith('HPE_') || c === 'ERR_ASSERTION') ||
+    chain.some(
+      (c) =>
+        c.message === 'bad response' ||
+        c.message.includes('does not match the HTTP/1.1') ||
+        // workerd's words for the same
+        c.message.includes('returned invalid HTTP response'),
+    )
+  ) {
+    // The runtime's parser refusing the answer (a status line it cannot read, an interim 1xx
+    // or a protocol switch nobody asked for): its own words are about its internals.
+    why = 'it did not answer with a valid HTTP response';
   } else {
     const tls = codes.find(
       (c) => c.startsWith('ERR_SSL') || c.startsWith('ERR_TLS') || /CERT|SELF_SIGNED/.test(c),
     );
-    const detail = chain[chain.length - 1]?.message ?? 'unknown error';
+    // A runtime's message may quote the URL it was given, signed query and all.
+    const detail = withoutQueries(chain[chain.length - 1]?.message ?? 'unknown error');
     why = tls
       ? `TLS error (${tls}: ${detail}); if this registry speaks plain http, add it to BERTH_INSECURE_REGISTRIES`
       : detail;
@@ -201,6 +217,8 @@ export class Upstream {
     signal: AbortSignal,
     /** Told the URL each answer came from; the last one is the response's. */
     answeredBy?: (url: URL) => void,
+    /** Refuse a redirect to another host (token realms: a token comes from where it was announced). */
+    sameHostOnly = false,
   ): Promise<Response> {
     let url = start;
     for (let hop = 0; ; hop++) {
@@ -210,6 +228,16 @@ export class Upstream {
           `refusing to follow a redirect to ${host}: it is in BERTH_INSECURE_REGISTRIES and ` +
             `${origin.registry}, where the request started, is not; ` +
             'a public registry may only redirect to public https hosts',
+        );
+      }
+      if (sameHostOnly && url.hostname !== start.hostname) {
+        throw new Refusal(
+          proxyError(
+            502,
+            'BERTH_UPSTREAM_INVALID',
+            `the token realm ${start.host} redirected to another host, ${url.host}; ` +
+              'a token is only fetched from the realm the registry announced',
+          ),
         );
       }
       const res = await this.#fetchHop(url, method, headers, signal);

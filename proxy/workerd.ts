@@ -19,7 +19,7 @@
 // Cloudflare Workers there is no such binding and private addresses are out of
 // reach altogether.
 
-import { proxyError } from './errors.ts';
+import { internalError, proxyError } from './errors.ts';
 import { createProxyHandler } from './handler.ts';
 import { applySecurityHeaders } from './headers.ts';
 import type { ProxyHandler } from './handler.ts';
@@ -210,21 +210,21 @@ function build(env: WorkerdEnv): Built {
 
 export default {
   async fetch(request: Request, env: WorkerdEnv): Promise<Response> {
-    const target = rawTarget(request);
-    const path = target.split('?')[0] ?? '';
-    if (path !== MOUNT_PATH && !path.startsWith(`${MOUNT_PATH}/`)) return notFound();
-    const entry = build(env);
-    if ('error' in entry) return misconfigured(entry.error);
-    if (!hostAllowed(request, entry.allowedHosts)) {
-      const msg = 'Host header not allowed; set BERTH_ALLOWED_HOSTS to accept it';
-      return proxyError(403, 'BERTH_PROXY_DENIED', msg);
-    }
     try {
+      const target = rawTarget(request);
+      const path = target.split('?')[0] ?? '';
+      if (path !== MOUNT_PATH && !path.startsWith(`${MOUNT_PATH}/`)) return notFound();
+      const entry = build(env);
+      if ('error' in entry) return misconfigured(entry.error);
+      if (!hostAllowed(request, entry.allowedHosts)) {
+        const msg = 'Host header not allowed; set BERTH_ALLOWED_HOSTS to accept it';
+        return proxyError(403, 'BERTH_PROXY_DENIED', msg);
+      }
       const res = await entry.handler(request, { rawTarget: target, client: clientOf(request) });
       return withFixedLength(res);
     } catch (err) {
-      console.error('berth proxy: internal error', err);
-      return proxyError(502, 'BERTH_UPSTREAM_UNREACHABLE', 'internal proxy error');
+      // The handler answers its own errors; this is the last line, logged as sparingly.
+      return internalError(err, (line) => console.error(line));
     }
   },
 };

@@ -10,6 +10,7 @@ import type { Activity } from './activity.svelte.ts';
 import type { ImageActions } from './actions.svelte.ts';
 import type { ImageState } from './image.svelte.ts';
 import type { View } from './layers/browser.svelte.ts';
+import type { RegistryBrowser, TagOrder } from './registry.svelte.ts';
 import { addRecent, loadRecent, recentKey, type RecentImage } from './recent.ts';
 import { formatRoute, home, parseRoute, type Route, type RouteView } from './route.ts';
 
@@ -29,6 +30,8 @@ export interface AppStateOptions {
   actions: ImageActions;
   history: HistoryPort;
   storage: Storage | undefined;
+  /** The registry and repository views' state. */
+  registry?: RegistryBrowser;
 }
 
 /** A view a URL asked for that needs layers this browser does not hold: it opens when the
@@ -50,6 +53,7 @@ export class AppState {
   readonly #actions: ImageActions;
   readonly #history: HistoryPort;
   readonly #storage: Storage | undefined;
+  readonly #registry: RegistryBrowser | undefined;
   /** Counts URL applications; a newer one, or the person taking over, makes an older one stop
    * at its next step. */
   #generation = 0;
@@ -63,11 +67,15 @@ export class AppState {
     this.#actions = opts.actions;
     this.#history = opts.history;
     this.#storage = opts.storage;
+    this.#registry = opts.registry;
     this.recent = loadRecent(opts.storage);
   }
 
   /** The route the page shows now. */
   get route(): Route {
+    if (this.view === 'registry' || this.view === 'repository') {
+      return this.#registry?.route ?? home;
+    }
     if (this.view !== 'image') return { view: this.view };
     const at = this.image.shown;
     if (!at?.image) return home;
@@ -95,6 +103,9 @@ export class AppState {
     if (a.phase === 'importing') return `Importing…${suffix}`;
     if (this.view === 'library') return `Library${suffix}`;
     if (this.view === 'settings') return `Settings${suffix}`;
+    const browsed = this.view === 'registry' || this.view === 'repository' ? this.route : null;
+    if (browsed?.registry) return `${browsed.registry} repositories${suffix}`;
+    if (browsed?.repository) return `${browsed.repository} tags${suffix}`;
     if (this.view !== 'image' || !image) return 'Berth';
     const file = this.image.files.viewer.file?.path;
     if (file) return `${file.split('/').pop()} · ${image}${suffix}`;
@@ -184,8 +195,15 @@ export class AppState {
     this.record();
   }
 
+  /** The repository view's tags in another order: a step in history, as the URL says it. */
+  sortTags(order: TagOrder) {
+    this.#registry?.repository.sortBy(order);
+    this.record();
+  }
+
   /** An image was put on screen by a person's action: the image view shows it. */
   #imageShown() {
+    this.#registry?.leave();
     this.view = 'image';
     this.pending = null;
     this.record();
@@ -260,6 +278,11 @@ export class AppState {
     try {
       this.view = route.view;
       this.pending = null;
+      if (route.view === 'registry' || route.view === 'repository') {
+        await this.#registry?.show(route);
+        return;
+      }
+      this.#registry?.leave();
       if (route.view !== 'image' || !route.image) return;
       const image = this.image;
       const files = image.files;

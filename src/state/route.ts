@@ -10,7 +10,7 @@ export const allLayers = 'all';
 /** The file browser's view of the merged filesystem. */
 export const mergedLayers = 'merged';
 
-export type RouteView = 'home' | 'image' | 'library' | 'settings';
+export type RouteView = 'home' | 'image' | 'library' | 'settings' | 'registry' | 'repository';
 
 export interface Route {
   view: RouteView;
@@ -21,6 +21,12 @@ export interface Route {
   layer?: LayerView;
   /** The file open in the viewer, as the tree names it (no leading slash). */
   path?: string;
+  /** The registry whose catalog is shown, as typed (`registry.example:5000`, `docker.io`). */
+  registry?: string;
+  /** The repository whose tags are shown, with its registry (`ghcr.io/owner/app`). */
+  repository?: string;
+  /** The tags' order, when not by name. */
+  sort?: 'date';
 }
 
 export const home: Route = { view: 'home' };
@@ -41,6 +47,16 @@ export function parseRoute(search: string): Route {
       if (path) route.path = path;
     }
     return route;
+  }
+  const registry = q.get('registry')?.trim();
+  if (registry) return { view: 'registry', registry };
+  const repository = q.get('repository')?.trim();
+  if (repository) {
+    return {
+      view: 'repository',
+      repository,
+      ...(q.get('sort') === 'date' ? { sort: 'date' } : {}),
+    };
   }
   const view = q.get('view');
   return view === 'library' || view === 'settings' ? { view } : home;
@@ -64,6 +80,11 @@ function param(name: string, value: string): string {
 /** The URL query for a route: `?…`, or the empty string for home. */
 export function formatRoute(route: Route): string {
   if (route.view === 'library' || route.view === 'settings') return `?view=${route.view}`;
+  if (route.view === 'registry' && route.registry) return `?${param('registry', route.registry)}`;
+  if (route.view === 'repository' && route.repository) {
+    const sort = route.sort === 'date' ? '&sort=date' : '';
+    return `?${param('repository', route.repository)}${sort}`;
+  }
   if (route.view !== 'image' || !route.image) return '';
   const parts = [param('image', route.image)];
   if (route.platform) parts.push(param('platform', route.platform));

@@ -22,6 +22,7 @@ import { ImageActions } from './actions.svelte.ts';
 import { AppState } from './app.svelte.ts';
 import { ImageState } from './image.svelte.ts';
 import { LibraryState } from './library.svelte.ts';
+import { RegistryBrowser } from './registry.svelte.ts';
 import { parseRoute } from './route.ts';
 import { SettingsState } from './settings.svelte.ts';
 import { UpdateState } from './updates.svelte.ts';
@@ -34,6 +35,7 @@ export interface Page {
   library: LibraryState;
   settings: SettingsState;
   updates: UpdateState;
+  registry: RegistryBrowser;
 }
 
 /** localStorage throws in some privacy modes; settings then fall back to defaults. */
@@ -88,7 +90,13 @@ export function wire(): Page {
     onStoreChanged: storeChanged,
     onDeleted: (name) => image.forget(name),
   });
+  const registry = new RegistryBrowser({
+    bridge: images,
+    connection: () => settings.connection,
+    preferredPlatform: () => settings.current.platform,
+  });
   const app = new AppState({
+    registry,
     image,
     activity,
     actions,
@@ -100,7 +108,7 @@ export function wire(): Page {
     },
   });
   const updates = new UpdateState();
-  return { app, activity, actions, library, settings, updates };
+  return { app, activity, actions, library, settings, updates, registry };
 }
 
 /** Starts the page: opens the store, applies the URL and listens to the browser. */

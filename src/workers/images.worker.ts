@@ -33,6 +33,7 @@ import type { RegistryClient } from '../lib/registry/client.ts';
 import type { Connection } from '../lib/registry/transport.ts';
 import { gcLock, withLock } from '../lib/store/locks.ts';
 import { exportArchive, importArchive, type ImportEvent } from './images/archives.ts';
+import { catalog, repositoryTags, tagDetails } from './images/catalog.ts';
 import { collectOnce } from './images/collect.ts';
 import {
   client,
@@ -41,6 +42,7 @@ import {
   loadRemembered,
   setCredentials,
 } from './images/credentials.ts';
+import { rateLimit } from './images/ratelimits.ts';
 import { readRemoteFile, remoteFileBlob, remoteIndex } from './images/remote.ts';
 import { expose, type CallContext } from './rpc.ts';
 import { store, storeReporting, type StoreEvent } from './store.ts';
@@ -407,6 +409,13 @@ const api = {
   },
 
   forgetCredentials: (_arg: Record<string, never>) => forgetCredentials(),
+
+  /** Browsing a registry: its catalog, a repository's tags, what a tag is and when it was
+   * built, and the rate limit the registry's answers stated. */
+  catalog,
+  repositoryTags,
+  tagDetails,
+  rateLimit,
 };
 
 export type ImagesWorkerApi = typeof api;

@@ -191,7 +191,11 @@ describe('registry API forwarding', () => {
   it('forwards /v2/ to an insecure-listed registry over http', async () => {
     const res = await via(proxy, `${registry.host}/v2/`);
     expect(res.status).toBe(401);
-    expect(res.headers.get('www-authenticate')).toContain(`realm="http://${tokens.host}/token"`);
+    // It offers Basic too, so it travels under a name the browser does not act on.
+    expect(res.headers.get('www-authenticate')).toBeNull();
+    expect(res.headers.get('berth-www-authenticate')).toContain(
+      `realm="http://${tokens.host}/token"`,
+    );
     expect(res.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
     expect(await res.json()).toEqual({ errors: [{ code: 'UNAUTHORIZED' }] });
   });
@@ -287,8 +291,8 @@ describe('token requests', () => {
   it('checks against the registry named in the header, probing it once', async () => {
     const headers = { 'Berth-Registry': other.host };
     expect((await via(proxy, `${tokens.host}/token`, { headers })).status).toBe(403);
-    expect((await via(proxy, `${tokens.host}/elsewhere?a=1`, { headers })).status).toBe(200);
-    expect((await via(proxy, `${tokens.host}/elsewhere?a=2`, { headers })).status).toBe(200);
+    expect((await via(proxy, `${tokens.host}/elsewhere?scope=1`, { headers })).status).toBe(200);
+    expect((await via(proxy, `${tokens.host}/elsewhere?scope=2`, { headers })).status).toBe(200);
     expect(other.requests.filter((r) => r.url === '/v2/')).toHaveLength(1);
   });
 

@@ -157,6 +157,28 @@ describe('a pull through the proxy', () => {
   });
 });
 
+describe('the catalog', () => {
+  test('GET /v2/_catalog lists the registry, paged by its own Link, on both', async () => {
+    const wanted = [...new Set(Object.values(fixtures).map((f) => f.repository))].sort();
+    for (const [which, base] of Object.entries(servers())) {
+      const seen: string[] = [];
+      let next: string | undefined = '/v2/_catalog?n=2';
+      for (let i = 0; next && i < 50; i++) {
+        const res = await rawRequest(base, `/proxy/${reg()}${next}`);
+        expect(res.status, `${which} ${next}`).toBe(200);
+        const page = JSON.parse(res.body) as { repositories: string[] };
+        expect(page.repositories.length, which).toBeLessThanOrEqual(2);
+        seen.push(...page.repositories);
+        // distribution's next page, which the page follows through the proxy as it is.
+        next = /^<([^>]+)>; rel="next"$/.exec(res.headers.link ?? '')?.[1];
+      }
+      expect(seen.length, which).toBeGreaterThan(2);
+      expect(new Set(seen).size, which).toBe(seen.length);
+      for (const name of wanted) expect(seen, which).toContain(name);
+    }
+  });
+});
+
 interface Case {
   name: string;
   path: () => string;
@@ -182,10 +204,21 @@ const CASES: Case[] = [
     status: 200,
   },
   {
-    name: '/v2/_catalog',
-    path: () => `/proxy/${reg()}/v2/_catalog`,
+    name: '/v2/_catalog, paged',
+    path: () => `/proxy/${reg()}/v2/_catalog?n=2&last=a`,
+    status: 200,
+  },
+  {
+    name: '/v2/_catalog with a parameter other than n and last',
+    path: () => `/proxy/${reg()}/v2/_catalog?n=2&q=x`,
     status: 400,
     code: 'BERTH_BAD_REQUEST',
+  },
+  {
+    name: 'HEAD of /v2/_catalog',
+    path: () => `/proxy/${reg()}/v2/_catalog`,
+    method: 'HEAD',
+    status: 405,
   },
   {
     name: 'a blob with a malformed digest',

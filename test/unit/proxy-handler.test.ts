@@ -47,6 +47,10 @@ async function errorOf(res: Response) {
   return body.errors[0]!;
 }
 
+/** A token realm's answer, as token servers send it. */
+const tokenAnswer = (body = '{"token":"t"}') =>
+  new Response(body, { headers: { 'Content-Type': 'application/json' } });
+
 const challenge = (realm: string) => () =>
   new Response('{}', {
     status: 401,
@@ -260,7 +264,7 @@ describe('redirects', () => {
 describe('token requests', () => {
   it('forwards only to the announced realm and caches it for ten minutes', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
-    const token = () => new Response('{"token":"t"}');
+    const token = () => tokenAnswer();
     const { get, calls } = make({
       'https://registry.example/v2/': challenge('https://auth.example/token?ignored=1'),
       'https://auth.example/token': token,
@@ -288,7 +292,7 @@ describe('token requests', () => {
     const { get, calls } = make({
       'https://registry.example/v2/team/app/manifests/1': challenge('https://auth.example/token'),
       'https://registry.example/v2/': challenge('https://auth.example/token'),
-      'https://auth.example/token': () => new Response('{"token":"t"}'),
+      'https://auth.example/token': () => tokenAnswer(),
     });
     const headers = { 'Berth-Registry': 'registry.example' };
     expect((await get('/proxy/registry.example/v2/team/app/manifests/1')).status).toBe(401);
@@ -309,7 +313,7 @@ describe('token requests', () => {
           }),
       'https://cdn.example/blob': challenge('https://evil.example/token'),
       'https://registry.example/v2/': challenge('https://auth.example/token'),
-      'https://evil.example/token': () => new Response('{"token":"t"}'),
+      'https://evil.example/token': () => tokenAnswer(),
     });
     const blob = await get(
       '/proxy/registry.example/v2/team/app/blobs/sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
@@ -373,7 +377,7 @@ describe('token requests', () => {
     const { get, calls } = make(
       {
         'http://10.0.0.5:5000/v2/': challenge('http://10.0.0.6:5001/token'),
-        'http://10.0.0.6:5001/token': () => new Response('{"token":"t"}'),
+        'http://10.0.0.6:5001/token': () => tokenAnswer(),
         'https://registry.example/v2/': challenge('https://auth.example/token'),
         'https://auth.example/token': () =>
           new Response(null, { status: 302, headers: { Location: 'http://10.0.0.6:5001/token' } }),
@@ -413,7 +417,7 @@ describe('token requests', () => {
     const { get } = make({
       'https://registry.example/v2/': () =>
         announce ? challenge('https://auth.example/token')() : new Response('{}'),
-      'https://auth.example/token': () => new Response('t'),
+      'https://auth.example/token': () => tokenAnswer(),
     });
     const headers = { 'Berth-Registry': 'registry.example' };
     expect((await get('/proxy/auth.example/token', headers)).status).toBe(403);
@@ -484,11 +488,11 @@ describe('methods, CORS, errors and logging', () => {
     const { get } = make(
       {
         'https://registry.example/v2/': challenge('https://auth.example/token'),
-        'https://auth.example/token': () => new Response('t'),
+        'https://auth.example/token': () => tokenAnswer(),
       },
       { log: (l) => lines.push(l) },
     );
-    await get('/proxy/auth.example/token?account=bob&password=hunter2', {
+    await get('/proxy/auth.example/token?account=bob&scope=repository:secret/app:pull', {
       'Berth-Registry': 'registry.example',
       Authorization: 'Basic Ym9iOmh1bnRlcjI=',
     });
@@ -659,7 +663,6 @@ const SHA = `sha256:${'ab'.repeat(32)}`;
 
 describe('registry API grammar', () => {
   it.each([
-    ['/v2/_catalog', /_catalog is not forwarded/],
     ['/v2', /with a slash/],
     ['/v2/Library/alpine/manifests/latest', /repository name component "Library"/],
     ['/v2/a/manifests/-latest', /invalid tag "-latest"/],
@@ -678,7 +681,7 @@ describe('registry API grammar', () => {
   it('refuses paths of no known route unless they are the announced token realm', async () => {
     const { get, calls } = make({
       'https://quay.example/v2/': challenge('https://quay.example/v2/auth'),
-      'https://quay.example/v2/auth': () => new Response('{"token":"t"}'),
+      'https://quay.example/v2/auth': () => tokenAnswer(),
       'https://quay.example/v2/a/blobs/uploads/': () => new Response('no'),
     });
     // Quay's realm lives under /v2; the client sends no Berth-Registry for it.
@@ -806,7 +809,7 @@ describe('body limits and idle timeout', () => {
           status: 401,
           headers: { 'WWW-Authenticate': 'Bearer realm="https://auth.example/token"' },
         }),
-      'https://auth.example/token': () => new Response('{"token":"t"}'),
+      'https://auth.example/token': () => tokenAnswer(),
     });
     const res = await get('/proxy/auth.example/token', { 'Berth-Registry': 'registry.example' });
     expect(res.status).toBe(200);
@@ -873,6 +876,103 @@ describe('body limits and idle timeout', () => {
   });
 });
 
+describe('catalog', () => {
+  it('forwards GET /v2/_catalog with n and last, as the registry answers it', async () => {
+    const { get, calls } = make({
+      'https://r.example/v2/_catalog': () =>
+        new Response('{"repositories":["a","b"]}', {
+          headers: {
+            'Content-Type': 'application/json',
+            Link: '</v2/_catalog?last=b&n=2>; rel="next"',
+          },
+        }),
+    });
+    const res = await get('/proxy/r.example/v2/_catalog?n=2&last=a%2Fb');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ repositories: ['a', 'b'] });
+    expect(res.headers.get('link')).toBe('</v2/_catalog?last=b&n=2>; rel="next"');
+    expect(calls.map((c) => c.url)).toEqual(['https://r.example/v2/_catalog?n=2&last=a%2Fb']);
+    // The registry's own refusal (Docker Hub, GHCR) reaches the page as it was sent.
+    const denied = make({
+      'https://hub.example/v2/_catalog': () =>
+        new Response('{"errors":[{"code":"UNAUTHORIZED"}]}', {
+          status: 401,
+          headers: {
+            'WWW-Authenticate':
+              'Bearer realm="https://auth.example/token",scope="registry:catalog:*",error="insufficient_scope"',
+          },
+        }),
+    });
+    const refused = await denied.get('/proxy/hub.example/v2/_catalog');
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toContain('registry:catalog:*');
+  });
+
+  it.each([
+    ['?n=1&scope=x', /"scope" is not forwarded to \/v2\/_catalog/],
+    ['?n=1&n=2', /given twice/],
+    ['?n=ten', /n must be a number/],
+  ])('refuses the query %j with 400, without contacting anyone', async (query, why) => {
+    const { get, calls } = make({ 'https://r.example/v2/_catalog': () => new Response('{}') });
+    const res = await get(`/proxy/r.example/v2/_catalog${query}`);
+    expect(res.status).toBe(400);
+    expect(await errorOf(res)).toMatchObject({ code: 'BERTH_BAD_REQUEST' });
+    expect((await errorOf(await get(`/proxy/r.example/v2/_catalog${query}`))).message).toMatch(why);
+    expect(calls).toEqual([]);
+  });
+
+  it('refuses HEAD of the catalog with 405', async () => {
+    const { get, calls } = make({ 'https://r.example/v2/_catalog': () => new Response('{}') });
+    const res = await get('/proxy/r.example/v2/_catalog', {}, 'HEAD');
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('GET, OPTIONS');
+    expect(calls).toEqual([]);
+  });
+});
+
+describe('rate-limit headers', () => {
+  const RATE = {
+    'ratelimit-limit': '100;w=21600',
+    'ratelimit-remaining': '99;w=21600',
+    'docker-ratelimit-source': '2001:41d0:801:2000::',
+  };
+
+  it.each([
+    ['GET', 200],
+    ['HEAD', 200],
+    ['GET', 401],
+    ['GET', 429],
+  ])(
+    'passes them through on a %s answered %i, and lets the page read them',
+    async (method, status) => {
+      const extra: Record<string, string> = status === 429 ? { 'retry-after': '60' } : {};
+      const { get } = make(
+        {
+          'https://hub.example/v2/library/alpine/manifests/latest': () =>
+            new Response(method === 'HEAD' ? null : '{}', {
+              status,
+              headers: { ...RATE, ...extra },
+            }),
+        },
+        { allowedOrigins: ['https://app.example'] },
+      );
+      const res = await get(
+        '/proxy/hub.example/v2/library/alpine/manifests/latest',
+        { Origin: 'https://app.example' },
+        method,
+      );
+      expect(res.status).toBe(status);
+      for (const [name, value] of Object.entries({ ...RATE, ...extra })) {
+        expect(res.headers.get(name)).toBe(value);
+      }
+      const exposed = (res.headers.get('access-control-expose-headers') ?? '')
+        .toLowerCase()
+        .split(/,\s*/);
+      for (const name of [...Object.keys(RATE), 'retry-after']) expect(exposed).toContain(name);
+    },
+  );
+});
+
 describe('rate limiting hook', () => {
   it('answers 429 in the registry error shape per client, and only when supplied', async () => {
     let now = 0;
@@ -907,5 +1007,353 @@ describe('rate limiting hook', () => {
     expect((await get(undefined)).status).toBe(200); // no client named: no limit
     now += 20_000;
     expect((await get('a')).status).toBe(200);
+  });
+});
+
+/** A response with a status `new Response` refuses, as undici hands one over from the wire. */
+function withStatus(status: number, body: BodyInit | null = 'x'): Response {
+  const res = new Response(body);
+  Object.defineProperty(res, 'status', { value: status });
+  return res;
+}
+
+describe('the probe of issue 15: what the handler never does', () => {
+  it.each([600, 999, 101, 103, 199])(
+    'answers an upstream status %i with a clean 502, building no Response from it',
+    async (status) => {
+      const reported: string[] = [];
+      const { get } = make(
+        { 'https://r.example/v2/': () => withStatus(status) },
+        { reportError: (l) => reported.push(l) },
+      );
+      const res = await get('/proxy/r.example/v2/');
+      expect(res.status).toBe(502);
+      const err = await errorOf(res);
+      expect(err.code).toBe('BERTH_UPSTREAM_INVALID');
+      expect(err.message).toBe(
+        `r.example answered with status ${status}, which is not a final HTTP status`,
+      );
+      expect(reported).toEqual([]);
+    },
+  );
+
+  it('answers an error nobody expected with a 502, logging one line without query, userinfo or stack', async () => {
+    const reported: string[] = [];
+    const { get } = make(
+      {
+        'https://r.example/v2/a/manifests/1': () => {
+          // What a runtime's URL parser throws: the message and a property name the input.
+          const err = new TypeError(
+            'Invalid URL: https://user:pw@r.example/v2/x?X-Amz-Signature=SIG-SECRET#frag',
+          );
+          Object.assign(err, { input: 'https://r.example/v2/?token=TOKEN-SECRET' });
+          return {
+            status: 200,
+            headers: {
+              get() {
+                throw err;
+              },
+            },
+          } as unknown as Response;
+        },
+      },
+      { reportError: (l) => reported.push(l) },
+    );
+    const res = await get('/proxy/r.example/v2/a/manifests/1');
+    expect(res.status).toBe(502);
+    expect((await errorOf(res)).code).toBe('BERTH_PROXY_INTERNAL');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(reported).toEqual([
+      'berth proxy: internal error: TypeError: Invalid URL: https://r.example/v2/x',
+    ]);
+  });
+
+  it('never quotes a query in an upstream failure sent to the client', async () => {
+    const { get } = make({
+      'https://r.example/v2/': () => {
+        throw new TypeError('fetch failed', {
+          cause: new Error('bad thing at https://cdn.example/blob?sig=SIG-SECRET'),
+        });
+      },
+    });
+    const res = await get('/proxy/r.example/v2/');
+    expect(res.status).toBe(502);
+    const { message } = await errorOf(res);
+    expect(message).toBe('could not connect to r.example: bad thing at https://cdn.example/blob');
+  });
+
+  it.each([
+    ['user:password@r.example', 'password'],
+    ['user:password%40r.example', 'password'],
+    ['xn--zz', 'xn--zz'],
+    ['a%0d%0aX-Injected:1', 'Injected'],
+  ])('logs a refused host %j as (invalid), never as sent', async (host, secret) => {
+    const lines: string[] = [];
+    const { get, calls } = make({}, { log: (l) => lines.push(l) });
+    const res = await get(`/proxy/${host}/v2/?q=QUERY-SECRET`);
+    expect(res.status).toBe(400);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^GET \(invalid\) \/v2\/ 400 \d+ms$/);
+    expect(lines[0]).not.toContain(secret);
+    expect(calls).toEqual([]);
+  });
+
+  it.each(['xn--zz', 'xn--ocalhost-in2e', 'XN--ZZ', 'xn--zz.example', 'a.xn--zz', 'xn--zz:443'])(
+    'refuses the punycode host %s that does not decode with a 400 naming it',
+    async (host) => {
+      const reported: string[] = [];
+      const { get, calls } = make({}, { reportError: (l) => reported.push(l) });
+      for (const path of [`/proxy/${host}/v2/`, `/proxy/${host}/token?scope=x`]) {
+        const res = await get(path);
+        expect(res.status, path).toBe(400);
+        expect((await errorOf(res)).message, path).toBe(
+          `invalid upstream host ${JSON.stringify(host)}`,
+        );
+      }
+      const named = await get('/proxy/auth.example/token', { 'Berth-Registry': host });
+      expect(named.status).toBe(400);
+      expect((await errorOf(named)).message).toBe('invalid Berth-Registry header');
+      expect(calls).toEqual([]);
+      expect(reported).toEqual([]);
+    },
+  );
+
+  it('refuses a redirect to a host that does not parse as a 502 naming the registry', async () => {
+    const reported: string[] = [];
+    const { get } = make(
+      {
+        'https://r.example/v2/': () =>
+          new Response(null, {
+            status: 307,
+            headers: { Location: 'https://xn--zz/blob?sig=SIG-SECRET' },
+          }),
+      },
+      { reportError: (l) => reported.push(l) },
+    );
+    const res = await get('/proxy/r.example/v2/');
+    expect(res.status).toBe(502);
+    expect((await errorOf(res)).message).toBe('invalid redirect from r.example');
+    expect(reported).toEqual([]);
+  });
+});
+
+describe('WWW-Authenticate', () => {
+  const answer = (value: string) => () =>
+    new Response('{}', { status: 401, headers: { 'WWW-Authenticate': value } });
+
+  it.each([
+    'Basic realm="Registry Realm"',
+    'basic realm=x',
+    'Basic realm="x", Bearer realm="https://auth.example/token"',
+    'Bearer realm="https://auth.example/token", Basic realm="x"',
+    'Bearer realm="https://auth.example/token" Basic realm="x"',
+    'Digest realm="x", nonce="y"',
+    'Negotiate',
+    'NTLM',
+  ])('moves %j to Berth-WWW-Authenticate, which the browser does not act on', async (value) => {
+    const { get } = make(
+      { 'https://r.example/v2/': answer(value) },
+      { allowedOrigins: ['https://app.example'] },
+    );
+    const res = await get('/proxy/r.example/v2/', { Origin: 'https://app.example' });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBeNull();
+    expect(res.headers.get('berth-www-authenticate')).toBe(value);
+    expect(res.headers.get('access-control-expose-headers')).toContain('Berth-WWW-Authenticate');
+  });
+
+  it.each([
+    'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull",error="insufficient_scope"',
+    'Bearer realm="https://gcr.io/v2/token",service=gcr.io',
+    'bearer realm="https://a.example/t, Basic realm=\\"x\\""',
+    'Bearer realm="https://a.example/t", Bearer realm="https://b.example/t"',
+  ])('passes a Bearer-only challenge %j as it is', async (value) => {
+    const { get } = make({ 'https://r.example/v2/': answer(value) });
+    const res = await get('/proxy/r.example/v2/');
+    expect(res.headers.get('www-authenticate')).toBe(value);
+    expect(res.headers.get('berth-www-authenticate')).toBeNull();
+  });
+
+  it('still learns the Bearer realm of a registry that also offers Basic', async () => {
+    const { get } = make({
+      'https://r.example/v2/': challenge('https://auth.example/token'),
+      'https://auth.example/token': () => tokenAnswer(),
+    });
+    const res = await get('/proxy/auth.example/token?scope=x', { 'Berth-Registry': 'r.example' });
+    expect(res.status).toBe(200);
+  });
+});
+
+describe('token requests are token requests', () => {
+  const registry = {
+    'https://r.example/v2/': challenge('https://auth.example/token?realm_param=1'),
+  };
+  const via = { 'Berth-Registry': 'r.example' };
+
+  it('forwards the token parameters, scope repeated, and the realm’s own', async () => {
+    const { get, calls } = make({ ...registry, 'https://auth.example/token': () => tokenAnswer() });
+    const query =
+      '?service=s&scope=repository:a:pull&scope=repository:b:pull&account=bob' +
+      '&client_id=berth&offline_token=true&realm_param=1';
+    const res = await get(`/proxy/auth.example/token${query}`, via);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/json');
+    expect(res.headers.get('content-length')).toBe('13');
+    expect(await res.text()).toBe('{"token":"t"}');
+    expect(calls.at(-1)!.url).toBe(`https://auth.example/token${query}`);
+  });
+
+  it.each([
+    ['?scope=x&password=hunter2', /"password" is not forwarded to a token realm/],
+    ['?scope=x&url=http://169.254.169.254/', /"url" is not forwarded/],
+    ['?service=a&service=b', /service is given twice/],
+    ['?account=a&account=b', /account is given twice/],
+  ])('refuses the query %j with 400 before contacting the realm', async (query, why) => {
+    const { get, calls } = make({ ...registry, 'https://auth.example/token': () => tokenAnswer() });
+    const res = await get(`/proxy/auth.example/token${query}`, via);
+    expect(res.status).toBe(400);
+    expect((await errorOf(res)).message).toMatch(why);
+    expect(calls.map((c) => c.url)).not.toContain(
+      expect.stringMatching(/^https:\/\/auth\.example/),
+    );
+  });
+
+  it('refuses HEAD of a token realm with 405, also one that lives under /v2', async () => {
+    const { get, calls } = make({
+      ...registry,
+      'https://auth.example/token': () => tokenAnswer(),
+      'https://quay.example/v2/': challenge('https://quay.example/v2/auth'),
+      'https://quay.example/v2/auth': () => tokenAnswer(),
+    });
+    for (const path of ['/proxy/auth.example/token', '/proxy/quay.example/v2/auth']) {
+      const res = await get(path, path.includes('quay') ? {} : via, 'HEAD');
+      expect(res.status, path).toBe(405);
+      expect(res.headers.get('allow')).toBe('GET, OPTIONS');
+    }
+    expect(calls.map((c) => c.url).filter((u) => /token$|auth$/.test(u))).toEqual([]);
+  });
+
+  it('refuses a realm that redirects to another host, and follows one on its own host', async () => {
+    const { get, calls } = make({
+      ...registry,
+      'https://auth.example/token': (call) =>
+        new Response(null, {
+          status: 302,
+          headers: {
+            Location: call.url.includes('scope=away')
+              ? 'https://elsewhere.example/token?scope=x'
+              : '/token/?scope=x',
+          },
+        }),
+      'https://auth.example/token/': () => tokenAnswer(),
+      'https://elsewhere.example/token': () => tokenAnswer(),
+    });
+    const away = await get('/proxy/auth.example/token?scope=away', via);
+    expect(away.status).toBe(502);
+    expect((await errorOf(away)).message).toBe(
+      'the token realm auth.example redirected to another host, elsewhere.example; ' +
+        'a token is only fetched from the realm the registry announced',
+    );
+    expect(calls.map((c) => c.url)).not.toContain('https://elsewhere.example/token?scope=x');
+    const home = await get('/proxy/auth.example/token?scope=home', via);
+    expect(home.status).toBe(200);
+  });
+
+  it('refuses a success that is not JSON, or larger than a token', async () => {
+    const { get } = make({
+      ...registry,
+      'https://auth.example/token': (call) =>
+        call.url.includes('scope=html')
+          ? new Response('<script>x</script>', { headers: { 'Content-Type': 'text/html' } })
+          : tokenAnswer(`{"token":"${'a'.repeat(70_000)}"}`),
+    });
+    const html = await get('/proxy/auth.example/token?scope=html', via);
+    expect(html.status).toBe(502);
+    expect((await errorOf(html)).message).toBe(
+      'the token realm auth.example answered 200 without a JSON body',
+    );
+    const big = await get('/proxy/auth.example/token?scope=big', via);
+    expect(big.status).toBe(502);
+    expect((await errorOf(big)).message).toMatch(/answered more than 64 KiB/);
+  });
+
+  it('passes a refusal on with its status, its body only when it is JSON', async () => {
+    const { get } = make({
+      ...registry,
+      'https://auth.example/token': (call) =>
+        call.url.includes('scope=json')
+          ? new Response('{"details":"incorrect username or password"}', {
+              status: 401,
+              headers: { 'Content-Type': 'application/json; charset=utf-8' },
+            })
+          : new Response('<h1>Forbidden</h1>', {
+              status: 403,
+              headers: { 'Content-Type': 'text/html' },
+            }),
+    });
+    const json = await get('/proxy/auth.example/token?scope=json', via);
+    expect(json.status).toBe(401);
+    expect(await json.json()).toEqual({ details: 'incorrect username or password' });
+    const html = await get('/proxy/auth.example/token?scope=html', via);
+    expect(html.status).toBe(403);
+    expect(html.headers.get('content-type')).toBeNull();
+    expect(await html.text()).toBe('');
+  });
+});
+
+describe('cases the probe missed', () => {
+  it.each(['https://localhost./x', 'https://LOCALHOST../x', 'https://a.localhost./x'])(
+    'refuses a redirect to %s before fetching it (a name written fully qualified)',
+    async (location) => {
+      const { get, calls } = make({
+        'https://r.example/v2/': () =>
+          new Response(null, { status: 307, headers: { Location: location } }),
+      });
+      const res = await get('/proxy/r.example/v2/');
+      expect(res.status).toBe(403);
+      expect((await errorOf(res)).code).toBe('BERTH_PROXY_DENIED');
+      expect(calls.map((c) => c.url)).toEqual(['https://r.example/v2/']);
+    },
+  );
+
+  it.each([
+    'http://2130706433/x',
+    'http://0x7f.1/x',
+    'http://0177.0.0.1/x',
+    'http://127.1/x',
+    'http://[::ffff:127.0.0.1]/x',
+    'http://[::ffff:7f00:1]/x',
+    'https://[64:ff9b::a00:1]/x',
+    'https://[2002:a00:1::]/x',
+    'https://169.254.169.254./x',
+  ])('refuses a redirect to %s, however the address is written', async (location) => {
+    const { get, calls } = make({
+      'https://r.example/v2/': () =>
+        new Response(null, { status: 307, headers: { Location: location } }),
+    });
+    const res = await get('/proxy/r.example/v2/');
+    expect(res.status).toBe(403);
+    expect(calls).toHaveLength(1);
+  });
+
+  it.each(['bytes=0-0,2-2,4-4', 'bytes=0-1, 3-4', 'items=0-1', 'bytes=1-2-3', 'bytes=', 'bytes=-'])(
+    'refuses Range %j: one byte range only',
+    async (range) => {
+      const { get, calls } = make({
+        [`https://r.example/v2/a/blobs/${SHA}`]: () => new Response('x'),
+      });
+      const res = await get(`/proxy/r.example/v2/a/blobs/${SHA}`, { Range: range });
+      expect(res.status).toBe(400);
+      expect((await errorOf(res)).message).toMatch(/only a single byte range is forwarded/);
+      expect(calls).toEqual([]);
+    },
+  );
+
+  it.each(['bytes=0-1023', 'bytes=100-', 'bytes=-500'])('forwards Range %j', async (range) => {
+    const { get, calls } = make({
+      [`https://r.example/v2/a/blobs/${SHA}`]: () => new Response('x'),
+    });
+    expect((await get(`/proxy/r.example/v2/a/blobs/${SHA}`, { Range: range })).status).toBe(200);
+    expect(calls[0]!.headers.get('range')).toBe(range);
   });
 });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  catalogQueryProblem,
+  decodePunycode,
   decodePath,
   isForbiddenAddress,
   isInsecureHost,
@@ -142,8 +144,33 @@ describe('parseHostPort', () => {
     ['localhost', 'localhost', ''],
     ['a.b-c.d', 'a.b-c.d', ''],
     ['xn--bcher-kva.example', 'xn--bcher-kva.example', ''],
+    ['xn--p1ai', 'xn--p1ai', ''],
+    ['xn--fiqs8s.example:443', 'xn--fiqs8s.example', '443'],
   ])('accepts %s', (input, host, port) => {
     expect(parseHostPort(input)).toMatchObject({ host, port });
+  });
+
+  // Punycode judged by our own decoder, whatever this runtime's URL parser accepts (workerd's
+  // took `xn--zz`): it must decode, hold non-ASCII, and fold to nothing else.
+  it.each([
+    ['xn--zz', 'does not decode'],
+    ['xn--zz.example', 'does not decode'],
+    ['a.xn--zz', 'does not decode'],
+    ['xn--ocalhost-in2e', '"ⓛocalhost", which folds to "localhost"'],
+    ['xn--er-kva.example', '"eŸr", an upper-case letter'],
+    ['xn--a', 'U+0080, a control character'],
+    ['xn--abc-', '"abc", no non-ASCII at all'],
+    ['xn---', 'nothing'],
+  ])('refuses the punycode host %s (%s)', (input) => {
+    expect(parseHostPort(input)).toBeNull();
+  });
+
+  it('decodes punycode as RFC 3492 says', () => {
+    expect(decodePunycode('bcher-kva')).toBe('bücher');
+    expect(decodePunycode('ocalhost-in2e')).toBe('ⓛocalhost');
+    expect(decodePunycode('ls8h')).toBe('\u{1f4a9}');
+    expect(decodePunycode('zz')).toBeNull();
+    expect(decodePunycode('a-é')).toBeNull();
   });
 
   it.each([
@@ -306,6 +333,7 @@ describe('parseRegistryRoute', () => {
     [`/v2/a/b/c/blobs/${SHA512}`, { kind: 'blob', name: 'a/b/c', digest: SHA512 }],
     ['/v2/a.b_c__d---e/f/tags/list', { kind: 'tags', name: 'a.b_c__d---e/f' }],
     [`/v2/o/r/referrers/${SHA256}`, { kind: 'referrers', name: 'o/r', digest: SHA256 }],
+    ['/v2/_catalog', { kind: 'catalog' }],
     // Route words are ordinary name components elsewhere in the name.
     ['/v2/blobs/manifests/manifests/v1', { kind: 'manifest', name: 'blobs/manifests' }],
   ])('accepts %s', (path, route) => {
@@ -315,7 +343,6 @@ describe('parseRegistryRoute', () => {
 
   it.each([
     ['/v2', /base is \/v2\/, with a slash/, false],
-    ['/v2/_catalog', /_catalog is not forwarded/, false],
     ['/v2/Library/manifests/x', /invalid repository name component "Library"/, false],
     ['/v2/a-/manifests/x', /component "a-"/, false],
     ['/v2/a/_b/manifests/x', /component "_b"/, false],
@@ -335,6 +362,7 @@ describe('parseRegistryRoute', () => {
     [`/v2/a/blobs/uploads/`, /unknown registry API route/, true],
     ['/v2/a/tags/list/', /unknown registry API route/, true],
     ['/v2/a/tags', /unknown registry API route/, true],
+    ['/v2/_catalog/', /unknown registry API route/, true],
     ['/v2/auth', /unknown registry API route/, true],
     [`/v2/manifests/${SHA256}`, /unknown registry API route/, true],
   ])('refuses %s, naming what is wrong', (path, reason, unknown) => {
@@ -345,6 +373,25 @@ describe('parseRegistryRoute', () => {
       expect(r.unknown).toBe(unknown);
     }
   });
+});
+
+describe('catalogQueryProblem', () => {
+  it.each(['', '?', '?n=100', '?last=a/b&n=10', '?n=10&last=library%2Falpine', '?last=', '?n='])(
+    'accepts %j',
+    (query) => expect(catalogQueryProblem(query)).toBeNull(),
+  );
+
+  it.each([
+    ['?n=1&scope=x', /"scope" is not forwarded to \/v2\/_catalog: only n and last are/],
+    ['?N=1', /"N" is not forwarded/],
+    ['?n=1&n=2', /n is given twice/],
+    ['?last=a&last=b', /last is given twice/],
+    ['?n=-1', /n must be a number/],
+    ['?n=1e3', /n must be a number/],
+    ['?n=1&', /"" is not forwarded/],
+    ['?last=a b', /characters that are not allowed/],
+    ['?last=a%zz', /malformed percent-encoding/],
+  ])('refuses %j', (query, reason) => expect(catalogQueryProblem(query)).toMatch(reason));
 });
 
 describe('path decoding', () => {

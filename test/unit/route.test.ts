@@ -16,6 +16,30 @@ describe('parseRoute and formatRoute', () => {
     ['settings', '?view=settings', { view: 'settings' }, '?view=settings'],
     ['an unknown view is home', '?view=admin', { view: 'home' }, ''],
     [
+      "a registry's catalog",
+      '?registry=registry.example%3A5000',
+      { view: 'registry', registry: 'registry.example:5000' },
+      '?registry=registry.example:5000',
+    ],
+    [
+      "a repository's tags",
+      '?repository=ghcr.io/owner/app',
+      { view: 'repository', repository: 'ghcr.io/owner/app' },
+      '?repository=ghcr.io/owner/app',
+    ],
+    [
+      "a repository's tags by date",
+      '?repository=docker.io/library/alpine&sort=date',
+      { view: 'repository', repository: 'docker.io/library/alpine', sort: 'date' },
+      '?repository=docker.io/library/alpine&sort=date',
+    ],
+    [
+      'an unknown sort is by name',
+      '?repository=x.example/a&sort=size',
+      { view: 'repository', repository: 'x.example/a' },
+      '?repository=x.example/a',
+    ],
+    [
       'an image',
       '?image=alpine:3.20',
       { view: 'image', image: 'alpine:3.20' },

@@ -107,3 +107,15 @@ export function parseChallenges(header: string | null): Challenge[] {
   }
   return out;
 }
+
+/**
+ * The challenges of a response. Berth's proxy passes a registry's WWW-Authenticate on only
+ * when it is Bearer alone, since a browser answers Basic with a password prompt on Berth's
+ * origin; any other challenge arrives as Berth-WWW-Authenticate. Both are read.
+ */
+export function challengesOf(headers: Headers): Challenge[] {
+  return [
+    ...parseChallenges(headers.get('WWW-Authenticate')),
+    ...parseChallenges(headers.get('Berth-WWW-Authenticate')),
+  ];
+}

@@ -14,7 +14,7 @@ import {
   registryApiHost,
   repositoryOf,
 } from '../reference/reference.ts';
-import { parseChallenges, type Challenge } from './challenge.ts';
+import { challengesOf, type Challenge } from './challenge.ts';
 import {
   RegistryError,
   errorFromResponse,
@@ -52,6 +52,9 @@ export interface RegistryClientOptions {
   /** Looked up per registry on each auth; never stored by the client. */
   credentials?: (registry: string) => Credentials | undefined;
   retry?: Partial<RetryPolicy>;
+  /** Sees every answer a registry's API host gives (its headers only), for what registries say
+   * on the side, such as Docker Hub's remaining pulls. */
+  onResponse?: (apiHost: string, headers: Headers) => void;
 }
 
 interface Token {
@@ -76,6 +79,7 @@ export class RegistryClient {
   readonly #transport: Transport;
   readonly #credentials: (registry: string) => Credentials | undefined;
   readonly #retry: RetryPolicy;
+  readonly #onResponse: ((apiHost: string, headers: Headers) => void) | undefined;
   readonly #challenges = new Map<string, Promise<Challenge[]>>();
   /** The challenges each registry answered with, from a ping or from any 401: requests to a
    * registry known here are authorised before they are sent. */
@@ -90,6 +94,7 @@ export class RegistryClient {
   constructor(opts: RegistryClientOptions) {
     this.#transport = opts.transport;
     this.#credentials = opts.credentials ?? (() => undefined);
+    this.#onResponse = opts.onResponse;
     this.#retry = {
       attempts: 5,
       baseDelayMs: 250,
@@ -126,7 +131,7 @@ export class RegistryClient {
     }
     if (res.status === 401) {
       await res.body?.cancel();
-      const challenges = parseChallenges(res.headers.get('WWW-Authenticate'));
+      const challenges = challengesOf(res.headers);
       this.#known.set(registry, challenges);
       return challenges;
     }
@@ -309,14 +314,40 @@ export class RegistryClient {
    * ping would (one round trip saved, as skopeo and containerd do). Once a registry's
    * challenges are known, requests are authorised before they are sent. A 401 that asks for
    * a different scope, or refuses a stale token, is authorised once more. */
-  async #request(ref: Reference, path: string, init: RequestInit): Promise<Response> {
-    const host = registryApiHost(ref.registry);
-    const url = `https://${host}/v2/${ref.repository}/${path}`;
-    const repoKey = `${ref.registry}/${ref.repository}`;
-    const scope = this.#scopes.get(repoKey) ?? `repository:${ref.repository}:pull`;
-    const known = this.#known.get(ref.registry);
+  #request(ref: Reference, path: string, init: RequestInit): Promise<Response> {
+    return this.#scoped(
+      ref.registry,
+      `${ref.repository}/${path}`,
+      `repository:${ref.repository}:pull`,
+      formatReference(ref),
+      init,
+    );
+  }
+
+  /** A GET of the registry's catalog, `_catalog` with its query, authorised for the
+   * registry-wide scope distribution and Harbor ask for (`registry:catalog:*`). The caller
+   * reads or cancels the body; a refusal is the caller's to word, as registries that never list
+   * (Docker Hub) answer 401 even to a signed-in user. */
+  catalogRequest(registry: string, path: string, init: RequestInit): Promise<Response> {
+    return this.#scoped(registry, path, 'registry:catalog:*', `${registry} catalog`, init);
+  }
+
+  /** `/v2/<path>` on the registry with auth for `defaultScope` (or the scope a 401 asked for
+   * instead, remembered per registry and path's first part). */
+  async #scoped(
+    registry: string,
+    path: string,
+    defaultScope: string,
+    what: string,
+    init: RequestInit,
+  ): Promise<Response> {
+    const host = registryApiHost(registry);
+    const url = `https://${host}/v2/${path}`;
+    const repoKey = `${registry}/${defaultScope}`;
+    const scope = this.#scopes.get(repoKey) ?? defaultScope;
+    const known = this.#known.get(registry);
     let auth = known
-      ? await this.#authorize(ref.registry, known, scope, false, init.signal)
+      ? await this.#authorize(registry, known, scope, false, init.signal)
       : undefined;
     // A request sent without Authorization because nothing was known may be answered with the
     // challenge, and then once more with a re-authorisation.
@@ -324,21 +355,22 @@ export class RegistryClient {
     for (let attempt = 0; ; attempt++) {
       const headers = new Headers(init.headers);
       if (auth) headers.set('Authorization', auth);
-      const res = await this.#send(host, url, { ...init, headers }, formatReference(ref));
+      const res = await this.#send(host, url, { ...init, headers }, what);
       if (res.status !== 401 || attempt >= reauthorisations) return res;
-      const fresh = parseChallenges(res.headers.get('WWW-Authenticate'));
+      const fresh = challengesOf(res.headers);
       if (fresh.length === 0) return res;
-      if (!this.#known.has(ref.registry)) this.#known.set(ref.registry, fresh);
-      const scopeAsked = withOwnScope(
-        fresh.find((c) => c.scheme === 'bearer')?.params.scope ?? scope,
-        ref.repository,
-      );
-      if (scopeAsked !== `repository:${ref.repository}:pull`) this.#scopes.set(repoKey, scopeAsked);
+      if (!this.#known.has(registry)) this.#known.set(registry, fresh);
+      const challenged = fresh.find((c) => c.scheme === 'bearer')?.params.scope ?? scope;
+      // A repository's request keeps its own pull scope beside a scope that names no
+      // repository (ECR Public's scope="aws"), as containerd does; the catalog has none.
+      const own = /^repository:(.+):pull$/.exec(defaultScope)?.[1];
+      const scopeAsked = own !== undefined ? withOwnScope(challenged, own) : challenged;
+      if (scopeAsked !== defaultScope) this.#scopes.set(repoKey, scopeAsked);
       // The same scope refused with a token: it went stale, fetch a new one. Another scope
       // asked for: a cached token for it serves, so a registry that always widens the scope
       // costs one token request, not one per call.
       const next = await this.#authorize(
-        ref.registry,
+        registry,
         fresh,
         scopeAsked,
         auth !== undefined && scopeAsked === scope,
@@ -484,6 +516,8 @@ export class RegistryClient {
         await sleep(backoff(attempt, baseDelayMs, maxDelayMs), signal);
         continue;
       }
+      // Token realms live elsewhere and say nothing about the registry.
+      if (this.#onResponse && new URL(url).host === host) this.#onResponse(host, res.headers);
       // 502 and 504 from the proxy itself mean the host is unreachable: retrying is fine, but
       // a 403 policy refusal or 4xx is final.
       const retryable = res.status >= 500 || res.status === 429;

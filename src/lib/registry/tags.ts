@@ -186,7 +186,7 @@ export function nextPagePath(
 }
 
 /** The target of the first rel="next" link in a Link header (RFC 8288), if any. */
-function nextLinkTarget(header: string | null): string | undefined {
+export function nextLinkTarget(header: string | null): string | undefined {
   if (!header) return undefined;
   // <target> followed by ;-separated params, links separated by commas. Targets cannot hold
   // '>', and quoted param values here never hold ',' or ';' in practice. One pass over the

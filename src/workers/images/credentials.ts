@@ -5,6 +5,7 @@ import { parseRegistry } from '../../lib/reference/reference.ts';
 import { RegistryClient, type Credentials } from '../../lib/registry/client.ts';
 import { type Connection, connectionKey, transportFor } from '../../lib/registry/transport.ts';
 import { store } from '../store.ts';
+import { noteResponse } from './ratelimits.ts';
 
 const credentials = new Map<string, Credentials>();
 let clientFor: { key: string; client: RegistryClient } | undefined;
@@ -35,6 +36,7 @@ export function client(connection: Connection): RegistryClient {
       client: new RegistryClient({
         transport: transportFor(connection),
         credentials: (registry) => credentials.get(registry),
+        onResponse: noteResponse,
       }),
     };
   }

@@ -1,0 +1,167 @@
+// Browsing a registry from the images worker: a page of its catalog, a repository's tags, and
+// what one tag is (its digest, platforms, size and build date). A tag's date is its config's
+// `created`: the tag is resolved with a HEAD (which Docker Hub does not count as a pull), and
+// the manifest and config are fetched into the content store, where they are content-addressed
+// already. So a tag whose digest did not move costs one HEAD the next time, an image pulled
+// later finds its manifest and config stored, and a pulled image's date costs no GET at all.
+// Blobs stored here belong to no image record: the next garbage collection (once per visit)
+// removes them, which keeps the cache bounded.
+import { parseJsonBounded } from '../../lib/json.ts';
+import { maxDocumentBytes } from '../../lib/oci/limits.ts';
+import {
+  defaultPlatform,
+  readPlatform,
+  selectManifest,
+  selectablePlatforms,
+} from '../../lib/oci/platform.ts';
+import type { Descriptor } from '../../lib/oci/types.ts';
+import { parseManifestDocument } from '../../lib/oci/validate.ts';
+import { type FetchContext, fetchDescriptor, ingestBytes } from '../../lib/pull/fetch.ts';
+import { parseReference, parseRegistry } from '../../lib/reference/reference.ts';
+import { catalogPage, parseCreated, type CatalogPage } from '../../lib/registry/catalog.ts';
+import { listTags, TagListTruncatedError } from '../../lib/registry/tags.ts';
+import type { Connection } from '../../lib/registry/transport.ts';
+import { gcLock, withLock } from '../../lib/store/locks.ts';
+import type { CallContext } from '../rpc.ts';
+import { store } from '../store.ts';
+import { client, loadRemembered, listCredentials } from './credentials.ts';
+
+export type { CatalogPage };
+
+/** One page of a registry's catalog; a CatalogRefusedError (by name, on the page side) when
+ * the registry does not list. */
+export async function catalog(
+  arg: { registry: string; cursor?: string; connection: Connection },
+  ctx: CallContext,
+): Promise<CatalogPage> {
+  await loadRemembered();
+  const registry = parseRegistry(arg.registry);
+  const signedIn = (await listCredentials()).some((c) => c.registry === registry);
+  return catalogPage(client(arg.connection), registry, {
+    ...(arg.cursor === undefined ? {} : { cursor: arg.cursor }),
+    signal: ctx.signal,
+    signedIn,
+  });
+}
+
+export interface RepositoryTags {
+  tags: string[];
+  /** The registry has more than Berth lists; `tags` holds the first ones. */
+  truncated: boolean;
+}
+
+/** Every tag of a repository (`registry/name`), in the registry's order. */
+export async function repositoryTags(
+  arg: { repository: string; connection: Connection },
+  ctx: CallContext,
+): Promise<RepositoryTags> {
+  await loadRemembered();
+  try {
+    const tags = await listTags(client(arg.connection), parseReference(arg.repository), {
+      signal: ctx.signal,
+    });
+    return { tags, truncated: false };
+  } catch (err) {
+    if (err instanceof TagListTruncatedError) return { tags: err.tags, truncated: true };
+    throw err;
+  }
+}
+
+export interface TagDetails {
+  /** What the tag points at now: a manifest or an index. */
+  digest: string;
+  /** The platforms an index offers; 0 for a single manifest. */
+  platforms: number;
+  /** Compressed bytes of the config and layers of the manifest dated (for an index, the
+   * platform chosen as a pull would choose it). */
+  size: number;
+  /** The config's `created` (ms since the epoch), when it has a real one. */
+  created?: number;
+}
+
+/** Details by the digest the tag pointed at: content never changes under a digest. */
+const known = new Map<string, Promise<TagDetails>>();
+const keptDetails = 5000;
+
+/** What a tag is now, and when its image was built. */
+export async function tagDetails(
+  arg: {
+    repository: string;
+    tag: string;
+    connection: Connection;
+    preferredPlatform?: string;
+  },
+  ctx: CallContext,
+): Promise<TagDetails> {
+  await loadRemembered();
+  const ref = parseReference(`${arg.repository}:${arg.tag}`);
+  const c = client(arg.connection);
+  const s = await store();
+  const fctx: FetchContext = { client: c, store: s.content, reference: ref, onProgress: () => {} };
+  let root = await c.head(ref, ctx.signal);
+  if (!root) {
+    // The registry's HEAD did not say everything: a GET says it, with the bytes.
+    const resolved = await c.resolve(ref, ctx.signal);
+    const doc = parseManifestDocument(resolved.bytes, {
+      contentType: resolved.descriptor.mediaType,
+    });
+    root = { ...resolved.descriptor, mediaType: doc.mediaType };
+    await withLock(gcLock, () => ingestBytes(fctx, root!, resolved.bytes), {
+      signal: ctx.signal,
+      mode: 'shared',
+    });
+  }
+  const desc = root;
+  let p = known.get(desc.digest);
+  if (!p) {
+    p = withLock(gcLock, () => detailsOf(fctx, desc, arg.preferredPlatform, ctx.signal), {
+      signal: ctx.signal,
+      mode: 'shared',
+    });
+    known.set(desc.digest, p);
+    // A failure (or a cancel) is asked again next time.
+    p.catch(() => {
+      if (known.get(desc.digest) === p) known.delete(desc.digest);
+    });
+    while (known.size > keptDetails) known.delete(known.keys().next().value!);
+  }
+  return p;
+}
+
+async function detailsOf(
+  fctx: FetchContext,
+  root: Descriptor,
+  preferred: string | undefined,
+  signal: AbortSignal,
+): Promise<TagDetails> {
+  const read = async (d: Descriptor) => {
+    await fetchDescriptor(fctx, d, signal);
+    return fctx.store.readBytes(d.digest);
+  };
+  let doc = parseManifestDocument(await read(root), { descriptorMediaType: root.mediaType });
+  let platforms = 0;
+  if (doc.kind === 'index') {
+    const offered = selectablePlatforms(doc.index);
+    platforms = offered.length;
+    const want = defaultPlatform(offered, readPlatform(preferred));
+    // An index of no platforms (attestations only, or artifacts) has no image to date.
+    if (!want) return { digest: root.digest, platforms, size: 0 };
+    const child = selectManifest(doc.index, want);
+    doc = parseManifestDocument(await read(child), { descriptorMediaType: child.mediaType });
+    if (doc.kind !== 'manifest') return { digest: root.digest, platforms, size: 0 };
+  }
+  const { config, layers } = doc.manifest;
+  const size = config.size + layers.reduce((n, l) => n + l.size, 0);
+  if (config.size > maxDocumentBytes) return { digest: root.digest, platforms, size };
+  let created: number | undefined;
+  try {
+    const parsed = parseJsonBounded(await read(config), {
+      what: 'the config',
+      maxBytes: maxDocumentBytes,
+    }) as { created?: unknown } | null;
+    created = parseCreated(parsed?.created);
+  } catch {
+    // An artifact's config (a signature, an SBOM) need not be JSON with a date.
+  }
+  return { digest: root.digest, platforms, size, ...(created === undefined ? {} : { created }) };
+}
