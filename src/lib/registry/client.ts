@@ -250,7 +250,7 @@ export class RegistryClient {
     const creds = this.#credentials(registry);
     // A token was granted and its scope is still refused: Docker Hub (and Harbor) answer so
     // for a repository that does not exist as for one that is private, credentials or not.
-    if (res.status === 401 && insufficientScope(res.headers.get('WWW-Authenticate'))) {
+    if (res.status === 401 && insufficientScope(res.headers)) {
       const err = await errorFromResponse(res, what, registry);
       const label = registryLabel(registry);
       return new RegistryError(
@@ -546,8 +546,8 @@ function withOwnScope(asked: string, repository: string): string {
 }
 
 /** Whether a 401's challenge says the token was good but not enough (RFC 6750 3.1). */
-function insufficientScope(header: string | null): boolean {
-  return parseChallenges(header).some(
+function insufficientScope(headers: Headers): boolean {
+  return challengesOf(headers).some(
     (c) => c.scheme === 'bearer' && c.params.error === 'insufficient_scope',
   );
 }
