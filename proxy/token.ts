@@ -57,7 +57,7 @@ function isJsonType(value: string | null): boolean {
 async function readCapped(
   body: ReadableStream<Uint8Array>,
   limit: number,
-): Promise<Uint8Array | null> {
+): Promise<Uint8Array<ArrayBuffer> | null> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -92,7 +92,7 @@ export async function tokenAnswerBody(
   res: Response,
   body: ReadableStream<Uint8Array> | null,
   host: string,
-): Promise<Uint8Array | null> {
+): Promise<Uint8Array<ArrayBuffer> | null> {
   const json = isJsonType(res.headers.get('content-type'));
   const ok = res.status >= 200 && res.status < 300;
   if (ok && !json) {

@@ -170,7 +170,7 @@ describe('the catalog', () => {
         expect(page.repositories.length, which).toBeLessThanOrEqual(2);
         seen.push(...page.repositories);
         // distribution's next page, which the page follows through the proxy as it is.
-        next = /^<([^>]+)>; rel="next"$/.exec(res.headers.link ?? '')?.[1];
+        next = /^<([^>]+)>; rel="next"$/.exec(String(res.headers.link ?? ''))?.[1];
       }
       expect(seen.length, which).toBeGreaterThan(2);
       expect(new Set(seen).size, which).toBe(seen.length);
