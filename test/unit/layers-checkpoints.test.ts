@@ -289,7 +289,7 @@ describe('checkpoints recorded so far, while the pass runs', { timeout: 60_000 }
   test('a read issued mid-pass starts at the last one recorded and gets its bytes right', async () => {
     const layer = layers[1]!;
     const blob = new Blob([await readFile(file(layer.name))]);
-    const { listing } = await listWithCheckpoints(layer);
+    const { listing, checkpoints: listed } = await listWithCheckpoints(layer);
     const last = regular(toEntries(listing.files)).at(-1)!;
     // The pass stops two thirds of the way in, well before the last file.
     const gate = gated(blob, Math.floor((blob.size * 2) / 3));
@@ -318,6 +318,8 @@ describe('checkpoints recorded so far, while the pass runs', { timeout: 60_000 }
     gate.release();
     const stored = (await pass)!;
     expect(stored.points.slice(0, so!.points.length)).toEqual(so!.points);
+    // Its larger pushes find the same checkpoints as a listing that records them.
+    expect(stored.points).toEqual(listed!.points);
     const bytes = async (b: Blob) => new Uint8Array(await b.arrayBuffer());
     const soFar = await bytes(so!.windows);
     expect((await bytes(stored.windows)).subarray(0, soFar.length)).toEqual(soFar);
