@@ -35,6 +35,8 @@ export const NAMES = {
   view: 'View',
   search: 'Search files',
   viewFile: 'View file',
+  viewer: 'File viewer',
+  closeViewer: 'Close',
   download: 'Download OCI archive',
   merged: 'merged',
 } as const;

@@ -6,7 +6,9 @@ import { algorithmOf } from '../lib/oci/hasher.ts';
 import { decompress } from '../lib/layers/decompress.ts';
 import {
   CHECKPOINT_MIN_LAYER,
+  CHECKPOINT_SPACING,
   CheckpointRecorder,
+  LiveCheckpoints,
   tarFrom,
   type TarFrom,
 } from '../lib/layers/checkpoints.ts';
@@ -92,27 +94,64 @@ function recorderFor(layer: LayerRef, committed: boolean): CheckpointRecorder | 
 /** Whether this runtime decodes gzip natively (the listing's decoder when it records nothing). */
 const nativeGunzip = typeof DecompressionStream === 'function';
 
-/** The checkpoint passes, one at a time: each takes a core for as long as the layer's listing. */
+/** The checkpoint passes, one at a time: each takes a core for longer than the layer's listing. */
 let passes: Promise<unknown> = Promise.resolve();
 
+/** Listings running in this worker, and what waits for there to be none. */
+let listings = 0;
+let whenIdle: (() => void)[] = [];
+const noListing = () =>
+  listings === 0 ? Promise.resolve() : new Promise<void>((r) => whenIdle.push(r));
+function listingEnded() {
+  if (--listings > 0) return;
+  const waiting = whenIdle;
+  whenIdle = [];
+  for (const r of waiting) r();
+}
+
+/** The checkpoints of passes still running, by layer digest: reads use them before they are
+ * stored. An entry goes once its pass has ended (and stored them, or failed). */
+const recording = new Map<string, LiveCheckpoints>();
+
 /**
- * Records a stored gzip layer's checkpoints on another core while the listing decodes it here
- * natively (fflate, the only decoder that reports deflate block boundaries, is about half as
- * fast in Chromium), and stores them when done. The listing does not wait for it: until the
- * checkpoints are stored, a read starts at the layer's beginning. A failure costs only that.
+ * Records a stored gzip layer's checkpoints in a worker of its own, after its listing and once
+ * no listing runs here, and stores them when done. Not beside the listing: fflate, the only
+ * decoder that reports deflate block boundaries, takes two to three times the CPU of the native
+ * one the listing uses, and on two cores the two passes slowed each other (and the listing,
+ * which is what the person waits for) more than they gained. Checkpoints reach reads as they
+ * are recorded (`recording`); a failure costs only reads from the layer's start, as before.
+ * `listRate` is how fast the listing decoded (uncompressed bytes per ms), which a read weighs
+ * against resuming at a checkpoint.
  */
-function checkpointPass(layer: LayerRef, blob: Blob): void {
+function checkpointPass(layer: LayerRef, blob: Blob, listRate: number): void {
   if (layerCompression(layer.mediaType) !== 'gzip' || !nativeGunzip) return;
   if (layer.size < CHECKPOINT_MIN_LAYER) return;
   passes = passes.then(async () => {
+    await noListing();
+    const s = await store();
+    if (await s.layerCheckpoints.get(layer.digest)) return;
     const worker = new Worker(new URL('./checkpoints.worker.ts', import.meta.url), {
       type: 'module',
       name: 'berth-checkpoints',
     });
+    const found = new LiveCheckpoints('gzip', CHECKPOINT_SPACING, listRate);
+    recording.set(layer.digest, found);
     try {
       const bridge = new WorkerBridge<CheckpointsWorkerApi>(worker);
-      const checkpoints = await bridge.call('record', { blob, compression: 'gzip' });
-      const s = await store();
+      const checkpoints = await bridge.call(
+        'record',
+        { blob, compression: 'gzip' },
+        {
+          onEvent: (recorded) => {
+            try {
+              found.add(recorded);
+            } catch {
+              // A checkpoint out of order: reads stop using this pass's until they are stored.
+              recording.delete(layer.digest);
+            }
+          },
+        },
+      );
       // The blob may have been deleted meanwhile: its checkpoints would outlive it.
       if (checkpoints && (await s.content.info(layer.digest))) {
         await s.layerCheckpoints.put(layer.digest, checkpoints);
@@ -120,24 +159,28 @@ function checkpointPass(layer: LayerRef, blob: Blob): void {
     } catch {
       // No checkpoints: reads of this layer start at its beginning, as before.
     } finally {
+      recording.delete(layer.digest);
       worker.terminate();
     }
   });
 }
 
 /** What reads of files cost, for tests (which read it from the worker's global scope): how
- * many started at a checkpoint, and the uncompressed bytes decoded before reaching a file. */
-const readStats = { reads: 0, fromCheckpoint: 0, skippedBytes: 0 };
+ * many started at a checkpoint (and of those, how many at one a running pass had recorded), and
+ * the uncompressed bytes decoded before reaching a file. */
+const readStats = { reads: 0, fromCheckpoint: 0, fromLive: 0, skippedBytes: 0 };
 (self as unknown as { berthReadStats: typeof readStats }).berthReadStats = readStats;
 
-function countRead(offset: number, from: TarFrom) {
+function countRead(offset: number, from: TarFrom & { live?: boolean }) {
   readStats.reads++;
   if (from.start > 0) readStats.fromCheckpoint++;
+  if (from.live) readStats.fromLive++;
   readStats.skippedBytes += offset - from.start;
 }
 
 /** A layer's uncompressed tar from near `offset` on: a stored layer's from the checkpoint at or
- * before it when it has checkpoints, else the whole tar, from the store or following its
+ * before it when it has checkpoints (stored, or recorded so far by a running pass when that is
+ * estimated sooner than from the start), else the whole tar, from the store or following its
  * download. A read from a checkpoint cannot check the CRC-32 of the gzip member it starts in;
  * it relies on the blob's digest, checked at commit, and on the checkpoints having been
  * recorded from those verified bytes (tarFrom says what is still checked). */
@@ -145,15 +188,17 @@ async function layerTarFrom(
   layer: LayerRef,
   offset: number,
   signal: AbortSignal,
-): Promise<TarFrom> {
+): Promise<TarFrom & { live?: boolean }> {
   const s = await store();
   const compression = layerCompression(layer.mediaType);
   if (await s.content.info(layer.digest)) {
-    const [blob, checkpoints] = await Promise.all([
+    const [blob, stored] = await Promise.all([
       s.content.read(layer.digest),
       s.layerCheckpoints.get(layer.digest),
     ]);
-    return tarFrom(blob, compression, checkpoints, offset, { signal });
+    const running = stored ? undefined : recording.get(layer.digest)?.forRead(offset);
+    const from = await tarFrom(blob, compression, stored ?? running, offset, { signal });
+    return running && from.start > 0 ? { ...from, live: true } : from;
   }
   const src = await source(s, layer, signal);
   return { tar: tarStream(src.open, layer.mediaType, signal), start: 0 };
@@ -189,10 +234,11 @@ const api = {
         if (again) return again;
         const src = await source(s, arg, ctx.signal);
         const recorder = recorderFor(arg, src.committed);
-        if (src.blob && !recorder) checkpointPass(arg, src.blob);
         // The entries go into the tree's index as they come; the page gets counts only.
         const live = tree.listingStarted(arg.digest);
         let ok = false;
+        const started = performance.now();
+        listings++;
         try {
           const tar = tarStream(src.open, arg.mediaType, ctx.signal, recorder);
           const listing = await listLayer(tar, {
@@ -209,9 +255,14 @@ const api = {
             if (checkpoints) await s.layerCheckpoints.put(arg.digest, checkpoints);
             await s.layerIndexes.put(arg.digest, listing);
           }
+          if (src.blob && !recorder) {
+            const ms = performance.now() - started;
+            checkpointPass(arg, src.blob, listing.uncompressedSize / Math.max(ms, 1));
+          }
           ok = true;
           return summaryOf(listing, listing.files.count, live.tooDeep);
         } finally {
+          listingEnded();
           tree.listingEnded(arg.digest, live, ok);
         }
       },

@@ -107,7 +107,7 @@ test('a file at the end of a stored gzip layer is read from a checkpoint, not fr
   await page.getByRole('button', { name: 'Browse merged filesystem' }).click();
   await expect.poll(() => files(page).locator('.reading').count(), { timeout: 60_000 }).toBe(0);
 
-  // The listing's checkpoint pass, on another core, stored checkpoints for the layer.
+  // The checkpoint pass that follows the listing stored checkpoints for the layer.
   const stored = () =>
     page.evaluate(async (digest) => {
       const db = await new Promise<IDBDatabase>((resolve, reject) => {

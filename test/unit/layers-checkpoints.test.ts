@@ -12,7 +12,10 @@ import {
   CheckpointRecorder,
   type LayerBlob,
   type LayerCheckpoints,
+  LiveCheckpoints,
   nearestCheckpoint,
+  recordCheckpoints,
+  soonerFromCheckpoint,
   tarFrom,
 } from '../../src/lib/layers/checkpoints.ts';
 import { decompress, DecompressError } from '../../src/lib/layers/decompress.ts';
@@ -252,6 +255,111 @@ describe('files read from checkpoints are the bytes GNU tar extracts', { timeout
     expect(other.start).toBe(0);
     await first(other.tar);
     expect(blob.starts).toEqual([0, 0]);
+  });
+});
+
+/** A blob's stream, in 16 KiB pieces, that stops handing out bytes once `at` bytes are out,
+ * until `release`. */
+function gated(blob: Blob, at: number) {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let reached!: () => void;
+  const paused = new Promise<void>((r) => (reached = r));
+  let out = 0;
+  const open = () =>
+    new ReadableStream<Uint8Array>(
+      {
+        pull: async (c) => {
+          if (out >= at) {
+            reached();
+            await released;
+          }
+          if (out >= blob.size) return c.close();
+          const piece = new Uint8Array(await blob.slice(out, out + 16384).arrayBuffer());
+          out += piece.length;
+          c.enqueue(piece);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  return { open, paused, release };
+}
+
+describe('checkpoints recorded so far, while the pass runs', { timeout: 60_000 }, () => {
+  test('a read issued mid-pass starts at the last one recorded and gets its bytes right', async () => {
+    const layer = layers[1]!;
+    const blob = new Blob([await readFile(file(layer.name))]);
+    const { listing, checkpoints: listed } = await listWithCheckpoints(layer);
+    const last = regular(toEntries(listing.files)).at(-1)!;
+    // The pass stops two thirds of the way in, well before the last file.
+    const gate = gated(blob, Math.floor((blob.size * 2) / 3));
+    const found = new LiveCheckpoints('gzip', SPACING);
+    const pass = recordCheckpoints(gate.open, 'gzip', {
+      spacing: SPACING,
+      onRecord: (r) => found.add(r),
+    });
+    await gate.paused;
+    const so = found.snapshot();
+    expect(so?.points.length, 'checkpoints recorded before the gate').toBeGreaterThan(3);
+    const lastSoFar = so!.points.at(-1)!;
+    expect(lastSoFar.out).toBeLessThan(last.offset);
+
+    const cps = found.forRead(last.offset);
+    expect(cps, 'the checkpoints so far are offered to the read').toBeDefined();
+    const counting = new CountingBlob(blob);
+    const from = await tarFrom(counting, 'gzip', cps, last.offset);
+    const got = await readFileBytes(from.tar, last.offset - from.start, last.size, last.size);
+    const want = await readFile(join(dir, 'want', last.path));
+    expect(Buffer.compare(got.bytes, want), last.path).toBe(0);
+    expect(from.start).toBe(lastSoFar.out);
+    expect(counting.starts).toEqual([lastSoFar.in]);
+
+    // The pass goes on to the end: what it stores begins with what reads were offered.
+    gate.release();
+    const stored = (await pass)!;
+    expect(stored.points.slice(0, so!.points.length)).toEqual(so!.points);
+    // Its larger pushes find the same checkpoints as a listing that records them.
+    expect(stored.points).toEqual(listed!.points);
+    const bytes = async (b: Blob) => new Uint8Array(await b.arrayBuffer());
+    const soFar = await bytes(so!.windows);
+    expect((await bytes(stored.windows)).subarray(0, soFar.length)).toEqual(soFar);
+  });
+
+  test('a read goes from the start when that is estimated sooner', () => {
+    const cases: [string, number, number, number | undefined, number | undefined, boolean][] = [
+      // name, offset, checkpoint, checkpoint rate, start rate, want checkpoint
+      ['no rates', 100, 10, undefined, undefined, true],
+      ['no start rate', 100, 10, 1, undefined, true],
+      ['close checkpoint, slower decoder', 100, 90, 1, 3, true],
+      ['far checkpoint, slower decoder', 100, 10, 1, 3, false],
+      ['equal estimates', 100, 50, 1, 2, true],
+    ];
+    for (const [name, offset, from, fromRate, startRate, want] of cases) {
+      expect(soonerFromCheckpoint(offset, from, fromRate, startRate), name).toBe(want);
+    }
+    const found = new LiveCheckpoints('zstd', SPACING, 10_000, 0);
+    found.add({ point: { out: 1 << 20, in: 5000, bit: 0 } }, 1000);
+    // The pass decodes 1 MiB per second, a read from the start ten times as fast.
+    expect(found.forRead(1.5 * (1 << 20))).toBeUndefined();
+    expect(found.forRead((1 << 20) + 100)?.points).toHaveLength(1);
+    expect(found.forRead(100)).toBeUndefined();
+  });
+
+  test('a window out of order is refused, not misplaced', () => {
+    const found = new LiveCheckpoints('gzip', SPACING);
+    const point = (out: number, at: number) => ({
+      out,
+      in: out / 2,
+      bit: 0,
+      member: 0,
+      window: { at, size: 4, length: 32768 },
+    });
+    found.add({ point: point(100, 0), window: new Uint8Array(4) });
+    expect(() => found.add({ point: point(200, 8), window: new Uint8Array(4) })).toThrow(/window/);
+    expect(() => found.add({ point: point(200, 4) })).toThrow(/window/);
+    expect(() => found.add({ point: point(50, 4), window: new Uint8Array(4) })).toThrow(/order/);
+    found.add({ point: point(200, 4), window: new Uint8Array(4) });
+    expect(found.snapshot()?.points.map((p) => p.out)).toEqual([100, 200]);
   });
 });
 

@@ -55,11 +55,20 @@ export interface LayerCheckpoints {
   windows: Blob;
 }
 
+/** One checkpoint as it is recorded: the point, and the bytes of its stored window (gzip, inside
+ * a member: the `size` bytes its `window` names). What a pass hands on as it goes, so that reads
+ * can start from the checkpoints recorded so far (LiveCheckpoints). */
+export interface RecordedCheckpoint {
+  point: Checkpoint;
+  window?: Uint8Array;
+}
+
 /** Collects checkpoints while a layer is decompressed (DecompressOptions.checkpoints). */
 export class CheckpointRecorder {
   readonly #spacing: number;
   readonly #points: Checkpoint[] = [];
   readonly #windows: Blob[] = [];
+  readonly #onRecord: ((recorded: RecordedCheckpoint) => void) | undefined;
   #windowBytes = 0;
   #last = 0;
   #lastIn = -1;
@@ -67,8 +76,11 @@ export class CheckpointRecorder {
   constructor(
     readonly compression: 'gzip' | 'zstd',
     spacing = CHECKPOINT_SPACING,
+    /** Told of each checkpoint as soon as it is kept. */
+    onRecord?: (recorded: RecordedCheckpoint) => void,
   ) {
     this.#spacing = spacing;
+    this.#onRecord = onRecord;
   }
 
   /** Whether a checkpoint at uncompressed offset `out` would be kept: callers ask first, so a
@@ -87,21 +99,22 @@ export class CheckpointRecorder {
     this.#last = out;
     if (window.length === 0) {
       // The member's start: decode it from its header, which checks its CRC too.
-      this.#points.push({ out, in: member, bit: 0, member });
+      this.#keep({ out, in: member, bit: 0, member });
       return;
     }
     const packed = deflateSync(window, { level: 1 });
     // Incompressible windows are stored as they are (size === length says so).
     const stored = packed.length < window.length ? packed : window.slice();
-    this.#points.push({
+    const point = {
       out,
       in: Math.floor(bitOffset / 8),
       bit: bitOffset % 8,
       member,
       window: { at: this.#windowBytes, size: stored.length, length: window.length },
-    });
+    };
     this.#windows.push(new Blob([stored]));
     this.#windowBytes += stored.length;
+    this.#keep(point, stored);
   }
 
   /** A zstd frame starts at compressed offset `at`, uncompressed offset `out`. */
@@ -109,7 +122,12 @@ export class CheckpointRecorder {
     if (at <= this.#lastIn || !this.wants(out)) return;
     this.#lastIn = at;
     this.#last = out;
-    this.#points.push({ out, in: at, bit: 0 });
+    this.#keep({ out, in: at, bit: 0 });
+  }
+
+  #keep(point: Checkpoint, window?: Uint8Array) {
+    this.#points.push(point);
+    this.#onRecord?.(window ? { point, window } : { point });
   }
 
   /** What was recorded, or undefined when there is no checkpoint past the layer's start. */
@@ -193,19 +211,31 @@ export async function tarFrom(
   };
 }
 
+/** The pass's most compressed bytes per fflate push. In Chromium (256 MiB of the huge case's
+ * layer, raw fflate, CPU of all the browser's threads on a loaded machine): 32 KiB 15-18 s,
+ * 64 KiB 13 s, 128 KiB 10 s, 256 KiB 7.9 s, 1 MiB 7.6 s, the rest being its allocations and
+ * the collector; the native decoder 4.4 s. A push may expand about 1032 times, so one step of
+ * a gzip bomb can allocate 256 MiB here, in the pass's own worker, and drop it at once. */
+const PASS_PIECE_MAX = 256 * 1024;
+
 /**
  * Decodes a whole layer only to record its checkpoints, discarding the output: the pass that
- * runs beside a gzip listing on another core, so that the listing keeps the native decoder
- * (about twice as fast in Chromium as fflate, which alone reports block boundaries).
+ * follows a gzip listing, so that the listing keeps the native decoder (fflate, which alone
+ * reports block boundaries, takes two to three times its CPU in Chromium).
  */
 export async function recordCheckpoints(
   open: () => ReadableStream<Uint8Array>,
   compression: 'gzip' | 'zstd',
-  opts: { signal?: AbortSignal; spacing?: number } = {},
+  opts: {
+    signal?: AbortSignal;
+    spacing?: number;
+    onRecord?: (recorded: RecordedCheckpoint) => void;
+  } = {},
 ): Promise<LayerCheckpoints | undefined> {
-  const recorder = new CheckpointRecorder(compression, opts.spacing);
+  const recorder = new CheckpointRecorder(compression, opts.spacing, opts.onRecord);
   const reader = decompress(open, compression, {
     checkpoints: recorder,
+    gzipPieceMax: PASS_PIECE_MAX,
     ...(opts.signal ? { signal: opts.signal } : {}),
   }).getReader();
   try {
@@ -217,4 +247,90 @@ export async function recordCheckpoints(
     reader.releaseLock();
   }
   return recorder.finish();
+}
+
+/**
+ * The checkpoints a running pass has recorded so far, gathered in the thread that reads files
+ * (from RecordedCheckpoint messages), so that a read need not wait for the pass to end and
+ * store them. Windows must arrive in the order the pass numbered them; one out of place is
+ * refused, never misplaced.
+ */
+export class LiveCheckpoints {
+  readonly #points: Checkpoint[] = [];
+  readonly #windows: Blob[] = [];
+  #windowBytes = 0;
+  #snapshot: LayerCheckpoints | undefined;
+  #reachedAt: number;
+
+  constructor(
+    readonly compression: 'gzip' | 'zstd',
+    readonly spacing: number,
+    /** Uncompressed bytes per ms a read from the layer's start decodes at (how fast the
+     * listing went), if known. */
+    readonly fromStartRate?: number,
+    /** When the pass started, in performance.now() time. */
+    readonly startedAt = performance.now(),
+  ) {
+    this.#reachedAt = startedAt;
+  }
+
+  add({ point, window }: RecordedCheckpoint, now = performance.now()) {
+    const last = this.#points.at(-1);
+    if (last && point.out <= last.out) throw new Error('a checkpoint came out of order');
+    if (point.window) {
+      if (!window || point.window.at !== this.#windowBytes || window.length !== point.window.size) {
+        throw new Error("a checkpoint's window came out of order");
+      }
+      // Structured clones and fresh arrays: never views of a shared buffer.
+      this.#windows.push(new Blob([window as Uint8Array<ArrayBuffer>]));
+      this.#windowBytes += window.length;
+    }
+    this.#points.push(point);
+    this.#reachedAt = now;
+    this.#snapshot = undefined;
+  }
+
+  /** Uncompressed bytes per ms the pass decodes at (from its start to its last checkpoint),
+   * which is how fast a read resumed at a checkpoint goes too: the same decoder. */
+  get rate(): number | undefined {
+    const last = this.#points.at(-1);
+    const ms = this.#reachedAt - this.startedAt;
+    return last && ms > 0 ? last.out / ms : undefined;
+  }
+
+  /** The checkpoints so far, as a stored record would hold them (undefined before the first). */
+  snapshot(): LayerCheckpoints | undefined {
+    if (this.#points.length === 0) return undefined;
+    this.#snapshot ??= {
+      compression: this.compression,
+      spacing: this.spacing,
+      points: [...this.#points],
+      windows: new Blob(this.#windows),
+    };
+    return this.#snapshot;
+  }
+
+  /** The checkpoints a read of uncompressed offset `offset` should start from, or undefined
+   * when decoding from the layer's start (natively) is estimated to get there sooner. */
+  forRead(offset: number): LayerCheckpoints | undefined {
+    const cps = this.snapshot();
+    const point = cps && nearestCheckpoint(cps, offset);
+    if (!point) return undefined;
+    return soonerFromCheckpoint(offset, point.out, this.rate, this.fromStartRate) ? cps : undefined;
+  }
+}
+
+/**
+ * Whether a read of uncompressed offset `offset` reaches it sooner by resuming at a checkpoint
+ * at `from` (fflate, `fromRate` bytes per ms) than by decoding the layer from its start (the
+ * native decoder, `startRate`). Without both rates: the checkpoint, as when they are stored.
+ */
+export function soonerFromCheckpoint(
+  offset: number,
+  from: number,
+  fromRate: number | undefined,
+  startRate: number | undefined,
+): boolean {
+  if (!fromRate || !startRate) return true;
+  return (offset - from) / fromRate <= offset / startRate;
 }

@@ -84,6 +84,13 @@ export interface DecompressOptions {
    * header and trailer were before the checkpoint and are not checked; later members are.
    */
   resume?: { window: Uint8Array; bit: number };
+  /**
+   * gzip with fflate: the most compressed bytes per push (default GZIP_PIECE_MAX). Larger
+   * pushes cost far less CPU in Chromium, whose ArrayBuffers fflate allocates several of per
+   * push, but one push may then expand to about 1032 times this: only for a decode whose
+   * output is dropped as it comes (the checkpoint pass).
+   */
+  gzipPieceMax?: number;
 }
 
 /** What DecompressionStream('gzip') is, as far as this module cares. */
@@ -121,8 +128,12 @@ export function decompress(
         opts.nativeGunzip ??
         (typeof DecompressionStream === 'function' && (() => new DecompressionStream('gzip')));
       if (opts.native === false || !factory || opts.checkpoints || opts.resume) {
-        const { checkpoints, resume } = opts;
-        return output(() => fflateGunzip(counted, { checkpoints, resume }), signal, meter);
+        const { checkpoints, resume, gzipPieceMax } = opts;
+        return output(
+          () => fflateGunzip(counted, { checkpoints, resume, pieceMax: gzipPieceMax }),
+          signal,
+          meter,
+        );
       }
       return output(() => new GunzipWithFallback(counted, factory, signal), signal, meter);
     }
@@ -143,7 +154,8 @@ export function decompress(
 const NATIVE_PIECE = 16 * 1024;
 // fflate inflates a whole push at once, up to ~1032x its size. Pieces adapt to aim at about
 // TARGET_OUT bytes per push: the maximum for ordinary layers (fflate slows down by a tenth at
-// 16 KiB and by half at 1 KiB), small once the data turns out to expand a lot.
+// 16 KiB and by half at 1 KiB in Node; in Chromium a 32 KiB push takes twice the CPU of a
+// 256 KiB one, see DecompressOptions.gzipPieceMax), small once the data turns out to expand a lot.
 const GZIP_PIECE_MIN = 1024;
 const GZIP_PIECE_START = 4 * 1024;
 const GZIP_PIECE_MAX = 32 * 1024;
@@ -516,6 +528,7 @@ class GunzipWithFallback implements Decoder {
 interface GunzipHooks {
   checkpoints?: CheckpointRecorder | undefined;
   resume?: { window: Uint8Array; bit: number } | undefined;
+  pieceMax?: number | undefined;
 }
 
 function fflateGunzip(open: Open, hooks: GunzipHooks = {}): Decoder {
@@ -556,6 +569,7 @@ class GunzipCodec implements Codec {
   #memberStart = 0;
   #memberOut = 0;
   #piece = GZIP_PIECE_START;
+  readonly #pieceMax: number;
   /** Where the member whose header is not yet checked starts. */
   #headerAt: number | undefined = 0;
   readonly #emit: (chunk: Uint8Array) => void;
@@ -570,8 +584,9 @@ class GunzipCodec implements Codec {
     crc: IHasher,
     headerCrc: IHasher,
     emit: (chunk: Uint8Array) => void,
-    { checkpoints, resume }: GunzipHooks = {},
+    { checkpoints, resume, pieceMax }: GunzipHooks = {},
   ) {
+    this.#pieceMax = pieceMax ?? GZIP_PIECE_MAX;
     const options: PatchedGunzipOptions = resume
       ? { dictionary: resume.window, startBit: resume.bit }
       : {};
@@ -623,7 +638,7 @@ class GunzipCodec implements Codec {
     this.#checkHeader();
     const ratio = (this.#out - before) / piece.length;
     const fit = 2 ** Math.floor(Math.log2(TARGET_OUT / Math.max(ratio, 1)));
-    this.#piece = Math.max(GZIP_PIECE_MIN, Math.min(GZIP_PIECE_MAX, fit, this.#piece * 2));
+    this.#piece = Math.max(GZIP_PIECE_MIN, Math.min(this.#pieceMax, fit, this.#piece * 2));
     return piece.length;
   }
 
