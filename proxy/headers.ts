@@ -41,9 +41,10 @@ export function forwardedRequestHeaders(req: Request): Headers {
 }
 
 // A WWW-Authenticate value made only of Bearer challenges (RFC 9110 auth-params, quoted or
-// not). Browsers know no Bearer scheme, so such a value prompts nothing; anything else might.
-const PARAM = /[!#$%&'*+.^_`|~0-9A-Za-z-]+[ \t]*=[ \t]*(?:"(?:[^"\\\r\n]|\\[^\r\n])*"|[^\s,"]*)/
-  .source;
+// not, never empty: `realm=, Basic...` reads differently to different parsers). Browsers know
+// no Bearer scheme, so such a value prompts nothing; anything else might.
+const PARAM =
+  /[!#$%&'*+.^_`|~0-9A-Za-z-]+[ \t]*=[ \t]*(?:"(?:[^"\\\r\n]|\\[^\r\n])*"|[^\s,"=][^\s,"]*)/.source;
 const BEARER = `Bearer(?:[ \\t]+${PARAM}(?:[ \\t]*,[ \\t]*${PARAM})*)?`;
 const BEARER_ONLY = new RegExp(`^[ \\t]*${BEARER}(?:[ \\t]*,[ \\t]*${BEARER})*[ \\t]*$`, 'i');
 

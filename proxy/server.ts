@@ -43,16 +43,20 @@ export interface ServerOptions {
    * See hostGuard for why this exists.
    */
   allowedHosts?: string[];
-  /** Open connections at once, all clients together. Default 512. */
+  /** Open connections at once, all clients together. Default 1024. */
   maxConnections?: number;
-  /** Open connections at once per client address (IPv6 by /64). Default 64. */
+  /**
+   * Open connections at once per client address (IPv6 by /64). Default 256: a browser opens
+   * six, but a program's burst of 50 requests can briefly hold twice that while the sockets
+   * of the previous burst are still closing.
+   */
   maxClientConnections?: number;
   /** Longest a client may take to send a request's headers. Default 10 s. */
   headersTimeoutMs?: number;
 }
 
-export const DEFAULT_MAX_CONNECTIONS = 512;
-export const DEFAULT_MAX_CLIENT_CONNECTIONS = 64;
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+export const DEFAULT_MAX_CLIENT_CONNECTIONS = 256;
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 
 export interface RunningServer {

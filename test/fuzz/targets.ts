@@ -31,6 +31,7 @@ import { parseChallenges } from '../../src/lib/registry/challenge.ts';
 import { RegistryError } from '../../src/lib/registry/errors.ts';
 import { nextPagePath } from '../../src/lib/registry/tags.ts';
 import {
+  catalogQueryProblem,
   formatHostPort,
   parseHostPort,
   parseIPv4,
@@ -38,6 +39,7 @@ import {
   parseProxyPath,
   parseRegistryRoute,
 } from '../../proxy/policy.ts';
+import { passedResponseHeaders } from '../../proxy/headers.ts';
 import { effectiveHostPort } from '../../proxy/upstream.ts';
 import { mutatedBytes, mutatedJson, mutatedString } from './mutate.ts';
 import { seeds } from './seeds.ts';
@@ -500,6 +502,47 @@ export async function loadTargets(): Promise<Target[]> {
           url.host === 'registry-1.docker.io' && url.pathname === '/v2/library/a/tags/list',
           `next page ${JSON.stringify(next)} resolves to ${url.href}`,
         );
+      },
+    }),
+    target({
+      // What the proxy passes as WWW-Authenticate must be Bearer alone, as the client reads
+      // it; everything else travels as Berth-WWW-Authenticate, and nothing is lost.
+      name: 'proxy-challenge',
+      arbitrary: mutatedString(
+        [...s.challenges, 'Basic realm="r"', 'Bearer realm="a", Basic realm="b"'],
+        ' ,="\\\t;=Bearer Basic Digest realm',
+      ),
+      run(header: string) {
+        let res: Response;
+        try {
+          res = new Response(null, { headers: { 'WWW-Authenticate': header } });
+        } catch {
+          return; // not a header value at all
+        }
+        const out = passedResponseHeaders(res);
+        const passed = out.get('www-authenticate');
+        const moved = out.get('berth-www-authenticate');
+        check((passed === null) !== (moved === null), 'the challenge is in exactly one header');
+        check((passed ?? moved) === res.headers.get('www-authenticate'), 'the value changed');
+        if (passed !== null) {
+          const schemes = parseChallenges(passed).map((c) => c.scheme);
+          check(
+            schemes.every((c) => c === 'bearer'),
+            `passed ${JSON.stringify(passed)} holds ${schemes.join(', ')}`,
+          );
+        }
+      },
+    }),
+    target({
+      name: 'proxy-catalog-query',
+      arbitrary: mutatedString(['?n=100&last=a/b', '?last=x', '?n=1'], '?&=%nlast0a/#'),
+      run(query: string) {
+        if (catalogQueryProblem(query) !== null) return;
+        const params = new URLSearchParams(query.slice(1));
+        for (const name of params.keys()) {
+          check(name === 'n' || name === 'last', `parameter ${JSON.stringify(name)} passes`);
+        }
+        check(params.getAll('n').length <= 1 && params.getAll('last').length <= 1, 'a repeat');
       },
     }),
     target({

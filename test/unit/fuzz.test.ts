@@ -38,6 +38,8 @@ const names = [
   'challenge',
   'link',
   'proxy-path',
+  'proxy-challenge',
+  'proxy-catalog-query',
   'proxy-host',
 ];
 
