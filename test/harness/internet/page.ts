@@ -1,13 +1,67 @@
-// What the browser tests of this track's registries do on Berth's page inside the offline
-// internet: type a reference and pull, read the summary and the alert, sign in, and download
-// the archive and have skopeo check it inside the namespace. The same steps as the Docker Hub
-// test's, kept here so that each registry's test says only what differs.
+// What every browser test of the offline internet's registries does: start the internet with
+// one registry's emulator and that registry's content, open Berth's page, type a reference and
+// pull, read the summary and the alert, sign in, see the tags offered, and download the archive
+// and have skopeo check it inside the namespace. Kept in one place so that each registry's test
+// says only its data and what differs.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { newPage } from '../chromium.ts';
-import type { Internet } from './internet.ts';
+import { MT } from '../oci.ts';
+import { buildInternetImages, type InternetImages } from './content.ts';
+import { internetSkipReason, startInternet, type EmulatorSpec, type Internet } from './internet.ts';
+
+/** An emulator module of this folder, by file name and factory name. */
+export function emulatorSpec(file: string, factory: string): EmulatorSpec {
+  return { module: fileURLToPath(new URL(`./${file}`, import.meta.url)), factory };
+}
+
+/** The running internet and the images built for it, once `beforeAll` has run. */
+export interface InternetRun {
+  /** Why the tier is skipped (not root, no `ip`), or undefined when it runs. */
+  readonly skip: string | undefined;
+  readonly net: Internet;
+  readonly images: InternetImages;
+}
+
+/**
+ * Registers the file's beforeAll and afterAll: the internet with `emulator` started beside the
+ * images' build, then `seed` to put the registry's content in; both stopped and removed after.
+ */
+export function useInternet(
+  emulator: EmulatorSpec,
+  seed: (net: Internet, images: InternetImages) => Promise<void>,
+): InternetRun {
+  const skip = internetSkipReason();
+  if (skip) console.warn(`offline internet tier skipped: ${skip}`);
+  let net: Internet | undefined;
+  let images: InternetImages | undefined;
+  beforeAll(async () => {
+    if (skip) return;
+    [net, images] = await Promise.all([
+      startInternet({ emulators: [emulator] }),
+      buildInternetImages(),
+    ]);
+    await seed(net, images);
+  }, 180_000);
+  afterAll(async () => {
+    await net?.stop();
+    await images?.remove();
+  });
+  return {
+    skip,
+    get net() {
+      if (!net) throw new Error('the offline internet is not started');
+      return net;
+    },
+    get images() {
+      if (!images) throw new Error('the images are not built');
+      return images;
+    },
+  };
+}
 
 export async function openBerth(net: Internet): Promise<Page> {
   const p = await newPage(await net.browser());
@@ -65,7 +119,7 @@ export async function offeredTags(p: Page, typed: string, expected: string[]): P
 }
 
 /** Downloads the archive, has skopeo inside the namespace copy it (which checks every digest)
- * and returns the manifest digest skopeo wrote. */
+ * and inspect it, and returns the manifest digest skopeo wrote. */
 export async function downloadAndVerify(net: Internet, p: Page, name: string): Promise<string> {
   const [download] = await Promise.all([
     p.waitForEvent('download', { timeout: 90_000 }),
@@ -75,8 +129,26 @@ export async function downloadAndVerify(net: Internet, p: Page, name: string): P
   await download.saveAs(file);
   const layout = join(net.dir, `${name}-layout`);
   await net.skopeo(['copy', '--preserve-digests', `oci-archive:${file}`, `oci:${layout}:copied`]);
+  await net.skopeo(['inspect', `oci-archive:${file}`]);
   const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as {
     manifests: { digest: string }[];
   };
   return index.manifests[0]!.digest;
+}
+
+/** Tags `p000`…: the single image again under `count` more tags, for pages of tags. */
+export async function putManyTags(
+  net: Internet,
+  images: InternetImages,
+  repository: string,
+  count: number,
+): Promise<string[]> {
+  const single = await readFile(images.layout.blobPath(images.single.digest));
+  const tags = Array.from({ length: count }, (_, i) => `p${String(i).padStart(3, '0')}`);
+  await net.put(
+    repository,
+    [],
+    tags.map((reference) => ({ reference, mediaType: MT.ociManifest, bytes: single })),
+  );
+  return tags;
 }
