@@ -22,7 +22,7 @@ import {
   seedReferrer,
   startLocalInternet,
 } from '../harness/internet/common-emu-b-local.ts';
-import { sha256Bytes } from '../harness/oci.ts';
+import { fetchChecked } from '../harness/internet/pulls.ts';
 
 let net: LocalInternet;
 let image: SeededImage;
@@ -44,20 +44,6 @@ afterAll(async () => {
 
 const emulator = () => net.emulators[0]!;
 
-async function pullAll(client: ReturnType<LocalInternet['client']>, ref: string) {
-  const r = parseReference(ref);
-  const resolved = await client.resolve(r);
-  const manifest = JSON.parse(new TextDecoder().decode(resolved.bytes)) as {
-    config: { digest: string; size: number; mediaType: string };
-    layers: Array<{ digest: string; size: number; mediaType: string }>;
-  };
-  for (const d of [manifest.config, ...manifest.layers]) {
-    const res = await client.fetchBlob(r, d);
-    expect(sha256Bytes(new Uint8Array(await res.arrayBuffer()))).toBe(d.digest);
-  }
-  return resolved;
-}
-
 describe('Artifact Registry', () => {
   test('/v2/ challenges with a realm only; a resource adds service and scope', async () => {
     const base = await rawEmulated(net, AR_HOST, '/v2/');
@@ -76,7 +62,7 @@ describe('Artifact Registry', () => {
     // After a ping, the client knows the service-less /v2/ challenge first.
     const client = net.client();
     await client.ping(AR_HOST);
-    const resolved = await pullAll(client, `${AR_HOST}/${REPO}:v1`);
+    const resolved = await fetchChecked(client, `${AR_HOST}/${REPO}:v1`);
     expect(resolved.descriptor.digest).toBe(image.digest);
     const seen = emulator().log.slice(from);
     const downloads = seen.filter((r) => r.url.startsWith('/artifacts-downloads/'));
@@ -120,7 +106,7 @@ describe('Artifact Registry', () => {
       .catch((e: unknown) => e);
     expect((err as RegistryError).kind).toBe('denied');
     expect((err as RegistryError).message).toMatch(/or it may not exist/);
-    await pullAll(
+    await fetchChecked(
       net.client({ username: 'oauth2accesstoken', password: 'ya29.emulated' }),
       `${AR_HOST}/${PRIVATE}:v1`,
     );
@@ -160,7 +146,7 @@ describe('Artifact Registry', () => {
     net.advance(11 * 60_000);
     try {
       expect((await rawEmulated(net, AR_HOST, location)).status).toBe(403);
-      await pullAll(net.client(), `${AR_HOST}/${r.repository}:v1`);
+      await fetchChecked(net.client(), `${AR_HOST}/${r.repository}:v1`);
     } finally {
       net.advance(-11 * 60_000);
     }
@@ -174,7 +160,7 @@ describe('Artifact Registry', () => {
     try {
       const raw = await rawEmulated(net, AR_HOST, '/v2/');
       expect(raw.rawHeaders).toContain('Www-Authenticate');
-      await pullAll(net.client(), `${AR_HOST}/${REPO}:v2`);
+      await fetchChecked(net.client(), `${AR_HOST}/${REPO}:v2`);
     } finally {
       delete opts.tokenFields;
       delete opts.headerCase;
@@ -196,7 +182,7 @@ describe('an expired signed URL', () => {
     opts.expireNext = 1;
     try {
       const from = emulator().log.length;
-      await pullAll(net.client(), `${AR_HOST}/${REPO}:v1`);
+      await fetchChecked(net.client(), `${AR_HOST}/${REPO}:v1`);
       const refused = emulator()
         .log.slice(from)
         .filter((r) => r.url.startsWith('/artifacts-downloads/') && r.status === 403);

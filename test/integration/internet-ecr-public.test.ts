@@ -23,7 +23,7 @@ import {
   seedReferrer,
   startLocalInternet,
 } from '../harness/internet/common-emu-b-local.ts';
-import { sha256Bytes } from '../harness/oci.ts';
+import { fetchChecked } from '../harness/internet/pulls.ts';
 
 let net: LocalInternet;
 let image: SeededImage;
@@ -47,20 +47,6 @@ afterAll(async () => {
 
 const emulator = () => net.emulators[0]!;
 
-async function pullAll(client: ReturnType<LocalInternet['client']>, ref: string) {
-  const r = parseReference(ref);
-  const resolved = await client.resolve(r);
-  const manifest = JSON.parse(new TextDecoder().decode(resolved.bytes)) as {
-    config: { digest: string; size: number; mediaType: string };
-    layers: Array<{ digest: string; size: number; mediaType: string }>;
-  };
-  for (const d of [manifest.config, ...manifest.layers]) {
-    const res = await client.fetchBlob(r, d);
-    expect(sha256Bytes(new Uint8Array(await res.arrayBuffer()))).toBe(d.digest);
-  }
-  return resolved;
-}
-
 describe('public.ecr.aws', () => {
   test('the challenge has the scope "aws" and a realm with a trailing slash', async () => {
     const res = await rawEmulated(net, ECR_PUBLIC_HOST, `/v2/${REPO}/manifests/latest`);
@@ -72,7 +58,7 @@ describe('public.ecr.aws', () => {
 
   test('pulls with the global anonymous token; blobs come from CloudFront with no Authorization', async () => {
     const from = emulator().log.length;
-    const resolved = await pullAll(net.client(), `${ECR_PUBLIC_HOST}/${REPO}:latest`);
+    const resolved = await fetchChecked(net.client(), `${ECR_PUBLIC_HOST}/${REPO}:latest`);
     expect(resolved.descriptor.digest).toBe(image.digest);
     const seen = emulator().log.slice(from);
     expect(seen.filter((r) => r.url.startsWith('/token/')).length).toBe(1);
@@ -172,7 +158,7 @@ describe('public.ecr.aws', () => {
   test('a token that covers only the scopes asked still pulls: Berth asks for the repository too', async () => {
     opts.tokenScope = 'repository';
     try {
-      await pullAll(net.client(), `${ECR_PUBLIC_HOST}/${REPO}:t001`);
+      await fetchChecked(net.client(), `${ECR_PUBLIC_HOST}/${REPO}:t001`);
     } finally {
       delete opts.tokenScope;
     }
@@ -229,7 +215,7 @@ describe('an expired signed URL', () => {
     opts.expireNext = 1;
     try {
       const from = emulator().log.length;
-      await pullAll(net.client(), `${ECR_PUBLIC_HOST}/${REPO}:latest`);
+      await fetchChecked(net.client(), `${ECR_PUBLIC_HOST}/${REPO}:latest`);
       const refused = emulator()
         .log.slice(from)
         .filter((r) => r.host === ECR_CDN_HOST && r.status >= 400);

@@ -16,7 +16,7 @@ import {
   seedReferrer,
   startLocalInternet,
 } from '../harness/internet/common-emu-b-local.ts';
-import { sha256Bytes } from '../harness/oci.ts';
+import { fetchChecked } from '../harness/internet/pulls.ts';
 
 let net: LocalInternet;
 let image: SeededImage;
@@ -36,27 +36,12 @@ afterAll(async () => {
   await net?.close();
 });
 
-async function pullAll(client: ReturnType<LocalInternet['client']>, ref: string) {
-  const r = parseReference(ref);
-  const resolved = await client.resolve(r);
-  const manifest = JSON.parse(new TextDecoder().decode(resolved.bytes)) as {
-    config: { digest: string; size: number; mediaType: string };
-    layers: Array<{ digest: string; size: number; mediaType: string }>;
-  };
-  for (const d of [manifest.config, ...manifest.layers]) {
-    const res = await client.fetchBlob(r, d);
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    expect(sha256Bytes(bytes)).toBe(d.digest);
-  }
-  return resolved;
-}
-
 const emulator = () => net.emulators[0]!;
 
 describe('gcr.io', () => {
   test('a public image pulls with no token at all, blobs from a signed Cloud Storage URL without Authorization', async () => {
     const from = emulator().log.length;
-    const resolved = await pullAll(net.client(), 'gcr.io/berth-proj/app:v1');
+    const resolved = await fetchChecked(net.client(), 'gcr.io/berth-proj/app:v1');
     expect(resolved.descriptor.digest).toBe(image.digest);
     const seen = emulator().log.slice(from);
     expect(seen.some((r) => r.url.startsWith('/v2/token'))).toBe(false);
@@ -88,7 +73,7 @@ describe('gcr.io', () => {
     expect((err as RegistryError).message).toMatch(/sign in/i);
 
     const signedIn = net.client({ username: 'oauth2accesstoken', password: 'ya29.emulated' });
-    await pullAll(signedIn, 'gcr.io/berth-proj/private/app:v1');
+    await fetchChecked(signedIn, 'gcr.io/berth-proj/private/app:v1');
 
     const wrong = await net
       .client({ username: 'oauth2accesstoken', password: 'nope' })
@@ -146,7 +131,7 @@ describe('gcr.io', () => {
       expect(expired.status).toBe(400);
       expect(expired.body.toString()).toContain('ExpiredToken');
       // A fresh redirect is signed anew and works.
-      await pullAll(net.client(), 'gcr.io/berth-proj/app:v1');
+      await fetchChecked(net.client(), 'gcr.io/berth-proj/app:v1');
     } finally {
       net.advance(-11 * 60_000);
     }
@@ -184,7 +169,7 @@ describe('gcr.io, in the older or unconfirmed forms', () => {
       );
       const from = emulator().log.length;
       const client = net.client();
-      await pullAll(client, 'gcr.io/berth-proj/app:v2');
+      await fetchChecked(client, 'gcr.io/berth-proj/app:v2');
       expect(
         emulator()
           .log.slice(from)
@@ -235,7 +220,7 @@ describe('an expired signed URL', () => {
     opts.expireNext = 1;
     try {
       const from = emulator().log.length;
-      await pullAll(net.client(), 'gcr.io/berth-proj/app:v1');
+      await fetchChecked(net.client(), 'gcr.io/berth-proj/app:v1');
       const refused = emulator()
         .log.slice(from)
         .filter((r) => r.host === GCS_HOST && r.status >= 400);

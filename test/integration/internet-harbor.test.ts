@@ -23,7 +23,7 @@ import {
   seedReferrer,
   startLocalInternet,
 } from '../harness/internet/common-emu-b-local.ts';
-import { sha256Bytes } from '../harness/oci.ts';
+import { fetchChecked } from '../harness/internet/pulls.ts';
 
 let net: LocalInternet;
 let image: SeededImage;
@@ -53,20 +53,6 @@ afterAll(async () => {
 
 const emulator = () => net.emulators[0]!;
 
-async function pullAll(client: ReturnType<LocalInternet['client']>, ref: string) {
-  const r = parseReference(ref);
-  const resolved = await client.resolve(r);
-  const manifest = JSON.parse(new TextDecoder().decode(resolved.bytes)) as {
-    config: { digest: string; size: number; mediaType: string };
-    layers: Array<{ digest: string; size: number; mediaType: string }>;
-  };
-  for (const d of [manifest.config, ...manifest.layers]) {
-    const res = await client.fetchBlob(r, d);
-    expect(sha256Bytes(new Uint8Array(await res.arrayBuffer()))).toBe(d.digest);
-  }
-  return resolved;
-}
-
 const failure = (p: Promise<unknown>) =>
   p.then(
     () => undefined,
@@ -92,7 +78,7 @@ describe('Harbor', () => {
 
   test('a public project pulls anonymously with a token; blobs are served directly', async () => {
     const from = emulator().log.length;
-    const resolved = await pullAll(net.client(), `${HARBOR_HOST}/${REPO}:latest`);
+    const resolved = await fetchChecked(net.client(), `${HARBOR_HOST}/${REPO}:latest`);
     expect(resolved.descriptor.digest).toBe(image.digest);
     const seen = emulator().log.slice(from);
     expect(seen.filter((r) => r.url.startsWith('/service/token?')).length).toBe(1);
@@ -102,7 +88,7 @@ describe('Harbor', () => {
   test('a token gzipped even though the proxy asked for identity is still read', async () => {
     opts.gzipToken = 'always';
     try {
-      await pullAll(net.client(), `${HARBOR_HOST}/${REPO}:1.0`);
+      await fetchChecked(net.client(), `${HARBOR_HOST}/${REPO}:1.0`);
     } finally {
       delete opts.gzipToken;
     }
@@ -114,7 +100,7 @@ describe('Harbor', () => {
     );
     expect(anon?.kind).toBe('unauthorized');
     expect(anon?.message).toMatch(/sign in/i);
-    await pullAll(net.client(alice), `${HARBOR_HOST}/team/secret:v1`);
+    await fetchChecked(net.client(alice), `${HARBOR_HOST}/team/secret:v1`);
     const bob = await failure(
       net
         .client({ username: 'bob', password: 'bob-secret' })
@@ -209,7 +195,7 @@ describe('Harbor', () => {
     opts.blobs = 's3';
     try {
       const from = emulator().log.length;
-      await pullAll(net.client(alice), `${HARBOR_HOST}/team/secret:v1`);
+      await fetchChecked(net.client(alice), `${HARBOR_HOST}/team/secret:v1`);
       const s3 = emulator()
         .log.slice(from)
         .filter((r) => r.host === HARBOR_S3_HOST);
@@ -237,7 +223,7 @@ describe('Harbor', () => {
     await client.resolve(parseReference(`${HARBOR_HOST}/${REPO}:2.0`));
     net.advance(31 * 60_000);
     try {
-      await pullAll(client, `${HARBOR_HOST}/${REPO}:2.0`);
+      await fetchChecked(client, `${HARBOR_HOST}/${REPO}:2.0`);
     } finally {
       net.advance(-31 * 60_000);
     }
@@ -260,7 +246,7 @@ describe('an expired signed URL', () => {
     opts.expireNext = 1;
     try {
       const from = emulator().log.length;
-      await pullAll(net.client(alice), `${HARBOR_HOST}/team/secret:v1`);
+      await fetchChecked(net.client(alice), `${HARBOR_HOST}/team/secret:v1`);
       const refused = emulator()
         .log.slice(from)
         .filter((r) => r.host === HARBOR_S3_HOST && r.status >= 400);

@@ -24,7 +24,7 @@ import {
   seedReferrer,
   startLocalInternet,
 } from '../harness/internet/common-emu-b-local.ts';
-import { sha256Bytes } from '../harness/oci.ts';
+import { fetchChecked } from '../harness/internet/pulls.ts';
 
 let net: LocalInternet;
 let image: SeededImage;
@@ -48,24 +48,10 @@ afterAll(async () => {
 
 const emulator = () => net.emulators[0]!;
 
-async function pullAll(client: ReturnType<LocalInternet['client']>, ref: string) {
-  const r = parseReference(ref);
-  const resolved = await client.resolve(r);
-  const manifest = JSON.parse(new TextDecoder().decode(resolved.bytes)) as {
-    config: { digest: string; size: number; mediaType: string };
-    layers: Array<{ digest: string; size: number; mediaType: string }>;
-  };
-  for (const d of [manifest.config, ...manifest.layers]) {
-    const res = await client.fetchBlob(r, d);
-    expect(sha256Bytes(new Uint8Array(await res.arrayBuffer()))).toBe(d.digest);
-  }
-  return resolved;
-}
-
 describe('mcr.microsoft.com', () => {
   test('pulls anonymously; blobs come from the data host by an Azure SAS URL, with no Authorization', async () => {
     const from = emulator().log.length;
-    const resolved = await pullAll(net.client(), `${MCR_HOST}/${REPO}:8.0`);
+    const resolved = await fetchChecked(net.client(), `${MCR_HOST}/${REPO}:8.0`);
     expect(resolved.descriptor.digest).toBe(image.digest);
     const seen = emulator().log.slice(from);
     expect(seen.every((r) => r.headers.authorization === undefined)).toBe(true);
@@ -189,14 +175,14 @@ describe('mcr.microsoft.com, in the guessed forms', () => {
       const challenges = await client.ping(MCR_HOST);
       expect(challenges[0]?.params.realm).toBe(`https://${MCR_HOST}/oauth2/token`);
       const from = emulator().log.length;
-      await pullAll(client, `${MCR_HOST}/dotnet/sdk:8.0`);
+      await fetchChecked(client, `${MCR_HOST}/dotnet/sdk:8.0`);
       expect(
         emulator()
           .log.slice(from)
           .some((r) => r.url.startsWith('/oauth2/token?')),
       ).toBe(true);
       // Without a ping nothing asks for a token at all.
-      await pullAll(net.client(), `${MCR_HOST}/dotnet/sdk:8.0`);
+      await fetchChecked(net.client(), `${MCR_HOST}/dotnet/sdk:8.0`);
     } finally {
       delete opts.ping;
     }
@@ -227,7 +213,7 @@ describe('an expired signed URL', () => {
     opts.expireNext = 1;
     try {
       const from = emulator().log.length;
-      await pullAll(net.client(), `${MCR_HOST}/${REPO}:8.0`);
+      await fetchChecked(net.client(), `${MCR_HOST}/${REPO}:8.0`);
       const refused = emulator()
         .log.slice(from)
         .filter((r) => r.host === MCR_DATA_HOST && r.status >= 400);
