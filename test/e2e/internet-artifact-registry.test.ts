@@ -9,6 +9,7 @@ import {
   alertMatching,
   downloadAndVerify,
   emulatorSpec,
+  expiredUrlIsRenewed,
   openBerth,
   pull,
   pulled,
@@ -55,21 +56,11 @@ describe.skipIf(run.skip)('Artifact Registry', () => {
     await p.context().close();
   });
 
-  test('an expired signed URL is asked for again, and the pull never notices', async () => {
-    await run.net.control('artifactregistry', 'set', { expireNext: 1 });
-    try {
-      await run.net.log('artifactregistry', true);
-      const p = await openBerth(run.net);
-      await pull(p, `${AR_HOST}/berth-proj/containers/app:v1`);
-      await pulled(p, run.images.single.digest);
-      expect(await p.getByRole('alert').count()).toBe(0);
-      const refused = (await run.net.log('artifactregistry')).filter(
-        (r) => r.url.startsWith('/artifacts-downloads/') && r.status === 403,
-      );
-      expect(refused).toHaveLength(1);
-      await p.context().close();
-    } finally {
-      await run.net.control('artifactregistry', 'reset');
-    }
-  });
+  test('an expired signed URL is asked for again, and the pull never notices', () =>
+    expiredUrlIsRenewed(run, {
+      emulator: 'artifactregistry',
+      ref: `${AR_HOST}/berth-proj/containers/app:v1`,
+      digest: (images) => images.single.digest,
+      refused: (r) => r.url.startsWith('/artifacts-downloads/') && r.status === 403,
+    }));
 });

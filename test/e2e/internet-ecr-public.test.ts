@@ -7,8 +7,10 @@ import { describe, expect, test } from 'vitest';
 import { pushSingleWithSbom } from '../harness/internet/content.ts';
 import {
   alertMatching,
+  downIsSaid,
   downloadAndVerify,
   emulatorSpec,
+  expiredUrlIsRenewed,
   openBerth,
   pull,
   pulled,
@@ -54,34 +56,19 @@ describe.skipIf(run.skip)('public.ecr.aws', () => {
     }
   });
 
-  test('ECR Public down: says it cannot be reached', async () => {
-    await run.net.setDown(ECR_PUBLIC_HOST, true);
-    try {
-      const p = await openBerth(run.net);
-      await pull(p, `${ECR_PUBLIC_HOST}/berth/app:latest`);
-      const text = await alertMatching(p, /public\.ecr\.aws/);
-      expect(text).toMatch(/could not connect|unreachable|connection refused/i);
-      await p.context().close();
-    } finally {
-      await run.net.setDown(ECR_PUBLIC_HOST, false);
-    }
-  });
+  test('ECR Public down: says it cannot be reached', () =>
+    downIsSaid(run, {
+      host: ECR_PUBLIC_HOST,
+      ref: `${ECR_PUBLIC_HOST}/berth/app:latest`,
+      names: /public\.ecr\.aws/,
+      says: /could not connect|unreachable|connection refused/i,
+    }));
 
-  test('an expired signed URL is asked for again, and the pull never notices', async () => {
-    await run.net.control('ecrpublic', 'set', { expireNext: 1 });
-    try {
-      await run.net.log('ecrpublic', true);
-      const p = await openBerth(run.net);
-      await pull(p, `${ECR_PUBLIC_HOST}/berth/multi:1.0`);
-      await pulled(p, run.images.multi.digest);
-      expect(await p.getByRole('alert').count()).toBe(0);
-      const refused = (await run.net.log('ecrpublic')).filter(
-        (r) => r.host === ECR_CDN_HOST && r.status >= 400,
-      );
-      expect(refused).toHaveLength(1);
-      await p.context().close();
-    } finally {
-      await run.net.control('ecrpublic', 'reset');
-    }
-  });
+  test('an expired signed URL is asked for again, and the pull never notices', () =>
+    expiredUrlIsRenewed(run, {
+      emulator: 'ecrpublic',
+      ref: `${ECR_PUBLIC_HOST}/berth/multi:1.0`,
+      digest: (images) => images.multi.digest,
+      refused: (r) => r.host === ECR_CDN_HOST && r.status >= 400,
+    }));
 });

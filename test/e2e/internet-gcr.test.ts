@@ -7,8 +7,10 @@ import { describe, expect, test } from 'vitest';
 import { pushSingleWithSbom } from '../harness/internet/content.ts';
 import {
   alertMatching,
+  downIsSaid,
   downloadAndVerify,
   emulatorSpec,
+  expiredUrlIsRenewed,
   offeredTags,
   openBerth,
   pull,
@@ -59,34 +61,19 @@ describe.skipIf(run.skip)('gcr.io', () => {
     await p.context().close();
   });
 
-  test('gcr.io down: says it cannot be reached', async () => {
-    await run.net.setDown(GCR_HOST, true);
-    try {
-      const p = await openBerth(run.net);
-      await pull(p, `${GCR_HOST}/berth-proj/app:v1.0`);
-      const text = await alertMatching(p, /gcr\.io/);
-      expect(text).toMatch(/could not connect|unreachable|connection refused/i);
-      await p.context().close();
-    } finally {
-      await run.net.setDown(GCR_HOST, false);
-    }
-  });
+  test('gcr.io down: says it cannot be reached', () =>
+    downIsSaid(run, {
+      host: GCR_HOST,
+      ref: `${GCR_HOST}/berth-proj/app:v1.0`,
+      names: /gcr\.io/,
+      says: /could not connect|unreachable|connection refused/i,
+    }));
 
-  test('an expired signed URL is asked for again, and the pull never notices', async () => {
-    await run.net.control('gcr', 'set', { expireNext: 1 });
-    try {
-      await run.net.log('gcr', true);
-      const p = await openBerth(run.net);
-      await pull(p, `${GCR_HOST}/berth-proj/app:latest`);
-      await pulled(p, run.images.single.digest);
-      expect(await p.getByRole('alert').count()).toBe(0);
-      const refused = (await run.net.log('gcr')).filter(
-        (r) => r.host === GCS_HOST && r.status >= 400,
-      );
-      expect(refused).toHaveLength(1);
-      await p.context().close();
-    } finally {
-      await run.net.control('gcr', 'reset');
-    }
-  });
+  test('an expired signed URL is asked for again, and the pull never notices', () =>
+    expiredUrlIsRenewed(run, {
+      emulator: 'gcr',
+      ref: `${GCR_HOST}/berth-proj/app:latest`,
+      digest: (images) => images.single.digest,
+      refused: (r) => r.host === GCS_HOST && r.status >= 400,
+    }));
 });

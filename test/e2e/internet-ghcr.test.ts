@@ -7,6 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { pushSingleWithSbom } from '../harness/internet/content.ts';
 import {
   alertMatching,
+  downIsSaid,
   downloadAndVerify,
   emulatorSpec,
   offeredTags,
@@ -122,16 +123,11 @@ describe.skipIf(run.skip)('ghcr.io', () => {
     await closed(p);
   });
 
-  test('the registry down: says ghcr.io cannot be reached', async () => {
-    await run.net.setDown('ghcr.io', true);
-    try {
-      const p = await openBerth(run.net);
-      await pull(p, 'ghcr.io/berth-org/app:latest');
-      const text = await alertMatching(p, /ghcr\.io/);
-      expect(text).toMatch(/could not connect|unreachable|down/i);
-      await closed(p);
-    } finally {
-      await run.net.setDown('ghcr.io', false);
-    }
-  });
+  test('the registry down: says ghcr.io cannot be reached', () =>
+    downIsSaid(run, {
+      host: 'ghcr.io',
+      ref: 'ghcr.io/berth-org/app:latest',
+      names: /ghcr\.io/,
+      says: /could not connect|unreachable|down/i,
+    }));
 });

@@ -7,6 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { pushSingleWithSbom } from '../harness/internet/content.ts';
 import {
   alertMatching,
+  downIsSaid,
   downloadAndVerify,
   emulatorSpec,
   offeredTags,
@@ -101,16 +102,11 @@ describe.skipIf(run.skip)('registry.gitlab.com', () => {
     await closed(p);
   });
 
-  test('gitlab.com down (the token realm): says it cannot be reached', async () => {
-    await run.net.setDown(GITLAB_HOST, true);
-    try {
-      const p = await openBerth(run.net);
-      await pull(p, 'registry.gitlab.com/berth-group/app:latest');
-      const text = await alertMatching(p, /gitlab\.com/);
-      expect(text).toMatch(/could not connect|unreachable|down/i);
-      await closed(p);
-    } finally {
-      await run.net.setDown(GITLAB_HOST, false);
-    }
-  });
+  test('gitlab.com down (the token realm): says it cannot be reached', () =>
+    downIsSaid(run, {
+      host: GITLAB_HOST,
+      ref: 'registry.gitlab.com/berth-group/app:latest',
+      names: /gitlab\.com/,
+      says: /could not connect|unreachable|down/i,
+    }));
 });

@@ -7,8 +7,10 @@ import { describe, expect, test } from 'vitest';
 import { pushSingleWithSbom } from '../harness/internet/content.ts';
 import {
   alertMatching,
+  downIsSaid,
   downloadAndVerify,
   emulatorSpec,
+  expiredUrlIsRenewed,
   offeredTags,
   openBerth,
   pull,
@@ -67,34 +69,20 @@ describe.skipIf(run.skip)('Harbor', () => {
     await p.context().close();
   });
 
-  test('Harbor down: says it cannot be reached', async () => {
-    await run.net.setDown(HARBOR_HOST, true);
-    try {
-      const p = await openBerth(run.net);
-      await pull(p, `${HARBOR_HOST}/library/app:1.0`);
-      const text = await alertMatching(p, /harbor\.berth\.test/);
-      expect(text).toMatch(/could not connect|unreachable|connection refused/i);
-      await p.context().close();
-    } finally {
-      await run.net.setDown(HARBOR_HOST, false);
-    }
-  });
+  test('Harbor down: says it cannot be reached', () =>
+    downIsSaid(run, {
+      host: HARBOR_HOST,
+      ref: `${HARBOR_HOST}/library/app:1.0`,
+      names: /harbor\.berth\.test/,
+      says: /could not connect|unreachable|connection refused/i,
+    }));
 
-  test('an expired signed URL is asked for again, and the pull never notices', async () => {
-    await run.net.control('harbor', 'set', { expireNext: 1, blobs: 's3' });
-    try {
-      await run.net.log('harbor', true);
-      const p = await openBerth(run.net);
-      await pull(p, `${HARBOR_HOST}/library/app:1.0`);
-      await pulled(p, run.images.single.digest);
-      expect(await p.getByRole('alert').count()).toBe(0);
-      const refused = (await run.net.log('harbor')).filter(
-        (r) => r.host === HARBOR_S3_HOST && r.status >= 400,
-      );
-      expect(refused).toHaveLength(1);
-      await p.context().close();
-    } finally {
-      await run.net.control('harbor', 'reset');
-    }
-  });
+  test('an expired signed URL is asked for again, and the pull never notices', () =>
+    expiredUrlIsRenewed(run, {
+      emulator: 'harbor',
+      set: { blobs: 's3' },
+      ref: `${HARBOR_HOST}/library/app:1.0`,
+      digest: (images) => images.single.digest,
+      refused: (r) => r.host === HARBOR_S3_HOST && r.status >= 400,
+    }));
 });

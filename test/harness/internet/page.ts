@@ -11,6 +11,7 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import { newPage } from '../chromium.ts';
 import { MT } from '../oci.ts';
 import { buildInternetImages, type InternetImages } from './content.ts';
+import type { EmulatedRequest } from './emulator.ts';
 import { internetSkipReason, startInternet, type EmulatorSpec, type Internet } from './internet.ts';
 
 /** An emulator module of this folder, by file name and factory name. */
@@ -151,4 +152,50 @@ export async function putManyTags(
     tags.map((reference) => ({ reference, mediaType: MT.ociManifest, bytes: single })),
   );
   return tags;
+}
+
+/** A host that cannot be reached: the pull's alert names `names` and says why, in one of the
+ * words `says` matches. The host comes back up whatever happens. */
+export async function downIsSaid(
+  run: InternetRun,
+  c: { host: string; ref: string; names: RegExp; says: RegExp },
+): Promise<void> {
+  await run.net.setDown(c.host, true);
+  try {
+    const p = await openBerth(run.net);
+    await pull(p, c.ref);
+    const text = await alertMatching(p, c.names);
+    expect(text).toMatch(c.says);
+    await p.context().close();
+  } finally {
+    await run.net.setDown(c.host, false);
+  }
+}
+
+/** One signed blob URL expires before it is used (the emulator's `expireNext` switch, beside
+ * `set`): the pull asks for a new one and finishes with no alert, and `refused` picks out the
+ * one request the storage host turned away. The emulator's switches are reset after. */
+export async function expiredUrlIsRenewed(
+  run: InternetRun,
+  c: {
+    emulator: string;
+    set?: Record<string, unknown>;
+    ref: string;
+    digest: (images: InternetImages) => string;
+    refused: (r: EmulatedRequest) => boolean;
+  },
+): Promise<void> {
+  await run.net.control(c.emulator, 'set', { expireNext: 1, ...c.set });
+  try {
+    await run.net.log(c.emulator, true);
+    const p = await openBerth(run.net);
+    await pull(p, c.ref);
+    await pulled(p, c.digest(run.images));
+    expect(await p.getByRole('alert').count()).toBe(0);
+    const refused = (await run.net.log(c.emulator)).filter(c.refused);
+    expect(refused).toHaveLength(1);
+    await p.context().close();
+  } finally {
+    await run.net.control(c.emulator, 'reset');
+  }
 }
