@@ -2,7 +2,6 @@
 // offline internet, against the GHCR emulator (test/harness/internet/ghcr.ts). The short name
 // people type, the blob host's signed URLs, tags over pages, referrers through the tag schema
 // (GHCR has no referrers API), a private package, and the errors, in words that say what to do.
-import type { Page } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
 import { pushSingleWithSbom } from '../harness/internet/content.ts';
 import {
@@ -31,10 +30,6 @@ const run = useInternet(emulatorSpec('ghcr.ts', 'ghcrEmulator'), async (net, ima
   await net.control('ghcr', 'set', { maxPageSize: 10 });
 });
 
-async function closed(p: Page) {
-  await p.context().close();
-}
-
 describe.skipIf(run.skip)('ghcr.io', () => {
   test('`ghcr.io/berth-org/app` pulls, downloads and verifies; the SBOM comes from the tag schema; no Authorization reaches the blob host', async () => {
     await run.net.log('ghcr', true);
@@ -60,7 +55,7 @@ describe.skipIf(run.skip)('ghcr.io', () => {
     expect(log.some((r) => r.url.includes(`/manifests/${run.images.sbom.referrersTag}`))).toBe(
       true,
     );
-    await closed(p);
+    await p.context().close();
   });
 
   test('a multi-platform image pulls and verifies', async () => {
@@ -73,7 +68,7 @@ describe.skipIf(run.skip)('ghcr.io', () => {
       run.images.multi.digest,
       ...run.images.multi.built.manifests.map((m) => m.descriptor.digest),
     ]).toContain(digest);
-    await closed(p);
+    await p.context().close();
   });
 
   test('tags come over relative Link pages: those of the last pages are offered', async () => {
@@ -88,7 +83,7 @@ describe.skipIf(run.skip)('ghcr.io', () => {
     );
     expect(pages.length).toBeGreaterThanOrEqual(3);
     expect(pages.some((r) => r.url.includes('last='))).toBe(true);
-    await closed(p);
+    await p.context().close();
   });
 
   test('a private package: the alert says to sign in; signed in, it pulls', async () => {
@@ -99,7 +94,7 @@ describe.skipIf(run.skip)('ghcr.io', () => {
     await signIn(p, 'ghcr.io', USER.username, USER.password);
     await summaryOf(p).waitFor({ timeout: 60_000 });
     expect(await summaryOf(p).textContent()).toContain(run.images.single.digest);
-    await closed(p);
+    await p.context().close();
   });
 
   test('a package that does not exist reads as one to sign in for: GHCR cannot tell absent from private', async () => {
@@ -108,7 +103,7 @@ describe.skipIf(run.skip)('ghcr.io', () => {
     const text = await alertMatching(p, /sign in/i);
     expect(text).toContain('ghcr.io');
     expect(text).not.toMatch(/refused/);
-    await closed(p);
+    await p.context().close();
   });
 
   test('an expired signed URL is asked for again, and the pull never notices', async () => {
@@ -120,7 +115,7 @@ describe.skipIf(run.skip)('ghcr.io', () => {
     expect(await p.getByRole('alert').count()).toBe(0);
     const blobHost = (await run.net.log('ghcr')).filter((r) => r.host === GHCR_BLOB_HOST);
     expect(blobHost.filter((r) => r.status === 403)).toHaveLength(1);
-    await closed(p);
+    await p.context().close();
   });
 
   test('the registry down: says ghcr.io cannot be reached', () =>

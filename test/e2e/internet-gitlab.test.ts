@@ -2,7 +2,6 @@
 // inside the offline internet, against the GitLab emulator (test/harness/internet/gitlab.ts).
 // The token realm on gitlab.com with service=container_registry, 307s to the CDN or to GCS,
 // referrers through the tag schema, a personal access token's sign-in, and the errors.
-import type { Page } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
 import { pushSingleWithSbom } from '../harness/internet/content.ts';
 import {
@@ -27,10 +26,6 @@ const run = useInternet(emulatorSpec('gitlab.ts', 'gitlabEmulator'), async (net,
   await putManyTags(net, images, 'gitlab/berth-group/app', 12);
   await net.copyImage(images.layout.dir, images.multi.layoutTag, 'gitlab/berth-group/private:main');
 });
-
-async function closed(p: Page) {
-  await p.context().close();
-}
 
 describe.skipIf(run.skip)('registry.gitlab.com', () => {
   for (const blobHost of ['cdn', 'gcs'] as const) {
@@ -57,7 +52,7 @@ describe.skipIf(run.skip)('registry.gitlab.com', () => {
       const blobs = log.filter((r) => r.host === (blobHost === 'cdn' ? GITLAB_CDN_HOST : GCS_HOST));
       expect(blobs.filter((r) => r.status < 300).length).toBeGreaterThan(0);
       expect(blobs.filter((r) => r.headers.authorization !== undefined)).toEqual([]);
-      await closed(p);
+      await p.context().close();
     });
   }
 
@@ -66,7 +61,7 @@ describe.skipIf(run.skip)('registry.gitlab.com', () => {
     await pull(p, 'registry.gitlab.com/berth-group/app:p000');
     await summaryOf(p).waitFor({ timeout: 60_000 });
     await offeredTags(p, 'registry.gitlab.com/berth-group/app:p01', ['p010', 'p011']);
-    await closed(p);
+    await p.context().close();
   });
 
   test('a private project: the alert says to sign in; a personal access token pulls it', async () => {
@@ -77,7 +72,7 @@ describe.skipIf(run.skip)('registry.gitlab.com', () => {
     await signIn(p, 'registry.gitlab.com', USER.username, USER.password);
     await summaryOf(p).waitFor({ timeout: 60_000 });
     expect(await summaryOf(p).textContent()).toContain(run.images.multi.digest);
-    await closed(p);
+    await p.context().close();
   });
 
   test('a project that does not exist reads as one to sign in for: the realm answers 403 either way', async () => {
@@ -86,7 +81,7 @@ describe.skipIf(run.skip)('registry.gitlab.com', () => {
     const text = await alertMatching(p, /sign in/i);
     expect(text).toContain('registry.gitlab.com');
     expect(text).not.toMatch(/refused/);
-    await closed(p);
+    await p.context().close();
   });
 
   test('an expired signed URL is asked for again, and the pull never notices', async () => {
@@ -99,7 +94,7 @@ describe.skipIf(run.skip)('registry.gitlab.com', () => {
     expect(await p.getByRole('alert').count()).toBe(0);
     const cdn = (await run.net.log('gitlab')).filter((r) => r.host === GITLAB_CDN_HOST);
     expect(cdn.filter((r) => r.status === 403)).toHaveLength(1);
-    await closed(p);
+    await p.context().close();
   });
 
   test('gitlab.com down (the token realm): says it cannot be reached', () =>

@@ -2,7 +2,6 @@
 // offline internet, against the Quay emulator (test/harness/internet/quay.ts). Public content
 // with no token at all, 302 FOUND with HTML bodies to the CDN, tags in pages of 100 whatever is
 // asked, referrers through the tag schema, a robot account's sign-in, and the errors.
-import type { Page } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
 import { pushSingleWithSbom } from '../harness/internet/content.ts';
 import {
@@ -30,10 +29,6 @@ const run = useInternet(emulatorSpec('quay.ts', 'quayEmulator'), async (net, ima
   await net.copyImage(images.layout.dir, images.multi.layoutTag, 'quay/berth/private:2.0');
 });
 
-async function closed(p: Page) {
-  await p.context().close();
-}
-
 describe.skipIf(run.skip)('quay.io', () => {
   test('`quay.io/berth/app` pulls anonymously with no token, downloads and verifies; blobs come from the CDN without Authorization', async () => {
     await run.net.log('quay', true);
@@ -55,7 +50,7 @@ describe.skipIf(run.skip)('quay.io', () => {
       (r) => r.host === 'quay.io' && r.method === 'GET' && /\/blobs\//.test(r.url),
     );
     expect(blobGets.every((r) => r.status === 302)).toBe(true);
-    await closed(p);
+    await p.context().close();
   });
 
   test('tags come in pages of 100: those of the second page are offered', async () => {
@@ -66,7 +61,7 @@ describe.skipIf(run.skip)('quay.io', () => {
     await offeredTags(p, 'quay.io/berth/app:p10', ['p100', 'p101', 'p102', 'p103', 'p104']);
     const pages = (await run.net.log('quay')).filter((r) => r.url.includes('/tags/list'));
     expect(pages.some((r) => /[?&]n=100&last=/.test(r.url))).toBe(true);
-    await closed(p);
+    await p.context().close();
   });
 
   test('a private repository: the alert says to sign in; a robot account pulls it', async () => {
@@ -77,7 +72,7 @@ describe.skipIf(run.skip)('quay.io', () => {
     await signIn(p, 'quay.io', ROBOT.username, ROBOT.password);
     await summaryOf(p).waitFor({ timeout: 60_000 });
     expect(await summaryOf(p).textContent()).toContain(run.images.multi.digest);
-    await closed(p);
+    await p.context().close();
   });
 
   test('a repository that does not exist reads as one to sign in for, as quay.io answers it', async () => {
@@ -85,7 +80,7 @@ describe.skipIf(run.skip)('quay.io', () => {
     await pull(p, 'quay.io/berth/nothing:1.0');
     const text = await alertMatching(p, /sign in/i);
     expect(text).toContain('quay.io/berth/nothing:1.0');
-    await closed(p);
+    await p.context().close();
   });
 
   test('an expired signed URL is asked for again, and the pull never notices', async () => {
@@ -97,7 +92,7 @@ describe.skipIf(run.skip)('quay.io', () => {
     expect(await p.getByRole('alert').count()).toBe(0);
     const cdn = (await run.net.log('quay')).filter((r) => cdnHosts.includes(r.host));
     expect(cdn.filter((r) => r.status === 403)).toHaveLength(1);
-    await closed(p);
+    await p.context().close();
   });
 
   test('the registry down: says quay.io cannot be reached', () =>
