@@ -3,67 +3,42 @@
 // public image pulled by the name people type, its blobs by a relative redirect on the same
 // host, downloaded and checked by skopeo; its SBOM, although the referrers path leads to
 // Google's sign-in page; a private repository's "(or it may not exist)" and the sign-in.
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import {
-  buildInternetImages,
-  pushSingleWithSbom,
-  type InternetImages,
-} from '../harness/internet/content.ts';
+import { describe, expect, test } from 'vitest';
+import { pushSingleWithSbom } from '../harness/internet/content.ts';
 import {
   alertMatching,
   downloadAndVerify,
+  emulatorSpec,
+  expiredUrlIsRenewed,
   openBerth,
   pull,
   pulled,
   referrerListed,
   signIn,
-} from '../harness/internet/common-emu-b-page.ts';
+  useInternet,
+} from '../harness/internet/page.ts';
 import { AR_HOST, AR_USERS, GOOGLE_SIGNIN_HOST } from '../harness/internet/artifact-registry.ts';
-import { internetSkipReason, startInternet, type Internet } from '../harness/internet/internet.ts';
 
-const skip = internetSkipReason();
-if (skip) console.warn(`offline internet tier skipped: ${skip}`);
+const run = useInternet(
+  emulatorSpec('artifact-registry.ts', 'artifactRegistryEmulator'),
+  async (net, images) => {
+    await pushSingleWithSbom(net, images, 'artifactregistry/berth-proj/containers/app', 'v1');
+    await net.copyImage(
+      images.layout.dir,
+      images.single.layoutTag,
+      'artifactregistry/berth-proj/private/app:v1',
+    );
+  },
+);
 
-let net: Internet;
-let images: InternetImages;
-
-beforeAll(async () => {
-  if (skip) return;
-  [net, images] = await Promise.all([
-    startInternet({
-      emulators: [
-        {
-          module: fileURLToPath(
-            new URL('../harness/internet/artifact-registry.ts', import.meta.url),
-          ),
-          factory: 'artifactRegistryEmulator',
-        },
-      ],
-    }),
-    buildInternetImages(),
-  ]);
-  await pushSingleWithSbom(net, images, 'artifactregistry/berth-proj/containers/app', 'v1');
-  await net.copyImage(
-    images.layout.dir,
-    images.single.layoutTag,
-    'artifactregistry/berth-proj/private/app:v1',
-  );
-}, 180_000);
-
-afterAll(async () => {
-  await net?.stop();
-  await images?.remove();
-});
-
-describe.skipIf(skip)('Artifact Registry', () => {
+describe.skipIf(run.skip)('Artifact Registry', () => {
   test('a public image pulls, downloads and verifies; its SBOM is found past the sign-in page', async () => {
-    const p = await openBerth(net);
+    const p = await openBerth(run.net);
     await pull(p, `${AR_HOST}/berth-proj/containers/app:v1`);
-    await pulled(p, images.single.digest);
-    expect(await downloadAndVerify(net, p, 'ar')).toBe(images.single.digest);
+    await pulled(p, run.images.single.digest);
+    expect(await downloadAndVerify(run.net, p, 'ar')).toBe(run.images.single.digest);
     await referrerListed(p, 'SBOM (SPDX)');
-    const log = await net.log('artifactregistry');
+    const log = await run.net.log('artifactregistry');
     expect(log.some((r) => r.host === GOOGLE_SIGNIN_HOST)).toBe(true);
     const downloads = log.filter((r) => r.url.startsWith('/artifacts-downloads/'));
     expect(downloads.length).toBeGreaterThan(0);
@@ -72,30 +47,20 @@ describe.skipIf(skip)('Artifact Registry', () => {
   });
 
   test('a private repository is refused "(or it may not exist)"; signed in, it pulls', async () => {
-    const p = await openBerth(net);
+    const p = await openBerth(run.net);
     await pull(p, `${AR_HOST}/berth-proj/private/app:v1`);
     const text = await alertMatching(p, /or it may not exist/);
     expect(text).toContain('downloadArtifacts');
     await signIn(p, AR_HOST, 'oauth2accesstoken', AR_USERS.oauth2accesstoken!);
-    await pulled(p, images.single.digest);
+    await pulled(p, run.images.single.digest);
     await p.context().close();
   });
 
-  test('an expired signed URL is asked for again, and the pull never notices', async () => {
-    await net.control('artifactregistry', 'set', { expireNext: 1 });
-    try {
-      await net.log('artifactregistry', true);
-      const p = await openBerth(net);
-      await pull(p, `${AR_HOST}/berth-proj/containers/app:v1`);
-      await pulled(p, images.single.digest);
-      expect(await p.getByRole('alert').count()).toBe(0);
-      const refused = (await net.log('artifactregistry')).filter(
-        (r) => r.url.startsWith('/artifacts-downloads/') && r.status === 403,
-      );
-      expect(refused).toHaveLength(1);
-      await p.context().close();
-    } finally {
-      await net.control('artifactregistry', 'reset');
-    }
-  });
+  test('an expired signed URL is asked for again, and the pull never notices', () =>
+    expiredUrlIsRenewed(run, {
+      emulator: 'artifactregistry',
+      ref: `${AR_HOST}/berth-proj/containers/app:v1`,
+      digest: (images) => images.single.digest,
+      refused: (r) => r.url.startsWith('/artifacts-downloads/') && r.status === 403,
+    }));
 });

@@ -3,7 +3,7 @@
 // realm, the global anonymous token (and a token that covers only the scopes asked), blobs by
 // 307 to CloudFront that refuses a forwarded Authorization, tags paged with an absolute Link
 // and an opaque cursor, the referrers API, the anonymous pull throttle, and sign-in.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { parseReference } from '../../src/lib/reference/reference.ts';
 import { RegistryError } from '../../src/lib/registry/errors.ts';
 import { listReferrers } from '../../src/lib/registry/referrers.ts';
@@ -15,55 +15,35 @@ import {
   ecrPublic,
 } from '../harness/internet/ecr-public.ts';
 import {
-  type LocalInternet,
   type SeededImage,
   putManifest,
   rawEmulated,
   seedImage,
   seedReferrer,
-  startLocalInternet,
+  useLocalInternet,
 } from '../harness/internet/common-emu-b-local.ts';
-import { sha256Bytes } from '../harness/oci.ts';
+import { fetchChecked } from '../harness/internet/pulls.ts';
 
-let net: LocalInternet;
 let image: SeededImage;
 let referrer: { digest: string };
 const opts: EcrPublicOptions = { authTokens: ['ecr-public-auth-token'] };
 const REPO = 'berth/app';
 const TAGS = Array.from({ length: 105 }, (_, i) => `t${String(i).padStart(3, '0')}`);
 
-beforeAll(async () => {
-  net = await startLocalInternet((ctx) => [ecrPublic(ctx, opts)]);
-  image = await seedImage(net.backend, `ecrpublic/${REPO}`, ['latest']);
-  for (const t of TAGS) {
-    await putManifest(net.backend, `ecrpublic/${REPO}`, t, image.bytes, image.mediaType);
-  }
-  referrer = await seedReferrer(net.backend, `ecrpublic/${REPO}`, image);
-}, 60_000);
-
-afterAll(async () => {
-  await net?.close();
-});
-
-const emulator = () => net.emulators[0]!;
-
-async function pullAll(client: ReturnType<LocalInternet['client']>, ref: string) {
-  const r = parseReference(ref);
-  const resolved = await client.resolve(r);
-  const manifest = JSON.parse(new TextDecoder().decode(resolved.bytes)) as {
-    config: { digest: string; size: number; mediaType: string };
-    layers: Array<{ digest: string; size: number; mediaType: string }>;
-  };
-  for (const d of [manifest.config, ...manifest.layers]) {
-    const res = await client.fetchBlob(r, d);
-    expect(sha256Bytes(new Uint8Array(await res.arrayBuffer()))).toBe(d.digest);
-  }
-  return resolved;
-}
+const run = useLocalInternet(
+  (ctx) => [ecrPublic(ctx, opts)],
+  async (net) => {
+    image = await seedImage(net.backend, `ecrpublic/${REPO}`, ['latest']);
+    for (const t of TAGS) {
+      await putManifest(net.backend, `ecrpublic/${REPO}`, t, image.bytes, image.mediaType);
+    }
+    referrer = await seedReferrer(net.backend, `ecrpublic/${REPO}`, image);
+  },
+);
 
 describe('public.ecr.aws', () => {
   test('the challenge has the scope "aws" and a realm with a trailing slash', async () => {
-    const res = await rawEmulated(net, ECR_PUBLIC_HOST, `/v2/${REPO}/manifests/latest`);
+    const res = await rawEmulated(run.net, ECR_PUBLIC_HOST, `/v2/${REPO}/manifests/latest`);
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toBe(
       'Bearer realm="https://public.ecr.aws/token/",service="public.ecr.aws",scope="aws"',
@@ -71,10 +51,10 @@ describe('public.ecr.aws', () => {
   });
 
   test('pulls with the global anonymous token; blobs come from CloudFront with no Authorization', async () => {
-    const from = emulator().log.length;
-    const resolved = await pullAll(net.client(), `${ECR_PUBLIC_HOST}/${REPO}:latest`);
+    const from = run.emulator().log.length;
+    const resolved = await fetchChecked(run.net.client(), `${ECR_PUBLIC_HOST}/${REPO}:latest`);
     expect(resolved.descriptor.digest).toBe(image.digest);
-    const seen = emulator().log.slice(from);
+    const seen = run.emulator().log.slice(from);
     expect(seen.filter((r) => r.url.startsWith('/token/')).length).toBe(1);
     const cdn = seen.filter((r) => r.host === ECR_CDN_HOST);
     expect(cdn.length).toBe(2);
@@ -83,7 +63,7 @@ describe('public.ecr.aws', () => {
 
   test('a range of a blob is a 206 from CloudFront', async () => {
     const r = parseReference(`${ECR_PUBLIC_HOST}/${REPO}:latest`);
-    const res = await net.client().fetchBlob(
+    const res = await run.net.client().fetchBlob(
       r,
       { mediaType: 'application/octet-stream', digest: image.blobs[1]!, size: 0 },
       {
@@ -97,31 +77,34 @@ describe('public.ecr.aws', () => {
 
   test('tags: pages of 1000 asked; an absolute Link with an opaque cursor is followed', async () => {
     const ref = parseReference(`${ECR_PUBLIC_HOST}/${REPO}`);
-    const all = await listTags(net.client(), ref);
+    const all = await listTags(run.net.client(), ref);
     expect(all).toEqual(['latest', ...TAGS].sort());
-    const from = emulator().log.length;
-    const paged = await listTags(net.client(), ref, { pageSize: 40 });
+    const from = run.emulator().log.length;
+    const paged = await listTags(run.net.client(), ref, { pageSize: 40 });
     expect(paged).toEqual(all);
-    const pages = emulator()
+    const pages = run
+      .emulator()
       .log.slice(from)
       .filter((r) => r.url.includes('/tags/list'));
     // The Link carries no `n`, so the second page is ECR's default 100: 40 + 66.
     expect(pages.filter((r) => r.status === 200).length).toBe(2);
     expect(pages.at(-1)!.url).not.toContain('n=');
-    const raw = await rawEmulated(net, ECR_PUBLIC_HOST, `/v2/${REPO}/tags/list`, {
+    const raw = await rawEmulated(run.net, ECR_PUBLIC_HOST, `/v2/${REPO}/tags/list`, {
       headers: { authorization: `Bearer ${await anonymousToken()}` },
     });
     expect(raw.headers.get('content-type')).toBe('text/plain; charset=utf-8');
     expect(raw.headers.get('link')).toMatch(
       /^<https:\/\/public\.ecr\.aws\/v2\/berth\/app\/tags\/list\?last=[^&>]+>; rel="next"$/,
     );
-    const tooMany = await listTags(net.client(), ref, { pageSize: 1001 }).catch((e: unknown) => e);
+    const tooMany = await listTags(run.net.client(), ref, { pageSize: 1001 }).catch(
+      (e: unknown) => e,
+    );
     expect((tooMany as RegistryError).message).toMatch(/less than or equal to 1000/);
   });
 
   test('referrers come from the API', async () => {
     const referrers = await listReferrers(
-      net.client(),
+      run.net.client(),
       parseReference(`${ECR_PUBLIC_HOST}/${REPO}`),
       image.digest,
     );
@@ -131,7 +114,7 @@ describe('public.ecr.aws', () => {
 
   test('a missing repository and a missing tag are not found', async () => {
     for (const ref of [`${ECR_PUBLIC_HOST}/berth/nothing:v1`, `${ECR_PUBLIC_HOST}/${REPO}:nope`]) {
-      const err = await net
+      const err = await run.net
         .client()
         .resolve(parseReference(ref))
         .catch((e: unknown) => e);
@@ -141,28 +124,28 @@ describe('public.ecr.aws', () => {
 
   test('CloudFront refuses a forwarded Authorization with S3 XML, and an expired URL', async () => {
     const token = await anonymousToken();
-    const res = await rawEmulated(net, ECR_PUBLIC_HOST, `/v2/${REPO}/blobs/${image.blobs[1]}`, {
+    const res = await rawEmulated(run.net, ECR_PUBLIC_HOST, `/v2/${REPO}/blobs/${image.blobs[1]}`, {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(res.status).toBe(307);
     const location = new URL(res.headers.get('location')!);
     expect(location.host).toBe(ECR_CDN_HOST);
     const path = location.pathname + location.search;
-    const twice = await rawEmulated(net, ECR_CDN_HOST, path, {
+    const twice = await rawEmulated(run.net, ECR_CDN_HOST, path, {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(twice.status).toBe(400);
     expect(twice.body.toString()).toContain('Only one auth mechanism allowed');
-    net.advance(11 * 60_000);
+    run.net.advance(11 * 60_000);
     try {
-      expect((await rawEmulated(net, ECR_CDN_HOST, path)).status).toBe(403);
+      expect((await rawEmulated(run.net, ECR_CDN_HOST, path)).status).toBe(403);
     } finally {
-      net.advance(-11 * 60_000);
+      run.net.advance(-11 * 60_000);
     }
   });
 
   test('HEAD on a blob is 401 even with a token', async () => {
-    const res = await rawEmulated(net, ECR_PUBLIC_HOST, `/v2/${REPO}/blobs/${image.blobs[1]}`, {
+    const res = await rawEmulated(run.net, ECR_PUBLIC_HOST, `/v2/${REPO}/blobs/${image.blobs[1]}`, {
       method: 'HEAD',
       headers: { authorization: `Bearer ${await anonymousToken()}` },
     });
@@ -172,7 +155,7 @@ describe('public.ecr.aws', () => {
   test('a token that covers only the scopes asked still pulls: Berth asks for the repository too', async () => {
     opts.tokenScope = 'repository';
     try {
-      await pullAll(net.client(), `${ECR_PUBLIC_HOST}/${REPO}:t001`);
+      await fetchChecked(run.net.client(), `${ECR_PUBLIC_HOST}/${REPO}:t001`);
     } finally {
       delete opts.tokenScope;
     }
@@ -181,12 +164,13 @@ describe('public.ecr.aws', () => {
   test('the anonymous throttle: a 429 without Retry-After is retried; signed in there is none', async () => {
     opts.anonymousPullsPerSecond = 1;
     try {
-      const client = net.client();
+      const client = run.net.client();
       const ref = parseReference(`${ECR_PUBLIC_HOST}/${REPO}:latest`);
       await client.resolve(ref);
-      const from = emulator().log.length;
+      const from = run.emulator().log.length;
       const results = await Promise.allSettled([client.resolve(ref), client.resolve(ref)]);
-      const limited = emulator()
+      const limited = run
+        .emulator()
         .log.slice(from)
         .filter((r) => r.status === 429);
       expect(limited.length).toBeGreaterThan(0);
@@ -198,7 +182,7 @@ describe('public.ecr.aws', () => {
           );
         }
       }
-      const signedIn = net.client({ username: 'AWS', password: 'ecr-public-auth-token' });
+      const signedIn = run.net.client({ username: 'AWS', password: 'ecr-public-auth-token' });
       await Promise.all([signedIn.resolve(ref), signedIn.resolve(ref), signedIn.resolve(ref)]);
     } finally {
       delete opts.anonymousPullsPerSecond;
@@ -206,7 +190,7 @@ describe('public.ecr.aws', () => {
   });
 
   test('a wrong sign-in is refused in words that say so', async () => {
-    const err = await net
+    const err = await run.net
       .client({ username: 'AWS', password: 'stale' })
       .resolve(parseReference(`${ECR_PUBLIC_HOST}/${REPO}:latest`))
       .catch((e: unknown) => e);
@@ -217,7 +201,7 @@ describe('public.ecr.aws', () => {
 
 async function anonymousToken(): Promise<string> {
   const res = await rawEmulated(
-    net,
+    run.net,
     ECR_PUBLIC_HOST,
     `/token/?service=public.ecr.aws&scope=repository:${REPO}:pull`,
   );
@@ -228,9 +212,10 @@ describe('an expired signed URL', () => {
   test('is refused by CloudFront, asked for again, and the pull never notices', async () => {
     opts.expireNext = 1;
     try {
-      const from = emulator().log.length;
-      await pullAll(net.client(), `${ECR_PUBLIC_HOST}/${REPO}:latest`);
-      const refused = emulator()
+      const from = run.emulator().log.length;
+      await fetchChecked(run.net.client(), `${ECR_PUBLIC_HOST}/${REPO}:latest`);
+      const refused = run
+        .emulator()
         .log.slice(from)
         .filter((r) => r.host === ECR_CDN_HOST && r.status >= 400);
       expect(refused).toHaveLength(1);

@@ -2,63 +2,42 @@
 // proxy: public content with no token, the unquoted `service=gcr.io` challenge (and the older
 // quoted one), sign-in for a private repository, the 302 to a signed Cloud Storage URL that
 // expires, the GCR tag-list fields, and no referrers API (the tag schema answers instead).
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { parseReference } from '../../src/lib/reference/reference.ts';
 import { RegistryError } from '../../src/lib/registry/errors.ts';
 import { listReferrers } from '../../src/lib/registry/referrers.ts';
 import { listTags } from '../../src/lib/registry/tags.ts';
 import { type GcrOptions, gcr, GCS_HOST } from '../harness/internet/gcr.ts';
 import {
-  type LocalInternet,
   type SeededImage,
   rawEmulated,
   seedImage,
   seedReferrer,
-  startLocalInternet,
+  useLocalInternet,
 } from '../harness/internet/common-emu-b-local.ts';
-import { sha256Bytes } from '../harness/oci.ts';
+import { fetchChecked } from '../harness/internet/pulls.ts';
 
-let net: LocalInternet;
 let image: SeededImage;
 let referrer: { digest: string };
 const users = { _json_key: '{"type":"service_account"}', oauth2accesstoken: 'ya29.emulated' };
 /** Read by the emulator on every request: tests switch the unconfirmed facts here. */
 const opts: GcrOptions = { users };
 
-beforeAll(async () => {
-  net = await startLocalInternet((ctx) => [gcr(ctx, opts)]);
-  image = await seedImage(net.backend, 'gcr/berth-proj/app', ['v1', 'v2', 'latest']);
-  await seedImage(net.backend, 'gcr/berth-proj/private/app', ['v1'], 'private bytes\n');
-  referrer = await seedReferrer(net.backend, 'gcr/berth-proj/app', image);
-}, 60_000);
-
-afterAll(async () => {
-  await net?.close();
-});
-
-async function pullAll(client: ReturnType<LocalInternet['client']>, ref: string) {
-  const r = parseReference(ref);
-  const resolved = await client.resolve(r);
-  const manifest = JSON.parse(new TextDecoder().decode(resolved.bytes)) as {
-    config: { digest: string; size: number; mediaType: string };
-    layers: Array<{ digest: string; size: number; mediaType: string }>;
-  };
-  for (const d of [manifest.config, ...manifest.layers]) {
-    const res = await client.fetchBlob(r, d);
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    expect(sha256Bytes(bytes)).toBe(d.digest);
-  }
-  return resolved;
-}
-
-const emulator = () => net.emulators[0]!;
+const run = useLocalInternet(
+  (ctx) => [gcr(ctx, opts)],
+  async (net) => {
+    image = await seedImage(net.backend, 'gcr/berth-proj/app', ['v1', 'v2', 'latest']);
+    await seedImage(net.backend, 'gcr/berth-proj/private/app', ['v1'], 'private bytes\n');
+    referrer = await seedReferrer(net.backend, 'gcr/berth-proj/app', image);
+  },
+);
 
 describe('gcr.io', () => {
   test('a public image pulls with no token at all, blobs from a signed Cloud Storage URL without Authorization', async () => {
-    const from = emulator().log.length;
-    const resolved = await pullAll(net.client(), 'gcr.io/berth-proj/app:v1');
+    const from = run.emulator().log.length;
+    const resolved = await fetchChecked(run.net.client(), 'gcr.io/berth-proj/app:v1');
     expect(resolved.descriptor.digest).toBe(image.digest);
-    const seen = emulator().log.slice(from);
+    const seen = run.emulator().log.slice(from);
     expect(seen.some((r) => r.url.startsWith('/v2/token'))).toBe(false);
     const storage = seen.filter((r) => r.host === GCS_HOST);
     expect(storage.length).toBe(2);
@@ -69,17 +48,17 @@ describe('gcr.io', () => {
   });
 
   test('the /v2/ challenge carries an unquoted service and no scope', async () => {
-    const res = await rawEmulated(net, 'gcr.io', '/v2/');
+    const res = await rawEmulated(run.net, 'gcr.io', '/v2/');
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toBe(
       'Bearer realm="https://gcr.io/v2/token",service=gcr.io',
     );
-    const challenges = await net.client().ping('gcr.io');
+    const challenges = await run.net.client().ping('gcr.io');
     expect(challenges[0]?.params).toEqual({ realm: 'https://gcr.io/v2/token', service: 'gcr.io' });
   });
 
   test('a private repository needs a sign-in; with it the pull works, without it the error says to sign in', async () => {
-    const err = await net
+    const err = await run.net
       .client()
       .resolve(parseReference('gcr.io/berth-proj/private/app:v1'))
       .catch((e: unknown) => e);
@@ -87,10 +66,10 @@ describe('gcr.io', () => {
     expect((err as RegistryError).kind).toBe('unauthorized');
     expect((err as RegistryError).message).toMatch(/sign in/i);
 
-    const signedIn = net.client({ username: 'oauth2accesstoken', password: 'ya29.emulated' });
-    await pullAll(signedIn, 'gcr.io/berth-proj/private/app:v1');
+    const signedIn = run.net.client({ username: 'oauth2accesstoken', password: 'ya29.emulated' });
+    await fetchChecked(signedIn, 'gcr.io/berth-proj/private/app:v1');
 
-    const wrong = await net
+    const wrong = await run.net
       .client({ username: 'oauth2accesstoken', password: 'nope' })
       .resolve(parseReference('gcr.io/berth-proj/private/app:v1'))
       .catch((e: unknown) => e);
@@ -99,28 +78,28 @@ describe('gcr.io', () => {
   });
 
   test('the token endpoint refuses the OAuth POST with 404, as containerd notes', async () => {
-    const res = await rawEmulated(net, 'gcr.io', '/v2/token', { method: 'POST' });
+    const res = await rawEmulated(run.net, 'gcr.io', '/v2/token', { method: 'POST' });
     expect(res.status).toBe(404);
   });
 
   test('tags come all at once with the GCR fields, and the tag schema stands in for referrers', async () => {
     const ref = parseReference('gcr.io/berth-proj/app');
-    const tags = await listTags(net.client(), ref);
+    const tags = await listTags(run.net.client(), ref);
     expect(tags.filter((t) => !t.startsWith('sha256-')).sort()).toEqual(['latest', 'v1', 'v2']);
-    const raw = await rawEmulated(net, 'gcr.io', '/v2/berth-proj/app/tags/list');
+    const raw = await rawEmulated(run.net, 'gcr.io', '/v2/berth-proj/app/tags/list');
     const doc = JSON.parse(raw.body.toString()) as {
       manifest: Record<string, { tag: string[]; imageSizeBytes: string; timeUploadedMs: string }>;
     };
     expect(doc.manifest[image.digest]?.tag.sort()).toEqual(['latest', 'v1', 'v2']);
     expect(typeof doc.manifest[image.digest]?.imageSizeBytes).toBe('string');
 
-    const referrers = await listReferrers(net.client(), ref, image.digest);
+    const referrers = await listReferrers(run.net.client(), ref, image.digest);
     expect(referrers.via).toBe('tag-schema');
     expect(referrers.descriptors.map((d) => d.digest)).toEqual([referrer.digest]);
   });
 
   test('a missing repository is not found, and says so', async () => {
-    const err = await net
+    const err = await run.net
       .client()
       .resolve(parseReference('gcr.io/berth-proj/nothing:v1'))
       .catch((e: unknown) => e);
@@ -130,39 +109,39 @@ describe('gcr.io', () => {
 
   test('an expired signed URL is refused by Cloud Storage, and a forwarded Authorization too', async () => {
     const blob = image.blobs[1]!;
-    const redirect = await rawEmulated(net, 'gcr.io', `/v2/berth-proj/app/blobs/${blob}`);
+    const redirect = await rawEmulated(run.net, 'gcr.io', `/v2/berth-proj/app/blobs/${blob}`);
     expect(redirect.status).toBe(302);
     const location = new URL(redirect.headers.get('location')!);
     expect(location.host).toBe(GCS_HOST);
     const path = location.pathname + location.search;
-    const withAuth = await rawEmulated(net, GCS_HOST, path, {
+    const withAuth = await rawEmulated(run.net, GCS_HOST, path, {
       headers: { authorization: 'Bearer x' },
     });
     expect(withAuth.status).toBe(400);
     expect(withAuth.body.toString()).toContain('InvalidArgument');
-    net.advance(11 * 60_000);
+    run.net.advance(11 * 60_000);
     try {
-      const expired = await rawEmulated(net, GCS_HOST, path);
+      const expired = await rawEmulated(run.net, GCS_HOST, path);
       expect(expired.status).toBe(400);
       expect(expired.body.toString()).toContain('ExpiredToken');
       // A fresh redirect is signed anew and works.
-      await pullAll(net.client(), 'gcr.io/berth-proj/app:v1');
+      await fetchChecked(run.net.client(), 'gcr.io/berth-proj/app:v1');
     } finally {
-      net.advance(-11 * 60_000);
+      run.net.advance(-11 * 60_000);
     }
   });
 
   test('a registry that is down reads as unreachable', async () => {
-    net.down.add('gcr.io');
+    run.net.down.add('gcr.io');
     try {
-      const err = await net
+      const err = await run.net
         .client()
         .resolve(parseReference('gcr.io/berth-proj/app:v1'))
         .catch((e: unknown) => e);
       expect((err as RegistryError).kind).toBe('unreachable');
       expect((err as RegistryError).message).toMatch(/gcr\.io/);
     } finally {
-      net.down.delete('gcr.io');
+      run.net.down.delete('gcr.io');
     }
   });
 });
@@ -177,20 +156,21 @@ describe('gcr.io, in the older or unconfirmed forms', () => {
       tagPaging: 'link-relative',
     } satisfies GcrOptions);
     try {
-      const raw = await rawEmulated(net, 'gcr.io', '/v2/');
+      const raw = await rawEmulated(run.net, 'gcr.io', '/v2/');
       expect(raw.rawHeaders).toContain('Www-Authenticate');
       expect(raw.headers.get('www-authenticate')).toBe(
         'Bearer realm="https://gcr.io/v2/token",service="gcr.io"',
       );
-      const from = emulator().log.length;
-      const client = net.client();
-      await pullAll(client, 'gcr.io/berth-proj/app:v2');
+      const from = run.emulator().log.length;
+      const client = run.net.client();
+      await fetchChecked(client, 'gcr.io/berth-proj/app:v2');
       expect(
-        emulator()
+        run
+          .emulator()
           .log.slice(from)
           .some((r) => r.url.startsWith('/v2/token?')),
       ).toBe(true);
-      const paged = await rawEmulated(net, 'gcr.io', '/v2/berth-proj/app/tags/list?n=1', {
+      const paged = await rawEmulated(run.net, 'gcr.io', '/v2/berth-proj/app/tags/list?n=1', {
         headers: { authorization: 'Bearer nothing' },
       });
       expect(paged.status).toBe(401);
@@ -212,14 +192,14 @@ describe('gcr.io, in the older or unconfirmed forms', () => {
   test('a missing repository answered like a private one reads as a sign-in problem', async () => {
     opts.missing = 'unauthorized';
     try {
-      const err = await net
+      const err = await run.net
         .client()
         .resolve(parseReference('gcr.io/berth-proj/nothing:v1'))
         .catch((e: unknown) => e);
       expect((err as RegistryError).kind).toBe('unauthorized');
       expect((err as RegistryError).message).toMatch(/sign in/i);
       // Signed in, the repository is plainly not there.
-      const signedIn = await net
+      const signedIn = await run.net
         .client({ username: 'oauth2accesstoken', password: 'ya29.emulated' })
         .resolve(parseReference('gcr.io/berth-proj/nothing:v1'))
         .catch((e: unknown) => e);
@@ -234,9 +214,10 @@ describe('an expired signed URL', () => {
   test('is refused by gcr.io, asked for again, and the pull never notices', async () => {
     opts.expireNext = 1;
     try {
-      const from = emulator().log.length;
-      await pullAll(net.client(), 'gcr.io/berth-proj/app:v1');
-      const refused = emulator()
+      const from = run.emulator().log.length;
+      await fetchChecked(run.net.client(), 'gcr.io/berth-proj/app:v1');
+      const refused = run
+        .emulator()
         .log.slice(from)
         .filter((r) => r.host === GCS_HOST && r.status >= 400);
       expect(refused).toHaveLength(1);

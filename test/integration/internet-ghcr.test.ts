@@ -4,20 +4,18 @@
 // expires, relative Link pages, and the referrers tag fallback.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { MediaType } from '../../src/lib/oci/mediatypes.ts';
-import { allPlatforms } from '../../src/lib/oci/platform.ts';
-import { pullImage } from '../../src/lib/pull/pull.ts';
 import { parseReference } from '../../src/lib/reference/reference.ts';
 import { RegistryError } from '../../src/lib/registry/errors.ts';
 import { listReferrers } from '../../src/lib/registry/referrers.ts';
 import { listTags } from '../../src/lib/registry/tags.ts';
-import { memoryStore } from '../../src/lib/store/memory.ts';
-import { digestOf, rejection } from '../harness/berth.ts';
+import { rejection } from '../harness/berth.ts';
 import {
   GHCR_BLOB_HOST,
   GHCR_PLACEHOLDER_SCOPE,
   GhcrEmulator,
   ghcrEmulator,
 } from '../harness/internet/ghcr.ts';
+import { pullChecked } from '../harness/internet/pulls.ts';
 import {
   buildSeed,
   pushSeed,
@@ -48,22 +46,6 @@ afterAll(async () => {
 function reset() {
   ghcr.control('reset', undefined);
   ghcr.log.length = 0;
-}
-
-/** A pull of every platform into a fresh in-memory store; every stored blob is hashed again. */
-async function pullAll(name: string, credentials?: typeof user) {
-  const store = memoryStore();
-  const pulled = await pullImage(parseReference(name), allPlatforms, {
-    client: net.client(credentials),
-    store,
-    signal: new AbortController().signal,
-    onProgress: () => {},
-    pieceSize: 16 << 10,
-  });
-  for (const { digest } of await store.content.list()) {
-    expect(await digestOf(await store.content.read(digest)), digest).toBe(digest);
-  }
-  return { pulled, store };
 }
 
 const raw = (url: string, headers: Record<string, string> = {}) => net.fetch(url, { headers });
@@ -209,7 +191,7 @@ describe('ghcr.io: the answers themselves', () => {
 describe('ghcr.io through Berth', () => {
   test('a public image pulls, every platform, with no Authorization reaching the blob host', async () => {
     reset();
-    const { pulled } = await pullAll('ghcr.io/berth-org/app:v1');
+    const { pulled } = await pullChecked(net.client(), 'ghcr.io/berth-org/app:v1');
     expect(pulled.image.target.digest).toBe(seed.index.digest);
     const blobHost = ghcr.log.filter((r) => r.host === GHCR_BLOB_HOST);
     expect(blobHost.length).toBeGreaterThan(0);
@@ -275,7 +257,7 @@ describe('ghcr.io through Berth', () => {
 
   test('a private package with credentials pulls; wrong credentials are named as such', async () => {
     reset();
-    const { pulled } = await pullAll('ghcr.io/berth-org/private:v1', user);
+    const { pulled } = await pullChecked(net.client(user), 'ghcr.io/berth-org/private:v1');
     expect(pulled.image.target.digest).toBe(seed.index.digest);
     const tokenRequest = ghcr.log.find((r) => r.url.startsWith('/token'))!;
     expect(tokenRequest.headers.authorization).toMatch(/^Basic /);

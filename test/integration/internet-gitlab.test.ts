@@ -5,14 +5,11 @@
 // never granted.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { MediaType } from '../../src/lib/oci/mediatypes.ts';
-import { allPlatforms } from '../../src/lib/oci/platform.ts';
-import { pullImage } from '../../src/lib/pull/pull.ts';
 import { parseReference } from '../../src/lib/reference/reference.ts';
 import { RegistryError } from '../../src/lib/registry/errors.ts';
 import { listReferrers } from '../../src/lib/registry/referrers.ts';
 import { listTags } from '../../src/lib/registry/tags.ts';
-import { memoryStore } from '../../src/lib/store/memory.ts';
-import { digestOf, rejection } from '../harness/berth.ts';
+import { rejection } from '../harness/berth.ts';
 import {
   GCS_HOST,
   GITLAB_CDN_HOST,
@@ -20,6 +17,7 @@ import {
   GitlabEmulator,
   gitlabEmulator,
 } from '../harness/internet/gitlab.ts';
+import { pullChecked } from '../harness/internet/pulls.ts';
 import {
   buildSeed,
   pushSeed,
@@ -53,21 +51,6 @@ function reset() {
 }
 
 const blobHosts: string[] = [GITLAB_CDN_HOST, GCS_HOST];
-
-async function pullAll(name: string, credentials?: typeof user) {
-  const store = memoryStore();
-  const pulled = await pullImage(parseReference(name), allPlatforms, {
-    client: net.client(credentials),
-    store,
-    signal: new AbortController().signal,
-    onProgress: () => {},
-    pieceSize: 16 << 10,
-  });
-  for (const { digest } of await store.content.list()) {
-    expect(await digestOf(await store.content.read(digest)), digest).toBe(digest);
-  }
-  return pulled;
-}
 
 async function token(scope: string, auth?: string, service = 'container_registry') {
   const res = await net.fetch(
@@ -171,7 +154,10 @@ describe('registry.gitlab.com through Berth', () => {
     test(`a public project's image pulls, blobs from ${blobHost} with no Authorization`, async () => {
       reset();
       gitlab.control('set', { blobHost });
-      const pulled = await pullAll('registry.gitlab.com/berth-group/app:main');
+      const { pulled } = await pullChecked(
+        net.client(),
+        'registry.gitlab.com/berth-group/app:main',
+      );
       expect(pulled.image.target.digest).toBe(seed.index.digest);
       const tokens = gitlab.log.filter((r) => r.host === GITLAB_HOST);
       expect(tokens.length).toBe(1);
@@ -220,7 +206,10 @@ describe('registry.gitlab.com through Berth', () => {
 
   test('a private project with a personal access token pulls; a wrong one is named', async () => {
     reset();
-    const pulled = await pullAll('registry.gitlab.com/berth-group/private:v2.0.0', user);
+    const { pulled } = await pullChecked(
+      net.client(user),
+      'registry.gitlab.com/berth-group/private:v2.0.0',
+    );
     expect(pulled.image.target.digest).toBe(seed.index.digest);
     const tokenRequest = gitlab.log.find((r) => r.host === GITLAB_HOST)!;
     expect(tokenRequest.url).toContain('account=berth-user');

@@ -4,7 +4,7 @@
 // public and private projects and sign-in, the 401 for a repository that does not exist, the
 // empty tag list for one, Link pagination, the referrers API, the catalog behind its own
 // scope, and blobs served directly or by 307 to S3.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { parseReference } from '../../src/lib/reference/reference.ts';
 import { RegistryError } from '../../src/lib/registry/errors.ts';
 import { listReferrers } from '../../src/lib/registry/referrers.ts';
@@ -16,16 +16,14 @@ import {
   harbor,
 } from '../harness/internet/harbor.ts';
 import {
-  type LocalInternet,
   type SeededImage,
   rawEmulated,
   seedImage,
   seedReferrer,
-  startLocalInternet,
+  useLocalInternet,
 } from '../harness/internet/common-emu-b-local.ts';
-import { sha256Bytes } from '../harness/oci.ts';
+import { fetchChecked } from '../harness/internet/pulls.ts';
 
-let net: LocalInternet;
 let image: SeededImage;
 let referrer: { digest: string };
 const opts: HarborOptions = {
@@ -39,33 +37,15 @@ const alice = { username: 'alice', password: 'alice-secret' };
 const REPO = 'library/app';
 const TAGS = ['1.0', '1.1', '2.0', 'latest', 'stable'];
 
-beforeAll(async () => {
-  net = await startLocalInternet((ctx) => [harbor(ctx, opts)]);
-  image = await seedImage(net.backend, `harbor/${REPO}`, TAGS);
-  await seedImage(net.backend, 'harbor/team/secret', ['v1'], 'team only\n');
-  await seedImage(net.backend, 'harbor/library/other', ['v1'], 'other\n');
-  referrer = await seedReferrer(net.backend, `harbor/${REPO}`, image);
-}, 60_000);
-
-afterAll(async () => {
-  await net?.close();
-});
-
-const emulator = () => net.emulators[0]!;
-
-async function pullAll(client: ReturnType<LocalInternet['client']>, ref: string) {
-  const r = parseReference(ref);
-  const resolved = await client.resolve(r);
-  const manifest = JSON.parse(new TextDecoder().decode(resolved.bytes)) as {
-    config: { digest: string; size: number; mediaType: string };
-    layers: Array<{ digest: string; size: number; mediaType: string }>;
-  };
-  for (const d of [manifest.config, ...manifest.layers]) {
-    const res = await client.fetchBlob(r, d);
-    expect(sha256Bytes(new Uint8Array(await res.arrayBuffer()))).toBe(d.digest);
-  }
-  return resolved;
-}
+const run = useLocalInternet(
+  (ctx) => [harbor(ctx, opts)],
+  async (net) => {
+    image = await seedImage(net.backend, `harbor/${REPO}`, TAGS);
+    await seedImage(net.backend, 'harbor/team/secret', ['v1'], 'team only\n');
+    await seedImage(net.backend, 'harbor/library/other', ['v1'], 'other\n');
+    referrer = await seedReferrer(net.backend, `harbor/${REPO}`, image);
+  },
+);
 
 const failure = (p: Promise<unknown>) =>
   p.then(
@@ -75,10 +55,10 @@ const failure = (p: Promise<unknown>) =>
 
 describe('Harbor', () => {
   test('/v2 redirects to /v2/, which challenges in Go header case with the doubled message', async () => {
-    const slashless = await rawEmulated(net, HARBOR_HOST, '/v2');
+    const slashless = await rawEmulated(run.net, HARBOR_HOST, '/v2');
     expect(slashless.status).toBe(301);
     expect(slashless.headers.get('location')).toBe(`https://${HARBOR_HOST}/v2/`);
-    const res = await rawEmulated(net, HARBOR_HOST, '/v2/');
+    const res = await rawEmulated(run.net, HARBOR_HOST, '/v2/');
     expect(res.status).toBe(401);
     expect(res.rawHeaders).toContain('Www-Authenticate');
     expect(res.rawHeaders).toContain('Set-Cookie');
@@ -91,10 +71,10 @@ describe('Harbor', () => {
   });
 
   test('a public project pulls anonymously with a token; blobs are served directly', async () => {
-    const from = emulator().log.length;
-    const resolved = await pullAll(net.client(), `${HARBOR_HOST}/${REPO}:latest`);
+    const from = run.emulator().log.length;
+    const resolved = await fetchChecked(run.net.client(), `${HARBOR_HOST}/${REPO}:latest`);
     expect(resolved.descriptor.digest).toBe(image.digest);
-    const seen = emulator().log.slice(from);
+    const seen = run.emulator().log.slice(from);
     expect(seen.filter((r) => r.url.startsWith('/service/token?')).length).toBe(1);
     expect(seen.some((r) => r.host === HARBOR_S3_HOST)).toBe(false);
   });
@@ -102,7 +82,7 @@ describe('Harbor', () => {
   test('a token gzipped even though the proxy asked for identity is still read', async () => {
     opts.gzipToken = 'always';
     try {
-      await pullAll(net.client(), `${HARBOR_HOST}/${REPO}:1.0`);
+      await fetchChecked(run.net.client(), `${HARBOR_HOST}/${REPO}:1.0`);
     } finally {
       delete opts.gzipToken;
     }
@@ -110,13 +90,13 @@ describe('Harbor', () => {
 
   test('a private project: anonymously a sign-in is asked for; a member pulls; a non-member is refused', async () => {
     const anon = await failure(
-      net.client().resolve(parseReference(`${HARBOR_HOST}/team/secret:v1`)),
+      run.net.client().resolve(parseReference(`${HARBOR_HOST}/team/secret:v1`)),
     );
     expect(anon?.kind).toBe('unauthorized');
     expect(anon?.message).toMatch(/sign in/i);
-    await pullAll(net.client(alice), `${HARBOR_HOST}/team/secret:v1`);
+    await fetchChecked(run.net.client(alice), `${HARBOR_HOST}/team/secret:v1`);
     const bob = await failure(
-      net
+      run.net
         .client({ username: 'bob', password: 'bob-secret' })
         .resolve(parseReference(`${HARBOR_HOST}/team/secret:v1`)),
     );
@@ -127,7 +107,7 @@ describe('Harbor', () => {
     expect(bob?.message).toMatch(/not found, or private/);
     expect(bob?.message).not.toMatch(/refused/);
     const wrong = await failure(
-      net
+      run.net
         .client({ username: 'alice', password: 'nope' })
         .resolve(parseReference(`${HARBOR_HOST}/team/secret:v1`)),
     );
@@ -137,34 +117,37 @@ describe('Harbor', () => {
 
   test('a repository that does not exist is a 401 with its detail, even with a token; its tag list is empty', async () => {
     const err = await failure(
-      net.client().resolve(parseReference(`${HARBOR_HOST}/library/nothing:v1`)),
+      run.net.client().resolve(parseReference(`${HARBOR_HOST}/library/nothing:v1`)),
     );
     expect(err?.status).toBe(401);
     expect(err?.message).toContain('library/nothing');
     expect(err?.message).toMatch(/not found, or private/);
-    const tags = await listTags(net.client(), parseReference(`${HARBOR_HOST}/library/nothing`));
+    const tags = await listTags(run.net.client(), parseReference(`${HARBOR_HOST}/library/nothing`));
     expect(tags).toEqual([]);
   });
 
   test('a missing tag is a 404 not found', async () => {
-    const err = await failure(net.client().resolve(parseReference(`${HARBOR_HOST}/${REPO}:nope`)));
+    const err = await failure(
+      run.net.client().resolve(parseReference(`${HARBOR_HOST}/${REPO}:nope`)),
+    );
     expect(err?.kind).toBe('not-found');
     expect(err?.message).toContain(`artifact ${REPO}:nope not found`);
   });
 
   test('tags page by Link; the tag schema tags are not listed; referrers come from the API', async () => {
-    const from = emulator().log.length;
-    const tags = await listTags(net.client(), parseReference(`${HARBOR_HOST}/${REPO}`), {
+    const from = run.emulator().log.length;
+    const tags = await listTags(run.net.client(), parseReference(`${HARBOR_HOST}/${REPO}`), {
       pageSize: 2,
     });
     expect(tags).toEqual([...TAGS].sort());
     expect(
-      emulator()
+      run
+        .emulator()
         .log.slice(from)
         .filter((r) => r.url.includes('/tags/list') && r.status === 200).length,
     ).toBe(3);
     const referrers = await listReferrers(
-      net.client(),
+      run.net.client(),
       parseReference(`${HARBOR_HOST}/${REPO}`),
       image.digest,
     );
@@ -173,12 +156,12 @@ describe('Harbor', () => {
   });
 
   test('the catalog needs a token for registry:catalog:*, granted to signed-in users, paged by Link', async () => {
-    const anon = await rawEmulated(net, HARBOR_HOST, '/v2/_catalog');
+    const anon = await rawEmulated(run.net, HARBOR_HOST, '/v2/_catalog');
     expect(anon.status).toBe(401);
     expect(anon.headers.get('www-authenticate')).toContain('scope="registry:catalog:*"');
     const basic = `Basic ${Buffer.from('alice:alice-secret').toString('base64')}`;
     const tokenRes = await rawEmulated(
-      net,
+      run.net,
       HARBOR_HOST,
       '/service/token?service=harbor-registry&scope=registry:catalog:*',
       {
@@ -192,14 +175,14 @@ describe('Harbor', () => {
     };
     expect(expires_in).toBe(1800);
     expect(issued_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-    const page1 = await rawEmulated(net, HARBOR_HOST, '/v2/_catalog?n=2', {
+    const page1 = await rawEmulated(run.net, HARBOR_HOST, '/v2/_catalog?n=2', {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(JSON.parse(page1.body.toString())).toEqual({
       repositories: ['library/app', 'library/other'],
     });
     expect(page1.headers.get('link')).toBe('</v2/_catalog?last=library%2Fother&n=2>; rel="next"');
-    const page2 = await rawEmulated(net, HARBOR_HOST, '/v2/_catalog?last=library%2Fother&n=2', {
+    const page2 = await rawEmulated(run.net, HARBOR_HOST, '/v2/_catalog?last=library%2Fother&n=2', {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(JSON.parse(page2.body.toString())).toEqual({ repositories: ['team/secret'] });
@@ -208,21 +191,22 @@ describe('Harbor', () => {
   test('with S3 storage, blobs are a 307 to a presigned URL that gets no Authorization and expires', async () => {
     opts.blobs = 's3';
     try {
-      const from = emulator().log.length;
-      await pullAll(net.client(alice), `${HARBOR_HOST}/team/secret:v1`);
-      const s3 = emulator()
+      const from = run.emulator().log.length;
+      await fetchChecked(run.net.client(alice), `${HARBOR_HOST}/team/secret:v1`);
+      const s3 = run
+        .emulator()
         .log.slice(from)
         .filter((r) => r.host === HARBOR_S3_HOST);
       expect(s3.length).toBe(2);
       expect(s3.every((r) => r.status === 200 && r.headers.authorization === undefined)).toBe(true);
       expect(s3[0]!.url).toContain('X-Amz-Expires=1200');
-      net.advance(21 * 60_000);
+      run.net.advance(21 * 60_000);
       try {
-        expect((await rawEmulated(net, HARBOR_S3_HOST, s3[0]!.url)).status).toBe(403);
+        expect((await rawEmulated(run.net, HARBOR_S3_HOST, s3[0]!.url)).status).toBe(403);
       } finally {
-        net.advance(-21 * 60_000);
+        run.net.advance(-21 * 60_000);
       }
-      const twice = await rawEmulated(net, HARBOR_S3_HOST, s3[0]!.url, {
+      const twice = await rawEmulated(run.net, HARBOR_S3_HOST, s3[0]!.url, {
         headers: { authorization: 'Bearer x' },
       });
       expect(twice.status).toBe(400);
@@ -233,23 +217,25 @@ describe('Harbor', () => {
   });
 
   test('an expired token is refused and Berth fetches a new one', async () => {
-    const client = net.client();
+    const client = run.net.client();
     await client.resolve(parseReference(`${HARBOR_HOST}/${REPO}:2.0`));
-    net.advance(31 * 60_000);
+    run.net.advance(31 * 60_000);
     try {
-      await pullAll(client, `${HARBOR_HOST}/${REPO}:2.0`);
+      await fetchChecked(client, `${HARBOR_HOST}/${REPO}:2.0`);
     } finally {
-      net.advance(-31 * 60_000);
+      run.net.advance(-31 * 60_000);
     }
   });
 
   test('a Harbor that is down reads as unreachable', async () => {
-    net.down.add(HARBOR_HOST);
+    run.net.down.add(HARBOR_HOST);
     try {
-      const err = await failure(net.client().resolve(parseReference(`${HARBOR_HOST}/${REPO}:1.0`)));
+      const err = await failure(
+        run.net.client().resolve(parseReference(`${HARBOR_HOST}/${REPO}:1.0`)),
+      );
       expect(err?.kind).toBe('unreachable');
     } finally {
-      net.down.delete(HARBOR_HOST);
+      run.net.down.delete(HARBOR_HOST);
     }
   });
 });
@@ -259,9 +245,10 @@ describe('an expired signed URL', () => {
     opts.blobs = 's3';
     opts.expireNext = 1;
     try {
-      const from = emulator().log.length;
-      await pullAll(net.client(alice), `${HARBOR_HOST}/team/secret:v1`);
-      const refused = emulator()
+      const from = run.emulator().log.length;
+      await fetchChecked(run.net.client(alice), `${HARBOR_HOST}/team/secret:v1`);
+      const refused = run
+        .emulator()
         .log.slice(from)
         .filter((r) => r.host === HARBOR_S3_HOST && r.status >= 400);
       expect(refused).toHaveLength(1);

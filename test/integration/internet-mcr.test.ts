@@ -3,7 +3,7 @@
 // slash and all) that refuses a forwarded Authorization, an unpaginated tag list and catalog,
 // ACR's wording for a missing tag, the BOM-prefixed Azure XML 404 some tag lists got, a 429
 // on an egress spike, and the two guesses about `/v2/` and about tag lists served from storage.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { parseReference } from '../../src/lib/reference/reference.ts';
 import { RegistryError } from '../../src/lib/registry/errors.ts';
 import { listReferrers } from '../../src/lib/registry/referrers.ts';
@@ -16,58 +16,38 @@ import {
   mcr,
 } from '../harness/internet/mcr.ts';
 import {
-  type LocalInternet,
   type SeededImage,
   putManifest,
   rawEmulated,
   seedImage,
   seedReferrer,
-  startLocalInternet,
+  useLocalInternet,
 } from '../harness/internet/common-emu-b-local.ts';
-import { sha256Bytes } from '../harness/oci.ts';
+import { fetchChecked } from '../harness/internet/pulls.ts';
 
-let net: LocalInternet;
 let image: SeededImage;
 let referrer: { digest: string };
 const opts: McrOptions = {};
 const REPO = 'dotnet/runtime';
 const TAGS = Array.from({ length: 150 }, (_, i) => `8.0.${i}`);
 
-beforeAll(async () => {
-  net = await startLocalInternet((ctx) => [mcr(ctx, opts)]);
-  image = await seedImage(net.backend, `mcr/${REPO}`, ['8.0']);
-  for (const t of TAGS)
-    await putManifest(net.backend, `mcr/${REPO}`, t, image.bytes, image.mediaType);
-  await seedImage(net.backend, 'mcr/dotnet/sdk', ['8.0'], 'sdk\n');
-  referrer = await seedReferrer(net.backend, `mcr/${REPO}`, image);
-}, 60_000);
-
-afterAll(async () => {
-  await net?.close();
-});
-
-const emulator = () => net.emulators[0]!;
-
-async function pullAll(client: ReturnType<LocalInternet['client']>, ref: string) {
-  const r = parseReference(ref);
-  const resolved = await client.resolve(r);
-  const manifest = JSON.parse(new TextDecoder().decode(resolved.bytes)) as {
-    config: { digest: string; size: number; mediaType: string };
-    layers: Array<{ digest: string; size: number; mediaType: string }>;
-  };
-  for (const d of [manifest.config, ...manifest.layers]) {
-    const res = await client.fetchBlob(r, d);
-    expect(sha256Bytes(new Uint8Array(await res.arrayBuffer()))).toBe(d.digest);
-  }
-  return resolved;
-}
+const run = useLocalInternet(
+  (ctx) => [mcr(ctx, opts)],
+  async (net) => {
+    image = await seedImage(net.backend, `mcr/${REPO}`, ['8.0']);
+    for (const t of TAGS)
+      await putManifest(net.backend, `mcr/${REPO}`, t, image.bytes, image.mediaType);
+    await seedImage(net.backend, 'mcr/dotnet/sdk', ['8.0'], 'sdk\n');
+    referrer = await seedReferrer(net.backend, `mcr/${REPO}`, image);
+  },
+);
 
 describe('mcr.microsoft.com', () => {
   test('pulls anonymously; blobs come from the data host by an Azure SAS URL, with no Authorization', async () => {
-    const from = emulator().log.length;
-    const resolved = await pullAll(net.client(), `${MCR_HOST}/${REPO}:8.0`);
+    const from = run.emulator().log.length;
+    const resolved = await fetchChecked(run.net.client(), `${MCR_HOST}/${REPO}:8.0`);
     expect(resolved.descriptor.digest).toBe(image.digest);
-    const seen = emulator().log.slice(from);
+    const seen = run.emulator().log.slice(from);
     expect(seen.every((r) => r.headers.authorization === undefined)).toBe(true);
     const data = seen.filter((r) => r.host === MCR_DATA_HOST);
     expect(data.length).toBe(2);
@@ -76,7 +56,7 @@ describe('mcr.microsoft.com', () => {
   });
 
   test('a range against the data host is a 206', async () => {
-    const res = await net
+    const res = await run.net
       .client()
       .fetchBlob(
         parseReference(`${MCR_HOST}/${REPO}:8.0`),
@@ -88,17 +68,18 @@ describe('mcr.microsoft.com', () => {
   });
 
   test('tags come unpaginated, whatever n Berth asks; the catalog is open and unpaginated', async () => {
-    const from = emulator().log.length;
-    const tags = await listTags(net.client(), parseReference(`${MCR_HOST}/${REPO}`), {
+    const from = run.emulator().log.length;
+    const tags = await listTags(run.net.client(), parseReference(`${MCR_HOST}/${REPO}`), {
       pageSize: 10,
     });
     expect(tags.filter((t) => !t.startsWith('sha256-')).sort()).toEqual(['8.0', ...TAGS].sort());
     expect(
-      emulator()
+      run
+        .emulator()
         .log.slice(from)
         .filter((r) => r.url.includes('/tags/list')).length,
     ).toBe(1);
-    const catalog = await rawEmulated(net, MCR_HOST, '/v2/_catalog?n=1');
+    const catalog = await rawEmulated(run.net, MCR_HOST, '/v2/_catalog?n=1');
     expect(catalog.status).toBe(200);
     expect(JSON.parse(catalog.body.toString())).toEqual({
       repositories: ['dotnet/runtime', 'dotnet/sdk'],
@@ -108,7 +89,7 @@ describe('mcr.microsoft.com', () => {
 
   test('no referrers API: the tag schema answers', async () => {
     const referrers = await listReferrers(
-      net.client(),
+      run.net.client(),
       parseReference(`${MCR_HOST}/${REPO}`),
       image.digest,
     );
@@ -117,13 +98,13 @@ describe('mcr.microsoft.com', () => {
   });
 
   test('a missing tag and a missing repository are not found, in ACR words', async () => {
-    const tag = await net
+    const tag = await run.net
       .client()
       .resolve(parseReference(`${MCR_HOST}/${REPO}:1.1.2`))
       .catch((e: unknown) => e);
     expect((tag as RegistryError).kind).toBe('not-found');
     expect((tag as RegistryError).message).toContain('manifest tagged by "1.1.2" is not found');
-    const repo = await net
+    const repo = await run.net
       .client()
       .resolve(parseReference(`${MCR_HOST}/dotnet/nothing:1`))
       .catch((e: unknown) => e);
@@ -131,30 +112,30 @@ describe('mcr.microsoft.com', () => {
   });
 
   test('the data host refuses a forwarded Authorization and an expired SAS with Azure XML after a BOM', async () => {
-    const res = await rawEmulated(net, MCR_HOST, `/v2/${REPO}/blobs/${image.blobs[1]}`);
+    const res = await rawEmulated(run.net, MCR_HOST, `/v2/${REPO}/blobs/${image.blobs[1]}`);
     expect(res.status).toBe(307);
     const location = new URL(res.headers.get('location')!);
     const path = location.pathname + location.search;
-    const twice = await rawEmulated(net, MCR_DATA_HOST, path, {
+    const twice = await rawEmulated(run.net, MCR_DATA_HOST, path, {
       headers: { authorization: 'Bearer x' },
     });
     expect(twice.status).toBe(400);
     expect(twice.body.subarray(0, 3)).toEqual(Buffer.from([0xef, 0xbb, 0xbf]));
     expect(twice.body.toString()).toContain('InvalidAuthenticationInfo');
-    net.advance(11 * 60_000);
+    run.net.advance(11 * 60_000);
     try {
-      const expired = await rawEmulated(net, MCR_DATA_HOST, path);
+      const expired = await rawEmulated(run.net, MCR_DATA_HOST, path);
       expect(expired.status).toBe(403);
       expect(expired.body.toString()).toContain('AuthenticationFailed');
     } finally {
-      net.advance(-11 * 60_000);
+      run.net.advance(-11 * 60_000);
     }
   });
 
   test('a tag list that got the BOM-prefixed BlobNotFound 404 reads as not found, not as garbage', async () => {
     opts.brokenTagLists = [REPO];
     try {
-      const err = await listTags(net.client(), parseReference(`${MCR_HOST}/${REPO}`)).catch(
+      const err = await listTags(run.net.client(), parseReference(`${MCR_HOST}/${REPO}`)).catch(
         (e: unknown) => e,
       );
       expect((err as RegistryError).kind).toBe('not-found');
@@ -167,7 +148,7 @@ describe('mcr.microsoft.com', () => {
   test('an egress spike: a 429 with no body and no Retry-After reads as a rate limit', async () => {
     opts.throttle = true;
     try {
-      const err = await net
+      const err = await run.net
         .client()
         .resolve(parseReference(`${MCR_HOST}/${REPO}:8.0`))
         .catch((e: unknown) => e);
@@ -185,18 +166,19 @@ describe('mcr.microsoft.com, in the guessed forms', () => {
   test('/v2/ with an ACR challenge: after a ping Berth takes an anonymous token, and pulls', async () => {
     opts.ping = 'acr-challenge';
     try {
-      const client = net.client();
+      const client = run.net.client();
       const challenges = await client.ping(MCR_HOST);
       expect(challenges[0]?.params.realm).toBe(`https://${MCR_HOST}/oauth2/token`);
-      const from = emulator().log.length;
-      await pullAll(client, `${MCR_HOST}/dotnet/sdk:8.0`);
+      const from = run.emulator().log.length;
+      await fetchChecked(client, `${MCR_HOST}/dotnet/sdk:8.0`);
       expect(
-        emulator()
+        run
+          .emulator()
           .log.slice(from)
           .some((r) => r.url.startsWith('/oauth2/token?')),
       ).toBe(true);
       // Without a ping nothing asks for a token at all.
-      await pullAll(net.client(), `${MCR_HOST}/dotnet/sdk:8.0`);
+      await fetchChecked(run.net.client(), `${MCR_HOST}/dotnet/sdk:8.0`);
     } finally {
       delete opts.ping;
     }
@@ -205,15 +187,16 @@ describe('mcr.microsoft.com, in the guessed forms', () => {
   test('tags served from storage by a redirect to a SAS URL, and Go header case', async () => {
     Object.assign(opts, { tagsVia: 'storage', headerCase: 'canonical' } satisfies McrOptions);
     try {
-      const from = emulator().log.length;
-      const tags = await listTags(net.client(), parseReference(`${MCR_HOST}/${REPO}`));
+      const from = run.emulator().log.length;
+      const tags = await listTags(run.net.client(), parseReference(`${MCR_HOST}/${REPO}`));
       expect(tags).toContain('8.0.149');
       expect(
-        emulator()
+        run
+          .emulator()
           .log.slice(from)
           .some((r) => r.host === MCR_FLOW_HOST && r.status === 200),
       ).toBe(true);
-      const raw = await rawEmulated(net, MCR_HOST, '/v2/');
+      const raw = await rawEmulated(run.net, MCR_HOST, '/v2/');
       expect(raw.rawHeaders).toContain('Docker-Distribution-Api-Version');
     } finally {
       delete opts.tagsVia;
@@ -226,9 +209,10 @@ describe('an expired signed URL', () => {
   test('is refused by the Azure data host, asked for again, and the pull never notices', async () => {
     opts.expireNext = 1;
     try {
-      const from = emulator().log.length;
-      await pullAll(net.client(), `${MCR_HOST}/${REPO}:8.0`);
-      const refused = emulator()
+      const from = run.emulator().log.length;
+      await fetchChecked(run.net.client(), `${MCR_HOST}/${REPO}:8.0`);
+      const refused = run
+        .emulator()
         .log.slice(from)
         .filter((r) => r.host === MCR_DATA_HOST && r.status >= 400);
       expect(refused).toHaveLength(1);

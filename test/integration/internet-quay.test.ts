@@ -3,14 +3,11 @@
 // token at all, `true` as text/html on /v2/, 302 FOUND with an HTML body to a CDN whose
 // signature expires, the three tag pagination shapes, a catalog behind a token.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { allPlatforms } from '../../src/lib/oci/platform.ts';
-import { pullImage } from '../../src/lib/pull/pull.ts';
 import { parseReference } from '../../src/lib/reference/reference.ts';
 import { RegistryError } from '../../src/lib/registry/errors.ts';
 import { listReferrers } from '../../src/lib/registry/referrers.ts';
 import { listTags } from '../../src/lib/registry/tags.ts';
-import { memoryStore } from '../../src/lib/store/memory.ts';
-import { digestOf, rejection } from '../harness/berth.ts';
+import { rejection } from '../harness/berth.ts';
 import {
   buildSeed,
   pushSeed,
@@ -18,6 +15,7 @@ import {
   type LocalInternet,
   type Seed,
 } from '../harness/internet/local-emu-a.ts';
+import { pullChecked } from '../harness/internet/pulls.ts';
 import {
   QUAY_CDN_HOSTS,
   QUAY_CLOUDFRONT_HOST,
@@ -54,21 +52,6 @@ function reset() {
 }
 
 const cdnHosts: string[] = [QUAY_CLOUDFRONT_HOST, ...QUAY_CDN_HOSTS];
-
-async function pullAll(name: string, credentials?: typeof robot) {
-  const store = memoryStore();
-  const pulled = await pullImage(parseReference(name), allPlatforms, {
-    client: net.client(credentials),
-    store,
-    signal: new AbortController().signal,
-    onProgress: () => {},
-    pieceSize: 16 << 10,
-  });
-  for (const { digest } of await store.content.list()) {
-    expect(await digestOf(await store.content.read(digest)), digest).toBe(digest);
-  }
-  return pulled;
-}
 
 describe('quay.io: the answers themselves', () => {
   test('/v2/ is 401 with the body `true` as text/html and a challenge with no scope', async () => {
@@ -177,7 +160,7 @@ describe('quay.io through Berth', () => {
     test(`a public image pulls anonymously with no token at all (CDN: ${cdn})`, async () => {
       reset();
       quay.control('set', { cdn });
-      const pulled = await pullAll('quay.io/berth/app:1.0');
+      const { pulled } = await pullChecked(net.client(), 'quay.io/berth/app:1.0');
       expect(pulled.image.target.digest).toBe(seed.index.digest);
       expect(quay.log.filter((r) => r.url.startsWith('/v2/auth'))).toEqual([]);
       expect(quay.log.filter((r) => r.status === 401)).toEqual([]);
@@ -229,7 +212,7 @@ describe('quay.io through Berth', () => {
     test(`a private repository pulls with a robot account${twoChallenges ? ' (Basic and Bearer challenges on one line)' : ''}`, async () => {
       reset();
       quay.control('set', { twoChallenges });
-      const pulled = await pullAll('quay.io/berth/private:2.0', robot);
+      const { pulled } = await pullChecked(net.client(robot), 'quay.io/berth/private:2.0');
       expect(pulled.image.target.digest).toBe(seed.index.digest);
       const token = quay.log.filter((r) => r.url.startsWith('/v2/auth'));
       expect(token.length).toBe(1);

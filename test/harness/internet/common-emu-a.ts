@@ -9,21 +9,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeWebStream } from 'node:stream/web';
 import type { EmulatorContext } from './emulator.ts';
+import { canonicalName, hostOf, type HeaderCase, type HeaderList } from './common.ts';
 
-/** Over HTTP/2 every registry sends lower-case names; older HTTP/1.1 captures show Go's
- * canonical case (`Www-Authenticate`). Clients must not care; the emulators can send either. */
-export type HeaderCase = 'lower' | 'canonical';
-
-export type HeaderList = [string, string][];
-
-/** `www-authenticate` → `Www-Authenticate`, as Go's net/http writes names. */
-export function canonicalName(name: string): string {
-  return name
-    .toLowerCase()
-    .split('-')
-    .map((w) => (w ? w[0]!.toUpperCase() + w.slice(1) : w))
-    .join('-');
-}
+export { canonicalName, errorBody, hostOf, type HeaderCase, type HeaderList } from './common.ts';
 
 export interface Answer {
   status: number;
@@ -70,14 +58,6 @@ export async function send(
   }
 }
 
-/** A registry error body: `{"errors":[{"code","message"[,"detail"]}]}`. `detail` is left out
- * when undefined (GHCR sends none), kept when null (distribution's `"detail":null`). */
-export function errorBody(code: string, message: string, detail?: unknown): string {
-  const entry: Record<string, unknown> = { code, message };
-  if (detail !== undefined) entry.detail = detail;
-  return JSON.stringify({ errors: [entry] });
-}
-
 /** distribution's token-auth detail for a repository pull. */
 export function accessDetail(name: string, action = 'pull') {
   return [{ Type: 'repository', Class: '', Name: name, Action: action }];
@@ -120,11 +100,6 @@ export function routeOf(pathname: string): Route {
 
 export const isValidName = (name: string) => new RegExp(`^${nameRe}$`).test(name);
 export const isDigest = (s: string) => /^sha256:[a-f0-9]{64}$/.test(s);
-
-/** The host a request was sent to, lower case and without a port. */
-export function hostOf(req: IncomingMessage): string {
-  return (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
-}
 
 export function urlOf(req: IncomingMessage): URL {
   return new URL(req.url ?? '/', `https://${hostOf(req) || 'invalid'}`);

@@ -6,6 +6,7 @@
 // by the proxy with Authorization dropped on the way to another host, pagination, referrers)
 // runs as in the browser; only DNS and TLS are left out.
 import http from 'node:http';
+import { afterAll, beforeAll } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -44,6 +45,41 @@ export interface LocalInternet {
   /** Every proxy log line (no queries, no credentials). */
   proxyLog: string[];
   close(): Promise<void>;
+}
+
+/** The local internet of one test file, once its `beforeAll` has run. */
+export interface LocalRun {
+  readonly net: LocalInternet;
+  /** The file's one emulator. */
+  emulator(): Emulator;
+}
+
+/**
+ * Registers the file's beforeAll and afterAll: the local internet with the emulators `make`
+ * returns, then `seed` to push the file's content to the backend; closed after.
+ */
+export function useLocalInternet(
+  make: (ctx: EmulatorContext) => Emulator[],
+  seed: (net: LocalInternet) => Promise<void>,
+): LocalRun {
+  let net: LocalInternet | undefined;
+  beforeAll(async () => {
+    net = await startLocalInternet(make);
+    await seed(net);
+  }, 60_000);
+  afterAll(async () => {
+    await net?.close();
+  });
+  const started = () => {
+    if (!net) throw new Error('the local internet is not started');
+    return net;
+  };
+  return {
+    get net() {
+      return started();
+    },
+    emulator: () => started().emulators[0]!,
+  };
 }
 
 export async function startLocalInternet(

@@ -9,6 +9,9 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { EmulatorContext } from './emulator.ts';
+import { canonicalName, errorBody, type HeaderCase, type HeaderList } from './common.ts';
+
+export { canonicalName, errorBody, hostOf, type HeaderCase, type HeaderList } from './common.ts';
 
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 
@@ -19,21 +22,6 @@ export const ALL_MANIFESTS = [
   'application/vnd.docker.distribution.manifest.v2+json',
   'application/vnd.docker.distribution.manifest.list.v2+json',
 ].join(', ');
-
-/** How header names are spelled on the wire: HTTP/2 and newer captures are lower case, older
- * HTTP/1.1 captures are Go's canonical form (`Www-Authenticate`). Clients must not care. */
-export type HeaderCase = 'lower' | 'canonical';
-
-/** `www-authenticate` → `Www-Authenticate`, as Go's net/http writes it. */
-export function canonicalName(name: string): string {
-  return name
-    .toLowerCase()
-    .split('-')
-    .map((p) => (p ? p[0]!.toUpperCase() + p.slice(1) : p))
-    .join('-');
-}
-
-export type HeaderList = Array<[string, string]>;
 
 /** Writes a whole answer with header names in `headerCase`. A HEAD gets the headers only. */
 export function answer(
@@ -62,18 +50,6 @@ export function writeHead(
     flat.push(headerCase === 'lower' ? n.toLowerCase() : canonicalName(n), v);
   // A flat [name, value, …] array keeps the names exactly as given.
   res.writeHead(status, flat as unknown as OutgoingHttpHeaders);
-}
-
-/** The distribution error body, `{"errors":[…]}`. */
-export function errorBody(code: string, message: string, detail?: unknown): string {
-  return JSON.stringify({
-    errors: [{ code, message, ...(detail !== undefined ? { detail } : {}) }],
-  });
-}
-
-/** Lower-case host name of a request, without a port. */
-export function hostOf(req: IncomingMessage): string {
-  return (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
 }
 
 // ---------------------------------------------------------------------------------------
