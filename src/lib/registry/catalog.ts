@@ -5,11 +5,10 @@
 // to a signed-in user, GitLab never grants the catalog scope, Quay lists only what the caller may
 // see; distribution, Harbor (with a catalog token) and MCR (all at once, unpaginated) do list.
 // A refusal is an answer here, not a failure: the person is told to type a repository instead.
-import { JsonError, parseJsonBounded } from '../json.ts';
 import { isPathComponent, registryApiHost } from '../reference/reference.ts';
 import type { RegistryClient } from './client.ts';
 import { RegistryError } from './errors.ts';
-import { nextLinkTarget, readPage } from './tags.ts';
+import { listPage, nextLinkTarget, readPage } from './tags.ts';
 
 /** A catalog page is read up to this many bytes. MCR sends its whole catalog in one answer,
  * thousands of names; 4 MiB holds about 50 000 of them. */
@@ -212,23 +211,11 @@ export function isRepositoryName(name: string): boolean {
 }
 
 function parseCatalog(bytes: Uint8Array, what: string): string[] {
-  const fail = (m: string): never => {
-    throw new RegistryError(`${what}: ${m}`, 'protocol', 200);
-  };
-  let doc: unknown;
-  try {
-    doc = parseJsonBounded(bytes, { what: 'the catalog', maxBytes: maxCatalogPageBytes });
-  } catch (e) {
-    if (!(e instanceof JsonError)) throw e;
-    return fail(
-      e.kind === 'syntax' || e.kind === 'encoding'
-        ? 'the registry answered with something that is not JSON'
-        : e.message,
-    );
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    return fail('the answer is not a JSON object of the form {"repositories": […]}');
-  }
+  const { doc, fail } = listPage(bytes, what, {
+    name: 'the catalog',
+    maxBytes: maxCatalogPageBytes,
+    form: '{"repositories": […]}',
+  });
   const { repositories } = doc as { repositories?: unknown };
   // An empty registry: distribution answers [], some answer null or leave it out.
   if (repositories === null || repositories === undefined) return [];

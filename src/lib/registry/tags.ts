@@ -111,13 +111,19 @@ export async function readPage(res: Response, limit: number, what: string): Prom
   return bytes;
 }
 
-function parseTagPage(bytes: Uint8Array, what: string): string[] {
+/** A page of a registry's list (tags, the catalog) read as a JSON object, with `fail` to word
+ * what is wrong with it: every failure is a protocol error naming `what`. */
+export function listPage(
+  bytes: Uint8Array,
+  what: string,
+  list: { name: string; maxBytes: number; form: string },
+): { doc: Record<string, unknown>; fail: (m: string) => never } {
   const fail = (m: string): never => {
     throw new RegistryError(`${what}: ${m}`, 'protocol', 200);
   };
   let doc: unknown;
   try {
-    doc = parseJsonBounded(bytes, { what: 'the tag list', maxBytes: maxTagPageBytes });
+    doc = parseJsonBounded(bytes, { what: list.name, maxBytes: list.maxBytes });
   } catch (e) {
     if (!(e instanceof JsonError)) throw e;
     return fail(
@@ -127,8 +133,17 @@ function parseTagPage(bytes: Uint8Array, what: string): string[] {
     );
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    return fail('the answer is not a JSON object of the form {"name": …, "tags": […]}');
+    return fail(`the answer is not a JSON object of the form ${list.form}`);
   }
+  return { doc: doc as Record<string, unknown>, fail };
+}
+
+function parseTagPage(bytes: Uint8Array, what: string): string[] {
+  const { doc, fail } = listPage(bytes, what, {
+    name: 'the tag list',
+    maxBytes: maxTagPageBytes,
+    form: '{"name": …, "tags": […]}',
+  });
   const { name, tags } = doc as { name?: unknown; tags?: unknown };
   if (typeof name !== 'string') return fail('the answer has no "name" string');
   // distribution answers null for a repository whose tags were all deleted.
