@@ -1,9 +1,10 @@
 // The registry and repository views as a person meets them on the registries people use: in
 // Chromium, through Berth's unchanged server, inside one offline internet holding the Docker
-// Hub, MCR and GHCR emulators. MCR lists its catalog; GHCR and Docker Hub refuse it, and the
-// view says so plainly; Docker Hub's `library/alpine` shows its tags with the referrer tag
-// hidden and the pulls left from the ratelimit-* headers, read with HEADs only, no pull spent;
-// a GHCR repository's tags come over its pages of 10.
+// Hub, MCR, GHCR and Harbor emulators. MCR lists its catalog; GHCR, Docker Hub and (to a
+// person not signed in) Harbor refuse it, and the view says so plainly; Docker Hub's
+// `library/alpine` shows its tags with the referrer tag hidden and the pulls left from the
+// ratelimit-* headers, read with HEADs only, no pull spent; a GHCR repository's tags come over
+// its pages of 10.
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
@@ -13,6 +14,7 @@ import {
 } from '../harness/internet/content.ts';
 import { internetSkipReason, startInternet, type Internet } from '../harness/internet/internet.ts';
 import { emulatorSpec, openBerth, putManyTags } from '../harness/internet/page.ts';
+import { HARBOR_HOST } from '../harness/internet/harbor.ts';
 import { MCR_HOST } from '../harness/internet/mcr.ts';
 
 const skip = internetSkipReason();
@@ -31,6 +33,7 @@ beforeAll(async () => {
       emulatorSpec('dockerhub.ts', 'dockerHub'),
       emulatorSpec('mcr.ts', 'mcrEmulator'),
       emulatorSpec('ghcr.ts', 'ghcrEmulator'),
+      emulatorSpec('harbor.ts', 'harborEmulator'),
     ],
   });
   const imgs = await built;
@@ -41,6 +44,7 @@ beforeAll(async () => {
     })(),
     net.copyImage(imgs.layout.dir, imgs.single.layoutTag, 'mcr/dotnet/runtime:8.0'),
     net.copyImage(imgs.layout.dir, imgs.single.layoutTag, 'mcr/dotnet/sdk:8.0'),
+    net.copyImage(imgs.layout.dir, imgs.single.layoutTag, 'harbor/library/app:1.0'),
     (async () => {
       await pushSingleWithSbom(net, imgs, 'ghcr/berth-org/app', 'latest');
       await putManyTags(net, imgs, 'ghcr/berth-org/app', 25);
@@ -81,13 +85,18 @@ describe.skipIf(skip)('browsing the registries people use', () => {
     await p.context().close();
   });
 
-  test('GHCR and Docker Hub refuse the catalog: the view says so plainly', async () => {
-    for (const host of ['ghcr.io', 'docker.io']) {
+  test('GHCR, Docker Hub and (to a person not signed in) Harbor refuse the catalog: the view says so plainly', async () => {
+    // Each answers 401 to a person not signed in, so the view adds that signing in may help.
+    const words = (host: string) =>
+      `${host} does not list its repositories; type a repository name. Some registries list them to a signed-in user only.`;
+    for (const host of ['ghcr.io', 'docker.io', HARBOR_HOST]) {
       const p = await open(`?registry=${host}`);
-      const status = p.getByRole('region').getByRole('status');
+      const status = p.getByRole('region').getByRole('status').first();
       await expect
-        .poll(() => status.first().textContent(), { timeout: 60_000 })
-        .toContain('does not list its repositories; type a repository name.');
+        .poll(async () => (await status.textContent())?.replace(/\s+/g, ' ').trim(), {
+          timeout: 60_000,
+        })
+        .toBe(words(host));
       expect(await p.getByRole('alert').count()).toBe(0);
       await p.context().close();
     }
