@@ -17,7 +17,12 @@ import {
 import type { Descriptor } from '../../lib/oci/types.ts';
 import { parseManifestDocument } from '../../lib/oci/validate.ts';
 import { type FetchContext, fetchDescriptor, ingestBytes } from '../../lib/pull/fetch.ts';
-import { parseReference, parseRegistry } from '../../lib/reference/reference.ts';
+import {
+  parseReference,
+  parseRegistry,
+  registryApiHost,
+  type Reference,
+} from '../../lib/reference/reference.ts';
 import { catalogPage, parseCreated, type CatalogPage } from '../../lib/registry/catalog.ts';
 import { listTags, TagListTruncatedError } from '../../lib/registry/tags.ts';
 import type { Connection } from '../../lib/registry/transport.ts';
@@ -56,14 +61,33 @@ export async function repositoryTags(
   ctx: CallContext,
 ): Promise<RepositoryTags> {
   await loadRemembered();
+  const c = client(arg.connection);
+  const ref = parseReference(arg.repository);
+  let listed: RepositoryTags;
   try {
-    const tags = await listTags(client(arg.connection), parseReference(arg.repository), {
-      signal: ctx.signal,
-    });
-    return { tags, truncated: false };
+    listed = { tags: await listTags(c, ref, { signal: ctx.signal }), truncated: false };
   } catch (err) {
-    if (err instanceof TagListTruncatedError) return { tags: err.tags, truncated: true };
-    throw err;
+    if (!(err instanceof TagListTruncatedError)) throw err;
+    listed = { tags: err.tags, truncated: true };
+  }
+  await readHubLimit(c, ref, listed.tags, ctx.signal);
+  return listed;
+}
+
+/** Docker Hub states its pull limit on manifest answers only, and a tag list is not one: a
+ * HEAD of one tag, which Hub does not count as a pull, lets the view say how many pulls are
+ * left before the person chooses to spend any on dates. Best effort: the tags stand anyway. */
+async function readHubLimit(
+  c: ReturnType<typeof client>,
+  ref: Reference,
+  tags: string[],
+  signal: AbortSignal,
+): Promise<void> {
+  if (registryApiHost(ref.registry) !== 'registry-1.docker.io' || tags.length === 0) return;
+  try {
+    await c.head({ registry: ref.registry, repository: ref.repository, tag: tags[0]! }, signal);
+  } catch {
+    // The limit is not shown; nothing else depends on this answer.
   }
 }
 
