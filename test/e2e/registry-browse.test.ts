@@ -96,10 +96,11 @@ async function datedRows(page: Page) {
   const table = page.getByRole('table');
   await expect
     .poll(
-      async () =>
-        (await table.locator('tbody td[data-label="Built"]').allTextContents()).every((t) =>
-          /ago|yesterday|no date/.test(t),
-        ),
+      async () => {
+        // Rows first: an empty table (tags not listed yet) would pass `every` vacuously.
+        const built = await table.locator('tbody td[data-label="Built"]').allTextContents();
+        return built.length > 0 && built.every((t) => /ago|yesterday|no date/.test(t));
+      },
       { timeout: 30_000 },
     )
     .toBe(true);
