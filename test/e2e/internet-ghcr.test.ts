@@ -106,6 +106,32 @@ describe.skipIf(run.skip)('ghcr.io', () => {
     await p.context().close();
   });
 
+  test('signed in, a package that does not exist: "not found, or private to another account"; a wrong password is "refused"', async () => {
+    await run.net.log('ghcr', true);
+    const p = await openBerth(run.net);
+    await pull(p, 'ghcr.io/berth-org/nothing:v1');
+    await alertMatching(p, /sign in/i);
+    // GHCR refuses the package's scope at its token server, signed in or not; the same
+    // credentials asked for no scope, as docker login does, are granted.
+    await signIn(p, 'ghcr.io', USER.username, USER.password);
+    const text = await alertMatching(p, /private to another account/);
+    expect(text).toContain(
+      'ghcr.io/berth-org/nothing:v1: not found, or private to another account',
+    );
+    expect(text).not.toMatch(/refused/);
+    const logins = (await run.net.log('ghcr')).filter(
+      (r) => r.url.includes('/token') && !r.url.includes('scope='),
+    );
+    expect(logins.map((r) => r.status)).toContain(200);
+    await p.context().close();
+    const q = await openBerth(run.net);
+    await pull(q, 'ghcr.io/berth-org/nothing:v1');
+    await alertMatching(q, /sign in/i);
+    await signIn(q, 'ghcr.io', USER.username, 'wrong');
+    expect(await alertMatching(q, /refused these credentials/)).toContain('ghcr.io');
+    await q.context().close();
+  });
+
   test('an expired signed URL is asked for again, and the pull never notices', async () => {
     await run.net.log('ghcr', true);
     await run.net.control('ghcr', 'expire-next', { count: 1 });

@@ -83,6 +83,23 @@ describe.skipIf(run.skip)('quay.io', () => {
     await p.context().close();
   });
 
+  test('signed in, a repository that does not exist: "not found, or private to another account", never "refused"', async () => {
+    await run.net.log('quay', true);
+    const p = await openBerth(run.net);
+    await pull(p, 'quay.io/berth/nothing:1.0');
+    await alertMatching(p, /sign in/i);
+    await signIn(p, 'quay.io', ROBOT.username, ROBOT.password);
+    // quay.io grants the robot a token with no access to it, then refuses it with a plain 401.
+    const text = await alertMatching(p, /private to another account/);
+    expect(text).toContain('quay.io/berth/nothing:1.0: not found, or private to another account');
+    expect(text).not.toMatch(/refused/);
+    const tokens = (await run.net.log('quay')).filter((r) => r.url.includes('/v2/auth'));
+    expect(tokens.some((r) => r.status === 200 && r.headers.authorization !== undefined)).toBe(
+      true,
+    );
+    await p.context().close();
+  });
+
   test('an expired signed URL is asked for again, and the pull never notices', async () => {
     await run.net.log('quay', true);
     await run.net.control('quay', 'expire-next', { count: 1 });

@@ -292,7 +292,8 @@ const cases: Case[] = [
     name: 'bearer with credentials the token server refuses',
     ref: 'registry.example/team/app:v1',
     creds: alice,
-    answers: [challenge(privChallenge), status(401)],
+    // The same credentials are refused a token for no scope, as docker login asks: wrong.
+    answers: [challenge(privChallenge), status(401), status(401)],
     requests: [
       { url: privManifest(), auth: null },
       {
@@ -300,8 +301,38 @@ const cases: Case[] = [
           'https://auth.example/token?account=alice&scope=repository%3Ateam%2Fapp%3Apull&service=registry.example',
         ),
       },
+      {
+        url: normalise('https://auth.example/token?account=alice&service=registry.example'),
+        auth: aliceBasic,
+      },
     ],
     error: { type: RegistryError, kind: 'unauthorized', message: /refused these credentials/ },
+  },
+  {
+    name: 'bearer with credentials whose repository scope is refused, but not a login: not found or private',
+    ref: 'registry.example/team/app:v1',
+    creds: alice,
+    // GHCR refuses an absent or private package at the token server, whoever asks.
+    answers: [challenge(privChallenge), status(403), token('login')],
+    requests: [
+      { url: privManifest(), auth: null },
+      {
+        url: normalise(
+          'https://auth.example/token?account=alice&scope=repository%3Ateam%2Fapp%3Apull&service=registry.example',
+        ),
+        auth: aliceBasic,
+      },
+      {
+        url: normalise('https://auth.example/token?account=alice&service=registry.example'),
+        auth: aliceBasic,
+      },
+    ],
+    error: {
+      type: RegistryError,
+      kind: 'denied',
+      message:
+        /^registry\.example\/team\/app:v1: not found, or private to another account: registry\.example does not say which/,
+    },
   },
   {
     name: 'bearer without credentials the token server refuses',

@@ -17,6 +17,7 @@ import {
 import { challengesOf, type Challenge } from './challenge.ts';
 import {
   RegistryError,
+  type RegistryErrorEntry,
   errorFromResponse,
   maxErrorBodyBytes,
   networkError,
@@ -90,6 +91,10 @@ export class RegistryClient {
   readonly #scopes = new Map<string, string>();
   /** Token requests under way, by cache key: concurrent first requests share one. */
   readonly #tokenRequests = new Map<string, Promise<string>>();
+  /** Answers to requests that carried a token the token server granted for the user's
+   * credentials. Those credentials are good, so a 401 to such a request refuses the resource,
+   * not the user: the repository does not exist, or another account owns it. */
+  readonly #signedInAnswers = new WeakSet<Response>();
 
   constructor(opts: RegistryClientOptions) {
     this.#transport = opts.transport;
@@ -245,27 +250,19 @@ export class RegistryClient {
     throw await this.#failure(res, what, ref.registry);
   }
 
-  /** The error for a failed response; a 401 says whether credentials were missing or refused. */
+  /** The error for a failed response; a 401 says whether credentials were missing or refused,
+   * or, when a token was granted, that the repository is absent or private. */
   async #failure(res: Response, what: string, registry: string): Promise<RegistryError> {
-    const creds = this.#credentials(registry);
-    // A token was granted and its scope is still refused: Docker Hub (and Harbor) answer so
-    // for a repository that does not exist as for one that is private, credentials or not.
-    if (res.status === 401 && insufficientScope(res.headers)) {
+    const signedIn = this.#signedInAnswers.has(res);
+    // A token was granted and the resource is still refused: registries answer so for a
+    // repository that does not exist as for one that is private (Docker Hub and Harbor with
+    // `insufficient_scope`, Quay with a plain 401), and none says which.
+    if (res.status === 401 && (signedIn || insufficientScope(res.headers))) {
       const err = await errorFromResponse(res, what, registry);
-      const label = registryLabel(registry);
-      return new RegistryError(
-        creds
-          ? `${what}: not found, or private to another account: ${label} does not say which. ` +
-              `Check the name, or sign in as an account that can pull it.`
-          : `${what}: not found, or private: ${label} does not say which. Check the name; ` +
-              `if the repository is yours, sign in.`,
-        creds ? 'denied' : 'unauthorized',
-        401,
-        err.errors,
-      );
+      return notFoundOrPrivate(what, registry, signedIn, err.errors);
     }
     const err = await errorFromResponse(res, what, registry);
-    if (res.status === 401 && creds) {
+    if (res.status === 401 && this.#credentials(registry)) {
       return new RegistryError(
         `${what}: the registry refused the credentials for ${registry}. Check the user name and password or token.`,
         'unauthorized',
@@ -341,6 +338,21 @@ export class RegistryClient {
     what: string,
     init: RequestInit,
   ): Promise<Response> {
+    try {
+      return await this.#scopedOnce(registry, path, defaultScope, what, init);
+    } catch (e) {
+      if (e instanceof ScopeRefused) throw notFoundOrPrivate(what, registry, true, e.errors);
+      throw e;
+    }
+  }
+
+  async #scopedOnce(
+    registry: string,
+    path: string,
+    defaultScope: string,
+    what: string,
+    init: RequestInit,
+  ): Promise<Response> {
     const host = registryApiHost(registry);
     const url = `https://${host}/v2/${path}`;
     const repoKey = `${registry}/${defaultScope}`;
@@ -356,6 +368,10 @@ export class RegistryClient {
       const headers = new Headers(init.headers);
       if (auth) headers.set('Authorization', auth);
       const res = await this.#send(host, url, { ...init, headers }, what);
+      // #token throws unless the token server granted the credentials it was sent.
+      if (auth?.startsWith('Bearer ') && this.#credentials(registry)) {
+        this.#signedInAnswers.add(res);
+      }
       if (res.status !== 401 || attempt >= reauthorisations) return res;
       const fresh = challengesOf(res.headers);
       if (fresh.length === 0) return res;
@@ -450,6 +466,11 @@ export class RegistryClient {
     if (!res.ok) {
       const err = await errorFromResponse(res, `${registry}: token request`, registry);
       if (res.status === 401 || res.status === 403) {
+        if (creds && /(^| )repository:/.test(scope)) {
+          if (await this.#credentialsAccepted(registry, realm, service, creds)) {
+            throw new ScopeRefused(err.message, 'denied', res.status, err.errors);
+          }
+        }
         throw new RegistryError(
           creds
             ? `${registry}: the registry refused these credentials. Check the user name and password or token.`
@@ -500,6 +521,25 @@ export class RegistryClient {
     return value;
   }
 
+  /** Whether the token server grants the credentials a token for no scope, as `docker login`
+   * checks them. Asked only after a repository's scope was refused with them, to tell a wrong
+   * password from a repository the user cannot see. */
+  async #credentialsAccepted(
+    registry: string,
+    realm: string,
+    service: string,
+    creds: Credentials,
+  ): Promise<boolean> {
+    const url = new URL(realm);
+    if (service) url.searchParams.set('service', service);
+    url.searchParams.set('account', creds.username);
+    const headers = { Authorization: `Basic ${base64(`${creds.username}:${creds.password}`)}` };
+    const host = registryApiHost(registry);
+    const res = await this.#send(host, url.toString(), { method: 'GET', headers }, registry);
+    await res.body?.cancel();
+    return res.ok;
+  }
+
   /** One HTTP exchange with retries for network errors, 5xx and 429 (bounded backoff). A 429
    * whose Retry-After (seconds or an HTTP date) is longer than the policy's maxRetryAfterMs is
    * returned at once: the caller's error then says how long to wait. */
@@ -544,6 +584,32 @@ function withOwnScope(asked: string, repository: string): string {
   if (scopes.some((s) => s.startsWith('repository:'))) return asked;
   return [...scopes, `repository:${repository}:pull`].join(' ');
 }
+
+/** The error for a repository a registry refuses without saying why: absent and private
+ * read the same to a client. `signedIn`: the credentials themselves were accepted. */
+function notFoundOrPrivate(
+  what: string,
+  registry: string,
+  signedIn: boolean,
+  errors: RegistryErrorEntry[] = [],
+): RegistryError {
+  const label = registryLabel(registry);
+  return new RegistryError(
+    signedIn
+      ? `${what}: not found, or private to another account: ${label} does not say which. ` +
+          `Check the name, or sign in as an account that can pull it.`
+      : `${what}: not found, or private: ${label} does not say which. Check the name; ` +
+          `if the repository is yours, sign in.`,
+    signedIn ? 'denied' : 'unauthorized',
+    401,
+    errors,
+  );
+}
+
+/** A token server that refused a repository's scope but grants the same credentials a token
+ * for no scope at all, as `docker login` asks: the user is known, the repository is not theirs
+ * to pull (GHCR refuses an absent or private package so). Worded by the request it served. */
+class ScopeRefused extends RegistryError {}
 
 /** Whether a 401's challenge says the token was good but not enough (RFC 6750 3.1). */
 function insufficientScope(headers: Headers): boolean {
