@@ -6,32 +6,25 @@
 // later finds its manifest and config stored, and a pulled image's date costs no GET at all.
 // Blobs stored here belong to no image record: the next garbage collection (once per visit)
 // removes them, which keeps the cache bounded.
-import { parseJsonBounded } from '../../lib/json.ts';
-import { maxDocumentBytes } from '../../lib/oci/limits.ts';
-import {
-  defaultPlatform,
-  readPlatform,
-  selectManifest,
-  selectablePlatforms,
-} from '../../lib/oci/platform.ts';
-import type { Descriptor } from '../../lib/oci/types.ts';
 import { parseManifestDocument } from '../../lib/oci/validate.ts';
-import { type FetchContext, fetchDescriptor, ingestBytes } from '../../lib/pull/fetch.ts';
+import { type FetchContext, ingestBytes } from '../../lib/pull/fetch.ts';
+import { readTagDetails, type TagDetails } from '../../lib/pull/tag-details.ts';
 import {
   parseReference,
   parseRegistry,
   registryApiHost,
   type Reference,
 } from '../../lib/reference/reference.ts';
-import { catalogPage, parseCreated, type CatalogPage } from '../../lib/registry/catalog.ts';
+import { catalogPage, type CatalogPage } from '../../lib/registry/catalog.ts';
 import { listTags, TagListTruncatedError } from '../../lib/registry/tags.ts';
 import type { Connection } from '../../lib/registry/transport.ts';
+import { SharedWork } from '../../lib/shared-work.ts';
 import { gcLock, withLock } from '../../lib/store/locks.ts';
 import type { CallContext } from '../rpc.ts';
 import { store } from '../store.ts';
 import { client, loadRemembered, listCredentials } from './credentials.ts';
 
-export type { CatalogPage };
+export type { CatalogPage, TagDetails };
 
 /** One page of a registry's catalog; a CatalogRefusedError (by name, on the page side) when
  * the registry does not list. */
@@ -91,21 +84,9 @@ async function readHubLimit(
   }
 }
 
-export interface TagDetails {
-  /** What the tag points at now: a manifest or an index. */
-  digest: string;
-  /** The platforms an index offers; 0 for a single manifest. */
-  platforms: number;
-  /** Compressed bytes of the config and layers of the manifest dated (for an index, the
-   * platform chosen as a pull would choose it). */
-  size: number;
-  /** The config's `created` (ms since the epoch), when it has a real one. */
-  created?: number;
-}
-
-/** Details by the digest the tag pointed at: content never changes under a digest. */
-const known = new Map<string, Promise<TagDetails>>();
-const keptDetails = 5000;
+/** Details by the digest the tag pointed at: content never changes under a digest. Every tag
+ * with that digest waits on the same work, which stops only when all of them have left. */
+const known = new SharedWork<string, TagDetails>({ keep: 5000 });
 
 /** What a tag is now, and when its image was built. */
 export async function tagDetails(
@@ -136,56 +117,13 @@ export async function tagDetails(
     });
   }
   const desc = root;
-  let p = known.get(desc.digest);
-  if (!p) {
-    p = withLock(gcLock, () => detailsOf(fctx, desc, arg.preferredPlatform, ctx.signal), {
-      signal: ctx.signal,
-      mode: 'shared',
-    });
-    known.set(desc.digest, p);
-    // A failure (or a cancel) is asked again next time.
-    p.catch(() => {
-      if (known.get(desc.digest) === p) known.delete(desc.digest);
-    });
-    while (known.size > keptDetails) known.delete(known.keys().next().value!);
-  }
-  return p;
-}
-
-async function detailsOf(
-  fctx: FetchContext,
-  root: Descriptor,
-  preferred: string | undefined,
-  signal: AbortSignal,
-): Promise<TagDetails> {
-  const read = async (d: Descriptor) => {
-    await fetchDescriptor(fctx, d, signal);
-    return fctx.store.readBytes(d.digest);
-  };
-  let doc = parseManifestDocument(await read(root), { descriptorMediaType: root.mediaType });
-  let platforms = 0;
-  if (doc.kind === 'index') {
-    const offered = selectablePlatforms(doc.index);
-    platforms = offered.length;
-    const want = defaultPlatform(offered, readPlatform(preferred));
-    // An index of no platforms (attestations only, or artifacts) has no image to date.
-    if (!want) return { digest: root.digest, platforms, size: 0 };
-    const child = selectManifest(doc.index, want);
-    doc = parseManifestDocument(await read(child), { descriptorMediaType: child.mediaType });
-    if (doc.kind !== 'manifest') return { digest: root.digest, platforms, size: 0 };
-  }
-  const { config, layers } = doc.manifest;
-  const size = config.size + layers.reduce((n, l) => n + l.size, 0);
-  if (config.size > maxDocumentBytes) return { digest: root.digest, platforms, size };
-  let created: number | undefined;
-  try {
-    const parsed = parseJsonBounded(await read(config), {
-      what: 'the config',
-      maxBytes: maxDocumentBytes,
-    }) as { created?: unknown } | null;
-    created = parseCreated(parsed?.created);
-  } catch {
-    // An artifact's config (a signature, an SBOM) need not be JSON with a date.
-  }
-  return { digest: root.digest, platforms, size, ...(created === undefined ? {} : { created }) };
+  return known.run(
+    desc.digest,
+    (signal) =>
+      withLock(gcLock, () => readTagDetails(fctx, desc, arg.preferredPlatform, signal), {
+        signal,
+        mode: 'shared',
+      }),
+    ctx.signal,
+  );
 }
