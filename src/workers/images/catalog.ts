@@ -9,13 +9,9 @@
 import { parseManifestDocument } from '../../lib/oci/validate.ts';
 import { type FetchContext, ingestBytes } from '../../lib/pull/fetch.ts';
 import { readTagDetails, type TagDetails } from '../../lib/pull/tag-details.ts';
-import {
-  parseReference,
-  parseRegistry,
-  registryApiHost,
-  type Reference,
-} from '../../lib/reference/reference.ts';
+import { parseReference, parseRegistry } from '../../lib/reference/reference.ts';
 import { catalogPage, type CatalogPage } from '../../lib/registry/catalog.ts';
+import { TagHeads } from '../../lib/registry/tag-heads.ts';
 import { listTags, TagListTruncatedError } from '../../lib/registry/tags.ts';
 import type { Connection } from '../../lib/registry/transport.ts';
 import { SharedWork } from '../../lib/shared-work.ts';
@@ -48,7 +44,12 @@ export interface RepositoryTags {
   truncated: boolean;
 }
 
-/** Every tag of a repository (`registry/name`), in the registry's order. */
+/** The HEAD made while listing a repository's tags, for the rate limit, kept for that tag's
+ * first date. */
+const heads = new TagHeads();
+
+/** Every tag of a repository (`registry/name`), in the registry's order. The tag shown first
+ * is HEADed too (see TagHeads), so the view can say what rate limit the registry states. */
 export async function repositoryTags(
   arg: { repository: string; connection: Connection },
   ctx: CallContext,
@@ -63,25 +64,8 @@ export async function repositoryTags(
     if (!(err instanceof TagListTruncatedError)) throw err;
     listed = { tags: err.tags, truncated: true };
   }
-  await readHubLimit(c, ref, listed.tags, ctx.signal);
+  await heads.headFirst(c, ref, listed.tags, ctx.signal);
   return listed;
-}
-
-/** Docker Hub states its pull limit on manifest answers only, and a tag list is not one: a
- * HEAD of one tag, which Hub does not count as a pull, lets the view say how many pulls are
- * left before the person chooses to spend any on dates. Best effort: the tags stand anyway. */
-async function readHubLimit(
-  c: ReturnType<typeof client>,
-  ref: Reference,
-  tags: string[],
-  signal: AbortSignal,
-): Promise<void> {
-  if (registryApiHost(ref.registry) !== 'registry-1.docker.io' || tags.length === 0) return;
-  try {
-    await c.head({ registry: ref.registry, repository: ref.repository, tag: tags[0]! }, signal);
-  } catch {
-    // The limit is not shown; nothing else depends on this answer.
-  }
 }
 
 /** Details by the digest the tag pointed at: content never changes under a digest. Every tag
@@ -103,7 +87,8 @@ export async function tagDetails(
   const c = client(arg.connection);
   const s = await store();
   const fctx: FetchContext = { client: c, store: s.content, reference: ref, onProgress: () => {} };
-  let root = await c.head(ref, ctx.signal);
+  const kept = heads.take(ref, arg.tag);
+  let root = kept ? kept.root : await c.head(ref, ctx.signal);
   if (!root) {
     // The registry's HEAD did not say everything: a GET says it, with the bytes.
     const resolved = await c.resolve(ref, ctx.signal);
