@@ -57,7 +57,7 @@ test('a v1 database is upgraded to the current schema with its images intact', a
     v1.close();
     return { version, images: data.images!.length, blobs: data.blobs!.length };
   });
-  expect(copied.version).toBe(5);
+  expect(copied.version).toBe(6);
   expect(copied.images).toBe(1);
 
   // Open the app again: the worker upgrades the database and finds the image complete.
@@ -78,7 +78,7 @@ test('a v1 database is upgraded to the current schema with its images intact', a
         };
       }),
   );
-  expect(after.version).toBe(5);
+  expect(after.version).toBe(6);
   expect(after.stores).toEqual(
     expect.arrayContaining([
       'credentials',
@@ -86,6 +86,7 @@ test('a v1 database is upgraded to the current schema with its images intact', a
       'layerIndexes',
       'layerEntries',
       'layerCheckpoints',
+      'tagDetails',
     ]),
   );
   expect(env.counter.requests.filter((r) => r.path.includes('/blobs/')).length).toBe(before);

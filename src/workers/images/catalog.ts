@@ -5,7 +5,8 @@
 // already. So a tag whose digest did not move costs one HEAD the next time, an image pulled
 // later finds its manifest and config stored, and a pulled image's date costs no GET at all.
 // Blobs stored here belong to no image record: the next garbage collection (once per visit)
-// removes them, which keeps the cache bounded.
+// removes them, which keeps the cache bounded. The details themselves are kept by digest in
+// the store (a bounded count), so a date read once survives the collection.
 import { parseManifestDocument } from '../../lib/oci/validate.ts';
 import { type FetchContext, ingestBytes } from '../../lib/pull/fetch.ts';
 import { readTagDetails, type TagDetails } from '../../lib/pull/tag-details.ts';
@@ -16,6 +17,7 @@ import { listTags, TagListTruncatedError } from '../../lib/registry/tags.ts';
 import type { Connection } from '../../lib/registry/transport.ts';
 import { SharedWork } from '../../lib/shared-work.ts';
 import { gcLock, withLock } from '../../lib/store/locks.ts';
+import type { TagDetailsRecord } from '../../lib/store/store.ts';
 import type { CallContext } from '../rpc.ts';
 import { store } from '../store.ts';
 import { client, loadRemembered, listCredentials } from './credentials.ts';
@@ -102,13 +104,27 @@ export async function tagDetails(
     });
   }
   const desc = root;
+  const preferred = arg.preferredPlatform ?? '';
   return known.run(
     desc.digest,
-    (signal) =>
-      withLock(gcLock, () => readTagDetails(fctx, desc, arg.preferredPlatform, signal), {
-        signal,
-        mode: 'shared',
-      }),
+    async (signal) => {
+      // Kept across visits: the manifest and config read for it are garbage by then.
+      const kept = await s.tagDetails.get(desc.digest).catch(() => undefined);
+      if (kept && (kept.platforms === 0 || kept.preferred === preferred)) return detailsOf(kept);
+      const details = await withLock(
+        gcLock,
+        () => readTagDetails(fctx, desc, arg.preferredPlatform, signal),
+        { signal, mode: 'shared' },
+      );
+      // Best effort: a store that cannot keep it costs the next visit a fetch, nothing more.
+      await s.tagDetails.put({ ...details, preferred, storedAt: Date.now() }).catch(() => {});
+      return details;
+    },
     ctx.signal,
   );
+}
+
+function detailsOf(rec: TagDetailsRecord): TagDetails {
+  const { digest, platforms, size, created } = rec;
+  return { digest, platforms, size, ...(created === undefined ? {} : { created }) };
 }
