@@ -428,6 +428,37 @@ const cases: Case[] = [
     result: headResult,
   },
   {
+    name: 'requests refused together with one stale token renew it with one token request',
+    ref: 'ghcr.io/owner/app:v1',
+    run: async (c, ref) => {
+      await c.resolve(ref);
+      const [a, b] = await Promise.all([c.head(ref), c.head(ref)]);
+      expect(b).toEqual(a);
+      return a;
+    },
+    answers: [
+      challenge(ghcrChallenge),
+      token('t1'),
+      manifest(),
+      status(403),
+      status(403),
+      token('t2'),
+      headAnswer(fullHead),
+      headAnswer(fullHead),
+    ],
+    requests: [
+      { url: ghcrManifest, auth: null },
+      { url: ghcrToken },
+      { url: ghcrManifest, auth: 'Bearer t1' },
+      { method: 'HEAD', url: ghcrManifest, auth: 'Bearer t1' },
+      { method: 'HEAD', url: ghcrManifest, auth: 'Bearer t1' },
+      { url: ghcrToken },
+      { method: 'HEAD', url: ghcrManifest, auth: 'Bearer t2' },
+      { method: 'HEAD', url: ghcrManifest, auth: 'Bearer t2' },
+    ],
+    result: headResult,
+  },
+  {
     name: "a 403 after a fresh token is final, in the registry's words",
     ref: 'ghcr.io/owner/app:v1',
     run: resolveTwice,

@@ -68,7 +68,13 @@ interface Token {
 interface Authorization {
   header: string;
   cached: boolean;
+  /** The Bearer token in the header, if it is one. */
+  token?: string;
 }
+
+/** Whether #token may answer from its cache: `true` asks for a new token; `stale` for any
+ * token other than the one a registry refused, so requests refused together renew once. */
+type Refresh = boolean | { stale: string };
 
 export interface Resolved {
   /** The root descriptor: the manifest or index the reference names. */
@@ -392,7 +398,7 @@ export class RegistryClient {
           registry,
           authBy.challenges,
           authBy.scope,
-          true,
+          auth.token === undefined ? true : { stale: auth.token },
           init.signal,
         );
         if (!renewed || renewed.header === auth.header) return res;
@@ -432,14 +438,14 @@ export class RegistryClient {
     registry: string,
     challenges: Challenge[],
     scope: string,
-    refresh: boolean,
+    refresh: Refresh,
     signal?: AbortSignal | null,
   ): Promise<Authorization | undefined> {
     const creds = this.#credentials(registry);
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     if (bearer?.params.realm) {
       const t = await this.#token(registry, bearer, scope, creds, refresh, signal);
-      return { header: `Bearer ${t.value}`, cached: t.cached };
+      return { header: `Bearer ${t.value}`, cached: t.cached, token: t.value };
     }
     if (challenges.some((c) => c.scheme === 'basic') && creds) {
       return { header: `Basic ${base64(`${creds.username}:${creds.password}`)}`, cached: false };
@@ -452,7 +458,7 @@ export class RegistryClient {
     challenge: Challenge,
     scope: string,
     creds: Credentials | undefined,
-    refresh: boolean,
+    refresh: Refresh,
     signal?: AbortSignal | null,
   ): Promise<{ value: string; cached: boolean }> {
     const realm = challenge.params.realm!;
@@ -460,13 +466,20 @@ export class RegistryClient {
     // Credentials are part of the key so that signing in replaces an anonymous token.
     const key = [realm, service, scope, creds?.username ?? ''].join('\n');
     const cached = this.#tokens.get(key);
-    if (cached && !refresh && cached.expiresAt > Date.now() + 10_000) {
-      return { value: cached.value, cached: true };
+    const renewing = typeof refresh === 'object';
+    if (
+      cached &&
+      (!refresh || (renewing && cached.value !== refresh.stale)) &&
+      cached.expiresAt > Date.now() + 10_000
+    ) {
+      // A token cached since the refused one was sent is as new as a fetched one.
+      return { value: cached.value, cached: !renewing };
     }
     // Requests that start together (a pull's blobs, the tag list beside the referrers) share
-    // one token request rather than each asking for its own.
+    // one token request rather than each asking for its own; so do requests renewing a token
+    // refused together, as any request under way started after the refused token was cached.
     const pending = this.#tokenRequests.get(key);
-    if (pending && !refresh) {
+    if (pending && (!refresh || renewing)) {
       return { value: await (signal ? untilAborted(pending, signal) : pending), cached: false };
     }
     const shared = this.#fetchToken(registry, key, realm, service, scope, creds);
