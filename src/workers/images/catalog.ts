@@ -109,8 +109,10 @@ export async function tagDetails(
     desc.digest,
     async (signal) => {
       // Kept across visits: the manifest and config read for it are garbage by then.
-      const kept = await s.tagDetails.get(desc.digest).catch(() => undefined);
-      if (kept && (kept.platforms === 0 || kept.preferred === preferred)) return detailsOf(kept);
+      const stored = await s.tagDetails.get(desc.digest).catch(() => undefined);
+      if (stored && (stored.platforms === 0 || stored.preferred === preferred)) {
+        return detailsOf(stored);
+      }
       const details = await withLock(
         gcLock,
         () => readTagDetails(fctx, desc, arg.preferredPlatform, signal),
