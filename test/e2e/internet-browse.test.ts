@@ -88,7 +88,7 @@ describe.skipIf(skip)('browsing the registries people use', () => {
   test('GHCR, Docker Hub and (to a person not signed in) Harbor refuse the catalog: the view says so plainly', async () => {
     // Each answers 401 to a person not signed in, so the view adds that signing in may help.
     const words = (host: string) =>
-      `${host} does not list its repositories; type a repository name. Some registries list them to a signed-in user only.`;
+      `${host === 'docker.io' ? 'Docker Hub' : host} does not list its repositories; type a repository name. Some registries list them to a signed-in user only.`;
     for (const host of ['ghcr.io', 'docker.io', HARBOR_HOST]) {
       const p = await open(`?registry=${host}`);
       const status = p.getByRole('region').getByRole('status').first();
@@ -140,6 +140,24 @@ describe.skipIf(skip)('browsing the registries people use', () => {
       .toBe('26 tags; 1 signature and attestation tag (sha256-…) hidden.');
     const pages = (await net.log('ghcr')).filter((r) => r.url.includes('/tags/list'));
     expect(pages.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(3);
+    await p.context().close();
+  });
+
+  test('Docker Hub is named so wherever the views name the registry; routes keep docker.io', async () => {
+    const p = await open('?registry=docker.io');
+    const view = p.getByRole('region', { name: 'Repositories on Docker Hub' });
+    await view.getByRole('status').first().waitFor({ timeout: 60_000 });
+    const box = view.getByRole('textbox', { name: 'Repository name on Docker Hub' });
+    await box.fill('library/alpine');
+    await view.getByRole('button', { name: 'Show tags' }).click();
+    await expect
+      .poll(() => new URL(p.url()).searchParams.get('repository'))
+      .toBe('docker.io/library/alpine');
+    // The repository keeps its reference as its name; the way back names Docker Hub.
+    const repo = p.getByRole('region', { name: 'docker.io/library/alpine' });
+    await repo.getByRole('link', { name: 'Other repositories on Docker Hub' }).click();
+    await expect.poll(() => new URL(p.url()).searchParams.get('registry')).toBe('docker.io');
+    await p.getByRole('region', { name: 'Repositories on Docker Hub' }).waitFor();
     await p.context().close();
   });
 });

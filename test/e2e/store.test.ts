@@ -57,7 +57,7 @@ test('a v1 database is upgraded to the current schema with its images intact', a
     v1.close();
     return { version, images: data.images!.length, blobs: data.blobs!.length };
   });
-  expect(copied.version).toBe(5);
+  expect(copied.version).toBe(6);
   expect(copied.images).toBe(1);
 
   // Open the app again: the worker upgrades the database and finds the image complete.
@@ -78,7 +78,7 @@ test('a v1 database is upgraded to the current schema with its images intact', a
         };
       }),
   );
-  expect(after.version).toBe(5);
+  expect(after.version).toBe(6);
   expect(after.stores).toEqual(
     expect.arrayContaining([
       'credentials',
@@ -86,6 +86,7 @@ test('a v1 database is upgraded to the current schema with its images intact', a
       'layerIndexes',
       'layerEntries',
       'layerCheckpoints',
+      'tagDetails',
     ]),
   );
   expect(env.counter.requests.filter((r) => r.path.includes('/blobs/')).length).toBe(before);
@@ -353,5 +354,109 @@ test('layer indexes are stored in columns; one stored the old way (objects) is r
     .poll(async () => (await indexes(again)).map((s) => s.layout))
     .toEqual(stored.map(() => 'columns'));
   expect(await indexes(again)).toEqual(stored);
+  await again.context().close();
+});
+
+test('a v5 database is upgraded to v6 with every record of every store kept', async () => {
+  const fx = env.fixtures.whiteout;
+  const ref = `${env.counter.host}/${fx.repository}:${fx.tag}`;
+  const page = await env.page();
+  await page.goto(`${env.app.url}/?image=${encodeURIComponent(ref)}`);
+  await page.getByRole('button', { name: 'Pull' }).click();
+  await page.getByRole('region', { name: 'Image summary' }).waitFor();
+
+  // Every store of version 5, with its keys and indexes, and its records as they are now; a
+  // remembered credential too, so that no store is empty.
+  const v5: Record<string, { keyPath: string | string[]; index?: string }> = {
+    blobs: { keyPath: 'digest' },
+    chunks: { keyPath: ['digest', 'offset'] },
+    ingests: { keyPath: 'ref', index: 'digest' },
+    images: { keyPath: 'name' },
+    credentials: { keyPath: 'registry' },
+    pulls: { keyPath: 'name' },
+    layerIndexes: { keyPath: 'digest' },
+    layerEntries: { keyPath: ['digest', 'batch'] },
+    layerCheckpoints: { keyPath: 'digest' },
+  };
+  const counts = (p: typeof page) =>
+    p.evaluate(
+      (names) =>
+        new Promise<Record<string, number>>((resolve, reject) => {
+          const r = indexedDB.open('berth');
+          r.onerror = () => reject(r.error);
+          r.onsuccess = async () => {
+            const db = r.result;
+            const out: Record<string, number> = {};
+            for (const n of names) {
+              out[n] = await new Promise<number>((res) => {
+                const c = db.transaction(n).objectStore(n).count();
+                c.onsuccess = () => res(c.result);
+              });
+            }
+            db.close();
+            resolve(out);
+          };
+        }),
+      Object.keys(v5),
+    );
+  const written = await page.evaluate(async (stores) => {
+    const open = (version?: number, upgrade?: (db: IDBDatabase) => void) =>
+      new Promise<IDBDatabase>((resolve, reject) => {
+        const r = version ? indexedDB.open('berth', version) : indexedDB.open('berth');
+        r.onupgradeneeded = () => upgrade?.(r.result);
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+    const all = (db: IDBDatabase, store: string) =>
+      new Promise<unknown[]>((resolve) => {
+        const r = db.transaction(store).objectStore(store).getAll();
+        r.onsuccess = () => resolve(r.result);
+      });
+    const current = await open();
+    const data: Record<string, unknown[]> = {};
+    for (const s of Object.keys(stores)) data[s] = await all(current, s);
+    current.close();
+    data.credentials!.push({ registry: 'kept.example', username: 'u', password: 'p', savedAt: 1 });
+    await new Promise<void>((resolve, reject) => {
+      const r = indexedDB.deleteDatabase('berth');
+      r.onsuccess = () => resolve();
+      r.onerror = () => reject(r.error);
+    });
+    const old = await open(5, (db) => {
+      for (const [name, { keyPath, index }] of Object.entries(stores)) {
+        const s = db.createObjectStore(name, { keyPath });
+        if (index) s.createIndex(index, index);
+      }
+    });
+    const tx = old.transaction(Object.keys(stores), 'readwrite');
+    for (const [s, rows] of Object.entries(data))
+      for (const row of rows) tx.objectStore(s).put(row);
+    await new Promise((resolve) => (tx.oncomplete = resolve));
+    old.close();
+    return Object.fromEntries(Object.entries(data).map(([s, rows]) => [s, rows.length]));
+  }, v5);
+  expect(written.images).toBe(1);
+  expect(written.credentials).toBeGreaterThan(0);
+
+  // Open the app again: the worker upgrades the database to version 6.
+  const again = await page.context().newPage();
+  await page.close();
+  await again.goto(`${env.app.url}/?image=${encodeURIComponent(ref)}`);
+  await again.getByRole('region', { name: 'Image summary' }).waitFor();
+  await expect
+    .poll(() =>
+      again.evaluate(
+        () =>
+          new Promise<number>((resolve) => {
+            const r = indexedDB.open('berth');
+            r.onsuccess = () => {
+              resolve(r.result.version);
+              r.result.close();
+            };
+          }),
+      ),
+    )
+    .toBe(6);
+  expect(await counts(again)).toEqual(written);
   await again.context().close();
 });

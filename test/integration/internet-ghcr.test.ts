@@ -302,3 +302,53 @@ describe('ghcr.io through Berth', () => {
     }
   });
 });
+
+describe('ghcr.io: a token that GHCR stopped accepting before the client thought it would', () => {
+  test('its 403 DENIED "invalid token", with no challenge, gets one fresh token and one retry', async () => {
+    reset();
+    // GHCR's token answer states no lifetime, so the client guesses one; this one ends sooner.
+    ghcr.control('set', { tokenLifetimeMs: 10_000 });
+    const client = net.client();
+    const ref = parseReference('ghcr.io/berth-org/app:v1');
+    await client.resolve(ref);
+    net.advance(11_000);
+    const again = await client.resolve(ref);
+    expect(again.descriptor.digest).toBe(seed.index.digest);
+    const manifests = ghcr.log.filter((r) => r.url.includes('/manifests/'));
+    expect(manifests.map((r) => r.status)).toEqual([401, 200, 403, 200]);
+    expect(ghcr.log.filter((r) => r.url.startsWith('/token'))).toHaveLength(2);
+  });
+
+  test('a HEAD (as the repository view dates a tag) is renewed the same way', async () => {
+    reset();
+    ghcr.control('set', { tokenLifetimeMs: 10_000 });
+    const client = net.client();
+    const ref = parseReference('ghcr.io/berth-org/app:v1');
+    await client.resolve(ref);
+    net.advance(11_000);
+    expect((await client.head(ref))?.digest).toBe(seed.index.digest);
+    const manifests = ghcr.log.filter((r) => r.url.includes('/manifests/'));
+    expect(manifests.map((r) => `${r.method} ${r.status}`)).toEqual([
+      'GET 401',
+      'GET 200',
+      'HEAD 403',
+      'HEAD 200',
+    ]);
+  });
+
+  test('a fresh token refused too is the answer: one retry only, the words DENIED', async () => {
+    reset();
+    ghcr.control('set', { tokenLifetimeMs: 10_000 });
+    const client = net.client();
+    const ref = parseReference('ghcr.io/berth-org/app:v1');
+    await client.resolve(ref);
+    net.advance(11_000);
+    // Every token GHCR hands out from now on is already over.
+    ghcr.control('set', { tokenLifetimeMs: -1 });
+    const err = await rejection(client.resolve(ref));
+    expect((err as RegistryError).kind).toBe('denied');
+    expect((err as RegistryError).message).toMatch(/invalid token/);
+    const manifests = ghcr.log.filter((r) => r.url.includes('/manifests/'));
+    expect(manifests.map((r) => r.status)).toEqual([401, 200, 403, 403]);
+  });
+});

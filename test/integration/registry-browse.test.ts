@@ -11,6 +11,7 @@ import { parseReference } from '../../src/lib/reference/reference.ts';
 import { CatalogRefusedError, catalogPage, listCatalog } from '../../src/lib/registry/catalog.ts';
 import { RegistryClient } from '../../src/lib/registry/client.ts';
 import { readRateLimit, type RateLimit } from '../../src/lib/registry/ratelimit.ts';
+import { TagHeads } from '../../src/lib/registry/tag-heads.ts';
 import { listTags } from '../../src/lib/registry/tags.ts';
 import { type Transport, proxyTransport } from '../../src/lib/registry/transport.ts';
 import { type HubFront, startHubFront } from '../harness/hub-front.ts';
@@ -138,5 +139,25 @@ describe("Docker Hub's rate limit", () => {
     // A GET spends one, and the next answer says so.
     await c.client.resolve(parseReference(`${front.host}/${REPOS[0]}:latest`));
     expect(seen.at(-1)?.remaining).toBe(before - 1);
+  });
+});
+
+describe('the tag list HEADs its first tag for the rate limit, on any registry', () => {
+  test('a registry that is not Docker Hub but states a limit: one HEAD, no pull, the answer kept for the date', async () => {
+    const seen: RateLimit[] = [];
+    const c = client((_host, headers) => {
+      const limit = readRateLimit(headers);
+      if (limit) seen.push(limit);
+    });
+    const repo = parseReference(`${front.host}/${REPOS[0]}`);
+    const before = front.remaining;
+    const mark = front.requests.length;
+    const heads = new TagHeads();
+    expect(await heads.headFirst(c.client, repo, TAGS)).toBe('1.9');
+    expect(front.requests.slice(mark)).toEqual([`HEAD /v2/${REPOS[0]}/manifests/1.9`]);
+    expect(front.remaining, 'a HEAD is not a pull').toBe(before);
+    expect(seen.map((l) => l.remaining)).toEqual([before]);
+    const kept = heads.take(parseReference(`${front.host}/${REPOS[0]}:1.9`), '1.9');
+    expect(kept?.root?.digest).toMatch(/^sha256:/);
   });
 });

@@ -145,7 +145,7 @@ describe('catalogPage', () => {
     const err = await rejection(catalogPage(s.client, 'docker.io'));
     expect(err).toBeInstanceOf(CatalogRefusedError);
     expect((err as Error).message).toBe(
-      'docker.io does not list its repositories; type a repository name. Some registries list them to a signed-in user only.',
+      'Docker Hub does not list its repositories; type a repository name. Some registries list them to a signed-in user only.',
     );
     expect(s.requests.map((r) => r.url)).toEqual([
       'https://registry-1.docker.io/v2/_catalog?n=100',

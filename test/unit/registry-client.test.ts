@@ -97,6 +97,12 @@ const pull = (repo: string) => `repository:${repo}:pull`;
 const privPing = 'https://registry.example/v2/';
 const privManifest = (id = 'v1') => `https://registry.example/v2/team/app/manifests/${id}`;
 const privChallenge = 'Bearer realm="https://auth.example/token",service="registry.example"';
+const ghcrChallenge =
+  'Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:owner/app:pull"';
+const ghcrManifest = 'https://ghcr.io/v2/owner/app/manifests/v1';
+const ghcrToken = 'https://ghcr.io/token?scope=repository%3Aowner%2Fapp%3Apull&service=ghcr.io';
+const denied = () =>
+  Response.json({ errors: [{ code: 'DENIED', message: 'invalid token' }] }, { status: 403 });
 const alice: Credentials = { username: 'alice', password: 's3cret/p@ss' };
 const aliceBasic = `Basic ${btoa(`${alice.username}:${alice.password}`)}`;
 
@@ -377,6 +383,127 @@ const cases: Case[] = [
       message:
         /^registry\.example: the token server's answer nests 5001 levels deep; Berth reads at most 64$/,
     },
+  },
+
+  // GHCR refuses a token it no longer accepts with 403 DENIED and no challenge (REGISTRIES.md
+  // 2.1); its tokens state no lifetime, so a cached one can be stale before the client thinks.
+  {
+    name: "GHCR's expired token: a cached token's 403 DENIED without a challenge gets one fresh token and one retry",
+    ref: 'ghcr.io/owner/app:v1',
+    run: resolveTwice,
+    answers: [challenge(ghcrChallenge), token('t1'), manifest(), denied(), token('t2'), manifest()],
+    requests: [
+      { url: ghcrManifest, auth: null },
+      { url: ghcrToken, auth: null },
+      { url: ghcrManifest, auth: 'Bearer t1' },
+      { url: ghcrManifest, auth: 'Bearer t1' },
+      { url: ghcrToken, auth: null },
+      { url: ghcrManifest, auth: 'Bearer t2' },
+    ],
+    result: resolved,
+  },
+  {
+    name: "GHCR's expired token on a HEAD: a 403 with no body is renewed once too",
+    ref: 'ghcr.io/owner/app:v1',
+    run: async (c, ref) => {
+      await c.resolve(ref);
+      return c.head(ref);
+    },
+    answers: [
+      challenge(ghcrChallenge),
+      token('t1'),
+      manifest(),
+      status(403),
+      token('t2'),
+      headAnswer(fullHead),
+    ],
+    requests: [
+      { url: ghcrManifest, auth: null },
+      { url: ghcrToken },
+      { url: ghcrManifest, auth: 'Bearer t1' },
+      { method: 'HEAD', url: ghcrManifest, auth: 'Bearer t1' },
+      { url: ghcrToken },
+      { method: 'HEAD', url: ghcrManifest, auth: 'Bearer t2' },
+    ],
+    result: headResult,
+  },
+  {
+    name: 'requests refused together with one stale token renew it with one token request',
+    ref: 'ghcr.io/owner/app:v1',
+    run: async (c, ref) => {
+      await c.resolve(ref);
+      const [a, b] = await Promise.all([c.head(ref), c.head(ref)]);
+      expect(b).toEqual(a);
+      return a;
+    },
+    answers: [
+      challenge(ghcrChallenge),
+      token('t1'),
+      manifest(),
+      status(403),
+      status(403),
+      token('t2'),
+      headAnswer(fullHead),
+      headAnswer(fullHead),
+    ],
+    requests: [
+      { url: ghcrManifest, auth: null },
+      { url: ghcrToken },
+      { url: ghcrManifest, auth: 'Bearer t1' },
+      { method: 'HEAD', url: ghcrManifest, auth: 'Bearer t1' },
+      { method: 'HEAD', url: ghcrManifest, auth: 'Bearer t1' },
+      { url: ghcrToken },
+      { method: 'HEAD', url: ghcrManifest, auth: 'Bearer t2' },
+      { method: 'HEAD', url: ghcrManifest, auth: 'Bearer t2' },
+    ],
+    result: headResult,
+  },
+  {
+    name: "a 403 after a fresh token is final, in the registry's words",
+    ref: 'ghcr.io/owner/app:v1',
+    run: resolveTwice,
+    answers: [challenge(ghcrChallenge), token('t1'), manifest(), denied(), token('t2'), denied()],
+    requests: [
+      { url: ghcrManifest, auth: null },
+      { url: ghcrToken },
+      { url: ghcrManifest, auth: 'Bearer t1' },
+      { url: ghcrManifest, auth: 'Bearer t1' },
+      { url: ghcrToken },
+      { url: ghcrManifest, auth: 'Bearer t2' },
+    ],
+    error: { type: RegistryError, kind: 'denied', message: /invalid token/ },
+  },
+  {
+    name: 'a 403 to a token fetched for this very request is not retried',
+    ref: 'ghcr.io/owner/app:v1',
+    answers: [challenge(ghcrChallenge), token('t1'), denied()],
+    requests: [
+      { url: ghcrManifest, auth: null },
+      { url: ghcrToken },
+      { url: ghcrManifest, auth: 'Bearer t1' },
+    ],
+    error: { type: RegistryError, kind: 'denied', message: /invalid token/ },
+  },
+  {
+    name: "the proxy's own 403 to a cached token is not a stale token: no new one",
+    ref: 'ghcr.io/owner/app:v1',
+    run: resolveTwice,
+    answers: [
+      challenge(ghcrChallenge),
+      token('t1'),
+      manifest(),
+      Response.json(
+        { errors: [{ code: 'BERTH_PROXY_DENIED', message: 'the proxy does not reach ghcr.io' }] },
+        { status: 403 },
+      ),
+    ],
+    requests: [
+      { url: ghcrManifest, auth: null },
+      { url: ghcrToken },
+      { url: ghcrManifest, auth: 'Bearer t1' },
+      { url: ghcrManifest, auth: 'Bearer t1' },
+    ],
+    error: { type: RegistryError, kind: 'proxy-denied' },
   },
 
   // Retries.

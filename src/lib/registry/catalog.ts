@@ -7,7 +7,7 @@
 // A refusal is an answer here, not a failure: the person is told to type a repository instead.
 import { isPathComponent, registryApiHost } from '../reference/reference.ts';
 import type { RegistryClient } from './client.ts';
-import { RegistryError } from './errors.ts';
+import { RegistryError, registryLabel } from './errors.ts';
 import { listPage, nextLinkTarget, readPage } from './tags.ts';
 
 /** A catalog page is read up to this many bytes. MCR sends its whole catalog in one answer,
@@ -157,7 +157,7 @@ function refusal(status: number): boolean {
 }
 
 function refusalMessage(registry: string, status: number, signedIn: boolean): string {
-  const base = `${registry} does not list its repositories; type a repository name.`;
+  const base = `${registryLabel(registry)} does not list its repositories; type a repository name.`;
   if (status === 401 && !signedIn) {
     return `${base} Some registries list them to a signed-in user only.`;
   }

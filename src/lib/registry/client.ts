@@ -63,6 +63,19 @@ interface Token {
   expiresAt: number;
 }
 
+/** An Authorization header, and whether its token came from the cache rather than being
+ * fetched for the request it is about to go on. */
+interface Authorization {
+  header: string;
+  cached: boolean;
+  /** The Bearer token in the header, if it is one. */
+  token?: string;
+}
+
+/** Whether #token may answer from its cache: `true` asks for a new token; `stale` for any
+ * token other than the one a registry refused, so requests refused together renew once. */
+type Refresh = boolean | { stale: string };
+
 export interface Resolved {
   /** The root descriptor: the manifest or index the reference names. */
   descriptor: Descriptor;
@@ -361,16 +374,37 @@ export class RegistryClient {
     let auth = known
       ? await this.#authorize(registry, known, scope, false, init.signal)
       : undefined;
+    // What `auth` was made from, to make it again with a fresh token.
+    let authBy = { challenges: known ?? [], scope };
     // A request sent without Authorization because nothing was known may be answered with the
     // challenge, and then once more with a re-authorisation.
     const reauthorisations = known ? 1 : 2;
     for (let attempt = 0; ; attempt++) {
       const headers = new Headers(init.headers);
-      if (auth) headers.set('Authorization', auth);
+      if (auth) headers.set('Authorization', auth.header);
       const res = await this.#send(host, url, { ...init, headers }, what);
       // #token throws unless the token server granted the credentials it was sent.
-      if (auth?.startsWith('Bearer ') && this.#credentials(registry)) {
+      if (auth?.header.startsWith('Bearer ') && this.#credentials(registry)) {
         this.#signedInAnswers.add(res);
+      }
+      // GHCR answers a token it no longer accepts with 403 DENIED and no challenge, not with a
+      // 401 (REGISTRIES.md 2.1), and its tokens state no lifetime, so the cache's guess can
+      // outlive them. A token from the cache gets one fresh one and one retry; a token fetched
+      // for this very request is not stale, so its 403 is the answer, as is a CDN's refusal of
+      // a blob's signed URL (fetchBlob's to handle).
+      if (auth?.cached && (await deniedWithoutChallenge(res))) {
+        // A fresh token is never `cached`: its own 403 ends here next time round.
+        const renewed = await this.#authorize(
+          registry,
+          authBy.challenges,
+          authBy.scope,
+          auth.token === undefined ? true : { stale: auth.token },
+          init.signal,
+        );
+        if (!renewed || renewed.header === auth.header) return res;
+        await res.body?.cancel();
+        auth = renewed;
+        continue;
       }
       if (res.status !== 401 || attempt >= reauthorisations) return res;
       const fresh = challengesOf(res.headers);
@@ -393,9 +427,10 @@ export class RegistryClient {
         init.signal,
       );
       // The same Authorization again would only get the same 401.
-      if (!next || next === auth) return res;
+      if (!next || next.header === auth?.header) return res;
       await res.body?.cancel();
       auth = next;
+      authBy = { challenges: fresh, scope: scopeAsked };
     }
   }
 
@@ -403,16 +438,17 @@ export class RegistryClient {
     registry: string,
     challenges: Challenge[],
     scope: string,
-    refresh: boolean,
+    refresh: Refresh,
     signal?: AbortSignal | null,
-  ): Promise<string | undefined> {
+  ): Promise<Authorization | undefined> {
     const creds = this.#credentials(registry);
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     if (bearer?.params.realm) {
-      return `Bearer ${await this.#token(registry, bearer, scope, creds, refresh, signal)}`;
+      const t = await this.#token(registry, bearer, scope, creds, refresh, signal);
+      return { header: `Bearer ${t.value}`, cached: t.cached, token: t.value };
     }
     if (challenges.some((c) => c.scheme === 'basic') && creds) {
-      return `Basic ${base64(`${creds.username}:${creds.password}`)}`;
+      return { header: `Basic ${base64(`${creds.username}:${creds.password}`)}`, cached: false };
     }
     return undefined;
   }
@@ -422,26 +458,37 @@ export class RegistryClient {
     challenge: Challenge,
     scope: string,
     creds: Credentials | undefined,
-    refresh: boolean,
+    refresh: Refresh,
     signal?: AbortSignal | null,
-  ): Promise<string> {
+  ): Promise<{ value: string; cached: boolean }> {
     const realm = challenge.params.realm!;
     const service = challenge.params.service ?? '';
     // Credentials are part of the key so that signing in replaces an anonymous token.
     const key = [realm, service, scope, creds?.username ?? ''].join('\n');
     const cached = this.#tokens.get(key);
-    if (cached && !refresh && cached.expiresAt > Date.now() + 10_000) return cached.value;
+    const renewing = typeof refresh === 'object';
+    if (
+      cached &&
+      (!refresh || (renewing && cached.value !== refresh.stale)) &&
+      cached.expiresAt > Date.now() + 10_000
+    ) {
+      // A token cached since the refused one was sent is as new as a fetched one.
+      return { value: cached.value, cached: !renewing };
+    }
     // Requests that start together (a pull's blobs, the tag list beside the referrers) share
-    // one token request rather than each asking for its own.
+    // one token request rather than each asking for its own; so do requests renewing a token
+    // refused together, as any request under way started after the refused token was cached.
     const pending = this.#tokenRequests.get(key);
-    if (pending && !refresh) return signal ? untilAborted(pending, signal) : pending;
+    if (pending && (!refresh || renewing)) {
+      return { value: await (signal ? untilAborted(pending, signal) : pending), cached: false };
+    }
     const shared = this.#fetchToken(registry, key, realm, service, scope, creds);
     this.#tokenRequests.set(key, shared);
     const forget = () => {
       if (this.#tokenRequests.get(key) === shared) this.#tokenRequests.delete(key);
     };
     shared.then(forget, forget);
-    return signal ? untilAborted(shared, signal) : shared;
+    return { value: await (signal ? untilAborted(shared, signal) : shared), cached: false };
   }
 
   /** One token request; shared by its callers, so no caller's signal stops it. */
@@ -616,6 +663,19 @@ function insufficientScope(headers: Headers): boolean {
   return challengesOf(headers).some(
     (c) => c.scheme === 'bearer' && c.params.error === 'insufficient_scope',
   );
+}
+
+/** Whether an answer may be the registry's own 403 with no challenge, as GHCR refuses a token
+ * it no longer accepts: a JSON error body, or none (a HEAD's). A CDN's refusal (XML, after a
+ * blob's redirect) is not, nor is the proxy's (its codes start BERTH_). The body is read from
+ * a clone, so the caller still has it whole. */
+async function deniedWithoutChallenge(res: Response): Promise<boolean> {
+  if (res.status !== 403 || challengesOf(res.headers).length > 0) return false;
+  const bytes = await readBounded(res.clone(), maxErrorBodyBytes).catch(() => undefined);
+  if (!bytes) return false;
+  const text = new TextDecoder().decode(bytes).trim();
+  if (text === '') return true;
+  return /^\{/.test(text) && /"errors"\s*:/.test(text) && !/"code"\s*:\s*"BERTH_/.test(text);
 }
 
 /** A 400 or 403 to a blob GET that is not the registry's (or the proxy's) own JSON error:

@@ -57,6 +57,11 @@ export async function openDatabase(opts: OpenOptions = {}): Promise<Database> {
           // Added beside the others: every store of version 4 keeps its data.
           db.createObjectStore('layerCheckpoints', { keyPath: 'digest' });
         }
+        if (oldVersion < 6) {
+          // Added beside the others: every store of version 5 keeps its data.
+          const details = db.createObjectStore('tagDetails', { keyPath: 'digest' });
+          details.createIndex('storedAt', 'storedAt');
+        }
       },
       blocked() {
         opts.onBlocked?.();

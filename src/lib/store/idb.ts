@@ -25,8 +25,10 @@ import {
   type LayerCheckpointStore,
   type LayerIndexStore,
   type Store,
+  type TagDetailsStore,
   chunkSize,
   ingestLockName,
+  keptTagDetails,
   mergeImage,
   renewPull,
 } from './store.ts';
@@ -50,6 +52,7 @@ function idbStore(db: Database, hashPiece: PieceHasher | undefined): Store {
     images: idbImages(db),
     layerIndexes: idbLayerIndexes(db),
     layerCheckpoints: idbLayerCheckpoints(db),
+    tagDetails: idbTagDetails(db),
     credentials: idbCredentials(db),
   };
 }
@@ -214,6 +217,23 @@ function idbLayerCheckpoints(db: Database): LayerCheckpointStore {
     // The windows are a Blob: IndexedDB keeps it apart from the record's other fields.
     put: async (digest, checkpoints) =>
       void (await db.put('layerCheckpoints', { ...checkpoints, digest })),
+  };
+}
+
+function idbTagDetails(db: Database): TagDetailsStore {
+  return {
+    get: (digest) => db.get('tagDetails', digest),
+    async put(rec) {
+      const tx = db.transaction('tagDetails', 'readwrite');
+      await tx.store.put(rec);
+      let extra = (await tx.store.count()) - keptTagDetails;
+      let cursor = extra > 0 ? await tx.store.index('storedAt').openCursor() : null;
+      while (cursor && extra-- > 0) {
+        await cursor.delete();
+        cursor = await cursor.continue();
+      }
+      await tx.done;
+    },
   };
 }
 

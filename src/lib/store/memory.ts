@@ -22,6 +22,7 @@ import {
   type IngestRecord,
   type LayerIndexRecord,
   type PullRecord,
+  type TagDetailsRecord,
   BlobNotFoundError,
   type ContentStore,
   type FollowOptions,
@@ -30,6 +31,7 @@ import {
   type Store,
   chunkSize,
   ingestLockName,
+  keptTagDetails,
   mergeImage,
   renewPull,
 } from './store.ts';
@@ -73,6 +75,8 @@ class Data {
   readonly layerEntries = new Map<string, LayerEntriesRecord[]>();
   readonly layerCheckpoints = new Map<string, LayerCheckpoints>();
   readonly credentials = new Map<string, CredentialRecord>();
+  /** In the order stored, as IndexedDB's storedAt index walks them. */
+  readonly tagDetails = new Map<string, TagDetailsRecord>();
   puts = 0;
   /** Bumped by crash(): writers opened before it are dead. */
   generation = 0;
@@ -158,6 +162,16 @@ export function memoryStore(faults: MemoryFaults = {}, opts: MemoryStoreOptions 
     layerCheckpoints: {
       get: async (digest) => copy(data.layerCheckpoints.get(digest)),
       put: async (digest, checkpoints) => void data.layerCheckpoints.set(digest, copy(checkpoints)),
+    },
+    tagDetails: {
+      get: async (digest) => copy(data.tagDetails.get(digest)),
+      async put(rec) {
+        data.tagDetails.delete(rec.digest);
+        data.tagDetails.set(rec.digest, copy(rec));
+        while (data.tagDetails.size > keptTagDetails) {
+          data.tagDetails.delete(data.tagDetails.keys().next().value!);
+        }
+      },
     },
     credentials: {
       list: async () => copy([...data.credentials.values()]),

@@ -11,10 +11,11 @@ import type {
   IngestRecord,
   LayerIndexRecord,
   PullRecord,
+  TagDetailsRecord,
 } from './store.ts';
 
 export const dbName = 'berth';
-export const dbVersion = 5;
+export const dbVersion = 6;
 
 /** A chunk of a blob or of an ingest in progress, keyed by [digest, offset]. */
 export interface ChunkRecord {
@@ -45,4 +46,5 @@ export interface BerthDB extends DBSchema {
   layerIndexes: { key: string; value: LayerIndexRecord };
   layerEntries: { key: [string, number]; value: LayerEntriesRecord };
   layerCheckpoints: { key: string; value: LayerCheckpointsRecord };
+  tagDetails: { key: string; value: TagDetailsRecord; indexes: { storedAt: number } };
 }

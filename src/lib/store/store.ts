@@ -95,6 +95,28 @@ export interface LayerIndexRecord {
   indexedAt: number;
 }
 
+/** What a tag's digest is, for the repository view's rows (lib/pull/tag-details.ts), kept
+ * apart from the blobs it was read from: garbage collection removes those (no image holds
+ * them), and a date read once is not worth a second request. Content never changes under a
+ * digest, so a record never goes stale; only the bound removes it. */
+export interface TagDetailsRecord {
+  /** The manifest or index a tag pointed at. */
+  digest: string;
+  /** The platforms an index offers; 0 for a single manifest. */
+  platforms: number;
+  /** Compressed bytes of the config and layers of the manifest dated. */
+  size: number;
+  /** The config's `created` (ms since the epoch), when it has a real one. */
+  created?: number;
+  /** The platform preference an index's manifest was chosen by ('' for none). */
+  preferred: string;
+  /** When it was stored (ms since the epoch): past the bound, the oldest go first. */
+  storedAt: number;
+}
+
+/** How many tag details are kept: a few hundred bytes each. */
+export const keptTagDetails = 5000;
+
 /** Registry credentials, stored only when the user ticked "remember" when signing in. */
 export interface CredentialRecord {
   registry: string;
@@ -243,6 +265,13 @@ export interface LayerCheckpointStore {
   put(digest: string, checkpoints: LayerCheckpoints): Promise<void>;
 }
 
+/** Tag details by digest, at most keptTagDetails of them. */
+export interface TagDetailsStore {
+  get(digest: string): Promise<TagDetailsRecord | undefined>;
+  /** Stores a record, replacing one of the same digest, and drops the oldest past the bound. */
+  put(rec: TagDetailsRecord): Promise<void>;
+}
+
 /** Credentials the user asked Berth to remember. */
 export interface CredentialStore {
   list(): Promise<CredentialRecord[]>;
@@ -258,6 +287,7 @@ export interface Store {
   images: ImageStore;
   layerIndexes: LayerIndexStore;
   layerCheckpoints: LayerCheckpointStore;
+  tagDetails: TagDetailsStore;
   credentials: CredentialStore;
 }
 

@@ -5,33 +5,24 @@
 // already. So a tag whose digest did not move costs one HEAD the next time, an image pulled
 // later finds its manifest and config stored, and a pulled image's date costs no GET at all.
 // Blobs stored here belong to no image record: the next garbage collection (once per visit)
-// removes them, which keeps the cache bounded.
-import { parseJsonBounded } from '../../lib/json.ts';
-import { maxDocumentBytes } from '../../lib/oci/limits.ts';
-import {
-  defaultPlatform,
-  readPlatform,
-  selectManifest,
-  selectablePlatforms,
-} from '../../lib/oci/platform.ts';
-import type { Descriptor } from '../../lib/oci/types.ts';
+// removes them, which keeps the cache bounded. The details themselves are kept by digest in
+// the store (a bounded count), so a date read once survives the collection.
 import { parseManifestDocument } from '../../lib/oci/validate.ts';
-import { type FetchContext, fetchDescriptor, ingestBytes } from '../../lib/pull/fetch.ts';
-import {
-  parseReference,
-  parseRegistry,
-  registryApiHost,
-  type Reference,
-} from '../../lib/reference/reference.ts';
-import { catalogPage, parseCreated, type CatalogPage } from '../../lib/registry/catalog.ts';
+import { type FetchContext, ingestBytes } from '../../lib/pull/fetch.ts';
+import { readTagDetails, type TagDetails } from '../../lib/pull/tag-details.ts';
+import { parseReference, parseRegistry } from '../../lib/reference/reference.ts';
+import { catalogPage, type CatalogPage } from '../../lib/registry/catalog.ts';
+import { TagHeads } from '../../lib/registry/tag-heads.ts';
 import { listTags, TagListTruncatedError } from '../../lib/registry/tags.ts';
 import type { Connection } from '../../lib/registry/transport.ts';
+import { SharedWork } from '../../lib/shared-work.ts';
 import { gcLock, withLock } from '../../lib/store/locks.ts';
+import type { TagDetailsRecord } from '../../lib/store/store.ts';
 import type { CallContext } from '../rpc.ts';
 import { store } from '../store.ts';
 import { client, loadRemembered, listCredentials } from './credentials.ts';
 
-export type { CatalogPage };
+export type { CatalogPage, TagDetails };
 
 /** One page of a registry's catalog; a CatalogRefusedError (by name, on the page side) when
  * the registry does not list. */
@@ -55,7 +46,12 @@ export interface RepositoryTags {
   truncated: boolean;
 }
 
-/** Every tag of a repository (`registry/name`), in the registry's order. */
+/** The HEAD made while listing a repository's tags, for the rate limit, kept for that tag's
+ * first date. */
+const heads = new TagHeads();
+
+/** Every tag of a repository (`registry/name`), in the registry's order. The tag shown first
+ * is HEADed too (see TagHeads), so the view can say what rate limit the registry states. */
 export async function repositoryTags(
   arg: { repository: string; connection: Connection },
   ctx: CallContext,
@@ -70,42 +66,13 @@ export async function repositoryTags(
     if (!(err instanceof TagListTruncatedError)) throw err;
     listed = { tags: err.tags, truncated: true };
   }
-  await readHubLimit(c, ref, listed.tags, ctx.signal);
+  await heads.headFirst(c, ref, listed.tags, ctx.signal);
   return listed;
 }
 
-/** Docker Hub states its pull limit on manifest answers only, and a tag list is not one: a
- * HEAD of one tag, which Hub does not count as a pull, lets the view say how many pulls are
- * left before the person chooses to spend any on dates. Best effort: the tags stand anyway. */
-async function readHubLimit(
-  c: ReturnType<typeof client>,
-  ref: Reference,
-  tags: string[],
-  signal: AbortSignal,
-): Promise<void> {
-  if (registryApiHost(ref.registry) !== 'registry-1.docker.io' || tags.length === 0) return;
-  try {
-    await c.head({ registry: ref.registry, repository: ref.repository, tag: tags[0]! }, signal);
-  } catch {
-    // The limit is not shown; nothing else depends on this answer.
-  }
-}
-
-export interface TagDetails {
-  /** What the tag points at now: a manifest or an index. */
-  digest: string;
-  /** The platforms an index offers; 0 for a single manifest. */
-  platforms: number;
-  /** Compressed bytes of the config and layers of the manifest dated (for an index, the
-   * platform chosen as a pull would choose it). */
-  size: number;
-  /** The config's `created` (ms since the epoch), when it has a real one. */
-  created?: number;
-}
-
-/** Details by the digest the tag pointed at: content never changes under a digest. */
-const known = new Map<string, Promise<TagDetails>>();
-const keptDetails = 5000;
+/** Details by the digest the tag pointed at: content never changes under a digest. Every tag
+ * with that digest waits on the same work, which stops only when all of them have left. */
+const known = new SharedWork<string, TagDetails>({ keep: 5000 });
 
 /** What a tag is now, and when its image was built. */
 export async function tagDetails(
@@ -122,7 +89,8 @@ export async function tagDetails(
   const c = client(arg.connection);
   const s = await store();
   const fctx: FetchContext = { client: c, store: s.content, reference: ref, onProgress: () => {} };
-  let root = await c.head(ref, ctx.signal);
+  const kept = heads.take(ref, arg.tag);
+  let root = kept ? kept.root : await c.head(ref, ctx.signal);
   if (!root) {
     // The registry's HEAD did not say everything: a GET says it, with the bytes.
     const resolved = await c.resolve(ref, ctx.signal);
@@ -136,56 +104,29 @@ export async function tagDetails(
     });
   }
   const desc = root;
-  let p = known.get(desc.digest);
-  if (!p) {
-    p = withLock(gcLock, () => detailsOf(fctx, desc, arg.preferredPlatform, ctx.signal), {
-      signal: ctx.signal,
-      mode: 'shared',
-    });
-    known.set(desc.digest, p);
-    // A failure (or a cancel) is asked again next time.
-    p.catch(() => {
-      if (known.get(desc.digest) === p) known.delete(desc.digest);
-    });
-    while (known.size > keptDetails) known.delete(known.keys().next().value!);
-  }
-  return p;
+  const preferred = arg.preferredPlatform ?? '';
+  return known.run(
+    desc.digest,
+    async (signal) => {
+      // Kept across visits: the manifest and config read for it are garbage by then.
+      const stored = await s.tagDetails.get(desc.digest).catch(() => undefined);
+      if (stored && (stored.platforms === 0 || stored.preferred === preferred)) {
+        return detailsOf(stored);
+      }
+      const details = await withLock(
+        gcLock,
+        () => readTagDetails(fctx, desc, arg.preferredPlatform, signal),
+        { signal, mode: 'shared' },
+      );
+      // Best effort: a store that cannot keep it costs the next visit a fetch, nothing more.
+      await s.tagDetails.put({ ...details, preferred, storedAt: Date.now() }).catch(() => {});
+      return details;
+    },
+    ctx.signal,
+  );
 }
 
-async function detailsOf(
-  fctx: FetchContext,
-  root: Descriptor,
-  preferred: string | undefined,
-  signal: AbortSignal,
-): Promise<TagDetails> {
-  const read = async (d: Descriptor) => {
-    await fetchDescriptor(fctx, d, signal);
-    return fctx.store.readBytes(d.digest);
-  };
-  let doc = parseManifestDocument(await read(root), { descriptorMediaType: root.mediaType });
-  let platforms = 0;
-  if (doc.kind === 'index') {
-    const offered = selectablePlatforms(doc.index);
-    platforms = offered.length;
-    const want = defaultPlatform(offered, readPlatform(preferred));
-    // An index of no platforms (attestations only, or artifacts) has no image to date.
-    if (!want) return { digest: root.digest, platforms, size: 0 };
-    const child = selectManifest(doc.index, want);
-    doc = parseManifestDocument(await read(child), { descriptorMediaType: child.mediaType });
-    if (doc.kind !== 'manifest') return { digest: root.digest, platforms, size: 0 };
-  }
-  const { config, layers } = doc.manifest;
-  const size = config.size + layers.reduce((n, l) => n + l.size, 0);
-  if (config.size > maxDocumentBytes) return { digest: root.digest, platforms, size };
-  let created: number | undefined;
-  try {
-    const parsed = parseJsonBounded(await read(config), {
-      what: 'the config',
-      maxBytes: maxDocumentBytes,
-    }) as { created?: unknown } | null;
-    created = parseCreated(parsed?.created);
-  } catch {
-    // An artifact's config (a signature, an SBOM) need not be JSON with a date.
-  }
-  return { digest: root.digest, platforms, size, ...(created === undefined ? {} : { created }) };
+function detailsOf(rec: TagDetailsRecord): TagDetails {
+  const { digest, platforms, size, created } = rec;
+  return { digest, platforms, size, ...(created === undefined ? {} : { created }) };
 }
