@@ -107,7 +107,8 @@ export interface FileRead {
 }
 
 /** The files to hash, by layer, each layer's in offset order (one pass over the tar reads
- * them all). `side` and `layer` name the layer in its image; `id` is its diffID. */
+ * them all). `side` and `layer` name the layer in its image; `id` is what its digests are
+ * cached by (its diffID when known; see keyOf). */
 export interface LayerReads {
   side: Side;
   layer: number;
@@ -132,6 +133,8 @@ const filtersNothing = (f: FilesFilter) =>
   f.query.trim() === '' &&
   (f.differences.length === 0 || DIFFERENCES.every((d) => f.differences.includes(d))) &&
   f.aspects.length === 0;
+
+let serials = 0;
 
 interface Shown {
   t: Nodes;
@@ -251,8 +254,20 @@ export class FilesComparison {
   /** The cached digest of a side's content, if hashed. */
   #digestOf(ref: Ref | -1): string | undefined {
     if (ref === -1) return undefined;
-    const id = this.ids[ref.l];
-    return id === undefined ? undefined : this.digests.get(digestKey(id, this.#offset(ref)));
+    return this.digests.get(digestKey(this.#keyId(ref.l), this.#offset(ref)));
+  }
+
+  /** What digests of a layer's files are cached by: its diffID, or, not knowing it, a name
+   * of the layer in this comparison alone. */
+  #keyId(l: number): string {
+    return this.ids[l] ?? `comparison ${this.#serial} layer ${l}`;
+  }
+
+  readonly #serial = ++serials;
+
+  /** Where the digest of a file of `pendingReads` goes in `digests`. */
+  keyOf(reads: LayerReads, file: FileRead): string {
+    return digestKey(reads.id, file.offset);
   }
 
   #side(k: number, side: Side): PathSide | undefined {
@@ -698,7 +713,7 @@ export class FilesComparison {
       out.push({
         side,
         layer: side === 'a' ? l : l - this.na,
-        id: this.ids[l]!,
+        id: this.#keyId(l),
         files: [...files].sort((x, y) => x[0] - y[0]).map(([offset, size]) => ({ offset, size })),
       });
     }
