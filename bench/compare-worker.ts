@@ -80,7 +80,6 @@ self.onmessage = async (e: MessageEvent<CompareWorkerRequest>) => {
     await kept!.decide();
     postMessage({ ms: performance.now() - t, summary: kept!.summary });
   } else {
-    kept = undefined;
     const model = await buildTreeModel({ kind: 'merged' }, a!.layers);
     postMessage({ ms: performance.now() - started, rows: model.count });
   }

@@ -67,13 +67,15 @@ async function once(ctx: CaseContext, entries: number, memory: boolean): Promise
     await page.goto(`${ctx.server.url}/compare-bench.html`);
     await page.waitForFunction(() => 'benchCompare' in window);
     const prepared = await step(page, { op: 'prepare', entries });
+    // The reference first: what it leaves for the collector counts against the comparison,
+    // not for it.
+    const refSampler = memory ? await sampleMemory(run) : undefined;
+    const reference = await step(page, { op: 'reference' });
+    const referenceMemory = await refSampler?.stop();
     const sampler = memory ? await sampleMemory(run) : undefined;
     const compared = await step(page, { op: 'compare' });
     const compareMemory = await sampler?.stop();
     const decided = await step(page, { op: 'decide' });
-    const refSampler = memory ? await sampleMemory(run) : undefined;
-    const reference = await step(page, { op: 'reference' });
-    const referenceMemory = await refSampler?.stop();
     return {
       entries: (prepared.a as number) + (prepared.b as number),
       prepareMs: prepared.ms,
