@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { compareFiles, type FilesComparison, type FilesSide } from '../../src/lib/compare/files.ts';
 import { hashFiles } from '../../src/lib/compare/files-hash.ts';
 import type { CompareRow, PathDiff } from '../../src/lib/compare/types.ts';
-import type { ColumnIndex } from '../../src/lib/layers/columns.ts';
+import { toColumns, type ColumnIndex } from '../../src/lib/layers/columns.ts';
+import type { IndexEntry } from '../../src/lib/layers/entry.ts';
 import { listLayer } from '../../src/lib/layers/read.ts';
 import {
   buildTar,
@@ -19,6 +20,7 @@ import {
   COMPARE_LAYERS,
   type OwnedEntry,
 } from '../harness/compare-fixtures.ts';
+import { d, entry, f } from './layers-entry-helpers.ts';
 
 const streamOf = (path: string, start = 0) =>
   Readable.toWeb(createReadStream(path, { start })) as ReadableStream<Uint8Array>;
@@ -318,4 +320,86 @@ test('hashFiles reads files at their offsets in one pass, empty ones too, from a
           .digest('hex'),
     );
   expect(digests).toEqual(want);
+});
+
+describe('edge cases over index entries', () => {
+  const cols = (entries: IndexEntry[]) => toColumns(entries);
+  const pathsOf = async (a: ColumnIndex[], b: ColumnIndex[], ids?: [string[], string[]]) => {
+    const c = await compareFiles(
+      { layers: a, ids: ids?.[0] ?? a.map((_, i) => `a${i}`) },
+      { layers: b, ids: ids?.[1] ?? b.map((_, i) => `b${i}`) },
+    );
+    return { c, found: differing(allRows(c)) };
+  };
+
+  test('a hard link reads its own layer’s file, not the one a later layer put at that path', async () => {
+    const base = cols([f('x', 5), entry('y', 'hardlink', 0, { linkname: 'x' })]);
+    const over = cols([f('x', 7)]);
+    const { c, found } = await pathsOf([base, over], [base], [['base', 'over'], ['base']]);
+    expect(found).toEqual({ x: 'changed content' });
+    expect(c.path('y')).toMatchObject({ difference: 'unchanged' });
+    expect(c.path('y')!.a).toMatchObject({ type: 'hardlink', size: 5, layer: 0 });
+  });
+
+  test('a hard link to nothing it can find compares by its link name', async () => {
+    const a = cols([entry('y', 'hardlink', 0, { linkname: 'gone' })]);
+    const b = cols([entry('y', 'hardlink', 0, { linkname: 'elsewhere' })]);
+    const { found } = await pathsOf([a], [b]);
+    expect(found).toEqual({ y: 'changed link' });
+  });
+
+  test('a directory’s own mode and owner; a made-up directory against a declared one', async () => {
+    const a = cols([d('etc'), f('etc/x', 1), f('opt/tool/t', 1)]);
+    const b = cols([
+      d('etc', { mode: 0o700, uid: 5 }),
+      f('etc/x', 1),
+      d('opt', { mode: 0o750 }),
+      f('opt/tool/t', 1),
+    ]);
+    const { c, found } = await pathsOf([a], [b]);
+    // A directory with something pending below is pending too.
+    expect(found).toEqual({
+      etc: 'changed mode,owner pending',
+      opt: 'changed mode pending',
+      'etc/x': 'changed pending',
+      'opt/tool/t': 'changed pending',
+    });
+    expect(c.path('opt')!.a).toMatchObject({ type: 'dir', mode: 0o755, offset: -1 });
+  });
+
+  test('a directory that became a file: its children removed, its delta everything below', async () => {
+    const a = cols([d('d'), f('d/one', 10), f('d/two', 20)]);
+    const b = cols([f('d', 4)]);
+    const { c, found } = await pathsOf([a], [b]);
+    expect(found).toEqual({ d: 'changed type', 'd/one': 'removed', 'd/two': 'removed' });
+    expect(c.path('d')!.delta).toBe(4 - 30);
+    expect(c.summary).toMatchObject({ removed: { count: 2, bytes: 30 }, changed: { count: 1 } });
+  });
+
+  test('device numbers and symlink modes', async () => {
+    const a = cols([
+      entry('null', 'char', 0, { devmajor: 1, devminor: 3 }),
+      entry('l', 'symlink', 0, { linkname: 't', mode: 0o777 }),
+    ]);
+    const b = cols([
+      entry('null', 'char', 0, { devmajor: 1, devminor: 5 }),
+      entry('l', 'symlink', 0, { linkname: 't', mode: 0o755 }),
+    ]);
+    const { found } = await pathsOf([a], [b]);
+    expect(found).toEqual({ null: 'changed content' });
+  });
+
+  test('whiteouts of a whole directory and an opaque one over a lower layer', async () => {
+    const lower = cols([d('a'), f('a/1', 1), d('b'), f('b/2', 2), f('b/3', 3)]);
+    const upper = cols([f('.wh.a', 0), f('b/.wh..wh..opq', 0), f('b/4', 4)]);
+    const { c, found } = await pathsOf([lower], [lower, upper], [['low'], ['low', 'up']]);
+    expect(found).toEqual({
+      a: 'removed',
+      'a/1': 'removed',
+      'b/2': 'removed',
+      'b/3': 'removed',
+      'b/4': 'added',
+    });
+    expect(c.path('b')).toMatchObject({ difference: 'changed', aspects: [], delta: 4 - 5 });
+  });
 });
