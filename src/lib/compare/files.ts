@@ -407,8 +407,9 @@ export class FilesComparison {
   toggle(path: string, open?: boolean): void {
     const p = normalisePath(path);
     const k = this.full.find(p);
-    if (k < 0 || !(this.full.flags[k]! & DIR)) return;
-    const to = open ?? !(this.#tree.flags[Math.max(0, this.#tree.find(p))]! & EXPANDED);
+    const shown = this.#tree.find(p);
+    if (k < 0 || shown < 0 || !(this.full.flags[k]! & DIR)) return;
+    const to = open ?? !(this.#tree.flags[shown]! & EXPANDED);
     setOpen(this.full, k, to);
     if (this.#shown) {
       const s = this.#shown.t.find(p);
