@@ -389,6 +389,18 @@ describe('edge cases over index entries', () => {
     expect(found).toEqual({ null: 'changed content' });
   });
 
+  test('a shared base whose path one image removes and makes again is matched by name', async () => {
+    const lower = cols([d('a'), f('a/1', 1), f('k', 2)]);
+    const again = cols([f('.wh.a', 0), d('a', { mode: 0o700 }), f('a/9', 9)]);
+    const { c, found } = await pathsOf([lower, again], [lower], [['low', 'again'], ['low']]);
+    expect(found).toEqual({ a: 'changed mode', 'a/1': 'added', 'a/9': 'removed' });
+    expect(c.path('k')).toMatchObject({
+      difference: 'unchanged',
+      a: { layer: 0 },
+      b: { layer: 0 },
+    });
+  });
+
   test('whiteouts of a whole directory and an opaque one over a lower layer', async () => {
     const lower = cols([d('a'), f('a/1', 1), d('b'), f('b/2', 2), f('b/3', 3)]);
     const upper = cols([f('.wh.a', 0), f('b/.wh..wh..opq', 0), f('b/4', 4)]);

@@ -276,7 +276,8 @@ export class FilesComparison {
   #side(k: number, side: Side): PathSide | undefined {
     const has = this.sides[k]! & (side === 'a' ? HAS_A : HAS_B);
     if (!has) return undefined;
-    const base = side === 'a' ? 0 : this.na;
+    // b's entries of the layers both share are named by a's layers, at the same places.
+    const inImage = (joint: number) => (side === 'a' || joint < this.na ? joint : joint - this.na);
     const l = side === 'a' ? this.aL[k]! : this.bL[k]!;
     const content = this.#content(k, side);
     if (content === -1) {
@@ -287,7 +288,7 @@ export class FilesComparison {
         uid: 0,
         gid: 0,
         mtime: 0,
-        layer: l - base,
+        layer: inImage(l),
         offset: -1,
       };
     }
@@ -300,7 +301,7 @@ export class FilesComparison {
       uid: target.uid,
       gid: target.gid,
       mtime: own.mtime,
-      layer: content.l - base,
+      layer: inImage(content.l),
       offset: target.offset,
     };
     if (own.linkname !== undefined) out.linkname = own.linkname;
@@ -862,11 +863,25 @@ export async function compareFiles(
   const ids = [...a.ids, ...b.ids];
   const digests = opts.digests ?? new Map<string, string>();
 
-  // Each merged filesystem: the file tree's overlay, numbering b's layers after a's.
-  const overA = new Overlay(layers);
-  for (let l = 0; l < na; l++) await overA.apply(l, false, pacer);
-  const overB = new Overlay([...a.layers.map(() => undefined), ...b.layers]);
-  for (let l = na; l < layers.length; l++) await overB.apply(l, false, pacer);
+  // Each merged filesystem: the file tree's overlay, numbering b's layers after a's. The
+  // layers both start with (the same diffIDs, bottom up) are applied once: b's overlay starts
+  // from a copy, and their nodes need no lookup to be matched.
+  let shared = 0;
+  while (shared < na && shared < b.layers.length && a.ids[shared] !== undefined) {
+    if (a.ids[shared] !== b.ids[shared]) break;
+    shared++;
+  }
+  // a's overlay becomes the union: room for a's entries and b's own, not b's shared ones.
+  const overA = new Overlay([...a.layers, ...b.layers.map((l, i) => (i < shared ? undefined : l))]);
+  for (let l = 0; l < shared; l++) await overA.apply(l, false, pacer);
+  const own = b.layers.slice(shared).reduce((n, l) => n + (l?.count ?? 0), 0);
+  const overB =
+    shared > 0
+      ? new Overlay(layers, { overlay: overA, entries: own })
+      : new Overlay([...a.layers.map(() => undefined), ...b.layers]);
+  const common = shared > 0 ? overA.nodes.n : 1;
+  for (let l = shared; l < na; l++) await overA.apply(l, false, pacer);
+  for (let l = na + shared; l < layers.length; l++) await overB.apply(l, false, pacer);
   const u = overA.nodes;
   const bn = overB.nodes;
 
@@ -880,6 +895,12 @@ export async function compareFiles(
     if (!liveB[k]) continue;
     const w = pacer.step();
     if (w) await w;
+    if (k < common && liveA[k]) {
+      // A node of the shared base alive in both: the same path.
+      bToU[k] = k;
+      if (bn.flags[k]! & DIR) u.flags[k]! |= DIR;
+      continue;
+    }
     const p = bToU[bn.parent[k]!]!;
     bn.nameRange(k);
     // The name on its own: Nodes compares a candidate's batch string with the one given by

@@ -199,7 +199,19 @@ export class Overlay {
   mark: Uint8Array | undefined;
   #out = scratch();
 
-  constructor(readonly layers: readonly (ColumnIndex | undefined)[]) {
+  /** `base`: start from a copy of that overlay's filesystem (the layers both of two compared
+   * images share), which this one then grows apart from, with room for `entries` more. */
+  constructor(
+    readonly layers: readonly (ColumnIndex | undefined)[],
+    base?: { overlay: Overlay; entries: number },
+  ) {
+    if (base) {
+      const { nodes, born } = base.overlay;
+      this.nodes = nodes.clone(layers, spare(base.entries));
+      this.born = new Uint16Array(nodes.n + spare(base.entries) + 1);
+      this.born.set(born.subarray(0, nodes.n));
+      return;
+    }
     const total = layers.reduce((n, l) => n + (l?.count ?? 0), 0);
     this.nodes = new Nodes(layers, spare(total));
     this.born = new Uint16Array(spare(total) + 1);
