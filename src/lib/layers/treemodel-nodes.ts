@@ -102,6 +102,38 @@ export class Nodes {
     this.#slots = new Int32Array(pow2(Math.ceil((c * 10) / 7))).fill(-1);
   }
 
+  /** A copy that grows apart from these nodes, with room for `room` more (and `layers` for
+   * names: the same layers at the same places, and more). */
+  clone(layers = this.layers, room = 0): Nodes {
+    const n = this.n;
+    const c = new Nodes(layers, 0);
+    const cap = n + room + 1;
+    const copy = <T extends Typed>(a: T, fill: number) => {
+      const b = new (a.constructor as new (n: number) => T)(cap);
+      b.set(a.subarray(0, n));
+      if (fill !== 0) b.fill(fill, n);
+      return b;
+    };
+    c.n = n;
+    c.#cap = cap;
+    c.parent = copy(this.parent, 0);
+    c.first = copy(this.first, -1);
+    c.next = copy(this.next, -1);
+    c.last = copy(this.last, -1);
+    c.prev = copy(this.prev, -1);
+    c.refLayer = copy(this.refLayer, 0);
+    c.refEntry = copy(this.refEntry, 0);
+    c.nameStart = copy(this.nameStart, 0);
+    c.flags = copy(this.flags, 0);
+    c.size = copy(this.size, 0);
+    c.exact = new Map(this.exact);
+    c.folderItems = new Map(this.folderItems);
+    // The table keeps its size: a node's slot depends on it.
+    c.#slots = this.#slots.slice();
+    c.#used = this.#used;
+    return c;
+  }
+
   batchOf(layer: number, entry: number): EntryColumns {
     return this.layers[layer]!.batches[entry >>> BATCH_BITS]!;
   }

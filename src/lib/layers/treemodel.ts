@@ -199,7 +199,19 @@ export class Overlay {
   mark: Uint8Array | undefined;
   #out = scratch();
 
-  constructor(readonly layers: readonly (ColumnIndex | undefined)[]) {
+  /** `base`: start from a copy of that overlay's filesystem (the layers both of two compared
+   * images share), which this one then grows apart from, with room for `entries` more. */
+  constructor(
+    readonly layers: readonly (ColumnIndex | undefined)[],
+    base?: { overlay: Overlay; entries: number },
+  ) {
+    if (base) {
+      const { nodes, born } = base.overlay;
+      this.nodes = nodes.clone(layers, spare(base.entries));
+      this.born = new Uint16Array(nodes.n + spare(base.entries) + 1);
+      this.born.set(born.subarray(0, nodes.n));
+      return;
+    }
     const total = layers.reduce((n, l) => n + (l?.count ?? 0), 0);
     this.nodes = new Nodes(layers, spare(total));
     this.born = new Uint16Array(spare(total) + 1);
@@ -897,7 +909,7 @@ function changeOf(f: number): ChangeKind | undefined {
 }
 
 /** The row index of node k, or -1 when a directory above it is closed. */
-function rowIndex(t: Nodes, k: number): number {
+export function rowIndex(t: Nodes, k: number): number {
   let index = 0;
   for (let node = k; node > 0;) {
     const p = t.parent[node]!;
@@ -912,7 +924,7 @@ function rowIndex(t: Nodes, k: number): number {
 }
 
 /** Opens or closes node k, carrying the change of its row count up the open directories. */
-function setOpen(t: Nodes, k: number, open: boolean): void {
+export function setOpen(t: Nodes, k: number, open: boolean): void {
   const was = (t.flags[k]! & EXPANDED) !== 0;
   if (was === open) return;
   if (open) t.flags[k]! |= EXPANDED;
