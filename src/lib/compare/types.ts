@@ -173,8 +173,15 @@ export interface ImageComparison {
   base: SharedBase;
 }
 
-/** The JSON export's schema name; README documents the format. */
+/** The JSON export's schema name; README documents the format, and schema.json checks it. */
 export const compareSchema = 'berth.compare.v1';
+
+/** The JSON export: the small part as compareImages computes it, its schema's name first, and
+ * the files part last (the paths that are not unchanged, in path order). */
+export interface CompareExport extends ImageComparison {
+  schema: typeof compareSchema;
+  files: { summary: FilesSummary; paths: PathDiff[] };
+}
 
 /** A layer of one image as the files comparison needs it: its digest names its stored index
  * (and its bytes, for hashing); null for a layer that is not a tar (it adds nothing). */
