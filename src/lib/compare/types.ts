@@ -176,8 +176,8 @@ export interface ImageComparison {
 /** The JSON export's schema name; README documents the format, and schema.json checks it. */
 export const compareSchema = 'berth.compare.v1';
 
-/** The JSON export: the small part as compareImages computes it, its schema's name first, and
- * the files part last (the paths that are not unchanged, in path order). */
+/** The JSON export: its schema's name, the small part as compareImages computes it, and the
+ * files part (its summary and the paths compared). */
 export interface CompareExport extends ImageComparison {
   schema: typeof compareSchema;
   files: { summary: FilesSummary; paths: PathDiff[] };
