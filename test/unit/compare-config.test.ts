@@ -270,7 +270,7 @@ const cases: Case[] = [
   },
   {
     name: 'a config that is not an object reads as empty',
-    a: cfg(['Env']),
+    a: cfg(['Env'] as unknown as Record<string, unknown>),
     b: cfg({ Env: ['A=1'] }),
     want: [{ field: 'Env', key: 'A', difference: 'added', after: 'A=1' }],
   },
