@@ -30,6 +30,9 @@ export interface PathSide {
   mtime: number;
   /** Index of the layer the entry comes from, in that image's layer order. */
   layer: number;
+  /** Where the entry's header starts in that layer's tar (IndexEntry.offset): the diff pane
+   * reads the file's bytes with it (the layers worker's readFile). */
+  offset: number;
   /** The content's sha256 (`sha256:…`) once hashed; set only for regular files that had to be
    * hashed (same size, different layers). */
   digest?: string;
@@ -184,8 +187,9 @@ export interface CompareExport extends ImageComparison {
 }
 
 /** A layer of one image as the files comparison needs it: its digest names its stored index
- * (and its bytes, for hashing); null for a layer that is not a tar (it adds nothing). */
-export type CompareLayer = { digest: string } | null;
+ * (and its bytes, for hashing, which its media type says how to decompress: the manifest's
+ * layer descriptor has all three); null for a layer that is not a tar (it adds nothing). */
+export type CompareLayer = { digest: string; mediaType: string; size: number } | null;
 
 /** Rows start … end-1 of the files view. */
 export type RowRange = [start: number, end: number];
