@@ -22,6 +22,7 @@ import {
   type FixtureImage,
   type ImageConfigSpec,
 } from '../harness/fixtures.ts';
+import { buildCompareFixtures, COMPARE_EXPECTED } from '../harness/compare-fixtures.ts';
 import { run } from '../harness/process.ts';
 import { startRegistry, type Registry } from '../harness/registry.ts';
 
@@ -154,6 +155,8 @@ const CONFIGS: Record<string, ImageConfigSpec> = {
 };
 
 const PAIRS: [string, string][] = [
+  // The two versions of the files comparison's fixtures (test/compare:v1 and :v2).
+  ['compare-v1', 'compare-v2'],
   ['every-a', 'every-b'],
   ['edges-a', 'edges-b'],
   ['bare', 'every-a'],
@@ -179,6 +182,9 @@ beforeAll(async () => {
     });
     images.set(tag, await push(layout, registry, 'test/compare-config', tag, built));
   }
+  const fixtures = await buildCompareFixtures(registry);
+  images.set('compare-v1', fixtures.a);
+  images.set('compare-v2', fixtures.b);
 
   // Berth pulls the manifests and configs (no layers) and summarises each image.
   const store = memoryStore();
@@ -245,12 +251,47 @@ describe('compareImages config against jq', () => {
     expect(lines(got), `compareImages(${a}, ${b}).config against jq`).toEqual(lines(want));
   });
 
-  test.each(Object.keys(CONFIGS))('%s against itself: no difference either way', async (tag) => {
-    expect(await jqDiff(tag, tag)).toEqual([]);
-    const s = summaries.get(tag)!;
-    const got = compareImages(s, s);
-    expect(got.identical).toBe(true);
-    expect(got.config).toEqual([]);
+  test.each([...Object.keys(CONFIGS), 'compare-v1'])(
+    '%s against itself: no difference either way',
+    async (tag) => {
+      expect(await jqDiff(tag, tag)).toEqual([]);
+      const s = summaries.get(tag)!;
+      const got = compareImages(s, s);
+      expect(got.identical).toBe(true);
+      expect(got.config).toEqual([]);
+    },
+  );
+
+  test.each(directed)('%s against %s: the shared base as jq counts it', async (a, b) => {
+    // The common prefix of the two diff_ids lists, and whether one list is the other's prefix.
+    const program = String.raw`
+      $a[0].rootfs.diff_ids as $x | $b[0].rootfs.diff_ids as $y
+      | ([$x, $y] | map(length) | min) as $n
+      | (first(range(0; $n) | select($x[.] != $y[.])) // $n) as $common
+      | {layers: $common,
+         aIsBaseOfB: ($common == ($x | length) and (($x | length) > 0 or ($y | length) == 0)),
+         bIsBaseOfA: ($common == ($y | length) and (($y | length) > 0 or ($x | length) == 0))}`;
+    const { stdout } = await run('jq', [
+      '-c',
+      '-n',
+      ...['--slurpfile', 'a', blobs.get(a)!, '--slurpfile', 'b', blobs.get(b)!],
+      program,
+    ]);
+    const got = compareImages(summaries.get(a)!, summaries.get(b)!).base;
+    expect(got, `compareImages(${a}, ${b}).base against jq`).toEqual(JSON.parse(stdout));
+  });
+
+  test('the files fixtures: as they were built to differ', () => {
+    const got = compareImages(summaries.get('compare-v1')!, summaries.get('compare-v2')!);
+    expect(got.history.divergesAt).toBe(COMPARE_EXPECTED.historyDivergesAt);
+    expect(got.base.layers).toBe(COMPARE_EXPECTED.layers.sharedBase);
+    expect(got.layers).toEqual([
+      { a: 0, b: 0, by: 'digest' },
+      { a: 1, b: 1, by: 'diffID' },
+      { a: 2, by: 'none' },
+      { b: 2, by: 'none' },
+      { b: 3, by: 'none' },
+    ]);
   });
 
   test('the fixtures exercise every field, key by key where keyed', async () => {
