@@ -1,7 +1,12 @@
 // Two image configs compared field by field: every ConfigField, and the shapes a config may
 // have when it is someone else's JSON (absent, null, empty, of the wrong type).
 import { describe, expect, test } from 'vitest';
-import { compareConfigs, configFields, jsonEqual } from '../../src/lib/compare/config.ts';
+import {
+  compareConfigs,
+  configFields,
+  jsonEqual,
+  maxConfigKeys,
+} from '../../src/lib/compare/config.ts';
 import type { ConfigDiff } from '../../src/lib/compare/types.ts';
 
 /** A config with these runtime fields (and top-level fields, when `top` is given). */
@@ -69,6 +74,12 @@ const cases: Case[] = [
     a: cfg({ Env: ['A=1', 7] }),
     b: cfg({ Env: ['A=1'] }),
     want: [{ field: 'Env', difference: 'changed', before: ['A=1', 7], after: ['A=1'] }],
+  },
+  {
+    name: 'Env: empty against a hostile Env is added, as absent would be',
+    a: cfg({ Env: [] }),
+    b: cfg({ Env: ['A=1', null] }),
+    want: [{ field: 'Env', difference: 'added', after: ['A=1', null] }],
   },
   {
     name: 'Env: a string instead of an array compares Env whole',
@@ -330,6 +341,27 @@ describe('compareConfigs', () => {
     };
     const seen = new Set(compareConfigs(side(1), side(2)).map((d) => d.field));
     expect([...seen].sort()).toEqual([...configFields].sort());
+  });
+
+  test('a keyed field past maxConfigKeys is compared whole; at the bound, key by key', () => {
+    const env = (n: number, last: string) =>
+      Array.from({ length: n }, (_, i) => (i === n - 1 ? `V${i}=${last}` : `V${i}=x`));
+    const labels = (n: number, last: string) =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [`l${i}`, i === n - 1 ? last : 'x']));
+    const at = maxConfigKeys;
+    const past = maxConfigKeys + 1;
+    const fields = (n: number) =>
+      compareConfigs(
+        cfg({ Env: env(n, 'a'), Labels: labels(n, 'a') }),
+        cfg({ Env: env(n, 'b'), Labels: labels(n, 'b') }),
+      ).map((d) => `${d.field} ${d.key ?? '(whole)'} ${d.difference}`);
+    expect(fields(at)).toEqual([`Env V${at - 1} changed`, `Labels l${at - 1} changed`]);
+    expect(fields(past)).toEqual(['Env (whole) changed', 'Labels (whole) changed']);
+    // One side past the bound is enough: the other is compared whole with it, empty as absent.
+    const one = compareConfigs(cfg({ Volumes: labels(past, 'a') }), cfg({ Volumes: {} }));
+    expect(one.map((d) => `${d.field} ${d.key ?? '(whole)'} ${d.difference}`)).toEqual([
+      'Volumes (whole) removed',
+    ]);
   });
 
   test('a deeply nested value neither overflows the stack nor throws', () => {

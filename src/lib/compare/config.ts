@@ -14,6 +14,12 @@ const hasOwn = (o: object, key: string) => Object.prototype.hasOwnProperty.call(
 const isObject = (v: unknown): v is Loose =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** The most entries an Env, Labels, ExposedPorts or Volumes is compared by, key by key. Real
+ * configs hold tens; a 4 MiB config can hold 400,000, and building maps of those on the page's
+ * thread takes seconds. A field past this bound is compared as a whole value instead (one
+ * difference, no key), which is linear and allocates nothing. */
+export const maxConfigKeys = 4096;
+
 /** Absent and null say the same: "not set". */
 const isUnset = (v: unknown) => v === undefined || v === null;
 
@@ -21,6 +27,9 @@ const isUnset = (v: unknown) => v === undefined || v === null;
  * a deeply nested value cannot overflow the stack. Cycles cannot come out of JSON.parse, but a
  * summary built elsewhere might hold one: a pair already being compared counts as equal. */
 export function jsonEqual(x: unknown, y: unknown): boolean {
+  // Most values compared are strings: no stack for them.
+  if (Object.is(x, y)) return true;
+  if (typeof x !== 'object' || typeof y !== 'object') return false;
   const stack: [unknown, unknown][] = [[x, y]];
   const seen = new Map<object, Set<object>>();
   while (stack.length > 0) {
@@ -35,17 +44,26 @@ export function jsonEqual(x: unknown, y: unknown): boolean {
     if (Array.isArray(p)) {
       const qa = q as unknown[];
       if (p.length !== qa.length) return false;
-      for (let i = 0; i < p.length; i++) stack.push([p[i], qa[i]]);
+      for (let i = 0; i < p.length; i++) {
+        if (!shallow(p[i], qa[i], stack)) return false;
+      }
       continue;
     }
     const pk = Object.keys(p);
     const qo = q as Loose;
     if (pk.length !== Object.keys(qo).length) return false;
     for (const k of pk) {
-      if (!hasOwn(qo, k)) return false;
-      stack.push([(p as Loose)[k], qo[k]]);
+      if (!hasOwn(qo, k) || !shallow((p as Loose)[k], qo[k], stack)) return false;
     }
   }
+  return true;
+}
+
+/** Two members: false when they differ as scalars; two objects are left on the stack. */
+function shallow(x: unknown, y: unknown, stack: [unknown, unknown][]): boolean {
+  if (Object.is(x, y)) return true;
+  if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) return false;
+  stack.push([x, y]);
   return true;
 }
 
@@ -68,33 +86,38 @@ function compareString(field: ConfigField, before: unknown, after: unknown, out:
 /** Sorted by UTF-16 code units, never by locale, so that an export is the same everywhere. */
 const byCodeUnit = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
 
-/** Compares two keyed maps key by key; keys in code-unit order. */
+/** Compares two keyed maps key by key; keys in code-unit order. Only the differences are
+ * sorted: two equal maps of a hostile config's 400,000 keys cost two lookups a key. */
 function compareKeyed(
   field: ConfigField,
   a: Map<string, unknown>,
   b: Map<string, unknown>,
   out: ConfigDiff[],
 ) {
-  const keys = [...new Set([...a.keys(), ...b.keys()])].sort(byCodeUnit);
-  for (const key of keys) {
-    const inA = a.has(key);
-    const inB = b.has(key);
-    const before = a.get(key);
-    const after = b.get(key);
-    if (!inB) out.push({ field, key, difference: 'removed', before });
-    else if (!inA) out.push({ field, key, difference: 'added', after });
-    else if (!jsonEqual(before, after)) {
-      out.push({ field, key, difference: 'changed', before, after });
+  const diffs: ConfigDiff[] = [];
+  for (const [key, before] of a) {
+    if (!b.has(key)) diffs.push({ field, key, difference: 'removed', before });
+    else {
+      const after = b.get(key);
+      if (!jsonEqual(before, after)) {
+        diffs.push({ field, key, difference: 'changed', before, after });
+      }
     }
   }
+  for (const [key, after] of b) {
+    if (!a.has(key)) diffs.push({ field, key, difference: 'added', after });
+  }
+  diffs.sort((x, y) => byCodeUnit(x.key!, y.key!));
+  for (const d of diffs) out.push(d);
 }
 
 /** Env as a map from each variable's name to its whole entry (`NAME=value`, as the config has
  * it). A name set twice counts as its last entry, as a runtime reads it; an entry without `=`
- * is a name of its own. Undefined when Env is not an array of strings. */
+ * is a name of its own. Undefined when Env is not an array of strings, or too long. */
 function envMap(v: unknown): Map<string, unknown> | undefined {
   if (isUnset(v)) return new Map();
-  if (!Array.isArray(v) || !v.every((e) => typeof e === 'string')) return undefined;
+  if (!Array.isArray(v) || v.length > maxConfigKeys) return undefined;
+  if (!v.every((e) => typeof e === 'string')) return undefined;
   const m = new Map<string, unknown>();
   for (const entry of v as string[]) {
     const eq = entry.indexOf('=');
@@ -104,22 +127,28 @@ function envMap(v: unknown): Map<string, unknown> | undefined {
   return m;
 }
 
-/** Labels as a map from key to value. Undefined when Labels is not an object. */
+/** The keys of an object, or undefined when it is not one or has too many. */
+function keysOf(v: unknown): string[] | undefined {
+  if (!isObject(v)) return undefined;
+  const keys = Object.keys(v);
+  return keys.length > maxConfigKeys ? undefined : keys;
+}
+
+/** Labels as a map from key to value. Undefined when Labels is not an object, or too large. */
 function labelMap(v: unknown): Map<string, unknown> | undefined {
   if (isUnset(v)) return new Map();
-  if (!isObject(v)) return undefined;
-  return new Map(Object.keys(v).map((k) => [k, v[k]]));
+  return keysOf(v)?.reduce((m, k) => m.set(k, (v as Loose)[k]), new Map<string, unknown>());
 }
 
 /** ExposedPorts or Volumes as a set (its keys; the values are always `{}`), as a map from each
- * key to itself. Undefined when it is not an object. */
+ * key to itself. Undefined when it is not an object, or too large. */
 function setMap(v: unknown): Map<string, unknown> | undefined {
   if (isUnset(v)) return new Map();
-  if (!isObject(v)) return undefined;
-  return new Map(Object.keys(v).map((k) => [k, k]));
+  return keysOf(v)?.reduce((m, k) => m.set(k, k), new Map<string, unknown>());
 }
 
-/** Compares a keyed field, or as whole values when either side has an unexpected shape. */
+/** Compares a keyed field, or as whole values when either side has an unexpected shape or is
+ * past maxConfigKeys. */
 function compareMaps(
   field: ConfigField,
   before: unknown,
@@ -130,7 +159,9 @@ function compareMaps(
   const a = toMap(before);
   const b = toMap(after);
   if (a && b) compareKeyed(field, a, b, out);
-  else compareWhole(field, before, after, out);
+  // Empty is "not set" here too, so an empty side against a whole value is added or removed.
+  else
+    compareWhole(field, a?.size === 0 ? undefined : before, b?.size === 0 ? undefined : after, out);
 }
 
 /**
