@@ -16,25 +16,35 @@ export const maxHistoryEdits = 256;
 /** A wall-clock guard on top of maxHistoryEdits, for a slow machine: past it, the fallback. */
 const historyTimeoutMs = 500;
 
-/** What a step is to the alignment: its command and whether it made a layer. The time it was
- * made and its comment are not part of it (a rebuild changes the time of every step). */
-interface Step {
-  key: string;
-  createdBy: string;
-  comment: string | undefined;
+/** One history as the alignment reads it, in columns: no object or string is made per step
+ * (a 4 MiB config can hold 200,000 steps). A step's identity is its command and whether it
+ * made a layer; the time it was made and its comment are not part of it (a rebuild changes the
+ * time of every step). */
+interface Steps {
+  createdBy: string[];
+  empty: Uint8Array;
+  comment: (string | undefined)[];
 }
 
-function stepOf(entry: unknown): Step {
-  const e: Partial<Record<keyof HistoryEntry, unknown>> =
-    typeof entry === 'object' && entry !== null ? entry : {};
-  const createdBy = typeof e.created_by === 'string' ? e.created_by : '';
-  // empty_layer is a boolean when valid; anything else that is truthy reads as it would in JS
-  // (the image view's alignHistory reads it the same way), so both agree on which steps made
-  // a layer.
-  const empty = e.empty_layer ? 1 : 0;
-  const comment = typeof e.comment === 'string' ? e.comment : undefined;
-  return { key: `${empty}\n${createdBy}`, createdBy, comment };
+function stepsOf(history: readonly unknown[]): Steps {
+  const list = Array.isArray(history) ? history : [];
+  const n = list.length;
+  const out: Steps = { createdBy: new Array<string>(n), empty: new Uint8Array(n), comment: [] };
+  for (let i = 0; i < n; i++) {
+    const entry: unknown = list[i];
+    const e: Partial<Record<keyof HistoryEntry, unknown>> =
+      typeof entry === 'object' && entry !== null ? entry : {};
+    out.createdBy[i] = typeof e.created_by === 'string' ? e.created_by : '';
+    // empty_layer is a boolean when valid; anything else that is truthy reads as it would in
+    // JS (the image view's alignHistory reads it the same way), so both agree on which steps
+    // made a layer.
+    out.empty[i] = e.empty_layer ? 1 : 0;
+    out.comment[i] = typeof e.comment === 'string' ? e.comment : undefined;
+  }
+  return out;
 }
+
+const indexes = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /**
  * Aligns two histories (each image's config history, oldest first). A step in both, with the
@@ -44,25 +54,30 @@ function stepOf(entry: unknown): Step {
  * as removed then added: the alignment past that point would say little anyway.
  */
 export function compareHistories(a: readonly unknown[], b: readonly unknown[]): HistoryComparison {
-  const sa = Array.isArray(a) ? a.map(stepOf) : [];
-  const sb = Array.isArray(b) ? b.map(stepOf) : [];
-  const changes = diffArrays(
-    sa.map((s) => s.key),
-    sb.map((s) => s.key),
-    { maxEditLength: maxHistoryEdits, timeout: historyTimeoutMs },
-  );
-  const steps: HistoryStep[] = [];
+  const sa = stepsOf(a);
+  const sb = stepsOf(b);
+  const na = sa.createdBy.length;
+  const nb = sb.createdBy.length;
   const same = (i: number, j: number) =>
+    sa.createdBy[i] === sb.createdBy[j] && sa.empty[i] === sb.empty[j];
+  // jsdiff aligns the steps' indexes; the comparator reads the columns.
+  const changes = diffArrays(indexes(na), indexes(nb), {
+    comparator: same,
+    maxEditLength: maxHistoryEdits,
+    timeout: historyTimeoutMs,
+  });
+  const steps: HistoryStep[] = [];
+  const both = (i: number, j: number) =>
     steps.push({
-      difference: sa[i]!.comment === sb[j]!.comment ? 'unchanged' : 'changed',
+      difference: sa.comment[i] === sb.comment[j] ? 'unchanged' : 'changed',
       a: i,
       b: j,
-      createdBy: sa[i]!.createdBy,
+      createdBy: sa.createdBy[i]!,
     });
   const removed = (i: number) =>
-    steps.push({ difference: 'removed', a: i, createdBy: sa[i]!.createdBy });
+    steps.push({ difference: 'removed', a: i, createdBy: sa.createdBy[i]! });
   const added = (j: number) =>
-    steps.push({ difference: 'added', b: j, createdBy: sb[j]!.createdBy });
+    steps.push({ difference: 'added', b: j, createdBy: sb.createdBy[j]! });
 
   if (changes) {
     let i = 0;
@@ -71,17 +86,17 @@ export function compareHistories(a: readonly unknown[], b: readonly unknown[]): 
       for (let k = 0; k < change.count; k++) {
         if (change.removed) removed(i++);
         else if (change.added) added(j++);
-        else same(i++, j++);
+        else both(i++, j++);
       }
     }
   } else {
     let p = 0;
-    while (p < sa.length && p < sb.length && sa[p]!.key === sb[p]!.key) {
-      same(p, p);
+    while (p < na && p < nb && same(p, p)) {
+      both(p, p);
       p++;
     }
-    for (let i = p; i < sa.length; i++) removed(i);
-    for (let j = p; j < sb.length; j++) added(j);
+    for (let i = p; i < na; i++) removed(i);
+    for (let j = p; j < nb; j++) added(j);
   }
   return { steps, divergesAt: steps.findIndex((s) => s.difference !== 'unchanged') };
 }
