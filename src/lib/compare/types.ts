@@ -30,6 +30,9 @@ export interface PathSide {
   mtime: number;
   /** Index of the layer the entry comes from, in that image's layer order. */
   layer: number;
+  /** Where the entry's header starts in that layer's tar (IndexEntry.offset): the diff pane
+   * reads the file's bytes with it (the layers worker's readFile). */
+  offset: number;
   /** The content's sha256 (`sha256:…`) once hashed; set only for regular files that had to be
    * hashed (same size, different layers). */
   digest?: string;
