@@ -292,7 +292,7 @@ export class OciLayout {
 // ---------------------------------------------------------------------------------------
 // Layers
 
-async function writeEntries(root: string, entries: LayerEntry[]): Promise<void> {
+export async function writeEntries(root: string, entries: LayerEntry[]): Promise<void> {
   const mkParents = async (rel: string) => {
     const parts = posix
       .dirname(rel)

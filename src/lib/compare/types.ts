@@ -180,8 +180,9 @@ export interface ImageComparison {
 export const compareSchema = 'berth.compare.v1';
 
 /** A layer of one image as the files comparison needs it: its digest names its stored index
- * (and its bytes, for hashing); null for a layer that is not a tar (it adds nothing). */
-export type CompareLayer = { digest: string } | null;
+ * (and its bytes, for hashing, which its media type says how to decompress: the manifest's
+ * layer descriptor has all three); null for a layer that is not a tar (it adds nothing). */
+export type CompareLayer = { digest: string; mediaType: string; size: number } | null;
 
 /** Rows start … end-1 of the files view. */
 export type RowRange = [start: number, end: number];
