@@ -176,8 +176,15 @@ export interface ImageComparison {
   base: SharedBase;
 }
 
-/** The JSON export's schema name; README documents the format. */
+/** The JSON export's schema name; README documents the format, and schema.json checks it. */
 export const compareSchema = 'berth.compare.v1';
+
+/** The JSON export: its schema's name, the small part as compareImages computes it, and the
+ * files part (its summary and the paths compared). */
+export interface CompareExport extends ImageComparison {
+  schema: typeof compareSchema;
+  files: { summary: FilesSummary; paths: PathDiff[] };
+}
 
 /** A layer of one image as the files comparison needs it: its digest names its stored index
  * (and its bytes, for hashing, which its media type says how to decompress: the manifest's

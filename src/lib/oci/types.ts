@@ -52,6 +52,18 @@ export interface HistoryEntry {
   empty_layer?: boolean;
 }
 
+/** Docker's HEALTHCHECK. Durations are in nanoseconds; 0 or absent means inherit. */
+export interface Healthcheck {
+  /** `[]` inherits, `["NONE"]` disables, `["CMD", args…]` or `["CMD-SHELL", command]` runs. */
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  /** Consecutive failures before the container is unhealthy; 0 inherits. */
+  Retries?: number;
+}
+
 /** The image configuration: runtime defaults plus the rootfs diffIDs, one per layer. */
 export interface ImageConfig {
   created?: string;
@@ -70,6 +82,14 @@ export interface ImageConfig {
     WorkingDir?: string;
     Labels?: Record<string, string> | null;
     StopSignal?: string;
+    /** Docker's only (the OCI spec has no healthcheck); the validator does not check it. */
+    Healthcheck?: Healthcheck | null;
+    /** Docker's SHELL: the shell RUN steps in shell form run with. */
+    Shell?: string[] | null;
+    /** Docker's ONBUILD: build steps for images built FROM this one. */
+    OnBuild?: string[] | null;
+    /** Deprecated, for Windows: Cmd or Entrypoint is one command line already escaped. */
+    ArgsEscaped?: boolean;
   };
   rootfs: { type: string; diff_ids: Digest[] };
   history?: HistoryEntry[];
