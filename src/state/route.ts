@@ -11,13 +11,7 @@ export const allLayers = 'all';
 export const mergedLayers = 'merged';
 
 export type RouteView =
-  | 'home'
-  | 'image'
-  | 'compare'
-  | 'library'
-  | 'settings'
-  | 'registry'
-  | 'repository';
+  'home' | 'image' | 'compare' | 'library' | 'settings' | 'registry' | 'repository';
 
 export interface Route {
   view: RouteView;
