@@ -14,6 +14,20 @@ import type {
 
 export type { LayerEvent, LayerListingResult, LayerRef, LayersWorkerApi };
 export type {
+  CompareFilesApi,
+  CompareRow,
+  CompareWindow,
+  FilesFilter,
+  FilesSort,
+  FilesSummary,
+  OpenCompareRequest,
+  OpenedCompare,
+  PathDiff,
+} from '../lib/compare/types.ts';
+
+/** The error a compare call fails with when the worker does not hold its comparison. */
+export const compareLost = 'CompareLostError';
+export type {
   OpenedView,
   OpenViewRequest,
   Range,

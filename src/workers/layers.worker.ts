@@ -19,6 +19,7 @@ import type { CheckpointsWorkerApi } from './checkpoints.worker.ts';
 import { expose, WorkerBridge, type CallContext } from './rpc.ts';
 import { store } from './store.ts';
 import { countTooDeep, TreeService } from './tree-service.ts';
+import { CompareService } from './compare-service.ts';
 import type { ColumnIndex } from '../lib/layers/columns.ts';
 
 export interface LayerRef {
@@ -204,12 +205,24 @@ async function layerTarFrom(
   return { tar: tarStream(src.open, layer.mediaType, signal), start: 0 };
 }
 
+/** The diffIDs of the layers listed or read back here, for comparisons (same diffID, same
+ * offset: the same bytes). */
+const diffIDs = new Map<string, string>();
+
 /** The layers' indexes and the file tree's views, which the page asks for rows on screen. */
 const tree = new TreeService({
   stored: async (digest) => {
     const index = await (await store()).layerIndexes.get(digest);
+    if (index) diffIDs.set(digest, index.diffID);
     return index?.files;
   },
+});
+
+/** Comparisons of two images' files, over the tree's indexes. */
+const compare = new CompareService({
+  index: (digest) => tree.completeIndex(digest),
+  diffID: async (digest) => diffIDs.get(digest),
+  tarFrom: (layer, offset, signal) => layerTarFrom(layer, offset, signal),
 });
 
 const api = {
@@ -221,6 +234,7 @@ const api = {
       const stored = await s.layerIndexes.get(arg.digest);
       if (!stored) return undefined;
       const index = stored.files;
+      diffIDs.set(arg.digest, stored.diffID);
       tree.remember(arg.digest, index);
       return summaryOf(stored, index.count, countTooDeep(index));
     };
@@ -255,6 +269,7 @@ const api = {
             if (checkpoints) await s.layerCheckpoints.put(arg.digest, checkpoints);
             await s.layerIndexes.put(arg.digest, listing);
           }
+          diffIDs.set(arg.digest, listing.diffID);
           if (src.blob && !recorder) {
             const ms = performance.now() - started;
             checkpointPass(arg, src.blob, listing.uncompressedSize / Math.max(ms, 1));
@@ -271,6 +286,8 @@ const api = {
   },
 
   ...tree.api,
+
+  ...compare.api,
 
   /** Takes the index of a layer listed from its table of contents (the images worker read
    * it; the layer is not downloaded), so that views can show it. Returns its too-deep count. */

@@ -178,6 +178,12 @@ export class TreeService {
     return stored;
   }
 
+  /** A layer's complete index (not a listing in progress), for a comparison of two images. */
+  async completeIndex(digest: string): Promise<ColumnIndex | undefined> {
+    if (this.#live.has(digest)) return undefined;
+    return this.#index(digest);
+  }
+
   #view(viewId: number): TreeModel {
     const v = this.#views.get(viewId);
     if (!v) throw new TreeViewLostError(`tree view ${viewId} is not held by this worker`);

@@ -117,6 +117,13 @@ const CLEANUP_B: OwnedEntry[] = [
   { type: 'file', path: 'cache/fresh.txt', content: 'fresh after the opaque directory\n' },
 ];
 
+/** The layers of test/compare:v1 (a) and :v2 (b), bottom first: the unit tests read the same
+ * tars without a registry. b's second layer is a's recompressed in the registry images. */
+export const COMPARE_LAYERS = {
+  a: [BASE, TOOL, APP_A],
+  b: [BASE, TOOL, APP_B, CLEANUP_B],
+} as const;
+
 const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 const CONFIG_A = {
@@ -225,15 +232,11 @@ export interface CompareFixtures {
   platforms: typeof PLATFORMS_EXPECTED;
 }
 
-/** Tars entries with GNU tar (entries with an owner appended in a pass of their own) and
- * compresses the tar; returns the layer and its tar's digest. */
-async function buildLayer(
-  layout: OciLayout,
-  work: string,
-  spec: CompareLayerSpec,
-): Promise<LayerInfo> {
+/** Tars entries with GNU tar into `work`/NAME.tar (entries with an owner appended in a pass of
+ * their own); returns the tar's path. */
+export async function buildTar(work: string, entries: OwnedEntry[]): Promise<string> {
   const root = await mkdtemp(join(work, 'root-'));
-  await writeEntries(root, spec.entries);
+  await writeEntries(root, entries);
   const tar = root + '.tar';
   const common = [
     `--file=${tar}`,
@@ -244,7 +247,7 @@ async function buildLayer(
     '--format=posix',
     '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
   ];
-  const owned = spec.entries.filter((e) => e.owner);
+  const owned = entries.filter((e) => e.owner);
   const top = (await readdir(root)).sort();
   await run('tar', [
     '--create',
@@ -260,6 +263,16 @@ async function buildLayer(
     await run('tar', ['--append', ...common, `--owner=${uid}`, `--group=${gid}`, '--', e.path]);
   }
   await rm(root, { recursive: true, force: true });
+  return tar;
+}
+
+/** A gzip layer of these entries in the layout; returns the layer and its tar's digest. */
+async function buildLayer(
+  layout: OciLayout,
+  work: string,
+  spec: CompareLayerSpec,
+): Promise<LayerInfo> {
+  const tar = await buildTar(work, spec.entries);
   const diffID = await sha256File(tar);
   await run('gzip', ['-n', spec.compression === 'best' ? '-9' : '-1', '-f', tar]);
   const d = await layout.addBlobFile(tar + '.gz', MT.ociLayerGzip);

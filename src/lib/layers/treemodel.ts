@@ -897,7 +897,7 @@ function changeOf(f: number): ChangeKind | undefined {
 }
 
 /** The row index of node k, or -1 when a directory above it is closed. */
-function rowIndex(t: Nodes, k: number): number {
+export function rowIndex(t: Nodes, k: number): number {
   let index = 0;
   for (let node = k; node > 0;) {
     const p = t.parent[node]!;
@@ -912,7 +912,7 @@ function rowIndex(t: Nodes, k: number): number {
 }
 
 /** Opens or closes node k, carrying the change of its row count up the open directories. */
-function setOpen(t: Nodes, k: number, open: boolean): void {
+export function setOpen(t: Nodes, k: number, open: boolean): void {
   const was = (t.flags[k]! & EXPANDED) !== 0;
   if (was === open) return;
   if (open) t.flags[k]! |= EXPANDED;
