@@ -14,7 +14,7 @@ import type { HistoryComparison, HistoryStep } from './types.ts';
 export const maxHistoryEdits = 256;
 
 /** A wall-clock guard on top of maxHistoryEdits, for a slow machine: past it, the fallback. */
-const historyTimeoutMs = 100;
+const historyTimeoutMs = 500;
 
 /** What a step is to the alignment: its command and whether it made a layer. The time it was
  * made and its comment are not part of it (a rebuild changes the time of every step). */
