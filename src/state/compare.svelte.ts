@@ -30,7 +30,7 @@ import type { Descriptor, Platform } from '../lib/oci/types.ts';
 import type { Connection } from '../lib/registry/transport.ts';
 import { diffBound, type DiffWorkerApi, type TextDiff } from '../workers/diff.ts';
 import type { ImagesWorkerApi } from '../workers/images.ts';
-import type { LayersWorkerApi } from '../workers/layers.ts';
+import { compareLost, type LayersWorkerApi } from '../workers/layers.ts';
 import type { Bridge } from './bridge.ts';
 import { CompareRows } from './compare-rows.svelte.ts';
 import { kindOf, unavailableKinds } from './errors.ts';
@@ -569,27 +569,7 @@ export class CompareState {
     }
     this.filesStatus = 'opening';
     try {
-      const opened = await this.#files.openCompare({
-        a: a.compareLayers,
-        b: b.compareLayers,
-        filter: this.filter,
-        sort: this.sort,
-        expanded: [...this.expanded],
-        window: this.rows.around,
-      });
-      if (!current()) {
-        void this.#files.closeCompare(opened.compareId).catch(() => undefined);
-        return;
-      }
-      this.#compareId = opened.compareId;
-      const missing = opened.missing.a.length + opened.missing.b.length;
-      if (missing > 0) {
-        this.filesStatus = 'error';
-        this.filesError = `The files cannot be compared: ${missing} layer${missing === 1 ? ' is' : 's are'} not listed.`;
-        return;
-      }
-      this.filesSummary = opened.summary;
-      this.rows.reset(opened);
+      if (!(await this.#open(current))) return;
       this.filesStatus = 'ready';
     } catch (err) {
       if (!current()) return;
@@ -601,6 +581,72 @@ export class CompareState {
     if (wanted) await this.openDiff(wanted);
   }
 
+  /** Has the layers worker compare the files as the page has them (filter, sort, open
+   * directories); false when the comparison was left meanwhile, or a layer is not listed. */
+  async #open(current: () => boolean): Promise<boolean> {
+    const { a, b } = this;
+    if (!a || !b) return false;
+    const opened = await this.#files.openCompare({
+      a: a.compareLayers,
+      b: b.compareLayers,
+      filter: this.filter,
+      sort: this.sort,
+      expanded: [...this.expanded],
+      window: this.rows.around,
+    });
+    if (!current()) {
+      void this.#files.closeCompare(opened.compareId).catch(() => undefined);
+      return false;
+    }
+    this.#compareId = opened.compareId;
+    const missing = opened.missing.a.length + opened.missing.b.length;
+    if (missing > 0) {
+      this.filesStatus = 'error';
+      this.filesError = `The files cannot be compared: ${missing} layer${missing === 1 ? ' is' : 's are'} not listed.`;
+      return false;
+    }
+    this.filesSummary = opened.summary;
+    this.rows.reset(opened);
+    return true;
+  }
+
+  #reopening: { id: number; done: Promise<void> } | null = null;
+
+  /** The layers worker lost the comparison (its watchdog replaced it): compared again, once,
+   * whoever noticed. The indexes are in the store; hashed digests are hashed again. */
+  #reopen(id: number): Promise<void> {
+    if (this.#reopening?.id === id) return this.#reopening.done;
+    const gen = this.#generation;
+    const done = this.#open(() => gen === this.#generation).then(
+      () => undefined,
+      (err: unknown) => {
+        this.filesStatus = 'error';
+        this.filesError = `The files could not be compared again: ${messageOf(err)}`;
+      },
+    );
+    this.#reopening = { id, done };
+    return done;
+  }
+
+  /** Asks the worker about the comparison on screen (undefined when there is none); a lost
+   * comparison is opened again and the question asked again, unless `again` is false (a
+   * change to the rows: the comparison opened again already has it). */
+  async #ask<T>(
+    ask: (id: number) => Promise<T>,
+    { again = true }: { again?: boolean } = {},
+  ): Promise<T | undefined> {
+    const id = this.#compareId;
+    if (id === null) return undefined;
+    try {
+      return await ask(id);
+    } catch (err) {
+      if (!(err instanceof Error && err.name === compareLost)) throw err;
+      await this.#reopen(id);
+      const now = this.#compareId;
+      return again && now !== null && now !== id ? ask(now) : undefined;
+    }
+  }
+
   async #closeFiles() {
     const id = this.#compareId;
     this.#compareId = null;
@@ -608,23 +654,23 @@ export class CompareState {
     if (id !== null) await this.#files.closeCompare(id).catch(() => undefined);
   }
 
-  /** Asks the worker about the comparison on screen; undefined when there is none. */
-  async #ask<T>(ask: (id: number) => Promise<T>): Promise<T | undefined> {
-    const id = this.#compareId;
-    if (id === null) return undefined;
-    return ask(id);
-  }
-
   /** A change to the rows (a filter, a sort, a directory), asked of the worker: its window
    * goes on screen if the comparison is still the one asked. */
   async #change(ask: (id: number, window: RowRange) => Promise<CompareWindow>): Promise<void> {
-    const id = this.#compareId;
-    if (id === null) return;
+    let asked: number | null = null;
     try {
-      const win = await this.rows.hold(ask(id, this.rows.around));
-      if (this.#compareId === id) this.rows.reset(win);
+      const win = await this.rows.hold(
+        this.#ask(
+          (id) => {
+            asked = id;
+            return ask(id, this.rows.around);
+          },
+          { again: false },
+        ),
+      );
+      if (win && this.#compareId === asked) this.rows.reset(win);
     } catch (err) {
-      if (this.#compareId === id) this.filesError = messageOf(err);
+      if (this.#compareId === asked) this.filesError = messageOf(err);
     }
   }
 
@@ -670,8 +716,8 @@ export class CompareState {
     if (id === null || this.deciding) return;
     this.deciding = true;
     try {
-      const summary = await this.#files.compareDecide(id, paths);
-      if (this.#compareId !== id) return;
+      const summary = await this.#ask((cid) => this.#files.compareDecide(cid, paths));
+      if (!summary) return;
       this.filesSummary = summary;
       await this.#change((cid, w) => this.#files.compareRows(cid, w));
       const open = this.diff?.path;
@@ -690,8 +736,8 @@ export class CompareState {
     if (id === null || !meta || this.exporting) return;
     this.exporting = true;
     try {
-      const blob = await this.#files.compareExport(id, meta);
-      this.#opts.save(blob, exportName(meta));
+      const blob = await this.#ask((cid) => this.#files.compareExport(cid, meta));
+      if (blob) this.#opts.save(blob, exportName(meta));
     } catch (err) {
       this.filesError = `The export failed: ${messageOf(err)}`;
     } finally {
@@ -720,7 +766,7 @@ export class CompareState {
     const live = () => seq === this.#diffSeq;
     this.diff = { path, status: 'loading' };
     try {
-      const diff = await this.#files.comparePath(id, path);
+      const diff = await this.#ask((cid) => this.#files.comparePath(cid, path));
       if (!live()) return;
       if (!diff) {
         this.diff = { path, status: 'error', error: `/${path} is in neither image.` };

@@ -184,7 +184,9 @@ describe('two versions of an image', () => {
     await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
     await context.setOffline(true);
     try {
-      await page.goto(`${app.url}${q({ image: fx.a.ref, compare: fx.b.ref, path: '/app/config.txt' })}`);
+      await page.goto(
+        `${app.url}${q({ image: fx.a.ref, compare: fx.b.ref, path: '/app/config.txt' })}`,
+      );
       await region(page, 'Comparison summary').waitFor({ timeout: 60_000 });
       // Every layer is stored: no question, the files and the diff open.
       const diff = region(page, 'File diff');
@@ -199,7 +201,9 @@ describe('two versions of an image', () => {
     await page.goto(`${app.url}${q({ image: fx.a.ref })}`);
     const compareWith = region(page, 'Compare with');
     const tag = compareWith.getByRole('combobox', { name: 'A tag' });
-    await tag.locator('option', { hasText: fx.b.ref }).waitFor({ state: 'attached', timeout: 30_000 });
+    await tag
+      .locator('option', { hasText: fx.b.ref })
+      .waitFor({ state: 'attached', timeout: 30_000 });
     await tag.selectOption(fx.b.ref);
     await region(page, 'Comparison summary').waitFor({ timeout: 60_000 });
     expect(new URL(page.url()).searchParams.get('compare')).toBe(fx.b.ref);
@@ -219,7 +223,9 @@ describe('two versions of an image', () => {
     ]);
     await tree(page).getByRole('treeitem').first().waitFor({ timeout: 60_000 });
     // Compared the other way round, what was added is removed.
-    await region(page, 'Files').getByRole('searchbox', { name: 'Filter by path or glob' }).fill('app/added.txt');
+    await region(page, 'Files')
+      .getByRole('searchbox', { name: 'Filter by path or glob' })
+      .fill('app/added.txt');
     await expect
       .poll(async () => (await tree(page).textContent()) ?? '')
       .toMatch(/added\.txt.*removed/);
@@ -243,7 +249,9 @@ test('two platforms of one index', async () => {
       comparePlatform: 'linux/arm64/v8',
     });
     const files = region(page, 'Files');
-    await files.getByRole('searchbox', { name: 'Filter by path or glob' }).fill('usr/lib/amd64-only');
+    await files
+      .getByRole('searchbox', { name: 'Filter by path or glob' })
+      .fill('usr/lib/amd64-only');
     await expect
       .poll(async () => (await tree(page).textContent()) ?? '')
       .toMatch(/amd64-only.*removed/);
@@ -276,7 +284,11 @@ describe('what cannot be compared is said, and nothing stored changes', () => {
       () => ({ image: fx.multi.ref, compare: fx.a.ref }),
       /is an index of 2 platforms .* choose which platform/,
     ],
-    ['an artifact', () => ({ image: fx.a.ref, compare: artifactRef }), /is not an image: it is an artifact/],
+    [
+      'an artifact',
+      () => ({ image: fx.a.ref, compare: artifactRef }),
+      /is not an image: it is an artifact/,
+    ],
     [
       'a reference that cannot be resolved',
       () => ({ image: fx.a.ref, compare: `${registry.host}/test/nothing:v9` }),
