@@ -3,7 +3,7 @@
 // the JSON export; the same comparison reopened offline; two platforms of one index; and the
 // four inputs that cannot be compared, each said plainly with nothing stored changed.
 import { readFile } from 'node:fs/promises';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startServer } from '../../proxy/server.ts';
 import { axeViolations, isSevere } from '../harness/axe.ts';
@@ -66,6 +66,8 @@ afterAll(async () => {
 const q = (params: Record<string, string>) => `/?${new URLSearchParams(params)}`;
 const region = (page: Page, name: string) => page.getByRole('region', { name, exact: true });
 const tree = (page: Page) => page.getByRole('tree', { name: 'Files compared' });
+/** A region's text as read, its white space collapsed. */
+const text = async (l: Locator) => ((await l.textContent()) ?? '').replace(/\s+/g, ' ');
 
 /** The names of the tree's rows on screen. */
 async function rowNames(page: Page): Promise<string[]> {
@@ -103,12 +105,12 @@ describe('two versions of an image', () => {
     const ask = region(page, 'Download to compare files');
     await ask.waitFor();
     const missing = new Set([...fx.a.layers!, ...fx.b.layers!].map((l) => l.digest));
-    expect(await ask.textContent()).toContain(`${missing.size} layers this browser does not hold`);
+    expect(await text(ask)).toContain(`${missing.size} layers this browser does not hold`);
     const stored = await storeContents(page);
     for (const d of missing) expect(stored.blobs, `${d} not downloaded yet`).not.toContain(d);
 
-    expect(await summary.textContent()).toMatch(/1 shared by digest, 1 more the\s+same content/);
-    expect(await summary.textContent()).toMatch(/2 layers from the bottom/);
+    expect(await text(summary)).toMatch(/1 shared by digest, 1 more the same content/);
+    expect(await text(summary)).toMatch(/2 layers from the bottom/);
     const config = await region(page, 'Config differences').textContent();
     for (const key of ['APP_VERSION', 'OLD_ONLY', 'NEW_ONLY', 'berth.test.added', '9090/tcp'])
       expect(config).toContain(key);
@@ -123,7 +125,7 @@ describe('two versions of an image', () => {
     await tree(page).getByRole('treeitem').first().waitFor({ timeout: 60_000 });
     expect(await rowNames(page)).toEqual(['app', 'cache', 'etc', 'opt']);
     // The files' summary joins the summary.
-    await expect.poll(() => summary.textContent()).toMatch(/files? added/);
+    await expect.poll(() => text(summary)).toMatch(/files? added/);
   });
 
   test('changed only hides what did not change; a file opens its diff, and the URL says so', async () => {
