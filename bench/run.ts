@@ -3,11 +3,12 @@
 // registry with an image built from this machine's /usr. Prints a table and writes JSON.
 //
 //   tsx bench/run.ts [--runs N] [--small] [--skip-memory] [--out FILE]
-//     [--cases base,scale,huge,shared,latency] [--huge-gib N] [--rtt MS] [--mbit N]
+//     [--cases base,scale,huge,shared,latency,compare] [--huge-gib N] [--rtt MS] [--mbit N]
 //
 // base is the /usr image against skopeo, tar and the ceiling probe; scale a million-entry
 // layer (bench/scale.ts), huge a multi-GiB one (bench/huge.ts), shared two images sharing
-// layers (bench/shared.ts), latency a shaped network path (bench/latency.ts).
+// layers (bench/shared.ts), latency a shaped network path (bench/latency.ts), compare two
+// images' files compared (bench/compare.ts).
 //
 // Nothing here asserts a timing: targets are reported, never enforced.
 import { spawn } from 'node:child_process';
@@ -36,6 +37,7 @@ import {
 import type { CeilingParams, CeilingShape } from './ceiling.ts';
 import type { CaseContext, CaseResult } from './cases.ts';
 import { hugeCase } from './huge.ts';
+import { compareCase } from './compare.ts';
 import { latencyCase } from './latency.ts';
 import { scaleCase } from './scale.ts';
 import { sharedCase } from './shared.ts';
@@ -59,13 +61,14 @@ const CEILING: CeilingShape[] = [3, 8].flatMap((parallel) =>
 /** The shape that won each ceiling run, for the record. */
 const ceilingWinners: string[] = [];
 
-export const CASES = ['base', 'scale', 'huge', 'shared', 'latency'] as const;
+export const CASES = ['base', 'scale', 'huge', 'shared', 'latency', 'compare'] as const;
 export type CaseName = (typeof CASES)[number];
 const RUN_CASE: Record<Exclude<CaseName, 'base'>, (ctx: CaseContext) => Promise<CaseResult>> = {
   scale: scaleCase,
   huge: hugeCase,
   shared: sharedCase,
   latency: latencyCase,
+  compare: compareCase,
 };
 
 export interface Options {

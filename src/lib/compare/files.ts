@@ -80,6 +80,9 @@ const A_SYNTH = 4;
 const B_SYNTH = 8;
 const A_DIR = 16;
 const B_DIR = 32;
+/** A side is a hard link whose target was found (in `links`). */
+const A_LINKED = 64;
+const B_LINKED = 128;
 
 /** One image's layers as the comparison reads them. */
 export interface FilesSide {
@@ -234,11 +237,11 @@ export class FilesComparison {
   /** The entry node k has on a side, hard links read as their targets: joint layer and entry,
    * or -1 for a directory the merged filesystem made up. */
   #content(k: number, side: Side): Ref | -1 {
-    const link = this.links.get(k);
-    const target = side === 'a' ? link?.[0] : link?.[1];
-    if (target) return target;
-    const synth = this.sides[k]! & (side === 'a' ? A_SYNTH : B_SYNTH);
-    if (synth) return -1;
+    const sd = this.sides[k]!;
+    if (sd & (side === 'a' ? A_LINKED : B_LINKED)) {
+      return this.links.get(k)![side === 'a' ? 0 : 1]!;
+    }
+    if (sd & (side === 'a' ? A_SYNTH : B_SYNTH)) return -1;
     return side === 'a' ? { l: this.aL[k]!, e: this.aE[k]! } : { l: this.bL[k]!, e: this.bE[k]! };
   }
 
@@ -878,7 +881,11 @@ export async function compareFiles(
     if (w) await w;
     const p = bToU[bn.parent[k]!]!;
     bn.nameRange(k);
-    let c = u.child(p, bn.ns, bn.na, bn.nb);
+    // The name on its own: Nodes compares a candidate's batch string with the one given by
+    // identity first, and two batches of equal length (a rebuilt layer's, path for path) would
+    // be compared character by character, megabytes per lookup.
+    const name = bn.ns.slice(bn.na, bn.nb);
+    let c = u.child(p, name, 0, name.length);
     if (c < 0)
       c = u.add(p, bn.refLayer[k]!, bn.refEntry[k]!, bn.nameStart[k]!, bn.flags[k]! & DIR, true);
     else if (bn.flags[k]! & DIR) u.flags[c]! |= DIR;
@@ -891,23 +898,38 @@ export async function compareFiles(
   const aE = new Uint32Array(n);
   const bL = new Uint16Array(n);
   const bE = new Uint32Array(n);
-  const typeOfRef = (r: Ref) => layers[r.l]!.batches[r.e >>> BATCH_BITS]!.types[r.e & MASK]! & 0x0f;
+  const typeAt = (l: number, e: number) =>
+    layers[l]!.batches[e >>> BATCH_BITS]!.types[e & MASK]! & 0x0f;
+  const hardA: number[] = [];
+  const hardB: number[] = [];
   for (let k = 1; k < nA; k++) {
     if (!liveA[k]) continue;
-    aL[k] = u.refLayer[k]!;
-    aE[k] = u.refEntry[k]!;
-    const synth = u.flags[k]! & SYNTH;
-    sides[k] = HAS_A | (synth ? A_SYNTH | A_DIR : 0);
-    if (!synth && typeOfRef({ l: aL[k]!, e: aE[k]! }) === T_DIR) sides[k]! |= A_DIR;
+    const w = pacer.step();
+    if (w) await w;
+    const l = (aL[k] = u.refLayer[k]!);
+    const e = (aE[k] = u.refEntry[k]!);
+    if (u.flags[k]! & SYNTH) {
+      sides[k] = HAS_A | A_SYNTH | A_DIR;
+      continue;
+    }
+    const type = typeAt(l, e);
+    sides[k] = HAS_A | (type === T_DIR ? A_DIR : 0);
+    if (type === T_HARDLINK) hardA.push(k);
   }
   for (let k = 1; k < bn.n; k++) {
     const c = bToU[k]!;
     if (c < 0) continue;
-    bL[c] = bn.refLayer[k]!;
-    bE[c] = bn.refEntry[k]!;
-    const synth = bn.flags[k]! & SYNTH;
-    sides[c]! |= HAS_B | (synth ? B_SYNTH | B_DIR : 0);
-    if (!synth && typeOfRef({ l: bL[c]!, e: bE[c]! }) === T_DIR) sides[c]! |= B_DIR;
+    const w = pacer.step();
+    if (w) await w;
+    const l = (bL[c] = bn.refLayer[k]!);
+    const e = (bE[c] = bn.refEntry[k]!);
+    if (bn.flags[k]! & SYNTH) {
+      sides[c]! |= HAS_B | B_SYNTH | B_DIR;
+      continue;
+    }
+    const type = typeAt(l, e);
+    sides[c]! |= HAS_B | (type === T_DIR ? B_DIR : 0);
+    if (type === T_HARDLINK) hardB.push(c);
   }
 
   // Hard links' targets, while b's overlay can still find paths.
@@ -922,21 +944,25 @@ export async function compareFiles(
     if (side === 'a' && !(node < nA && sides[node]! & HAS_A)) return undefined;
     return { l: nodes.refLayer[node]!, e: nodes.refEntry[node]! };
   };
-  for (let k = 1; k < n; k++) {
-    const sd = sides[k]!;
+  for (const k of hardA) {
     const w = pacer.step();
     if (w) await w;
-    let ta: Ref | undefined;
-    let tb: Ref | undefined;
-    if (sd & HAS_A && !(sd & A_SYNTH) && typeOfRef({ l: aL[k]!, e: aE[k]! }) === T_HARDLINK) {
-      const own = { l: aL[k]!, e: aE[k]! };
-      ta = hardlinkTarget(layers, own.l, own.e, atPath(u, liveA, own, 'a'));
-    }
-    if (sd & HAS_B && !(sd & B_SYNTH) && typeOfRef({ l: bL[k]!, e: bE[k]! }) === T_HARDLINK) {
-      const own = { l: bL[k]!, e: bE[k]! };
-      tb = hardlinkTarget(layers, own.l, own.e, atPath(bn, liveB, own, 'b'));
-    }
-    if (ta || tb) links.set(k, [ta, tb]);
+    const own = { l: aL[k]!, e: aE[k]! };
+    const target = hardlinkTarget(layers, own.l, own.e, atPath(u, liveA, own, 'a'));
+    if (!target) continue;
+    links.set(k, [target, undefined]);
+    sides[k]! |= A_LINKED;
+  }
+  for (const k of hardB) {
+    const w = pacer.step();
+    if (w) await w;
+    const own = { l: bL[k]!, e: bE[k]! };
+    const target = hardlinkTarget(layers, own.l, own.e, atPath(bn, liveB, own, 'b'));
+    if (!target) continue;
+    const pair = links.get(k);
+    if (pair) pair[1] = target;
+    else links.set(k, [undefined, target]);
+    sides[k]! |= B_LINKED;
   }
 
   await u.finish(pacer.pause);
