@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startServer } from '../../proxy/server.ts';
-import { axeViolations, isSevere } from '../harness/axe.ts';
+import { axeViolations, focusWalk, isSevere } from '../harness/axe.ts';
 import { launchChromium } from '../harness/chromium.ts';
 import { buildCompareFixtures, type CompareFixtures } from '../harness/compare-fixtures.ts';
 import { putManifest, uploadBlob } from '../harness/formats.ts';
@@ -238,6 +238,27 @@ describe('two versions of an image', () => {
     await region(page, 'File diff').getByRole('region', { name: 'Side by side diff' }).waitFor();
     const severe = (await axeViolations(page)).filter(isSevere);
     expect(severe.map((v) => `${v.id}: ${v.help}\n  ${v.nodes.join('\n  ')}`)).toEqual([]);
+    const { seen, missed } = await focusWalk(page);
+    expect(seen.length).toBeGreaterThan(10);
+    expect(missed, 'controls Tab never reaches').toEqual([]);
+    expect(seen.filter((w) => !w.visible).map((w) => w.name)).toEqual([]);
+  });
+
+  test('without a mouse: arrows and Enter open a file, Esc closes its diff', async () => {
+    await openCompared(page, { image: fx.a.ref, compare: fx.b.ref });
+    await expect.poll(() => rowNames(page)).toEqual(['app', 'cache', 'etc', 'opt']);
+    await tree(page).focus();
+    await page.keyboard.press('Home');
+    await page.keyboard.press('Enter'); // app opens
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Enter');
+    const diff = region(page, 'File diff');
+    await diff.getByText('only in b').first().waitFor();
+    expect(new URL(page.url()).searchParams.get('path')).toBe('/app/added.txt');
+    // Focus followed the file into the diff: Esc closes it, and the URL drops the file.
+    await page.keyboard.press('Escape');
+    await expect.poll(() => diff.count()).toBe(0);
+    expect(new URL(page.url()).searchParams.get('path')).toBeNull();
   });
 });
 
