@@ -8,6 +8,7 @@
 // writes the URL from what is on screen. Nothing below calls back up to change the URL.
 import type { Activity } from './activity.svelte.ts';
 import type { ImageActions } from './actions.svelte.ts';
+import type { CompareState } from './compare.svelte.ts';
 import type { ImageState } from './image.svelte.ts';
 import type { View } from './layers/browser.svelte.ts';
 import type { RegistryBrowser, TagOrder } from './registry.svelte.ts';
@@ -32,6 +33,8 @@ export interface AppStateOptions {
   storage: Storage | undefined;
   /** The registry and repository views' state. */
   registry?: RegistryBrowser;
+  /** Two images compared. */
+  compare?: CompareState;
 }
 
 /** A view a URL asked for that needs layers this browser does not hold: it opens when the
@@ -54,6 +57,8 @@ export class AppState {
   readonly #history: HistoryPort;
   readonly #storage: Storage | undefined;
   readonly #registry: RegistryBrowser | undefined;
+  /** The comparison on screen in the compare view. */
+  readonly compare: CompareState | undefined;
   /** Counts URL applications; a newer one, or the person taking over, makes an older one stop
    * at its next step. */
   #generation = 0;
@@ -68,6 +73,7 @@ export class AppState {
     this.#history = opts.history;
     this.#storage = opts.storage;
     this.#registry = opts.registry;
+    this.compare = opts.compare;
     this.recent = loadRecent(opts.storage);
   }
 
@@ -76,6 +82,7 @@ export class AppState {
     if (this.view === 'registry' || this.view === 'repository') {
       return this.#registry?.route ?? home;
     }
+    if (this.view === 'compare') return this.compare?.route ?? home;
     if (this.view !== 'image') return { view: this.view };
     const at = this.image.shown;
     if (!at?.image) return home;
@@ -106,6 +113,11 @@ export class AppState {
     const browsed = this.view === 'registry' || this.view === 'repository' ? this.route : null;
     if (browsed?.registry) return `${browsed.registry} repositories${suffix}`;
     if (browsed?.repository) return `${browsed.repository} tags${suffix}`;
+    const compared = this.view === 'compare' ? this.compare : undefined;
+    if (compared?.a && compared.b) {
+      const file = compared.diff?.path.split('/').pop();
+      return `${file ? `${file} · ` : ''}${compared.a.label} ↔ ${compared.b.label}${suffix}`;
+    }
     if (this.view !== 'image' || !image) return 'Berth';
     const file = this.image.files.viewer.file?.path;
     if (file) return `${file.split('/').pop()} · ${image}${suffix}`;
@@ -195,6 +207,25 @@ export class AppState {
     this.record();
   }
 
+  // The comparison: the file whose diff is open is a step in history.
+
+  /** Opens one path's diff in the comparison. */
+  openDiff(path: string): Promise<void> {
+    const opening = this.compare?.openDiff(path) ?? Promise.resolve();
+    this.record();
+    return opening;
+  }
+
+  closeDiff() {
+    this.compare?.closeDiff();
+    this.record();
+  }
+
+  /** The person agreed to download the layers the comparison's files need. */
+  compareFiles(): Promise<void> {
+    return this.compare?.compareFiles() ?? Promise.resolve();
+  }
+
   /** The repository view's tags in another order: a step in history, as the URL says it. */
   sortTags(order: TagOrder) {
     this.#registry?.repository.sortBy(order);
@@ -204,6 +235,7 @@ export class AppState {
   /** An image was put on screen by a person's action: the image view shows it. */
   #imageShown() {
     this.#registry?.leave();
+    this.compare?.leave();
     this.view = 'image';
     this.pending = null;
     this.record();
@@ -243,11 +275,19 @@ export class AppState {
     const was = parseRoute(current);
     const now = parseRoute(next);
     const refined =
-      was.view === 'image' &&
-      was.image === now.image &&
-      !was.platform &&
-      was.layer === now.layer &&
-      was.path === now.path;
+      (was.view === 'image' &&
+        was.image === now.image &&
+        !was.platform &&
+        was.layer === now.layer &&
+        was.path === now.path) ||
+      // A comparison whose platforms the registries named: the same comparison.
+      (was.view === 'compare' &&
+        now.view === 'compare' &&
+        was.image === now.image &&
+        was.compare === now.compare &&
+        was.path === now.path &&
+        (!was.platform || was.platform === now.platform) &&
+        (!was.comparePlatform || was.comparePlatform === now.comparePlatform));
     if (this.#applying !== 0 || refined) this.#history.replace(next);
     else this.#history.push(next);
   }
@@ -279,10 +319,16 @@ export class AppState {
       this.view = route.view;
       this.pending = null;
       if (route.view === 'registry' || route.view === 'repository') {
+        this.compare?.leave();
         await this.#registry?.show(route);
         return;
       }
       this.#registry?.leave();
+      if (route.view === 'compare') {
+        await this.compare?.show(route);
+        return;
+      }
+      this.compare?.leave();
       if (route.view !== 'image' || !route.image) return;
       const image = this.image;
       const files = image.files;

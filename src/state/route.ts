@@ -10,7 +10,8 @@ export const allLayers = 'all';
 /** The file browser's view of the merged filesystem. */
 export const mergedLayers = 'merged';
 
-export type RouteView = 'home' | 'image' | 'library' | 'settings' | 'registry' | 'repository';
+export type RouteView =
+  'home' | 'image' | 'compare' | 'library' | 'settings' | 'registry' | 'repository';
 
 export interface Route {
   view: RouteView;
@@ -27,6 +28,10 @@ export interface Route {
   repository?: string;
   /** The tags' order, when not by name. */
   sort?: 'date';
+  /** The image `image` is compared with (view `compare`), as the user gave it. */
+  compare?: string;
+  /** The platform of `compare`, when it is an index (`platform` is `image`'s). */
+  comparePlatform?: string;
 }
 
 export const home: Route = { view: 'home' };
@@ -36,6 +41,19 @@ export const home: Route = { view: 'home' };
 export function parseRoute(search: string): Route {
   const q = new URLSearchParams(search);
   const image = q.get('image')?.trim();
+  const compare = q.get('compare')?.trim();
+  if (image && compare) {
+    // A comparison: both images, each with its platform, and the file whose diff is open.
+    // A layer has no meaning here and is dropped.
+    const route: Route = { view: 'compare', image, compare };
+    const platform = q.get('platform')?.trim();
+    if (platform) route.platform = platform;
+    const comparePlatform = q.get('comparePlatform')?.trim();
+    if (comparePlatform) route.comparePlatform = comparePlatform;
+    const path = q.get('path')?.replace(/^\/+/, '');
+    if (path) route.path = path;
+    return route;
+  }
   if (image) {
     const route: Route = { view: 'image', image };
     const platform = q.get('platform')?.trim();
@@ -84,6 +102,14 @@ export function formatRoute(route: Route): string {
   if (route.view === 'repository' && route.repository) {
     const sort = route.sort === 'date' ? '&sort=date' : '';
     return `?${param('repository', route.repository)}${sort}`;
+  }
+  if (route.view === 'compare' && route.image && route.compare) {
+    const parts = [param('image', route.image)];
+    if (route.platform) parts.push(param('platform', route.platform));
+    parts.push(param('compare', route.compare));
+    if (route.comparePlatform) parts.push(param('comparePlatform', route.comparePlatform));
+    if (route.path) parts.push(param('path', `/${route.path}`));
+    return `?${parts.join('&')}`;
   }
   if (route.view !== 'image' || !route.image) return '';
   const parts = [param('image', route.image)];

@@ -12,14 +12,16 @@
 //   ImageActions    actions.svelte.ts    verify, delete, export, import, discard
 //   Activity        activity.svelte.ts   the one task line: phase, error and its kind, notice
 //   LibraryState, SettingsState, UpdateState: the store, the preferences, the service worker
-// A second image on screen (a comparison, two platforms side by side) is a second ImageState
-// made here, held by AppState beside `image` and named by the route, and shown by a second
-// ui/views/ImageView.svelte next to the first.
+//   CompareState    compare.svelte.ts    two images compared: both resolved, the small part, and
+//                                        the files part kept by the layers worker
+import { createDiffBridge } from '../workers/diff.ts';
 import { createImagesBridge } from '../workers/images.ts';
 import { createLayersBridge } from '../workers/layers.ts';
 import { Activity } from './activity.svelte.ts';
 import { ImageActions } from './actions.svelte.ts';
 import { AppState } from './app.svelte.ts';
+import { compareFilesOf } from './compare-files.ts';
+import { CompareState } from './compare.svelte.ts';
 import { ImageState } from './image.svelte.ts';
 import { LibraryState } from './library.svelte.ts';
 import { RegistryBrowser } from './registry.svelte.ts';
@@ -95,7 +97,17 @@ export function wire(): Page {
     connection: () => settings.connection,
     preferredPlatform: () => settings.current.platform,
   });
+  const compare = new CompareState({
+    images,
+    layers,
+    files: compareFilesOf(layers),
+    diff: createDiffBridge,
+    settings,
+    save,
+    onStoreChanged: storeChanged,
+  });
   const app = new AppState({
+    compare,
     registry,
     image,
     activity,

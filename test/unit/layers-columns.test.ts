@@ -49,4 +49,15 @@ describe('entry columns', () => {
       expect(entryAt(index, i)).toEqual(entry(i));
     expect(() => entryAt(index, n)).toThrow(RangeError);
   });
+
+  it('finishing twice answers the same index (the listing returns it, the tree keeps it)', () => {
+    const b = new ColumnsBuilder();
+    const entries = Array.from({ length: BATCH + 5 }, (_, i) => entry(i));
+    for (const e of entries) b.push(e);
+    const first = b.finish();
+    const again = b.finish();
+    expect(again.batches).toHaveLength(2);
+    expect(toEntries(again)).toEqual(entries);
+    expect(toEntries(first)).toEqual(entries);
+  });
 });

@@ -106,6 +106,55 @@ describe('parseRoute and formatRoute', () => {
       '?image=x&layer=1&path=/a%26b%23c',
     ],
     ['an empty image is home', '?image=%20', { view: 'home' }, ''],
+    [
+      'a comparison',
+      '?image=app:v1&compare=app:v2',
+      { view: 'compare', image: 'app:v1', compare: 'app:v2' },
+      '?image=app:v1&compare=app:v2',
+    ],
+    [
+      "a comparison's platforms and file, in a canonical order",
+      '?path=/etc/os-release&comparePlatform=linux%2Farm64&compare=app:v2&platform=linux/amd64&image=app:v1',
+      {
+        view: 'compare',
+        image: 'app:v1',
+        platform: 'linux/amd64',
+        compare: 'app:v2',
+        comparePlatform: 'linux/arm64',
+        path: 'etc/os-release',
+      },
+      '?image=app:v1&platform=linux/amd64&compare=app:v2&comparePlatform=linux/arm64&path=/etc/os-release',
+    ],
+    [
+      'two platforms of one index',
+      '?image=multi:1&platform=linux/amd64&compare=multi:1&comparePlatform=linux/arm64/v8',
+      {
+        view: 'compare',
+        image: 'multi:1',
+        platform: 'linux/amd64',
+        compare: 'multi:1',
+        comparePlatform: 'linux/arm64/v8',
+      },
+      '?image=multi:1&platform=linux/amd64&compare=multi:1&comparePlatform=linux/arm64/v8',
+    ],
+    [
+      'a layer means nothing in a comparison and is dropped',
+      '?image=a&compare=b&layer=2&path=/x',
+      { view: 'compare', image: 'a', compare: 'b', path: 'x' },
+      '?image=a&compare=b&path=/x',
+    ],
+    [
+      'an empty comparison is the image alone',
+      '?image=a&compare=%20&comparePlatform=linux/amd64',
+      { view: 'image', image: 'a' },
+      '?image=a',
+    ],
+    [
+      'a comparison without an image is home',
+      '?compare=b&comparePlatform=linux/amd64',
+      { view: 'home' },
+      '',
+    ],
   ];
   for (const [name, search, route, canonical] of cases) {
     test(name, () => {

@@ -140,14 +140,20 @@ export class ColumnsBuilder {
     return n === 0 ? undefined : this.#columns(n, new Map(this.#extras));
   }
 
-  /** Every batch, the partial last one included: the whole index. */
+  /** Every batch, the partial last one included: the whole index. Asked again (the listing
+   * returns it, and the tree keeps it), it answers the same batches: the partial one is
+   * sealed once, not again empty. */
   finish(): ColumnIndex {
-    if ((this.#count & MASK) !== 0) this.#seal(this.#count & MASK);
+    if ((this.#count & MASK) !== 0 && this.#sealed < this.#count) this.#seal(this.#count & MASK);
     return { count: this.#count, batches: this.#done };
   }
 
+  /** Entries in the sealed batches. */
+  #sealed = 0;
+
   #seal(n: number) {
     this.#done.push(this.#columns(n, this.#extras));
+    this.#sealed += n;
     this.#paths = [];
     this.#links = [];
     this.#pathEnd = 0;
