@@ -286,6 +286,36 @@ export function relay(
   );
 }
 
+/** The first error of a backend answer, with its status. */
+export interface BackendError {
+  status: number;
+  code: string;
+  message: string;
+  detail?: unknown;
+}
+
+/** A manifest of `prefix/name` as a registry passes it on from the backend (200 or 304, its
+ * headers that matter, then `extra`), or for anything else the backend's first error, its
+ * prefix taken out, for the registry to word in its own shape. */
+export async function backendManifest(
+  ctx: EmulatorContext,
+  req: IncomingMessage,
+  prefix: string,
+  name: string,
+  ref: string,
+  extra: HeaderList,
+): Promise<Answer | BackendError> {
+  const backend = await forward(ctx, req, `${prefix}/${name}`, 'manifests', ref);
+  if (backend.status === 200 || backend.status === 304) {
+    return {
+      status: backend.status,
+      headers: [...manifestHeaders(backend), ...extra],
+      body: backend.body,
+    };
+  }
+  return { status: backend.status, ...(await backendErrors(backend, prefix))[0]! };
+}
+
 /** The backend's error entries, with its prefix taken out of every string (a NAME_UNKNOWN
  * detail names the backend repository). */
 export async function backendErrors(

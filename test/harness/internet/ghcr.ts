@@ -48,17 +48,15 @@ import {
   type HeaderList,
   type Route,
   type SignedUrlSwitches,
-  backendErrors,
+  backendManifest,
   backendHas,
   backendTags,
   blobLength,
   errorBody,
-  forward,
   hostOf,
   httpDate,
   isDigest,
   isValidName,
-  manifestHeaders,
   optionControls,
   pageSizeOf,
   routeOf,
@@ -267,17 +265,9 @@ export class GhcrEmulator implements Emulator {
   }
 
   async #manifest(req: IncomingMessage, name: string, reference: string): Promise<Answer> {
-    const backend = await forward(this.#ctx, req, this.backendName(name)!, 'manifests', reference);
-    if (backend.status === 200 || backend.status === 304) {
-      return {
-        status: backend.status,
-        headers: [...manifestHeaders(backend), ...this.#common()],
-        body: backend.body,
-      };
-    }
-    const errors = await backendErrors(backend, 'ghcr');
-    const e = errors[0]!;
-    return this.#error(backend.status, e.code, e.message.replace('accept header', 'Accept header'));
+    const got = await backendManifest(this.#ctx, req, 'ghcr', name, reference, this.#common());
+    if (!('code' in got)) return got;
+    return this.#error(got.status, got.code, got.message.replace('accept header', 'Accept header'));
   }
 
   async #blob(name: string, digest: string): Promise<Answer> {

@@ -43,17 +43,15 @@ import {
   type HeaderCase,
   type HeaderList,
   type SignedUrlSwitches,
-  backendErrors,
+  backendManifest,
   backendHas,
   backendTags,
   blobLength,
   errorBody,
-  forward,
   hostOf,
   htmlEscape,
   isDigest,
   isValidName,
-  manifestHeaders,
   optionControls,
   pageSizeOf,
   relativeNextLink,
@@ -255,19 +253,12 @@ export class GitlabEmulator implements Emulator {
   }
 
   async #manifest(req: IncomingMessage, name: string, reference: string): Promise<Answer> {
-    const backend = await forward(this.#ctx, req, this.backendName(name)!, 'manifests', reference);
-    if (backend.status === 200 || backend.status === 304) {
-      return {
-        status: backend.status,
-        headers: [...manifestHeaders(backend), ...REGISTRY_HEADERS],
-        body: backend.body,
-      };
-    }
-    const e = (await backendErrors(backend, 'gitlab'))[0]!;
+    const got = await backendManifest(this.#ctx, req, 'gitlab', name, reference, REGISTRY_HEADERS);
+    if (!('code' in got)) return got;
     return {
-      status: backend.status,
+      status: got.status,
       headers: [...json, ...REGISTRY_HEADERS],
-      body: `${errorBody(e.code, e.message, e.detail ?? null)}\n`,
+      body: `${errorBody(got.code, got.message, got.detail ?? null)}\n`,
     };
   }
 

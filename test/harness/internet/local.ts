@@ -41,8 +41,12 @@ import {
   type FetchedManifest,
 } from '../oci.ts';
 import { startRegistry, type Registry } from '../registry.ts';
-import { hostOf } from './common.ts';
-import type { Emulator, EmulatorContext, EmulatorFactory } from './emulator.ts';
+import {
+  emulatorHandler,
+  type Emulator,
+  type EmulatorContext,
+  type EmulatorFactory,
+} from './emulator.ts';
 
 export { putManifest } from '../formats.ts';
 
@@ -171,36 +175,7 @@ export async function startLocalInternet(
   for (const e of emulators) for (const h of e.hosts) byHost.set(h, e);
   const downHosts = new Set<string>();
 
-  const internet = createServer((req, res) => {
-    const host = hostOf(req);
-    const emulator = byHost.get(host);
-    // A host taken down while a kept-alive connection to it was open: that connection breaks.
-    if (downHosts.has(host)) {
-      req.socket.destroy();
-      return;
-    }
-    if (!emulator) {
-      res.writeHead(421, { 'content-type': 'text/plain' }).end(`no emulated host ${host}\n`);
-      return;
-    }
-    // As the namespace's server does: the log is kept here, not by each emulator.
-    res.once('finish', () =>
-      emulator.log.push({
-        host,
-        method: req.method ?? 'GET',
-        url: req.url ?? '/',
-        headers: { ...req.headers },
-        status: res.statusCode,
-      }),
-    );
-    Promise.resolve()
-      .then(() => emulator.handle(req, res))
-      .catch((err: unknown) => {
-        console.error(`${emulator.name}:`, err);
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end('emulator error\n');
-      });
-  });
+  const internet = createServer(emulatorHandler(byHost, (host) => downHosts.has(host)));
   const internetPort = await listen(internet);
 
   // Every emulated name "resolves" to the local server; any other name does not exist.

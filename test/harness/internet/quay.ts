@@ -54,15 +54,13 @@ import {
   type HeaderList,
   type SignedUrlSwitches,
   backendCatalog,
-  backendErrors,
+  backendManifest,
   backendTags,
   blobLength,
-  forward,
   hostOf,
   htmlEscape,
   isDigest,
   isValidName,
-  manifestHeaders,
   optionControls,
   pageSizeOf,
   routeOf,
@@ -305,19 +303,12 @@ export class QuayEmulator implements Emulator {
   }
 
   async #manifest(req: IncomingMessage, name: string, reference: string): Promise<Answer> {
-    const backend = await forward(this.#ctx, req, this.backendName(name)!, 'manifests', reference);
-    if (backend.status === 200 || backend.status === 304) {
-      return {
-        status: backend.status,
-        headers: [...manifestHeaders(backend), ...QUAY_HEADERS],
-        body: backend.body,
-      };
-    }
-    const e = (await backendErrors(backend, 'quay'))[0]!;
+    const got = await backendManifest(this.#ctx, req, 'quay', name, reference, QUAY_HEADERS);
+    if (!('code' in got)) return got;
     return {
-      status: backend.status,
+      status: got.status,
       headers: [...json, ...QUAY_HEADERS],
-      body: JSON.stringify({ errors: [{ code: e.code, detail: {}, message: e.message }] }),
+      body: JSON.stringify({ errors: [{ code: got.code, detail: {}, message: got.message }] }),
     };
   }
 
