@@ -24,7 +24,7 @@ import {
   startLocalInternet,
   type LocalInternet,
   type Seed,
-} from '../harness/internet/local-emu-a.ts';
+} from '../harness/internet/local.ts';
 
 let net: LocalInternet;
 let gitlab: GitlabEmulator;

@@ -22,7 +22,7 @@ import {
   seedImage,
   seedReferrer,
   useLocalInternet,
-} from '../harness/internet/common-emu-b-local.ts';
+} from '../harness/internet/local.ts';
 import { fetchChecked } from '../harness/internet/pulls.ts';
 
 let image: SeededImage;

@@ -14,7 +14,7 @@ import {
   startLocalInternet,
   type LocalInternet,
   type Seed,
-} from '../harness/internet/local-emu-a.ts';
+} from '../harness/internet/local.ts';
 import { pullChecked } from '../harness/internet/pulls.ts';
 import {
   QUAY_CDN_HOSTS,

@@ -29,30 +29,27 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { EmulatedRequest, Emulator, EmulatorContext, EmulatorFactory } from './emulator.ts';
 import {
-  type Grant,
   type HeaderCase,
   type HeaderList,
   type SignedUrlSwitches,
-  Signer,
-  allows,
   answer,
-  optionControls,
-  backendFetch,
+  API_VERSION,
   backendTags,
-  basicOf,
+  blobLength,
   errorBody,
-  forwardedHeaders,
-  grantOf,
+  forward,
   hostOf,
   isoDate,
+  optionControls,
   pageTags,
   relay,
   routeOf,
-  scopesOf,
-  serveObject,
   urlLifetime,
-} from './common-emu-b.ts';
-import { notFoundPage } from './gcr.ts';
+  urlOf,
+} from './common.ts';
+import { type Grant, Signer, allows, basicCredentials, grantOf, scopesOf } from './auth.ts';
+import { serveObject } from './stores.ts';
+import { googleNotFound } from './gcr.ts';
 
 export const AR_HOST = 'us-docker.pkg.dev';
 export const GOOGLE_SIGNIN_HOST = 'accounts.google.com';
@@ -88,7 +85,7 @@ export function artifactRegistry(
   const isPublic = (name: string) => name.split('/')[1] !== 'private';
   const backendName = (name: string) => `artifactregistry/${name}`;
   let headerCase: HeaderCase = 'lower';
-  const common: HeaderList = [['docker-distribution-api-version', 'registry/2.0']];
+  const common = API_VERSION;
   const json: HeaderList = [...common, ['content-type', 'application/json; charset=utf-8']];
   const realm = `https://${AR_HOST}/v2/token`;
 
@@ -126,17 +123,9 @@ export function artifactRegistry(
 
   function token(req: IncomingMessage, res: ServerResponse, url: URL) {
     if (req.method === 'POST') {
-      answer(
-        req,
-        res,
-        404,
-        [['content-type', 'text/html; charset=UTF-8']],
-        notFoundPage(url.pathname),
-        headerCase,
-      );
-      return;
+      return googleNotFound(req, res, url.pathname, headerCase);
     }
-    const creds = basicOf(req);
+    const creds = basicCredentials(req.headers.authorization);
     const users = opts.users ?? {};
     if (creds && users[creds.user] !== creds.password) {
       answer(
@@ -194,15 +183,7 @@ export function artifactRegistry(
       );
     const obj = m ? signer.read<{ r: string; d: string; e: number }>(m[1]!) : undefined;
     if (!obj) {
-      answer(
-        req,
-        res,
-        404,
-        [['content-type', 'text/html; charset=UTF-8']],
-        notFoundPage(url.pathname),
-        headerCase,
-      );
-      return;
+      return googleNotFound(req, res, url.pathname, headerCase);
     }
     if (obj.e <= ctx.now()) {
       // Google's front end answers with its own HTML error page, not the registry's JSON.
@@ -216,7 +197,7 @@ export function artifactRegistry(
       );
       return;
     }
-    await serveObject(ctx, req, res, { repo: obj.r, digest: obj.d, exp: obj.e }, []);
+    await serveObject(ctx, req, res, { repo: obj.r, digest: obj.d }, []);
   }
 
   async function registry(req: IncomingMessage, res: ServerResponse, url: URL) {
@@ -234,7 +215,7 @@ export function artifactRegistry(
       );
       return;
     }
-    const grant = grantOf(signer, ctx, req);
+    const grant = grantOf(signer, ctx, req.headers.authorization);
     if (route.kind === 'base') {
       if (grant) answer(req, res, 200, json, '{}', headerCase);
       else unauthorized(req, res);
@@ -299,8 +280,7 @@ export function artifactRegistry(
       return;
     }
     if (route.kind === 'blobs' && req.method === 'GET') {
-      const head = await backendFetch(ctx, `/v2/${repo}/blobs/${route.ref}`, { method: 'HEAD' });
-      if (head.status !== 200) {
+      if ((await blobLength(ctx, repo, route.ref)) === undefined) {
         answer(
           req,
           res,
@@ -325,10 +305,7 @@ export function artifactRegistry(
       );
       return;
     }
-    const upstream = await backendFetch(ctx, `/v2/${repo}/${route.kind}/${route.ref}`, {
-      method: req.method === 'HEAD' ? 'HEAD' : 'GET',
-      headers: forwardedHeaders(req),
-    });
+    const upstream = await forward(ctx, req, repo, route.kind, route.ref);
     await relay(req, res, upstream, common, headerCase);
   }
 
@@ -354,7 +331,7 @@ export function artifactRegistry(
     control: optionControls(opts),
     async handle(req, res) {
       headerCase = opts.headerCase ?? 'lower';
-      const url = new URL(req.url ?? '/', `https://${hostOf(req)}`);
+      const url = urlOf(req);
       if (hostOf(req) === GOOGLE_SIGNIN_HOST) return signIn(req, res);
       return registry(req, res, url);
     },

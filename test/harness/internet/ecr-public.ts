@@ -31,31 +31,33 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
 import type { EmulatedRequest, Emulator, EmulatorContext, EmulatorFactory } from './emulator.ts';
 import {
-  type Grant,
   type HeaderCase,
   type HeaderList,
   type SignedUrlSwitches,
-  Signer,
   answer,
-  optionControls,
-  backendFetch,
+  API_VERSION,
   backendTags,
-  basicOf,
+  blobLength,
   errorBody,
-  forwardedHeaders,
+  forward,
   hostOf,
-  isFallbackTag,
+  optionControls,
   pageTags,
-  readGrant,
-  referrersAnswer,
   relay,
   routeOf,
+  send,
+  urlLifetime,
+  urlOf,
+} from './common.ts';
+import { type Grant, Signer, basicCredentials, bearerToken, readGrant, scopesOf } from './auth.ts';
+import {
+  isFallbackTag,
+  referrersAnswer,
   s3ExpiredError,
   s3TwoAuthError,
-  scopesOf,
   serveObject,
-  urlLifetime,
-} from './common-emu-b.ts';
+  storeError,
+} from './stores.ts';
 
 export const ECR_PUBLIC_HOST = 'public.ecr.aws';
 export const ECR_CDN_HOST = 'd2glxqk2uabbnd.cloudfront.net';
@@ -85,7 +87,7 @@ export function ecrPublic(ctx: EmulatorContext, opts: EcrPublicOptions = {}): Em
   const signer = new Signer();
   const backendName = (name: string) => `ecrpublic/${name}`;
   let headerCase: HeaderCase = 'lower';
-  const common: HeaderList = [['docker-distribution-api-version', 'registry/2.0']];
+  const common = API_VERSION;
   const json: HeaderList = [...common, ['content-type', 'application/json; charset=utf-8']];
   const challenge = `Bearer realm="https://${ECR_PUBLIC_HOST}/token/",service="${ECR_PUBLIC_HOST}",scope="aws"`;
   /** Anonymous manifest GETs in the current second. */
@@ -103,7 +105,7 @@ export function ecrPublic(ctx: EmulatorContext, opts: EcrPublicOptions = {}): Em
   }
 
   function token(req: IncomingMessage, res: ServerResponse, url: URL) {
-    const creds = basicOf(req);
+    const creds = basicCredentials(req.headers.authorization);
     if (creds && (creds.user !== 'AWS' || !(opts.authTokens ?? []).includes(creds.password))) {
       answer(
         req,
@@ -139,10 +141,10 @@ export function ecrPublic(ctx: EmulatorContext, opts: EcrPublicOptions = {}): Em
   }
 
   function grantFor(req: IncomingMessage): Grant | undefined {
-    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    if (!m) return undefined;
+    const token = bearerToken(req.headers.authorization);
+    if (!token) return undefined;
     // The token is handed out base64-encoded, as ECR's are.
-    return readGrant(signer, ctx, Buffer.from(m[1]!, 'base64').toString());
+    return readGrant(signer, ctx, Buffer.from(token, 'base64').toString());
   }
 
   const may = (grant: Grant | undefined, name: string) =>
@@ -228,8 +230,7 @@ export function ecrPublic(ctx: EmulatorContext, opts: EcrPublicOptions = {}): Em
       return;
     }
     if (route.kind === 'blobs' && req.method === 'GET') {
-      const head = await backendFetch(ctx, `/v2/${repo}/blobs/${route.ref}`, { method: 'HEAD' });
-      if (head.status !== 200)
+      if ((await blobLength(ctx, repo, route.ref)) === undefined)
         return notFound(
           req,
           res,
@@ -256,10 +257,7 @@ export function ecrPublic(ctx: EmulatorContext, opts: EcrPublicOptions = {}): Em
       );
       return;
     }
-    const upstream = await backendFetch(ctx, `/v2/${repo}/${route.kind}/${route.ref}`, {
-      method: req.method === 'HEAD' ? 'HEAD' : 'GET',
-      headers: forwardedHeaders(req),
-    });
+    const upstream = await forward(ctx, req, repo, route.kind, route.ref);
     if (upstream.status === 404) {
       await upstream.body?.cancel();
       return notFound(req, res, 'MANIFEST_UNKNOWN', 'Requested image not found');
@@ -275,30 +273,16 @@ export function ecrPublic(ctx: EmulatorContext, opts: EcrPublicOptions = {}): Em
       obj &&
       signer.mac(`${url.pathname}\n${expires}`, 'base64url').replace(/-/g, '~') ===
         url.searchParams.get('Signature');
-    const xml: HeaderList = [
-      ['content-type', 'application/xml'],
-      ['server', 'AmazonS3'],
-    ];
-    if (!good) {
-      answer(
-        req,
-        res,
-        403,
-        xml,
-        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access denied</Message></Error>',
-      );
-      return;
-    }
+    if (!good)
+      return send(req, res, storeError('s3', 403, 'AccessDenied', 'Access denied'), 'lower');
     if (req.headers.authorization !== undefined) {
-      answer(req, res, 400, xml, s3TwoAuthError(req.headers.authorization));
-      return;
+      return send(req, res, s3TwoAuthError(req.headers.authorization), 'lower');
     }
     if (expires * 1000 <= ctx.now()) {
-      answer(req, res, 403, xml, s3ExpiredError());
-      return;
+      return send(req, res, s3ExpiredError(), 'lower');
     }
     const etag = createHash('md5').update(obj.d).digest('hex');
-    await serveObject(ctx, req, res, { repo: obj.r, digest: obj.d, exp: expires * 1000 }, [
+    await serveObject(ctx, req, res, { repo: obj.r, digest: obj.d }, [
       ['etag', `"${etag}-1"`],
       ['server', 'AmazonS3'],
       ['x-amz-server-side-encryption', 'AES256'],
@@ -315,7 +299,7 @@ export function ecrPublic(ctx: EmulatorContext, opts: EcrPublicOptions = {}): Em
     control: optionControls(opts),
     async handle(req, res) {
       headerCase = opts.headerCase ?? 'lower';
-      const url = new URL(req.url ?? '/', `https://${hostOf(req)}`);
+      const url = urlOf(req);
       if (hostOf(req) === ECR_CDN_HOST) return cdn(req, res, url);
       return registry(req, res, url);
     },

@@ -3,6 +3,7 @@
 // emulator answers as the real service does, from ../shared/REGISTRIES.md's captures, over
 // content held by a real distribution registry (the backend) under its own prefix.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hostOf } from './common.ts';
 
 export interface EmulatorContext {
   /** The backing distribution registry, `http://127.0.0.1:PORT`, reachable from the emulator.
@@ -42,4 +43,44 @@ export interface EmulatedRequest {
   /** Lower-case names. `authorization` is kept so that tests can prove a CDN never gets one. */
   headers: Record<string, string | string[] | undefined>;
   status: number;
+}
+
+/**
+ * The request handler of a server that answers for many emulated hosts, the Host header
+ * choosing the emulator: 421 for a host no emulator has, 500 when an emulator throws. It keeps
+ * every emulator's log, so an emulator need not. A host `down` says is down breaks the
+ * connection (one kept alive from before it went down).
+ */
+export function emulatorHandler(
+  byHost: ReadonlyMap<string, Emulator>,
+  down: (host: string) => boolean = () => false,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const host = hostOf(req);
+    if (down(host)) {
+      req.socket.destroy();
+      return;
+    }
+    const emulator = byHost.get(host);
+    if (!emulator) {
+      res.writeHead(421, { 'content-type': 'text/plain' }).end(`no emulated host ${host}\n`);
+      return;
+    }
+    res.once('finish', () => {
+      emulator.log.push({
+        host,
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        headers: { ...req.headers },
+        status: res.statusCode,
+      });
+    });
+    Promise.resolve()
+      .then(() => emulator.handle(req, res))
+      .catch((err: unknown) => {
+        console.error(`${emulator.name}: ${err instanceof Error ? err.stack : String(err)}`);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('emulator error\n');
+      });
+  };
 }

@@ -28,32 +28,30 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatedRequest, Emulator, EmulatorContext, EmulatorFactory } from './emulator.ts';
 import {
-  ALL_MANIFESTS,
-  type Grant,
   type HeaderCase,
   type HeaderList,
   type SignedUrlSwitches,
-  Signer,
   type TagPaging,
-  allows,
   answer,
-  optionControls,
+  API_VERSION,
   backendCatalog,
   backendFetch,
   backendTags,
-  basicOf,
+  blobLength,
   errorBody,
-  forwardedHeaders,
-  grantOf,
+  forward,
   hostOf,
   isoDate,
+  optionControls,
   pageTags,
   relay,
   routeOf,
-  scopesOf,
-  serveObject,
+  send,
   urlLifetime,
-} from './common-emu-b.ts';
+  urlOf,
+} from './common.ts';
+import { type Grant, Signer, allows, basicCredentials, grantOf, scopesOf } from './auth.ts';
+import { ALL_MANIFESTS, serveObject, storeError } from './stores.ts';
 
 export const GCR_HOST = 'gcr.io';
 export const GCS_HOST = 'storage.googleapis.com';
@@ -100,7 +98,7 @@ export function gcr(ctx: EmulatorContext, opts: GcrOptions = {}): Emulator {
 
   const challenge = () =>
     `Bearer realm="https://${GCR_HOST}/v2/token",service=${opts.quotedService ? `"${GCR_HOST}"` : GCR_HOST}`;
-  const common: HeaderList = [['docker-distribution-api-version', 'registry/2.0']];
+  const common = API_VERSION;
 
   function unauthorized(req: IncomingMessage, res: ServerResponse) {
     answer(
@@ -115,17 +113,9 @@ export function gcr(ctx: EmulatorContext, opts: GcrOptions = {}): Emulator {
 
   async function token(req: IncomingMessage, res: ServerResponse, url: URL) {
     if (req.method === 'POST') {
-      answer(
-        req,
-        res,
-        404,
-        [['content-type', 'text/html; charset=UTF-8']],
-        notFoundPage(url.pathname),
-        headerCase,
-      );
-      return;
+      return googleNotFound(req, res, url.pathname, headerCase);
     }
-    const creds = basicOf(req);
+    const creds = basicCredentials(req.headers.authorization);
     let user = '';
     if (creds) {
       if (users()[creds.user] === undefined || users()[creds.user] !== creds.password) {
@@ -170,17 +160,9 @@ export function gcr(ctx: EmulatorContext, opts: GcrOptions = {}): Emulator {
     if (url.pathname === '/v2/token') return token(req, res, url);
     const route = routeOf(url.pathname);
     if (!route) {
-      answer(
-        req,
-        res,
-        404,
-        [['content-type', 'text/html; charset=UTF-8']],
-        notFoundPage(url.pathname),
-        headerCase,
-      );
-      return;
+      return googleNotFound(req, res, url.pathname, headerCase);
     }
-    const grant = grantOf(signer, ctx, req);
+    const grant = grantOf(signer, ctx, req.headers.authorization);
     if (route.kind === 'base') {
       if (grant)
         answer(req, res, 200, [...common, ['content-type', 'application/json']], '{}', headerCase);
@@ -221,15 +203,7 @@ export function gcr(ctx: EmulatorContext, opts: GcrOptions = {}): Emulator {
       return;
     }
     if (route.kind === 'referrers') {
-      answer(
-        req,
-        res,
-        404,
-        [['content-type', 'text/html; charset=UTF-8']],
-        notFoundPage(url.pathname),
-        headerCase,
-      );
-      return;
+      return googleNotFound(req, res, url.pathname, headerCase);
     }
     if (route.kind === 'tags') {
       // No referrers API here: the tag schema's `sha256-…` tags are listed like any other.
@@ -273,8 +247,7 @@ export function gcr(ctx: EmulatorContext, opts: GcrOptions = {}): Emulator {
     }
     if (route.kind === 'blobs' && req.method === 'GET') {
       // Distribution must hold the blob in this repository, or it is unknown here too.
-      const head = await backendFetch(ctx, `/v2/${repo}/blobs/${route.ref}`, { method: 'HEAD' });
-      if (head.status !== 200) {
+      if ((await blobLength(ctx, repo, route.ref)) === undefined) {
         answer(
           req,
           res,
@@ -310,10 +283,7 @@ export function gcr(ctx: EmulatorContext, opts: GcrOptions = {}): Emulator {
       );
       return;
     }
-    const upstream = await backendFetch(ctx, `/v2/${repo}/${route.kind}/${route.ref}`, {
-      method: req.method === 'HEAD' ? 'HEAD' : 'GET',
-      headers: forwardedHeaders(req),
-    });
+    const upstream = await forward(ctx, req, repo, route.kind, route.ref);
     await relay(req, res, upstream, common, headerCase);
   }
 
@@ -328,51 +298,39 @@ export function gcr(ctx: EmulatorContext, opts: GcrOptions = {}): Emulator {
       repo &&
       signer.mac(`GET\n${expires}\n${url.pathname}`, 'base64') ===
         url.searchParams.get('Signature');
-    const xml = (code: string, message: string, details = '') =>
-      `<?xml version='1.0' encoding='UTF-8'?><Error><Code>${code}</Code><Message>${message}</Message>${details ? `<Details>${details}</Details>` : ''}</Error>`;
-    const type: HeaderList = [['content-type', 'application/xml; charset=UTF-8']];
-    if (!good) {
-      answer(
+    const gcsError = (status: number, code: string, message: string, details?: string) =>
+      send(
         req,
         res,
-        403,
-        type,
-        xml(
-          'SignatureDoesNotMatch',
-          'The request signature we calculated does not match the signature you provided. Check your Google secret key and signing method.',
-        ),
+        storeError('gcs', status, code, message, {
+          fields: details ? [['Details', details]] : [],
+        }),
+        'lower',
       );
-      return;
+    if (!good) {
+      return gcsError(
+        403,
+        'SignatureDoesNotMatch',
+        'The request signature we calculated does not match the signature you provided. Check your Google secret key and signing method.',
+      );
     }
     if (req.headers.authorization !== undefined) {
-      answer(
-        req,
-        res,
+      return gcsError(
         400,
-        type,
-        xml(
-          'InvalidArgument',
-          'Invalid argument.',
-          'Multiple authentication methods are not allowed: the request has both a signature and an Authorization header.',
-        ),
+        'InvalidArgument',
+        'Invalid argument.',
+        'Multiple authentication methods are not allowed: the request has both a signature and an Authorization header.',
       );
-      return;
     }
     if (expires * 1000 <= ctx.now()) {
-      answer(
-        req,
-        res,
+      return gcsError(
         400,
-        type,
-        xml(
-          'ExpiredToken',
-          'The provided token has expired.',
-          `Request signature expired at: ${new Date(expires * 1000).toISOString()}`,
-        ),
+        'ExpiredToken',
+        'The provided token has expired.',
+        `Request signature expired at: ${new Date(expires * 1000).toISOString()}`,
       );
-      return;
     }
-    await serveObject(ctx, req, res, { repo: repo!, digest: m![1]!, exp: expires * 1000 }, [
+    await serveObject(ctx, req, res, { repo: repo!, digest: m![1]! }, [
       ['x-goog-storage-class', 'STANDARD'],
       ['cache-control', 'private, max-age=0'],
     ]);
@@ -386,11 +344,28 @@ export function gcr(ctx: EmulatorContext, opts: GcrOptions = {}): Emulator {
     control: optionControls(opts),
     async handle(req, res) {
       headerCase = opts.headerCase ?? 'lower';
-      const url = new URL(req.url ?? '/', `https://${hostOf(req)}`);
+      const url = urlOf(req);
       if (hostOf(req) === GCS_HOST) return storage(req, res, url);
       return registry(req, res, url);
     },
   };
+}
+
+/** Google's plain 404 page, as an answer. */
+export function googleNotFound(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  headerCase: HeaderCase,
+): void {
+  answer(
+    req,
+    res,
+    404,
+    [['content-type', 'text/html; charset=UTF-8']],
+    notFoundPage(path),
+    headerCase,
+  );
 }
 
 /** Google's plain 404 page. */

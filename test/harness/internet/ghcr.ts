@@ -44,37 +44,40 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatedRequest, Emulator, EmulatorContext } from './emulator.ts';
 import {
   type Answer,
-  BlobHomes,
-  type Grant,
   type HeaderCase,
   type HeaderList,
   type Route,
-  Signer,
-  TokenBook,
-  type Visibility,
-  applyOptions,
-  resetOptions,
-  backendErrors,
-  backendFetch,
+  type SignedUrlSwitches,
+  backendManifest,
   backendHas,
   backendTags,
-  bearerToken,
+  blobLength,
   errorBody,
   hostOf,
   httpDate,
   isDigest,
-  isPrivate,
   isValidName,
-  manifestHeaders,
+  optionControls,
   pageSizeOf,
   routeOf,
-  scopesOf,
   send,
-  serveBlob,
-  signIn,
+  spendExpireNext,
   tagPage,
   urlOf,
-} from './common-emu-a.ts';
+} from './common.ts';
+import {
+  type Grant,
+  type Visibility,
+  allows,
+  bearerToken,
+  isPrivate,
+  live,
+  scopesOf,
+  Signer,
+  signIn,
+  TokenBook,
+} from './auth.ts';
+import { BlobHomes, objectAnswer, storeError } from './stores.ts';
 
 export const GHCR_HOST = 'ghcr.io';
 export const GHCR_BLOB_HOST = 'pkg-containers.githubusercontent.com';
@@ -84,7 +87,7 @@ export const GHCR_PLACEHOLDER_SCOPE = 'repository:user/image:pull';
 const SAS_VERSION = '2025-01-05';
 const BLOB_CONTAINER = 'ghcrblobs07';
 
-export interface GhcrOptions extends Visibility {
+export interface GhcrOptions extends Visibility, SignedUrlSwitches {
   headerCase: HeaderCase;
   /** The token endpoint's refusal for a private or absent package: both shapes are captured. */
   refusedToken: 'unauthorized' | 'denied';
@@ -118,9 +121,12 @@ export class GhcrEmulator implements Emulator {
   readonly #tokens = new TokenBook();
   readonly #signer = new Signer();
   readonly #homes = new BlobHomes();
-  /** Blob host requests still to be answered as expired (control 'expire-next'). */
-  #expireNext = 0;
   #nonce = 0;
+  /** set, reset, options, expire-next (blob host requests still to be answered as expired),
+   * and forget-tokens. */
+  readonly control = optionControls(this.options, {
+    'forget-tokens': () => this.#tokens.clear(),
+  });
 
   constructor(ctx: EmulatorContext) {
     this.#ctx = ctx;
@@ -128,18 +134,6 @@ export class GhcrEmulator implements Emulator {
 
   backendName(name: string): string | undefined {
     return isValidName(name) ? `ghcr/${name}` : undefined;
-  }
-
-  control(command: string, arg: unknown): unknown {
-    if (command === 'set') return applyOptions(this.options, arg);
-    if (command === 'reset') return resetOptions(this.options, defaultGhcrOptions());
-    if (command === 'options') return { ...this.options };
-    if (command === 'expire-next') {
-      this.#expireNext = Number((arg as { count?: number } | undefined)?.count ?? 1);
-      return this.#expireNext;
-    }
-    if (command === 'forget-tokens') return this.#tokens.clear();
-    throw new Error(`ghcr: no control ${command}`);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -162,8 +156,8 @@ export class GhcrEmulator implements Emulator {
       return this.#error(405, 'UNSUPPORTED', 'The operation is unsupported.');
     }
     if (url.pathname === '/token') return this.#token(req, url);
-    const route = routeOf(url.pathname);
-    if (route.kind === 'unknown') {
+    const route = routeOf(url.pathname, true);
+    if (!route) {
       return {
         status: 404,
         headers: [['content-type', 'text/plain; charset=utf-8']],
@@ -177,10 +171,10 @@ export class GhcrEmulator implements Emulator {
         return { status: 200, headers: [...json, ...this.#common()], body: '{}' };
       case 'catalog':
         return this.#error(403, 'DENIED', 'requested access to the resource is denied');
-      case 'manifest':
-        return this.#manifest(req, route.name, route.reference);
-      case 'blob':
-        return this.#blob(route.name, route.reference);
+      case 'manifests':
+        return this.#manifest(req, route.name, route.ref);
+      case 'blobs':
+        return this.#blob(route.name, route.ref);
       case 'tags':
         return this.#tags(route.name, url);
       case 'referrers':
@@ -217,18 +211,16 @@ export class GhcrEmulator implements Emulator {
     if (token === '') return this.#challenge(scope, 'authentication token not provided');
     if (token === 'QQ==') {
       // The "no-auth GitHub Packages default": enough for a public blob, not a manifest.
-      if (route.kind === 'blob' && !isPrivate(this.options, route.name)) return undefined;
+      if (route.kind === 'blobs' && !isPrivate(this.options, route.name)) return undefined;
       return this.#challenge(scope);
     }
-    const grant = this.#tokens.lookup(token);
-    if (!grant || (grant.expiresAt !== undefined && grant.expiresAt <= this.#ctx.now())) {
-      return this.#error(403, 'DENIED', 'invalid token');
-    }
+    const grant = live(this.#tokens.lookup(token), this.#ctx);
+    if (!grant) return this.#error(403, 'DENIED', 'invalid token');
     if (route.kind === 'base') return undefined;
     if (route.kind === 'catalog') return undefined;
     const name = (route as { name: string }).name;
     // An anonymous GHCR token pulls any public package; a private one needs its grant.
-    if (grant.repositories.get(name)?.has('pull')) return undefined;
+    if (allows(grant, `repository:${name}`, 'pull')) return undefined;
     if (!isPrivate(this.options, name)) return undefined;
     return this.#error(403, 'DENIED', 'requested access to the resource is denied');
   }
@@ -245,25 +237,26 @@ export class GhcrEmulator implements Emulator {
     const user = signIn(this.options, req.headers.authorization);
     if (user === null) return { status: 403, headers: json, body: errorBody('DENIED', 'denied') };
     const grant: Grant = {
-      repositories: new Map(),
-      catalog: false,
-      user,
+      sub: user ?? '',
+      access: {},
       service: url.searchParams.get('service') ?? 'ghcr.io',
-      issuedAt: this.#ctx.now(),
-      expiresAt:
+      exp:
         this.options.tokenLifetimeMs === undefined
           ? undefined
           : this.#ctx.now() + this.options.tokenLifetimeMs,
     };
+    const repositories: string[] = [];
     for (const s of scopesOf(url)) {
+      if (s.name === undefined) continue;
       if (s.type !== 'repository') return refuse();
       if (s.actions.some((a) => a !== 'pull') && !user) return refuse();
       const backend = this.backendName(s.name);
       if (!backend || !(await backendHas(this.#ctx, backend))) return refuse();
       if (isPrivate(this.options, s.name) && !user) return refuse();
-      grant.repositories.set(s.name, new Set(s.actions.filter((a) => a === 'pull')));
+      grant.access[s.resource] = s.actions.filter((a) => a === 'pull');
+      repositories.push(s.name);
     }
-    const first = [...grant.repositories.keys()][0] ?? '';
+    const first = repositories[0] ?? '';
     const token = this.#tokens.issue(grant, () => {
       const nanos = BigInt(this.#ctx.now()) * 1_000_000n + BigInt(this.#nonce++ % 1_000_000);
       return Buffer.from(`v1:${first}:${nanos}`).toString('base64');
@@ -272,30 +265,18 @@ export class GhcrEmulator implements Emulator {
   }
 
   async #manifest(req: IncomingMessage, name: string, reference: string): Promise<Answer> {
-    const backend = await backendFetch(
-      this.#ctx,
-      req.method === 'HEAD' ? 'HEAD' : 'GET',
-      `/v2/${this.backendName(name)}/manifests/${reference}`,
-      { accept: req.headers.accept, 'if-none-match': req.headers['if-none-match'] },
-    );
-    if (backend.status === 200 || backend.status === 304) {
-      return {
-        status: backend.status,
-        headers: [...manifestHeaders(backend), ...this.#common()],
-        body: backend.body,
-      };
-    }
-    const errors = await backendErrors(backend, 'ghcr');
-    const e = errors[0]!;
-    return this.#error(backend.status, e.code, e.message.replace('accept header', 'Accept header'));
+    const got = await backendManifest(this.#ctx, req, 'ghcr', name, reference, this.#common());
+    if (!('code' in got)) return got;
+    return this.#error(got.status, got.code, got.message.replace('accept header', 'Accept header'));
   }
 
   async #blob(name: string, digest: string): Promise<Answer> {
     if (!isDigest(digest))
       return this.#error(400, 'DIGEST_INVALID', 'provided digest did not match uploaded content');
     const backendName = this.backendName(name)!;
-    const head = await backendFetch(this.#ctx, 'HEAD', `/v2/${backendName}/blobs/${digest}`);
-    if (head.status !== 200) return this.#error(404, 'BLOB_UNKNOWN', 'blob unknown to registry');
+    if ((await blobLength(this.#ctx, backendName, digest)) === undefined) {
+      return this.#error(404, 'BLOB_UNKNOWN', 'blob unknown to registry');
+    }
     this.#homes.set(digest, backendName);
     return {
       status: 307,
@@ -311,8 +292,8 @@ export class GhcrEmulator implements Emulator {
   signedBlobUrl(digest: string, lifetimeMs = this.options.blobUrlLifetimeMs): string {
     const expiry = new Date(Math.floor((this.#ctx.now() + lifetimeMs) / 1000) * 1000);
     const se = expiry.toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const sig = this.#signer.sign(`${digest}\n${se}`);
-    const hmac = this.#signer.sign(`hmac\n${sig}`);
+    const sig = this.#signer.mac(`${digest}\n${se}`, 'base64');
+    const hmac = this.#signer.mac(`hmac\n${sig}`, 'base64');
     const q = new URLSearchParams({ se, sig, sr: 'b', sv: SAS_VERSION, hmac });
     return `https://${GHCR_BLOB_HOST}/${BLOB_CONTAINER}/blobs/${digest}?${q}`;
   }
@@ -339,7 +320,7 @@ export class GhcrEmulator implements Emulator {
     const sig = url.searchParams.get('sig') ?? '';
     const hmac = url.searchParams.get('hmac') ?? '';
     if (req.headers.authorization !== undefined) {
-      return azureError(
+      return this.#azureError(
         400,
         'InvalidAuthenticationInfo',
         'Authentication information is not given in the correct format. Check the value of Authorization header.',
@@ -350,7 +331,7 @@ export class GhcrEmulator implements Emulator {
       !this.#signer.verify(`${m[1]}\n${se}`, sig) ||
       !this.#signer.verify(`hmac\n${sig}`, hmac)
     ) {
-      return azureError(
+      return this.#azureError(
         403,
         'AuthenticationFailed',
         'Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.',
@@ -358,9 +339,9 @@ export class GhcrEmulator implements Emulator {
       );
     }
     const now = this.#ctx.now();
-    const forced = this.#expireNext > 0 && this.#expireNext-- > 0;
+    const forced = spendExpireNext(this.options);
     if (forced || Date.parse(se) <= now) {
-      return azureError(
+      return this.#azureError(
         403,
         'AuthenticationFailed',
         'Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.',
@@ -369,8 +350,8 @@ export class GhcrEmulator implements Emulator {
     }
     const digest = m[1]!;
     const home = this.#homes.get(digest);
-    if (!home) return azureError(404, 'BlobNotFound', 'The specified blob does not exist.');
-    return serveBlob(this.#ctx, req, home, digest, () => [
+    if (!home) return this.#azureError(404, 'BlobNotFound', 'The specified blob does not exist.');
+    return objectAnswer(this.#ctx, req, home, digest, (lengths) => [
       ['content-type', 'application/octet-stream'],
       ['accept-ranges', 'bytes'],
       ['etag', `"0x8DC${digest.slice(7, 20).toUpperCase()}"`],
@@ -379,28 +360,17 @@ export class GhcrEmulator implements Emulator {
       ['x-ms-version', SAS_VERSION],
       ['x-ms-blob-type', 'BlockBlob'],
       ['server', 'Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0'],
+      ...lengths,
     ]);
   }
-}
 
-/** Azure Storage's error document: UTF-8 XML with a byte-order mark. */
-export function azureError(status: number, code: string, message: string, detail?: string): Answer {
-  const time = new Date().toISOString();
-  const body =
-    `\ufeff<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}\n` +
-    `RequestId:${randomUUID()}\nTime:${time}</Message>` +
-    (detail ? `<AuthenticationErrorDetail>${detail}</AuthenticationErrorDetail>` : '') +
-    '</Error>';
-  return {
-    status,
-    headers: [
-      ['content-type', 'application/xml'],
-      ['server', 'Microsoft-HTTPAPI/2.0'],
-      ['x-ms-request-id', randomUUID()],
-      ['x-ms-error-code', code],
-    ],
-    body,
-  };
+  /** Azure Storage's error document, with an AuthenticationErrorDetail when given. */
+  #azureError(status: number, code: string, message: string, detail?: string): Answer {
+    return storeError('azure', status, code, message, {
+      now: this.#ctx.now(),
+      fields: detail ? [['AuthenticationErrorDetail', detail]] : [],
+    });
+  }
 }
 
 export const ghcrEmulator = (ctx: EmulatorContext) => new GhcrEmulator(ctx);

@@ -40,38 +40,42 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatedRequest, Emulator, EmulatorContext } from './emulator.ts';
 import {
   type Answer,
-  BlobHomes,
-  type Grant,
   type HeaderCase,
   type HeaderList,
-  Signer,
-  TokenBook,
-  type Visibility,
-  accessDetail,
-  applyOptions,
-  backendErrors,
-  backendFetch,
+  type SignedUrlSwitches,
+  backendManifest,
   backendHas,
   backendTags,
-  bearerToken,
+  blobLength,
   errorBody,
   hostOf,
   htmlEscape,
   isDigest,
-  isPrivate,
   isValidName,
-  jwtLike,
-  manifestHeaders,
+  optionControls,
   pageSizeOf,
-  resetOptions,
+  relativeNextLink,
   routeOf,
-  scopesOf,
   send,
-  serveBlob,
-  signIn,
+  spendExpireNext,
   tagPage,
   urlOf,
-} from './common-emu-a.ts';
+} from './common.ts';
+import {
+  type Grant,
+  type Visibility,
+  accessDetail,
+  allows,
+  bearerToken,
+  isPrivate,
+  jwtLike,
+  live,
+  scopesOf,
+  Signer,
+  signIn,
+  TokenBook,
+} from './auth.ts';
+import { BlobHomes, objectAnswer, storeError } from './stores.ts';
 
 export const GITLAB_REGISTRY_HOST = 'registry.gitlab.com';
 export const GITLAB_HOST = 'gitlab.com';
@@ -81,7 +85,7 @@ const REALM = 'https://gitlab.com/jwt/auth';
 const SERVICE = 'container_registry';
 const BUCKET = 'gitlab-gprd-registry';
 
-export interface GitlabOptions extends Visibility {
+export interface GitlabOptions extends Visibility, SignedUrlSwitches {
   headerCase: HeaderCase;
   /** Where blob redirects go: the Google CDN (GitLab.com now) or signed GCS URLs (before). */
   blobHost: 'cdn' | 'gcs';
@@ -119,8 +123,8 @@ export class GitlabEmulator implements Emulator {
   readonly #tokens = new TokenBook();
   readonly #signer = new Signer();
   readonly #homes = new BlobHomes();
-  /** Blob host requests still to be answered as expired (control 'expire-next'). */
-  #expireNext = 0;
+  /** set, reset, options, expire-next (blob host requests still to be answered as expired). */
+  readonly control = optionControls(this.options);
 
   constructor(ctx: EmulatorContext) {
     this.#ctx = ctx;
@@ -128,17 +132,6 @@ export class GitlabEmulator implements Emulator {
 
   backendName(name: string): string | undefined {
     return isValidName(name) ? `gitlab/${name}` : undefined;
-  }
-
-  control(command: string, arg: unknown): unknown {
-    if (command === 'set') return applyOptions(this.options, arg);
-    if (command === 'reset') return resetOptions(this.options, defaultGitlabOptions());
-    if (command === 'options') return { ...this.options };
-    if (command === 'expire-next') {
-      this.#expireNext = Number((arg as { count?: number } | undefined)?.count ?? 1);
-      return this.#expireNext;
-    }
-    throw new Error(`gitlab: no control ${command}`);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -169,8 +162,8 @@ export class GitlabEmulator implements Emulator {
   }
 
   async #registry(req: IncomingMessage, url: URL): Promise<Answer> {
-    const route = routeOf(url.pathname);
-    if (route.kind === 'unknown' || route.kind === 'referrers') {
+    const route = routeOf(url.pathname, true);
+    if (!route || route.kind === 'referrers') {
       return {
         status: 404,
         headers: [['content-type', 'text/plain; charset=utf-8'], ...REGISTRY_HEADERS],
@@ -178,11 +171,8 @@ export class GitlabEmulator implements Emulator {
       };
     }
     const token = bearerToken(req.headers.authorization);
-    const grant = token ? this.#tokens.lookup(token) : undefined;
-    const valid =
-      grant !== undefined &&
-      grant.service === SERVICE &&
-      (grant.expiresAt === undefined || grant.expiresAt > this.#ctx.now());
+    const grant = token ? live(this.#tokens.lookup(token), this.#ctx) : undefined;
+    const valid = grant !== undefined && grant.service === SERVICE;
     // A token the registry cannot use (unknown, expired, another service's) is invalid_token.
     const error = req.headers.authorization && !valid ? 'invalid_token' : undefined;
     if (route.kind === 'base') {
@@ -199,14 +189,14 @@ export class GitlabEmulator implements Emulator {
     }
     const scope = `repository:${route.name}:pull`;
     if (!valid) return this.#unauthorized(scope, accessDetail(route.name), error);
-    if (!grant.repositories.get(route.name)?.has('pull')) {
+    if (!allows(grant, `repository:${route.name}`, 'pull')) {
       return this.#unauthorized(scope, accessDetail(route.name), 'insufficient_scope');
     }
     switch (route.kind) {
-      case 'manifest':
-        return this.#manifest(req, route.name, route.reference);
-      case 'blob':
-        return this.#blob(route.name, route.reference);
+      case 'manifests':
+        return this.#manifest(req, route.name, route.ref);
+      case 'blobs':
+        return this.#blob(route.name, route.ref);
       case 'tags':
         return this.#tags(route.name, url);
     }
@@ -226,17 +216,15 @@ export class GitlabEmulator implements Emulator {
     }
     const now = this.#ctx.now();
     const grant: Grant = {
-      repositories: new Map(),
-      catalog: false,
-      user,
+      sub: user ?? '',
+      access: {},
       service: url.searchParams.get('service') ?? '',
-      issuedAt: now,
-      expiresAt: now + this.options.tokenLifetimeMs,
+      exp: now + this.options.tokenLifetimeMs,
     };
     const access: { type: string; name: string; actions: string[] }[] = [];
     for (const s of scopesOf(url)) {
       // The catalog is never granted: the token simply does not carry it.
-      if (s.type !== 'repository') continue;
+      if (s.type !== 'repository' || s.name === undefined) continue;
       const backend = this.backendName(s.name);
       const exists = backend !== undefined && (await backendHas(this.#ctx, backend));
       if (!exists || (isPrivate(this.options, s.name) && !user)) {
@@ -248,13 +236,13 @@ export class GitlabEmulator implements Emulator {
         continue;
       }
       // A push scope on a public project is granted; the push itself would then fail (DOC).
-      grant.repositories.set(s.name, new Set(s.actions));
+      grant.access[s.resource] = s.actions;
       access.push({ type: 'repository', name: s.name, actions: s.actions });
     }
     const token = this.#tokens.issue(grant, () =>
       jwtLike({
         iss: 'gitlab-issuer',
-        aud: grant.service,
+        aud: grant.service ?? '',
         sub: user ?? '',
         access,
         iat: Math.floor(now / 1000),
@@ -265,33 +253,18 @@ export class GitlabEmulator implements Emulator {
   }
 
   async #manifest(req: IncomingMessage, name: string, reference: string): Promise<Answer> {
-    const backend = await backendFetch(
-      this.#ctx,
-      req.method === 'HEAD' ? 'HEAD' : 'GET',
-      `/v2/${this.backendName(name)}/manifests/${reference}`,
-      { accept: req.headers.accept, 'if-none-match': req.headers['if-none-match'] },
-    );
-    if (backend.status === 200 || backend.status === 304) {
-      return {
-        status: backend.status,
-        headers: [...manifestHeaders(backend), ...REGISTRY_HEADERS],
-        body: backend.body,
-      };
-    }
-    const e = (await backendErrors(backend, 'gitlab'))[0]!;
+    const got = await backendManifest(this.#ctx, req, 'gitlab', name, reference, REGISTRY_HEADERS);
+    if (!('code' in got)) return got;
     return {
-      status: backend.status,
+      status: got.status,
       headers: [...json, ...REGISTRY_HEADERS],
-      body: `${errorBody(e.code, e.message, e.detail ?? null)}\n`,
+      body: `${errorBody(got.code, got.message, got.detail ?? null)}\n`,
     };
   }
 
   async #blob(name: string, digest: string): Promise<Answer> {
     const backendName = this.backendName(name)!;
-    const head = isDigest(digest)
-      ? await backendFetch(this.#ctx, 'HEAD', `/v2/${backendName}/blobs/${digest}`)
-      : undefined;
-    if (head?.status !== 200) {
+    if (!isDigest(digest) || (await blobLength(this.#ctx, backendName, digest)) === undefined) {
       return {
         status: 404,
         headers: [...json, ...REGISTRY_HEADERS],
@@ -324,7 +297,10 @@ export class GitlabEmulator implements Emulator {
     if (this.options.blobHost === 'cdn') {
       const path = `/gitlab/${GitlabEmulator.blobPath(digest)}`;
       const q = new URLSearchParams({
-        Signature: this.#signer.sign(`${path}\n${expires}`).replace(/\+/g, '-').replace(/\//g, '_'),
+        Signature: this.#signer
+          .mac(`${path}\n${expires}`, 'base64')
+          .replace(/\+/g, '-')
+          .replace(/\//g, '_'),
         Expires: String(expires),
         KeyName: 'gprd-registry-cdn',
       });
@@ -343,10 +319,7 @@ export class GitlabEmulator implements Emulator {
       'X-Goog-Expires': seconds,
       'X-Goog-SignedHeaders': 'host',
     });
-    q.set(
-      'X-Goog-Signature',
-      Buffer.from(this.#signer.sign(`${path}\n${date}\n${seconds}`), 'base64').toString('hex'),
-    );
+    q.set('X-Goog-Signature', this.#signer.mac(`${path}\n${date}\n${seconds}`, 'hex'));
     return `https://${GCS_HOST}${path}?${q}`;
   }
 
@@ -357,7 +330,7 @@ export class GitlabEmulator implements Emulator {
       url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : '',
     );
     if (req.headers.authorization !== undefined) {
-      return gcsError(
+      return this.#gcsError(
         400,
         'InvalidArgument',
         'Invalid argument.',
@@ -379,20 +352,14 @@ export class GitlabEmulator implements Emulator {
         const date = url.searchParams.get('X-Goog-Date') ?? '';
         const seconds = url.searchParams.get('X-Goog-Expires') ?? '';
         const hex = url.searchParams.get('X-Goog-Signature') ?? '';
-        valid = this.#signer.verify(
-          `${url.pathname}\n${date}\n${seconds}`,
-          Buffer.from(hex, 'hex').toString('base64'),
-        );
+        valid = this.#signer.verify(`${url.pathname}\n${date}\n${seconds}`, hex, 'hex');
         const at = Date.parse(
           date.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z'),
         );
         expired = at + Number(seconds) * 1000 <= now;
       }
     }
-    if (valid && this.#expireNext > 0) {
-      this.#expireNext--;
-      expired = true;
-    }
+    if (valid && spendExpireNext(this.options)) expired = true;
     if (!valid || expired) {
       if (cdn) {
         return {
@@ -405,8 +372,13 @@ export class GitlabEmulator implements Emulator {
         };
       }
       return expired && valid
-        ? gcsError(400, 'ExpiredToken', 'Invalid argument.', 'The provided token has expired.')
-        : gcsError(
+        ? this.#gcsError(
+            400,
+            'ExpiredToken',
+            'Invalid argument.',
+            'The provided token has expired.',
+          )
+        : this.#gcsError(
             403,
             'SignatureDoesNotMatch',
             'Access denied.',
@@ -415,15 +387,23 @@ export class GitlabEmulator implements Emulator {
     }
     const digest = `sha256:${m![2]}`;
     const home = this.#homes.get(digest);
-    if (!home) return gcsError(404, 'NoSuchKey', 'The specified key does not exist.');
-    return serveBlob(this.#ctx, req, home, digest, () => [
+    if (!home) return this.#gcsError(404, 'NoSuchKey', 'The specified key does not exist.');
+    return objectAnswer(this.#ctx, req, home, digest, (lengths) => [
       ['content-type', 'application/octet-stream'],
       ['accept-ranges', 'bytes'],
       ['cache-control', cdn ? 'private, max-age=0' : 'private, max-age=0'],
       ['etag', `"${randomBytes(16).toString('hex')}"`],
       ...(cdn ? ([['via', '1.1 google']] as HeaderList) : []),
       ['x-goog-storage-class', 'STANDARD'],
+      ...lengths,
     ]);
+  }
+
+  /** Google Cloud Storage's XML error document. */
+  #gcsError(status: number, code: string, message: string, details?: string): Answer {
+    return storeError('gcs', status, code, message, {
+      fields: details ? [['Details', details]] : [],
+    });
   }
 
   async #tags(name: string, url: URL): Promise<Answer> {
@@ -443,24 +423,10 @@ export class GitlabEmulator implements Emulator {
     );
     const headers: HeaderList = [...json, ...REGISTRY_HEADERS];
     if (page.last !== undefined) {
-      // distribution's Link: relative, keys sorted by url.Values.Encode.
-      const q = new URLSearchParams({ last: page.last, n: String(n) });
-      headers.push(['link', `</v2/${name}/tags/list?${q}>; rel="next"`]);
+      headers.push(['link', relativeNextLink(`/v2/${name}/tags/list`, page.last, String(n))]);
     }
     return { status: 200, headers, body: `${JSON.stringify({ name, tags: page.tags })}\n` };
   }
-}
-
-/** Google Cloud Storage's XML error document. */
-function gcsError(status: number, code: string, message: string, details?: string): Answer {
-  return {
-    status,
-    headers: [['content-type', 'application/xml; charset=UTF-8']],
-    body:
-      `<?xml version='1.0' encoding='UTF-8'?><Error><Code>${code}</Code><Message>${message}</Message>` +
-      (details ? `<Details>${details}</Details>` : '') +
-      '</Error>',
-  };
 }
 
 export const gitlabEmulator = (ctx: EmulatorContext) => new GitlabEmulator(ctx);

@@ -39,34 +39,34 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import type { EmulatedRequest, Emulator, EmulatorContext, EmulatorFactory } from './emulator.ts';
 import {
-  type Grant,
   type HeaderCase,
   type HeaderList,
   type SignedUrlSwitches,
-  Signer,
-  allows,
   answer,
-  optionControls,
   backendCatalog,
-  backendFetch,
   backendTags,
-  basicOf,
+  blobLength,
   errorBody,
-  forwardedHeaders,
-  grantOf,
+  forward,
   hostOf,
-  isFallbackTag,
   isoDate,
+  optionControls,
   pageTags,
-  referrersAnswer,
   relay,
   routeOf,
+  send,
+  urlLifetime,
+  urlOf,
+} from './common.ts';
+import { type Grant, Signer, allows, basicCredentials, grantOf, scopesOf } from './auth.ts';
+import {
+  isFallbackTag,
+  referrersAnswer,
   s3ExpiredError,
   s3TwoAuthError,
-  scopesOf,
   serveObject,
-  urlLifetime,
-} from './common-emu-b.ts';
+  storeError,
+} from './stores.ts';
 
 export const HARBOR_HOST = 'harbor.berth.test';
 export const HARBOR_S3_HOST = 'berth-harbor.s3.amazonaws.com';
@@ -151,7 +151,7 @@ export function harbor(ctx: EmulatorContext, opts: HarborOptions = {}): Emulator
   }
 
   function token(req: IncomingMessage, res: ServerResponse, url: URL) {
-    const creds = basicOf(req);
+    const creds = basicCredentials(req.headers.authorization);
     let user = '';
     if (creds) {
       if (opts.users?.[creds.user]?.password !== creds.password) {
@@ -221,7 +221,7 @@ export function harbor(ctx: EmulatorContext, opts: HarborOptions = {}): Emulator
       answer(req, res, 404, base(), errorBody('NOT_FOUND', 'not found'), headerCase);
       return;
     }
-    const grant = grantOf(signer, ctx, req);
+    const grant = grantOf(signer, ctx, req.headers.authorization);
     if (route.kind === 'base') {
       if (!grant) return unauthorized(req, res);
       answer(req, res, 200, base(), '{}', headerCase);
@@ -276,8 +276,7 @@ export function harbor(ctx: EmulatorContext, opts: HarborOptions = {}): Emulator
       return;
     }
     if (route.kind === 'blobs' && req.method === 'GET' && opts.blobs === 's3') {
-      const head = await backendFetch(ctx, `/v2/${repo}/blobs/${route.ref}`, { method: 'HEAD' });
-      if (head.status !== 200) {
+      if ((await blobLength(ctx, repo, route.ref)) === undefined) {
         answer(
           req,
           res,
@@ -319,10 +318,7 @@ export function harbor(ctx: EmulatorContext, opts: HarborOptions = {}): Emulator
       );
       return;
     }
-    const upstream = await backendFetch(ctx, `/v2/${repo}/${route.kind}/${route.ref}`, {
-      method: req.method === 'HEAD' ? 'HEAD' : 'GET',
-      headers: forwardedHeaders(req),
-    });
+    const upstream = await forward(ctx, req, repo, route.kind, route.ref);
     if (upstream.status === 404 && route.kind === 'manifests') {
       await upstream.body?.cancel();
       answer(
@@ -345,10 +341,6 @@ export function harbor(ctx: EmulatorContext, opts: HarborOptions = {}): Emulator
   }
 
   async function s3(req: IncomingMessage, res: ServerResponse, url: URL) {
-    const xml: HeaderList = [
-      ['content-type', 'application/xml'],
-      ['server', 'AmazonS3'],
-    ];
     const repo = signer.read<{ r: string }>(url.searchParams.get('x-berth-repo') ?? '')?.r;
     const q = new URLSearchParams(url.search);
     const signature = q.get('X-Amz-Signature');
@@ -358,28 +350,25 @@ export function harbor(ctx: EmulatorContext, opts: HarborOptions = {}): Emulator
       url.pathname,
     );
     if (!repo || !m || signer.mac(`${url.pathname}?${q}|${repo}`, 'hex') !== signature) {
-      answer(
-        req,
-        res,
+      const mismatch = storeError(
+        's3',
         403,
-        xml,
-        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match the signature you provided. Check your key and signing method.</Message></Error>',
+        'SignatureDoesNotMatch',
+        'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
       );
-      return;
+      return send(req, res, mismatch, 'lower');
     }
     if (req.headers.authorization !== undefined) {
-      answer(req, res, 400, xml, s3TwoAuthError(req.headers.authorization));
-      return;
+      return send(req, res, s3TwoAuthError(req.headers.authorization), 'lower');
     }
     const date = q.get('X-Amz-Date')!;
     const signedAt = Date.parse(
       `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}T${date.slice(9, 11)}:${date.slice(11, 13)}:${date.slice(13, 15)}Z`,
     );
     if (signedAt + Number(q.get('X-Amz-Expires')) * 1000 <= ctx.now()) {
-      answer(req, res, 403, xml, s3ExpiredError());
-      return;
+      return send(req, res, s3ExpiredError(), 'lower');
     }
-    await serveObject(ctx, req, res, { repo, digest: `sha256:${m[1]}`, exp: 0 }, [
+    await serveObject(ctx, req, res, { repo, digest: `sha256:${m[1]}` }, [
       ['server', 'AmazonS3'],
       ['etag', `"${randomBytes(16).toString('hex')}"`],
     ]);
@@ -393,7 +382,7 @@ export function harbor(ctx: EmulatorContext, opts: HarborOptions = {}): Emulator
     control: optionControls(opts),
     async handle(req, res) {
       headerCase = opts.headerCase ?? 'canonical';
-      const url = new URL(req.url ?? '/', `https://${hostOf(req)}`);
+      const url = urlOf(req);
       if (hostOf(req) === HARBOR_S3_HOST) return s3(req, res, url);
       return registry(req, res, url);
     },

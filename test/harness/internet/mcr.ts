@@ -34,21 +34,22 @@ import {
   type HeaderCase,
   type HeaderList,
   type SignedUrlSwitches,
-  Signer,
   answer,
-  optionControls,
-  azureError,
+  API_VERSION,
   backendCatalog,
-  backendFetch,
   backendTags,
+  blobLength,
   errorBody,
-  forwardedHeaders,
+  forward,
   hostOf,
+  optionControls,
   relay,
   routeOf,
-  serveObject,
   urlLifetime,
-} from './common-emu-b.ts';
+  urlOf,
+} from './common.ts';
+import { Signer } from './auth.ts';
+import { serveObject, storeErrorBody } from './stores.ts';
 
 export const MCR_HOST = 'mcr.microsoft.com';
 export const MCR_DATA_HOST = 'eastus.data.mcr.microsoft.com';
@@ -75,7 +76,7 @@ export function mcr(ctx: EmulatorContext, opts: McrOptions = {}): Emulator {
   const signer = new Signer();
   const backendName = (name: string) => `mcr/${name}`;
   let headerCase: HeaderCase = 'lower';
-  const common: HeaderList = [['docker-distribution-api-version', 'registry/2.0']];
+  const common = API_VERSION;
   const json: HeaderList = [...common, ['content-type', 'application/json; charset=utf-8']];
 
   /** An Azure SAS query for `path`, expiring after sasMs. */
@@ -181,7 +182,9 @@ export function mcr(ctx: EmulatorContext, opts: McrOptions = {}): Emulator {
           res,
           404,
           [['content-type', 'application/xml']],
-          azureError('BlobNotFound', 'The specified blob does not exist.', ctx.now()),
+          storeErrorBody('azure', 'BlobNotFound', 'The specified blob does not exist.', {
+            now: ctx.now(),
+          }),
           headerCase,
         );
         return;
@@ -219,8 +222,7 @@ export function mcr(ctx: EmulatorContext, opts: McrOptions = {}): Emulator {
       return;
     }
     if (route.kind === 'blobs' && req.method === 'GET') {
-      const head = await backendFetch(ctx, `/v2/${repo}/blobs/${route.ref}`, { method: 'HEAD' });
-      if (head.status !== 200) {
+      if ((await blobLength(ctx, repo, route.ref)) === undefined) {
         answer(
           req,
           res,
@@ -247,10 +249,7 @@ export function mcr(ctx: EmulatorContext, opts: McrOptions = {}): Emulator {
       );
       return;
     }
-    const upstream = await backendFetch(ctx, `/v2/${repo}/${route.kind}/${route.ref}`, {
-      method: req.method === 'HEAD' ? 'HEAD' : 'GET',
-      headers: forwardedHeaders(req),
-    });
+    const upstream = await forward(ctx, req, repo, route.kind, route.ref);
     if (upstream.status === 404 && !route.ref.includes(':')) {
       await upstream.body?.cancel();
       answer(
@@ -279,10 +278,11 @@ export function mcr(ctx: EmulatorContext, opts: McrOptions = {}): Emulator {
         res,
         400,
         xml,
-        azureError(
+        storeErrorBody(
+          'azure',
           'InvalidAuthenticationInfo',
           'Authentication information is not given in the correct format. Check the value of Authorization header.',
-          ctx.now(),
+          { now: ctx.now() },
         ),
       );
       return;
@@ -294,10 +294,11 @@ export function mcr(ctx: EmulatorContext, opts: McrOptions = {}): Emulator {
         res,
         403,
         xml,
-        azureError(
+        storeErrorBody(
+          'azure',
           'AuthenticationFailed',
           'Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.',
-          ctx.now(),
+          { now: ctx.now() },
         ),
       );
       return;
@@ -329,11 +330,13 @@ export function mcr(ctx: EmulatorContext, opts: McrOptions = {}): Emulator {
         res,
         404,
         xml,
-        azureError('BlobNotFound', 'The specified blob does not exist.', ctx.now()),
+        storeErrorBody('azure', 'BlobNotFound', 'The specified blob does not exist.', {
+          now: ctx.now(),
+        }),
       );
       return;
     }
-    await serveObject(ctx, req, res, { repo: obj.r, digest: `sha256:${m[2]}`, exp: 0 }, azure);
+    await serveObject(ctx, req, res, { repo: obj.r, digest: `sha256:${m[2]}` }, azure);
   }
 
   return {
@@ -344,7 +347,7 @@ export function mcr(ctx: EmulatorContext, opts: McrOptions = {}): Emulator {
     control: optionControls(opts),
     async handle(req, res) {
       headerCase = opts.headerCase ?? 'lower';
-      const url = new URL(req.url ?? '/', `https://${hostOf(req)}`);
+      const url = urlOf(req);
       if (hostOf(req) !== MCR_HOST) return data(req, res, url);
       return registry(req, res, url);
     },

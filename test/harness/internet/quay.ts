@@ -50,37 +50,40 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatedRequest, Emulator, EmulatorContext } from './emulator.ts';
 import {
   type Answer,
-  BlobHomes,
-  type Grant,
   type HeaderCase,
   type HeaderList,
-  Signer,
-  TokenBook,
-  type Visibility,
-  applyOptions,
-  backendErrors,
-  backendFetch,
-  backendRepositories,
+  type SignedUrlSwitches,
+  backendCatalog,
+  backendManifest,
   backendTags,
-  basicCredentials,
-  bearerToken,
+  blobLength,
   hostOf,
   htmlEscape,
   isDigest,
-  isPrivate,
   isValidName,
-  jwtLike,
-  manifestHeaders,
+  optionControls,
   pageSizeOf,
-  resetOptions,
   routeOf,
-  scopesOf,
   send,
-  serveBlob,
-  signIn,
+  spendExpireNext,
   tagPage,
   urlOf,
-} from './common-emu-a.ts';
+} from './common.ts';
+import {
+  type Grant,
+  type Visibility,
+  allows,
+  basicCredentials,
+  bearerToken,
+  isPrivate,
+  jwtLike,
+  live,
+  scopesOf,
+  Signer,
+  signIn,
+  TokenBook,
+} from './auth.ts';
+import { BlobHomes, objectAnswer, s3TwoAuthError, storeError } from './stores.ts';
 
 export const QUAY_HOST = 'quay.io';
 export const QUAY_CLOUDFRONT_HOST = 'd3uo42mtx6z2cr.cloudfront.net';
@@ -88,7 +91,7 @@ export const QUAY_CDN_HOSTS = ['cdn01.quay.io', 'cdn02.quay.io', 'cdn03.quay.io'
 const REALM = 'https://quay.io/v2/auth';
 const KEY_PAIR_ID = 'APKAJ67PQLWGCSP66DGA';
 
-export interface QuayOptions extends Visibility {
+export interface QuayOptions extends Visibility, SignedUrlSwitches {
   headerCase: HeaderCase;
   /** Send `Basic realm="quay.io", ` before the Bearer challenge on one line (CLAIM). */
   twoChallenges: boolean;
@@ -136,9 +139,9 @@ export class QuayEmulator implements Emulator {
   readonly #tokens = new TokenBook();
   readonly #signer = new Signer();
   readonly #homes = new BlobHomes();
-  /** Blob host requests still to be answered as expired (control 'expire-next'). */
-  #expireNext = 0;
   #cdnTurn = 0;
+  /** set, reset, options, expire-next (CDN requests still to be answered as expired). */
+  readonly control = optionControls(this.options);
 
   constructor(ctx: EmulatorContext) {
     this.#ctx = ctx;
@@ -146,17 +149,6 @@ export class QuayEmulator implements Emulator {
 
   backendName(name: string): string | undefined {
     return isValidName(name) ? `quay/${name}` : undefined;
-  }
-
-  control(command: string, arg: unknown): unknown {
-    if (command === 'set') return applyOptions(this.options, arg);
-    if (command === 'reset') return resetOptions(this.options, defaultQuayOptions());
-    if (command === 'options') return { ...this.options };
-    if (command === 'expire-next') {
-      this.#expireNext = Number((arg as { count?: number } | undefined)?.count ?? 1);
-      return this.#expireNext;
-    }
-    throw new Error(`quay: no control ${command}`);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -189,17 +181,13 @@ export class QuayEmulator implements Emulator {
     if (header === undefined) return undefined;
     const token = bearerToken(header);
     if (token === undefined) return 'invalid';
-    const grant = this.#tokens.lookup(token);
-    if (!grant || (grant.expiresAt !== undefined && grant.expiresAt <= this.#ctx.now())) {
-      return 'expired';
-    }
-    return grant;
+    return live(this.#tokens.lookup(token), this.#ctx) ?? 'expired';
   }
 
   async #registry(req: IncomingMessage): Promise<Answer> {
     const url = urlOf(req);
     if (url.pathname === '/v2/auth') return this.#token(req, url);
-    const route = routeOf(url.pathname);
+    const route = routeOf(url.pathname, true);
     const grant = this.#grantOf(req);
     if (grant === 'invalid') {
       return {
@@ -209,7 +197,7 @@ export class QuayEmulator implements Emulator {
         body: '{"error": "Invalid bearer token format"}',
       };
     }
-    if (route.kind === 'unknown' || route.kind === 'referrers') return flaskNotFound();
+    if (!route || route.kind === 'referrers') return flaskNotFound();
     if (route.kind === 'base') {
       if (grant === undefined || grant === 'expired') {
         return {
@@ -230,7 +218,7 @@ export class QuayEmulator implements Emulator {
       };
     }
     if (route.kind === 'catalog') {
-      if (grant === undefined || grant === 'expired' || !grant.catalog) {
+      if (grant === undefined || grant === 'expired' || !allows(grant, 'registry:catalog', '*')) {
         return this.#unauthorized(
           'registry:catalog:*',
           grant === 'expired' ? 'invalid_token' : undefined,
@@ -242,10 +230,10 @@ export class QuayEmulator implements Emulator {
     if (grant === 'expired') return this.#unauthorized(scope, 'invalid_token');
     if (!(await this.#mayPull(route.name, grant))) return this.#unauthorized(scope);
     switch (route.kind) {
-      case 'manifest':
-        return this.#manifest(req, route.name, route.reference);
-      case 'blob':
-        return this.#blob(req, route.name, route.reference, grant);
+      case 'manifests':
+        return this.#manifest(req, route.name, route.ref);
+      case 'blobs':
+        return this.#blob(req, route.name, route.ref, grant);
       case 'tags':
         return this.#tags(route.name, url);
     }
@@ -256,7 +244,7 @@ export class QuayEmulator implements Emulator {
   async #mayPull(name: string, grant: Grant | undefined): Promise<boolean> {
     if (!(await this.#exists(name))) return false;
     if (!isPrivate(this.options, name)) return true;
-    return grant?.repositories.get(name)?.has('pull') === true;
+    return allows(grant, `repository:${name}`, 'pull');
   }
 
   async #exists(name: string): Promise<boolean> {
@@ -278,24 +266,23 @@ export class QuayEmulator implements Emulator {
     }
     const now = this.#ctx.now();
     const grant: Grant = {
-      repositories: new Map(),
-      catalog: false,
-      user,
+      sub: user ?? '',
+      access: {},
       service: url.searchParams.get('service') ?? '',
-      issuedAt: now,
-      expiresAt: now + this.options.tokenLifetimeMs,
+      exp: now + this.options.tokenLifetimeMs,
     };
     const access: { type: string; name: string; actions: string[] }[] = [];
     for (const s of scopesOf(url)) {
+      if (s.name === undefined) continue;
       if (s.type === 'registry' && s.name === 'catalog') {
-        grant.catalog = true;
+        grant.access['registry:catalog'] = ['*'];
         access.push({ type: 'registry', name: 'catalog', actions: ['*'] });
         continue;
       }
       if (s.type !== 'repository' || !s.actions.includes('pull')) continue;
       if (!(await this.#exists(s.name))) continue;
       if (isPrivate(this.options, s.name) && !user) continue;
-      grant.repositories.set(s.name, new Set(['pull']));
+      grant.access[s.resource] = ['pull'];
       access.push({ type: 'repository', name: s.name, actions: ['pull'] });
     }
     const token = this.#tokens.issue(grant, () =>
@@ -316,24 +303,12 @@ export class QuayEmulator implements Emulator {
   }
 
   async #manifest(req: IncomingMessage, name: string, reference: string): Promise<Answer> {
-    const backend = await backendFetch(
-      this.#ctx,
-      req.method === 'HEAD' ? 'HEAD' : 'GET',
-      `/v2/${this.backendName(name)}/manifests/${reference}`,
-      { accept: req.headers.accept, 'if-none-match': req.headers['if-none-match'] },
-    );
-    if (backend.status === 200 || backend.status === 304) {
-      return {
-        status: backend.status,
-        headers: [...manifestHeaders(backend), ...QUAY_HEADERS],
-        body: backend.body,
-      };
-    }
-    const e = (await backendErrors(backend, 'quay'))[0]!;
+    const got = await backendManifest(this.#ctx, req, 'quay', name, reference, QUAY_HEADERS);
+    if (!('code' in got)) return got;
     return {
-      status: backend.status,
+      status: got.status,
       headers: [...json, ...QUAY_HEADERS],
-      body: JSON.stringify({ errors: [{ code: e.code, detail: {}, message: e.message }] }),
+      body: JSON.stringify({ errors: [{ code: got.code, detail: {}, message: got.message }] }),
     };
   }
 
@@ -351,26 +326,23 @@ export class QuayEmulator implements Emulator {
         errors: [{ code: 'BLOB_UNKNOWN', detail: {}, message: 'blob unknown to registry' }],
       }),
     };
-    if (!isDigest(digest)) return unknown;
+    const length = isDigest(digest) ? await blobLength(this.#ctx, backendName, digest) : undefined;
+    if (length === undefined) return unknown;
     if (req.method === 'HEAD') {
       // HEAD is answered by the registry itself, with no redirect.
-      const head = await backendFetch(this.#ctx, 'HEAD', `/v2/${backendName}/blobs/${digest}`);
-      if (head.status !== 200) return unknown;
       return {
         status: 200,
         headers: [
           ['content-type', 'application/octet-stream'],
-          ['content-length', head.headers.get('content-length') ?? '0'],
+          ['content-length', length],
           ['docker-content-digest', digest],
           ['cache-control', 'max-age=31436000'],
           ...QUAY_HEADERS,
         ],
       };
     }
-    const head = await backendFetch(this.#ctx, 'HEAD', `/v2/${backendName}/blobs/${digest}`);
-    if (head.status !== 200) return unknown;
     this.#homes.set(digest, backendName);
-    const location = this.signedCdnUrl(digest, name.split('/')[0]!, grant?.user ?? '');
+    const location = this.signedCdnUrl(digest, name.split('/')[0]!, grant?.sub ?? '');
     const target = htmlEscape(location);
     return {
       status: 302,
@@ -398,7 +370,7 @@ export class QuayEmulator implements Emulator {
     const path = `/sha256/${hex.slice(0, 2)}/${hex}`;
     // CloudFront signatures are base64 with +=/ swapped for -_~.
     const signature = this.#signer
-      .sign(`${path}\n${expires}`)
+      .mac(`${path}\n${expires}`, 'base64')
       .replace(/\+/g, '-')
       .replace(/=/g, '_')
       .replace(/\//g, '~');
@@ -442,7 +414,7 @@ export class QuayEmulator implements Emulator {
   /** A Fernet-looking cursor (`gAAAAA…`) that holds the last tag, sealed by the signer. */
   #makeCursor(last: string): string {
     const payload = Buffer.from(last).toString('base64url');
-    return `gAAAAA${payload}.${this.#signer.sign(payload).replace(/=+$/, '')}=`;
+    return `gAAAAA${payload}.${this.#signer.mac(payload, 'base64').replace(/=+$/, '')}=`;
   }
 
   #cursor(value: string | null): string | null {
@@ -455,8 +427,8 @@ export class QuayEmulator implements Emulator {
   }
 
   async #catalog(grant: Grant, url: URL): Promise<Answer> {
-    const visible = (await backendRepositories(this.#ctx, 'quay')).filter(
-      (r) => !isPrivate(this.options, r) || grant.user !== undefined,
+    const visible = (await backendCatalog(this.#ctx, 'quay')).filter(
+      (r) => !isPrivate(this.options, r) || grant.sub !== '',
     );
     const n = pageSizeOf(url) ?? 100;
     const page = tagPage(visible, n, url.searchParams.get('last'));
@@ -475,12 +447,7 @@ export class QuayEmulator implements Emulator {
     const url = urlOf(req);
     const m = /^\/sha256\/([a-f0-9]{2})\/([a-f0-9]{64})$/.exec(url.pathname);
     if (req.headers.authorization !== undefined) {
-      return s3Error(
-        400,
-        'InvalidArgument',
-        'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified',
-        `<ArgumentName>Authorization</ArgumentName><ArgumentValue>${htmlEscape(req.headers.authorization)}</ArgumentValue>`,
-      );
+      return s3TwoAuthError(req.headers.authorization);
     }
     const expires = url.searchParams.get('Expires') ?? '';
     const signature = (url.searchParams.get('Signature') ?? '')
@@ -493,20 +460,23 @@ export class QuayEmulator implements Emulator {
       url.searchParams.get('Key-Pair-Id') !== KEY_PAIR_ID ||
       !this.#signer.verify(`${url.pathname}\n${expires}`, signature) ||
       Number(expires) * 1000 <= this.#ctx.now() ||
-      (this.#expireNext > 0 && this.#expireNext-- > 0)
+      spendExpireNext(this.options)
     ) {
-      return s3Error(403, 'AccessDenied', 'Access denied');
+      return storeError('s3', 403, 'AccessDenied', 'Access denied', { ids: true });
     }
     const digest = `sha256:${m[2]}`;
     const home = this.#homes.get(digest);
-    if (!home) return s3Error(404, 'NoSuchKey', 'The specified key does not exist.');
-    return serveBlob(this.#ctx, req, home, digest, () => [
+    if (!home) {
+      return storeError('s3', 404, 'NoSuchKey', 'The specified key does not exist.', { ids: true });
+    }
+    return objectAnswer(this.#ctx, req, home, digest, (lengths) => [
       ['content-type', 'application/octet-stream'],
       ['accept-ranges', 'bytes'],
       ['etag', `"${randomBytes(16).toString('hex')}"`],
       ['server', 'AmazonS3'],
       ['x-cache', 'Hit from cloudfront'],
       ['via', '1.1 0123456789abcdef0123456789abcdef.cloudfront.net (CloudFront)'],
+      ...lengths,
     ]);
   }
 }
@@ -520,20 +490,6 @@ function flaskNotFound(): Answer {
     body:
       '<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n' +
       '<p>The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.</p>\n',
-  };
-}
-
-/** S3's (and CloudFront's) XML error document. */
-export function s3Error(status: number, code: string, message: string, extra = ''): Answer {
-  return {
-    status,
-    headers: [
-      ['content-type', 'application/xml'],
-      ['server', 'AmazonS3'],
-    ],
-    body:
-      `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message>${extra}` +
-      `<RequestId>${randomBytes(8).toString('hex').toUpperCase()}</RequestId><HostId>${randomBytes(24).toString('base64')}</HostId></Error>`,
   };
 }
 
