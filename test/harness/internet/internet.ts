@@ -15,6 +15,9 @@
  *   await net.skopeo(['inspect', `oci-archive:${file}`]);
  *   await net.stop();                                   // also runs on process exit
  *
+ * Test files use it through page.ts's useInternet, which in the e2e project attaches to one
+ * internet shared by every file instead of starting one (shared.ts, global-setup.ts).
+ *
  * What it builds: a network namespace (`ip netns add`) holding only `lo`, with every emulated
  * host name on an address of its own (public unicast, so the proxy's address checks pass
  * unchanged; the address exists only on the namespace's loopback), mapped by the namespace's

@@ -3,7 +3,8 @@
 // each emulated host's address, each request handed to the emulator that owns its Host.
 // internet.ts drives it over the IPC channel Node sets up for a child (fd 3, which
 // `ip netns exec` leaves open): move the clock, send an emulator a command, read its log,
-// take a host down, put artifacts into the backend.
+// take a host down, put artifacts into the backend, or start over with other emulators (a
+// reset, between two test files sharing one internet).
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
