@@ -79,6 +79,9 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 180_000,
           fileParallelism: false,
+          // One offline internet for every internet-*.test.ts here, started when the first
+          // asks: the files run one at a time, and each resets it to its own emulators.
+          globalSetup: ['test/harness/internet/global-setup.ts'],
         },
       },
     ],

@@ -6,58 +6,41 @@
 // ratelimit-* headers, read with HEADs only, no pull spent; a GHCR repository's tags come over
 // its pages of 10.
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import {
-  buildInternetImages,
-  pushSingleWithSbom,
-  type InternetImages,
-} from '../harness/internet/content.ts';
-import { internetSkipReason, startInternet, type Internet } from '../harness/internet/internet.ts';
-import { emulatorSpec, openBerth, putManyTags } from '../harness/internet/page.ts';
+import { describe, expect, test } from 'vitest';
+import { pushSingleWithSbom } from '../harness/internet/content.ts';
+import type { Internet } from '../harness/internet/internet.ts';
+import { emulatorSpec, openBerth, putManyTags, useInternet } from '../harness/internet/page.ts';
 import { HARBOR_HOST } from '../harness/internet/harbor.ts';
 import { MCR_HOST } from '../harness/internet/mcr.ts';
 
-const skip = internetSkipReason();
-if (skip) console.warn(`offline internet tier skipped: ${skip}`);
-
 let net: Internet;
-let images: InternetImages | undefined;
 
-beforeAll(async () => {
-  if (skip) return;
-  const built = buildInternetImages();
-  // Kept for afterAll to remove even if the internet's start fails.
-  built.then((i) => (images = i)).catch(() => undefined);
-  net = await startInternet({
-    emulators: [
-      emulatorSpec('dockerhub.ts', 'dockerHub'),
-      emulatorSpec('mcr.ts', 'mcrEmulator'),
-      emulatorSpec('ghcr.ts', 'ghcrEmulator'),
-      emulatorSpec('harbor.ts', 'harborEmulator'),
-    ],
-  });
-  const imgs = await built;
-  await Promise.all([
-    (async () => {
-      await pushSingleWithSbom(net, imgs, 'dockerhub/library/alpine', 'latest');
-      await net.copyImage(imgs.layout.dir, imgs.multi.layoutTag, 'dockerhub/library/alpine:3.20');
-    })(),
-    net.copyImage(imgs.layout.dir, imgs.single.layoutTag, 'mcr/dotnet/runtime:8.0'),
-    net.copyImage(imgs.layout.dir, imgs.single.layoutTag, 'mcr/dotnet/sdk:8.0'),
-    net.copyImage(imgs.layout.dir, imgs.single.layoutTag, 'harbor/library/app:1.0'),
-    (async () => {
-      await pushSingleWithSbom(net, imgs, 'ghcr/berth-org/app', 'latest');
-      await putManyTags(net, imgs, 'ghcr/berth-org/app', 25);
-    })(),
-  ]);
-  // Pages of 10 whatever Berth asks: GHCR's tags below come over several Link pages.
-  await net.control('ghcr', 'set', { maxPageSize: 10 });
-}, 180_000);
-
-afterAll(async () => {
-  await net?.stop();
-  await images?.remove();
-});
+const { skip } = useInternet(
+  [
+    emulatorSpec('dockerhub.ts', 'dockerHub'),
+    emulatorSpec('mcr.ts', 'mcrEmulator'),
+    emulatorSpec('ghcr.ts', 'ghcrEmulator'),
+    emulatorSpec('harbor.ts', 'harborEmulator'),
+  ],
+  async (n, imgs) => {
+    net = n;
+    await Promise.all([
+      (async () => {
+        await pushSingleWithSbom(net, imgs, 'dockerhub/library/alpine', 'latest');
+        await net.copyImage(imgs.layout.dir, imgs.multi.layoutTag, 'dockerhub/library/alpine:3.20');
+      })(),
+      net.copyImage(imgs.layout.dir, imgs.single.layoutTag, 'mcr/dotnet/runtime:8.0'),
+      net.copyImage(imgs.layout.dir, imgs.single.layoutTag, 'mcr/dotnet/sdk:8.0'),
+      net.copyImage(imgs.layout.dir, imgs.single.layoutTag, 'harbor/library/app:1.0'),
+      (async () => {
+        await pushSingleWithSbom(net, imgs, 'ghcr/berth-org/app', 'latest');
+        await putManyTags(net, imgs, 'ghcr/berth-org/app', 25);
+      })(),
+    ]);
+    // Pages of 10 whatever Berth asks: GHCR's tags below come over several Link pages.
+    await net.control('ghcr', 'set', { maxPageSize: 10 });
+  },
+);
 
 async function open(path: string): Promise<Page> {
   const p = await openBerth(net);

@@ -3,42 +3,28 @@
 // people type, both CDNs, tags over pages, referrers, a private repository, and every error
 // in words that say what to do.
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { newPage } from '../harness/chromium.ts';
-import {
-  buildInternetImages,
-  pushSingleWithSbom,
-  type InternetImages,
-} from '../harness/internet/content.ts';
+import { describe, expect, test } from 'vitest';
+import { pushSingleWithSbom, type InternetImages } from '../harness/internet/content.ts';
 import { CDN_HOSTS } from '../harness/internet/dockerhub.ts';
-import { internetSkipReason, startInternet, type Internet } from '../harness/internet/internet.ts';
+import type { Internet } from '../harness/internet/internet.ts';
+import {
+  alertMatching,
+  downloadAndVerify,
+  emulatorSpec,
+  openBerth,
+  pull,
+  summaryOf,
+  useInternet,
+} from '../harness/internet/page.ts';
 import { MT } from '../harness/oci.ts';
 import { PASSED_RESPONSE_HEADERS } from '../../proxy/headers.ts';
-
-const skip = internetSkipReason();
-if (skip) console.warn(`offline internet tier skipped: ${skip}`);
 
 const OWNER = { username: 'janedoe', password: 'pw-hub-5f1c-never-log-me' };
 let net: Internet;
 let images: InternetImages;
 
-beforeAll(async () => {
-  if (skip) return;
-  // Built beside the internet's start, and kept for afterAll to remove even if that fails.
-  const built = buildInternetImages();
-  built.then((i) => (images = i)).catch(() => undefined);
-  net = await startInternet({
-    emulators: [
-      {
-        module: fileURLToPath(new URL('../harness/internet/dockerhub.ts', import.meta.url)),
-        factory: 'dockerHub',
-      },
-    ],
-  });
-  images = await built;
+const { skip } = useInternet(emulatorSpec('dockerhub.ts', 'dockerHub'), async (n, i) => {
+  [net, images] = [n, i];
   await pushSingleWithSbom(net, images, 'dockerhub/library/alpine', 'latest');
   await net.copyImage(images.layout.dir, images.multi.layoutTag, 'dockerhub/library/nginx:1.27');
   await net.copyImage(images.layout.dir, images.single.layoutTag, 'dockerhub/janedoe/secret:v1');
@@ -56,54 +42,9 @@ beforeAll(async () => {
     repository: 'janedoe/secret',
     owner: OWNER.username,
   });
-}, 180_000);
-
-afterAll(async () => {
-  await net?.stop();
-  await images?.remove();
 });
 
-async function page(): Promise<Page> {
-  const p = await newPage(await net.browser());
-  await p.goto(net.app.url);
-  return p;
-}
-
-async function pull(p: Page, ref: string) {
-  await p.getByRole('textbox', { name: 'Image reference' }).fill(ref);
-  await p.getByRole('button', { name: 'Pull' }).click();
-}
-
-function summaryOf(p: Page) {
-  return p.getByRole('region', { name: 'Image summary' });
-}
-
-/** The alert's text once it says something matching `re`. */
-async function alertMatching(p: Page, re: RegExp): Promise<string> {
-  const alert = p.getByRole('alert').first();
-  await expect
-    .poll(async () => (await alert.textContent().catch(() => '')) ?? '', { timeout: 60_000 })
-    .toMatch(re);
-  return (await alert.textContent()) ?? '';
-}
-
-/** Downloads the archive, has skopeo inside the namespace copy it (which checks every digest)
- * and returns the manifest digest skopeo wrote. */
-async function downloadAndVerify(p: Page, name: string): Promise<string> {
-  const [download] = await Promise.all([
-    p.waitForEvent('download'),
-    p.getByRole('button', { name: 'Download OCI archive' }).click(),
-  ]);
-  const file = join(net.dir, `${name}-${download.suggestedFilename()}`);
-  await download.saveAs(file);
-  const layout = join(net.dir, `${name}-layout`);
-  await net.skopeo(['copy', '--preserve-digests', `oci-archive:${file}`, `oci:${layout}:copied`]);
-  await net.skopeo(['inspect', `oci-archive:${file}`]);
-  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as {
-    manifests: { digest: string }[];
-  };
-  return index.manifests[0]!.digest;
-}
+const page = () => openBerth(net);
 
 const cdnHosts: string[] = Object.values(CDN_HOSTS);
 
@@ -115,7 +56,7 @@ describe.skipIf(skip)('Docker Hub', () => {
     const summary = summaryOf(p);
     await summary.waitFor({ timeout: 60_000 });
     expect(await summary.textContent()).toContain(images.single.digest);
-    expect(await downloadAndVerify(p, 'alpine')).toBe(images.single.digest);
+    expect(await downloadAndVerify(net, p, 'alpine')).toBe(images.single.digest);
     // The SBOM is listed, through the referrers API Docker Hub has had since 2025.
     const referrers = summary.getByRole('list', { name: 'Referrers' });
     await expect.poll(() => referrers.textContent(), { timeout: 30_000 }).toContain('SBOM (SPDX)');
@@ -150,7 +91,7 @@ describe.skipIf(skip)('Docker Hub', () => {
     const summary = summaryOf(p);
     await summary.waitFor({ timeout: 60_000 });
     expect(await summary.textContent()).toContain(images.multi.digest);
-    const digest = await downloadAndVerify(p, 'nginx');
+    const digest = await downloadAndVerify(net, p, 'nginx');
     expect([
       images.multi.digest,
       ...images.multi.built.manifests.map((m) => m.descriptor.digest),

@@ -292,6 +292,16 @@ export class OciLayout {
 // ---------------------------------------------------------------------------------------
 // Layers
 
+/** Empty files and directories of the default modes, this many or more in a row, are made in
+ * one go, the files by coreutils. Node makes each file in half a dozen round trips to its
+ * thread pool: the 50,000 of test/e2e/big-tree took a minute on CI, `truncate` and `chmod`
+ * take a second or two. */
+const EMPTY_FILES_BATCH = 256;
+
+const batchable = (e: LayerEntry | undefined) =>
+  (e?.type === 'file' && e.mode === undefined && e.content.length === 0) ||
+  (e?.type === 'dir' && e.mode === undefined);
+
 export async function writeEntries(root: string, entries: LayerEntry[]): Promise<void> {
   const mkParents = async (rel: string) => {
     const parts = posix
@@ -305,10 +315,36 @@ export async function writeEntries(root: string, entries: LayerEntry[]): Promise
       await chmod(cur, 0o755);
     }
   };
-  for (const e of entries) {
-    if (e.path.startsWith('/') || e.path.split('/').includes('..')) {
-      throw new Error(`layer entry path must be relative without '..': ${e.path}`);
+  const checkPath = (path: string) => {
+    if (path.startsWith('/') || path.split('/').includes('..')) {
+      throw new Error(`layer entry path must be relative without '..': ${path}`);
     }
+  };
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    let end = i;
+    while (batchable(entries[end])) end++;
+    if (end - i >= EMPTY_FILES_BATCH) {
+      // What the 'dir' and 'file' cases below do to each: every directory made 0755 (a
+      // directory's own entry, and each file's parents), then each file created or emptied,
+      // then made 0644.
+      const batch = entries.slice(i, end);
+      batch.forEach((f) => checkPath(f.path));
+      const paths = batch.filter((f) => f.type === 'file').map((f) => f.path);
+      const dirs = batch.map((f) => (f.type === 'dir' ? f.path : posix.dirname(f.path)));
+      for (const dir of new Set(dirs)) await mkParents(posix.join(dir, 'x'));
+      const list = `${root}.batch`;
+      await writeFile(list, paths.join('\0'));
+      await run(
+        'sh',
+        ['-c', 'xargs -0r truncate -s 0 -- <"$1" && xargs -0r chmod 0644 -- <"$1"', 'sh', list],
+        { cwd: root },
+      );
+      await rm(list);
+      i = end - 1;
+      continue;
+    }
+    checkPath(e.path);
     const abs = join(root, e.path);
     switch (e.type) {
       case 'file':
@@ -427,7 +463,9 @@ async function buildTarLayer(
   await writeEntries(root, spec.entries);
   const tar = root + '.tar';
   await makeTar(root, tar, spec.tarFormat ?? 'posix', spec.transform);
-  await rm(root, { recursive: true, force: true });
+  // rm(1) removes a big tree in a fraction of the time Node's recursive rm takes.
+  if (spec.entries.length >= EMPTY_FILES_BATCH) await run('rm', ['-rf', '--', root]);
+  else await rm(root, { recursive: true, force: true });
   const diffID = await sha256File(tar);
   const compression = spec.compression ?? 'gzip';
   let blob = tar;

@@ -12,21 +12,17 @@ if (skip) console.warn(`offline internet tier skipped: ${skip}`);
 
 let net: Internet;
 let images: InternetImages;
+const plainSpec = {
+  module: fileURLToPath(new URL('../harness/internet/plain.ts', import.meta.url)),
+  factory: 'plainRegistry',
+};
 
 beforeAll(async () => {
   if (skip) return;
   // Built beside the internet's start, and kept for afterAll to remove even if that fails.
   const built = buildInternetImages();
   built.then((i) => (images = i)).catch(() => undefined);
-  net = await startInternet({
-    emulators: [
-      {
-        module: fileURLToPath(new URL('../harness/internet/plain.ts', import.meta.url)),
-        factory: 'plainRegistry',
-      },
-    ],
-    app: 'proxy-only',
-  });
+  net = await startInternet({ emulators: [plainSpec], app: 'proxy-only' });
   images = await built;
   await net.copyImage(images.layout.dir, images.single.layoutTag, 'plain/single:v1');
 }, 120_000);
@@ -69,6 +65,32 @@ test.skipIf(skip)('an emulated host answers by name over TLS through Berth proxy
     'registry.berth.example GET 200',
   );
 });
+
+test.skipIf(skip)(
+  'reset: only the emulators named answer, afresh; every host up, the clock at now, the backend empty',
+  async () => {
+    // What a file sharing the internet finds, whatever the file before it left.
+    const manifest = `${net.app.url}/proxy/registry.berth.example/v2/single/manifests/v1`;
+    const status = () =>
+      nodeInside(`
+        fetch('${manifest}', { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+          .then((r) => console.log(r.status));
+      `);
+    expect(await status()).toBe('200');
+    expect(await net.log('plain')).not.toEqual([]);
+    await net.advanceClock(60 * 60_000);
+    await net.setDown('registry.berth.example', true);
+
+    await net.reset([]);
+    await expect(net.log('plain')).rejects.toThrow(/no emulator plain/);
+
+    await net.reset([plainSpec]);
+    expect(await net.log('plain')).toEqual([]);
+    // Up again, answering from an empty backend.
+    expect(await status()).toBe('404');
+    expect(await net.advanceClock(0)).toBeLessThan(Date.now() + 60_000);
+  },
+);
 
 test.skipIf(skip)(
   "stop removes the namespace and its files; a killed run's are swept",

@@ -15,6 +15,9 @@
  *   await net.skopeo(['inspect', `oci-archive:${file}`]);
  *   await net.stop();                                   // also runs on process exit
  *
+ * Test files use it through page.ts's useInternet, which in the e2e project attaches to one
+ * internet shared by every file instead of starting one (shared.ts, global-setup.ts).
+ *
  * What it builds: a network namespace (`ip netns add`) holding only `lo`, with every emulated
  * host name on an address of its own (public unicast, so the proxy's address checks pass
  * unchanged; the address exists only on the namespace's loopback), mapped by the namespace's
@@ -74,6 +77,11 @@ export interface Internet {
     blobs: { mediaType: string; bytes: Uint8Array }[],
     manifests: { reference: string; mediaType: string; bytes: Uint8Array }[],
   ): Promise<void>;
+  /** Makes the internet as a fresh start would: only `emulators` answer (fresh instances, empty
+   * logs, default controls; other hosts answer 421), every host up, the clock back to now, no
+   * connection kept open, and the backend emptied. Every host of `emulators` must be one the
+   * internet was started with. */
+  reset(emulators: EmulatorSpec[]): Promise<void>;
   /** Sends an emulator one of its controls; returns what it answers. */
   control(emulator: string, command: string, arg?: unknown): Promise<unknown>;
   /** Moves every emulator's clock forward; returns the new time. */
@@ -82,6 +90,8 @@ export interface Internet {
   log(emulator: string, clear?: boolean): Promise<EmulatedRequest[]>;
   /** Takes a host down (its connections refused) or brings it back. */
   setDown(host: string, down: boolean): Promise<void>;
+  /** A script that runs Chromium inside the namespace: playwright's executablePath. */
+  chromium: string;
   /** Chromium inside the namespace, launched on first use and closed by stop(). */
   browser(): Promise<Browser>;
   stop(): Promise<void>;
@@ -92,6 +102,11 @@ export interface Internet {
 const ADDRESS_BASE = [34, 120, 0, 0];
 
 export const BACKEND_PORT = 5000;
+
+/** An emulator module of this folder, by file name and factory name. */
+export function emulatorSpec(file: string, factory: string): EmulatorSpec {
+  return { module: fileURLToPath(new URL(`./${file}`, import.meta.url)), factory };
+}
 
 function onPath(cmd: string): boolean {
   return (process.env.PATH ?? '/usr/bin:/bin').split(delimiter).some((d) => {
@@ -220,12 +235,7 @@ export async function startInternet(opts: StartInternetOptions): Promise<Interne
     );
     await assertSealed(name);
 
-    const exec = (cmd: string, args: string[], o: { timeoutMs?: number } = {}) =>
-      run(
-        'ip',
-        ['netns', 'exec', name, cmd, ...args],
-        o.timeoutMs ? { timeoutMs: o.timeoutMs } : {},
-      );
+    const inside = insideNamespace(name);
 
     // The CA and one certificate per host (one key for all: key generation is the slow part).
     const caPath = join(dir, 'ca.pem');
@@ -297,27 +307,14 @@ export async function startInternet(opts: StartInternetOptions): Promise<Interne
     // Berth's own server, unchanged: public https only, address checks on.
     let app = { url: '' };
     if (opts.app ?? true) {
-      const berth = await spawnService(
-        'ip',
-        [
-          ...['netns', 'exec', name, process.execPath, '--import', 'tsx', 'proxy/server.ts'],
-          ...(opts.app === 'proxy-only' ? ['--proxy-only'] : []),
-        ],
-        {
-          cwd: repoRoot,
-          readyLine: /Berth listening on /,
-          env: {
-            PATH: process.env.PATH,
-            HOME: dir,
-            HOST: '127.0.0.1',
-            PORT: '8080',
-            NODE_EXTRA_CA_CERTS: caPath,
-          },
-          timeoutMs: 30_000,
-        },
-      );
+      const berth = await startApp(name, {
+        home: dir,
+        caPath,
+        port: 8080,
+        proxyOnly: opts.app === 'proxy-only',
+      });
       stops.push(() => berth.stop());
-      app = { url: 'http://127.0.0.1:8080' };
+      app = { url: berth.url };
     }
 
     // Chromium through `ip netns exec`: playwright's pipe transport crosses it.
@@ -337,23 +334,12 @@ export async function startInternet(opts: StartInternetOptions): Promise<Interne
       addresses,
       backend,
       app,
-      exec,
-      skopeo: (args) => exec('skopeo', ['--insecure-policy', ...args], { timeoutMs: 120_000 }),
-      async copyImage(layoutDir, layoutTag, backendRef) {
-        await exec(
-          'skopeo',
-          [
-            '--insecure-policy',
-            'copy',
-            '--quiet',
-            '--all',
-            '--preserve-digests',
-            '--dest-tls-verify=false',
-            `oci:${layoutDir}:${layoutTag}`,
-            `docker://127.0.0.1:${BACKEND_PORT}/${backendRef}`,
-          ],
-          { timeoutMs: 120_000 },
-        );
+      ...inside,
+      async reset(emulators) {
+        // Between two files nothing is in flight, and the registry caches nothing of its
+        // storage (no `cache:` in its config): emptied on disk, it is empty.
+        await rm(join(registryDir, 'data'), { recursive: true, force: true });
+        await server.send({ op: 'reset', emulators });
       },
       async put(repository, blobs, manifests) {
         const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
@@ -375,6 +361,7 @@ export async function startInternet(opts: StartInternetOptions): Promise<Interne
       setDown: async (host, down) => {
         await server.send({ op: 'down', host, down });
       },
+      chromium: wrapper,
       browser() {
         browser ??= chromium.launch({
           executablePath: wrapper,
@@ -393,6 +380,70 @@ export async function startInternet(opts: StartInternetOptions): Promise<Interne
     await stop();
     throw err;
   }
+}
+
+/** What runs a command inside namespace `name`: any process may use it, not only the one that
+ * started the internet. */
+export function insideNamespace(name: string) {
+  const exec = (cmd: string, args: string[], o: { timeoutMs?: number } = {}) =>
+    run('ip', ['netns', 'exec', name, cmd, ...args], o.timeoutMs ? { timeoutMs: o.timeoutMs } : {});
+  return {
+    exec,
+    skopeo: (args: string[]) =>
+      exec('skopeo', ['--insecure-policy', ...args], { timeoutMs: 120_000 }),
+    async copyImage(layoutDir: string, layoutTag: string, backendRef: string): Promise<void> {
+      await exec(
+        'skopeo',
+        [
+          '--insecure-policy',
+          'copy',
+          '--quiet',
+          '--all',
+          '--preserve-digests',
+          '--dest-tls-verify=false',
+          `oci:${layoutDir}:${layoutTag}`,
+          `docker://127.0.0.1:${BACKEND_PORT}/${backendRef}`,
+        ],
+        { timeoutMs: 120_000 },
+      );
+    },
+  };
+}
+
+/** Berth's own server (`npm start`'s, unchanged) inside namespace `name`: public https only,
+ * address checks on, trusting the internet's CA. Port 0 takes any free port. */
+export async function startApp(
+  name: string,
+  o: { home: string; caPath: string; port: number; proxyOnly?: boolean },
+): Promise<Service & { url: string }> {
+  const berth = await spawnService(
+    'ip',
+    [
+      ...['netns', 'exec', name, process.execPath, '--import', 'tsx', 'proxy/server.ts'],
+      ...(o.proxyOnly ? ['--proxy-only'] : []),
+    ],
+    {
+      cwd: repoRoot,
+      readyLine: /Berth listening on /,
+      env: {
+        PATH: process.env.PATH,
+        HOME: o.home,
+        HOST: '127.0.0.1',
+        PORT: String(o.port),
+        NODE_EXTRA_CA_CERTS: o.caPath,
+      },
+      timeoutMs: 30_000,
+    },
+  );
+  const line = berth
+    .output()
+    .map((l) => /Berth listening on (http:\/\/\S+)/.exec(l)?.[1])
+    .find(Boolean);
+  if (!line) {
+    await berth.stop();
+    throw new Error(`Berth's server said no address: ${berth.output().join('\n')}`);
+  }
+  return { ...berth, url: line };
 }
 
 /** Nothing inside may route out: no route but the loopback's, and a connection to an outside

@@ -5,19 +5,16 @@
 // says only its data and what differs.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, expect } from 'vitest';
+import { afterAll, beforeAll, expect, inject } from 'vitest';
 import { newPage } from '../chromium.ts';
 import { MT } from '../oci.ts';
 import { buildInternetImages, type InternetImages } from './content.ts';
 import type { EmulatedRequest } from './emulator.ts';
 import { internetSkipReason, startInternet, type EmulatorSpec, type Internet } from './internet.ts';
+import { attachInternet } from './shared.ts';
 
-/** An emulator module of this folder, by file name and factory name. */
-export function emulatorSpec(file: string, factory: string): EmulatorSpec {
-  return { module: fileURLToPath(new URL(`./${file}`, import.meta.url)), factory };
-}
+export { emulatorSpec } from './internet.ts';
 
 /** The running internet and the images built for it, once `beforeAll` has run. */
 export interface InternetRun {
@@ -28,24 +25,33 @@ export interface InternetRun {
 }
 
 /**
- * Registers the file's beforeAll and afterAll: the internet with `emulator` started beside the
- * images' build, then `seed` to put the registry's content in; both stopped and removed after.
+ * Registers the file's beforeAll and afterAll: the internet with `emulators` (one or several)
+ * made ready beside the images' build, then `seed` to put the registries' content in; what
+ * the file started is stopped and removed after. Within a project that shares one internet
+ * (global-setup.ts) the file attaches to it, reset to its own emulators; otherwise it starts
+ * its own.
  */
 export function useInternet(
-  emulator: EmulatorSpec,
+  emulators: EmulatorSpec | EmulatorSpec[],
   seed: (net: Internet, images: InternetImages) => Promise<void>,
 ): InternetRun {
   const skip = internetSkipReason();
   if (skip) console.warn(`offline internet tier skipped: ${skip}`);
+  const specs = Array.isArray(emulators) ? emulators : [emulators];
   let net: Internet | undefined;
   let images: InternetImages | undefined;
   beforeAll(async () => {
     if (skip) return;
-    [net, images] = await Promise.all([
-      startInternet({ emulators: [emulator] }),
+    const socket = inject('berthInternet');
+    // Both settled, so that afterAll removes whichever was made even when the other failed.
+    const [started, built] = await Promise.allSettled([
+      socket ? attachInternet(socket, specs) : startInternet({ emulators: specs }),
       buildInternetImages(),
     ]);
-    await seed(net, images);
+    if (started.status === 'fulfilled') net = started.value;
+    if (built.status === 'fulfilled') images = built.value;
+    for (const r of [started, built]) if (r.status === 'rejected') throw r.reason;
+    await seed(net!, images!);
   }, 180_000);
   afterAll(async () => {
     await net?.stop();

@@ -3,7 +3,8 @@
 // each emulated host's address, each request handed to the emulator that owns its Host.
 // internet.ts drives it over the IPC channel Node sets up for a child (fd 3, which
 // `ip netns exec` leaves open): move the clock, send an emulator a command, read its log,
-// take a host down, put artifacts into the backend.
+// take a host down, put artifacts into the backend, or start over with other emulators (a
+// reset, between two test files sharing one internet).
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -26,6 +27,7 @@ export type Command =
   | { id: number; op: 'control'; emulator: string; command: string; arg?: unknown }
   | { id: number; op: 'log'; emulator: string; clear?: boolean }
   | { id: number; op: 'down'; host: string; down: boolean }
+  | { id: number; op: 'reset'; emulators: { module: string; factory: string }[] }
   | {
       id: number;
       op: 'put';
@@ -42,21 +44,32 @@ async function main() {
   let clockOffset = 0;
   const ctx: EmulatorContext = { backend: config.backend, now: () => Date.now() + clockOffset };
 
+  // The emulators that answer now, by name and by host. A reset replaces them with fresh
+  // ones: a new instance has no log and every control at its default.
   const emulators = new Map<string, Emulator>();
   const byHost = new Map<string, Emulator>();
-  for (const spec of config.emulators) {
-    const mod = (await import(pathToFileURL(spec.module).href)) as Record<string, unknown>;
-    const factory = mod[spec.factory] as EmulatorFactory | undefined;
-    if (typeof factory !== 'function') {
-      throw new Error(`${spec.module} exports no factory ${spec.factory}`);
+  const load = async (specs: ServerConfig['emulators']) => {
+    const made: Emulator[] = [];
+    for (const spec of specs) {
+      const mod = (await import(pathToFileURL(spec.module).href)) as Record<string, unknown>;
+      const factory = mod[spec.factory] as EmulatorFactory | undefined;
+      if (typeof factory !== 'function') {
+        throw new Error(`${spec.module} exports no factory ${spec.factory}`);
+      }
+      const emulator = factory(ctx);
+      for (const host of emulator.hosts) {
+        if (!config.hosts[host]) throw new Error(`${emulator.name}: no address for ${host}`);
+      }
+      made.push(emulator);
     }
-    const emulator = factory(ctx);
-    emulators.set(emulator.name, emulator);
-    for (const host of emulator.hosts) {
-      if (!config.hosts[host]) throw new Error(`${emulator.name}: no address for ${host}`);
-      byHost.set(host, emulator);
+    emulators.clear();
+    byHost.clear();
+    for (const emulator of made) {
+      emulators.set(emulator.name, emulator);
+      for (const host of emulator.hosts) byHost.set(host, emulator);
     }
-  }
+  };
+  await load(config.emulators);
 
   const contexts = new Map<string, SecureContext>();
   const pems = new Map<string, { cert: Buffer; key: Buffer }>();
@@ -145,6 +158,18 @@ async function main() {
       }
       return undefined;
     },
+    reset: async (c) => {
+      await load(c.emulators);
+      clockOffset = 0;
+      // No connection outlives a reset: the next client starts as against a fresh internet.
+      for (const server of servers.values()) server.closeAllConnections();
+      await Promise.all(
+        Object.keys(config.hosts)
+          .filter((h) => !servers.has(h))
+          .map(listen),
+      );
+      return undefined;
+    },
     put: async (c) => {
       for (const b of c.blobs)
         await putBlob(config.backend, c.repository, Buffer.from(b.base64, 'base64'));
@@ -178,7 +203,7 @@ async function main() {
   });
   // The parent going away ends the namespace's internet too.
   process.on('disconnect', () => process.exit(0));
-  console.log(`internet ready: ${[...byHost.keys()].join(' ')}`);
+  console.log(`internet ready: ${Object.keys(config.hosts).join(' ')}`);
 }
 
 /** A monolithic blob upload (POST then PUT with the digest). */
