@@ -8,8 +8,8 @@ export function compareFilesOf(bridge: Bridge<LayersWorkerApi>): CompareFilesApi
   return {
     openCompare: (req) => bridge.call('openCompare', req),
     compareRows: (compareId, window) => bridge.call('compareRows', { compareId, window }),
-    compareToggle: (compareId, path, window) =>
-      bridge.call('compareToggle', { compareId, path, window }),
+    compareToggle: (compareId, path, open, window) =>
+      bridge.call('compareToggle', { compareId, path, open, window }),
     compareFilter: (compareId, filter, window) =>
       bridge.call('compareFilter', { compareId, filter, window }),
     compareSort: (compareId, sort, window) =>

@@ -676,10 +676,11 @@ export class CompareState {
 
   toggle(path: string): Promise<void> {
     const next = new Set(this.expanded);
-    if (next.has(path)) next.delete(path);
-    else next.add(path);
+    const open = !next.has(path);
+    if (open) next.add(path);
+    else next.delete(path);
     this.expanded = next;
-    return this.#change((id, w) => this.#files.compareToggle(id, path, w));
+    return this.#change((id, w) => this.#files.compareToggle(id, path, open, w));
   }
 
   setSort(sort: FilesSort): Promise<void> {

@@ -160,10 +160,11 @@ export class CompareService {
     compareToggle: async (arg: {
       compareId: number;
       path: string;
+      open: boolean;
       window: RowRange;
     }): Promise<CompareWindow> => {
       const { files } = this.#get(arg.compareId);
-      files.toggle(arg.path);
+      files.toggle(arg.path, arg.open);
       return this.#window(files, arg.window);
     },
 

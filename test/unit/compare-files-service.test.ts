@@ -130,7 +130,7 @@ describe('the compare service', () => {
       request({ filter: { differences: ['removed'], aspects: [], query: '' }, sort: 'delta' }),
       ctx(),
     );
-    let w = await api.compareToggle({ compareId, path: 'cache', window: [0, 50] });
+    let w = await api.compareToggle({ compareId, path: 'cache', open: true, window: [0, 50] });
     // By |delta|: etc -32, app -17, cache -2; in cache, sub -13 before one and two at -11.
     expect(w.rows.map((r) => r.path)).toEqual([
       'etc',
@@ -140,6 +140,15 @@ describe('the compare service', () => {
       'cache/one.txt',
       'cache/two.txt',
     ]);
+    // Opening an open directory leaves it open: the page says open or closed, never "flip", so
+    // a page that opened it already (a URL's path) and asks again does not close it.
+    const again = await api.compareToggle({
+      compareId,
+      path: 'cache',
+      open: true,
+      window: [0, 50],
+    });
+    expect(again.rows.map((r) => r.path)).toEqual(w.rows.map((r) => r.path));
     w = await api.compareSort({ compareId, sort: 'name', window: [0, 50] }, ctx());
     expect(w.rows.map((r) => r.path)).toEqual([
       'app',

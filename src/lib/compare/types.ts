@@ -224,7 +224,14 @@ export interface OpenedCompare extends CompareWindow {
 export interface CompareFilesApi {
   openCompare(req: OpenCompareRequest): Promise<OpenedCompare>;
   compareRows(compareId: number, window: RowRange): Promise<CompareWindow>;
-  compareToggle(compareId: number, path: string, window: RowRange): Promise<CompareWindow>;
+  /** Opens (`open` true) or closes a directory. The page says which, rather than asking for a
+   * flip, so that its list of open directories and the worker's cannot drift apart. */
+  compareToggle(
+    compareId: number,
+    path: string,
+    open: boolean,
+    window: RowRange,
+  ): Promise<CompareWindow>;
   compareFilter(compareId: number, filter: FilesFilter, window: RowRange): Promise<CompareWindow>;
   compareSort(compareId: number, sort: FilesSort, window: RowRange): Promise<CompareWindow>;
   /** One path's difference, for the diff pane. */
