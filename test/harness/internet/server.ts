@@ -7,10 +7,14 @@
 // reset, between two test files sharing one internet).
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { pathToFileURL } from 'node:url';
-import type { Emulator, EmulatorContext, EmulatorFactory } from './emulator.ts';
+import {
+  emulatorHandler,
+  type Emulator,
+  type EmulatorContext,
+  type EmulatorFactory,
+} from './emulator.ts';
 
 export interface ServerConfig {
   /** http://127.0.0.1:PORT: the distribution registry inside the namespace. */
@@ -79,31 +83,9 @@ async function main() {
     contexts.set(host, createSecureContext(pem));
   }
 
-  const handle = (req: IncomingMessage, res: ServerResponse) => {
-    const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
-    const emulator = byHost.get(host);
-    if (!emulator) {
-      res.writeHead(421, { 'content-type': 'text/plain' }).end(`no emulated host ${host}\n`);
-      return;
-    }
-    // The server keeps every emulator's log, so an emulator need not.
-    res.once('finish', () => {
-      emulator.log.push({
-        host,
-        method: req.method ?? 'GET',
-        url: req.url ?? '/',
-        headers: { ...req.headers },
-        status: res.statusCode,
-      });
-    });
-    Promise.resolve()
-      .then(() => emulator.handle(req, res))
-      .catch((err: unknown) => {
-        console.error(`${emulator.name}: ${err instanceof Error ? err.stack : String(err)}`);
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end('emulator error\n');
-      });
-  };
+  // The server keeps every emulator's log, so an emulator need not. A host taken down has no
+  // listener at all (below), so the handler never sees it.
+  const handle = emulatorHandler(byHost);
 
   // One server per address: taking a host down closes its listener, so connecting to it is
   // refused as it would be for a registry that is down.
