@@ -14,6 +14,9 @@ export function compareFilesOf(bridge: Bridge<LayersWorkerApi>): CompareFilesApi
       bridge.call('compareFilter', { compareId, filter, window }),
     compareSort: (compareId, sort, window) =>
       bridge.call('compareSort', { compareId, sort, window }),
+    compareIndexOf: (compareId, path) => bridge.call('compareIndexOf', { compareId, path }),
+    compareFind: (compareId, prefix, from) =>
+      bridge.call('compareFind', { compareId, prefix, from }),
     comparePath: (compareId, path) => bridge.call('comparePath', { compareId, path }),
     compareDecide: (compareId, paths) =>
       bridge.call('compareDecide', { compareId, ...(paths ? { paths } : {}) }),

@@ -32,7 +32,8 @@ import { diffBound, type DiffWorkerApi, type TextDiff } from '../workers/diff.ts
 import type { ImagesWorkerApi } from '../workers/images.ts';
 import { compareLost, type LayersWorkerApi } from '../workers/layers.ts';
 import type { Bridge } from './bridge.ts';
-import { CompareRows } from './compare-rows.svelte.ts';
+import { type CompareTreeRow, treeRows } from './compare-rows.ts';
+import { RowWindow } from './layers/window.svelte.ts';
 import { kindOf, unavailableKinds } from './errors.ts';
 import { formatBytes, shortHex } from './format.ts';
 import { browsable, Listings } from './layers/listings.svelte.ts';
@@ -199,7 +200,7 @@ export class CompareState {
   diff = $state.raw<DiffView | null>(null);
   /** How a text diff is laid out. */
   layout = $state<'split' | 'unified'>('split');
-  readonly rows: CompareRows;
+  readonly rows: RowWindow<CompareTreeRow>;
 
   readonly #opts: CompareStateOptions;
   #compareId = $state<number | null>(null);
@@ -215,7 +216,14 @@ export class CompareState {
 
   constructor(opts: CompareStateOptions) {
     this.#opts = opts;
-    this.rows = new CompareRows((window) => this.#ask((id) => this.#files.compareRows(id, window)));
+    this.rows = new RowWindow<CompareTreeRow>({
+      rows: async (window) =>
+        treeRows(await this.#ask((id) => this.#files.compareRows(id, window))),
+      indexOf: async (path) =>
+        (await this.#ask((id) => this.#files.compareIndexOf(id, path))) ?? -1,
+      find: async (prefix, from) =>
+        (await this.#ask((id) => this.#files.compareFind(id, prefix, from))) ?? -1,
+    });
   }
 
   get #files(): CompareFilesApi {
@@ -606,7 +614,7 @@ export class CompareState {
       return false;
     }
     this.filesSummary = opened.summary;
-    this.rows.reset(opened);
+    this.rows.reset(treeRows(opened));
     return true;
   }
 
@@ -668,7 +676,7 @@ export class CompareState {
           { again: false },
         ),
       );
-      if (win && this.#compareId === asked) this.rows.reset(win);
+      if (win && this.#compareId === asked) this.rows.reset(treeRows(win));
     } catch (err) {
       if (this.#compareId === asked) this.filesError = messageOf(err);
     }

@@ -29,6 +29,7 @@ import {
 } from '../lib/compare/types.ts';
 import type { ColumnIndex } from '../lib/layers/columns.ts';
 import type { TarFrom } from '../lib/layers/checkpoints.ts';
+import { findRowByName } from '../lib/layers/treemodel.ts';
 import type { CallContext } from './rpc.ts';
 
 export interface CompareServiceDeps {
@@ -185,6 +186,15 @@ export class CompareService {
       await files.sort(arg.sort, ctx.signal);
       return this.#window(files, arg.window);
     },
+
+    compareIndexOf: async (arg: { compareId: number; path: string }): Promise<number> =>
+      this.#get(arg.compareId).files.indexOf(arg.path),
+
+    compareFind: async (
+      arg: { compareId: number; prefix: string; from: number },
+      ctx: CallContext,
+    ): Promise<number> =>
+      findRowByName(this.#get(arg.compareId).files, arg.prefix, arg.from, ctx.signal),
 
     comparePath: async (arg: { compareId: number; path: string }): Promise<PathDiff | undefined> =>
       this.#get(arg.compareId).files.path(arg.path),

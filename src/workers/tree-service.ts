@@ -14,7 +14,7 @@ import { ColumnsBuilder, pathOf, type ColumnIndex } from '../lib/layers/columns.
 import type { IndexEntry } from '../lib/layers/entry.ts';
 import type { Selected, TreeModel, TreeRow, ViewSpec } from '../lib/layers/model.ts';
 import { tooDeep } from '../lib/layers/filesystem.ts';
-import { buildTreeModel, wastedSpaceOf } from '../lib/layers/treemodel.ts';
+import { buildTreeModel, findRowByName, wastedSpaceOf } from '../lib/layers/treemodel.ts';
 import type { WastedSpace } from '../lib/layers/wasted.ts';
 import type { CallContext } from './rpc.ts';
 
@@ -278,20 +278,7 @@ export class TreeService {
       arg: { viewId: number; prefix: string; from: number },
       ctx: CallContext,
     ): Promise<number> => {
-      const model = this.#view(arg.viewId);
-      const n = model.count;
-      const step = 4096;
-      for (let k = 0; k < n;) {
-        ctx.signal.throwIfAborted();
-        const at = (arg.from + k) % n;
-        const len = Math.min(step, n - k, n - at);
-        const hit = model
-          .rows(at, at + len)
-          .findIndex((r) => r.name.toLowerCase().startsWith(arg.prefix));
-        if (hit >= 0) return at + hit;
-        k += len;
-      }
-      return -1;
+      return findRowByName(this.#view(arg.viewId), arg.prefix, arg.from, ctx.signal);
     },
 
     treeSelect: async (arg: { viewId: number; path: string }): Promise<Selected | null> =>

@@ -149,6 +149,12 @@ describe('the compare service', () => {
       window: [0, 50],
     });
     expect(again.rows.map((r) => r.path)).toEqual(w.rows.map((r) => r.path));
+    // Any row's index and type-ahead are answered from the whole view, not the page's window.
+    expect(await api.compareIndexOf({ compareId, path: 'cache/two.txt' })).toBe(5);
+    expect(await api.compareIndexOf({ compareId, path: 'etc/nothing' })).toBe(-1);
+    expect(await api.compareFind({ compareId, prefix: 'tw', from: 0 }, ctx())).toBe(5);
+    expect(await api.compareFind({ compareId, prefix: 'ca', from: 3 }, ctx())).toBe(2);
+    expect(await api.compareFind({ compareId, prefix: 'zz', from: 0 }, ctx())).toBe(-1);
     w = await api.compareSort({ compareId, sort: 'name', window: [0, 50] }, ctx());
     expect(w.rows.map((r) => r.path)).toEqual([
       'app',

@@ -234,6 +234,11 @@ export interface CompareFilesApi {
   ): Promise<CompareWindow>;
   compareFilter(compareId: number, filter: FilesFilter, window: RowRange): Promise<CompareWindow>;
   compareSort(compareId: number, sort: FilesSort, window: RowRange): Promise<CompareWindow>;
+  /** A path's row in the whole view, or -1 when it shows none (a closed directory, a filter). */
+  compareIndexOf(compareId: number, path: string): Promise<number>;
+  /** Type-ahead: the first row from `from` on (wrapping) whose name starts with `prefix`
+   * (lower case), or -1. */
+  compareFind(compareId: number, prefix: string, from: number): Promise<number>;
   /** One path's difference, for the diff pane. */
   comparePath(compareId: number, path: string): Promise<PathDiff | undefined>;
   /** Hashes the pending files (all, or those under `paths`), reading each file's bytes once

@@ -991,3 +991,25 @@ export async function buildTreeModel(
   if (sortBy !== 'name') await model.sort(sortBy);
   return model;
 }
+
+/** Type-ahead over a view's rows: the first row from `from` on (wrapping around) whose name
+ * starts with `prefix` (compared in lower case; the caller lower-cases the prefix), or -1. The
+ * rows are built a few thousand at a time, so a million-row view is scanned without holding it. */
+export function findRowByName(
+  view: { readonly count: number; rows(start: number, end: number): { name: string }[] },
+  prefix: string,
+  from: number,
+  signal?: AbortSignal,
+): number {
+  const n = view.count;
+  const step = 4096;
+  for (let k = 0; k < n;) {
+    signal?.throwIfAborted();
+    const at = (from + k) % n;
+    const len = Math.min(step, n - k, n - at);
+    const hit = view.rows(at, at + len).findIndex((r) => r.name.toLowerCase().startsWith(prefix));
+    if (hit >= 0) return at + hit;
+    k += len;
+  }
+  return -1;
+}

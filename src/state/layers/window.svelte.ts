@@ -2,8 +2,9 @@
    $state.raw fields, and the Sets are bookkeeping never shown. */
 // The page's window onto a tree that lives in the layers worker: the rows around the viewport,
 // in blocks, fetched when the view asks for a row it does not have and dropped when far away.
-// A view of a million rows costs the page a few hundred rows.
-import type { Range, TreeWindow } from '../../workers/layers.ts';
+// A view of a million rows costs the page a few hundred rows. The file tree and a comparison's
+// files both use it, each with rows of its own kind.
+import type { Range } from '../../workers/layers.ts';
 import type { TreeRow, TreeRows } from './rows.ts';
 
 /** Rows per block: what one fetch brings. */
@@ -12,16 +13,25 @@ const BLOCK = 1 << BLOCK_BITS;
 /** Blocks kept: a few screens either side of the viewport. */
 const keptBlocks = 32;
 
+/** Rows start … start+rows.length-1 of a view of `count` rows, as the worker answers. */
+export interface RowsAnswer<R extends TreeRow = TreeRow> {
+  count: number;
+  start: number;
+  rows: readonly R[];
+}
+
 /** Where the rows come from: the worker's view on screen. */
-export interface RowSource {
-  rows(range: Range): Promise<TreeWindow | undefined>;
+export interface RowSource<R extends TreeRow = TreeRow> {
+  rows(range: Range): Promise<RowsAnswer<R> | undefined>;
+  /** A path's row in the whole view (not only the rows fetched); -1 when it shows none. */
   indexOf(path: string): Promise<number>;
+  /** Type-ahead: the first row from `from` on, wrapping, whose name starts with `prefix`. */
   find(prefix: string, from: number): Promise<number>;
 }
 
-export class RowWindow implements TreeRows {
+export class RowWindow<R extends TreeRow = TreeRow> implements TreeRows {
   #count = $state(0);
-  #blocks = $state.raw<ReadonlyMap<number, readonly TreeRow[]>>(new Map());
+  #blocks = $state.raw<ReadonlyMap<number, readonly R[]>>(new Map());
   /** A path's index asked of the worker, for the content on screen now. */
   #located = $state.raw<{ path: string; index: number } | null>(null);
   /** Bumped whenever the rows change: answers for older content are dropped. */
@@ -32,9 +42,9 @@ export class RowWindow implements TreeRows {
   #flush: Promise<void> | null = null;
   /** The last row asked for: where the viewport is. */
   #focus = 0;
-  readonly #source: RowSource;
+  readonly #source: RowSource<R>;
 
-  constructor(source: RowSource) {
+  constructor(source: RowSource<R>) {
     this.#source = source;
   }
 
@@ -49,19 +59,19 @@ export class RowWindow implements TreeRows {
   }
 
   /** New content: the view changed (another view, a directory opened, a sort, a search). */
-  reset(win: TreeWindow | null) {
+  reset(win: RowsAnswer<R> | null) {
     this.#generation++;
     this.#asked = new Set();
     this.#askedPath = null;
     this.#located = null;
-    const blocks = new Map<number, readonly TreeRow[]>();
+    const blocks = new Map<number, readonly R[]>();
     if (win) this.#store(blocks, win);
     this.#count = win?.count ?? 0;
     this.#blocks = blocks;
   }
 
   /** Rows of a window into blocks; only whole blocks (or the tree's last one) are kept. */
-  #store(blocks: Map<number, readonly TreeRow[]>, win: TreeWindow) {
+  #store(blocks: Map<number, readonly R[]>, win: RowsAnswer<R>) {
     const end = win.start + win.rows.length;
     for (let b = win.start >> BLOCK_BITS; b << BLOCK_BITS < end; b++) {
       const from = b << BLOCK_BITS;
@@ -71,7 +81,7 @@ export class RowWindow implements TreeRows {
     }
   }
 
-  at(i: number): TreeRow | undefined {
+  at(i: number): R | undefined {
     if (!(i >= 0 && i < this.#count)) return undefined;
     this.#focus = i;
     const b = i >> BLOCK_BITS;
@@ -81,8 +91,8 @@ export class RowWindow implements TreeRows {
     return undefined;
   }
 
-  slice(start: number, end: number): TreeRow[] {
-    const out: TreeRow[] = [];
+  slice(start: number, end: number): R[] {
+    const out: R[] = [];
     for (let i = Math.max(0, start); i < Math.min(end, this.#count); i++) {
       const row = this.#blocks.get(i >> BLOCK_BITS)?.[i & (BLOCK - 1)];
       if (row) out.push(row);
@@ -113,7 +123,7 @@ export class RowWindow implements TreeRows {
     return -1;
   }
 
-  async fetch(i: number): Promise<TreeRow | undefined> {
+  async fetch(i: number): Promise<R | undefined> {
     if (!(i >= 0 && i < this.#count)) return undefined;
     const have = this.#blocks.get(i >> BLOCK_BITS)?.[i & (BLOCK - 1)];
     if (have) return have;
