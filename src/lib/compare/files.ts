@@ -17,7 +17,7 @@
 import { BATCH_BITS, entryAt, type ColumnIndex } from '../layers/columns.ts';
 import { globMatcher } from '../layers/glob.ts';
 import { normalisePath } from '../layers/paths.ts';
-import { Overlay, Pacer, pathStart, rowIndex, setOpen } from '../layers/treemodel.ts';
+import { Overlay, Pacer, pathStart, rowIndex, setOpen, visibleRows } from '../layers/treemodel.ts';
 import {
   countable,
   DETACHED,
@@ -341,61 +341,18 @@ export class FilesComparison {
   /** Rows start … end-1 of the view, clipped to it. */
   rows(start: number, end: number): CompareRow[] {
     const t = this.#tree;
-    start = Math.max(0, Math.floor(start));
-    end = Math.min(this.count, Math.floor(end));
-    if (!(start < end)) return [];
-    // Down to row `start`, keeping each level's node and position (treemodel.ts's rows).
-    const stack: { node: number; pos: number; path: string }[] = [];
-    let dir = 0;
-    let k = start;
-    let node: number;
-    let pos: number;
-    for (;;) {
-      node = t.first[dir]!;
-      pos = 1;
-      for (let span = t.span(node); k >= span; span = t.span(node)) {
-        k -= span;
-        node = t.next[node]!;
-        pos++;
-      }
-      if (k === 0) break;
-      stack.push({ node, pos, path: t.path(node) });
-      dir = node;
-      k -= 1;
-    }
-    const out: CompareRow[] = [];
-    let parentPath = stack.length > 0 ? stack[stack.length - 1]!.path : '';
-    for (;;) {
-      const name = t.name(node);
-      const path = parentPath === '' ? name : `${parentPath}/${name}`;
+    return visibleRows(t, this.count, start, end, (node, name, path, depth, pos) => {
       const f = t.flags[node]!;
-      out.push({
+      return {
         ...this.#diff(this.#fullNode(node), path),
         name,
-        depth: stack.length,
+        depth,
         dir: (f & DIR) !== 0,
         expanded: (f & EXPANDED) !== 0,
         setSize: t.childCount[t.parent[node]!]!,
         posInSet: pos,
-      });
-      if (out.length >= end - start) break;
-      if (f & EXPANDED && t.first[node]! >= 0) {
-        stack.push({ node, pos, path });
-        parentPath = path;
-        node = t.first[node]!;
-        pos = 1;
-        continue;
-      }
-      while (t.next[node]! < 0) {
-        const up = stack.pop()!;
-        node = up.node;
-        pos = up.pos;
-        parentPath = stack.length > 0 ? stack[stack.length - 1]!.path : '';
-      }
-      node = t.next[node]!;
-      pos++;
-    }
-    return out;
+      };
+    });
   }
 
   /** The row showing this path, or -1. */

@@ -634,52 +634,9 @@ class ColumnTreeModel implements TreeModel {
 
   rows(start: number, end: number): TreeRow[] {
     const t = this.#tree;
-    start = Math.max(0, Math.floor(start));
-    end = Math.min(this.count, Math.floor(end));
-    if (!(start < end)) return [];
-    // Down to row `start`, keeping each level's node and position.
-    const stack: { node: number; pos: number; path: string }[] = [];
-    let dir = 0;
-    let k = start;
-    let node: number;
-    let pos: number;
-    for (;;) {
-      node = t.first[dir]!;
-      pos = 1;
-      for (let span = t.span(node); k >= span; span = t.span(node)) {
-        k -= span;
-        node = t.next[node]!;
-        pos++;
-      }
-      if (k === 0) break;
-      stack.push({ node, pos, path: t.path(node) });
-      dir = node;
-      k -= 1;
-    }
-    const out: TreeRow[] = [];
-    let parentPath = stack.length > 0 ? stack[stack.length - 1]!.path : '';
-    for (;;) {
-      const name = t.name(node);
-      const path = parentPath === '' ? name : `${parentPath}/${name}`;
-      out.push(this.#row(t, node, name, path, stack.length, pos));
-      if (out.length >= end - start) break;
-      if (t.flags[node]! & EXPANDED && t.first[node]! >= 0) {
-        stack.push({ node, pos, path });
-        parentPath = path;
-        node = t.first[node]!;
-        pos = 1;
-        continue;
-      }
-      while (t.next[node]! < 0) {
-        const up = stack.pop()!;
-        node = up.node;
-        pos = up.pos;
-        parentPath = stack.length > 0 ? stack[stack.length - 1]!.path : '';
-      }
-      node = t.next[node]!;
-      pos++;
-    }
-    return out;
+    return visibleRows(t, this.count, start, end, (node, name, path, depth, pos) =>
+      this.#row(t, node, name, path, depth, pos),
+    );
   }
 
   #row(t: Nodes, k: number, name: string, path: string, depth: number, pos: number): TreeRow {
@@ -1012,4 +969,65 @@ export function findRowByName(
     k += len;
   }
   return -1;
+}
+
+/**
+ * Rows start … end-1 of a tree's open directories, flattened (clipped to `count`, the rows
+ * shown). Each row is made by `row` from its node, name, path, depth (0 = top level) and
+ * 1-based position among its siblings; the walk goes down to row `start` by the spans of the
+ * nodes before it, so a window of a million-row tree costs its depth plus its length.
+ */
+export function visibleRows<R>(
+  t: Nodes,
+  count: number,
+  start: number,
+  end: number,
+  row: (node: number, name: string, path: string, depth: number, pos: number) => R,
+): R[] {
+  start = Math.max(0, Math.floor(start));
+  end = Math.min(count, Math.floor(end));
+  if (!(start < end)) return [];
+  // Down to row `start`, keeping each level's node and position.
+  const stack: { node: number; pos: number; path: string }[] = [];
+  let dir = 0;
+  let k = start;
+  let node: number;
+  let pos: number;
+  for (;;) {
+    node = t.first[dir]!;
+    pos = 1;
+    for (let span = t.span(node); k >= span; span = t.span(node)) {
+      k -= span;
+      node = t.next[node]!;
+      pos++;
+    }
+    if (k === 0) break;
+    stack.push({ node, pos, path: t.path(node) });
+    dir = node;
+    k -= 1;
+  }
+  const out: R[] = [];
+  let parentPath = stack.length > 0 ? stack[stack.length - 1]!.path : '';
+  for (;;) {
+    const name = t.name(node);
+    const path = parentPath === '' ? name : `${parentPath}/${name}`;
+    out.push(row(node, name, path, stack.length, pos));
+    if (out.length >= end - start) break;
+    if (t.flags[node]! & EXPANDED && t.first[node]! >= 0) {
+      stack.push({ node, pos, path });
+      parentPath = path;
+      node = t.first[node]!;
+      pos = 1;
+      continue;
+    }
+    while (t.next[node]! < 0) {
+      const up = stack.pop()!;
+      node = up.node;
+      pos = up.pos;
+      parentPath = stack.length > 0 ? stack[stack.length - 1]!.path : '';
+    }
+    node = t.next[node]!;
+    pos++;
+  }
+  return out;
 }
