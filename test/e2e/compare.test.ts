@@ -333,7 +333,7 @@ describe('what cannot be compared is said, and nothing stored changes', () => {
 
   test('the platform asked for is chosen on the page, and the comparison goes on', async () => {
     await page.goto(`${app.url}${q({ image: fx.multi.ref, compare: fx.a.ref })}`);
-    await page.getByRole('combobox', { name: 'Platform' }).selectOption('linux/amd64');
+    await page.getByRole('combobox', { name: 'Platform', exact: true }).selectOption('linux/amd64');
     await region(page, 'Comparison summary').waitFor({ timeout: 60_000 });
     expect(new URL(page.url()).searchParams.get('platform')).toBe('linux/amd64');
   });

@@ -184,7 +184,7 @@ describe('formats', () => {
     const arm = n.inner.images.find((i) => i.platform.architecture === 'arm64')!;
     const page = await pull(n.ref, 'linux/arm64/v8');
     const summary = await summaryOf(page);
-    const combo = page.getByRole('combobox', { name: 'Platform' });
+    const combo = page.getByRole('combobox', { name: 'Platform', exact: true });
     expect(await combo.locator('option').allTextContents()).toEqual([
       ...n.inner.images.map((i) =>
         [i.platform.os, i.platform.architecture, i.platform.variant].filter(Boolean).join('/'),
@@ -209,7 +209,9 @@ describe('formats', () => {
     );
     const again = await summaryOf(page);
     await expect.poll(async () => (await again.textContent()) ?? '').toContain(amd.digest);
-    await page.getByRole('combobox', { name: 'Platform' }).selectOption('linux/riscv64');
+    await page
+      .getByRole('combobox', { name: 'Platform', exact: true })
+      .selectOption('linux/riscv64');
     await expect.poll(async () => (await again.textContent()) ?? '').toContain(n.direct.digest);
     await page.context().close();
   });

@@ -29,7 +29,7 @@ async function pull(page: Page, ref: string, platform?: 'all') {
     `${env.app.url}/?${new URLSearchParams({ image: ref, ...(platform ? { platform } : {}) })}`,
   );
   if (platform) {
-    const combo = page.getByRole('combobox', { name: 'Platform' });
+    const combo = page.getByRole('combobox', { name: 'Platform', exact: true });
     await combo.waitFor();
     expect(await combo.inputValue()).toBe(platform);
   }
@@ -152,7 +152,8 @@ describe('round trip: export, delete, import', () => {
       expect(imported.ingests).toEqual([]);
 
       // Opened, an index shows its default platform; the whole index is on "All platforms".
-      if (platform) await page.getByRole('combobox', { name: 'Platform' }).selectOption(platform);
+      if (platform)
+        await page.getByRole('combobox', { name: 'Platform', exact: true }).selectOption(platform);
       const again = await download(page, `roundtrip-${fixture}-again`);
       expect(await skopeoDigest(again, `roundtrip-${fixture}`, platform !== undefined)).toBe(
         fx.digest,

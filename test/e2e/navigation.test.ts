@@ -152,7 +152,7 @@ describe('shareable URLs, back and forward', () => {
     const fx = env.fixtures.multiArch;
     const p = await page();
     await p.goto(`${app.url}/?image=${fx.ref}&platform=linux/arm64`);
-    const combo = p.getByRole('combobox', { name: 'Platform' });
+    const combo = p.getByRole('combobox', { name: 'Platform', exact: true });
     await expect.poll(() => combo.inputValue()).toBe('linux/arm64/v8');
     expect(query(p).platform).toBe('linux/arm64/v8');
     await combo.selectOption('linux/amd64');

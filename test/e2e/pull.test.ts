@@ -148,7 +148,7 @@ describe('pull and export', () => {
     const arm = fx.manifests!.find((m) => m.platform.architecture === 'arm64')!;
     const page = await env.page();
     await pull(page, fx.ref);
-    const combo = page.getByRole('combobox', { name: 'Platform' });
+    const combo = page.getByRole('combobox', { name: 'Platform', exact: true });
     await combo.waitFor();
     const options = await combo.locator('option').allTextContents();
     expect(options).toEqual(['linux/amd64', 'linux/arm64/v8', 'All platforms']);
@@ -185,7 +185,7 @@ describe('pull and export', () => {
     const fx = env.fixtures.multiArch;
     const page = await env.page();
     await page.goto(`${env.app.url}/?image=${encodeURIComponent(fx.ref)}&platform=all`);
-    const combo = page.getByRole('combobox', { name: 'Platform' });
+    const combo = page.getByRole('combobox', { name: 'Platform', exact: true });
     await combo.waitFor();
     expect(await combo.inputValue()).toBe('all');
     await page.getByRole('button', { name: 'Pull' }).click();
@@ -256,7 +256,7 @@ describe('pull and export', () => {
     const page = await env.page();
     await page.goto(`${env.app.url}/?image=${encodeURIComponent(fx.ref)}&platform=linux/arm64/v8`);
     expect(await page.getByRole('textbox', { name: 'Image reference' }).inputValue()).toBe(fx.ref);
-    const combo = page.getByRole('combobox', { name: 'Platform' });
+    const combo = page.getByRole('combobox', { name: 'Platform', exact: true });
     await combo.waitFor();
     expect(await combo.inputValue()).toBe('linux/arm64/v8');
     // Resolving stores only the index; nothing is pulled until the user asks.

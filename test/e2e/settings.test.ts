@@ -215,7 +215,7 @@ describe('downloads', () => {
       .getByRole('combobox', { name: 'Default platform' })
       .selectOption('linux/arm64');
     await p.goto(`${app.url}/?image=${fx.ref}`);
-    const combo = p.getByRole('combobox', { name: 'Platform' });
+    const combo = p.getByRole('combobox', { name: 'Platform', exact: true });
     await expect.poll(() => combo.inputValue()).toBe('linux/arm64/v8');
     await p.getByRole('button', { name: 'Pull', exact: true }).click();
     await summary(p).waitFor({ timeout: 60_000 });
