@@ -24,6 +24,10 @@ const REQUIRED = [
   { what: 'openssl', pkg: 'openssl', check: () => onPath('openssl') },
   // The offline internet (test/harness/internet) is a network namespace made with `ip netns`.
   { what: 'ip (iproute2)', pkg: 'iproute2', check: () => onPath('ip') },
+  // The RPM database tests (test/integration/packages-os-rpm.test.ts) build real packages and
+  // databases with rpmbuild and rpm, and the Berkeley DB Packages file with db_load.
+  { what: 'rpmbuild', pkg: 'rpm', check: () => onPath('rpmbuild') },
+  { what: 'db_load', pkg: 'db-util', check: () => onPath('db_load') },
 ];
 
 function isExecutable(path) {
