@@ -62,6 +62,16 @@ test('Berkeley DB hash: Berth lists what rpm -qa (bdb_ro) lists, overflow pages 
   expect(overflow).toBeGreaterThan(24);
 });
 
+test('Berkeley DB written big-endian (s390x): the same packages', async () => {
+  const path = join(dbs.bdbBigEndianDir, 'Packages');
+  const bytes = await readFile(path);
+  // The hash magic 0x061561 at byte 12, most significant byte first.
+  expect([...bytes.subarray(12, 16)]).toEqual([0x00, 0x06, 0x15, 0x61]);
+  const r = await catalog(path, 'var/lib/rpm/Packages');
+  expect(r.problems).toEqual([]);
+  expect(rows(r)).toEqual(want);
+});
+
 test('ndb: Berth lists the same packages from Packages.db', async () => {
   const r = await catalog(join(dbs.ndbDir, 'Packages.db'), 'usr/lib/sysimage/rpm/Packages.db');
   expect(r.problems).toEqual([]);
