@@ -124,8 +124,9 @@ export function goPackages(info: GoBuildInfo): PackageFacts[] {
       packages.push({ ecosystem: 'golang', name: dep.path, version: dep.version, extra });
     }
   }
-  if (info.goVersion)
-    packages.push({ ecosystem: 'golang', name: 'stdlib', version: info.goVersion, extra: common });
+  // "go1.23.1 X:nocoverageredesign": the experiments are not part of the library's version.
+  const stdlib = info.goVersion.split(' ')[0];
+  if (stdlib) packages.push({ ecosystem: 'golang', name: 'stdlib', version: stdlib, extra: common });
   return packages;
 }
 
