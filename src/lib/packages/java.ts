@@ -93,6 +93,7 @@ function readArchive(
   const manifestText = manifestEntry && text(manifestEntry);
   const manifest = manifestText ? parseManifest(manifestText) : new Map<string, string>();
   const license = manifest.get('Bundle-License');
+  const homepage = manifest.get('Bundle-DocURL');
   const extraBase: Record<string, string> = {};
   if (nestedIn) extraBase.jarPath = path;
 
@@ -114,8 +115,9 @@ function readArchive(
     const pkg: PackageFacts = { ecosystem: 'maven', name: `${group}:${artifact}`, version };
     // A licence in the manifest is the archive's own, so it belongs to its one pom, not to
     // the others a shaded jar has swallowed.
-    if (license && poms.length === 1) pkg.license = license;
-    if (Object.keys(extraBase).length) pkg.extra = { ...extraBase };
+    if (poms.length === 1 && license) pkg.license = license;
+    const extra = poms.length === 1 && homepage ? { ...extraBase, homepage } : extraBase;
+    if (Object.keys(extra).length) pkg.extra = { ...extra };
     out.packages.push(pkg);
     found++;
   }
@@ -137,12 +139,11 @@ function readArchive(
       pkg.extra = { ...extraBase, from: 'manifest' };
       const vendor = manifest.get('Implementation-Vendor') ?? manifest.get('Bundle-Vendor');
       if (vendor) pkg.extra.vendor = vendor;
+      if (homepage) pkg.extra.homepage = homepage;
       out.packages.push(pkg);
-    } else if (depth === 0) {
-      out.problems.push(
-        `${where}: no pom.properties, and the manifest names no package and version`,
-      );
     }
+    // A jar that names no version anywhere (gettext.jar, many an application's own) is not
+    // damaged, only silent: no problem, and no package.
   }
 
   if (depth > 0) return;
