@@ -18,7 +18,7 @@ const JSON_CAP = 8 << 20;
 /** The bytes of the named ELF section, undefined when there is none, or a problem. */
 export function elfSection(b: Uint8Array, wanted: string): Uint8Array | undefined | string {
   if (b.length < 64 || b[0] !== 0x7f || b[1] !== 0x45 || b[2] !== 0x4c || b[3] !== 0x46)
-    return 'not ELF';
+    return 'not an ELF file, or its header is cut short';
   const is64 = b[4] === 2;
   const le = b[5] === 1;
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -150,14 +150,9 @@ class CargoScan implements FileScan {
     }
     const section = elfSection(bytes, '.dep-v0');
     if (section === undefined) return { packages: [], problems: [] };
-    if (typeof section === 'string') {
-      // Only a binary that claims the section is worth a word; a damaged table in some other
-      // ELF says nothing about Rust.
-      return {
-        packages: [],
-        problems: section.includes('.dep-v0') ? [`${this.#path}: ${section}`] : [],
-      };
-    }
+    // A section table that points outside the file is damage worth a word in any ELF.
+    if (typeof section === 'string')
+      return { packages: [], problems: [`${this.#path}: ${section}`] };
     return readDepV0(section, this.#path);
   }
 }
