@@ -38,7 +38,11 @@ const REQUIRED = [
     pkg: 'python3-packaging',
     check: () => spawnSync('/usr/bin/python3', ['-c', 'import packaging.version']).status === 0,
   },
-  { what: 'Maven', pkg: 'maven', check: () => exists('/usr/share/maven/lib/maven-artifact-3.x.jar') },
+  {
+    what: 'Maven',
+    pkg: 'maven',
+    check: () => exists('/usr/share/maven/lib/maven-artifact-3.x.jar'),
+  },
   {
     what: 'a jar with pom.properties',
     pkg: 'libcommons-lang3-java',
