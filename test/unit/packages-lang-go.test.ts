@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { goCataloger } from '../../src/lib/packages/go.ts';
-import { catalog, scanFile, walk } from './packages-lang-helpers.ts';
+import { catalog, scanFile } from './packages-lang-helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'berth-go-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -146,7 +146,10 @@ class CargoScan implements FileScan {
     else {
       bytes = new Uint8Array(this.#size);
       let at = 0;
-      for (const c of chunks) (bytes.set(c, at), (at += c.length));
+      for (const c of chunks) {
+        bytes.set(c, at);
+        at += c.length;
+      }
     }
     const section = elfSection(bytes, '.dep-v0');
     if (section === undefined) return { packages: [], problems: [] };

@@ -126,7 +126,8 @@ export function goPackages(info: GoBuildInfo): PackageFacts[] {
   }
   // "go1.23.1 X:nocoverageredesign": the experiments are not part of the library's version.
   const stdlib = info.goVersion.split(' ')[0];
-  if (stdlib) packages.push({ ecosystem: 'golang', name: 'stdlib', version: stdlib, extra: common });
+  if (stdlib)
+    packages.push({ ecosystem: 'golang', name: 'stdlib', version: stdlib, extra: common });
   return packages;
 }
 
@@ -184,7 +185,10 @@ class GoScan implements FileScan {
     // straddles two chunks is found.
     const keep = this.#tail;
     const joined = keep.length ? new Uint8Array(keep.length + chunk.length) : chunk;
-    if (keep.length) (joined.set(keep), joined.set(chunk, keep.length));
+    if (keep.length) {
+      joined.set(keep);
+      joined.set(chunk, keep.length);
+    }
     const base = this.#offset - keep.length;
     const first = MAGIC[0]!;
     for (
