@@ -1,7 +1,7 @@
 // The Java cataloger over the jars of this machine (Debian's /usr/share/java, a sample of
 // ~/.m2), against what `unzip -p` shows of their pom.properties and manifests, and over jars
 // built at test time with zip: stored entries, data descriptors, a fat jar, damage and a bomb.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdtempSync,
@@ -31,30 +31,39 @@ const read = (path: string, name = path.slice(1)): CatalogResult => {
   });
 };
 
-const unzip = (...args: string[]) =>
-  execFileSync('unzip', args, { encoding: 'latin1', maxBuffer: 64 << 20 });
-
-/** What unzip shows: group:artifact@version per pom.properties, else the manifest's fields. */
+/** What `unzip -c` shows (one run per jar): group:artifact@version per pom.properties, and the
+ * main section of the manifest. */
 function unzipSays(jar: string): { poms: Set<string>; manifest: Map<string, string> } {
-  const names = unzip('-Z1', jar).split('\n');
+  const r = spawnSync(
+    'unzip',
+    ['-c', jar, 'META-INF/MANIFEST.MF', 'META-INF/maven/*pom.properties'],
+    {
+      encoding: 'latin1',
+      maxBuffer: 64 << 20,
+    },
+  );
+  // Each entry's text follows an "  inflating: name" (or "extracting:") line.
+  const parts = r.stdout.split(/^ +(?:inflating|extracting): (.*?) *$/m);
   const poms = new Set<string>();
-  for (const name of names.filter((n) =>
-    /^META-INF\/maven\/[^/]+\/[^/]+\/pom\.properties$/.test(n),
-  )) {
-    const text = unzip('-p', jar, name);
-    const get = (k: string) => new RegExp(`^${k}\\s*=\\s*(.*?)\\s*$`, 'm').exec(text)?.[1];
-    poms.add(`${get('groupId')}:${get('artifactId')}@${get('version')}`);
-  }
   const manifest = new Map<string, string>();
-  if (names.includes('META-INF/MANIFEST.MF'))
-    for (const line of unzip('-p', jar, 'META-INF/MANIFEST.MF')
-      .replace(/\r?\n /g, '')
-      .split(/\r?\n/)) {
-      const colon = line.indexOf(':');
-      if (colon > 0 && !manifest.has(line.slice(0, colon)))
-        manifest.set(line.slice(0, colon), line.slice(colon + 1).trim());
-      if (line === '' && manifest.size) break;
+  for (let i = 1; i + 1 < parts.length; i += 2) {
+    const name = parts[i]!;
+    const text = parts[i + 1]!;
+    if (/^META-INF\/maven\/[^/]+\/[^/]+\/pom\.properties$/.test(name)) {
+      const get = (k: string) => new RegExp(`^${k}\\s*=\\s*(.*?)\\s*$`, 'm').exec(text)?.[1];
+      poms.add(`${get('groupId')}:${get('artifactId')}@${get('version')}`);
+    } else if (name === 'META-INF/MANIFEST.MF') {
+      for (const line of text
+        .replace(/^\r?\n/, '')
+        .replace(/\r?\n /g, '')
+        .split(/\r?\n/)) {
+        if (line === '') break;
+        const colon = line.indexOf(':');
+        if (colon > 0 && !manifest.has(line.slice(0, colon)))
+          manifest.set(line.slice(0, colon), line.slice(colon + 1).trim());
+      }
     }
+  }
   return { poms, manifest };
 }
 
