@@ -92,6 +92,19 @@ describe('cargo cataloger', { timeout: 120_000 }, () => {
     }
   });
 
+  it('reads a file whose first chunks are a byte each', async () => {
+    const bytes = readFileSync(
+      elfWith('bytewise', zlib(new TextEncoder().encode(JSON.stringify(audit)))),
+    );
+    const scan = cargoCataloger.scan!({ path: 'bytewise', size: bytes.length, mode: 0o755 });
+    for (let i = 0; i < 5; i++) expect(scan.push(bytes.subarray(i, i + 1))).toBe(true);
+    for (let i = 5; i < bytes.length; i += 4096)
+      expect(scan.push(bytes.subarray(i, i + 4096))).toBe(true);
+    const got = await scan.finish();
+    expect(got.problems).toEqual([]);
+    expect(got.packages.map((p) => p.name)).toEqual(['adler', 'cc', 'miniz_oxide', 'hello']);
+  });
+
   it('finds nothing, and says nothing, in ELF files without the section and in other files', async () => {
     for (const path of ['/bin/true', '/usr/bin/docker-registry', '/bin/busybox']) {
       const st = statSync(path);

@@ -116,41 +116,47 @@ export function readDepV0(section: Uint8Array, where: string): CatalogResult {
 
 class CargoScan implements FileScan {
   #path: string;
-  #chunks: Uint8Array[] = [];
+  #declared: number;
+  /** The file so far, in one buffer of the size the layer index gives (one copy per chunk). */
+  #bytes: Uint8Array | undefined;
   #size = 0;
-  #head = 0;
+  #head = new Uint8Array(4);
+  #seen = 0;
   #ok = true;
 
-  constructor(path: string) {
+  constructor(path: string, size: number) {
     this.#path = path;
+    this.#declared = size;
+  }
+
+  #drop(): false {
+    this.#ok = false;
+    this.#bytes = undefined;
+    return false;
   }
 
   push(chunk: Uint8Array): boolean {
-    // \x7fELF, checked across chunks as small as one byte.
-    const magic = [0x7f, 0x45, 0x4c, 0x46];
-    for (let i = 0; this.#head < 4 && i < chunk.length; i++, this.#head++) {
-      if (chunk[i] !== magic[this.#head]) return ((this.#ok = false), (this.#chunks = []), false);
+    // \x7fELF, checked across chunks as small as one byte, before anything is allocated.
+    for (let i = 0; this.#seen < 4 && i < chunk.length; i++) this.#head[this.#seen++] = chunk[i]!;
+    if (this.#seen < 4) {
+      if (this.#head.subarray(0, this.#seen).some((c, i) => c !== ELF[i])) return this.#drop();
+    } else if (!this.#bytes) {
+      if (this.#head.some((c, i) => c !== ELF[i])) return this.#drop();
+      if (this.#declared > MAX) return this.#drop();
+      this.#bytes = new Uint8Array(this.#declared);
+      this.#bytes.set(this.#head.subarray(0, Math.min(4, this.#size + chunk.length)));
     }
-    if (this.#size + chunk.length > MAX) return ((this.#ok = false), (this.#chunks = []), false);
-    this.#chunks.push(chunk.slice());
+    // A file longer than its index said is not the file the index describes: stop there.
+    if (this.#size + chunk.length > this.#declared) return this.#drop();
+    if (this.#bytes) this.#bytes.set(chunk, this.#size);
     this.#size += chunk.length;
     return true;
   }
 
   finish(): CatalogResult {
-    const chunks = this.#chunks;
-    this.#chunks = [];
-    if (!this.#ok || this.#head < 4) return { packages: [], problems: [] };
-    let bytes: Uint8Array;
-    if (chunks.length === 1) bytes = chunks[0]!;
-    else {
-      bytes = new Uint8Array(this.#size);
-      let at = 0;
-      for (const c of chunks) {
-        bytes.set(c, at);
-        at += c.length;
-      }
-    }
+    const bytes = this.#bytes?.subarray(0, this.#size);
+    this.#bytes = undefined;
+    if (!this.#ok || !bytes) return { packages: [], problems: [] };
     const section = elfSection(bytes, '.dep-v0');
     if (section === undefined) return { packages: [], problems: [] };
     // A section table that points outside the file is damage worth a word in any ELF.
@@ -160,9 +166,11 @@ class CargoScan implements FileScan {
   }
 }
 
+const ELF = [0x7f, 0x45, 0x4c, 0x46];
+
 export const cargoCataloger: Cataloger = {
   id: 'cargo',
   wants: (path, size, mode) => wantsExecutable(path, size, mode) && size <= MAX,
   maxBytes: MAX,
-  scan: (file) => new CargoScan(file.path),
+  scan: (file) => new CargoScan(file.path, file.size),
 };
