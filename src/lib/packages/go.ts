@@ -151,10 +151,12 @@ export function parseBuildInfo(b: Uint8Array): GoBuildInfo | string {
 /** The first header in `b` that starts before `maxStart` at a 16-byte aligned file offset
  * (`base` is b[0]'s offset in the file), or -1. */
 function findMagic(b: Uint8Array, base: number, maxStart: number): number {
-  const first = MAGIC[0]!;
-  for (let i = b.indexOf(first); i >= 0 && i < maxStart; i = b.indexOf(first, i + 1)) {
-    if ((base + i) % 16 !== 0 || i + MAGIC.length > b.length) continue;
-    let k = 1;
+  // Only every 16th byte can start it: stepping over those is several times faster than
+  // indexOf(0xff), which stops at every 0xff of machine code.
+  const end = Math.min(maxStart, b.length - MAGIC.length + 1);
+  for (let i = (16 - (base % 16)) % 16; i < end; i += 16) {
+    if (b[i] !== 0xff || b[i + 1] !== 0x20) continue;
+    let k = 2;
     while (k < MAGIC.length && b[i + k] === MAGIC[k]) k++;
     if (k === MAGIC.length) return i;
   }
