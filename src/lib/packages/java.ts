@@ -14,8 +14,17 @@ const NESTED_CAP = 64 << 20;
 const ARCHIVE = /\.(jar|war|ear)$/i;
 
 export function isJavaArchive(path: string): boolean {
-  const c = path.charCodeAt(path.length - 4);
-  return c === 46 /* . */ && ARCHIVE.test(path);
+  // Asked about every file of every layer: compares characters, allocates nothing.
+  const n = path.length;
+  if (n < 5 || path.charCodeAt(n - 4) !== 46 /* . */) return false;
+  const a = path.charCodeAt(n - 3) | 0x20;
+  const b = path.charCodeAt(n - 2) | 0x20;
+  const c = path.charCodeAt(n - 1) | 0x20;
+  return (
+    (a === 106 && b === 97 && c === 114) || // jar
+    (a === 119 && b === 97 && c === 114) || // war
+    (a === 101 && b === 97 && c === 114) // ear
+  );
 }
 
 /** The main section of a JAR manifest: `Name: value` lines, continued by lines that start
