@@ -28,11 +28,44 @@ const REQUIRED = [
   // databases with rpmbuild and rpm, and the Berkeley DB Packages file with db_load.
   { what: 'rpmbuild', pkg: 'rpm', check: () => onPath('rpmbuild') },
   { what: 'db_load', pkg: 'db-util', check: () => onPath('db_load') },
+  // The language package tests (test/unit/packages-lang-*.test.ts) compare with the tools'
+  // own answers: `go version -m`, importlib.metadata, and build jars and ELF files at test time.
+  { what: 'go', pkg: 'golang-go', check: () => onPath('go') },
+  { what: 'python3', pkg: 'python3', check: () => isExecutable('/usr/bin/python3') },
+  { what: 'zip', pkg: 'zip', check: () => onPath('zip') },
+  { what: 'unzip', pkg: 'unzip', check: () => onPath('unzip') },
+  { what: 'objcopy', pkg: 'binutils', check: () => onPath('objcopy') },
+  // Version order compared with Python's packaging and Maven's ComparableVersion
+  // (test/unit/packages-lang-versions.test.ts).
+  {
+    what: "Debian python3's packaging",
+    pkg: 'python3-packaging',
+    check: () => spawnSync('/usr/bin/python3', ['-c', 'import packaging.version']).status === 0,
+  },
+  {
+    what: 'Maven',
+    pkg: 'maven',
+    check: () => exists('/usr/share/maven/lib/maven-artifact-3.x.jar'),
+  },
+  {
+    what: 'a jar with pom.properties',
+    pkg: 'libcommons-lang3-java',
+    check: () => isExecutable('/usr/share/java') && exists('/usr/share/java/commons-lang3.jar'),
+  },
 ];
 
 function isExecutable(path) {
   try {
     accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function exists(path) {
+  try {
+    accessSync(path, constants.R_OK);
     return true;
   } catch {
     return false;
