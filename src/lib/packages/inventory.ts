@@ -17,6 +17,7 @@ import { pathOf, type ColumnIndex } from '../layers/columns.ts';
 import { whiteoutTarget } from '../layers/filesystem.ts';
 import { normalisePath } from '../layers/paths.ts';
 import { yielder } from '../tasks.ts';
+import { osReleasePaths, parseOsRelease } from './os-release.ts';
 import { purlOf } from './purl.ts';
 import type {
   CatalogResult,
@@ -84,7 +85,7 @@ export interface LayerPlan {
   bytes: number;
 }
 
-const OS_RELEASE = ['etc/os-release', 'usr/lib/os-release'];
+const OS_RELEASE = osReleasePaths;
 /** os-release files are small; anything bigger is not one. */
 const OS_RELEASE_MAX = 64 * 1024;
 
@@ -249,28 +250,6 @@ const byEcosystemName = (a: InventoryPackage, b: InventoryPackage) =>
               ? 1
               : 0;
 
-/** etc/os-release's few fields the inventory needs (KEY=value lines, values maybe quoted). */
-export function parseOsRelease(text: string): OsRelease | undefined {
-  const fields = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-    if (!m) continue;
-    let v = m[2]!;
-    if (v.length >= 2 && (v[0] === '"' || v[0] === "'") && v.endsWith(v[0])) v = v.slice(1, -1);
-    fields.set(m[1]!, v.replace(/\\(.)/g, '$1'));
-  }
-  const id = fields.get('ID');
-  if (!id) return undefined;
-  const os: OsRelease = { id };
-  const versionId = fields.get('VERSION_ID');
-  const prettyName = fields.get('PRETTY_NAME');
-  const like = fields.get('ID_LIKE');
-  if (versionId) os.versionId = versionId;
-  if (prettyName) os.prettyName = prettyName;
-  if (like) os.like = like.split(/\s+/).filter(Boolean);
-  return os;
-}
-
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /**
@@ -293,7 +272,7 @@ export async function inventory(
   /** Declaring files of the filesystem so far, by path. */
   let files = new Map<string, FileView>();
   const tracked = new Map<string, Tracked>();
-  const osFiles = new Map<string, OsRelease | undefined>();
+  const osFiles = new Map<string, OsRelease>();
 
   for (let li = 0; li < layers.length; li++) {
     signal.throwIfAborted();
@@ -332,8 +311,7 @@ export async function inventory(
         filesRead++;
         opts.onProgress?.({ layersDone: li, layers: layers.length, filesRead, files: total });
       },
-      osRelease: (path, bytes) =>
-        osFiles.set(path, parseOsRelease(new TextDecoder().decode(bytes))),
+      osRelease: (path, bytes) => osFiles.set(path, parseOsRelease(bytes)),
       problem: (path, message) => problems.push({ layer: li, path, message }),
     });
     attribute(li, files, next, touched, cats, tracked, compare);
