@@ -536,6 +536,8 @@ async function readLayer(
     sink.file(f, results);
   };
 
+  const satisfied = (g: Reading[]) => g.every((r) => !r.bytes && r.scans.every((x) => !x.open));
+
   /** The files at one offset (a target and its hard links), read together. */
   const group = (): Reading[] => {
     const first = files[i]!;
@@ -593,7 +595,9 @@ async function readLayer(
             for (const s of r.scans) if (s.open) s.open = s.scan.push(piece);
           }
         }
-        if (f.offset + f.size > end) break;
+        // A file none of whose readers needs more is done before its end: the rest of it is
+        // a gap like any other, skipped through a checkpoint when long enough.
+        if (f.offset + f.size > end && !satisfied(cur)) break;
         await finishAll(cur);
         cur = undefined;
         // The next files, while they start within this chunk.
