@@ -4,6 +4,7 @@
 // whole inventory. Runs only when asked: reading the files is the person's choice.
 import { messageOf } from '../lib/errors.ts';
 import type { ImageSummary } from '../lib/images/summary.ts';
+import type { PackagesDiff } from '../lib/packages/diff.ts';
 import type { InventoryPackage } from '../lib/packages/types.ts';
 import type {
   LayersWorkerApi,
@@ -289,6 +290,63 @@ export class PackagesState {
       this.#opts.save(blob, `${repo}-${shortHex(s.manifest.digest)}.${ext}`);
     } catch (err) {
       this.error = `The SBOM could not be made: ${messageOf(err)}`;
+    }
+  }
+}
+
+/** The packages of two compared images, side by side: read (or found read) in the layers
+ * worker, the diff only crossing to the page. */
+export class PackagesCompare {
+  status = $state<'idle' | 'reading' | 'ready' | 'error'>('idle');
+  diff = $state.raw<PackagesDiff | null>(null);
+  error = $state<string | null>(null);
+  progress = $state.raw<{ filesRead: number; files: number } | null>(null);
+  /** The two images' layers the diff is of. */
+  key = $state('');
+
+  readonly #bridge: Bridge<LayersWorkerApi>;
+  #run: AbortController | null = null;
+
+  constructor(bridge: Bridge<LayersWorkerApi>) {
+    this.#bridge = bridge;
+  }
+
+  static keyOf(a: PackagesLayer[], b: PackagesLayer[]): string {
+    const k = (ls: PackagesLayer[]) => ls.map((l) => l?.digest ?? '-').join(',');
+    return `${k(a)}|${k(b)}`;
+  }
+
+  /** Reads both images' packages (every layer must be listed and stored) and compares them. */
+  async run(a: PackagesLayer[], b: PackagesLayer[]): Promise<void> {
+    this.#run?.abort();
+    const abort = new AbortController();
+    this.#run = abort;
+    const key = PackagesCompare.keyOf(a, b);
+    this.key = key;
+    this.status = 'reading';
+    this.error = null;
+    this.diff = null;
+    this.progress = null;
+    try {
+      const diff = await this.#bridge.call(
+        'packagesDiff',
+        { a, b },
+        {
+          signal: abort.signal,
+          onEvent: (e) => {
+            if (this.#run === abort) this.progress = { filesRead: e.filesRead, files: e.files };
+          },
+        },
+      );
+      if (this.#run !== abort) return;
+      this.diff = diff;
+      this.status = 'ready';
+    } catch (err) {
+      if (this.#run !== abort) return;
+      this.status = 'error';
+      this.error = `The packages could not be compared: ${messageOf(err)}`;
+    } finally {
+      if (this.#run === abort) this.#run = null;
     }
   }
 }
