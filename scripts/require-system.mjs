@@ -35,6 +35,18 @@ const REQUIRED = [
   { what: 'zip', pkg: 'zip', check: () => onPath('zip') },
   { what: 'unzip', pkg: 'unzip', check: () => onPath('unzip') },
   { what: 'objcopy', pkg: 'binutils', check: () => onPath('objcopy') },
+  // Version order compared with Python's packaging and Maven's ComparableVersion
+  // (test/unit/packages-lang-versions.test.ts).
+  {
+    what: "Debian python3's packaging",
+    pkg: 'python3-packaging',
+    check: () => spawnSync('/usr/bin/python3', ['-c', 'import packaging.version']).status === 0,
+  },
+  {
+    what: 'Maven',
+    pkg: 'maven',
+    check: () => exists('/usr/share/maven/lib/maven-artifact-3.x.jar'),
+  },
   {
     what: 'a jar with pom.properties',
     pkg: 'libcommons-lang3-java',

@@ -83,8 +83,10 @@ function specText(s: RpmSpec): string {
 export interface RpmDbs {
   /** Directory holding rpmdb.sqlite (rpm's --dbpath). */
   sqliteDir: string;
-  /** Directory holding a Berkeley DB Packages file. */
+  /** Directory holding a Berkeley DB Packages file, in this machine's byte order. */
   bdbDir: string;
+  /** The same, big-endian, as an s390x machine writes it (RHEL 8 on IBM Z). */
+  bdbBigEndianDir: string;
   /** Directory holding an ndb Packages.db. */
   ndbDir: string;
 }
@@ -94,8 +96,11 @@ export async function buildRpmDbs(work: string, specs: RpmSpec[] = testSpecs): P
   const top = join(work, 'rpmbuild');
   const sqliteDir = join(work, 'sqlite');
   const bdbDir = join(work, 'bdb');
+  const bdbBigEndianDir = join(work, 'bdb-be');
   const ndbDir = join(work, 'ndb');
-  await Promise.all([top, sqliteDir, bdbDir, ndbDir].map((d) => mkdir(d, { recursive: true })));
+  await Promise.all(
+    [top, sqliteDir, bdbDir, bdbBigEndianDir, ndbDir].map((d) => mkdir(d, { recursive: true })),
+  );
   const rpms: string[] = [];
   for (const s of specs) {
     const spec = join(work, `${s.name}.spec`);
@@ -122,9 +127,11 @@ export async function buildRpmDbs(work: string, specs: RpmSpec[] = testSpecs): P
     { env: rpmEnv, timeoutMs: 60_000 },
   );
   const blobs = await headerBlobs(join(sqliteDir, 'rpmdb.sqlite'));
-  await writeBdb(bdbDir, blobs);
+  const little = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  await writeBdb(bdbDir, blobs, little ? 'le' : 'be');
+  await writeBdb(bdbBigEndianDir, blobs, 'be');
   await writeFile(join(ndbDir, 'Packages.db'), ndbFile(blobs));
-  return { sqliteDir, bdbDir, ndbDir };
+  return { sqliteDir, bdbDir, bdbBigEndianDir, ndbDir };
 }
 
 /** The (header number, header blob) rows of an rpmdb.sqlite, read with SQLite itself. */
@@ -139,12 +146,17 @@ export async function headerBlobs(path: string): Promise<[number, Uint8Array][]>
   }
 }
 
-/** A Berkeley DB hash `Packages` with these headers, made by db_load from its dump format. */
-async function writeBdb(dir: string, blobs: [number, Uint8Array][]): Promise<void> {
+/** A Berkeley DB hash `Packages` with these headers, made by db_load from its dump format,
+ * in the given byte order (rpm keys each header by its number, in the writer's order). */
+async function writeBdb(
+  dir: string,
+  blobs: [number, Uint8Array][],
+  order: 'le' | 'be',
+): Promise<void> {
   const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
   const key = (n: number) => {
     const k = Buffer.alloc(4);
-    if (new Uint8Array(new Uint16Array([1]).buffer)[0] === 1) k.writeUInt32LE(n);
+    if (order === 'le') k.writeUInt32LE(n);
     else k.writeUInt32BE(n);
     return k;
   };
@@ -160,7 +172,10 @@ async function writeBdb(dir: string, blobs: [number, Uint8Array][]): Promise<voi
   ].join('\n');
   const input = join(dir, 'Packages.dump');
   await writeFile(input, dump);
-  await run('db_load', ['-f', input, join(dir, 'Packages')], { env: rpmEnv });
+  const lorder = order === 'le' ? '1234' : '4321';
+  await run('db_load', ['-c', `db_lorder=${lorder}`, '-f', input, join(dir, 'Packages')], {
+    env: rpmEnv,
+  });
 }
 
 /** An ndb Packages.db holding these headers (rpm's rpmpkg.c layout, little-endian). */

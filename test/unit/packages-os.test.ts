@@ -267,3 +267,30 @@ describe('os-release', () => {
     });
   });
 });
+
+describe('osCatalogers', () => {
+  test('apk, dpkg and rpm, each wanting only its own database files', () => {
+    expect(osCatalogers.map((c) => c.id)).toEqual(['apk', 'dpkg', 'rpm']);
+    const claims = (path: string) =>
+      osCatalogers.filter((c) => c.wants(path, 1000, 0o100644)).map((c) => c.id);
+    const table: [string, string[]][] = [
+      ['lib/apk/db/installed', ['apk']],
+      ['var/lib/dpkg/status', ['dpkg']],
+      ['var/lib/dpkg/status.d/libc6', ['dpkg']],
+      ['var/lib/rpm/rpmdb.sqlite', ['rpm']],
+      ['var/lib/rpm/Packages', ['rpm']],
+      ['var/lib/rpm/Packages.db', ['rpm']],
+      ['usr/lib/sysimage/rpm/rpmdb.sqlite', ['rpm']],
+      ['usr/lib/sysimage/rpm/Packages', ['rpm']],
+      ['usr/lib/sysimage/rpm/Packages.db', ['rpm']],
+      ['var/lib/rpm/rpmdb.sqlite-wal', []],
+      ['var/lib/rpm/rpmdb.sqlite-shm', []],
+      ['var/lib/rpm/Name', []],
+      ['var/lib/rpm/Index.db', []],
+      ['var/lib/dpkg/available', []],
+      ['etc/os-release', []],
+      ['srv/var/lib/rpm/Packages', []],
+    ];
+    for (const [path, want] of table) expect(claims(path), path).toEqual(want);
+  });
+});

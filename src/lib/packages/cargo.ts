@@ -2,59 +2,130 @@
 // zlib-compressed JSON, {"packages":[{"name","version","source","kind","dependencies","root"}]}
 // (the format is cargo-auditable's auditable-serde). Only ELF is read.
 //
-// The section's place is known only from the section header table, which the linker writes at
-// the end of the file, after the section's data; a stream cannot go back, so the scan keeps the
-// binary's bytes (up to MAX) and reads the table when the file ends. Anything that is not ELF
-// is dropped at its first chunk, so only ELF executables cost a copy.
+// cargo auditable marks the section with no flags (not SHF_ALLOC), so the linker puts it after
+// every loaded segment, with the symbol table and the section header table: in the file's tail.
+// The section's place is known only from that table, which comes after the section's data, and a
+// stream cannot go back; so the scan reads the program headers from the first bytes, keeps only
+// the bytes past the last loaded segment (a few KiB to a few MiB of a stripped binary, up to
+// MAX), and reads the section table when the file ends. A file that is not ELF is dropped at its
+// first bytes.
 import { ZipError, inflateBounded } from './zip.ts';
 import { wantsExecutable } from './go.ts';
 import type { CatalogResult, Cataloger, FileScan, PackageFacts } from './types.ts';
 
-/** The largest binary read; larger ones are passed over without a word (most are Go or C). */
+/** The most of a binary's tail kept; a binary with more (a huge unstripped one) is passed over
+ * without a word. */
 const MAX = 128 << 20;
 /** The JSON of a thousand crates is about 100 KiB; a section inflating past this is not one. */
 const JSON_CAP = 8 << 20;
 
-/** The bytes of the named ELF section, undefined when there is none, or a problem. */
-export function elfSection(b: Uint8Array, wanted: string): Uint8Array | undefined | string {
-  if (b.length < 64 || b[0] !== 0x7f || b[1] !== 0x45 || b[2] !== 0x4c || b[3] !== 0x46)
-    return 'not ELF';
-  const is64 = b[4] === 2;
-  const le = b[5] === 1;
-  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const u16 = (o: number) => view.getUint16(o, le);
-  const u32 = (o: number) => view.getUint32(o, le);
-  const word = (o: number) => (is64 ? Number(view.getBigUint64(o, le)) : u32(o));
-  const shoff = word(is64 ? 0x28 : 0x20);
-  const shentsize = u16(is64 ? 0x3a : 0x2e);
-  const shnum = u16(is64 ? 0x3c : 0x30);
-  const shstrndx = u16(is64 ? 0x3e : 0x32);
+/** Part of an ELF file: its first bytes (at least the 64-byte header) and a kept range. */
+export interface ElfBytes {
+  head: Uint8Array;
+  /** Bytes of the file from `tailStart` on, up to the end of the file. */
+  tail: Uint8Array;
+  tailStart: number;
+}
+
+interface ElfHeader {
+  is64: boolean;
+  view: DataView;
+  le: boolean;
+}
+
+function elfHeader(head: Uint8Array): ElfHeader | undefined {
+  if (
+    head.length < 64 ||
+    head[0] !== 0x7f ||
+    head[1] !== 0x45 ||
+    head[2] !== 0x4c ||
+    head[3] !== 0x46
+  )
+    return undefined;
+  return {
+    is64: head[4] === 2,
+    le: head[5] === 1,
+    view: new DataView(head.buffer, head.byteOffset, head.byteLength),
+  };
+}
+
+/** Where the loaded segments end in the file (past the last PT_LOAD's file bytes), from the
+ * program headers in `head`; undefined when `head` does not hold them all yet, or 0 when the
+ * table is unusable (then everything is kept). */
+export function loadedEnd(head: Uint8Array): number | undefined {
+  const h = elfHeader(head);
+  if (!h) return head.length < 64 ? undefined : 0;
+  const { is64, view, le } = h;
+  const phoff = is64 ? Number(view.getBigUint64(0x20, le)) : view.getUint32(0x1c, le);
+  const phentsize = view.getUint16(is64 ? 0x36 : 0x2a, le);
+  const phnum = view.getUint16(is64 ? 0x38 : 0x2c, le);
+  if (phnum === 0 || phentsize < (is64 ? 56 : 32) || phoff < 64) return 0;
+  const end = phoff + phnum * phentsize;
+  if (end > HEAD_MAX) return 0;
+  if (end > head.length) return undefined;
+  let last = 0;
+  for (let i = 0; i < phnum; i++) {
+    const p = phoff + i * phentsize;
+    if (view.getUint32(p, le) !== 1 /* PT_LOAD */) continue;
+    const offset = is64 ? Number(view.getBigUint64(p + 8, le)) : view.getUint32(p + 4, le);
+    const filesz = is64 ? Number(view.getBigUint64(p + 32, le)) : view.getUint32(p + 16, le);
+    last = Math.max(last, offset + filesz);
+  }
+  return last;
+}
+
+/** The bytes of the named ELF section, undefined when there is none (or it lies before the
+ * kept bytes), or a problem when the tables point past the end of the file. */
+export function elfSection(elf: ElfBytes, wanted: string): Uint8Array | undefined | string {
+  const h = elfHeader(elf.head);
+  if (!h) return 'not an ELF file, or its header is cut short';
+  const { is64, view, le } = h;
+  const fileEnd = elf.tailStart + elf.tail.length;
+  /** `len` bytes at file offset `at`: 'before' the kept bytes, or 'after' the end. */
+  const bytes = (at: number, len: number): Uint8Array | 'before' | 'after' => {
+    if (at + len > fileEnd) return 'after';
+    if (at < elf.tailStart) return 'before';
+    return elf.tail.subarray(at - elf.tailStart, at - elf.tailStart + len);
+  };
+  const shoff = is64 ? Number(view.getBigUint64(0x28, le)) : view.getUint32(0x20, le);
+  const shentsize = view.getUint16(is64 ? 0x3a : 0x2e, le);
+  const shnum = view.getUint16(is64 ? 0x3c : 0x30, le);
+  const shstrndx = view.getUint16(is64 ? 0x3e : 0x32, le);
   if (shoff === 0 || shnum === 0) return undefined; // stripped of its section table
-  if (shentsize < (is64 ? 64 : 40) || shoff + shnum * shentsize > b.length || shstrndx >= shnum)
-    return 'the section header table lies outside the file';
+  const table =
+    shentsize < (is64 ? 64 : 40) || shstrndx >= shnum ? 'after' : bytes(shoff, shnum * shentsize);
+  if (table === 'after') return 'the section header table lies outside the file';
+  if (table === 'before') return undefined;
+  const t = new DataView(table.buffer, table.byteOffset, table.byteLength);
   const header = (i: number) => {
-    const h = shoff + i * shentsize;
+    const o = i * shentsize;
     return {
-      name: u32(h),
-      type: u32(h + 4),
-      offset: word(is64 ? h + 0x18 : h + 0x10),
-      size: word(is64 ? h + 0x20 : h + 0x14),
+      name: t.getUint32(o, le),
+      type: t.getUint32(o + 4, le),
+      offset: is64 ? Number(t.getBigUint64(o + 0x18, le)) : t.getUint32(o + 0x10, le),
+      size: is64 ? Number(t.getBigUint64(o + 0x20, le)) : t.getUint32(o + 0x14, le),
     };
   };
   const strtab = header(shstrndx);
-  if (strtab.offset + strtab.size > b.length) return 'the section name table lies outside the file';
-  const names = b.subarray(strtab.offset, strtab.offset + strtab.size);
+  const names = bytes(strtab.offset, strtab.size);
+  if (names === 'after') return 'the section name table lies outside the file';
+  if (names === 'before') return undefined;
   const want = new TextEncoder().encode(wanted);
   for (let i = 0; i < shnum; i++) {
-    const h = header(i);
-    if (h.name + want.length >= names.length || names[h.name + want.length] !== 0) continue;
-    if (!want.every((c, k) => names[h.name + k] === c)) continue;
-    if (h.type === 8 /* SHT_NOBITS */) return `section ${wanted} has no data`;
-    if (h.offset + h.size > b.length) return `section ${wanted} lies outside the file`;
-    return b.subarray(h.offset, h.offset + h.size);
+    const s = header(i);
+    if (s.name + want.length >= names.length || names[s.name + want.length] !== 0) continue;
+    if (!want.every((c, k) => names[s.name + k] === c)) continue;
+    if (s.type === 8 /* SHT_NOBITS */) return `section ${wanted} has no data`;
+    const data = bytes(s.offset, s.size);
+    if (data === 'after') return `section ${wanted} lies outside the file`;
+    return data === 'before' ? undefined : data;
   }
   return undefined;
 }
+
+/** The program headers are read from at most this many first bytes (they follow the 64-byte
+ * ELF header in every linker's output). */
+const HEAD_MAX = 64 << 10;
 
 interface AuditPackage {
   name?: unknown;
@@ -116,55 +187,81 @@ export function readDepV0(section: Uint8Array, where: string): CatalogResult {
 
 class CargoScan implements FileScan {
   #path: string;
-  #chunks: Uint8Array[] = [];
-  #size = 0;
-  #head = 0;
+  #declared: number;
+  /** The first bytes, until the program headers are in. */
+  #head = new Uint8Array(0);
+  /** The bytes from #keepFrom to the end of the file. */
+  #tail: Uint8Array | undefined;
+  #keepFrom = -1;
+  #offset = 0;
   #ok = true;
 
-  constructor(path: string) {
+  constructor(path: string, size: number) {
     this.#path = path;
+    this.#declared = size;
+  }
+
+  #drop(): false {
+    this.#ok = false;
+    this.#tail = undefined;
+    return false;
   }
 
   push(chunk: Uint8Array): boolean {
-    // \x7fELF, checked across chunks as small as one byte.
-    const magic = [0x7f, 0x45, 0x4c, 0x46];
-    for (let i = 0; this.#head < 4 && i < chunk.length; i++, this.#head++) {
-      if (chunk[i] !== magic[this.#head]) return ((this.#ok = false), (this.#chunks = []), false);
+    const at = this.#offset;
+    this.#offset += chunk.length;
+    // A file longer than its index said is not the file the index describes: stop there.
+    if (this.#offset > this.#declared) return this.#drop();
+    if (this.#keepFrom < 0) {
+      const take = Math.min(chunk.length, HEAD_MAX - this.#head.length);
+      const head = new Uint8Array(this.#head.length + take);
+      head.set(this.#head);
+      head.set(chunk.subarray(0, take), this.#head.length);
+      this.#head = head;
+      // \x7fELF, checked as soon as those bytes are in, before anything else is kept.
+      if (ELF.some((c, i) => i < head.length && head[i] !== c)) return this.#drop();
+      const end = loadedEnd(head);
+      if (end === undefined) return head.length < HEAD_MAX || this.#drop();
+      const keepFrom = Math.min(end, this.#declared);
+      if (this.#declared - keepFrom > MAX) return this.#drop();
+      this.#keepFrom = keepFrom;
+      this.#tail = new Uint8Array(this.#declared - keepFrom);
+      // What the head already holds of the kept range.
+      if (head.length > keepFrom) this.#tail.set(head.subarray(keepFrom));
+      if (take === chunk.length) return true;
+      return this.#keep(chunk.subarray(take), at + take);
     }
-    if (this.#size + chunk.length > MAX) return ((this.#ok = false), (this.#chunks = []), false);
-    this.#chunks.push(chunk.slice());
-    this.#size += chunk.length;
+    return this.#keep(chunk, at);
+  }
+
+  #keep(chunk: Uint8Array, at: number): boolean {
+    const from = Math.max(0, this.#keepFrom - at);
+    if (from < chunk.length) this.#tail!.set(chunk.subarray(from), at + from - this.#keepFrom);
     return true;
   }
 
   finish(): CatalogResult {
-    const chunks = this.#chunks;
-    this.#chunks = [];
-    if (!this.#ok || this.#head < 4) return { packages: [], problems: [] };
-    let bytes: Uint8Array;
-    if (chunks.length === 1) bytes = chunks[0]!;
-    else {
-      bytes = new Uint8Array(this.#size);
-      let at = 0;
-      for (const c of chunks) (bytes.set(c, at), (at += c.length));
-    }
-    const section = elfSection(bytes, '.dep-v0');
+    const tail = this.#tail;
+    this.#tail = undefined;
+    if (!this.#ok || !tail) return { packages: [], problems: [] };
+    const got = this.#offset - this.#keepFrom;
+    const section = elfSection(
+      { head: this.#head, tail: tail.subarray(0, Math.max(0, got)), tailStart: this.#keepFrom },
+      '.dep-v0',
+    );
     if (section === undefined) return { packages: [], problems: [] };
-    if (typeof section === 'string') {
-      // Only a binary that claims the section is worth a word; a damaged table in some other
-      // ELF says nothing about Rust.
-      return {
-        packages: [],
-        problems: section.includes('.dep-v0') ? [`${this.#path}: ${section}`] : [],
-      };
-    }
+    // A section table that points outside the file is damage worth a word in any ELF.
+    if (typeof section === 'string')
+      return { packages: [], problems: [`${this.#path}: ${section}`] };
     return readDepV0(section, this.#path);
   }
 }
 
+const ELF = [0x7f, 0x45, 0x4c, 0x46];
+
 export const cargoCataloger: Cataloger = {
   id: 'cargo',
-  wants: (path, size, mode) => wantsExecutable(path, size, mode) && size <= MAX,
+  wants: wantsExecutable,
   maxBytes: MAX,
-  scan: (file) => new CargoScan(file.path),
+  scan: (file) => new CargoScan(file.path, file.size),
 };

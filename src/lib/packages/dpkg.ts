@@ -35,7 +35,9 @@ export function readDpkg(file: CatalogFile): CatalogResult {
         return problems.push(`${where}: ${name} has no readable Status`);
       }
       if (brokenStates.has(state!)) {
-        return problems.push(`${name} is ${state}: dpkg did not finish installing or removing it`);
+        return problems.push(
+          `${file.path}: ${name} is ${state}: dpkg did not finish installing or removing it`,
+        );
       }
       if (!installedStates.has(state!)) return; // not-installed, config-files: nothing of it is left
     }

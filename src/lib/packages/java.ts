@@ -14,8 +14,17 @@ const NESTED_CAP = 64 << 20;
 const ARCHIVE = /\.(jar|war|ear)$/i;
 
 export function isJavaArchive(path: string): boolean {
-  const c = path.charCodeAt(path.length - 4);
-  return c === 46 /* . */ && ARCHIVE.test(path);
+  // Asked about every file of every layer: compares characters, allocates nothing.
+  const n = path.length;
+  if (n < 5 || path.charCodeAt(n - 4) !== 46 /* . */) return false;
+  const a = path.charCodeAt(n - 3) | 0x20;
+  const b = path.charCodeAt(n - 2) | 0x20;
+  const c = path.charCodeAt(n - 1) | 0x20;
+  return (
+    (a === 106 && b === 97 && c === 114) || // jar
+    (a === 119 && b === 97 && c === 114) || // war
+    (a === 101 && b === 97 && c === 114) // ear
+  );
 }
 
 /** The main section of a JAR manifest: `Name: value` lines, continued by lines that start
@@ -93,6 +102,7 @@ function readArchive(
   const manifestText = manifestEntry && text(manifestEntry);
   const manifest = manifestText ? parseManifest(manifestText) : new Map<string, string>();
   const license = manifest.get('Bundle-License');
+  const homepage = manifest.get('Bundle-DocURL');
   const extraBase: Record<string, string> = {};
   if (nestedIn) extraBase.jarPath = path;
 
@@ -114,8 +124,9 @@ function readArchive(
     const pkg: PackageFacts = { ecosystem: 'maven', name: `${group}:${artifact}`, version };
     // A licence in the manifest is the archive's own, so it belongs to its one pom, not to
     // the others a shaded jar has swallowed.
-    if (license && poms.length === 1) pkg.license = license;
-    if (Object.keys(extraBase).length) pkg.extra = { ...extraBase };
+    if (poms.length === 1 && license) pkg.license = license;
+    const extra = poms.length === 1 && homepage ? { ...extraBase, homepage } : extraBase;
+    if (Object.keys(extra).length) pkg.extra = { ...extra };
     out.packages.push(pkg);
     found++;
   }
@@ -137,12 +148,11 @@ function readArchive(
       pkg.extra = { ...extraBase, from: 'manifest' };
       const vendor = manifest.get('Implementation-Vendor') ?? manifest.get('Bundle-Vendor');
       if (vendor) pkg.extra.vendor = vendor;
+      if (homepage) pkg.extra.homepage = homepage;
       out.packages.push(pkg);
-    } else if (depth === 0) {
-      out.problems.push(
-        `${where}: no pom.properties, and the manifest names no package and version`,
-      );
     }
+    // A jar that names no version anywhere (gettext.jar, many an application's own) is not
+    // damaged, only silent: no problem, and no package.
   }
 
   if (depth > 0) return;

@@ -34,12 +34,16 @@ export function ndbValues(file: Uint8Array): NdbValues {
     return { values, problems: [`ndb version ${view.getUint32(4, true)} is not one Berth reads`] };
   }
   const slotPages = view.getUint32(12, true);
-  const slotsEnd = Math.min(slotPages * slotPage, file.length - (file.length % block));
+  // Slots run to the end of the slot pages and never into the blobs, should the header claim
+  // more pages than there are: the first blob a slot points at also ends the slots.
+  let slotsEnd = Math.min(slotPages * slotPage, file.length - (file.length % block));
   if (slotPages === 0 || slotPages * slotPage > file.length) {
     problems.push(`the header claims ${slotPages} slot pages in a file of ${file.length} bytes`);
   }
   let damaged = 0;
   for (let at = 2 * block; at + block <= slotsEnd; at += block) {
+    // Every slot page starts with a slot; a page that does not is where the blobs begin.
+    if (at % slotPage === 0 && view.getUint32(at, true) !== slotMagic) break;
     if (view.getUint32(at, true) !== slotMagic) {
       damaged++;
       continue;
@@ -48,16 +52,17 @@ export function ndbValues(file: Uint8Array): NdbValues {
     if (index === 0) continue;
     const offset = view.getUint32(at + 8, true) * block;
     const blocks = view.getUint32(at + 12, true);
-    if (offset < slotsEnd || offset + block > file.length) {
+    // The blob's blocks (header, header blob, trailer) lie after this slot, inside the file.
+    if (offset < at + block || offset + blocks * block > file.length || blocks < 2) {
       damaged++;
       continue;
     }
+    slotsEnd = Math.min(slotsEnd, offset);
     const length = view.getUint32(offset + 12, true);
     if (
       view.getUint32(offset, true) !== blobMagic ||
       view.getUint32(offset + 4, true) !== index ||
-      length > blocks * block ||
-      offset + block + length > file.length
+      block + length > blocks * block
     ) {
       damaged++;
       continue;

@@ -3,6 +3,8 @@
 //
 // sqlite's file format is too large to read by hand; sql.js is SQLite itself compiled to
 // WebAssembly, runs in a worker, and is loaded only when an image has such a database.
+// The Node-side typecheck (tsconfig.node.json) sees this file too: it needs Vite's `?url`.
+/// <reference types="vite/client" />
 import type { SqlJsStatic } from 'sql.js';
 
 export interface SqliteValues {

@@ -88,8 +88,14 @@ export function readZip(bytes: Uint8Array): ZipEntry[] {
         if (id === 1) {
           let q = e + 4;
           const end = q + len;
-          if (size === 0xffffffff && q + 8 <= end) ((size = u64(q)), (q += 8));
-          if (compressedSize === 0xffffffff && q + 8 <= end) ((compressedSize = u64(q)), (q += 8));
+          if (size === 0xffffffff && q + 8 <= end) {
+            size = u64(q);
+            q += 8;
+          }
+          if (compressedSize === 0xffffffff && q + 8 <= end) {
+            compressedSize = u64(q);
+            q += 8;
+          }
           if (localOffset === 0xffffffff && q + 8 <= end) localOffset = u64(q);
           break;
         }
@@ -153,6 +159,9 @@ export function inflateBounded(data: Uint8Array, cap: number, what: string): Uin
   if (parts.length === 1) return parts[0]!;
   const out = new Uint8Array(total);
   let at = 0;
-  for (const part of parts) (out.set(part, at), (at += part.length));
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
   return out;
 }
