@@ -117,18 +117,22 @@ async function filler(bytes: number): Promise<string[]> {
 }
 
 async function tarGz(out: string, args: string[]): Promise<void> {
-  await runCommand('tar', [
-    '--create',
-    `--file=${out}`,
-    '--sort=name',
-    '--numeric-owner',
-    '--owner=0',
-    '--group=0',
-    '--mtime=@0',
-    '--ignore-failed-read',
-    ...args,
-  ]);
-  await runCommand('gzip', ['-n', '-1', '-f', out]);
+  await runCommand(
+    'tar',
+    [
+      '--create',
+      `--file=${out}`,
+      '--sort=name',
+      '--numeric-owner',
+      '--owner=0',
+      '--group=0',
+      '--mtime=@0',
+      '--ignore-failed-read',
+      ...args,
+    ],
+    { timeoutMs: 600_000 },
+  );
+  await runCommand('gzip', ['-n', '-1', '-f', out], { timeoutMs: 600_000 });
 }
 
 /** Builds the image's two layers in `work`. */
