@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startServer } from '../../proxy/server.ts';
+import { axeViolations, isSevere } from '../harness/axe.ts';
 import { launchChromium, newPage } from '../harness/chromium.ts';
 import { push } from '../harness/fixtures.ts';
 import { buildImage, FIXED_CREATED, OciLayout, type LayerEntry } from '../harness/oci.ts';
@@ -189,6 +190,9 @@ test('lists the packages on request: the table, search, sort, and the layer that
   const total = expected.debs.length + expected.npm.length;
   await expect.poll(() => countOf(page)).toBe(total);
   await expect.poll(() => card(page).textContent()).toContain('Debian GNU/Linux 12 (bookworm)');
+  // The table, its sort buttons, search and toggles, as axe sees them.
+  const severe = (await axeViolations(page)).filter(isSevere);
+  expect(severe.map((v) => `${v.id}: ${v.help} ${v.nodes.join(' ')}`)).toEqual([]);
 
   // Sorted by name at first; every name the oracle has is among the rows the table holds.
   const first = await rowsOf(page);
