@@ -351,6 +351,34 @@ describe('reading a layer', () => {
     expect(streamed[0]).toBeLessThan(gap.length + 256 * 1024);
   });
 
+  test('an opaque marker that is a directory empties its directory too', async () => {
+    const low = await buildTar(work, [file('app/q/pkg.txt', 'q=1\n')]);
+    const high = await buildTar(work, [
+      { type: 'dir', path: 'app/.wh..wh..opq' },
+      file('app/r/pkg.txt', 'r=1\n'),
+    ]);
+    const idx = [(await listLayer(streamOf(low))).files, (await listLayer(streamOf(high))).files];
+    const inv = await inventory(layersOf([low, high], idx), { catalogers });
+    expect(inv.packages.map((p) => p.name)).toEqual(['r']);
+    expect(inv.removed.map((p) => [p.name, p.events.at(-1)?.kind])).toEqual([['q', 'removed']]);
+  });
+
+  test('a later copy too big to read leaves the packages as they were, and says so', async () => {
+    const low = await buildTar(work, [file('app/w/pkg.txt', 'w=1\n')]);
+    const high = await buildTar(work, [file('app/w/pkg.txt', 'w=2\n' + '#'.repeat(200))]);
+    const idx = [(await listLayer(streamOf(low))).files, (await listLayer(streamOf(high))).files];
+    const inv = await inventory(layersOf([low, high], idx), { catalogers });
+    expect(inv.packages.map((p) => [p.name, p.version, p.events.length])).toEqual([['w', '1', 1]]);
+    expect(inv.removed).toEqual([]);
+    expect(inv.problems).toEqual([
+      {
+        layer: 1,
+        path: 'app/w/pkg.txt',
+        message: 'langkv: 204 bytes, more than the 64 it reads; not read',
+      },
+    ]);
+  });
+
   test('cancelling stops the read', async () => {
     const ac = new AbortController();
     ac.abort();

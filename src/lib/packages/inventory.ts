@@ -105,15 +105,16 @@ export function planLayer(
   for (const b of index.batches) {
     for (let j = 0; j < b.count; j++) {
       const code = b.types[j]! & 0x0f;
-      // 0 is 'file', 1 'hardlink' (ENTRY_TYPES).
-      if (code > 1) continue;
       const raw = pathOf(b, j);
+      // The name makes a whiteout, whatever the entry's type (filesystem.ts).
       if (raw.includes('.wh.')) {
         const w = whiteoutTarget(raw);
         if (w?.kind === 'whiteout') plan.whiteouts.push(w.target);
         else if (w?.kind === 'opaque') plan.opaque.push(w.dir);
         if (w) continue;
       }
+      // 0 is 'file', 1 'hardlink' (ENTRY_TYPES).
+      if (code > 1) continue;
       const path = normalisePath(raw);
       if (code === 1) {
         const start = j === 0 ? 0 : b.linkEnds[j - 1]!;
@@ -250,6 +251,9 @@ const byEcosystemName = (a: InventoryPackage, b: InventoryPackage) =>
               ? 1
               : 0;
 
+/** Results of files not read (too big for their cataloger): no view of their packages. */
+const unread = new WeakSet<CatalogResult>();
+
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /**
@@ -300,10 +304,11 @@ export async function inventory(
           sources.push({ layer: li, path: f.path, cataloger: id, packages: r.packages.length });
         }
         // One view per path: the first cataloger that found packages in it (two catalogers
-        // reading one file would count its packages twice).
+        // reading one file would count its packages twice). A file too big to read says
+        // nothing about its packages: the view below stays.
         const found =
           results.find(([c, r]) => c >= 0 && r.packages.length > 0) ??
-          results.find(([c]) => c >= 0);
+          results.find(([c, r]) => c >= 0 && !unread.has(r));
         if (found) {
           next.set(f.path, { cataloger: found[0], layer: li, packages: found[1].packages });
           touched.add(f.path);
@@ -514,15 +519,14 @@ async function readLayer(
         if (s) results.push([c, await s.scan.finish()]);
         else if (cat.scan) continue;
         else if (!r.bytes || f.size > cat.maxBytes) {
-          results.push([
-            c,
-            {
-              packages: [],
-              problems: [
-                `${cat.id}: ${f.size} bytes, more than the ${cat.maxBytes} it reads; not read`,
-              ],
-            },
-          ]);
+          const r: CatalogResult = {
+            packages: [],
+            problems: [
+              `${cat.id}: ${f.size} bytes, more than the ${cat.maxBytes} it reads; not read`,
+            ],
+          };
+          unread.add(r);
+          results.push([c, r]);
         } else if (cat.read) {
           results.push([
             c,
