@@ -58,6 +58,10 @@ export interface InventoryOptions {
   /** Uncompressed bytes between the layers' checkpoints: a gap longer than this is skipped by
    * starting again at a checkpoint. */
   spacing?: number;
+  /** The least a restart at a checkpoint must skip to be made (default: the spacing): a
+   * restart leaves the native decoder for a slower resumable one, and decodes again up to a
+   * spacing's worth before the file. */
+  minSkip?: number;
   /** Version order; compareVersions unless a caller knows better. */
   compare?: (ecosystem: Ecosystem, a: string, b: string) => number | undefined;
 }
@@ -295,7 +299,8 @@ export async function inventory(
         if (covered(path, plan.whiteouts, plan.opaque)) osFiles.delete(path);
       }
     }
-    await readLayer(layers[li]!, plan, cats, signal, opts.spacing ?? CHECKPOINT_SPACING, {
+    const spacing = opts.spacing ?? CHECKPOINT_SPACING;
+    await readLayer(layers[li]!, plan, cats, signal, spacing, opts.minSkip ?? spacing, {
       file: (f, results) => {
         for (const [c, r] of results) {
           if (c < 0) continue;
@@ -469,6 +474,7 @@ async function readLayer(
   cats: readonly Cataloger[],
   signal: AbortSignal,
   spacing: number,
+  minSkip: number,
   sink: LayerSink,
 ) {
   const files = plan.files;
@@ -573,13 +579,14 @@ async function readLayer(
         }
         if (jumps && f.offset - at > spacing) {
           const later = await layer.tarFrom(f.offset, signal);
-          if (later.start > at) {
+          if (later.start - at >= minSkip) {
             await reader.cancel().catch(() => undefined);
             reader = later.tar.getReader();
             at = later.start;
           } else {
             await later.tar.cancel().catch(() => undefined);
-            jumps = false;
+            // None past where the read is: the layer has no checkpoints to jump to.
+            if (later.start <= at) jumps = false;
           }
         }
         cur = group();
