@@ -59,6 +59,8 @@ export class PackagesState {
   /** Bumped with each new image or query: late answers for older ones are dropped. */
   #generation = 0;
   #run: AbortController | null = null;
+  /** The rows being asked for (generation and start), so a redraw does not ask again. */
+  #asking: string | null = null;
 
   constructor(opts: PackagesStateOptions) {
     this.#opts = opts;
@@ -130,12 +132,12 @@ export class PackagesState {
     }
   }
 
-  #query(): PackagesQuery {
+  #query(start = this.start): PackagesQuery {
     return {
       filter: this.filter,
       sort: this.sort,
       removed: this.removed,
-      window: [this.start, this.start + windowRows],
+      window: [start, start + windowRows],
     };
   }
 
@@ -217,11 +219,15 @@ export class PackagesState {
   async #fetch(start: number): Promise<void> {
     if (this.#id === null) return;
     const gen = this.#generation;
-    this.start = start;
+    // One ask at a time for the same rows: the table asks again as it redraws.
+    const key = `${gen}:${start}`;
+    if (this.#asking === key) return;
+    this.#asking = key;
     try {
+      // The rows held stay with their own start until the new ones come.
       const w = await this.#opts.bridge.call('packagesRows', {
         packagesId: this.#id,
-        query: this.#query(),
+        query: this.#query(start),
       });
       if (gen === this.#generation) this.#take(w);
     } catch (err) {
@@ -234,6 +240,8 @@ export class PackagesState {
         return;
       }
       this.error = `The packages could not be shown: ${messageOf(err)}`;
+    } finally {
+      if (this.#asking === key) this.#asking = null;
     }
   }
 
