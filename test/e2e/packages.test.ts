@@ -264,3 +264,33 @@ test('a dpkg status cut short: the problem said plainly, the page still answerin
   await expect.poll(() => countOf(page)).toBe(0);
   await page.close();
 });
+
+test('the comparison view lists the packages the second image added and removed', async () => {
+  const page = await newPage(browser);
+  await page.goto(`${app.url}/?${new URLSearchParams({ image: goodRef, compare: corruptRef })}`);
+  await page.getByRole('region', { name: 'Comparison summary' }).waitFor({ timeout: 60_000 });
+  const ask = page.getByRole('button', { name: /and compare files$/ });
+  const files = page.getByRole('region', { name: 'Files' }).getByRole('tree');
+  await Promise.race([ask.waitFor({ timeout: 60_000 }), files.waitFor({ timeout: 60_000 })]);
+  if (await ask.isVisible()) await ask.click();
+  const section = page.getByRole('region', { name: 'Packages compared' });
+  await section.getByRole('button', { name: 'Compare packages' }).click({ timeout: 60_000 });
+  const changed = section.getByRole('region', { name: 'Changed packages' });
+  await changed.waitFor({ timeout: 60_000 });
+  // The second image holds the first ten stanzas only: the deb the first image's last layer
+  // dropped comes back; everything past the tenth stanza, and every npm package, is gone.
+  const removed = expected.debs.length - 9 + expected.npm.length;
+  await expect
+    .poll(() => section.locator('.section-head').textContent())
+    .toContain(`1 added · ${removed} removed · 0 upgraded · 0 downgraded · 0 changed · 9 the same`);
+  const rows = await changed
+    .locator('tbody tr')
+    .evaluateAll((trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent?.trim())),
+    );
+  expect(rows.filter((r) => r[0] === 'added').map((r) => r[1])).toEqual([expected.removedDeb]);
+  expect(rows.length).toBe(removed + 1);
+  const severe = (await axeViolations(page)).filter(isSevere);
+  expect(severe.map((v) => `${v.id}: ${v.help} ${v.nodes.join(' ')}`)).toEqual([]);
+  await page.close();
+});
