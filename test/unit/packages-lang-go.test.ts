@@ -162,6 +162,18 @@ describe('go cataloger', { timeout: 120_000 }, () => {
     )
       if (i % 16 === 0) at = i;
     expect(at).toBeGreaterThan(0);
+    // The same header in the pre-1.18 format (pointers into the binary): named, not read.
+    const old = bytes.slice();
+    old[at + 15] = old[at + 15]! & ~2;
+    const oldScan = goCataloger.scan!({ path: 'old-bin', size: old.length, mode: 0o755 });
+    for (let i = 0; i < old.length && oldScan.push(old.subarray(i, i + 65536)); i += 65536);
+    expect(await oldScan.finish()).toEqual({
+      packages: [],
+      problems: [
+        'old-bin: Go build info in the pre-1.18 format (pointers into the binary) is not read',
+      ],
+    });
+
     for (const cut of [1, 7, 13, 20, 40]) {
       const scan = goCataloger.scan!({ path: 'hello-bin', size: bytes.length, mode: 0o755 });
       let more = scan.push(bytes.slice(0, at + cut));

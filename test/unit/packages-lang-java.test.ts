@@ -182,7 +182,12 @@ describe('java cataloger', { timeout: 120_000 }, () => {
         executable,
         Buffer.concat([Buffer.from('#!/bin/sh\nexec java -jar "$0" "$@"\n'), readFileSync(stored)]),
       );
-      for (const jar of [stored, streamed, executable]) {
+      // zip -fz: zip64 end records (the directory's offset only there) and zip64 extra fields.
+      const zip64 = zip('zip64.jar', ['-fz', '-r', 'zip64.jar', 'META-INF', 'org']);
+      expect(readFileSync(zip64).readUInt32LE(readFileSync(zip64).length - 22 + 16)).toBe(
+        0xffffffff,
+      );
+      for (const jar of [stored, streamed, executable, zip64]) {
         const got = read(jar, basename(jar));
         expect(got.problems, jar).toEqual([]);
         expect(got.packages.map((p) => `${p.name}@${p.version}`).sort(), jar).toEqual([

@@ -29,7 +29,10 @@ describe('npm cataloger', { timeout: 120_000 }, () => {
     ) as LsNode;
     // npm ls prints a package once per dependant ("deduped" in its text form); the set of
     // installed name@version is what a filesystem walk can see. Missing optional packages
-    // (another platform's binaries) have no version and are not on disk.
+    // (another platform's binaries) have no version and are not on disk. What the walk cannot
+    // match: an alias (npm i x@npm:y) is keyed x by npm ls, but its package.json says y, the
+    // name the cataloger reports; linked workspaces are symlinks, not files; this repository
+    // has neither, so the comparison is exact.
     const want = new Set<string>();
     const visit = (node: LsNode) => {
       for (const [name, dep] of Object.entries(node.dependencies ?? {})) {

@@ -47,7 +47,8 @@ describe('python cataloger', { timeout: 120_000 }, () => {
       const got = new Set(found.packages.map((p) => `${p.name}@${p.version}`));
       expect(minus(want, got), 'importlib finds, the cataloger missed').toEqual([]);
       expect(minus(got, want), 'the cataloger found, importlib does not').toEqual([]);
-      expect(want.size).toBeGreaterThan(2);
+      // Debian always has some; another Python's site-packages may be empty.
+      if (dir === '/usr/lib/python3/dist-packages') expect(want.size).toBeGreaterThan(2);
     },
   );
 

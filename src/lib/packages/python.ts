@@ -31,7 +31,10 @@ export function isPythonMetadata(path: string): boolean {
 export function parseHeaders(text: string): Map<string, string[]> {
   const fields = new Map<string, string[]>();
   let last: string[] | undefined;
-  for (const line of text.split(/\r?\n/)) {
+  // The description after the headers can be most of a large file: leave it unsplit.
+  const end = /\r?\n\r?\n/.exec(text)?.index;
+  const headers = end === undefined ? text : text.slice(0, end);
+  for (const line of headers.split(/\r?\n/)) {
     if (line === '') break;
     if ((line[0] === ' ' || line[0] === '\t') && last) {
       last[last.length - 1] += '\n' + line.trim();
