@@ -31,6 +31,7 @@ import type { Connection } from '../lib/registry/transport.ts';
 import { diffBound, type DiffWorkerApi, type TextDiff } from '../workers/diff.ts';
 import type { ImagesWorkerApi } from '../workers/images.ts';
 import { compareLost, type LayersWorkerApi } from '../workers/layers.ts';
+import { PackagesCompare } from './packages.svelte.ts';
 import type { Bridge } from './bridge.ts';
 import { type CompareTreeRow, treeRows } from './compare-rows.ts';
 import { RowWindow } from './layers/window.svelte.ts';
@@ -214,8 +215,12 @@ export class CompareState {
   #diffAbort: AbortController | undefined;
   #diffBridge: Bridge<DiffWorkerApi> | undefined;
 
+  /** The two images' packages, compared when asked. */
+  readonly packages: PackagesCompare;
+
   constructor(opts: CompareStateOptions) {
     this.#opts = opts;
+    this.packages = new PackagesCompare(opts.layers);
     this.rows = new RowWindow<CompareTreeRow>({
       rows: async (window) =>
         treeRows(await this.#ask((id) => this.#files.compareRows(id, window))),

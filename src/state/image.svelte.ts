@@ -16,6 +16,7 @@ import type { ExportTarget } from './actions.svelte.ts';
 import type { Bridge } from './bridge.ts';
 import { kindOf, signInKinds, unavailableKinds } from './errors.ts';
 import { FileBrowser } from './layers/browser.svelte.ts';
+import { PackagesState } from './packages.svelte.ts';
 import { layerCompression } from '../lib/oci/mediatypes.ts';
 import { RemoteLayers } from './layers/remote.ts';
 import { type ProgressBatch, PullProgress } from './pull.svelte.ts';
@@ -58,6 +59,8 @@ export class ImageState {
   readonly form: ReferenceState;
   readonly progress = new PullProgress();
   readonly files: FileBrowser;
+  /** The image's packages, read when the person asks. */
+  readonly packages: PackagesState;
   /** The reference and platform this image was shown for; null before any. */
   shown = $state.raw<ShownImage | null>(null);
   /** The canonical name the reference resolved to. */
@@ -95,6 +98,11 @@ export class ImageState {
         connection: () => opts.settings.connection,
       }),
     });
+    this.packages = new PackagesState({
+      bridge: opts.layers,
+      listings: this.files.listings,
+      save: opts.save,
+    });
   }
 
   /** The summary of the image: once it is stored, or while it is pulled as soon as its config
@@ -120,6 +128,7 @@ export class ImageState {
   #show(summary: ImageSummary | null) {
     this.#summary = summary;
     this.files.show(summary);
+    this.packages.show(summary);
   }
 
   /** A layer of the partial summary on screen is stored now: it opens from the store. */
