@@ -57,6 +57,15 @@ export const subject: SbomSubject = {
   ],
 };
 
+/** Percent-encoded, or a stand-in for text that cannot be (a lone surrogate). */
+const enc = (s: string) => {
+  try {
+    return encodeURIComponent(s);
+  } catch {
+    return 'x';
+  }
+};
+
 export function pkg(
   ecosystem: Ecosystem,
   name: string,
@@ -67,7 +76,7 @@ export function pkg(
     ecosystem,
     name,
     version,
-    purl: `pkg:${ecosystem}/${encodeURIComponent(name.toWellFormed())}@${encodeURIComponent(version.toWellFormed())}`,
+    purl: `pkg:${ecosystem}/${enc(name)}@${enc(version)}`,
     location: 'var/lib/dpkg/status',
     cataloger: ecosystem === 'deb' ? 'dpkg' : ecosystem,
     events: [{ layer: 0, kind: 'added', to: version }],
