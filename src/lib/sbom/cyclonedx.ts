@@ -140,7 +140,6 @@ export function toCycloneDX(inventory: Inventory, subject: SbomSubject): Record<
   }
 
   return {
-    $schema: 'http://cyclonedx.org/schema/bom-1.6.schema.json',
     bomFormat: 'CycloneDX',
     specVersion: '1.6',
     serialNumber: `urn:uuid:${randomUuid()}`,
