@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeBase64, parseDocument } from '../../src/lib/attest/parse.ts';
+import { checkSubject } from '../../src/lib/attest/subject.ts';
 import { toCycloneDX } from '../../src/lib/sbom/cyclonedx.ts';
 import { toSpdx } from '../../src/lib/sbom/spdx.ts';
 import { sampleInventory, subject } from './sbom-helpers.ts';
@@ -465,5 +466,35 @@ describe('signing payloads and the rest', () => {
     const deepProv = parse(enc.encode(prov));
     expect(deepProv.summary.provenance?.parameters).toHaveLength(1);
     expect(deepProv.summary.provenance?.parameters[0]![0]).toMatch(/^(a\.){31}a$/);
+  });
+});
+
+describe('subjects', () => {
+  const mine = `sha256:${'ab'.repeat(32)}`;
+  const other = `sha256:${'99'.repeat(32)}`;
+
+  it('tells a statement about this image from one about another', () => {
+    const doc = parse(json(statement('https://slsa.dev/provenance/v1', {})));
+    expect(checkSubject(doc.summary, [mine])).toEqual({ result: 'matches' });
+    // The index digest counts too: attestations may name the index.
+    expect(checkSubject(doc.summary, [other, mine.toUpperCase()])).toEqual({ result: 'matches' });
+    expect(checkSubject(doc.summary, [other])).toEqual({ result: 'other', named: [mine] });
+  });
+
+  it('checks a cosign payload by its image digest, and says when nothing is named', () => {
+    const payload = {
+      critical: {
+        identity: {},
+        image: { 'docker-manifest-digest': other },
+        type: 'cosign container image signature',
+      },
+    };
+    expect(checkSubject(parse(json(payload)).summary, [mine])).toEqual({
+      result: 'other',
+      named: [other],
+    });
+    expect(checkSubject(parse(json(toSpdx(sampleInventory(), subject))).summary, [mine])).toEqual({
+      result: 'none',
+    });
   });
 });
