@@ -498,3 +498,35 @@ describe('subjects', () => {
     });
   });
 });
+
+describe('Sigstore bundles', () => {
+  it('opens the DSSE envelope a bundle carries', () => {
+    const payload = json(
+      statement('https://slsa.dev/provenance/v1', {
+        buildDefinition: {},
+        runDetails: { builder: { id: 'b' } },
+      }),
+    );
+    const bundle = {
+      mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+      verificationMaterial: { publicKey: { hint: 'x' } },
+      dsseEnvelope: dsse('application/vnd.in-toto+json', payload),
+    };
+    const doc = parse(json(bundle), 'application/vnd.dev.sigstore.bundle.v0.3+json');
+    expect(doc.summary).toMatchObject({
+      kind: 'slsa-provenance',
+      envelope: { payloadType: 'application/vnd.in-toto+json', keyids: ['test-key'] },
+      provenance: { builder: 'b' },
+      problems: [],
+    });
+    expect(doc.summary.facts[0]).toEqual(['Format', 'Sigstore bundle v0.3']);
+    const message = parse(
+      json({
+        mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+        messageSignature: { signature: 'x' },
+      }),
+    );
+    expect(message.summary).toMatchObject({ kind: 'json', title: 'Sigstore bundle v0.3' });
+    expect(message.summary.facts).toContainEqual(['Signs', 'a message digest (no DSSE payload)']);
+  });
+});

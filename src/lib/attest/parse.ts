@@ -159,8 +159,20 @@ function fromJson(
   const problems: string[] = [];
   // Kept only until the raw view asks for the text; re-parsed from the source then.
   const text = prettyText(source, () => JSON.parse(source));
-  if (isObject(value) && typeof value.payloadType === 'string' && 'payload' in value) {
-    return envelope(value, source, hints, problems);
+  if (isEnvelope(value)) return envelope(value, source, hints, problems);
+  // A Sigstore bundle (cosign 3, GitHub attestations) carries its DSSE envelope inside.
+  if (isObject(value) && str(value.mediaType)?.startsWith('application/vnd.dev.sigstore.bundle')) {
+    const bundle =
+      `Sigstore bundle ${(value.mediaType as string).replace(/^.*bundle\.?/, '').replace(/\+json.*$/, '')}`.trim();
+    if (isEnvelope(value.dsseEnvelope)) {
+      const opened = envelope(value.dsseEnvelope, source, hints, problems);
+      opened.summary.facts.unshift(['Format', bundle]);
+      return opened;
+    }
+    const facts: [string, string][] = [['Format', bundle]];
+    if (isObject(value.messageSignature))
+      facts.push(['Signs', 'a message digest (no DSSE payload)']);
+    return { summary: { kind: 'json', title: bundle, facts, rows: 0, problems }, rows: [], text };
   }
   const read = readJsonDocument(value, hints, problems);
   if (read) return { ...read, text };
@@ -217,6 +229,9 @@ function readJsonDocument(
 }
 
 // --- DSSE --------------------------------------------------------------------------------
+
+const isEnvelope = (v: unknown): v is Json =>
+  isObject(v) && typeof v.payloadType === 'string' && 'payload' in v;
 
 /** Standard or URL-safe base64 (DSSE accepts both) to bytes; undefined when it is neither. */
 export function decodeBase64(s: string): Uint8Array | undefined {
