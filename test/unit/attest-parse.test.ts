@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { decodeBase64, parseDocument } from '../../src/lib/attest/parse.ts';
 import { checkSubject } from '../../src/lib/attest/subject.ts';
 import { toCycloneDX } from '../../src/lib/sbom/cyclonedx.ts';
@@ -528,5 +529,77 @@ describe('Sigstore bundles', () => {
     );
     expect(message.summary).toMatchObject({ kind: 'json', title: 'Sigstore bundle v0.3' });
     expect(message.summary.facts).toContainEqual(['Signs', 'a message digest (no DSSE payload)']);
+  });
+});
+
+describe('random input', () => {
+  const value = fc.jsonValue({ maxDepth: 4 });
+  // Each known shape with random values where its fields go.
+  const shaped = fc.oneof(
+    value,
+    fc.record({
+      _type: fc.constant('https://in-toto.io/Statement/v1'),
+      subject: value,
+      predicateType: fc.oneof(
+        value,
+        fc.constantFrom(
+          'https://spdx.dev/Document',
+          'https://cyclonedx.org/bom',
+          'https://slsa.dev/provenance/v0.2',
+          'https://slsa.dev/provenance/v1',
+        ),
+      ),
+      predicate: value,
+    }),
+    fc.record({ spdxVersion: fc.string(), packages: value, creationInfo: value }),
+    fc.record({
+      bomFormat: fc.constant('CycloneDX'),
+      specVersion: value,
+      components: value,
+      metadata: value,
+    }),
+    fc.record({
+      critical: fc.record({ image: value, identity: value, type: value }),
+      optional: value,
+    }),
+    fc.record({
+      payloadType: fc.string(),
+      payload: fc.oneof(fc.string(), fc.base64String()),
+      signatures: value,
+    }),
+    fc.record({
+      mediaType: fc.constant('application/vnd.dev.sigstore.bundle.v0.3+json'),
+      dsseEnvelope: value,
+    }),
+  );
+
+  it('never throws on JSON of any shape, and always gives text', () => {
+    fc.assert(
+      fc.property(
+        shaped,
+        fc.constantFrom(
+          undefined,
+          'https://slsa.dev/provenance/v1',
+          'https://slsa.dev/provenance/v0.2',
+        ),
+        (v, hint) => {
+          const doc = parse(json(v), 'application/json', hint);
+          expect(typeof doc.summary.kind).toBe('string');
+          expect(doc.summary.rows).toBe(doc.rows.length);
+          expect(typeof doc.text()).toBe('string');
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('never throws on random bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        const doc = parse(bytes);
+        expect(['binary', 'text', 'json', 'spdx']).toContain(doc.summary.kind);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
