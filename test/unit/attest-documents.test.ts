@@ -142,6 +142,42 @@ describe('one document', () => {
       total: 2,
     });
   });
+
+  it('lets go of the oldest documents past the budget of bytes held, never the newest', async () => {
+    const bytes = enc.encode(JSON.stringify({ a: 'x'.repeat(1000) }));
+    const store = memoryStore();
+    const digest = sha(bytes);
+    const w = await store.content.writer({
+      ref: 'r',
+      digest,
+      size: bytes.byteLength,
+      mediaType,
+      source: 's',
+    });
+    await w.write(new Blob([bytes]));
+    await w.commit();
+    const service = new DocumentService((d) => store.content.read(d), { maxOpenBytes: 2500 });
+    const size = bytes.byteLength;
+    const a = await service.openDocument({ digest, size, mediaType });
+    const b = await service.openDocument({ digest, size, mediaType });
+    const c = await service.openDocument({ digest, size, mediaType });
+    const lost = { name: 'DocumentLostError' };
+    expect(
+      await rejection(service.documentText({ docId: a.docId, start: 0, limit: 1 })),
+    ).toMatchObject(lost);
+    expect(
+      (await service.documentText({ docId: b.docId, start: 0, limit: 1 })).total,
+    ).toBeGreaterThan(size);
+    expect(
+      (await service.documentText({ docId: c.docId, start: 0, limit: 1 })).total,
+    ).toBeGreaterThan(size);
+    // One document bigger than the whole budget is still kept while it is the newest.
+    const small = new DocumentService((d) => store.content.read(d), { maxOpenBytes: 10 });
+    const only = await small.openDocument({ digest, size, mediaType });
+    expect(
+      (await small.documentText({ docId: only.docId, start: 0, limit: 1 })).total,
+    ).toBeGreaterThan(size);
+  });
 });
 
 describe('big documents', () => {

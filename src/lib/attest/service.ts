@@ -18,6 +18,9 @@ export const maxRowsPerCall = 1000;
 export const maxTextPerCall = 1024 * 1024;
 /** Documents kept open: the least recently used is let go past this. */
 export const maxOpenDocuments = 8;
+/** The bytes of the documents kept open, together: past this the least recently used are let
+ * go (the newest is always kept). A parse takes a few times its document's size. */
+export const maxOpenBytes = 512 * 1024 * 1024;
 
 /** The error a call fails with when the worker no longer holds its document (closed, let go,
  * or the worker restarted): the page opens it again. */
@@ -30,6 +33,8 @@ export class DocumentLostError extends Error {
 
 interface Open {
   parsed: ParsedDocument;
+  /** The document's size in bytes, for the budget of open documents. */
+  size: number;
   /** The rows of the last query and sort, as indexes into parsed.rows. */
   view?: { key: string; order: number[] };
   /** Lowercased text to search in, per row, made on the first query. */
@@ -45,11 +50,13 @@ function formatSize(n: number): string {
 
 export interface DocumentServiceOptions {
   maxBytes?: number;
+  maxOpenBytes?: number;
 }
 
 export class DocumentService {
   readonly #read: (digest: string) => Promise<Blob>;
   readonly #maxBytes: number;
+  readonly #maxOpenBytes: number;
   readonly #docs = new Map<number, Open>();
   #next = 1;
 
@@ -57,6 +64,7 @@ export class DocumentService {
   constructor(read: (digest: string) => Promise<Blob>, opts: DocumentServiceOptions = {}) {
     this.#read = read;
     this.#maxBytes = opts.maxBytes ?? maxDocumentBytes;
+    this.#maxOpenBytes = opts.maxOpenBytes ?? maxOpenBytes;
   }
 
   async openDocument(req: OpenDocumentRequest, signal?: AbortSignal): Promise<OpenedDocument> {
@@ -87,8 +95,18 @@ export class DocumentService {
       );
     }
     const docId = this.#next++;
-    this.#docs.set(docId, { parsed });
-    while (this.#docs.size > maxOpenDocuments) this.#docs.delete(this.#docs.keys().next().value!);
+    // A refused document holds nothing.
+    const size = blob.size > this.#maxBytes ? 0 : blob.size;
+    this.#docs.set(docId, { parsed, size });
+    let total = 0;
+    for (const d of this.#docs.values()) total += d.size;
+    // Oldest first (Map order is least recently used first); the one just opened stays.
+    for (const [id, d] of this.#docs) {
+      if (id === docId || (this.#docs.size <= maxOpenDocuments && total <= this.#maxOpenBytes))
+        break;
+      this.#docs.delete(id);
+      total -= d.size;
+    }
     return { docId, summary: parsed.summary };
   }
 
