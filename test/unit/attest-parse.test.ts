@@ -56,8 +56,8 @@ describe('SBOMs', () => {
       title: 'docker.io/library/debian:12',
       problems: [],
     });
-    // The image, the operating system, and the nine packages.
-    expect(doc.summary.rows).toBe(11);
+    // The image, the operating system, and the ten packages.
+    expect(doc.summary.rows).toBe(12);
     expect(doc.rows[0]).toMatchObject({
       name: 'docker.io/library/debian',
       type: 'CONTAINER',
@@ -68,6 +68,7 @@ describe('SBOMs', () => {
       version: '7.88.1-10+deb12u5',
       purl: 'pkg:deb/debian/curl@7.88.1-10%2Bdeb12u5?arch=amd64&distro=debian-12',
       license: 'curl',
+      supplier: 'Person: Alessandro Ghedini (ghedo@debian.org)',
       type: 'LIBRARY',
     });
     expect(doc.rows.find((r) => r.name === 'bash')?.license).toBe('LicenseRef-GPLv3');
@@ -83,7 +84,7 @@ describe('SBOMs', () => {
       kind: 'cyclonedx',
       version: '1.6',
       title: 'docker.io/library/debian',
-      rows: 10,
+      rows: 11,
       problems: [],
     });
     expect(doc.rows.map((r) => r.name)).toContain('@babel/core');
@@ -271,13 +272,13 @@ describe('in-toto statements and SLSA provenance', () => {
     );
     expect(spdx.summary).toMatchObject({
       kind: 'spdx',
-      rows: 11,
+      rows: 12,
       statement: { predicateType: 'https://spdx.dev/Document' },
     });
     const cdx = parse(
       json(statement('https://cyclonedx.org/bom/v1.6', toCycloneDX(sampleInventory(), subject))),
     );
-    expect(cdx.summary).toMatchObject({ kind: 'cyclonedx', rows: 10 });
+    expect(cdx.summary).toMatchObject({ kind: 'cyclonedx', rows: 11 });
     const vuln = parse(
       json(statement('https://cosign.sigstore.dev/attestation/vuln/v1', { scanner: { uri: 'x' } })),
     );
@@ -296,7 +297,7 @@ describe('in-toto statements and SLSA provenance', () => {
         }),
       ),
     );
-    expect(wrapped.summary).toMatchObject({ kind: 'spdx', rows: 11 });
+    expect(wrapped.summary).toMatchObject({ kind: 'spdx', rows: 12 });
   });
 
   it('says when a statement is not what it claims', () => {
@@ -330,7 +331,7 @@ describe('DSSE envelopes', () => {
     const doc = parse(json(envelope), 'application/vnd.dsse.envelope.v1+json');
     expect(doc.summary).toMatchObject({
       kind: 'spdx',
-      rows: 11,
+      rows: 12,
       envelope: { payloadType: 'application/vnd.in-toto+json', keyids: ['SHA256:abc'] },
       statement: { predicateType: 'https://spdx.dev/Document' },
       problems: [],

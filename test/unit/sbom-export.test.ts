@@ -129,6 +129,14 @@ describe('CycloneDX 1.6', () => {
       'berth:package:arch': 'amd64',
     });
     expect(curl.externalReferences).toEqual([{ type: 'website', url: 'https://curl.se/' }]);
+    expect(curl.supplier).toEqual({ name: 'Alessandro Ghedini <ghedo@debian.org>' });
+    expect(props['berth:package:extra:maintainer']).toBe('Alessandro Ghedini <ghedo@debian.org>');
+    expect(props['berth:package:extra:homepage']).toBeUndefined();
+    const tool = bom.components.find((c: Json) => c.name === 'github.com/example/tool');
+    expect(tool).toMatchObject({ type: 'application', description: 'A tool' });
+    expect(bom.components.find((c: Json) => c.name === 'bash').supplier).toEqual({
+      name: 'Fedora Project',
+    });
   });
 });
 
@@ -189,6 +197,12 @@ describe('SPDX 2.3', () => {
       },
     ]);
     expect(curl.sourceInfo).toContain('layer 1 (sha256:0202');
+    expect(curl.supplier).toBe('Person: Alessandro Ghedini (ghedo@debian.org)');
+    expect(by('bash')[0].supplier).toBe('Organization: Fedora Project');
+    expect(by('github.com/example/tool')[0]).toMatchObject({
+      primaryPackagePurpose: 'APPLICATION',
+      description: 'A tool',
+    });
     expect(curl.sourceInfo).toContain('RUN apt-get install -y curl');
   });
 });
@@ -224,6 +238,11 @@ describe('hostile and random inventories', () => {
         license: fc.option(text, { nil: undefined }),
         layer: fc.nat(3),
         homepage: fc.option(fc.oneof(text, fc.webUrl()), { nil: undefined }),
+        maintainer: fc.option(fc.oneof(text, fc.constant('A <b@c>'), fc.constant('<x>')), {
+          nil: undefined,
+        }),
+        vendor: fc.option(text, { nil: undefined }),
+        main: fc.boolean(),
       }),
       { maxLength: 30 },
     )
@@ -232,7 +251,12 @@ describe('hostile and random inventories', () => {
         rows.map((r) =>
           pkg(r.ecosystem, r.name, r.version, {
             ...(r.license !== undefined ? { license: r.license } : {}),
-            ...(r.homepage !== undefined ? { extra: { homepage: r.homepage } } : {}),
+            extra: {
+              ...(r.homepage !== undefined ? { homepage: r.homepage } : {}),
+              ...(r.maintainer !== undefined ? { maintainer: r.maintainer } : {}),
+              ...(r.vendor !== undefined ? { vendor: r.vendor } : {}),
+              ...(r.main ? { main: 'true' } : {}),
+            },
             events: [{ layer: r.layer, kind: 'added', to: r.version }],
           }),
         ),

@@ -120,7 +120,11 @@ export function sampleInventory(): Inventory {
       license: 'GPL-2.0+ OR LGPL-2.1',
     }),
     pkg('apk', 'busybox', '1.36.1-r2', { license: 'GPL-2.0-only' }),
-    pkg('rpm', 'bash', '5.2.15-3.fc38', { license: 'GPLv3+' }),
+    pkg('rpm', 'bash', '5.2.15-3.fc38', { license: 'GPLv3+', extra: { vendor: 'Fedora Project' } }),
+    pkg('golang', 'github.com/example/tool', 'v1.2.3', {
+      location: 'usr/local/bin/tool',
+      extra: { main: 'true', description: 'A tool' },
+    }),
     pkg('npm', '@babel/core', '7.24.0', {
       license: '(MIT OR Apache-2.0)',
       location: 'app/node_modules/@babel/core/package.json',

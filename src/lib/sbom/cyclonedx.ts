@@ -63,7 +63,10 @@ function packageProperties(pkg: InventoryPackage, subject: SbomSubject): Json[] 
       ['berth:history:createdBy', at.history],
     );
   }
-  for (const [k, v] of Object.entries(pkg.extra ?? {})) list.push([`berth:package:extra:${k}`, v]);
+  for (const [k, v] of Object.entries(pkg.extra ?? {})) {
+    // These have fields of their own.
+    if (k !== 'description' && k !== 'homepage') list.push([`berth:package:extra:${k}`, v]);
+  }
   return props(list);
 }
 
@@ -123,13 +126,17 @@ export function toCycloneDX(inventory: Inventory, subject: SbomSubject): Record<
     const { group, name } = splitGroup(pkg);
     const licenses = cdxLicenses(pkg.license);
     const homepage = pkg.extra?.homepage;
+    const supplier = pkg.extra?.vendor ?? pkg.extra?.maintainer;
     const list = packageProperties(pkg, subject);
     components.push({
-      type: 'library',
+      // A Go binary's main module is the program itself.
+      type: pkg.extra?.main === 'true' ? 'application' : 'library',
       'bom-ref': ref(pkg.purl || `${pkg.ecosystem}:${pkg.name}@${pkg.version}`),
+      ...(supplier ? { supplier: { name: supplier } } : {}),
       ...(group ? { group } : {}),
       name,
       ...(pkg.version ? { version: pkg.version } : {}),
+      ...(pkg.extra?.description ? { description: pkg.extra.description } : {}),
       ...(pkg.purl ? { purl: pkg.purl } : {}),
       ...(licenses ? { licenses } : {}),
       ...(homepage && /^https?:\/\/\S+$/.test(homepage)

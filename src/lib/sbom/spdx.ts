@@ -63,6 +63,18 @@ class ExtractedLicenses {
   }
 }
 
+/** SPDX's supplier: `Organization: …` for an rpm's Vendor, `Person: name (email)` for a
+ * maintainer written `name <email>`; SPDX forbids newlines there. */
+function spdxSupplier(pkg: InventoryPackage): string | undefined {
+  const clean = (s: string) => s.replace(/\s+/g, ' ').trim();
+  if (pkg.extra?.vendor && clean(pkg.extra.vendor))
+    return `Organization: ${clean(pkg.extra.vendor)}`;
+  const m = pkg.extra?.maintainer && clean(pkg.extra.maintainer);
+  if (!m) return undefined;
+  const mail = /^(.*?)\s*<([^>]*)>$/.exec(m);
+  return mail ? `Person: ${mail[1] || mail[2]} (${mail[2]})` : `Person: ${m}`;
+}
+
 /** Where a package came from, in words: SPDX has no place for Berth's layer attribution but a
  * package's sourceInfo ("background information about the origin of the package"). */
 function sourceInfo(pkg: InventoryPackage, subject: SbomSubject): string {
@@ -136,6 +148,7 @@ export function toSpdx(inventory: Inventory, subject: SbomSubject): Record<strin
   for (const pkg of inventory.packages) {
     const id = makeId(`Package-${pkg.ecosystem}-${pkg.name}-${pkg.version}`);
     const homepage = pkg.extra?.homepage;
+    const supplier = spdxSupplier(pkg);
     packages.push({
       name: pkg.name,
       SPDXID: id,
@@ -149,7 +162,9 @@ export function toSpdx(inventory: Inventory, subject: SbomSubject): Record<strin
         ? { sourceInfo: `${sourceInfo(pkg, subject)}; built from the source package ${pkg.source}` }
         : { sourceInfo: sourceInfo(pkg, subject) }),
       ...(homepage && /^https?:\/\/\S+$/.test(homepage) ? { homepage } : {}),
-      primaryPackagePurpose: 'LIBRARY',
+      ...(supplier ? { supplier } : {}),
+      ...(pkg.extra?.description ? { description: pkg.extra.description } : {}),
+      primaryPackagePurpose: pkg.extra?.main === 'true' ? 'APPLICATION' : 'LIBRARY',
       ...(pkg.purl
         ? {
             externalRefs: [
