@@ -184,7 +184,7 @@ describe('big documents', () => {
   it('opens a 50 MB SBOM and answers bounded windows', async () => {
     // An inventory big enough that its CycloneDX export passes 50 MB.
     const packages: InventoryPackage[] = [];
-    for (let i = 0; i < 47_000; i++) {
+    for (let i = 0; i < 53_000; i++) {
       packages.push(
         pkg('npm', `package-${i}`, `1.${i % 100}.${i}`, {
           license: i % 3 ? 'MIT' : 'Apache-2.0 OR MIT',
@@ -207,23 +207,23 @@ describe('big documents', () => {
     const t2 = performance.now();
     JSON.parse(source);
     const parseMs = performance.now() - t2;
-    expect(summary).toMatchObject({ kind: 'cyclonedx', rows: 47_001, problems: [] });
+    expect(summary).toMatchObject({ kind: 'cyclonedx', rows: 53_001, problems: [] });
 
     const huge = await service.documentRows({ docId, start: 0, end: 1e9 });
-    expect(huge.count).toBe(47_001);
+    expect(huge.count).toBe(53_001);
     expect(huge.rows).toHaveLength(maxRowsPerCall);
     const t1 = performance.now();
     const found = await service.documentRows({
       docId,
       start: 0,
       end: 50,
-      query: 'package-4699',
+      query: 'package-5299',
       sort: { by: 'name', descending: true },
     });
     const queryMs = performance.now() - t1;
-    // package-4699 and package-46990 … package-46999.
+    // package-5299 and package-52990 … package-52999.
     expect(found.count).toBe(11);
-    expect(found.rows[0]!.name).toBe('package-46999');
+    expect(found.rows[0]!.name).toBe('package-52999');
     const text = await service.documentText({ docId, start: 0, limit: 1e9 });
     expect(text.text.length).toBe(maxTextPerCall);
     expect(text.total).toBeGreaterThan(size);
