@@ -7,7 +7,8 @@ import parseSpdx from 'spdx-expression-parse';
 import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
 import { toCycloneDX } from '../../src/lib/sbom/cyclonedx.ts';
 import { toSpdx } from '../../src/lib/sbom/spdx.ts';
-import { imagePurl, sbomFileName } from '../../src/lib/sbom/common.ts';
+import { imagePurl, sbomFileName, sbomLayers } from '../../src/lib/sbom/common.ts';
+import { alignHistory } from '../../src/lib/images/summary.ts';
 import type { Ecosystem, Inventory } from '../../src/lib/packages/types.ts';
 import {
   cycloneDxValidator,
@@ -295,5 +296,60 @@ describe('hostile and random inventories', () => {
       sbomFileName({ ...subject, reference: 'localhost:5000/a/b@' + subject.digest }, 'spdx'),
     ).toBe('b-abababababab.spdx.json');
     expect(imagePurl({ ...subject, reference: 'ghcr.io/Org/App:v1' })).toContain('pkg:oci/');
+  });
+});
+
+describe('layers from the image summary', () => {
+  it('lines up each layer with the history step that made it', () => {
+    const history = [
+      { created_by: 'ADD rootfs.tar /' },
+      { created_by: 'ENV A=1', empty_layer: true },
+      { comment: 'buildkit.exporter.image.v0' },
+      { created_by: 'RUN apt-get install -y curl' },
+    ];
+    const layers = ['01', '02', '03'].map((h) => ({
+      descriptor: {
+        mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+        digest: `sha256:${h.repeat(32)}`,
+        size: 1,
+      },
+      diffID: `sha256:${h.repeat(31)}ff`,
+      stored: true,
+      foreign: false,
+    }));
+    const out = sbomLayers({
+      layers,
+      history: alignHistory(
+        history,
+        layers.map((l) => l.descriptor),
+      ),
+    });
+    expect(out).toEqual([
+      {
+        digest: `sha256:${'01'.repeat(32)}`,
+        diffID: `sha256:${'01'.repeat(31)}ff`,
+        history: 'ADD rootfs.tar /',
+      },
+      {
+        digest: `sha256:${'02'.repeat(32)}`,
+        diffID: `sha256:${'02'.repeat(31)}ff`,
+        history: 'buildkit.exporter.image.v0',
+      },
+      {
+        digest: `sha256:${'03'.repeat(32)}`,
+        diffID: `sha256:${'03'.repeat(31)}ff`,
+        history: 'RUN apt-get install -y curl',
+      },
+    ]);
+    // Into the SBOM: the package added by layer 2 names that step.
+    const inv = inventory([
+      pkg('deb', 'curl', '1', { events: [{ layer: 2, kind: 'added', to: '1' }] }),
+    ]);
+    const bom = toCycloneDX(inv, { ...subject, layers: out }) as Json;
+    const props = Object.fromEntries(
+      bom.components[1].properties.map((p: Json) => [p.name, p.value]),
+    );
+    expect(props['berth:history:createdBy']).toBe('RUN apt-get install -y curl');
+    expect(props['berth:layer:digest']).toBe(`sha256:${'03'.repeat(32)}`);
   });
 });

@@ -1,5 +1,6 @@
 // What the CycloneDX and SPDX exports share: the image's package URL, the attribution of each
 // package to a layer and a history step, and names for things.
+import type { ImageSummary } from '../images/summary.ts';
 import type { InventoryPackage } from '../packages/types.ts';
 import { parseReference, repositoryOf, type Reference } from '../reference/reference.ts';
 import type { SbomSubject } from './types.ts';
@@ -101,4 +102,21 @@ export function sbomFileName(subject: SbomSubject, format: 'cyclonedx' | 'spdx')
   const tail = ref?.tag ? `${ref.tag}-${hex}` : hex;
   const safe = `${base}-${tail}`.replace(/[^A-Za-z0-9._-]+/g, '-');
   return `${safe}.${format === 'cyclonedx' ? 'cdx' : 'spdx'}.json`;
+}
+
+/** SbomSubject.layers from an image's summary: each layer's digest and diffID, and the history
+ * step that made it (its created_by, or its comment when it has none). */
+export function sbomLayers(
+  summary: Pick<ImageSummary, 'layers' | 'history'>,
+): NonNullable<SbomSubject['layers']> {
+  const steps = new Map<number, string>();
+  for (const row of summary.history) {
+    const step = row.entry.created_by ?? row.entry.comment;
+    if (row.layerIndex !== undefined && step) steps.set(row.layerIndex, step);
+  }
+  return summary.layers.map((l, i) => ({
+    digest: l.descriptor.digest,
+    ...(l.diffID ? { diffID: l.diffID } : {}),
+    ...(steps.has(i) ? { history: steps.get(i)! } : {}),
+  }));
 }
