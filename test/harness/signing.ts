@@ -311,6 +311,7 @@ unique_subject = no
 copy_extensions = none
 email_in_dn = no
 [ policy_any ]
+countryName = optional
 organizationName = optional
 commonName = optional
 [ req ]
@@ -802,8 +803,9 @@ export function makeNotationSignature(
     headers.set('io.cncf.notary.expiry', new Tag(1, Math.floor(opts.expiry.getTime() / 1000)));
   }
   const protectedBytes = Buffer.from(encode(headers));
+  // cbor2 encodes a Node Buffer as an object, not a byte string: hand it plain Uint8Arrays.
   const toBeSigned = Buffer.from(
-    encode(['Signature1', protectedBytes, new Uint8Array(0), payload]),
+    encode(['Signature1', u8(protectedBytes), new Uint8Array(0), u8(payload)]),
   );
   let signature: Buffer;
   if (opts.kind === 'rsa') signature = signPss(leafKey, toBeSigned);
@@ -813,7 +815,7 @@ export function makeNotationSignature(
     ['io.cncf.notary.signingAgent', 'berth-test/1.0'],
   ]);
   const envelope = Buffer.from(
-    encode(new Tag(18, [protectedBytes, unprotected, payload, new Uint8Array(signature)])),
+    encode(new Tag(18, [u8(protectedBytes), unprotected, u8(payload), u8(signature)])),
   );
   const layer = blobOf(MT.cose, envelope);
   const config = blobOf(MT.empty, Buffer.from('{}'));
@@ -834,6 +836,10 @@ export function makeNotationSignature(
     [config, layer],
   );
   return { envelope, artifact: a, leafPem, subjectDn };
+}
+
+function u8(b: Buffer): Uint8Array {
+  return new Uint8Array(b);
 }
 
 /** An ECDSA DER signature as COSE's fixed-width r||s. */
