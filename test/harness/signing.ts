@@ -523,6 +523,11 @@ export interface KeylessOptions {
   sctKey?: Key;
   /** Sign the SET with this key instead of Rekor's. */
   setKey?: Key;
+  /** Sign as cosign 3 does: a DSSE envelope with an in-toto statement, in a Sigstore bundle
+   * attached as a referrer (`artifact` is then that referrer). */
+  dsse?: boolean;
+  /** The statement's predicate type (DSSE only); default cosign's signature predicate. */
+  predicateType?: string;
 }
 
 export interface KeylessFixture {
@@ -575,7 +580,7 @@ export function makeKeylessSignature(
   const issuerKeyHash = createHash('sha256').update(ca.fulcioIntermediate.key.spki).digest();
   const ctKey = opts.sctKey ?? sigstore.ctLog;
   const timestamp = notBefore.getTime() + 1000;
-  const signed = Buffer.concat([
+  const sctSigned = Buffer.concat([
     Buffer.from([0, 0]),
     u64(timestamp),
     u16(1),
@@ -584,7 +589,7 @@ export function makeKeylessSignature(
     preTbs,
     u16(0),
   ]);
-  const sctSig = sign(ctKey, signed, 'sha256');
+  const sctSig = sign(ctKey, sctSigned, 'sha256');
   const sct = Buffer.concat([
     Buffer.from([0]),
     createHash('sha256').update(sigstore.ctLog.spki).digest(),
@@ -606,23 +611,42 @@ export function makeKeylessSignature(
     notBefore,
     notAfter,
   );
-  const payload = cosignPayload(
-    opts.payloadDigest ?? subject.digest,
-    subject.repository ?? 'localhost/test',
-  );
-  const sig = sign(leafKey, payload, 'sha256');
-  const signature = sig.toString('base64');
-  const body = {
-    apiVersion: '0.0.1',
-    kind: 'hashedrekord',
-    spec: {
-      data: { hash: { algorithm: 'sha256', value: sha256Hex(payload) } },
-      signature: {
-        content: signature,
-        publicKey: { content: Buffer.from(leafPem).toString('base64') },
-      },
-    },
-  };
+  const digest = opts.payloadDigest ?? subject.digest;
+  const repository = subject.repository ?? 'localhost/test';
+  // cosign 2 signs the simple-signing payload; cosign 3 signs a DSSE envelope holding an
+  // in-toto statement about the image, and logs it as a dsse entry.
+  const payloadType = 'application/vnd.in-toto+json';
+  const payload = opts.dsse
+    ? Buffer.from(
+        JSON.stringify({
+          _type: 'https://in-toto.io/Statement/v1',
+          subject: [{ name: repository, digest: { sha256: digest.replace(/^sha256:/, '') } }],
+          predicateType: opts.predicateType ?? 'https://sigstore.dev/cosign/sign/v1',
+          predicate: {},
+        }),
+      )
+    : cosignPayload(digest, repository);
+  const signed = opts.dsse ? paeBytes(payloadType, payload) : payload;
+  const signature = sign(leafKey, signed, 'sha256').toString('base64');
+  const certB64 = Buffer.from(leafPem).toString('base64');
+  const body = opts.dsse
+    ? {
+        apiVersion: '0.0.1',
+        kind: 'dsse',
+        spec: {
+          envelopeHash: { algorithm: 'sha256', value: sha256Hex(signed) },
+          payloadHash: { algorithm: 'sha256', value: sha256Hex(payload) },
+          signatures: [{ signature, verifier: certB64 }],
+        },
+      }
+    : {
+        apiVersion: '0.0.1',
+        kind: 'hashedrekord',
+        spec: {
+          data: { hash: { algorithm: 'sha256', value: sha256Hex(payload) } },
+          signature: { content: signature, publicKey: { content: certB64 } },
+        },
+      };
   const bodyB64 = Buffer.from(JSON.stringify(body)).toString('base64');
   const logID = sha256Hex(sigstore.rekor.spki);
   const entry = {
@@ -638,7 +662,7 @@ export function makeKeylessSignature(
   const set = sign(opts.setKey ?? sigstore.rekor, canonical, 'sha256').toString('base64');
   const rekorBundle = JSON.stringify({ SignedEntryTimestamp: set, Payload: entry });
   const chain = ca.fulcioIntermediate.certPem + ca.fulcioRoot.certPem;
-  const sigstoreBundle = JSON.stringify({
+  const bundle: Record<string, unknown> = {
     mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
     verificationMaterial: {
       certificate: { rawBytes: der(leafPem).toString('base64') },
@@ -646,21 +670,30 @@ export function makeKeylessSignature(
         {
           logIndex: String(entry.logIndex),
           logId: { keyId: Buffer.from(logID, 'hex').toString('base64') },
-          kindVersion: { kind: 'hashedrekord', version: '0.0.1' },
+          kindVersion: { kind: body.kind, version: '0.0.1' },
           integratedTime: String(entry.integratedTime),
           inclusionPromise: { signedEntryTimestamp: set },
           canonicalizedBody: bodyB64,
         },
       ],
     },
-    messageSignature: {
+  };
+  if (opts.dsse) {
+    bundle.dsseEnvelope = {
+      payload: payload.toString('base64'),
+      payloadType,
+      signatures: [{ sig: signature }],
+    };
+  } else {
+    bundle.messageSignature = {
       messageDigest: {
         algorithm: 'SHA2_256',
         digest: createHash('sha256').update(payload).digest('base64'),
       },
       signature,
-    },
-  });
+    };
+  }
+  const sigstoreBundle = JSON.stringify(bundle);
   return {
     payload,
     signature,
@@ -668,14 +701,54 @@ export function makeKeylessSignature(
     chain,
     rekorBundle,
     sigstoreBundle,
-    artifact: cosignManifest(
-      [{ payload, signature, certificate: leafPem, chain, bundle: rekorBundle }],
-      subject,
-      opts.via ?? 'tag',
-    ),
+    artifact: opts.dsse
+      ? bundleReferrer(sigstoreBundle, subject, opts.predicateType)
+      : cosignManifest(
+          [{ payload, signature, certificate: leafPem, chain, bundle: rekorBundle }],
+          subject,
+          opts.via ?? 'tag',
+        ),
     identity,
     issuer,
   };
+}
+
+/** DSSE's pre-authentication encoding. */
+function paeBytes(payloadType: string, payload: Buffer): Buffer {
+  const type = Buffer.from(payloadType);
+  return Buffer.concat([
+    Buffer.from(`DSSEv1 ${type.length} `),
+    type,
+    Buffer.from(` ${payload.length} `),
+    payload,
+  ]);
+}
+
+/** A Sigstore bundle as cosign 3 attaches it: an OCI 1.1 referrer whose one layer is the
+ * bundle. */
+export function bundleReferrer(
+  bundleJson: string,
+  subject: Subject,
+  predicateType = 'https://sigstore.dev/cosign/sign/v1',
+): SignatureArtifact {
+  const type = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+  const layer = blobOf(type, Buffer.from(bundleJson));
+  const config = blobOf(MT.empty, Buffer.from('{}'));
+  return artifact(
+    {
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      artifactType: type,
+      config: descriptorOf(config),
+      layers: [descriptorOf(layer)],
+      subject: subjectDescriptor(subject),
+      annotations: {
+        'dev.sigstore.bundle.content': 'dsse-envelope',
+        'dev.sigstore.bundle.predicateType': predicateType,
+      },
+    },
+    [config, layer],
+  );
 }
 
 function derLength(n: number): Buffer {

@@ -145,6 +145,66 @@ describe('keyless verifies', () => {
   });
 });
 
+describe('cosign 3: a Sigstore bundle with a DSSE statement, as a referrer', () => {
+  async function bundleFound(f: KeylessFixture): Promise<FoundSignature> {
+    const blobs = new Map(f.artifact.blobs.map((b) => [b.digest, new Uint8Array(b.bytes)]));
+    const sigs = await readSignatures(
+      f.artifact.manifest as unknown as Manifest,
+      f.artifact.digest,
+      'referrer',
+      async (d: Descriptor) => blobs.get(d.digest)!,
+    );
+    expect(sigs.map((x) => x.kind)).toEqual(['sigstore-bundle']);
+    return sigs[0]!;
+  }
+
+  test('verifies', async () => {
+    const f = makeKeylessSignature(sigstore, subject, { dsse: true });
+    const r = await verifyCosignKeyless(await bundleFound(f), root, subject, policy);
+    expect(r.error, JSON.stringify(r.checks, null, 1)).toBeUndefined();
+    expect(r.verified).toBe(true);
+    expect(r.checks.map((c) => c.what)).toContain(
+      `the statement names this image, ${subject.digest}`,
+    );
+  });
+
+  test('a statement for another image fails', async () => {
+    const f = makeKeylessSignature(sigstore, subject, {
+      dsse: true,
+      payloadDigest: `sha256:${sha256Hex('y')}`,
+    });
+    failed(
+      await verifyCosignKeyless(await bundleFound(f), root, subject, policy),
+      `it names sha256:${sha256Hex('y')}`,
+    );
+  });
+
+  test('an attestation is not a signature', async () => {
+    const f = makeKeylessSignature(sigstore, subject, {
+      dsse: true,
+      predicateType: 'https://slsa.dev/provenance/v1',
+    });
+    failed(
+      await verifyCosignKeyless(await bundleFound(f), root, subject, policy),
+      'attestation, not a signature',
+    );
+  });
+
+  test('a tampered statement fails', async () => {
+    const f = makeKeylessSignature(sigstore, subject, { dsse: true });
+    const b = JSON.parse(f.sigstoreBundle) as { dsseEnvelope: { payload: string } };
+    const st = Buffer.from(b.dsseEnvelope.payload, 'base64').toString().replace('{}', '{"x":1}');
+    b.dsseEnvelope.payload = Buffer.from(st).toString('base64');
+    const sig: FoundSignature = {
+      kind: 'sigstore-bundle',
+      manifest: 'sha256:00',
+      via: 'referrer',
+      bundle: JSON.stringify(b),
+    };
+    failed(await verifyCosignKeyless(sig, root, subject, policy), "the payload's hash");
+  });
+});
+
 describe('keyless fails', () => {
   const cases: [string, KeylessOptions, string][] = [
     ['a payload for another digest', { payloadDigest: `sha256:${sha256Hex('x')}` }, 'it names'],
