@@ -85,8 +85,9 @@ export function publicKeyFromPem(pem: string): Uint8Array {
   throw new Error('no "-----BEGIN PUBLIC KEY-----" block');
 }
 
-function describeAlg(alg: SigAlg): string {
-  return alg.kind === 'ed25519' ? 'Ed25519' : `${alg.hash}`;
+/** The hash, when the algorithm has one apart (Ed25519 hashes inside the signature). */
+function describeHash(alg: SigAlg): string {
+  return alg.kind === 'ed25519' ? '' : `, ${alg.hash}`;
 }
 
 export async function verifyCosignKey(
@@ -144,7 +145,7 @@ export async function verifyCosignKey(
     }
     c.pass(
       'the signature verifies with the given key',
-      `${describeKey(info)}${info.kind === 'rsa' ? ' PKCS#1 v1.5' : ''}, ${describeAlg(used)}, over the payload's ${sig.payload.length} bytes`,
+      `${describeKey(info)}${info.kind === 'rsa' ? ' PKCS#1 v1.5' : ''}${describeHash(used)}, over the payload's ${sig.payload.length} bytes`,
     );
     fill.annotations = checkPayload(c, sig.payload, subject);
     if (sig.rekorBundle) {
