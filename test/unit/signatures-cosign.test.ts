@@ -1,6 +1,6 @@
 // cosign with a key: signatures made by openssl with each key kind cosign supports, read out of
 // their manifests by readSignatures and verified with WebCrypto, then every way they can be wrong.
-import { beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test, vi } from 'vitest';
 import { readSignatures } from '../../src/lib/signatures/found.ts';
 import { verifyCosignKey } from '../../src/lib/signatures/verify.ts';
 import type { FoundSignature, VerificationResult } from '../../src/lib/signatures/types.ts';
@@ -17,6 +17,10 @@ import {
   type KeyKind,
   type SignatureArtifact,
 } from '../harness/signing.ts';
+
+// Fixtures are made by openssl (key generation, certificate issuance): seconds on a busy
+// machine, so the default timeouts are too short; nothing here is timed.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 120_000 });
 
 const subject = {
   digest: `sha256:${sha256Hex('an image manifest')}`,
@@ -57,7 +61,7 @@ beforeAll(() => {
       }),
     );
   }
-});
+}, 120_000);
 
 describe('cosign with a key verifies', () => {
   test.each(kinds)('%s', async (kind) => {

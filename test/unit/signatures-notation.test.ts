@@ -1,6 +1,7 @@
 // Notation COSE envelopes under a test CA made with openssl, verified against its root
 // certificate, then every way they can be wrong.
-import { beforeAll, describe, expect, test } from 'vitest';
+import fc from 'fast-check';
+import { beforeAll, describe, expect, test, vi } from 'vitest';
 import { readSignatures } from '../../src/lib/signatures/found.ts';
 import { verifyNotation } from '../../src/lib/signatures/verify.ts';
 import type { FoundSignature, VerificationResult } from '../../src/lib/signatures/types.ts';
@@ -14,6 +15,10 @@ import {
   type NotationOptions,
   type SignatureArtifact,
 } from '../harness/signing.ts';
+
+// Fixtures are made by openssl (key generation, certificate issuance): seconds on a busy
+// machine, so the default timeouts are too short; nothing here is timed.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 120_000 });
 
 const subject = {
   digest: `sha256:${sha256Hex('a notation image')}`,
@@ -54,7 +59,7 @@ function failed(r: VerificationResult, fragment: string): void {
 beforeAll(() => {
   ca = makeNotationCa();
   good = makeNotationSignature(ca, subject);
-});
+}, 120_000);
 
 describe('Notation verifies', () => {
   test('an ES256 COSE envelope found as a referrer', async () => {
@@ -206,5 +211,37 @@ describe('readSignatures', () => {
       async () => new Uint8Array(),
     );
     expect(got).toEqual([]);
+  });
+});
+
+describe('damaged input never throws', () => {
+  test('a COSE envelope with any byte changed', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat({ max: good.envelope.length - 1 }),
+        fc.integer({ min: 1, max: 255 }),
+        async (at, x) => {
+          const bytes = new Uint8Array(good.envelope);
+          bytes[at]! ^= x;
+          const r = await verifyNotation(envelope(bytes), [ca.root.certPem], subject);
+          // Some bytes are not signed (the signing agent, the intermediate's own signature
+          // is checked though): verified or not, the result is a result with its reason.
+          expect(typeof r.verified).toBe('boolean');
+          if (!r.verified) expect(r.error).toBeTruthy();
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  test('random bytes', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 512 }), async (bytes) => {
+        const r = await verifyNotation(envelope(bytes), [ca.root.certPem], subject);
+        expect(r.verified).toBe(false);
+        expect(r.error).toBeTruthy();
+      }),
+      { numRuns: 150 },
+    );
   });
 });
