@@ -64,6 +64,7 @@ const MT = {
   cosignArtifact: 'application/vnd.dev.cosign.artifact.sig.v1+json',
   notation: 'application/vnd.cncf.notary.signature',
   cose: 'application/cose',
+  jws: 'application/jose+json',
 };
 
 export function sha256Hex(b: Uint8Array | string): string {
@@ -821,6 +822,8 @@ export interface NotationOptions {
   notAfter?: Date;
   /** Leave out the code-signing extended key usage. */
   noCodeSigning?: boolean;
+  /** COSE (the default here) or JWS (notation's default). */
+  format?: 'cose' | 'jws';
   via?: 'referrer';
 }
 
@@ -865,35 +868,65 @@ export function makeNotationSignature(
   };
   const payload = Buffer.from(JSON.stringify({ targetArtifact: target }));
   const signingTime = opts.signingTime ?? new Date(now - 60_000);
-  const alg = opts.kind === 'rsa' ? -37 : -7;
+  const sigOf = (data: Buffer): Buffer =>
+    opts.kind === 'rsa' ? signPss(leafKey, data) : ecdsaRaw(sign(leafKey, data, 'sha256'), 32);
   const crit: string[] = ['io.cncf.notary.signingScheme'];
-  const headers = new Map<number | string, unknown>([
-    [1, alg],
-    [2, crit],
-    [3, 'application/vnd.cncf.notary.payload.v1+json'],
-    ['io.cncf.notary.signingScheme', 'notary.x509'],
-    ['io.cncf.notary.signingTime', new Tag(1, Math.floor(signingTime.getTime() / 1000))],
-  ]);
-  if (opts.expiry) {
-    crit.push('io.cncf.notary.expiry');
-    headers.set('io.cncf.notary.expiry', new Tag(1, Math.floor(opts.expiry.getTime() / 1000)));
+  if (opts.expiry) crit.push('io.cncf.notary.expiry');
+  const chainDer = [der(leafPem), ca.intermediate.der];
+  let envelope: Buffer;
+  if (opts.format === 'jws') {
+    // Notation's default: JWS JSON serialisation, times as RFC 3339, x5c in standard base64.
+    const b64url = (b: Buffer) => b.toString('base64url');
+    const headers: Record<string, unknown> = {
+      alg: opts.kind === 'rsa' ? 'PS256' : 'ES256',
+      crit,
+      cty: 'application/vnd.cncf.notary.payload.v1+json',
+      'io.cncf.notary.signingScheme': 'notary.x509',
+      'io.cncf.notary.signingTime': signingTime.toISOString().replace(/\.\d+Z$/, 'Z'),
+    };
+    if (opts.expiry) {
+      headers['io.cncf.notary.expiry'] = opts.expiry.toISOString().replace(/\.\d+Z$/, 'Z');
+    }
+    const protectedB64 = b64url(Buffer.from(JSON.stringify(headers)));
+    const payloadB64 = b64url(payload);
+    const signature = sigOf(Buffer.from(`${protectedB64}.${payloadB64}`));
+    envelope = Buffer.from(
+      JSON.stringify({
+        payload: payloadB64,
+        protected: protectedB64,
+        header: {
+          x5c: chainDer.map((d) => d.toString('base64')),
+          'io.cncf.notary.signingAgent': 'berth-test/1.0',
+        },
+        signature: b64url(signature),
+      }),
+    );
+  } else {
+    const headers = new Map<number | string, unknown>([
+      [1, opts.kind === 'rsa' ? -37 : -7],
+      [2, crit],
+      [3, 'application/vnd.cncf.notary.payload.v1+json'],
+      ['io.cncf.notary.signingScheme', 'notary.x509'],
+      ['io.cncf.notary.signingTime', new Tag(1, Math.floor(signingTime.getTime() / 1000))],
+    ]);
+    if (opts.expiry) {
+      headers.set('io.cncf.notary.expiry', new Tag(1, Math.floor(opts.expiry.getTime() / 1000)));
+    }
+    const protectedBytes = Buffer.from(encode(headers));
+    // cbor2 encodes a Node Buffer as an object, not a byte string: hand it plain Uint8Arrays.
+    const toBeSigned = Buffer.from(
+      encode(['Signature1', u8(protectedBytes), new Uint8Array(0), u8(payload)]),
+    );
+    const signature = sigOf(toBeSigned);
+    const unprotected = new Map<number | string, unknown>([
+      [33, chainDer.map((b) => new Uint8Array(b))],
+      ['io.cncf.notary.signingAgent', 'berth-test/1.0'],
+    ]);
+    envelope = Buffer.from(
+      encode(new Tag(18, [u8(protectedBytes), unprotected, u8(payload), u8(signature)])),
+    );
   }
-  const protectedBytes = Buffer.from(encode(headers));
-  // cbor2 encodes a Node Buffer as an object, not a byte string: hand it plain Uint8Arrays.
-  const toBeSigned = Buffer.from(
-    encode(['Signature1', u8(protectedBytes), new Uint8Array(0), u8(payload)]),
-  );
-  let signature: Buffer;
-  if (opts.kind === 'rsa') signature = signPss(leafKey, toBeSigned);
-  else signature = ecdsaRaw(sign(leafKey, toBeSigned, 'sha256'), 32);
-  const unprotected = new Map<number | string, unknown>([
-    [33, [der(leafPem), ca.intermediate.der].map((b) => new Uint8Array(b))],
-    ['io.cncf.notary.signingAgent', 'berth-test/1.0'],
-  ]);
-  const envelope = Buffer.from(
-    encode(new Tag(18, [u8(protectedBytes), unprotected, u8(payload), u8(signature)])),
-  );
-  const layer = blobOf(MT.cose, envelope);
+  const layer = blobOf(opts.format === 'jws' ? MT.jws : MT.cose, envelope);
   const config = blobOf(MT.empty, Buffer.from('{}'));
   const a = artifact(
     {
@@ -905,7 +938,7 @@ export function makeNotationSignature(
       subject: subjectDescriptor(subject),
       annotations: {
         'io.cncf.notary.x509chain.thumbprint#S256': JSON.stringify(
-          [der(leafPem), ca.intermediate.der].map((b) => sha256Hex(b)),
+          chainDer.map((b) => sha256Hex(b)),
         ),
       },
     },

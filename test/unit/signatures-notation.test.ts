@@ -71,7 +71,7 @@ describe('Notation verifies', () => {
     expect(r.scheme).toBe('notation');
     expect(r.signer?.identity).toBe(good.subjectDn);
     expect(r.signedAt).toBeTruthy();
-    expect(r.checks.find((c) => c.what.includes('verifies'))?.detail).toBe('ES256');
+    expect(r.checks.find((c) => c.what.includes('verifies'))?.detail).toBe('COSE, ES256');
     expect(r.notChecked).toContain('no revocation check: offline');
     expect(r.notChecked.join('\n')).toContain('what the signer claims');
   });
@@ -94,6 +94,56 @@ describe('Notation verifies', () => {
       subject,
     );
     expect(r.verified, r.error).toBe(true);
+  });
+});
+
+describe("Notation JWS (notation's default format)", () => {
+  test.each(['p256', 'rsa'] as const)('a %s envelope verifies', async (kind) => {
+    const f = makeNotationSignature(ca, subject, { format: 'jws', kind });
+    const sig = await found(f.artifact);
+    expect(sig).toMatchObject({ kind: 'notation', mediaType: 'application/jose+json' });
+    const r = await verifyNotation(sig, [ca.root.certPem], subject);
+    expect(r.error, JSON.stringify(r.checks, null, 1)).toBeUndefined();
+    expect(r.checks.find((c) => c.what.includes('verifies'))?.detail).toBe(
+      `JWS, ${kind === 'rsa' ? 'PS256' : 'ES256'}`,
+    );
+    expect(r.signer?.identity).toBe(f.subjectDn);
+  });
+
+  test('a JWS envelope for another descriptor fails', async () => {
+    const f = makeNotationSignature(ca, subject, {
+      format: 'jws',
+      target: { ...subject, digest: `sha256:${sha256Hex('other')}` },
+    });
+    failed(await verifyNotation(await found(f.artifact), [ca.root.certPem], subject), 'it names');
+  });
+
+  test('an expired JWS signature fails', async () => {
+    const f = makeNotationSignature(ca, subject, {
+      format: 'jws',
+      expiry: new Date(Date.now() - 60_000),
+    });
+    failed(
+      await verifyNotation(await found(f.artifact), [ca.root.certPem], subject),
+      'it expired at',
+    );
+  });
+
+  test('a JWS envelope with a changed payload fails', async () => {
+    const f = makeNotationSignature(ca, subject, { format: 'jws' });
+    const doc = JSON.parse(f.envelope.toString()) as { payload: string };
+    const payload = Buffer.from(doc.payload, 'base64url')
+      .toString()
+      .replace('"size":1234', '"size":1235');
+    doc.payload = Buffer.from(payload).toString('base64url');
+    failed(
+      await verifyNotation(
+        envelope(new Uint8Array(Buffer.from(JSON.stringify(doc))), 'application/jose+json'),
+        [ca.root.certPem],
+        { ...subject, size: 1235 },
+      ),
+      'envelope was changed',
+    );
   });
 });
 
@@ -140,14 +190,14 @@ describe('Notation fails', () => {
     );
   });
 
-  test('a JWS envelope', async () => {
+  test('COSE bytes labelled as JWS', async () => {
     failed(
       await verifyNotation(
         envelope(new Uint8Array(good.envelope), 'application/jose+json'),
         [ca.root.certPem],
         subject,
       ),
-      'JWS',
+      'the envelope is JWS: it is not JSON',
     );
   });
 
