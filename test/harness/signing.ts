@@ -965,3 +965,61 @@ function ecdsaRaw(sig: Buffer, size: number): Buffer {
   }
   return out;
 }
+
+// --- Pushing ---------------------------------------------------------------------------------
+
+/** Where a signature artifact goes: the in-memory registry of unit tests (its blob and manifest
+ * methods), or a real registry's base URL (`http://127.0.0.1:5000`). */
+export interface MemoryTarget {
+  blob(repository: string, bytes: Uint8Array, mediaType: string): { digest: string };
+  manifest(repository: string, doc: { mediaType: string }, tag?: string): { digest: string };
+}
+
+/**
+ * Pushes a signature artifact: its blobs, then its manifest under its `.sig` tag (cosign's tag
+ * scheme) or by digest (a referrer; with a `subject`, a registry with the referrers API lists
+ * it). Returns the manifest's digest, which equals `artifact.digest`.
+ */
+export async function pushSignature(
+  target: MemoryTarget | string,
+  repository: string,
+  a: SignatureArtifact,
+  headers: Record<string, string> = {},
+): Promise<string> {
+  if (typeof target !== 'string') {
+    for (const b of a.blobs) target.blob(repository, new Uint8Array(b.bytes), b.mediaType);
+    const { digest } = target.manifest(
+      repository,
+      a.manifest as unknown as { mediaType: string },
+      a.tag,
+    );
+    if (digest !== a.digest) throw new Error(`pushed ${digest}, expected ${a.digest}`);
+    return digest;
+  }
+  const base = `${target.replace(/\/$/, '')}/v2/${repository}`;
+  for (const b of a.blobs) {
+    const head = await fetch(`${base}/blobs/${b.digest}`, { method: 'HEAD', headers });
+    if (head.ok) continue;
+    const start = await fetch(`${base}/blobs/uploads/`, { method: 'POST', headers });
+    const location = start.headers.get('location');
+    if (start.status !== 202 || !location) {
+      throw new Error(`blob upload for ${b.digest}: ${start.status}`);
+    }
+    const url = new URL(location, target);
+    url.searchParams.set('digest', b.digest);
+    const put = await fetch(url, {
+      method: 'PUT',
+      headers: { ...headers, 'content-type': 'application/octet-stream' },
+      body: new Uint8Array(b.bytes),
+    });
+    if (put.status !== 201) throw new Error(`blob ${b.digest}: ${put.status} ${await put.text()}`);
+  }
+  const put = await fetch(`${base}/manifests/${a.tag ?? a.digest}`, {
+    method: 'PUT',
+    headers: { ...headers, 'content-type': a.mediaType },
+    body: new Uint8Array(a.manifestBytes),
+  });
+  if (put.status !== 201)
+    throw new Error(`manifest ${a.digest}: ${put.status} ${await put.text()}`);
+  return a.digest;
+}

@@ -10,6 +10,7 @@ import {
   cosignPayload,
   makeCosignKeySignature,
   makeKey,
+  pushSignature,
   sha256Hex,
   sign,
   workDir,
@@ -17,6 +18,7 @@ import {
   type KeyKind,
   type SignatureArtifact,
 } from '../harness/signing.ts';
+import { MemoryRegistry } from '../harness/memory-registry.ts';
 
 // Fixtures are made by openssl (key generation, certificate issuance): seconds on a busy
 // machine, so the default timeouts are too short; nothing here is timed.
@@ -196,5 +198,32 @@ describe('cosign with a key fails', () => {
       envelope: new Uint8Array([1, 2, 3]),
     };
     failed(await verifyCosignKey(sig, fixtures.get('p256')!.key.publicPem, subject), 'Notation');
+  });
+});
+
+describe('pushSignature (for other tests)', () => {
+  test('stores the manifest under its .sig tag with the digest readSignatures is told', async () => {
+    const reg = new MemoryRegistry();
+    const f = fixtures.get('p256')!;
+    const digest = await pushSignature(reg, 'team/app', f.artifact);
+    expect(digest).toBe(f.artifact.digest);
+    // Read back through the registry, as the images worker will: by the tag cosign derives
+    // from the image's digest, then the layer.
+    const tag = `${subject.digest.replace(':', '-')}.sig`;
+    const res = await reg.transport(
+      `https://${reg.host}/v2/team/app/manifests/${tag}`,
+      {},
+      reg.host,
+    );
+    const manifest = (await res.json()) as Manifest;
+    const sigs = await readSignatures(manifest, digest, 'tag', async (d) => {
+      const r = await reg.transport(
+        `https://${reg.host}/v2/team/app/blobs/${d.digest}`,
+        {},
+        reg.host,
+      );
+      return new Uint8Array(await r.arrayBuffer());
+    });
+    expect((await verifyCosignKey(sigs[0]!, f.key.publicPem, subject)).verified).toBe(true);
   });
 });
