@@ -282,6 +282,55 @@ export function makeCosignKeySignature(
   };
 }
 
+export interface CosignKeyBundleFixture {
+  key: Key;
+  /** The Sigstore bundle (JSON text). */
+  bundle: string;
+  /** The bundle as an OCI 1.1 referrer. */
+  artifact: SignatureArtifact;
+}
+
+/**
+ * `cosign sign --key` as cosign 3 does it: an in-toto statement naming the image, in a DSSE
+ * envelope signed by the key, in a Sigstore bundle (no certificate, a key hint, no log entry)
+ * attached as a referrer.
+ */
+export function makeCosignKeyBundle(
+  subject: Subject,
+  opts: { kind?: KeyKind; key?: Key; digest?: string; predicateType?: string } = {},
+): CosignKeyBundleFixture {
+  const key = opts.key ?? makeKey(workDir(), 'cosign', opts.kind ?? 'p256');
+  const payloadType = 'application/vnd.in-toto+json';
+  const digest = opts.digest ?? subject.digest;
+  const payload = Buffer.from(
+    JSON.stringify({
+      _type: 'https://in-toto.io/Statement/v1',
+      subject: [
+        {
+          name: subject.repository ?? 'localhost/test',
+          digest: { sha256: digest.replace(/^sha256:/, '') },
+        },
+      ],
+      predicateType: opts.predicateType ?? 'https://sigstore.dev/cosign/sign/v1',
+      predicate: {},
+    }),
+  );
+  const sig = sign(key, paeBytes(payloadType, payload));
+  const bundle = JSON.stringify({
+    mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+    verificationMaterial: {
+      publicKey: { hint: createHash('sha256').update(key.spki).digest('base64') },
+      tlogEntries: [],
+    },
+    dsseEnvelope: {
+      payload: payload.toString('base64'),
+      payloadType,
+      signatures: [{ sig: sig.toString('base64'), keyid: '' }],
+    },
+  });
+  return { key, bundle, artifact: bundleReferrer(bundle, subject, opts.predicateType) };
+}
+
 // --- Keyless: a test Sigstore -------------------------------------------------------------
 
 export interface TestSigstore {

@@ -8,6 +8,7 @@ import type { Descriptor, Manifest } from '../../src/lib/oci/types.ts';
 import {
   cosignManifest,
   cosignPayload,
+  makeCosignKeyBundle,
   makeCosignKeySignature,
   makeKey,
   pushSignature,
@@ -198,6 +199,56 @@ describe('cosign with a key fails', () => {
       envelope: new Uint8Array([1, 2, 3]),
     };
     failed(await verifyCosignKey(sig, fixtures.get('p256')!.key.publicPem, subject), 'Notation');
+  });
+});
+
+describe('cosign 3 with a key: a Sigstore bundle with a DSSE statement, as a referrer', () => {
+  async function bundleSig(a: SignatureArtifact): Promise<FoundSignature> {
+    const sigs = await found(a, 'referrer');
+    expect(sigs.map((x) => x.kind)).toEqual(['sigstore-bundle']);
+    return sigs[0]!;
+  }
+
+  test.each(['p256', 'ed25519'] as const)('%s verifies', async (kind) => {
+    const f = makeCosignKeyBundle(subject, { key: fixtures.get(kind)!.key });
+    const r = await verifyCosignKey(await bundleSig(f.artifact), f.key.publicPem, subject);
+    expect(r.error, JSON.stringify(r.checks, null, 1)).toBeUndefined();
+    expect(r.checks.map((c) => c.what)).toContain(
+      `the statement names this image, ${subject.digest}`,
+    );
+    expect(r.notChecked.join('\n')).toContain('not checked when verifying with a key');
+  });
+
+  test('another key fails', async () => {
+    const f = makeCosignKeyBundle(subject, { key: fixtures.get('p256')!.key });
+    failed(
+      await verifyCosignKey(
+        await bundleSig(f.artifact),
+        fixtures.get('p384')!.key.publicPem,
+        subject,
+      ),
+      'verifies with the given key',
+    );
+  });
+
+  test('a statement for another image fails', async () => {
+    const other = `sha256:${sha256Hex('a third image')}`;
+    const f = makeCosignKeyBundle(subject, { key: fixtures.get('p256')!.key, digest: other });
+    failed(
+      await verifyCosignKey(await bundleSig(f.artifact), f.key.publicPem, subject),
+      `it names ${other}`,
+    );
+  });
+
+  test('an attestation is not a signature', async () => {
+    const f = makeCosignKeyBundle(subject, {
+      key: fixtures.get('p256')!.key,
+      predicateType: 'https://cyclonedx.org/bom',
+    });
+    failed(
+      await verifyCosignKey(await bundleSig(f.artifact), f.key.publicPem, subject),
+      'attestation, not a signature',
+    );
   });
 });
 

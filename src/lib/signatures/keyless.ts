@@ -18,6 +18,7 @@ import {
   textBytes,
 } from './bytes.ts';
 import { checkPayload } from './cosign.ts';
+import { checkStatement, pae } from './dsse.ts';
 import { defaultSigAlg, keyInfo, verifySignature, type SigAlg } from './keys.ts';
 import { Checks } from './result.ts';
 import { within } from './trustroot.ts';
@@ -209,48 +210,6 @@ function materialFromMessage(
     );
   }
   return { leaf, signature: fromBase64(ms.signature), payload };
-}
-
-/** DSSE's pre-authentication encoding: what a DSSE signature signs. */
-export function pae(payloadType: string, payload: Uint8Array): Uint8Array {
-  const type = textBytes(payloadType);
-  return concatBytes(
-    textBytes(`DSSEv1 ${type.length} `),
-    type,
-    textBytes(` ${payload.length} `),
-    payload,
-  );
-}
-
-export const SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
-
-/** The checks on cosign 3's signed statement: an in-toto statement whose predicate type is
- * cosign's signature and whose subject is this image. */
-function checkStatement(c: Checks, m: Material, subject: SignedSubject): void {
-  c.step('reading the signed statement');
-  c.expect(
-    m.dsse?.payloadType === 'application/vnd.in-toto+json',
-    'the envelope holds an in-toto statement',
-    `its payload type is ${String(m.dsse?.payloadType)}`,
-  );
-  let st: { predicateType?: unknown; subject?: { digest?: Record<string, unknown> }[] };
-  try {
-    st = JSON.parse(bytesText(m.payload)) as typeof st;
-  } catch {
-    c.fail('the envelope holds an in-toto statement', 'its payload is not JSON');
-  }
-  c.expect(
-    st?.predicateType === SIGN_PREDICATE,
-    `the statement is a cosign signature (${SIGN_PREDICATE})`,
-    `it is a ${String(st?.predicateType)} attestation, not a signature`,
-  );
-  const [algo, want] = subject.digest.split(':');
-  const names = (Array.isArray(st.subject) ? st.subject : []).map((s) => s?.digest?.[algo ?? '']);
-  c.expect(
-    names.includes(want),
-    `the statement names this image, ${subject.digest}`,
-    `it names ${names.map((n) => `${algo}:${String(n)}`).join(', ') || 'nothing'}`,
-  );
 }
 
 /** The leaf's TBS with the SCT list extension taken out: what the CT log signed (the
@@ -626,7 +585,7 @@ export async function verifyKeyless(
       );
     }
     // What is signed comes last: who signed it, and when, first.
-    if (m.dsse) checkStatement(c, m, subject);
+    if (m.dsse) checkStatement(c, m.dsse.payloadType, m.payload, subject);
     else fill.annotations = checkPayload(c, m.payload, subject);
     c.notChecked.push('no revocation check: offline');
     c.notChecked.push(
