@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode, Tag } from 'cbor2';
@@ -85,9 +85,25 @@ function openssl(args: string[], input?: Uint8Array): Buffer {
   });
 }
 
-/** A fresh directory for one fixture's keys and certificates. */
+/** Directories made for fixtures, removed when the process exits. */
+const made: string[] = [];
+let cleanupInstalled = false;
+
+/** Removes every fixture directory made so far (call it from afterAll: vitest's workers end
+ * without running exit handlers). */
+export function removeSigningFixtures(): void {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+/** A fresh directory for one fixture's keys and certificates (removed at exit). */
 export function workDir(prefix = 'berth-sig-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  if (!cleanupInstalled) {
+    cleanupInstalled = true;
+    process.on('exit', removeSigningFixtures);
+  }
+  return dir;
 }
 
 /** Makes a key pair with openssl. */
@@ -110,32 +126,42 @@ export function makeKey(dir: string, name: string, kind: KeyKind): Key {
  * (PKCS#1 v1.5), SHA-384 for P-384, Ed25519 over the bytes. `hash` overrides the digest.
  */
 export function sign(key: Key, data: Uint8Array, hash?: 'sha256' | 'sha384'): Buffer {
-  const dir = workDir('berth-sign-');
-  const inPath = join(dir, 'data');
-  writeFileSync(inPath, data);
-  if (key.kind === 'ed25519') {
-    return openssl(['pkeyutl', '-sign', '-inkey', key.privatePath, '-rawin', '-in', inPath]);
-  }
-  const md = hash ?? (key.kind === 'p384' ? 'sha384' : 'sha256');
-  return openssl(['dgst', `-${md}`, '-sign', key.privatePath, inPath]);
+  return withFile(data, (inPath) => {
+    if (key.kind === 'ed25519') {
+      return openssl(['pkeyutl', '-sign', '-inkey', key.privatePath, '-rawin', '-in', inPath]);
+    }
+    const md = hash ?? (key.kind === 'p384' ? 'sha384' : 'sha256');
+    return openssl(['dgst', `-${md}`, '-sign', key.privatePath, inPath]);
+  });
 }
 
 /** RSA-PSS (salt as long as the hash), as Notation signs with RSA keys. */
 export function signPss(key: Key, data: Uint8Array): Buffer {
-  const dir = workDir('berth-sign-');
-  const inPath = join(dir, 'data');
-  writeFileSync(inPath, data);
-  return openssl([
-    'dgst',
-    '-sha256',
-    '-sigopt',
-    'rsa_padding_mode:pss',
-    '-sigopt',
-    'rsa_pss_saltlen:32',
-    '-sign',
-    key.privatePath,
-    inPath,
-  ]);
+  return withFile(data, (inPath) =>
+    openssl([
+      'dgst',
+      '-sha256',
+      '-sigopt',
+      'rsa_padding_mode:pss',
+      '-sigopt',
+      'rsa_pss_saltlen:32',
+      '-sign',
+      key.privatePath,
+      inPath,
+    ]),
+  );
+}
+
+/** Runs `f` on a temporary file holding `data`, then removes it. */
+function withFile<T>(data: Uint8Array, f: (path: string) => T): T {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-sign-'));
+  try {
+    const path = join(dir, 'data');
+    writeFileSync(path, data);
+    return f(path);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** cosign's simple-signing payload, in cosign's field order. */

@@ -1,6 +1,6 @@
 // cosign with a key: signatures made by openssl with each key kind cosign supports, read out of
 // their manifests by readSignatures and verified with WebCrypto, then every way they can be wrong.
-import { beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { readSignatures } from '../../src/lib/signatures/found.ts';
 import { verifyCosignKey } from '../../src/lib/signatures/verify.ts';
 import type { FoundSignature, VerificationResult } from '../../src/lib/signatures/types.ts';
@@ -18,6 +18,7 @@ import {
   type CosignKeyFixture,
   type KeyKind,
   type SignatureArtifact,
+  removeSigningFixtures,
 } from '../harness/signing.ts';
 import { MemoryRegistry } from '../harness/memory-registry.ts';
 
@@ -65,6 +66,8 @@ beforeAll(() => {
     );
   }
 }, 120_000);
+
+afterAll(removeSigningFixtures);
 
 describe('cosign with a key verifies', () => {
   test.each(kinds)('%s', async (kind) => {

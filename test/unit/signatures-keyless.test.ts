@@ -2,7 +2,7 @@
 // Fulcio, a CT log key, a Rekor key), verified against its trusted_root.json, then every way
 // they can be wrong. Also the shipped public-good trusted root.
 import fc from 'fast-check';
-import { beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { readSignatures } from '../../src/lib/signatures/found.ts';
 import { shippedTrustRoot } from '../../src/lib/signatures/trustroot.ts';
 import { parseTrustedRoot, verifyCosignKeyless } from '../../src/lib/signatures/verify.ts';
@@ -23,6 +23,7 @@ import {
   type KeylessOptions,
   type SignatureArtifact,
   type TestSigstore,
+  removeSigningFixtures,
 } from '../harness/signing.ts';
 
 // Fixtures are made by openssl (key generation, certificate issuance): seconds on a busy
@@ -78,6 +79,8 @@ beforeAll(() => {
   root = parseTrustedRoot(sigstore.trustedRootJson);
   good = makeKeylessSignature(sigstore, subject);
 }, 120_000);
+
+afterAll(removeSigningFixtures);
 
 describe('keyless verifies', () => {
   test('a cosign signature with its certificate and Rekor bundle', async () => {

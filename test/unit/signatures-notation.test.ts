@@ -1,7 +1,7 @@
 // Notation COSE envelopes under a test CA made with openssl, verified against its root
 // certificate, then every way they can be wrong.
 import fc from 'fast-check';
-import { beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { readSignatures } from '../../src/lib/signatures/found.ts';
 import { verifyNotation } from '../../src/lib/signatures/verify.ts';
 import type { FoundSignature, VerificationResult } from '../../src/lib/signatures/types.ts';
@@ -14,6 +14,7 @@ import {
   type NotationFixture,
   type NotationOptions,
   type SignatureArtifact,
+  removeSigningFixtures,
 } from '../harness/signing.ts';
 
 // Fixtures are made by openssl (key generation, certificate issuance): seconds on a busy
@@ -60,6 +61,8 @@ beforeAll(() => {
   ca = makeNotationCa();
   good = makeNotationSignature(ca, subject);
 }, 120_000);
+
+afterAll(removeSigningFixtures);
 
 describe('Notation verifies', () => {
   test('an ES256 COSE envelope found as a referrer', async () => {
