@@ -6,6 +6,8 @@ import { messageOf } from '../lib/errors.ts';
 import type { ImageSummary } from '../lib/images/summary.ts';
 import type { PackagesDiff } from '../lib/packages/diff.ts';
 import type { InventoryPackage } from '../lib/packages/types.ts';
+import { sbomFileName, sbomLayers } from '../lib/sbom/common.ts';
+import type { SbomSubject } from '../lib/sbom/types.ts';
 import type {
   LayersWorkerApi,
   PackagesLayer,
@@ -279,23 +281,23 @@ export class PackagesState {
     const s = this.#image;
     if (!s || this.#id === null) return;
     try {
+      const subject: SbomSubject = {
+        reference: s.name,
+        digest: s.manifest.digest,
+        ...(s.rootDigest !== s.manifest.digest ? { rootDigest: s.rootDigest } : {}),
+        mediaType: s.manifest.mediaType,
+        ...(s.platform ? { platform: s.platform } : {}),
+        created: isoSecond(Date.now()),
+        toolVersion,
+        // Each package's layer named by digest and by the history step that made it.
+        layers: sbomLayers(s),
+      };
       const blob = await this.#opts.bridge.call('packagesSbom', {
         packagesId: this.#id,
         format,
-        subject: {
-          reference: s.name,
-          digest: s.manifest.digest,
-          ...(s.rootDigest !== s.manifest.digest ? { rootDigest: s.rootDigest } : {}),
-          mediaType: s.manifest.mediaType,
-          ...(s.platform ? { platform: s.platform } : {}),
-          created: isoSecond(Date.now()),
-          toolVersion,
-        },
+        subject,
       });
-      // The repository's last part, without tag or digest.
-      const repo = s.name.split('@')[0]!.split('/').pop()!.split(':')[0] || 'image';
-      const ext = format === 'cyclonedx' ? 'cdx.json' : 'spdx.json';
-      this.#opts.save(blob, `${repo}-${shortHex(s.manifest.digest)}.${ext}`);
+      this.#opts.save(blob, sbomFileName(subject, format));
     } catch (err) {
       this.error = `The SBOM could not be made: ${messageOf(err)}`;
     }

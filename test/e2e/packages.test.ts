@@ -14,6 +14,7 @@ import { launchChromium, newPage } from '../harness/chromium.ts';
 import { push } from '../harness/fixtures.ts';
 import { buildImage, FIXED_CREATED, OciLayout, type LayerEntry } from '../harness/oci.ts';
 import { startRegistry, type Registry } from '../harness/registry.ts';
+import { cycloneDxValidator, spdxValidator } from '../unit/sbom-helpers.ts';
 
 let registry: Registry;
 let app: { url: string; close(): Promise<void> };
@@ -21,6 +22,9 @@ let browser: Browser;
 let work: string;
 let goodRef: string;
 let corruptRef: string;
+/** The good image's manifest digest and its layers' digests, for the SBOMs' subject. */
+let goodDigest: string;
+let goodLayers: string[];
 
 /** What the image holds, read here from the same files (the oracle). */
 const expected = {
@@ -31,6 +35,9 @@ const expected = {
   lateDebs: [] as string[],
   npm: [] as { name: string; version: string; path: string }[],
 };
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 const OS_RELEASE = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n';
 
@@ -111,6 +118,8 @@ beforeAll(async () => {
     config: { architecture: 'amd64', os: 'linux', config: {}, history },
   });
   goodRef = (await push(layout, registry, 'test/packages', 'v1', good)).ref;
+  goodDigest = good.descriptor.digest;
+  goodLayers = good.layers.map((l) => l.digest);
 
   // The status cut short inside a stanza, after its Status line: that stanza has no Version.
   const lines = stanzas[10]!.text.split('\n');
@@ -292,5 +301,68 @@ test('the comparison view lists the packages the second image added and removed'
   expect(rows.length).toBe(removed + 1);
   const severe = (await axeViolations(page)).filter(isSevere);
   expect(severe.map((v) => `${v.id}: ${v.help} ${v.nodes.join(' ')}`)).toEqual([]);
+  await page.close();
+});
+
+test('downloads the packages as CycloneDX 1.6 and SPDX 2.3: valid, about this image, each package with its layer', async () => {
+  const page = await pulled(goodRef);
+  await page.getByRole('button', { name: 'Browse merged filesystem' }).click();
+  await card(page).getByRole('button', { name: 'List packages' }).click();
+  await table(page).waitFor({ timeout: 60_000 });
+  const total = expected.debs.length + expected.npm.length;
+  await expect.poll(() => countOf(page)).toBe(total);
+  const download = async (name: string) => {
+    const downloading = page.waitForEvent('download');
+    await card(page).getByRole('button', { name, exact: true }).click();
+    const file = await downloading;
+    return {
+      name: file.suggestedFilename(),
+      doc: JSON.parse(await readFile((await file.path())!, 'utf8')) as Json,
+    };
+  };
+  const hex = goodDigest.slice('sha256:'.length, 'sha256:'.length + 12);
+
+  const cdx = await download('CycloneDX 1.6');
+  expect(cdx.name).toBe(`packages-v1-${hex}.cdx.json`);
+  const validCdx = cycloneDxValidator();
+  expect(validCdx(cdx.doc), JSON.stringify(validCdx.errors)).toBe(true);
+  // The image is the BOM's subject, by its manifest digest.
+  const image = cdx.doc.metadata.component as Json;
+  expect(image.type).toBe('container');
+  expect(image.hashes).toContainEqual({ alg: 'SHA-256', content: goodDigest.slice(7) });
+  const libraries = (cdx.doc.components as Json[]).filter((c) => c.type !== 'operating-system');
+  expect(libraries.map((c) => c.name).sort()).toEqual(
+    [...expected.debs, ...expected.npm.map((m) => m.name)].sort(),
+  );
+  // Each package names the layer that added it: by digest, and by its history step.
+  const prop = (c: Json, name: string) =>
+    (c.properties as { name: string; value: string }[]).find((p) => p.name === name)?.value;
+  const late = libraries.find((c) => c.name === expected.lateDebs[0])!;
+  expect(prop(late, 'berth:layer:digest')).toBe(goodLayers[2]);
+  expect(prop(late, 'berth:history:createdBy')).toContain('apt-get install -y two-more');
+  const npmOne = libraries.find((c) => c.name === expected.npm[0]!.name)!;
+  expect(prop(npmOne, 'berth:layer:digest')).toBe(goodLayers[1]);
+
+  const spdx = await download('SPDX 2.3');
+  expect(spdx.name).toBe(`packages-v1-${hex}.spdx.json`);
+  const validSpdx = spdxValidator();
+  expect(validSpdx(spdx.doc), JSON.stringify(validSpdx.errors)).toBe(true);
+  const packages = spdx.doc.packages as Json[];
+  const root = packages.find((p) => p.primaryPackagePurpose === 'CONTAINER')!;
+  expect(root.checksums).toContainEqual({
+    algorithm: 'SHA256',
+    checksumValue: goodDigest.slice(7),
+  });
+  expect(spdx.doc.relationships).toContainEqual({
+    spdxElementId: 'SPDXRef-DOCUMENT',
+    relationshipType: 'DESCRIBES',
+    relatedSpdxElement: root.SPDXID,
+  });
+  // The image, its operating system, and every package the table lists.
+  const listed = packages.filter((p) => p.primaryPackagePurpose === 'LIBRARY');
+  expect(listed.map((p) => p.name).sort()).toEqual(
+    [...expected.debs, ...expected.npm.map((m) => m.name)].sort(),
+  );
+  expect(packages.filter((p) => p.primaryPackagePurpose === 'OPERATING_SYSTEM').length).toBe(1);
   await page.close();
 });
