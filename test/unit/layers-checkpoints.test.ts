@@ -69,6 +69,9 @@ beforeAll(async () => {
       'gzip -9 -c layer.tar > best.gz',
       // Members cut at arbitrary places: files span member boundaries.
       'split -b 700000 layer.tar part. && for p in part.*; do gzip -c $p >> multi.gz; done',
+      // One big member, then a small one: a layer whose last member no checkpoint is in.
+      'head -c 100000 layer.tar > extra && gzip -c extra > extra.gz',
+      'cat fast.gz extra.gz > tail.gz && cat layer.tar extra > tail.tar',
       'zstd -q -c layer.tar > single.zst',
       'for p in part.*; do zstd -q -c $p >> multi.zst; done',
       // zstd:chunked, as skopeo writes it, from an image umoci builds.
@@ -220,6 +223,32 @@ describe('files read from checkpoints are the bytes GNU tar extracts', { timeout
     // The file is the last ~2.5 MiB of 6: most of the blob before it is never read.
     expect(counting.starts[0]).toBeGreaterThan(blob.size / 3);
     expect(counting.read).toBeLessThanOrEqual(blob.size - counting.starts[0]!);
+  });
+
+  test('a read resumed natively past a member no checkpoint knows falls back to fflate and reads on', async () => {
+    const blob = new Blob([await readFile(file('tail.gz'))]);
+    const recorder = new CheckpointRecorder('gzip', SPACING);
+    const reader = decompress(() => blob.stream(), 'gzip', {
+      checkpoints: recorder,
+      native: false,
+    }).getReader();
+    while (!(await reader.read()).done);
+    const all = recorder.finish()!;
+    // As if the second member were too small for a checkpoint of its own.
+    const first = all.points[0]!.member;
+    const cps = { ...all, points: all.points.filter((p) => p.member === first) };
+    const point = cps.points.at(-1)!;
+    expect(point.window).toBeDefined();
+    const want = new Uint8Array(await readFile(file('tail.tar')));
+    const counting = new CountingBlob(blob);
+    const from = await tarFrom(counting, 'gzip', cps, point.out);
+    expect(from.start).toBe(point.out);
+    const rest = want.length - from.start;
+    const got = await readFileBytes(from.tar, 0, rest, rest);
+    expect(got.bytes.length).toBe(rest);
+    expect(Buffer.compare(got.bytes, want.subarray(from.start))).toBe(0);
+    // The native decoder went first, and fflate again from the same checkpoint.
+    expect(counting.starts.filter((s) => s === point.in).length).toBe(2);
   });
 
   test('a later member that is corrupt still fails its CRC when read from a checkpoint', async () => {

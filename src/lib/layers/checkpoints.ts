@@ -205,10 +205,40 @@ export async function tarFrom(
   if (window.length !== length) {
     throw new Error(`a stored checkpoint window inflates to ${window.length} bytes, not ${length}`);
   }
+  // The native decoder may take over when the layer is one member (NativeResume): the
+  // checkpoints show most layers of several members, and the last member's trailer tells the
+  // rest (they then fall back to fflate from the same checkpoint).
+  const end = blob.size - 8 - point.in;
+  const oneMember = cps!.points.every((p) => p.member === undefined || p.member === point.member);
+  const last =
+    end > 0 && oneMember ? { end, out: point.out, isize: () => lastIsize(blob) } : undefined;
   return {
-    tar: decompress(open, compression, { ...opts, resume: { window, bit: point.bit } }),
+    tar: decompress(open, compression, {
+      ...opts,
+      resume: { window, bit: point.bit, ...(last ? { last } : {}) },
+    }),
     start: point.out,
   };
+}
+
+/** The ISIZE of a gzip blob's last member: its last four bytes, little-endian. */
+async function lastIsize(blob: LayerBlob): Promise<number | undefined> {
+  const reader = blob
+    .slice(blob.size - 4)
+    .stream()
+    .getReader();
+  const tail: number[] = [];
+  try {
+    while (tail.length < 4) {
+      const r = await reader.read();
+      if (r.done) break;
+      tail.push(...r.value.subarray(0, 4 - tail.length));
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  if (tail.length < 4) return undefined;
+  return (tail[0]! | (tail[1]! << 8) | (tail[2]! << 16) | (tail[3]! << 24)) >>> 0;
 }
 
 /** The pass's most compressed bytes per fflate push. In Chromium (256 MiB of the huge case's
