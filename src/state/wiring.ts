@@ -84,6 +84,7 @@ export function wire(): Page {
     save,
     onStoreChanged: storeChanged,
     onPullStart: () => void library.requestPersistence(),
+    ...(storage ? { trustStorage: storage } : {}),
   });
   const actions = new ImageActions({
     bridge: images,
