@@ -1,4 +1,8 @@
 // The verifiers' entry points.
+import { verifyCosignKey as cosignKey } from './cosign.ts';
+import { verifyKeyless } from './keyless.ts';
+import { verifyNotationCose } from './notation.ts';
+import { parseTrustedRoot as parseRoot } from './trustroot.ts';
 import type {
   FoundSignature,
   IdentityPolicy,
@@ -9,36 +13,38 @@ import type {
 
 /** cosign with a key: `publicKey` is PEM (ECDSA P-256/P-384, RSA, Ed25519). */
 export async function verifyCosignKey(
-  _sig: FoundSignature,
-  _publicKey: string,
-  _subject: SignedSubject,
+  sig: FoundSignature,
+  publicKey: string,
+  subject: SignedSubject,
 ): Promise<VerificationResult> {
-  throw new Error('not built yet');
+  return cosignKey(sig, publicKey, subject);
 }
 
 /** cosign keyless (a Fulcio certificate, Rekor bundle), offline, against `root`. `now` is the
- * time the verification is made at (tests pass their own). */
+ * time the verification is made at (tests pass their own). A Sigstore bundle holds only its
+ * payload's digest: `payload` is the simple-signing payload found with it. */
 export async function verifyCosignKeyless(
-  _sig: FoundSignature,
-  _root: SigstoreTrustRoot,
-  _subject: SignedSubject,
-  _policy: IdentityPolicy,
-  _now?: Date,
+  sig: FoundSignature,
+  root: SigstoreTrustRoot,
+  subject: SignedSubject,
+  policy: IdentityPolicy,
+  now?: Date,
+  payload?: Uint8Array,
 ): Promise<VerificationResult> {
-  throw new Error('not built yet');
+  return verifyKeyless(sig, root, subject, policy, now, payload);
 }
 
 /** Notation (COSE or JWS envelope) against the user's trust roots (PEM certificates). */
 export async function verifyNotation(
-  _sig: FoundSignature,
-  _trustRoots: string[],
-  _subject: SignedSubject,
-  _now?: Date,
+  sig: FoundSignature,
+  trustRoots: string[],
+  subject: SignedSubject,
+  now?: Date,
 ): Promise<VerificationResult> {
-  throw new Error('not built yet');
+  return verifyNotationCose(sig, trustRoots, subject, now);
 }
 
 /** Parses a Sigstore trusted_root.json (the shipped one, or one the user imports). */
-export function parseTrustedRoot(_json: string): SigstoreTrustRoot {
-  throw new Error('not built yet');
+export function parseTrustedRoot(json: string): SigstoreTrustRoot {
+  return parseRoot(json);
 }
