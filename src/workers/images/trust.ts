@@ -19,6 +19,7 @@ import {
   verifyCosignKeyless,
   verifyNotation,
 } from '../../lib/signatures/verify.ts';
+import { shippedTrustRoot } from '../../lib/signatures/trustroot.ts';
 import { messageOf } from '../../lib/errors.ts';
 import type { CallContext } from '../rpc.ts';
 import { store } from '../store.ts';
@@ -67,10 +68,6 @@ export async function fetchAttachedBlob(
   );
 }
 
-/** The trusted root that ships with the app: none is bundled yet, so keyless verification
- * needs one imported. */
-const shippedTrustedRoot: string | undefined = undefined;
-
 /** Verifies every signature a stored referrer carries; one result per signature. A referrer
  * that carries none gets one failed result saying so. */
 export async function verifySignature(arg: {
@@ -115,13 +112,10 @@ export async function verifySignature(arg: {
       if (m.scheme === 'cosign-key') {
         results.push(await verifyCosignKey(sig, m.publicKey, subject));
       } else if (m.scheme === 'cosign-keyless') {
-        const json = m.trustedRoot ?? shippedTrustedRoot;
-        if (!json) {
-          results.push(...failed('No Sigstore trusted root: import a trusted_root.json.'));
-          continue;
-        }
+        // The shipped root (Sigstore's public-good instance) unless the user imported one.
+        const root = m.trustedRoot ? parseTrustedRoot(m.trustedRoot) : shippedTrustRoot();
         results.push(
-          await verifyCosignKeyless(sig, parseTrustedRoot(json), subject, {
+          await verifyCosignKeyless(sig, root, subject, {
             ...(m.identity ? { identity: m.identity } : {}),
             ...(m.identityRegExp ? { identityRegExp: true } : {}),
             ...(m.issuer ? { issuer: m.issuer } : {}),
