@@ -16,4 +16,8 @@ export interface SbomSubject {
   created: string;
   /** Berth's version, for the document's tool/creator fields. */
   toolVersion: string;
+  /** The image's layers in manifest order (index = PackageEvent.layer), with the history step
+   * that made each (its created_by), for each package's attribution. Optional: without it the
+   * SBOM says only the layer's index. */
+  layers?: { digest: string; diffID?: string; history?: string }[];
 }
