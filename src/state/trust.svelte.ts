@@ -2,11 +2,12 @@
 // stored by the images worker), the one opened (its document, read by the documents worker in
 // summaries and windows of rows, never whole on this thread), and signature verification (in
 // the images worker). Keys and trust roots are kept only when the user asks.
-import type { DocumentsApi, DocumentSummary, SbomRow } from '../lib/attest/types.ts';
+import type { DocumentSummary, SbomRow } from '../lib/attest/types.ts';
 import { messageOf } from '../lib/errors.ts';
 import type { AttachedListing, AttachedReferrer } from '../lib/images/attached.ts';
 import type { VerificationResult } from '../lib/signatures/types.ts';
 import type { Connection } from '../lib/registry/transport.ts';
+import type { DocumentsWorkerApi } from '../workers/documents.ts';
 import type { ImagesWorkerApi } from '../workers/images.ts';
 import type { VerifyMethod } from '../workers/images/trust.ts';
 import type { Bridge } from './bridge.ts';
@@ -14,12 +15,7 @@ import type { Bridge } from './bridge.ts';
 export type { AttachedReferrer, VerificationResult, VerifyMethod };
 
 /** The documents worker's calls, as this state uses them. */
-export interface DocumentsCaller {
-  call<M extends keyof DocumentsApi>(
-    method: M,
-    arg: Parameters<DocumentsApi[M]>[0],
-  ): ReturnType<DocumentsApi[M]>;
-}
+export type DocumentsCaller = Bridge<DocumentsWorkerApi>;
 
 /** Where remembered keys and trust roots go, when the user asks (localStorage). */
 export interface TrustStorage {
@@ -71,7 +67,8 @@ export class TrustState {
   docError = $state<string | null>(null);
   /** The SBOM table: query, sort, matching count, and the window of rows read. */
   query = $state('');
-  sort = $state<{ by: 'name' | 'version' | 'license' | 'type'; descending?: boolean }>({
+  // Raw: it is posted to the worker as it is, and a proxy cannot be cloned.
+  sort = $state.raw<{ by: 'name' | 'version' | 'license' | 'type'; descending?: boolean }>({
     by: 'name',
   });
   count = $state(0);
@@ -229,13 +226,19 @@ export class TrustState {
     if (!d || !this.#documents) return;
     const gen = ++this.#rowsGen;
     const start = Math.max(0, first - rowWindow / 4);
-    const got = await this.#documents.call('documentRows', {
-      docId: d.docId,
-      start,
-      end: start + rowWindow,
-      ...(this.query ? { query: this.query } : {}),
-      sort: this.sort,
-    });
+    let got;
+    try {
+      got = await this.#documents.call('documentRows', {
+        docId: d.docId,
+        start,
+        end: start + rowWindow,
+        ...(this.query ? { query: this.query } : {}),
+        sort: this.sort,
+      });
+    } catch (e) {
+      if (gen === this.#rowsGen && this.doc === d) this.docError = messageOf(e);
+      return;
+    }
     if (gen !== this.#rowsGen || this.doc !== d) return;
     this.count = got.count;
     this.rows = { start: got.start, rows: got.rows };
