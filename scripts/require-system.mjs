@@ -24,11 +24,36 @@ const REQUIRED = [
   { what: 'openssl', pkg: 'openssl', check: () => onPath('openssl') },
   // The offline internet (test/harness/internet) is a network namespace made with `ip netns`.
   { what: 'ip (iproute2)', pkg: 'iproute2', check: () => onPath('ip') },
+  // The RPM database tests (test/integration/packages-os-rpm.test.ts) build real packages and
+  // databases with rpmbuild and rpm, and the Berkeley DB Packages file with db_load.
+  { what: 'rpmbuild', pkg: 'rpm', check: () => onPath('rpmbuild') },
+  { what: 'db_load', pkg: 'db-util', check: () => onPath('db_load') },
+  // The language package tests (test/unit/packages-lang-*.test.ts) compare with the tools'
+  // own answers: `go version -m`, importlib.metadata, and build jars and ELF files at test time.
+  { what: 'go', pkg: 'golang-go', check: () => onPath('go') },
+  { what: 'python3', pkg: 'python3', check: () => isExecutable('/usr/bin/python3') },
+  { what: 'zip', pkg: 'zip', check: () => onPath('zip') },
+  { what: 'unzip', pkg: 'unzip', check: () => onPath('unzip') },
+  { what: 'objcopy', pkg: 'binutils', check: () => onPath('objcopy') },
+  {
+    what: 'a jar with pom.properties',
+    pkg: 'libcommons-lang3-java',
+    check: () => isExecutable('/usr/share/java') && exists('/usr/share/java/commons-lang3.jar'),
+  },
 ];
 
 function isExecutable(path) {
   try {
     accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function exists(path) {
+  try {
+    accessSync(path, constants.R_OK);
     return true;
   } catch {
     return false;

@@ -16,6 +16,7 @@ import type { ExportTarget } from './actions.svelte.ts';
 import type { Bridge } from './bridge.ts';
 import { kindOf, signInKinds, unavailableKinds } from './errors.ts';
 import { FileBrowser } from './layers/browser.svelte.ts';
+import { PackagesState } from './packages.svelte.ts';
 import { layerCompression } from '../lib/oci/mediatypes.ts';
 import { RemoteLayers } from './layers/remote.ts';
 import { type ProgressBatch, PullProgress } from './pull.svelte.ts';
@@ -65,6 +66,8 @@ export class ImageState {
   readonly files: FileBrowser;
   /** The "Referrers and signatures" card: what is stored beside the image, and verifying it. */
   readonly trust: TrustState;
+  /** The image's packages, read when the person asks. */
+  readonly packages: PackagesState;
   /** The reference and platform this image was shown for; null before any. */
   shown = $state.raw<ShownImage | null>(null);
   /** The canonical name the reference resolved to. */
@@ -110,6 +113,11 @@ export class ImageState {
         connection: () => opts.settings.connection,
       }),
     });
+    this.packages = new PackagesState({
+      bridge: opts.layers,
+      listings: this.files.listings,
+      save: opts.save,
+    });
   }
 
   /** The summary of the image: once it is stored, or while it is pulled as soon as its config
@@ -143,6 +151,7 @@ export class ImageState {
       if (summary && stored) void this.trust.load(summary.name);
       else this.trust.clear();
     }
+    this.packages.show(summary);
   }
 
   /** A layer of the partial summary on screen is stored now: it opens from the store. */

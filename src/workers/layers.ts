@@ -63,3 +63,17 @@ export function createLayersBridge(
     { jobLimitMs, cancelGraceMs: layersCancelGraceMs, stuckMs: layersStuckMs },
   );
 }
+
+export type {
+  OpenedPackages,
+  PackagesEvent,
+  PackagesLayer,
+  PackagesPlan,
+  PackagesQuery,
+  PackagesSort,
+  PackagesSortKey,
+  PackagesSummary,
+  PackagesWindow,
+} from './packages-service.ts';
+/** The error a packages call fails with when the worker does not hold its inventory. */
+export const packagesLost = 'PackagesLostError';

@@ -20,6 +20,8 @@ import { expose, WorkerBridge, type CallContext } from './rpc.ts';
 import { store } from './store.ts';
 import { countTooDeep, TreeService } from './tree-service.ts';
 import { CompareService } from './compare-service.ts';
+import { PackagesService } from './packages-service.ts';
+import { catalogers } from '../lib/packages/catalogers.ts';
 import type { ColumnIndex } from '../lib/layers/columns.ts';
 
 export interface LayerRef {
@@ -225,6 +227,14 @@ const compare = new CompareService({
   tarFrom: (layer, offset, signal) => layerTarFrom(layer, offset, signal),
 });
 
+/** The packages of images, over the tree's indexes and the stored layers. */
+const packages = new PackagesService({
+  index: (digest) => tree.completeIndex(digest),
+  stored: async (digest) => (await (await store()).content.info(digest)) !== undefined,
+  tarFrom: (layer, offset, signal) => layerTarFrom(layer, offset, signal),
+  catalogers,
+});
+
 const api = {
   /** The file index of a layer: from the store when it was read before, else by reading the
    * layer through (following its download if it is still coming), then stored. */
@@ -288,6 +298,8 @@ const api = {
   ...tree.api,
 
   ...compare.api,
+
+  ...packages.api,
 
   /** Takes the index of a layer listed from its table of contents (the images worker read
    * it; the layer is not downloaded), so that views can show it. Returns its too-deep count. */
