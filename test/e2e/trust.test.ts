@@ -134,6 +134,29 @@ test('the SBOM attestation opens as a package table; the signature verifies with
   expect(await result.getByRole('list', { name: 'Checks' }).textContent()).toContain('failed');
   // Nothing was remembered: the box was not ticked.
   expect(await page.evaluate(() => localStorage.getItem('berth.trust'))).toBeNull();
+
+  // With the registry out of reach, the image reopens from the store with what is attached to
+  // it, and the SBOM opens again.
+  await page.route('**/proxy/**', (r) => r.abort());
+  await page.goto(`${app.url}/?${new URLSearchParams({ image: fx.ref })}`);
+  await page.getByRole('region', { name: 'Image summary' }).waitFor({ timeout: 60_000 });
+  await expect
+    .poll(() => card(page).textContent(), { timeout: 60_000 })
+    .toContain('The registry could not be asked');
+  // All three kept through the new worker's garbage collection: the signature and the SBOM
+  // referrer are not part of the image's index, only of its record.
+  for (const d of [fx.signature, fx.huge.manifest]) await openButton(page, d).waitFor();
+  await openButton(page, fx.attestation).click();
+  await card(page)
+    .getByRole('table', { name: 'Packages in the SBOM' })
+    .getByRole('cell', { name: first.name, exact: true })
+    .waitFor();
+  // Deleting the image deletes what was stored beside it.
+  await page
+    .getByRole('region', { name: 'Image summary' })
+    .getByRole('button', { name: 'Delete from this browser' })
+    .click();
+  await expect.poll(async () => (await storeContents(page)).blobs).toEqual([]);
   await page.close();
 }, 240_000);
 
