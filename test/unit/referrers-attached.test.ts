@@ -266,4 +266,24 @@ describe('findReferrers', () => {
     expect(await storedDigests(f.b)).toEqual(before);
     expect((await f.b.store.images.get(name))?.referrers).toBeUndefined();
   });
+
+  test('a pull of the image in progress is not ended; a later pull keeps what was recorded', async () => {
+    const f = await fixture();
+    const image = (await f.b.store.images.get(name))!;
+    await f.b.store.images.startPull({ name, target: image.target, platform: 'linux/arm64' });
+    await findReferrers(ctx(f.b), name);
+    expect(await f.b.store.images.getPull(name)).toBeDefined();
+    expect((await f.b.store.images.get(name))?.referrers).toBeUndefined();
+    await f.b.store.images.deletePull(name);
+    await findReferrers(ctx(f.b), name);
+    const recorded = (await f.b.store.images.get(name))?.referrers;
+    expect(recorded).toHaveLength(3);
+    // Pulled again (same target): the record keeps its referrers.
+    await pullImage(
+      parseReference(name),
+      { os: 'linux', architecture: 'amd64' },
+      f.b.pullContext(),
+    );
+    expect((await f.b.store.images.get(name))?.referrers).toEqual(recorded);
+  });
 });

@@ -297,6 +297,9 @@ export async function findReferrers(ctx: FindContext, name: string): Promise<Att
       // Read again under the lock: a pull may have recorded the image meanwhile.
       const now = await ctx.store.images.get(name);
       if (!now || now.target.digest !== image.target.digest) return;
+      // Recording the image ends a pull of it; one that is running records it itself later,
+      // and the referrers are recorded at the next look.
+      if (await ctx.store.images.getPull(name)) return;
       const records = [...(now.referrers ?? [])];
       for (const r of good) {
         if (!records.some((x) => x.descriptor.digest === r.descriptor.digest)) records.push(r);
