@@ -10,6 +10,7 @@ import { startServer } from '../../proxy/server.ts';
 import { launchChromium, newPage } from '../harness/chromium.ts';
 import { startRegistry, type Registry } from '../harness/registry.ts';
 import { buildTrustFixtures, type TrustFixtures } from '../harness/trust-fixtures.ts';
+import { axeViolations, isSevere } from '../harness/axe.ts';
 import { storeContents } from './env.ts';
 
 let registry: Registry;
@@ -132,6 +133,27 @@ test('the SBOM attestation opens as a package table; the signature verifies with
   await form.getByRole('button', { name: 'Verify' }).click();
   await expect.poll(() => result.textContent()).toMatch(/Not verified/);
   expect(await result.getByRole('list', { name: 'Checks' }).textContent()).toContain('failed');
+  // The card with a document open and a result shown has no serious accessibility problem.
+  // (Only what lies inside the card: the rest of the page is other cards' business.)
+  const inCard = (node: string) =>
+    page.evaluate(
+      (sel) => {
+        const el = document.querySelector(sel);
+        return !!el?.closest('[aria-labelledby="trust-heading"]');
+      },
+      (JSON.parse(node.slice(0, node.indexOf(']: ') + 1)) as string[])[0]!,
+    );
+  const severe = [];
+  for (const v of (await axeViolations(page)).filter(isSevere)) {
+    const nodes = [];
+    for (const n of v.nodes) if (await inCard(n)) nodes.push(n);
+    if (nodes.length) severe.push({ ...v, nodes });
+  }
+  expect(
+    severe,
+    severe.map((v) => `${v.id}: ${v.help}\n  ${v.nodes.join('\n  ')}`).join('\n'),
+  ).toEqual([]);
+
   // Nothing was remembered: the box was not ticked.
   expect(await page.evaluate(() => localStorage.getItem('berth.trust'))).toBeNull();
 
