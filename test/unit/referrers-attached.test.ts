@@ -178,6 +178,11 @@ describe('findReferrers', () => {
       via: 'cosign-tag',
     });
     expect(listing.referrers).toHaveLength(3);
+    // cosign's tags are asked for with HEAD (Docker Hub does not count those): no GET by tag.
+    const tagGets = f.b.registry.requests.filter(
+      (r) => r.kind === 'manifest' && r.method === 'GET' && /\.(sig|att|sbom)$/.test(r.id),
+    );
+    expect(tagGets).toEqual([]);
     // The SBOM's document is over the eager bound: listed with its size, not stored yet.
     const sbomBlob = byDigest.get(f.sbom.digest)!.blobs.find((x) => x.role === 'layer')!;
     expect(sbomBlob).toMatchObject({ stored: false, descriptor: { size: f.sbomLayer.size } });

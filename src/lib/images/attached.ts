@@ -117,7 +117,14 @@ async function candidatesOf(
   const tags = await Promise.all(
     cosignTags(root).map(async ({ tag }) => {
       try {
-        const resolved = await ctx.client.resolve({ ...ref, tag, digest: undefined }, ctx.signal);
+        // HEAD first: most images have no such tag, and Docker Hub counts manifest GETs
+        // against the pull limit, not HEADs. A found tag is read by the digest HEAD gave.
+        const tagged = { ...ref, tag, digest: undefined };
+        const head = await ctx.client.head(tagged, ctx.signal);
+        const resolved = await ctx.client.resolve(
+          head ? { ...ref, tag: undefined, digest: head.digest } : tagged,
+          ctx.signal,
+        );
         return {
           descriptor: resolved.descriptor,
           bytes: resolved.bytes,
