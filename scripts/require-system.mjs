@@ -20,7 +20,8 @@ const REQUIRED = [
   { what: 'sha256sum', pkg: 'coreutils', check: () => onPath('sha256sum') },
   // The htpasswd test registry hashes passwords with bcrypt through perl's crypt().
   { what: 'perl', pkg: 'perl-base', check: () => onPath('perl') },
-  // The token-auth test registry's signing certificate is made with openssl.
+  // The token-auth test registry's signing certificate is made with openssl, and so are the
+  // signature fixtures (keys, test CAs, cosign and Notation signatures: test/harness/signing.ts).
   { what: 'openssl', pkg: 'openssl', check: () => onPath('openssl') },
   // The offline internet (test/harness/internet) is a network namespace made with `ip netns`.
   { what: 'ip (iproute2)', pkg: 'iproute2', check: () => onPath('ip') },

@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode, Tag } from 'cbor2';
@@ -64,6 +64,7 @@ const MT = {
   cosignArtifact: 'application/vnd.dev.cosign.artifact.sig.v1+json',
   notation: 'application/vnd.cncf.notary.signature',
   cose: 'application/cose',
+  jws: 'application/jose+json',
 };
 
 export function sha256Hex(b: Uint8Array | string): string {
@@ -84,9 +85,25 @@ function openssl(args: string[], input?: Uint8Array): Buffer {
   });
 }
 
-/** A fresh directory for one fixture's keys and certificates. */
+/** Directories made for fixtures, removed when the process exits. */
+const made: string[] = [];
+let cleanupInstalled = false;
+
+/** Removes every fixture directory made so far (call it from afterAll: vitest's workers end
+ * without running exit handlers). */
+export function removeSigningFixtures(): void {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+/** A fresh directory for one fixture's keys and certificates (removed at exit). */
 export function workDir(prefix = 'berth-sig-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  if (!cleanupInstalled) {
+    cleanupInstalled = true;
+    process.on('exit', removeSigningFixtures);
+  }
+  return dir;
 }
 
 /** Makes a key pair with openssl. */
@@ -109,32 +126,42 @@ export function makeKey(dir: string, name: string, kind: KeyKind): Key {
  * (PKCS#1 v1.5), SHA-384 for P-384, Ed25519 over the bytes. `hash` overrides the digest.
  */
 export function sign(key: Key, data: Uint8Array, hash?: 'sha256' | 'sha384'): Buffer {
-  const dir = workDir('berth-sign-');
-  const inPath = join(dir, 'data');
-  writeFileSync(inPath, data);
-  if (key.kind === 'ed25519') {
-    return openssl(['pkeyutl', '-sign', '-inkey', key.privatePath, '-rawin', '-in', inPath]);
-  }
-  const md = hash ?? (key.kind === 'p384' ? 'sha384' : 'sha256');
-  return openssl(['dgst', `-${md}`, '-sign', key.privatePath, inPath]);
+  return withFile(data, (inPath) => {
+    if (key.kind === 'ed25519') {
+      return openssl(['pkeyutl', '-sign', '-inkey', key.privatePath, '-rawin', '-in', inPath]);
+    }
+    const md = hash ?? (key.kind === 'p384' ? 'sha384' : 'sha256');
+    return openssl(['dgst', `-${md}`, '-sign', key.privatePath, inPath]);
+  });
 }
 
 /** RSA-PSS (salt as long as the hash), as Notation signs with RSA keys. */
 export function signPss(key: Key, data: Uint8Array): Buffer {
-  const dir = workDir('berth-sign-');
-  const inPath = join(dir, 'data');
-  writeFileSync(inPath, data);
-  return openssl([
-    'dgst',
-    '-sha256',
-    '-sigopt',
-    'rsa_padding_mode:pss',
-    '-sigopt',
-    'rsa_pss_saltlen:32',
-    '-sign',
-    key.privatePath,
-    inPath,
-  ]);
+  return withFile(data, (inPath) =>
+    openssl([
+      'dgst',
+      '-sha256',
+      '-sigopt',
+      'rsa_padding_mode:pss',
+      '-sigopt',
+      'rsa_pss_saltlen:32',
+      '-sign',
+      key.privatePath,
+      inPath,
+    ]),
+  );
+}
+
+/** Runs `f` on a temporary file holding `data`, then removes it. */
+function withFile<T>(data: Uint8Array, f: (path: string) => T): T {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-sign-'));
+  try {
+    const path = join(dir, 'data');
+    writeFileSync(path, data);
+    return f(path);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** cosign's simple-signing payload, in cosign's field order. */
@@ -281,6 +308,55 @@ export function makeCosignKeySignature(
   };
 }
 
+export interface CosignKeyBundleFixture {
+  key: Key;
+  /** The Sigstore bundle (JSON text). */
+  bundle: string;
+  /** The bundle as an OCI 1.1 referrer. */
+  artifact: SignatureArtifact;
+}
+
+/**
+ * `cosign sign --key` as cosign 3 does it: an in-toto statement naming the image, in a DSSE
+ * envelope signed by the key, in a Sigstore bundle (no certificate, a key hint, no log entry)
+ * attached as a referrer.
+ */
+export function makeCosignKeyBundle(
+  subject: Subject,
+  opts: { kind?: KeyKind; key?: Key; digest?: string; predicateType?: string } = {},
+): CosignKeyBundleFixture {
+  const key = opts.key ?? makeKey(workDir(), 'cosign', opts.kind ?? 'p256');
+  const payloadType = 'application/vnd.in-toto+json';
+  const digest = opts.digest ?? subject.digest;
+  const payload = Buffer.from(
+    JSON.stringify({
+      _type: 'https://in-toto.io/Statement/v1',
+      subject: [
+        {
+          name: subject.repository ?? 'localhost/test',
+          digest: { sha256: digest.replace(/^sha256:/, '') },
+        },
+      ],
+      predicateType: opts.predicateType ?? 'https://sigstore.dev/cosign/sign/v1',
+      predicate: {},
+    }),
+  );
+  const sig = sign(key, paeBytes(payloadType, payload));
+  const bundle = JSON.stringify({
+    mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+    verificationMaterial: {
+      publicKey: { hint: createHash('sha256').update(key.spki).digest('base64') },
+      tlogEntries: [],
+    },
+    dsseEnvelope: {
+      payload: payload.toString('base64'),
+      payloadType,
+      signatures: [{ sig: sig.toString('base64'), keyid: '' }],
+    },
+  });
+  return { key, bundle, artifact: bundleReferrer(bundle, subject, opts.predicateType) };
+}
+
 // --- Keyless: a test Sigstore -------------------------------------------------------------
 
 export interface TestSigstore {
@@ -293,8 +369,11 @@ export interface TestSigstore {
   trustedRootJson: string;
 }
 
+/** A PEM certificate's DER: its base64 body (a format change, no need for a process). */
 function der(pem: string): Buffer {
-  return openssl(['x509', '-outform', 'DER'], Buffer.from(pem));
+  const m = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(pem);
+  if (!m) throw new Error('no certificate in PEM');
+  return Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64');
 }
 
 function caConfig(dir: string, extra: string): string {
@@ -311,6 +390,7 @@ unique_subject = no
 copy_extensions = none
 email_in_dn = no
 [ policy_any ]
+countryName = optional
 organizationName = optional
 commonName = optional
 [ req ]
@@ -522,6 +602,11 @@ export interface KeylessOptions {
   sctKey?: Key;
   /** Sign the SET with this key instead of Rekor's. */
   setKey?: Key;
+  /** Sign as cosign 3 does: a DSSE envelope with an in-toto statement, in a Sigstore bundle
+   * attached as a referrer (`artifact` is then that referrer). */
+  dsse?: boolean;
+  /** The statement's predicate type (DSSE only); default cosign's signature predicate. */
+  predicateType?: string;
 }
 
 export interface KeylessFixture {
@@ -574,7 +659,7 @@ export function makeKeylessSignature(
   const issuerKeyHash = createHash('sha256').update(ca.fulcioIntermediate.key.spki).digest();
   const ctKey = opts.sctKey ?? sigstore.ctLog;
   const timestamp = notBefore.getTime() + 1000;
-  const signed = Buffer.concat([
+  const sctSigned = Buffer.concat([
     Buffer.from([0, 0]),
     u64(timestamp),
     u16(1),
@@ -583,7 +668,7 @@ export function makeKeylessSignature(
     preTbs,
     u16(0),
   ]);
-  const sctSig = sign(ctKey, signed, 'sha256');
+  const sctSig = sign(ctKey, sctSigned, 'sha256');
   const sct = Buffer.concat([
     Buffer.from([0]),
     createHash('sha256').update(sigstore.ctLog.spki).digest(),
@@ -605,23 +690,42 @@ export function makeKeylessSignature(
     notBefore,
     notAfter,
   );
-  const payload = cosignPayload(
-    opts.payloadDigest ?? subject.digest,
-    subject.repository ?? 'localhost/test',
-  );
-  const sig = sign(leafKey, payload, 'sha256');
-  const signature = sig.toString('base64');
-  const body = {
-    apiVersion: '0.0.1',
-    kind: 'hashedrekord',
-    spec: {
-      data: { hash: { algorithm: 'sha256', value: sha256Hex(payload) } },
-      signature: {
-        content: signature,
-        publicKey: { content: Buffer.from(leafPem).toString('base64') },
-      },
-    },
-  };
+  const digest = opts.payloadDigest ?? subject.digest;
+  const repository = subject.repository ?? 'localhost/test';
+  // cosign 2 signs the simple-signing payload; cosign 3 signs a DSSE envelope holding an
+  // in-toto statement about the image, and logs it as a dsse entry.
+  const payloadType = 'application/vnd.in-toto+json';
+  const payload = opts.dsse
+    ? Buffer.from(
+        JSON.stringify({
+          _type: 'https://in-toto.io/Statement/v1',
+          subject: [{ name: repository, digest: { sha256: digest.replace(/^sha256:/, '') } }],
+          predicateType: opts.predicateType ?? 'https://sigstore.dev/cosign/sign/v1',
+          predicate: {},
+        }),
+      )
+    : cosignPayload(digest, repository);
+  const signed = opts.dsse ? paeBytes(payloadType, payload) : payload;
+  const signature = sign(leafKey, signed, 'sha256').toString('base64');
+  const certB64 = Buffer.from(leafPem).toString('base64');
+  const body = opts.dsse
+    ? {
+        apiVersion: '0.0.1',
+        kind: 'dsse',
+        spec: {
+          envelopeHash: { algorithm: 'sha256', value: sha256Hex(signed) },
+          payloadHash: { algorithm: 'sha256', value: sha256Hex(payload) },
+          signatures: [{ signature, verifier: certB64 }],
+        },
+      }
+    : {
+        apiVersion: '0.0.1',
+        kind: 'hashedrekord',
+        spec: {
+          data: { hash: { algorithm: 'sha256', value: sha256Hex(payload) } },
+          signature: { content: signature, publicKey: { content: certB64 } },
+        },
+      };
   const bodyB64 = Buffer.from(JSON.stringify(body)).toString('base64');
   const logID = sha256Hex(sigstore.rekor.spki);
   const entry = {
@@ -637,7 +741,7 @@ export function makeKeylessSignature(
   const set = sign(opts.setKey ?? sigstore.rekor, canonical, 'sha256').toString('base64');
   const rekorBundle = JSON.stringify({ SignedEntryTimestamp: set, Payload: entry });
   const chain = ca.fulcioIntermediate.certPem + ca.fulcioRoot.certPem;
-  const sigstoreBundle = JSON.stringify({
+  const bundle: Record<string, unknown> = {
     mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
     verificationMaterial: {
       certificate: { rawBytes: der(leafPem).toString('base64') },
@@ -645,21 +749,30 @@ export function makeKeylessSignature(
         {
           logIndex: String(entry.logIndex),
           logId: { keyId: Buffer.from(logID, 'hex').toString('base64') },
-          kindVersion: { kind: 'hashedrekord', version: '0.0.1' },
+          kindVersion: { kind: body.kind, version: '0.0.1' },
           integratedTime: String(entry.integratedTime),
           inclusionPromise: { signedEntryTimestamp: set },
           canonicalizedBody: bodyB64,
         },
       ],
     },
-    messageSignature: {
+  };
+  if (opts.dsse) {
+    bundle.dsseEnvelope = {
+      payload: payload.toString('base64'),
+      payloadType,
+      signatures: [{ sig: signature }],
+    };
+  } else {
+    bundle.messageSignature = {
       messageDigest: {
         algorithm: 'SHA2_256',
         digest: createHash('sha256').update(payload).digest('base64'),
       },
       signature,
-    },
-  });
+    };
+  }
+  const sigstoreBundle = JSON.stringify(bundle);
   return {
     payload,
     signature,
@@ -667,14 +780,54 @@ export function makeKeylessSignature(
     chain,
     rekorBundle,
     sigstoreBundle,
-    artifact: cosignManifest(
-      [{ payload, signature, certificate: leafPem, chain, bundle: rekorBundle }],
-      subject,
-      opts.via ?? 'tag',
-    ),
+    artifact: opts.dsse
+      ? bundleReferrer(sigstoreBundle, subject, opts.predicateType)
+      : cosignManifest(
+          [{ payload, signature, certificate: leafPem, chain, bundle: rekorBundle }],
+          subject,
+          opts.via ?? 'tag',
+        ),
     identity,
     issuer,
   };
+}
+
+/** DSSE's pre-authentication encoding. */
+function paeBytes(payloadType: string, payload: Buffer): Buffer {
+  const type = Buffer.from(payloadType);
+  return Buffer.concat([
+    Buffer.from(`DSSEv1 ${type.length} `),
+    type,
+    Buffer.from(` ${payload.length} `),
+    payload,
+  ]);
+}
+
+/** A Sigstore bundle as cosign 3 attaches it: an OCI 1.1 referrer whose one layer is the
+ * bundle. */
+export function bundleReferrer(
+  bundleJson: string,
+  subject: Subject,
+  predicateType = 'https://sigstore.dev/cosign/sign/v1',
+): SignatureArtifact {
+  const type = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+  const layer = blobOf(type, Buffer.from(bundleJson));
+  const config = blobOf(MT.empty, Buffer.from('{}'));
+  return artifact(
+    {
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      artifactType: type,
+      config: descriptorOf(config),
+      layers: [descriptorOf(layer)],
+      subject: subjectDescriptor(subject),
+      annotations: {
+        'dev.sigstore.bundle.content': 'dsse-envelope',
+        'dev.sigstore.bundle.predicateType': predicateType,
+      },
+    },
+    [config, layer],
+  );
 }
 
 function derLength(n: number): Buffer {
@@ -744,6 +897,8 @@ export interface NotationOptions {
   notAfter?: Date;
   /** Leave out the code-signing extended key usage. */
   noCodeSigning?: boolean;
+  /** COSE (the default here) or JWS (notation's default). */
+  format?: 'cose' | 'jws';
   via?: 'referrer';
 }
 
@@ -788,34 +943,65 @@ export function makeNotationSignature(
   };
   const payload = Buffer.from(JSON.stringify({ targetArtifact: target }));
   const signingTime = opts.signingTime ?? new Date(now - 60_000);
-  const alg = opts.kind === 'rsa' ? -37 : -7;
+  const sigOf = (data: Buffer): Buffer =>
+    opts.kind === 'rsa' ? signPss(leafKey, data) : ecdsaRaw(sign(leafKey, data, 'sha256'), 32);
   const crit: string[] = ['io.cncf.notary.signingScheme'];
-  const headers = new Map<number | string, unknown>([
-    [1, alg],
-    [2, crit],
-    [3, 'application/vnd.cncf.notary.payload.v1+json'],
-    ['io.cncf.notary.signingScheme', 'notary.x509'],
-    ['io.cncf.notary.signingTime', new Tag(1, Math.floor(signingTime.getTime() / 1000))],
-  ]);
-  if (opts.expiry) {
-    crit.push('io.cncf.notary.expiry');
-    headers.set('io.cncf.notary.expiry', new Tag(1, Math.floor(opts.expiry.getTime() / 1000)));
+  if (opts.expiry) crit.push('io.cncf.notary.expiry');
+  const chainDer = [der(leafPem), ca.intermediate.der];
+  let envelope: Buffer;
+  if (opts.format === 'jws') {
+    // Notation's default: JWS JSON serialisation, times as RFC 3339, x5c in standard base64.
+    const b64url = (b: Buffer) => b.toString('base64url');
+    const headers: Record<string, unknown> = {
+      alg: opts.kind === 'rsa' ? 'PS256' : 'ES256',
+      crit,
+      cty: 'application/vnd.cncf.notary.payload.v1+json',
+      'io.cncf.notary.signingScheme': 'notary.x509',
+      'io.cncf.notary.signingTime': signingTime.toISOString().replace(/\.\d+Z$/, 'Z'),
+    };
+    if (opts.expiry) {
+      headers['io.cncf.notary.expiry'] = opts.expiry.toISOString().replace(/\.\d+Z$/, 'Z');
+    }
+    const protectedB64 = b64url(Buffer.from(JSON.stringify(headers)));
+    const payloadB64 = b64url(payload);
+    const signature = sigOf(Buffer.from(`${protectedB64}.${payloadB64}`));
+    envelope = Buffer.from(
+      JSON.stringify({
+        payload: payloadB64,
+        protected: protectedB64,
+        header: {
+          x5c: chainDer.map((d) => d.toString('base64')),
+          'io.cncf.notary.signingAgent': 'berth-test/1.0',
+        },
+        signature: b64url(signature),
+      }),
+    );
+  } else {
+    const headers = new Map<number | string, unknown>([
+      [1, opts.kind === 'rsa' ? -37 : -7],
+      [2, crit],
+      [3, 'application/vnd.cncf.notary.payload.v1+json'],
+      ['io.cncf.notary.signingScheme', 'notary.x509'],
+      ['io.cncf.notary.signingTime', new Tag(1, Math.floor(signingTime.getTime() / 1000))],
+    ]);
+    if (opts.expiry) {
+      headers.set('io.cncf.notary.expiry', new Tag(1, Math.floor(opts.expiry.getTime() / 1000)));
+    }
+    const protectedBytes = Buffer.from(encode(headers));
+    // cbor2 encodes a Node Buffer as an object, not a byte string: hand it plain Uint8Arrays.
+    const toBeSigned = Buffer.from(
+      encode(['Signature1', u8(protectedBytes), new Uint8Array(0), u8(payload)]),
+    );
+    const signature = sigOf(toBeSigned);
+    const unprotected = new Map<number | string, unknown>([
+      [33, chainDer.map((b) => new Uint8Array(b))],
+      ['io.cncf.notary.signingAgent', 'berth-test/1.0'],
+    ]);
+    envelope = Buffer.from(
+      encode(new Tag(18, [u8(protectedBytes), unprotected, u8(payload), u8(signature)])),
+    );
   }
-  const protectedBytes = Buffer.from(encode(headers));
-  const toBeSigned = Buffer.from(
-    encode(['Signature1', protectedBytes, new Uint8Array(0), payload]),
-  );
-  let signature: Buffer;
-  if (opts.kind === 'rsa') signature = signPss(leafKey, toBeSigned);
-  else signature = ecdsaRaw(sign(leafKey, toBeSigned, 'sha256'), 32);
-  const unprotected = new Map<number | string, unknown>([
-    [33, [der(leafPem), ca.intermediate.der].map((b) => new Uint8Array(b))],
-    ['io.cncf.notary.signingAgent', 'berth-test/1.0'],
-  ]);
-  const envelope = Buffer.from(
-    encode(new Tag(18, [protectedBytes, unprotected, payload, new Uint8Array(signature)])),
-  );
-  const layer = blobOf(MT.cose, envelope);
+  const layer = blobOf(opts.format === 'jws' ? MT.jws : MT.cose, envelope);
   const config = blobOf(MT.empty, Buffer.from('{}'));
   const a = artifact(
     {
@@ -827,13 +1013,17 @@ export function makeNotationSignature(
       subject: subjectDescriptor(subject),
       annotations: {
         'io.cncf.notary.x509chain.thumbprint#S256': JSON.stringify(
-          [der(leafPem), ca.intermediate.der].map((b) => sha256Hex(b)),
+          chainDer.map((b) => sha256Hex(b)),
         ),
       },
     },
     [config, layer],
   );
   return { envelope, artifact: a, leafPem, subjectDn };
+}
+
+function u8(b: Buffer): Uint8Array {
+  return new Uint8Array(b);
 }
 
 /** An ECDSA DER signature as COSE's fixed-width r||s. */
@@ -849,4 +1039,62 @@ function ecdsaRaw(sig: Buffer, size: number): Buffer {
     at += 2 + len;
   }
   return out;
+}
+
+// --- Pushing ---------------------------------------------------------------------------------
+
+/** Where a signature artifact goes: the in-memory registry of unit tests (its blob and manifest
+ * methods), or a real registry's base URL (`http://127.0.0.1:5000`). */
+export interface MemoryTarget {
+  blob(repository: string, bytes: Uint8Array, mediaType: string): { digest: string };
+  manifest(repository: string, doc: { mediaType: string }, tag?: string): { digest: string };
+}
+
+/**
+ * Pushes a signature artifact: its blobs, then its manifest under its `.sig` tag (cosign's tag
+ * scheme) or by digest (a referrer; with a `subject`, a registry with the referrers API lists
+ * it). Returns the manifest's digest, which equals `artifact.digest`.
+ */
+export async function pushSignature(
+  target: MemoryTarget | string,
+  repository: string,
+  a: SignatureArtifact,
+  headers: Record<string, string> = {},
+): Promise<string> {
+  if (typeof target !== 'string') {
+    for (const b of a.blobs) target.blob(repository, new Uint8Array(b.bytes), b.mediaType);
+    const { digest } = target.manifest(
+      repository,
+      a.manifest as unknown as { mediaType: string },
+      a.tag,
+    );
+    if (digest !== a.digest) throw new Error(`pushed ${digest}, expected ${a.digest}`);
+    return digest;
+  }
+  const base = `${target.replace(/\/$/, '')}/v2/${repository}`;
+  for (const b of a.blobs) {
+    const head = await fetch(`${base}/blobs/${b.digest}`, { method: 'HEAD', headers });
+    if (head.ok) continue;
+    const start = await fetch(`${base}/blobs/uploads/`, { method: 'POST', headers });
+    const location = start.headers.get('location');
+    if (start.status !== 202 || !location) {
+      throw new Error(`blob upload for ${b.digest}: ${start.status}`);
+    }
+    const url = new URL(location, target);
+    url.searchParams.set('digest', b.digest);
+    const put = await fetch(url, {
+      method: 'PUT',
+      headers: { ...headers, 'content-type': 'application/octet-stream' },
+      body: new Uint8Array(b.bytes),
+    });
+    if (put.status !== 201) throw new Error(`blob ${b.digest}: ${put.status} ${await put.text()}`);
+  }
+  const put = await fetch(`${base}/manifests/${a.tag ?? a.digest}`, {
+    method: 'PUT',
+    headers: { ...headers, 'content-type': a.mediaType },
+    body: new Uint8Array(a.manifestBytes),
+  });
+  if (put.status !== 201)
+    throw new Error(`manifest ${a.digest}: ${put.status} ${await put.text()}`);
+  return a.digest;
 }

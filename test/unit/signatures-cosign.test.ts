@@ -1,6 +1,6 @@
 // cosign with a key: signatures made by openssl with each key kind cosign supports, read out of
 // their manifests by readSignatures and verified with WebCrypto, then every way they can be wrong.
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { readSignatures } from '../../src/lib/signatures/found.ts';
 import { verifyCosignKey } from '../../src/lib/signatures/verify.ts';
 import type { FoundSignature, VerificationResult } from '../../src/lib/signatures/types.ts';
@@ -8,15 +8,23 @@ import type { Descriptor, Manifest } from '../../src/lib/oci/types.ts';
 import {
   cosignManifest,
   cosignPayload,
+  makeCosignKeyBundle,
   makeCosignKeySignature,
   makeKey,
+  pushSignature,
   sha256Hex,
   sign,
   workDir,
   type CosignKeyFixture,
   type KeyKind,
   type SignatureArtifact,
+  removeSigningFixtures,
 } from '../harness/signing.ts';
+import { MemoryRegistry } from '../harness/memory-registry.ts';
+
+// Fixtures are made by openssl (key generation, certificate issuance): seconds on a busy
+// machine, so the default timeouts are too short; nothing here is timed.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 120_000 });
 
 const subject = {
   digest: `sha256:${sha256Hex('an image manifest')}`,
@@ -57,7 +65,9 @@ beforeAll(() => {
       }),
     );
   }
-});
+}, 120_000);
+
+afterAll(removeSigningFixtures);
 
 describe('cosign with a key verifies', () => {
   test.each(kinds)('%s', async (kind) => {
@@ -192,5 +202,82 @@ describe('cosign with a key fails', () => {
       envelope: new Uint8Array([1, 2, 3]),
     };
     failed(await verifyCosignKey(sig, fixtures.get('p256')!.key.publicPem, subject), 'Notation');
+  });
+});
+
+describe('cosign 3 with a key: a Sigstore bundle with a DSSE statement, as a referrer', () => {
+  async function bundleSig(a: SignatureArtifact): Promise<FoundSignature> {
+    const sigs = await found(a, 'referrer');
+    expect(sigs.map((x) => x.kind)).toEqual(['sigstore-bundle']);
+    return sigs[0]!;
+  }
+
+  test.each(['p256', 'ed25519'] as const)('%s verifies', async (kind) => {
+    const f = makeCosignKeyBundle(subject, { key: fixtures.get(kind)!.key });
+    const r = await verifyCosignKey(await bundleSig(f.artifact), f.key.publicPem, subject);
+    expect(r.error, JSON.stringify(r.checks, null, 1)).toBeUndefined();
+    expect(r.checks.map((c) => c.what)).toContain(
+      `the statement names this image, ${subject.digest}`,
+    );
+    expect(r.notChecked.join('\n')).toContain('not checked when verifying with a key');
+  });
+
+  test('another key fails', async () => {
+    const f = makeCosignKeyBundle(subject, { key: fixtures.get('p256')!.key });
+    failed(
+      await verifyCosignKey(
+        await bundleSig(f.artifact),
+        fixtures.get('p384')!.key.publicPem,
+        subject,
+      ),
+      'verifies with the given key',
+    );
+  });
+
+  test('a statement for another image fails', async () => {
+    const other = `sha256:${sha256Hex('a third image')}`;
+    const f = makeCosignKeyBundle(subject, { key: fixtures.get('p256')!.key, digest: other });
+    failed(
+      await verifyCosignKey(await bundleSig(f.artifact), f.key.publicPem, subject),
+      `it names ${other}`,
+    );
+  });
+
+  test('an attestation is not a signature', async () => {
+    const f = makeCosignKeyBundle(subject, {
+      key: fixtures.get('p256')!.key,
+      predicateType: 'https://cyclonedx.org/bom',
+    });
+    failed(
+      await verifyCosignKey(await bundleSig(f.artifact), f.key.publicPem, subject),
+      'attestation, not a signature',
+    );
+  });
+});
+
+describe('pushSignature (for other tests)', () => {
+  test('stores the manifest under its .sig tag with the digest readSignatures is told', async () => {
+    const reg = new MemoryRegistry();
+    const f = fixtures.get('p256')!;
+    const digest = await pushSignature(reg, 'team/app', f.artifact);
+    expect(digest).toBe(f.artifact.digest);
+    // Read back through the registry, as the images worker will: by the tag cosign derives
+    // from the image's digest, then the layer.
+    const tag = `${subject.digest.replace(':', '-')}.sig`;
+    const res = await reg.transport(
+      `https://${reg.host}/v2/team/app/manifests/${tag}`,
+      {},
+      reg.host,
+    );
+    const manifest = (await res.json()) as Manifest;
+    const sigs = await readSignatures(manifest, digest, 'tag', async (d) => {
+      const r = await reg.transport(
+        `https://${reg.host}/v2/team/app/blobs/${d.digest}`,
+        {},
+        reg.host,
+      );
+      return new Uint8Array(await r.arrayBuffer());
+    });
+    expect((await verifyCosignKey(sigs[0]!, f.key.publicPem, subject)).verified).toBe(true);
   });
 });

@@ -1,6 +1,7 @@
 // cosign with a key: the signature over the simple-signing payload, and what the payload says.
 import { bytesText, fromBase64, hex, pemBlocks, sha256 } from './bytes.ts';
 import { defaultSigAlg, describeKey, keyInfo, verifySignature, type SigAlg } from './keys.ts';
+import { checkStatement, pae } from './dsse.ts';
 import { Checks } from './result.ts';
 import type { FoundSignature, SignedSubject, VerificationResult } from './types.ts';
 
@@ -85,8 +86,9 @@ export function publicKeyFromPem(pem: string): Uint8Array {
   throw new Error('no "-----BEGIN PUBLIC KEY-----" block');
 }
 
-function describeAlg(alg: SigAlg): string {
-  return alg.kind === 'ed25519' ? 'Ed25519' : `${alg.hash}`;
+/** The hash, when the algorithm has one apart (Ed25519 hashes inside the signature). */
+function describeHash(alg: SigAlg): string {
+  return alg.kind === 'ed25519' ? '' : `, ${alg.hash}`;
 }
 
 export async function verifyCosignKey(
@@ -97,12 +99,10 @@ export async function verifyCosignKey(
   const c: Checks = new Checks('cosign-key');
   const fill: Partial<VerificationResult> = {};
   return c.run(fill, async () => {
-    if (sig.kind !== 'cosign') {
+    if (sig.kind === 'notation') {
       c.fail(
         'the signature is a cosign signature',
-        sig.kind === 'notation'
-          ? 'it is a Notation signature: verify it with a trust root certificate'
-          : 'it is a Sigstore bundle: verify it keyless',
+        'it is a Notation signature: verify it with a trust root certificate',
       );
     }
     c.step('reading the public key');
@@ -118,11 +118,35 @@ export async function verifyCosignKey(
     c.pass('the public key is readable', `${describeKey(info)}, SHA-256 ${fill.signer.keyId}`);
 
     c.step('reading the signature');
+    // cosign 3 signs with a key into a Sigstore bundle: a DSSE envelope, the key named by a
+    // hint. Its signature covers the envelope's PAE, and its statement names the image.
     let raw: Uint8Array;
-    try {
-      raw = fromBase64(sig.signature);
-    } catch {
-      c.fail('the signature annotation is base64', 'it is not');
+    let signed: Uint8Array;
+    let dsse: { payloadType: string; payload: Uint8Array } | undefined;
+    if (sig.kind === 'sigstore-bundle') {
+      const env = (JSON.parse(sig.bundle) as { dsseEnvelope?: unknown }).dsseEnvelope as
+        { payload?: unknown; payloadType?: unknown; signatures?: { sig?: unknown }[] } | undefined;
+      const first = Array.isArray(env?.signatures) ? env.signatures[0]?.sig : undefined;
+      if (
+        typeof env?.payload !== 'string' ||
+        typeof env.payloadType !== 'string' ||
+        typeof first !== 'string'
+      ) {
+        c.fail(
+          'the bundle carries a signed DSSE envelope',
+          'it has none: a bundle with a certificate is verified keyless',
+        );
+      }
+      dsse = { payloadType: env.payloadType, payload: fromBase64(env.payload) };
+      raw = fromBase64(first);
+      signed = pae(dsse.payloadType, dsse.payload);
+    } else {
+      try {
+        raw = fromBase64(sig.signature);
+      } catch {
+        c.fail('the signature annotation is base64', 'it is not');
+      }
+      signed = sig.payload;
     }
     // cosign signs with the key's default hash (sigstore's LoadDefaultVerifier): SHA-384 for
     // P-384. Releases before 2.4 used SHA-256 for every ECDSA key, so P-384 tries both.
@@ -131,7 +155,7 @@ export async function verifyCosignKey(
     c.step('verifying the signature');
     let used: SigAlg | undefined;
     for (const alg of algs) {
-      if (await verifySignature(spki, alg, raw, sig.payload)) {
+      if (await verifySignature(spki, alg, raw, signed)) {
         used = alg;
         break;
       }
@@ -144,10 +168,15 @@ export async function verifyCosignKey(
     }
     c.pass(
       'the signature verifies with the given key',
-      `${describeKey(info)}${info.kind === 'rsa' ? ' PKCS#1 v1.5' : ''}, ${describeAlg(used)}, over the payload's ${sig.payload.length} bytes`,
+      `${describeKey(info)}${info.kind === 'rsa' ? ' PKCS#1 v1.5' : ''}${describeHash(used)}, over ${dsse ? 'the DSSE envelope' : `the payload's ${signed.length} bytes`}`,
     );
-    fill.annotations = checkPayload(c, sig.payload, subject);
-    if (sig.rekorBundle) {
+    if (dsse) checkStatement(c, dsse.payloadType, dsse.payload, subject);
+    else fill.annotations = checkPayload(c, signed, subject);
+    if (sig.kind === 'sigstore-bundle') {
+      c.notChecked.push(
+        'the transparency log entry in the bundle is not checked when verifying with a key',
+      );
+    } else if (sig.rekorBundle) {
       c.notChecked.push(
         'the transparency log entry beside the signature is not checked when verifying with a key',
       );

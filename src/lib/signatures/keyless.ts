@@ -18,6 +18,7 @@ import {
   textBytes,
 } from './bytes.ts';
 import { checkPayload } from './cosign.ts';
+import { checkStatement, pae } from './dsse.ts';
 import { defaultSigAlg, keyInfo, verifySignature, type SigAlg } from './keys.ts';
 import { Checks } from './result.ts';
 import { within } from './trustroot.ts';
@@ -43,9 +44,13 @@ import {
 /** What a keyless signature is made of, whether it came as cosign annotations or a bundle. */
 interface Material {
   leaf: Certificate;
-  /** The signature, and the bytes it signs. */
+  /** The signature, and the payload it vouches for. */
   signature: Uint8Array;
   payload: Uint8Array;
+  /** A DSSE envelope: the signature is over PAE(payloadType, payload), and the payload is an
+   * in-toto statement (cosign 3's image signatures). Otherwise the signature is over the
+   * simple-signing payload itself. */
+  dsse?: { payloadType: string };
   /** Why there is no entry, when the signature says more than "none". */
   noEntry?: string;
   entry?: {
@@ -148,29 +153,15 @@ function materialFromBundle(
   if (typeof b !== 'object' || b === null || typeof b.mediaType !== 'string') {
     throw new Error('it is not a Sigstore bundle');
   }
-  if (b.dsseEnvelope !== undefined) {
-    c.fail(
-      'the bundle signs an image',
-      'it carries a DSSE envelope (an attestation): open it with the attestations',
-    );
-  }
   const vm = b.verificationMaterial;
   const raw = vm?.certificate?.rawBytes ?? vm?.x509CertificateChain?.certificates?.[0]?.rawBytes;
   if (typeof raw !== 'string') {
     c.fail('the bundle carries a Fulcio certificate', 'it has none (a key-signed bundle)');
   }
   const leaf = parseCertificate(fromBase64(raw));
-  const ms = b.messageSignature;
-  if (typeof ms?.signature !== 'string') {
-    c.fail('the bundle carries a message signature', 'it has none');
-  }
-  if (!payload) {
-    c.fail(
-      'the signed payload is at hand',
-      "a bundle holds only the payload's digest; the payload itself was not found beside it",
-    );
-  }
-  const m: Material = { leaf, signature: fromBase64(ms.signature), payload };
+  const m = b.dsseEnvelope
+    ? materialFromDsse(c, leaf, b.dsseEnvelope)
+    : materialFromMessage(c, leaf, b.messageSignature, payload);
   const t = vm?.tlogEntries?.[0];
   if (t?.inclusionPromise?.signedEntryTimestamp && typeof t.canonicalizedBody === 'string') {
     m.entry = {
@@ -185,6 +176,40 @@ function materialFromBundle(
       'its log entry has no signed entry timestamp (a Rekor v2 entry, proven by an inclusion proof against a signed checkpoint, which Berth does not check yet)';
   }
   return m;
+}
+
+/** cosign 3 signs an image as a DSSE envelope holding an in-toto statement about it. */
+function materialFromDsse(c: Checks, leaf: Certificate, env: unknown): Material {
+  const e = env as { payload?: unknown; payloadType?: unknown; signatures?: { sig?: unknown }[] };
+  if (typeof e?.payload !== 'string' || typeof e.payloadType !== 'string') {
+    c.fail('the bundle carries a DSSE envelope', 'it has no payload or payload type');
+  }
+  const sig = Array.isArray(e.signatures) ? e.signatures[0]?.sig : undefined;
+  if (typeof sig !== 'string') c.fail('the bundle carries a DSSE envelope', 'it has no signature');
+  return {
+    leaf,
+    signature: fromBase64(sig),
+    payload: fromBase64(e.payload),
+    dsse: { payloadType: e.payloadType },
+  };
+}
+
+function materialFromMessage(
+  c: Checks,
+  leaf: Certificate,
+  ms: BundleJson['messageSignature'],
+  payload: Uint8Array | undefined,
+): Material {
+  if (typeof ms?.signature !== 'string') {
+    c.fail('the bundle carries a message signature', 'it has none');
+  }
+  if (!payload) {
+    c.fail(
+      'the signed payload is at hand',
+      "a bundle holds only the payload's digest; the payload itself was not found beside it",
+    );
+  }
+  return { leaf, signature: fromBase64(ms.signature), payload };
 }
 
 /** The leaf's TBS with the SCT list extension taken out: what the CT log signed (the
@@ -254,6 +279,48 @@ function u64(n: number): Uint8Array {
   const out = new Uint8Array(8);
   for (let i = 7, x = n; i >= 0; i--, x = Math.floor(x / 256)) out[i] = x % 256;
   return out;
+}
+
+/** A Rekor `dsse` entry records the payload's hash and each signature with its verifier (the
+ * certificate). Its envelope hash is over Rekor's own serialisation, so it is not compared. */
+async function checkDsseEntry(
+  c: Checks,
+  body: {
+    kind?: string;
+    spec?: {
+      payloadHash?: { algorithm?: string; value?: string };
+      signatures?: { signature?: string; verifier?: string }[];
+    };
+  },
+  m: Material,
+): Promise<void> {
+  if (body?.kind !== 'dsse') {
+    c.fail('the log entry records this signature', `it is a ${String(body?.kind)} entry, not dsse`);
+  }
+  const payloadHash = hex(await sha256(m.payload));
+  const ph = body.spec?.payloadHash;
+  c.expect(
+    ph?.algorithm === 'sha256' && ph.value === payloadHash,
+    "the log entry records the payload's hash",
+    `it records ${String(ph?.value)}, the payload's is ${payloadHash}`,
+  );
+  const sigs = body.spec?.signatures ?? [];
+  const match = sigs.find(
+    (s) => typeof s?.signature === 'string' && equalBytes(fromBase64(s.signature), m.signature),
+  );
+  c.expect(
+    match !== undefined,
+    'the log entry records this signature',
+    'it records another signature',
+  );
+  const verifier = match?.verifier
+    ? pemBlocks(bytesText(fromBase64(match.verifier)))[0]?.der
+    : undefined;
+  c.expect(
+    verifier !== undefined && equalBytes(verifier, m.leaf.der),
+    'the log entry records this certificate',
+    'it records another certificate or key',
+  );
 }
 
 function matchIdentity(policy: IdentityPolicy, sans: string[]): boolean {
@@ -339,35 +406,40 @@ export async function verifyKeyless(
       spec?: {
         data?: { hash?: { algorithm?: string; value?: string } };
         signature?: { content?: string; publicKey?: { content?: string } };
+        payloadHash?: { algorithm?: string; value?: string };
+        signatures?: { signature?: string; verifier?: string }[];
       };
     };
-    if (body?.kind !== 'hashedrekord') {
+    if (m.dsse) {
+      await checkDsseEntry(c, body, m);
+    } else if (body?.kind !== 'hashedrekord') {
       c.fail(
         'the log entry records this signature',
         `it is a ${String(body?.kind)} entry, not hashedrekord`,
       );
+    } else {
+      const spec = body.spec;
+      const payloadHash = hex(await sha256(m.payload));
+      c.expect(
+        spec?.data?.hash?.algorithm === 'sha256' && spec.data.hash.value === payloadHash,
+        "the log entry records the payload's hash",
+        `it records ${String(spec?.data?.hash?.value)}, the payload's is ${payloadHash}`,
+      );
+      const loggedSig = spec?.signature?.content ? fromBase64(spec.signature.content) : undefined;
+      c.expect(
+        loggedSig !== undefined && equalBytes(loggedSig, m.signature),
+        'the log entry records this signature',
+        'it records another signature',
+      );
+      const loggedKey = spec?.signature?.publicKey?.content
+        ? pemBlocks(bytesText(fromBase64(spec.signature.publicKey.content)))[0]?.der
+        : undefined;
+      c.expect(
+        loggedKey !== undefined && equalBytes(loggedKey, leaf.der),
+        'the log entry records this certificate',
+        'it records another certificate or key',
+      );
     }
-    const spec = body.spec;
-    const payloadHash = hex(await sha256(m.payload));
-    c.expect(
-      spec?.data?.hash?.algorithm === 'sha256' && spec.data.hash.value === payloadHash,
-      "the log entry records the payload's hash",
-      `it records ${String(spec?.data?.hash?.value)}, the payload's is ${payloadHash}`,
-    );
-    const loggedSig = spec?.signature?.content ? fromBase64(spec.signature.content) : undefined;
-    c.expect(
-      loggedSig !== undefined && equalBytes(loggedSig, m.signature),
-      'the log entry records this signature',
-      'it records another signature',
-    );
-    const loggedKey = spec?.signature?.publicKey?.content
-      ? pemBlocks(bytesText(fromBase64(spec.signature.publicKey.content)))[0]?.der
-      : undefined;
-    c.expect(
-      loggedKey !== undefined && equalBytes(loggedKey, leaf.der),
-      'the log entry records this certificate',
-      'it records another certificate or key',
-    );
 
     c.step('verifying the signature');
     let alg: SigAlg;
@@ -379,11 +451,15 @@ export async function verifyKeyless(
     // Fulcio certificates hold ECDSA keys, and cosign signs with SHA-256 whatever the curve.
     if (alg.kind === 'ecdsa') alg = { kind: 'ecdsa', hash: 'SHA-256' };
     c.expect(
-      await verifySignature(leaf.spki, alg, m.signature, m.payload),
+      await verifySignature(
+        leaf.spki,
+        alg,
+        m.signature,
+        m.dsse ? pae(m.dsse.payloadType, m.payload) : m.payload,
+      ),
       "the signature verifies with the certificate's key",
       'it does not: the payload was changed, or another key signed it',
     );
-    fill.annotations = checkPayload(c, m.payload, subject);
 
     c.expect(
       within(t, leaf.notBefore, leaf.notAfter),
@@ -508,6 +584,9 @@ export async function verifyKeyless(
         `it is ${issuer ?? 'absent'}`,
       );
     }
+    // What is signed comes last: who signed it, and when, first.
+    if (m.dsse) checkStatement(c, m.dsse.payloadType, m.payload, subject);
+    else fill.annotations = checkPayload(c, m.payload, subject);
     c.notChecked.push('no revocation check: offline');
     c.notChecked.push(
       'the transparency log entry is not checked against a live log: its signed entry timestamp is checked, its inclusion proof is not',

@@ -1,9 +1,9 @@
-// Notation signatures in COSE_Sign1 envelopes (application/cose), verified against trust roots
-// the user imports. cbor2 decodes the envelope: it is ESM, has no dependencies that touch Node,
+// Notation signatures, in COSE_Sign1 (application/cose) or JWS (application/jose+json)
+// envelopes, verified against trust roots the user imports. cbor2 decodes the envelope: it is ESM, has no dependencies that touch Node,
 // and handles what hand-written CBOR readers get wrong (indefinite lengths, tags, maps with
 // mixed keys).
 import { decode, Tag } from 'cbor2';
-import { bytesText, concatBytes, pemBlocks, textBytes } from './bytes.ts';
+import { bytesText, concatBytes, fromBase64, pemBlocks, textBytes } from './bytes.ts';
 import { keyInfo, verifySignature, type SigAlg } from './keys.ts';
 import { Checks } from './result.ts';
 import type { FoundSignature, SignedSubject, VerificationResult } from './types.ts';
@@ -31,15 +31,122 @@ const H = {
 
 const PAYLOAD_TYPE = 'application/vnd.cncf.notary.payload.v1+json';
 
-/** COSE algorithm numbers Notation uses (RFC 9053 / RFC 8230). */
-const ALGS: Record<number, { name: string; alg: SigAlg }> = {
-  [-7]: { name: 'ES256', alg: { kind: 'ecdsa', hash: 'SHA-256' } },
-  [-35]: { name: 'ES384', alg: { kind: 'ecdsa', hash: 'SHA-384' } },
-  [-36]: { name: 'ES512', alg: { kind: 'ecdsa', hash: 'SHA-512' } },
-  [-37]: { name: 'PS256', alg: { kind: 'rsa-pss', hash: 'SHA-256', saltLength: 32 } },
-  [-38]: { name: 'PS384', alg: { kind: 'rsa-pss', hash: 'SHA-384', saltLength: 48 } },
-  [-39]: { name: 'PS512', alg: { kind: 'rsa-pss', hash: 'SHA-512', saltLength: 64 } },
-};
+/** The algorithms Notation signs with: COSE numbers (RFC 9053 / RFC 8230) and JWS names. */
+const ALGS: { cose: number; name: string; alg: SigAlg }[] = [
+  { cose: -7, name: 'ES256', alg: { kind: 'ecdsa', hash: 'SHA-256' } },
+  { cose: -35, name: 'ES384', alg: { kind: 'ecdsa', hash: 'SHA-384' } },
+  { cose: -36, name: 'ES512', alg: { kind: 'ecdsa', hash: 'SHA-512' } },
+  { cose: -37, name: 'PS256', alg: { kind: 'rsa-pss', hash: 'SHA-256', saltLength: 32 } },
+  { cose: -38, name: 'PS384', alg: { kind: 'rsa-pss', hash: 'SHA-384', saltLength: 48 } },
+  { cose: -39, name: 'PS512', alg: { kind: 'rsa-pss', hash: 'SHA-512', saltLength: 64 } },
+];
+
+/** An envelope, COSE or JWS, reduced to what the checks read. Signatures are raw (r||s for
+ * ECDSA) in both formats. */
+interface Envelope {
+  format: 'COSE' | 'JWS';
+  /** The protected headers, by label (Notation's own labels are strings in both formats). */
+  headers: Map<unknown, unknown>;
+  alg: unknown;
+  crit: unknown;
+  cty: unknown;
+  chainDer: Uint8Array[];
+  payload: Uint8Array;
+  signature: Uint8Array;
+  /** The bytes the signature covers. */
+  signed: Uint8Array;
+}
+
+function readCose(c: Checks, bytes: Uint8Array): Envelope {
+  c.step('reading the COSE envelope');
+  let top: unknown;
+  try {
+    top = decode(bytes, { preferMap: true });
+  } catch (e) {
+    c.fail('the envelope is COSE_Sign1', `it is not CBOR (${(e as Error).message})`);
+  }
+  const parts = top instanceof Tag ? (top.tag === 18 ? top.contents : undefined) : top;
+  if (
+    !Array.isArray(parts) ||
+    parts.length !== 4 ||
+    !(parts[0] instanceof Uint8Array) ||
+    !(parts[1] instanceof Map) ||
+    !(parts[2] instanceof Uint8Array) ||
+    !(parts[3] instanceof Uint8Array)
+  ) {
+    c.fail('the envelope is COSE_Sign1', 'it is CBOR of another shape');
+  }
+  const [protectedBytes, unprotected, payload, signature] = parts as [
+    Uint8Array,
+    Map<unknown, unknown>,
+    Uint8Array,
+    Uint8Array,
+  ];
+  const headers = decode(protectedBytes, { preferMap: true });
+  if (!(headers instanceof Map)) {
+    c.fail('the envelope is COSE_Sign1', 'its protected header is not a map');
+  }
+  c.pass('the envelope is COSE_Sign1');
+  const x5 = unprotected.get(H.x5chain);
+  return {
+    format: 'COSE',
+    headers,
+    alg: headers.get(H.alg),
+    crit: headers.get(H.crit),
+    cty: headers.get(H.contentType),
+    chainDer: (Array.isArray(x5) ? x5 : [x5]).filter(
+      (x): x is Uint8Array => x instanceof Uint8Array,
+    ),
+    payload,
+    signature,
+    signed: sigStructure(protectedBytes, payload),
+  };
+}
+
+/** JWS JSON serialisation, flattened, as Notation writes it (its default format). */
+function readJws(c: Checks, bytes: Uint8Array): Envelope {
+  c.step('reading the JWS envelope');
+  let doc: {
+    payload?: unknown;
+    protected?: unknown;
+    header?: { x5c?: unknown };
+    signature?: unknown;
+  };
+  try {
+    doc = JSON.parse(bytesText(bytes)) as typeof doc;
+  } catch {
+    c.fail('the envelope is JWS', 'it is not JSON');
+  }
+  if (
+    typeof doc?.payload !== 'string' ||
+    typeof doc.protected !== 'string' ||
+    typeof doc.signature !== 'string'
+  ) {
+    c.fail('the envelope is JWS', 'it has no payload, protected header or signature');
+  }
+  let headers: Record<string, unknown>;
+  try {
+    headers = JSON.parse(bytesText(fromBase64(doc.protected))) as Record<string, unknown>;
+  } catch {
+    c.fail('the envelope is JWS', 'its protected header is not base64url JSON');
+  }
+  if (typeof headers !== 'object' || headers === null) {
+    c.fail('the envelope is JWS', 'its protected header is not an object');
+  }
+  c.pass('the envelope is JWS');
+  const x5c = Array.isArray(doc.header?.x5c) ? doc.header.x5c : [];
+  return {
+    format: 'JWS',
+    headers: new Map(Object.entries(headers)),
+    alg: headers.alg,
+    crit: headers.crit,
+    cty: headers.cty,
+    chainDer: x5c.filter((x): x is string => typeof x === 'string').map((x) => fromBase64(x)),
+    payload: fromBase64(doc.payload),
+    signature: fromBase64(doc.signature),
+    signed: textBytes(`${doc.protected}.${doc.payload}`),
+  };
+}
 
 function bstr(b: Uint8Array): Uint8Array {
   // CBOR major type 2 header for a definite length.
@@ -68,6 +175,11 @@ function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): Uint8Arr
 
 function asDate(v: unknown): Date | undefined {
   if (v instanceof Date) return v;
+  // JWS writes times as RFC 3339 text.
+  if (typeof v === 'string') {
+    const d = new Date(v);
+    return Number.isNaN(d.getTime()) ? undefined : d;
+  }
   if (v instanceof Tag && v.tag === 1 && typeof v.contents === 'number') {
     return new Date(v.contents * 1000);
   }
@@ -83,7 +195,7 @@ function pemCertificates(pems: string[]): Certificate[] {
   return out;
 }
 
-export async function verifyNotationCose(
+export async function verifyNotationEnvelope(
   sig: FoundSignature,
   trustRoots: string[],
   subject: SignedSubject,
@@ -95,43 +207,12 @@ export async function verifyNotationCose(
     if (sig.kind !== 'notation') {
       c.fail('the signature is a Notation signature', `it is a ${sig.kind} signature`);
     }
-    if (sig.mediaType !== 'application/cose') {
-      c.fail(
-        'the envelope is COSE',
-        'it is JWS (application/jose+json), which Berth does not verify yet; sign with --signature-format cose',
-      );
-    }
-    c.step('reading the COSE envelope');
-    let top: unknown;
-    try {
-      top = decode(sig.envelope, { preferMap: true });
-    } catch (e) {
-      c.fail('the envelope is COSE_Sign1', `it is not CBOR (${(e as Error).message})`);
-    }
-    const parts = top instanceof Tag ? (top.tag === 18 ? top.contents : undefined) : top;
-    if (
-      !Array.isArray(parts) ||
-      parts.length !== 4 ||
-      !(parts[0] instanceof Uint8Array) ||
-      !(parts[1] instanceof Map) ||
-      !(parts[2] instanceof Uint8Array) ||
-      !(parts[3] instanceof Uint8Array)
-    ) {
-      c.fail('the envelope is COSE_Sign1', 'it is CBOR of another shape');
-    }
-    const [protectedBytes, unprotected, payload, signature] = parts as [
-      Uint8Array,
-      Map<unknown, unknown>,
-      Uint8Array,
-      Uint8Array,
-    ];
-    const prot = decode(protectedBytes, { preferMap: true });
-    if (!(prot instanceof Map))
-      c.fail('the envelope is COSE_Sign1', 'its protected header is not a map');
-    c.pass('the envelope is COSE_Sign1');
+    const env =
+      sig.mediaType === 'application/cose' ? readCose(c, sig.envelope) : readJws(c, sig.envelope);
+    const prot = env.headers;
 
     // Critical headers: every one listed must be understood and present (Notation's rule).
-    const crit = prot.get(H.crit);
+    const crit = env.crit;
     const known = new Set<unknown>([H.scheme, H.expiry, H.authenticSigningTime, H.signingTime]);
     if (!Array.isArray(crit) || !crit.includes(H.scheme)) {
       c.fail(
@@ -150,9 +231,9 @@ export async function verifyNotationCose(
       c.fail('the signing scheme is notary.x509', `it is ${String(scheme)}`);
     }
     c.expect(
-      prot.get(H.contentType) === PAYLOAD_TYPE,
+      env.cty === PAYLOAD_TYPE,
       `the payload type is ${PAYLOAD_TYPE}`,
-      `it is ${String(prot.get(H.contentType))}`,
+      `it is ${String(env.cty)}`,
     );
     const claimed = asDate(
       prot.get(scheme === 'notary.x509' ? H.signingTime : H.authenticSigningTime),
@@ -160,37 +241,28 @@ export async function verifyNotationCose(
     if (claimed) fill.signedAt = claimed.toISOString();
 
     c.step('reading the certificate chain');
-    const x5 = unprotected.get(H.x5chain);
-    const chainDer = (Array.isArray(x5) ? x5 : [x5]).filter(
-      (x): x is Uint8Array => x instanceof Uint8Array,
-    );
-    if (chainDer.length === 0)
-      c.fail('the envelope carries its certificate chain', 'it has no x5chain');
-    const chain = chainDer.slice(0, 8).map(parseCertificate);
+    if (env.chainDer.length === 0) {
+      c.fail('the envelope carries its certificate chain', 'it has none');
+    }
+    const chain = env.chainDer.slice(0, 8).map(parseCertificate);
     const leaf = chain[0]!;
     fill.signer = { identity: nameText(leaf.subject) };
 
     c.step('verifying the signature');
-    const algNo = prot.get(H.alg);
-    const alg = typeof algNo === 'number' ? ALGS[algNo] : undefined;
-    if (!alg) c.fail('the signature algorithm is one Notation uses', `it is ${String(algNo)}`);
+    const alg = ALGS.find((a) => a.cose === env.alg || a.name === env.alg);
+    if (!alg) c.fail('the signature algorithm is one Notation uses', `it is ${String(env.alg)}`);
     const info = keyInfo(leaf.spki);
     const fits =
       (alg.alg.kind === 'ecdsa' && info.kind === 'ec') ||
       (alg.alg.kind === 'rsa-pss' && info.kind === 'rsa');
     if (!fits) c.fail(`the signing certificate's key fits ${alg.name}`, `it is ${info.kind}`);
     c.expect(
-      await verifySignature(
-        leaf.spki,
-        alg.alg,
-        signature,
-        sigStructure(protectedBytes, payload),
-        true,
-      ),
+      await verifySignature(leaf.spki, alg.alg, env.signature, env.signed, true),
       "the signature verifies with the signing certificate's key",
       'it does not: the envelope was changed, or another key signed it',
-      alg.name,
+      `${env.format}, ${alg.name}`,
     );
+    const payload = env.payload;
 
     c.step('reading the payload');
     let target: { mediaType?: unknown; digest?: unknown; size?: unknown } | undefined;

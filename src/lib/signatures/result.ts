@@ -42,6 +42,12 @@ export class Checks {
   ): Promise<VerificationResult> {
     let error: string | undefined;
     try {
+      if (typeof crypto === 'undefined' || crypto.subtle === undefined) {
+        this.fail(
+          'WebCrypto is available',
+          'it is not: the page is not a secure context (served over HTTPS or from localhost)',
+        );
+      }
       await body();
     } catch (e) {
       if (e instanceof Failed) error = e.message;

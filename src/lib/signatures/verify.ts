@@ -1,7 +1,7 @@
 // The verifiers' entry points.
 import { verifyCosignKey as cosignKey } from './cosign.ts';
 import { verifyKeyless } from './keyless.ts';
-import { verifyNotationCose } from './notation.ts';
+import { verifyNotationEnvelope } from './notation.ts';
 import { parseTrustedRoot as parseRoot } from './trustroot.ts';
 import type {
   FoundSignature,
@@ -41,7 +41,7 @@ export async function verifyNotation(
   subject: SignedSubject,
   now?: Date,
 ): Promise<VerificationResult> {
-  return verifyNotationCose(sig, trustRoots, subject, now);
+  return verifyNotationEnvelope(sig, trustRoots, subject, now);
 }
 
 /** Parses a Sigstore trusted_root.json (the shipped one, or one the user imports). */
