@@ -133,6 +133,12 @@ test('the SBOM attestation opens as a package table; the signature verifies with
   await form.getByRole('button', { name: 'Verify' }).click();
   await expect.poll(() => result.textContent()).toMatch(/Not verified/);
   expect(await result.getByRole('list', { name: 'Checks' }).textContent()).toContain('failed');
+  // The Notation signature verifies against the root certificate it chains to.
+  await openButton(page, fx.notation.manifest).click();
+  await form.getByRole('textbox', { name: /Trust root certificates/ }).fill(fx.notation.rootPem);
+  await form.getByRole('button', { name: 'Verify' }).click();
+  await expect.poll(() => result.textContent()).toMatch(/Verified \(Notation\)/);
+
   // The card with a document open and a result shown has no serious accessibility problem.
   // (Only what lies inside the card: the rest of the page is other cards' business.)
   const inCard = (node: string) =>

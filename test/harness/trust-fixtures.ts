@@ -12,7 +12,14 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import type { Registry } from './registry.ts';
-import { makeCosignKeySignature, makeKey, workDir, type Key } from './signing.ts';
+import {
+  makeCosignKeySignature,
+  makeKey,
+  makeNotationCa,
+  makeNotationSignature,
+  workDir,
+  type Key,
+} from './signing.ts';
 import { gzipLayer } from './soci.ts';
 
 const sha256 = (b: Uint8Array | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -50,6 +57,8 @@ export interface TrustFixtures {
   signature: string;
   key: Key;
   wrongKey: Key;
+  /** A Notation signature of the index, a referrer, and the root certificate it chains to. */
+  notation: { manifest: string; rootPem: string };
   /** An SBOM referrer over 50 MB (its manifest, its document, and the document's size). */
   huge: { manifest: string; layer: string; size: number; packages: number };
   /** A referrer whose subject is another image. */
@@ -223,6 +232,16 @@ export async function buildTrustFixtures(
   for (const b of sig.artifact.blobs) await pushBlob(b.bytes, b.mediaType);
   const signature = await pushManifest(sig.artifact.manifestBytes, sig.artifact.tag);
 
+  // Notation's signature of the index, under a test CA, as a referrer.
+  const ca = makeNotationCa(dir);
+  const notary = makeNotationSignature(ca, {
+    digest: index.digest,
+    mediaType: index.mediaType,
+    size: index.size,
+  });
+  for (const b of notary.artifact.blobs) await pushBlob(b.bytes, b.mediaType);
+  const notation = await pushManifest(notary.artifact.manifestBytes);
+
   // Referrers under the tag schema: a huge SBOM, one about another image, and a "signature"
   // that is not one.
   const many: DpkgPackage[] = Array.from({ length: hugePackages }, (_, i) => {
@@ -269,6 +288,7 @@ export async function buildTrustFixtures(
         { ...huge, artifactType: MT.spdx },
         { ...foreign, artifactType: MT.spdx },
         { ...notSignature, artifactType: MT.cosignSig },
+        { ...notation, artifactType: 'application/vnd.cncf.notary.signature' },
       ],
     },
     `sha256-${index.digest.slice('sha256:'.length)}`,
@@ -292,6 +312,7 @@ export async function buildTrustFixtures(
       size: hugeLayer.size,
       packages: hugePackages,
     },
+    notation: { manifest: notation.digest, rootPem: ca.root.certPem },
     foreign: foreign.digest,
     notSignature: notSignature.digest,
   };

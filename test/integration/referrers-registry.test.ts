@@ -10,7 +10,7 @@ import { parseReference } from '../../src/lib/reference/reference.ts';
 import { RegistryClient } from '../../src/lib/registry/client.ts';
 import { directTransport } from '../../src/lib/registry/transport.ts';
 import { readSignatures } from '../../src/lib/signatures/found.ts';
-import { verifyCosignKey } from '../../src/lib/signatures/verify.ts';
+import { verifyCosignKey, verifyNotation } from '../../src/lib/signatures/verify.ts';
 import { memoryStore } from '../../src/lib/store/memory.ts';
 import { startRegistry, type Registry } from '../harness/registry.ts';
 import { buildTrustFixtures, type TrustFixtures } from '../harness/trust-fixtures.ts';
@@ -49,6 +49,7 @@ test('the signature, the SBOM attestation and the SBOM referrer are stored; the 
     [fx.signature]: 'cosign-signature',
     [fx.attestation]: 'sbom-spdx',
     [fx.huge.manifest]: 'sbom-spdx',
+    [fx.notation.manifest]: 'notation-signature',
   });
   expect(listing.flagged.map((f) => f.descriptor.digest).sort()).toEqual(
     [fx.foreign, fx.notSignature].sort(),
@@ -70,4 +71,23 @@ test('the signature, the SBOM attestation and the SBOM referrer are stored; the 
   const subject = { digest: fx.index, repository: `${registry.host}/${fx.repository}` };
   expect((await verifyCosignKey(found[0]!, fx.key.publicPem, subject)).verified).toBe(true);
   expect((await verifyCosignKey(found[0]!, fx.wrongKey.publicPem, subject)).verified).toBe(false);
+
+  // And so does the Notation signature, against its root and not against another.
+  const n = (await storedReferrers(store, name)).find(
+    (r) => r.descriptor.digest === fx.notation.manifest,
+  )!;
+  const notation = await readSignatures(
+    await new Documents(store.content).manifest(n.descriptor),
+    n.descriptor.digest,
+    'referrer',
+    (d) => store.content.readBytes(d.digest),
+  );
+  expect(notation).toHaveLength(1);
+  const indexSubject = { ...subject, mediaType: 'application/vnd.oci.image.index.v1+json' };
+  const ok = await verifyNotation(notation[0]!, [fx.notation.rootPem], indexSubject);
+  expect(ok.error).toBeUndefined();
+  expect(ok.verified).toBe(true);
+  expect((await verifyNotation(notation[0]!, [fx.key.publicPem], indexSubject)).verified).toBe(
+    false,
+  );
 }, 120_000);
