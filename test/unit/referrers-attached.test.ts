@@ -291,4 +291,36 @@ describe('findReferrers', () => {
     );
     expect((await f.b.store.images.get(name))?.referrers).toEqual(recorded);
   });
+
+  test('an artifact Berth cannot open is stored as its manifest; its blobs wait to be asked for', async () => {
+    const b = berth();
+    const reg = b.registry;
+    await pushImage(reg, repo, { tag: 'v1', layers: [{ a: enc.encode('a') }] });
+    const root = (await b.client.resolve(parseReference(name))).descriptor;
+    const cfg = reg.blob(repo, json({}), empty.mediaType);
+    const blob = reg.blob(repo, enc.encode('a zTOC, say'), 'application/octet-stream');
+    const soci = reg.manifest(repo, {
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      artifactType: 'application/vnd.amazon.soci.index.v2+json',
+      config: cfg,
+      layers: [blob],
+      subject: root,
+    } as { mediaType: string });
+    reg.manifest(
+      repo,
+      { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [soci] } as {
+        mediaType: string;
+      },
+      `sha256-${root.digest.slice(7)}`,
+    );
+    await pullImage(parseReference(name), undefined, b.pullContext());
+    const listing = await findReferrers(ctx(b), name);
+    expect(listing.referrers.map((r) => [r.kind, r.blobs.map((x) => x.stored)])).toEqual([
+      ['unknown', [false, false]],
+    ]);
+    expect(b.registry.blobRequests(blob.digest)).toEqual([]);
+    await fetchReferrerBlob(ctx(b), name, soci.digest, blob.digest);
+    expect((await storedReferrers(b.store, name))[0]!.blobs[1]!.stored).toBe(true);
+  });
 });

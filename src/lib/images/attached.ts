@@ -196,7 +196,10 @@ async function checkCandidate(
     const problem = problemOf(record, manifest, imageDigests);
     if (problem) return flag(problem, labelOf(manifest, c.descriptor));
     const writes: [Descriptor, Uint8Array][] = [];
-    for (const blob of [manifest.config, ...manifest.layers]) {
+    // Blobs of what Berth cannot open (a SOCI index, an unknown artifact) wait to be asked for:
+    // another part may fetch them for its own use (the zTOC of a lazily read layer).
+    const eager = kindOf(manifest, c.descriptor) !== 'unknown';
+    for (const blob of eager ? [manifest.config, ...manifest.layers] : []) {
       if (blob.size > eagerBlobBytes) continue;
       writes.push([blob, await fetchSmallBlob(ctx, ref, blob)]);
     }
