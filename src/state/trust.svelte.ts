@@ -61,8 +61,9 @@ export class TrustState {
   error = $state<string | null>(null);
   /** The referrer whose detail is open. */
   selected = $state<string | null>(null);
-  /** A blob being fetched, by digest. */
+  /** A blob being fetched, by digest, and how far it is. */
   fetching = $state<string | null>(null);
+  fetched = $state.raw<{ offset: number; size: number } | null>(null);
   doc = $state.raw<OpenedDoc | null>(null);
   docError = $state<string | null>(null);
   /** The SBOM table: query, sort, matching count, and the window of rows read. */
@@ -173,20 +174,26 @@ export class TrustState {
     const r = this.current;
     if (!r || !this.#name) return;
     this.fetching = blob;
+    this.fetched = null;
     this.docError = null;
     try {
-      await this.#opts.images.call('fetchAttachedBlob', {
-        name: this.#name,
-        referrer: r.descriptor.digest,
-        blob,
-        connection: this.#opts.connection(),
-      });
+      await this.#opts.images.call(
+        'fetchAttachedBlob',
+        {
+          name: this.#name,
+          referrer: r.descriptor.digest,
+          blob,
+          connection: this.#opts.connection(),
+        },
+        { onEvent: (e) => (this.fetched = { offset: e.offset, size: e.size }) },
+      );
       await this.load(this.#name, false);
       await this.openDocument(r, blob);
     } catch (e) {
       this.docError = messageOf(e);
     } finally {
       this.fetching = null;
+      this.fetched = null;
     }
   }
 

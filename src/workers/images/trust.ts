@@ -53,15 +53,27 @@ export async function attached(
   return findReferrers({ client: client(arg.connection), store: s, signal: ctx.signal }, name);
 }
 
+/** Bytes of a referrer's blob received so far, while it downloads. */
+export interface BlobFetchEvent {
+  type: 'progress';
+  offset: number;
+  size: number;
+}
+
 /** Fetches a blob of a stored referrer left for when it is opened (bounded in size). */
 export async function fetchAttachedBlob(
   arg: { name: string; referrer: string; blob: string; connection: Connection },
-  ctx: CallContext,
+  ctx: CallContext<BlobFetchEvent>,
 ): Promise<void> {
   await loadRemembered();
   const name = formatReference(parseReference(arg.name));
   await fetchReferrerBlob(
-    { client: client(arg.connection), store: await store(), signal: ctx.signal },
+    {
+      client: client(arg.connection),
+      store: await store(),
+      signal: ctx.signal,
+      onProgress: (p) => ctx.emit({ type: 'progress', offset: p.offset, size: p.size }),
+    },
     name,
     arg.referrer,
     arg.blob,
