@@ -22,6 +22,7 @@ import { RemoteLayers } from './layers/remote.ts';
 import { type ProgressBatch, PullProgress } from './pull.svelte.ts';
 import { ReferenceState } from './reference.svelte.ts';
 import type { Settings } from './settings.ts';
+import { type DocumentsCaller, TrustState, type TrustStorage } from './trust.svelte.ts';
 
 export type { Descriptor, ImageSummary };
 
@@ -52,6 +53,10 @@ export interface ImageStateOptions {
   onStoreChanged?: () => void;
   /** A pull starts (the first one asks the browser to keep the store). */
   onPullStart?: () => void;
+  /** The documents worker, for the referrers card's documents; and where keys the user asks
+   * to remember go. */
+  documents?: () => DocumentsCaller;
+  trustStorage?: TrustStorage;
 }
 
 export class ImageState {
@@ -59,6 +64,8 @@ export class ImageState {
   readonly form: ReferenceState;
   readonly progress = new PullProgress();
   readonly files: FileBrowser;
+  /** The "Referrers and signatures" card: what is stored beside the image, and verifying it. */
+  readonly trust: TrustState;
   /** The image's packages, read when the person asks. */
   readonly packages: PackagesState;
   /** The reference and platform this image was shown for; null before any. */
@@ -80,9 +87,17 @@ export class ImageState {
   /** The root digest whose referrers are being asked for, so a late answer for another
    * image is dropped. */
   #extrasFor: string | undefined;
+  /** The stored image whose referrers the card shows. */
+  #trustFor: string | undefined;
 
   constructor(opts: ImageStateOptions) {
     this.#opts = opts;
+    this.trust = new TrustState({
+      images: opts.images,
+      ...(opts.documents ? { documents: opts.documents } : {}),
+      connection: () => opts.settings.connection,
+      ...(opts.trustStorage ? { storage: opts.trustStorage } : {}),
+    });
     this.#activity = opts.activity;
     this.form = new ReferenceState({
       bridge: opts.images,
@@ -128,6 +143,14 @@ export class ImageState {
   #show(summary: ImageSummary | null) {
     this.#summary = summary;
     this.files.show(summary);
+    // Once stored, what is attached to the image is found and stored beside it.
+    const stored =
+      summary && !summary.partial ? `${summary.name}@${summary.rootDigest}` : undefined;
+    if (stored !== this.#trustFor) {
+      this.#trustFor = stored;
+      if (summary && stored) void this.trust.load(summary.name);
+      else this.trust.clear();
+    }
     this.packages.show(summary);
   }
 

@@ -15,6 +15,7 @@
 //   CompareState    compare.svelte.ts    two images compared: both resolved, the small part, and
 //                                        the files part kept by the layers worker
 import { createDiffBridge } from '../workers/diff.ts';
+import { createDocumentsBridge } from '../workers/documents.ts';
 import { createImagesBridge } from '../workers/images.ts';
 import { createLayersBridge } from '../workers/layers.ts';
 import { Activity } from './activity.svelte.ts';
@@ -84,6 +85,9 @@ export function wire(): Page {
     save,
     onStoreChanged: storeChanged,
     onPullStart: () => void library.requestPersistence(),
+    // Made when a referrer's document is first opened; its jobs are bounded like the layers'.
+    documents: () => createDocumentsBridge(() => settings.current.layerJobSeconds * 1000),
+    ...(storage ? { trustStorage: storage } : {}),
   });
   const actions = new ImageActions({
     bridge: images,

@@ -44,6 +44,7 @@ import {
 } from './images/credentials.ts';
 import { rateLimit } from './images/ratelimits.ts';
 import { readRemoteFile, remoteFileBlob, remoteIndex } from './images/remote.ts';
+import { attached, fetchAttachedBlob, verifySignature } from './images/trust.ts';
 import { expose, type CallContext } from './rpc.ts';
 import { store, storeReporting, type StoreEvent } from './store.ts';
 
@@ -409,6 +410,12 @@ const api = {
   },
 
   forgetCredentials: (_arg: Record<string, never>) => forgetCredentials(),
+
+  /** What is attached to a stored image (signatures, SBOMs, attestations), found, checked and
+   * stored; a big blob of one fetched when opened; its signatures verified. */
+  attached,
+  fetchAttachedBlob,
+  verifySignature,
 
   /** Browsing a registry: its catalog, a repository's tags, what a tag is and when it was
    * built, and the rate limit the registry's answers stated. */

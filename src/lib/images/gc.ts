@@ -38,9 +38,14 @@ export async function reachableFrom(
   return seen;
 }
 
-/** The roots of one image record: its target and the manifests pulled from it. */
+/** The roots of one image record: its target, the manifests pulled from it, and what was
+ * stored beside it (signatures, SBOMs, attestations). */
 export function imageRoots(image: ImageRecord): Descriptor[] {
-  return [image.target, ...image.manifests.map((m) => m.descriptor)];
+  return [
+    image.target,
+    ...image.manifests.map((m) => m.descriptor),
+    ...(image.referrers ?? []).map((r) => r.descriptor),
+  ];
 }
 
 /** The roots of garbage collection: every image record, and every pull still within its

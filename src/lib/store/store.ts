@@ -58,8 +58,21 @@ export interface ImageRecord {
   }[];
   /** Every manifest of the target index was pulled ("All platforms"): it exports whole. */
   complete?: boolean;
+  /** Signatures, SBOMs and attestations stored for the image (images/referrers.ts): roots of
+   * garbage collection beside its own manifests, so they go when the image goes. */
+  referrers?: ReferrerRecord[];
   createdAt: number;
   updatedAt: number;
+}
+
+/** A manifest attached to an image, fetched, checked and stored: a referrer (through the
+ * referrers API or its tag schema), a cosign `.sig`/`.att`/`.sbom` tag, or an attestation
+ * manifest of the image's index. */
+export interface ReferrerRecord {
+  descriptor: Descriptor;
+  /** The digest it describes: the image's root, or a platform manifest of its index. */
+  subject: string;
+  via: 'api' | 'tag-schema' | 'cosign-tag' | 'index';
 }
 
 /** A pull that started and has not finished: a lease, as containerd's, that keeps the blobs it
@@ -316,6 +329,12 @@ export function mergeImage(
     ...(image.complete || (old?.complete && old.target.digest === image.target.digest)
       ? { complete: true }
       : {}),
+    // A pull that follows keeps what was found beside the image, while its target is the same.
+    ...(image.referrers
+      ? { referrers: image.referrers }
+      : old?.referrers && old.target.digest === image.target.digest
+        ? { referrers: old.referrers }
+        : {}),
     createdAt: old?.createdAt ?? now,
     updatedAt: now,
   };
