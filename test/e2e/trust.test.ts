@@ -139,6 +139,36 @@ test('the SBOM attestation opens as a package table; the signature verifies with
   await form.getByRole('button', { name: 'Verify' }).click();
   await expect.poll(() => result.textContent()).toMatch(/Verified \(Notation\)/);
 
+  // cosign keyless: the bundle verifies against the test Sigstore's trusted root, imported,
+  // for the identity and issuer it was made for; another identity fails, and so does the
+  // shipped (public-good) root, which does not know the test CA.
+  await openButton(page, fx.keyless.manifest).click();
+  const keylessRadio = form.getByRole('radio', { name: /keyless/ });
+  if (await keylessRadio.count()) await keylessRadio.check();
+  const identity = form.getByRole('textbox', { name: /Identity/ });
+  const issuer = form.getByRole('textbox', { name: /OIDC issuer/ });
+  await identity.fill(fx.keyless.identity);
+  await issuer.fill(fx.keyless.issuer);
+  await form.getByRole('button', { name: 'Verify' }).click();
+  await expect.poll(() => result.textContent()).toMatch(/Not verified/);
+  await form.getByLabel(/Sigstore trusted root/).setInputFiles({
+    name: 'trusted_root.json',
+    mimeType: 'application/json',
+    buffer: Buffer.from(fx.keyless.trustedRoot),
+  });
+  await form.getByText(/A trusted root is imported/).waitFor();
+  await form.getByRole('button', { name: 'Verify' }).click();
+  await expect.poll(() => result.textContent()).toMatch(/^\s*Verified/);
+  const verified = (await result.textContent())!;
+  expect(verified).toContain(fx.keyless.identity);
+  expect(verified).toContain(fx.keyless.issuer);
+  expect(verified).toMatch(/offline/);
+  expect(await result.getByRole('list', { name: 'Checks' }).textContent()).not.toContain('failed');
+  await identity.fill('someone-else@trust.test');
+  await form.getByRole('button', { name: 'Verify' }).click();
+  await expect.poll(() => result.textContent()).toMatch(/Not verified/);
+  expect(await result.getByRole('list', { name: 'Checks' }).textContent()).toContain('failed');
+
   // The card with a document open and a result shown has no serious accessibility problem.
   // (Only what lies inside the card: the rest of the page is other cards' business.)
   const inCard = (node: string) =>

@@ -15,6 +15,8 @@ import type { Registry } from './registry.ts';
 import {
   makeCosignKeySignature,
   makeKey,
+  makeKeylessSignature,
+  makeTestSigstore,
   makeNotationCa,
   makeNotationSignature,
   workDir,
@@ -59,6 +61,9 @@ export interface TrustFixtures {
   wrongKey: Key;
   /** A Notation signature of the index, a referrer, and the root certificate it chains to. */
   notation: { manifest: string; rootPem: string };
+  /** cosign 3's keyless signature of the index (a Sigstore bundle referrer), made under a test
+   * Sigstore whose trusted root only verifies it; the identity and issuer it was made for. */
+  keyless: { manifest: string; trustedRoot: string; identity: string; issuer: string };
   /** An SBOM referrer over 50 MB (its manifest, its document, and the document's size). */
   huge: { manifest: string; layer: string; size: number; packages: number };
   /** A referrer whose subject is another image. */
@@ -242,6 +247,16 @@ export async function buildTrustFixtures(
   for (const b of notary.artifact.blobs) await pushBlob(b.bytes, b.mediaType);
   const notation = await pushManifest(notary.artifact.manifestBytes);
 
+  // cosign keyless (cosign 3: a DSSE bundle as a referrer), under a test Sigstore.
+  const sigstore = makeTestSigstore(dir);
+  const keyless = makeKeylessSignature(
+    sigstore,
+    { digest: index.digest, mediaType: index.mediaType, size: index.size },
+    { dsse: true, identity: 'release@trust.test', issuer: 'https://issuer.trust.test' },
+  );
+  for (const b of keyless.artifact.blobs) await pushBlob(b.bytes, b.mediaType);
+  const keylessManifest = await pushManifest(keyless.artifact.manifestBytes);
+
   // Referrers under the tag schema: a huge SBOM, one about another image, and a "signature"
   // that is not one.
   const many: DpkgPackage[] = Array.from({ length: hugePackages }, (_, i) => {
@@ -289,6 +304,7 @@ export async function buildTrustFixtures(
         { ...foreign, artifactType: MT.spdx },
         { ...notSignature, artifactType: MT.cosignSig },
         { ...notation, artifactType: 'application/vnd.cncf.notary.signature' },
+        { ...keylessManifest, artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json' },
       ],
     },
     `sha256-${index.digest.slice('sha256:'.length)}`,
@@ -313,6 +329,12 @@ export async function buildTrustFixtures(
       packages: hugePackages,
     },
     notation: { manifest: notation.digest, rootPem: ca.root.certPem },
+    keyless: {
+      manifest: keylessManifest.digest,
+      trustedRoot: sigstore.trustedRootJson,
+      identity: keyless.identity,
+      issuer: keyless.issuer,
+    },
     foreign: foreign.digest,
     notSignature: notSignature.digest,
   };
