@@ -614,17 +614,15 @@ function spdxJson(doc: Json, problems: string[]): Omit<ParsedDocument, 'text'> {
         }
       }
     }
-    const row: SbomRow = { name: p.name as string };
-    const version = str(p.versionInfo);
-    const license = noAssertion(str(p.licenseDeclared)) ?? noAssertion(str(p.licenseConcluded));
-    const supplier = noAssertion(str(p.supplier));
-    const type = str(p.primaryPackagePurpose);
-    if (version) row.version = version;
-    if (purl) row.purl = purl;
-    if (license) row.license = license;
-    if (supplier) row.supplier = supplier;
-    if (type) row.type = type;
-    rows.push(row);
+    rows.push(
+      rowOf(p.name as string, {
+        version: str(p.versionInfo),
+        purl,
+        license: noAssertion(str(p.licenseDeclared)) ?? noAssertion(str(p.licenseConcluded)),
+        supplier: noAssertion(str(p.supplier)),
+        type: str(p.primaryPackagePurpose),
+      }),
+    );
   }
   if (unnamed) problems.push(`${unnamed} package${unnamed === 1 ? ' has' : 's have'} no name`);
   const info = isObject(doc.creationInfo) ? doc.creationInfo : {};
@@ -770,20 +768,15 @@ function cycloneDx(doc: Json, problems: string[]): Omit<ParsedDocument, 'text'> 
         continue;
       }
       const group = str(c.group);
-      const row: SbomRow = {
-        name: group ? `${group}${group.startsWith('@') ? '/' : ':'}${name}` : name,
-      };
-      const version = str(c.version);
-      const purl = str(c.purl);
-      const license = cdxLicense(c);
-      const supplier = cdxSupplier(c);
-      const type = str(c.type);
-      if (version) row.version = version;
-      if (purl) row.purl = purl;
-      if (license) row.license = license;
-      if (supplier) row.supplier = supplier;
-      if (type) row.type = type;
-      rows.push(row);
+      rows.push(
+        rowOf(group ? `${group}${group.startsWith('@') ? '/' : ':'}${name}` : name, {
+          version: str(c.version),
+          purl: str(c.purl),
+          license: cdxLicense(c),
+          supplier: cdxSupplier(c),
+          type: str(c.type),
+        }),
+      );
     }
   }
   if (unnamed) problems.push(`${unnamed} component${unnamed === 1 ? ' has' : 's have'} no name`);
@@ -824,4 +817,14 @@ function cycloneDx(doc: Json, problems: string[]): Omit<ParsedDocument, 'text'> 
     },
     rows,
   };
+}
+
+/** An SBOM row with the fields that have a value (absent ones are left out, not undefined). */
+function rowOf(name: string, fields: Omit<SbomRow, 'name'>): SbomRow {
+  const row: SbomRow = { name };
+  for (const key of ['version', 'purl', 'license', 'supplier', 'type'] as const) {
+    const value = fields[key];
+    if (value) row[key] = value;
+  }
+  return row;
 }
