@@ -82,6 +82,11 @@ test('the SBOM attestation opens as a package table; the signature verifies with
   expect(await rows.textContent()).toContain('SBOM (SPDX)');
   expect(await rows.textContent()).toContain('index attestation');
   expect(await rows.textContent()).toContain('cosign tag');
+  // BuildKit's attestation is mapped to the image it describes: the platform on screen.
+  const attestationRow = rows
+    .getByRole('row')
+    .filter({ has: page.getByRole('button', { name: new RegExp(short(fx.attestation)) }) });
+  expect(await attestationRow.textContent()).toContain('this platform (linux/amd64)');
 
   // The packages the image holds: its dpkg status and its node package, listed on request.
   const packages = page.getByRole('region', { name: 'Packages', exact: true });

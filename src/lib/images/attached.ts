@@ -8,6 +8,7 @@ import { messageOf } from '../errors.ts';
 import { DigestMismatchError } from '../oci/errors.ts';
 import { algorithmOf, digestBytes } from '../oci/hasher.ts';
 import { isIndex } from '../oci/mediatypes.ts';
+import { formatPlatform } from '../oci/platform.ts';
 import type { Descriptor, Manifest } from '../oci/types.ts';
 import { parseManifestDocument } from '../oci/validate.ts';
 import { fetchDescriptor, ingestBytes, type FetchContext } from '../pull/fetch.ts';
@@ -24,6 +25,7 @@ import {
   createdOf,
   eagerBlobBytes,
   indexAttestations,
+  isAttestationEntry,
   kindOf,
   labelOf,
   maxReferrerBlobBytes,
@@ -53,6 +55,9 @@ export interface AttachedReferrer extends ReferrerRecord {
   created?: string;
   annotations?: Record<string, string>;
   blobs: AttachedBlob[];
+  /** The platform of the manifest it describes, when that is one of the index's
+   * (`linux/arm64`). */
+  platform?: string;
 }
 
 /** A referrer found and not stored, with what is wrong with it. */
@@ -75,6 +80,16 @@ interface FindContext {
   client: RegistryClient;
   store: Store;
   signal: AbortSignal;
+}
+
+/** The platform of each manifest an index lists (attestation manifests have none). */
+async function platformsOf(image: ImageRecord, docs: Documents): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (!isIndex(image.target.mediaType)) return out;
+  for (const d of (await docs.flatIndex(image.target)).manifests) {
+    if (d.platform && !isAttestationEntry(d)) out.set(d.digest, formatPlatform(d.platform));
+  }
+  return out;
 }
 
 /** The digests an image is made of: its root and, for an index, every manifest listed. */
@@ -217,6 +232,7 @@ export async function storedReferrers(store: Store, name: string): Promise<Attac
   const image = await store.images.get(name);
   if (!image) throw new Error(`${name} is not stored in this browser`);
   const docs = new Documents(store.content);
+  const platforms = await platformsOf(image, docs).catch(() => new Map<string, string>());
   const out: AttachedReferrer[] = [];
   for (const r of image.referrers ?? []) {
     let manifest: Manifest;
@@ -242,8 +258,10 @@ export async function storedReferrers(store: Store, name: string): Promise<Attac
     }
     const artifactType = manifest.artifactType ?? r.descriptor.artifactType;
     const created = createdOf(manifest, r.descriptor);
+    const platform = platforms.get(r.subject);
     out.push({
       ...r,
+      ...(platform ? { platform } : {}),
       kind: kindOf(manifest, r.descriptor),
       label: labelOf(manifest, r.descriptor),
       ...(artifactType ? { artifactType } : {}),
