@@ -187,7 +187,9 @@ describe('ImageState', () => {
     await vi.waitFor(() => expect(image.referrers, 'told by the pull').toEqual([]));
     endPull();
     await work;
-    expect(images.calls, 'no call of their own').toEqual(['listTags', 'pull']);
+    // No referrers call of their own; once the image is stored, the Referrers card asks for
+    // what is attached to it (fetched, checked and stored with the image).
+    expect(images.calls, 'no call of their own').toEqual(['listTags', 'pull', 'attached']);
   });
 
   test('a pull shows the summary as soon as the config is checked, the stored one at its end', async () => {
