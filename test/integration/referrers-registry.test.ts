@@ -10,7 +10,12 @@ import { parseReference } from '../../src/lib/reference/reference.ts';
 import { RegistryClient } from '../../src/lib/registry/client.ts';
 import { directTransport } from '../../src/lib/registry/transport.ts';
 import { readSignatures } from '../../src/lib/signatures/found.ts';
-import { verifyCosignKey, verifyNotation } from '../../src/lib/signatures/verify.ts';
+import {
+  parseTrustedRoot,
+  verifyCosignKey,
+  verifyCosignKeyless,
+  verifyNotation,
+} from '../../src/lib/signatures/verify.ts';
 import { memoryStore } from '../../src/lib/store/memory.ts';
 import { startRegistry, type Registry } from '../harness/registry.ts';
 import { buildTrustFixtures, type TrustFixtures } from '../harness/trust-fixtures.ts';
@@ -50,6 +55,7 @@ test('the signature, the SBOM attestation and the SBOM referrer are stored; the 
     [fx.attestation]: 'sbom-spdx',
     [fx.huge.manifest]: 'sbom-spdx',
     [fx.notation.manifest]: 'notation-signature',
+    [fx.keyless.manifest]: 'sigstore-bundle',
   });
   expect(listing.flagged.map((f) => f.descriptor.digest).sort()).toEqual(
     [fx.foreign, fx.notSignature].sort(),
@@ -90,4 +96,23 @@ test('the signature, the SBOM attestation and the SBOM referrer are stored; the 
   expect((await verifyNotation(notation[0]!, [fx.key.publicPem], indexSubject)).verified).toBe(
     false,
   );
+
+  // And the keyless bundle, against the test Sigstore's trusted root, for its identity only.
+  const k = (await storedReferrers(store, name)).find(
+    (r) => r.descriptor.digest === fx.keyless.manifest,
+  )!;
+  const bundles = await readSignatures(
+    await new Documents(store.content).manifest(k.descriptor),
+    k.descriptor.digest,
+    'referrer',
+    (d) => store.content.readBytes(d.digest),
+  );
+  expect(bundles).toHaveLength(1);
+  const root = parseTrustedRoot(fx.keyless.trustedRoot);
+  const policy = { identity: fx.keyless.identity, issuer: fx.keyless.issuer };
+  const keyless = await verifyCosignKeyless(bundles[0]!, root, indexSubject, policy);
+  expect(keyless.error).toBeUndefined();
+  expect(keyless.verified).toBe(true);
+  const other = { ...policy, identity: 'someone-else@trust.test' };
+  expect((await verifyCosignKeyless(bundles[0]!, root, indexSubject, other)).verified).toBe(false);
 }, 120_000);
