@@ -9,7 +9,6 @@ import {
   CHECKPOINT_SPACING,
   CheckpointRecorder,
   LiveCheckpoints,
-  tarFrom,
   type TarFrom,
 } from '../lib/layers/checkpoints.ts';
 import { fileBlob, listLayer, readFileBytes, type FileBytes } from '../lib/layers/read.ts';
@@ -19,18 +18,13 @@ import type { CheckpointsWorkerApi } from './checkpoints.worker.ts';
 import { expose, WorkerBridge, type CallContext } from './rpc.ts';
 import { store } from './store.ts';
 import { countTooDeep, TreeService } from './tree-service.ts';
+import { storedTarFrom, type LayerRef } from './layer-tar.ts';
 import { CompareService } from './compare-service.ts';
 import { PackagesService } from './packages-service.ts';
 import { catalogers } from '../lib/packages/catalogers.ts';
 import type { ColumnIndex } from '../lib/layers/columns.ts';
 
-export interface LayerRef {
-  digest: string;
-  mediaType: string;
-  size: number;
-  /** The config's diffID for this layer: it names the hash algorithm. */
-  diffID?: string;
-}
+export type { LayerRef };
 
 /** A layer's listing as the page sees it: counts, not entries (the worker keeps those). */
 export interface LayerListingResult {
@@ -193,15 +187,10 @@ async function layerTarFrom(
   signal: AbortSignal,
 ): Promise<TarFrom & { live?: boolean }> {
   const s = await store();
-  const compression = layerCompression(layer.mediaType);
   if (await s.content.info(layer.digest)) {
-    const [blob, stored] = await Promise.all([
-      s.content.read(layer.digest),
-      s.layerCheckpoints.get(layer.digest),
-    ]);
-    const running = stored ? undefined : recording.get(layer.digest)?.forRead(offset);
-    const from = await tarFrom(blob, compression, stored ?? running, offset, { signal });
-    return running && from.start > 0 ? { ...from, live: true } : from;
+    return storedTarFrom(s, layer, offset, signal, (digest, at) =>
+      recording.get(digest)?.forRead(at),
+    );
   }
   const src = await source(s, layer, signal);
   return { tar: tarStream(src.open, layer.mediaType, signal), start: 0 };

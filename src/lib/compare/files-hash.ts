@@ -1,8 +1,8 @@
 // Hashing the files a comparison could not decide by their metadata: every requested file of one
-// layer in a single pass over its uncompressed tar, in offset order, so that no byte is read
-// twice and nothing but the chunk in hand is held.
+// layer in a single pass over its uncompressed tar, in offset order (lib/layers/ordered.ts), so
+// that no byte is read twice and nothing but the chunk in hand is held.
 import { createSHA256 } from 'hash-wasm';
-import { yielder } from '../tasks.ts';
+import { readFilesInOrder } from '../layers/ordered.ts';
 import type { FileRead } from './files.ts';
 
 /**
@@ -15,49 +15,41 @@ export async function hashFiles(
   files: readonly FileRead[],
   opts: { start?: number; signal?: AbortSignal } = {},
 ): Promise<string[]> {
-  const out: string[] = [];
-  if (files.length === 0) return out;
-  const h = await createSHA256();
-  const tick = yielder();
-  const reader = tar.getReader();
   const start = opts.start ?? 0;
-  let at = start;
-  let i = 0;
+  const out: string[] = new Array<string>(files.length);
+  const h = await createSHA256();
   h.init();
-  // Files of no bytes (and any at the position reached) are done before reading on.
-  const finishEmpty = () => {
-    while (i < files.length && files[i]!.size === 0) {
-      out.push('sha256:' + h.digest('hex'));
+  const empty = 'sha256:' + h.digest('hex');
+  // Files at one place (a file named twice) are hashed once, and each gets the digest.
+  const places: { offset: number; size: number; at: number[] }[] = [];
+  files.forEach((f, i) => {
+    if (f.offset < start) throw new Error(`file at ${f.offset} is before the read's start`);
+    const last = places.at(-1);
+    if (last && last.offset === f.offset && last.size === f.size) last.at.push(i);
+    else places.push({ offset: f.offset, size: f.size, at: [i] });
+  });
+  let given = false;
+  await readFilesInOrder(
+    async () => {
+      if (given) throw new Error('the tar stream was already read');
+      given = true;
+      return { tar, start };
+    },
+    places,
+    (place) => {
+      if (place.size === 0)
+        return { push: () => false, end: () => place.at.forEach((i) => (out[i] = empty)) };
       h.init();
-      i++;
-    }
-  };
-  finishEmpty();
-  try {
-    while (i < files.length) {
-      const w = tick();
-      if (w) await w;
-      opts.signal?.throwIfAborted();
-      const { done, value } = await reader.read();
-      if (done) throw new Error(`the layer ended before the file at ${files[i]!.offset} did`);
-      const end = at + value.byteLength;
-      // A chunk may hold the end of one file and the whole of several more.
-      while (i < files.length) {
-        const f = files[i]!;
-        if (f.offset < start) throw new Error(`file at ${f.offset} is before the read's start`);
-        const from = Math.max(f.offset, at);
-        const to = Math.min(f.offset + f.size, end);
-        if (to > from) h.update(value.subarray(from - at, to - at));
-        if (f.offset + f.size > end) break;
-        out.push('sha256:' + h.digest('hex'));
-        h.init();
-        i++;
-        finishEmpty();
-      }
-      at = end;
-    }
-  } finally {
-    await reader.cancel().catch(() => undefined);
-  }
+      return {
+        push: (piece) => void h.update(piece),
+        end: () => {
+          const digest = 'sha256:' + h.digest('hex');
+          for (const i of place.at) out[i] = digest;
+        },
+      };
+    },
+    { signal: opts.signal ?? new AbortController().signal },
+  );
+  if (!given) await tar.cancel().catch(() => undefined);
   return out;
 }

@@ -16,7 +16,7 @@ import { CHECKPOINT_SPACING } from '../layers/checkpoints.ts';
 import { pathOf, type ColumnIndex } from '../layers/columns.ts';
 import { whiteoutTarget } from '../layers/filesystem.ts';
 import { normalisePath } from '../layers/paths.ts';
-import { yielder } from '../tasks.ts';
+import { readFilesInOrder } from '../layers/ordered.ts';
 import { osReleasePaths, parseOsRelease } from './os-release.ts';
 import { purlOf } from './purl.ts';
 import type {
@@ -478,17 +478,6 @@ async function readLayer(
   sink: LayerSink,
 ) {
   const files = plan.files;
-  if (files.length === 0) return;
-  const tick = yielder();
-  const from = await layer.tarFrom(files[0]!.offset, signal);
-  let reader = from.tar.getReader();
-  let at = from.start;
-  /** Whether asking for a later start can help: not once the layer answered with its start
-   * for an offset past the first checkpoint's place (it has no checkpoints). */
-  let jumps = from.start > 0 || files[0]!.offset < spacing;
-  let i = 0;
-  let cur: Reading[] | undefined;
-
   const begin = (f: WantedFile): Reading => {
     const r: Reading = { file: f, bytes: undefined, scans: [] };
     const meta = { path: f.path, size: f.size, mode: f.mode };
@@ -546,90 +535,23 @@ async function readLayer(
     sink.file(f, results);
   };
 
-  const satisfied = (g: Reading[]) => g.every((r) => !r.bytes && r.scans.every((x) => !x.open));
-
-  /** The files at one offset (a target and its hard links), read together. */
-  const group = (): Reading[] => {
-    const first = files[i]!;
-    const out = [begin(first)];
-    i++;
-    while (i < files.length && files[i]!.offset === first.offset) out.push(begin(files[i++]!));
-    return out;
-  };
-  const finishAll = async (g: Reading[]) => {
-    for (const r of g) await finish(r);
-  };
-
-  try {
-    while (i < files.length || cur) {
-      const w = tick();
-      if (w) await w;
-      signal.throwIfAborted();
-      if (!cur) {
-        const f = files[i]!;
-        if (f.size === 0) {
-          await finishAll(group());
-          continue;
-        }
-        if (f.offset < at) {
-          // Only a hostile index places a file inside another; its bytes are behind us.
-          sink.problem(f.path, 'its bytes overlap another file read before it; not read');
-          i++;
-          continue;
-        }
-        if (jumps && f.offset - at > spacing) {
-          const later = await layer.tarFrom(f.offset, signal);
-          if (later.start - at >= minSkip) {
-            await reader.cancel().catch(() => undefined);
-            reader = later.tar.getReader();
-            at = later.start;
-          } else {
-            await later.tar.cancel().catch(() => undefined);
-            // None past where the read is: the layer has no checkpoints to jump to.
-            if (later.start <= at) jumps = false;
-          }
-        }
-        cur = group();
-      }
-      const { done, value } = await reader.read();
-      if (done) throw new Error(`the layer ended before ${cur[0]!.file.path} did`);
-      const end = at + value.byteLength;
-      // A chunk may hold the end of one file and the whole of several more.
-      while (cur) {
-        const f = cur[0]!.file;
-        const lo = Math.max(f.offset, at);
-        const hi = Math.min(f.offset + f.size, end);
-        if (hi > lo) {
-          const piece = value.subarray(lo - at, hi - at);
-          for (const r of cur) {
-            r.bytes?.set(piece, lo - f.offset);
-            for (const s of r.scans) if (s.open) s.open = s.scan.push(piece);
-          }
-        }
-        // A file none of whose readers needs more is done before its end: the rest of it is
-        // a gap like any other, skipped through a checkpoint when long enough.
-        if (f.offset + f.size > end && !satisfied(cur)) break;
-        await finishAll(cur);
-        cur = undefined;
-        // The next files, while they start within this chunk.
-        while (i < files.length) {
-          const n = files[i]!;
-          if (n.size === 0) {
-            await finishAll(group());
-            continue;
-          }
-          if (n.offset < at) {
-            sink.problem(n.path, 'its bytes overlap another file read before it; not read');
-            i++;
-            continue;
-          }
-          if (n.offset < end) cur = group();
-          break;
-        }
-      }
-      at = end;
-    }
-  } finally {
-    await reader.cancel().catch(() => undefined);
-  }
+  await readFilesInOrder(
+    layer.tarFrom,
+    files,
+    (f) => {
+      const r = begin(f);
+      let got = 0;
+      return {
+        push: (piece) => {
+          r.bytes?.set(piece, got);
+          got += piece.length;
+          for (const s of r.scans) if (s.open) s.open = s.scan.push(piece);
+          // A file none of whose readers needs more is done before its end.
+          return r.bytes !== undefined || r.scans.some((x) => x.open);
+        },
+        end: () => finish(r),
+      };
+    },
+    { signal, spacing, minSkip, problem: (f, message) => sink.problem(f.path, message) },
+  );
 }
