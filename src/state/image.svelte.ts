@@ -10,6 +10,7 @@ import type { ImageSummary } from '../lib/images/summary.ts';
 import { parseReference } from '../lib/reference/reference.ts';
 import type { Connection } from '../lib/registry/transport.ts';
 import type { ImagesWorkerApi, PullEvent } from '../workers/images.ts';
+import type { ScanWorkerApi } from '../workers/scan.ts';
 import type { LayersWorkerApi } from '../workers/layers.ts';
 import type { Activity } from './activity.svelte.ts';
 import type { ExportTarget } from './actions.svelte.ts';
@@ -57,6 +58,8 @@ export interface ImageStateOptions {
    * to remember go. */
   documents?: () => DocumentsCaller;
   trustStorage?: TrustStorage;
+  /** The scan worker (search inside files, secrets), made on first use and shared. */
+  scan?: () => Bridge<ScanWorkerApi>;
 }
 
 export class ImageState {

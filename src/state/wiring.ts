@@ -16,6 +16,7 @@
 //                                        the files part kept by the layers worker
 import { createDiffBridge } from '../workers/diff.ts';
 import { createDocumentsBridge } from '../workers/documents.ts';
+import { createScanBridge } from '../workers/scan.ts';
 import { createImagesBridge } from '../workers/images.ts';
 import { createLayersBridge } from '../workers/layers.ts';
 import { Activity } from './activity.svelte.ts';
@@ -77,6 +78,7 @@ export function wire(): Page {
   const layers = createLayersBridge(() => settings.current.layerJobSeconds * 1000);
   const activity = new Activity();
   const storeChanged = () => void library.refresh();
+  let scan: ReturnType<typeof createScanBridge> | undefined;
   const image = new ImageState({
     images,
     layers,
@@ -88,6 +90,8 @@ export function wire(): Page {
     // Made when a referrer's document is first opened; its jobs are bounded like the layers'.
     documents: () => createDocumentsBridge(() => settings.current.layerJobSeconds * 1000),
     ...(storage ? { trustStorage: storage } : {}),
+    // Made when a search or a secret scan first runs; one worker for both.
+    scan: () => (scan ??= createScanBridge(() => settings.current.layerJobSeconds * 1000)),
   });
   const actions = new ImageActions({
     bridge: images,
