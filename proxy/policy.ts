@@ -4,6 +4,7 @@
 // Vite dev server and on edge runtimes. Anything we cannot parse is treated as
 // forbidden: the proxy must fail closed, never open.
 
+import ipaddr from 'ipaddr.js';
 import { isDigest } from '../src/lib/oci/digest.ts';
 import { isPathComponent, isTag } from '../src/lib/reference/reference.ts';
 
@@ -12,6 +13,12 @@ export const DENIED_CODE = 'BERTH_PROXY_DENIED';
 
 // ---------------------------------------------------------------------------
 // IP literals
+//
+// Reading an address is ours, and strict: it must agree with the WHATWG URL parser the proxy's
+// requests go through (ipaddr.js's parser is laxer: it takes `1.2.3.04` inside IPv6, and reads
+// `::a.b.c.d` as `::ffff:a.b.c.d`). Classifying it is ipaddr.js's: its special-purpose ranges
+// follow RFC 6890 and its successors, kept up to date by its maintainers. What is ours again is
+// judging what an address reaches (an IPv4 host behind a mapped, NAT64 or 6to4 address).
 
 /** Strict dotted-quad IPv4 (no leading zeros: URL parsers read `010` as octal). */
 export function parseIPv4(s: string): [number, number, number, number] | null {
@@ -64,64 +71,43 @@ export function parseIPv6(s: string): number[] | null {
   return explicit === 8 ? [...head, ...trailer] : null;
 }
 
-function inV4(ip: readonly number[], base: readonly number[], bits: number): boolean {
-  const a = ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0;
-  const b = ((base[0]! << 24) | (base[1]! << 16) | (base[2]! << 8) | base[3]!) >>> 0;
-  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-  return (a & mask) === (b & mask);
+/** Everything that is not ordinary public unicast: private, loopback, link-local (cloud
+ * metadata at 169.254.169.254), CGNAT, multicast, reserved, documentation, benchmarking… */
+function isForbiddenV4(ip: ipaddr.IPv4): boolean {
+  return ip.range() !== 'unicast';
 }
 
-// Everything that is not ordinary public unicast (RFC 6890 special-purpose registry).
-const FORBIDDEN_V4: ReadonlyArray<readonly [readonly number[], number]> = [
-  [[0, 0, 0, 0], 8], // "this network"
-  [[10, 0, 0, 0], 8], // private
-  [[100, 64, 0, 0], 10], // CGNAT shared space
-  [[127, 0, 0, 0], 8], // loopback
-  [[169, 254, 0, 0], 16], // link-local, incl. cloud metadata 169.254.169.254
-  [[172, 16, 0, 0], 12], // private
-  [[192, 0, 0, 0], 24], // IETF protocol assignments
-  [[192, 0, 2, 0], 24], // TEST-NET-1
-  [[192, 88, 99, 0], 24], // 6to4 relay anycast
-  [[192, 168, 0, 0], 16], // private
-  [[198, 18, 0, 0], 15], // benchmarking
-  [[198, 51, 100, 0], 24], // TEST-NET-2
-  [[203, 0, 113, 0], 24], // TEST-NET-3
-  [[224, 0, 0, 0], 4], // multicast
-  [[240, 0, 0, 0], 4], // reserved + broadcast
-];
+const v4FromGroups = (hi: number, lo: number) =>
+  new ipaddr.IPv4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]);
 
-function isForbiddenV4(ip: readonly number[]): boolean {
-  return FORBIDDEN_V4.some(([base, bits]) => inV4(ip, base, bits));
+/** The NAT64 well-known prefix, which translates to the IPv4 address in the last 32 bits. */
+const NAT64 = ipaddr.parseCIDR('64:ff9b::/96') as [ipaddr.IPv6, number];
+/** Global unicast: the only public IPv6 space. */
+const GLOBAL = ipaddr.parseCIDR('2000::/3') as [ipaddr.IPv6, number];
+
+function isForbiddenV6(ip: ipaddr.IPv6): boolean {
+  const g = ip.parts;
+  // ::ffff:a.b.c.d, NAT64 and 6to4 reach an IPv4 host: judge that address.
+  if (ip.isIPv4MappedAddress()) return isForbiddenV4(ip.toIPv4Address());
+  if (ip.match(NAT64)) return isForbiddenV4(v4FromGroups(g[6]!, g[7]!));
+  if (ip.range() === '6to4') return isForbiddenV4(v4FromGroups(g[1]!, g[2]!));
+  // Only global unicast 2000::/3 is public; this also rules out ::, ::1, IPv4-compatible
+  // ::/96, fc00::/7, fe80::/10, fec0::/10, ff00::/8, 100::/64 and unassigned space.
+  return !ip.match(GLOBAL) || ip.range() !== 'unicast';
 }
 
-function v4FromGroups(hi: number, lo: number): number[] {
-  return [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff];
-}
-
-function isForbiddenV6(g: readonly number[]): boolean {
-  const [g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0] = g;
-  const zeroTo = (n: number) => g.slice(0, n).every((x) => x === 0);
-  // ::ffff:a.b.c.d reaches the IPv4 host, so judge the IPv4 address.
-  if (zeroTo(5) && g5 === 0xffff) return isForbiddenV4(v4FromGroups(g6, g7));
-  // NAT64 well-known prefix 64:ff9b::/96 likewise translates to IPv4.
-  if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) {
-    return isForbiddenV4(v4FromGroups(g6, g7));
-  }
-  // 6to4 2002::/16 embeds the IPv4 relay address in groups 1-2.
-  if (g0 === 0x2002) return isForbiddenV4(v4FromGroups(g1, g2));
-  // Only global unicast 2000::/3 is public; this also rules out ::, ::1,
-  // IPv4-compatible ::/96, fc00::/7, fe80::/10, fec0::/10, ff00::/8, 100::/64.
-  if ((g0 & 0xe000) !== 0x2000) return true;
-  if (g0 === 0x2001 && g1 < 0x200) return true; // 2001::/23 IETF assignments, incl. Teredo
-  if (g0 === 0x2001 && g1 === 0x0db8) return true; // documentation
-  if (g0 === 0x3fff && g1 < 0x1000) return true; // documentation 3fff::/20
-  return false;
+/** The address, bracketed IPv6 allowed, or null when it is not an IP literal as we read one. */
+function parseIP(ip: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
+  const bare = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
+  const v4 = parseIPv4(bare);
+  if (v4) return new ipaddr.IPv4(v4);
+  const v6 = parseIPv6(bare);
+  return v6 ? new ipaddr.IPv6(v6) : null;
 }
 
 /** Is `ip` an IP literal (IPv4 dotted quad or IPv6, brackets allowed)? */
 export function isIPLiteral(ip: string): boolean {
-  const bare = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
-  return parseIPv4(bare) !== null || parseIPv6(bare) !== null;
+  return parseIP(ip) !== null;
 }
 
 /**
@@ -129,12 +115,9 @@ export function isIPLiteral(ip: string): boolean {
  * bracketed IPv6. Unparseable input (including zone ids) counts as forbidden.
  */
 export function isForbiddenAddress(ip: string): boolean {
-  const bare = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
-  const v4 = parseIPv4(bare);
-  if (v4) return isForbiddenV4(v4);
-  const v6 = parseIPv6(bare);
-  if (v6) return isForbiddenV6(v6);
-  return true;
+  const a = parseIP(ip);
+  if (!a) return true;
+  return a.kind() === 'ipv4' ? isForbiddenV4(a as ipaddr.IPv4) : isForbiddenV6(a as ipaddr.IPv6);
 }
 
 // ---------------------------------------------------------------------------

@@ -69,6 +69,8 @@ export function bundleWorker(): Promise<string> {
     bundle: true,
     format: 'esm',
     platform: 'neutral',
+    // ipaddr.js names its entry in "main" only, which a neutral build does not read by default.
+    mainFields: ['module', 'main'],
     target: 'es2022',
     write: false,
     logLevel: 'silent',
