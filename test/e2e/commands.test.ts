@@ -14,6 +14,7 @@ import {
   type ImageTarget,
 } from '../../src/lib/commands/commands.ts';
 import { parseReference } from '../../src/lib/reference/reference.ts';
+import { axeViolations, isSevere } from '../harness/axe.ts';
 import type { FixtureImage } from '../harness/fixtures.ts';
 import { type E2E, startE2E } from './env.ts';
 
@@ -132,5 +133,28 @@ describe('command line', () => {
       'comparison',
       compareCommands(target(a), target(b), { pinned: true }),
     );
+  });
+
+  test('by keyboard alone, and with nothing axe finds serious', async () => {
+    const fx = env.fixtures.whiteout;
+    await page.goto(`${app.url}/?image=${fx.ref}`);
+    const summary = page.getByRole('region', { name: 'Image summary' });
+    await summary.waitFor({ timeout: 60_000 });
+    const disclosure = summary.locator('summary', { hasText: 'Command line' });
+    await disclosure.focus();
+    await page.keyboard.press('Enter');
+    const group = summary.getByRole('group', { name: 'Commands for the image' });
+    await group.waitFor();
+    // The pin checkbox, then the first command's copy button.
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    const first = imageCommands(target(fx), { pinned: true })[0]!;
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe(
+      `Copy ${first.tool} command: ${first.title}`,
+    );
+    await page.keyboard.press('Enter');
+    expect(await clipboard()).toBe(first.text);
+    const severe = (await axeViolations(page)).filter(isSevere);
+    expect(severe.map((v) => `${v.id}: ${v.help} ${v.nodes.join(' ')}`)).toEqual([]);
   });
 });
