@@ -10,6 +10,7 @@ import {
   fileCommands,
   imageCommands,
   layerCommands,
+  mergedCommands,
   type Command,
   type ImageTarget,
 } from '../../src/lib/commands/commands.ts';
@@ -101,6 +102,14 @@ describe('command line', () => {
       'layer 2',
       layerCommands(target(fx), { digest: layer.digest, mediaType: layer.mediaType }),
     );
+  });
+
+  test('the merged filesystem: an export listed', async () => {
+    const fx = env.fixtures.whiteout;
+    await page.goto(`${app.url}/?image=${fx.ref}&layer=merged`);
+    const files = page.getByRole('region', { name: 'Files' });
+    await files.waitFor({ timeout: 60_000 });
+    await copiesEach(files, 'merged filesystem', mergedCommands(target(fx), { pinned: true }));
   });
 
   test("a file in the viewer: that layer's copy and the merged one", async () => {

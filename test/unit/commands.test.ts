@@ -9,6 +9,7 @@ import {
   fileCommands,
   imageCommands,
   layerCommands,
+  mergedCommands,
   type Command,
   type ImageTarget,
 } from '../../src/lib/commands/commands.ts';
@@ -251,6 +252,19 @@ describe('layerCommands', () => {
   });
 });
 
+describe('mergedCommands', () => {
+  test('an export listed by crane, and through a container', () => {
+    const got = texts(mergedCommands(local({ platform: arm64 }), { pinned: false }));
+    const tag = '127.0.0.1:5000/team/app:v1';
+    const p = '--platform linux/arm64/v8';
+    expect(got).toEqual({
+      'crane: List the merged filesystem': `crane --insecure ${p} export ${tag} - | tar -tv -f -`,
+      'docker: List the merged filesystem': `id=$(docker create ${p} ${tag} true) && docker export "$id" | tar -tv -f -; docker rm "$id"`,
+      'podman: List the merged filesystem': `id=$(podman create --tls-verify=false ${p} ${tag} true) && podman export "$id" | tar -tv -f -; podman rm "$id"`,
+    });
+  });
+});
+
 describe('fileCommands', () => {
   const layer = { digest: digestL, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' };
 
@@ -262,8 +276,8 @@ describe('fileCommands', () => {
       "regctl: This layer's copy": `regctl blob get docker.io/library/alpine ${digestL} | tar -xOz -f - -- etc/os-release`,
       "oras: This layer's copy": `oras blob fetch --output - docker.io/library/alpine@${digestL} | tar -xOz -f - -- etc/os-release`,
       'crane: Merged filesystem': `crane export ${at} - | tar -xO -f - -- etc/os-release`,
-      'docker: Merged filesystem': `id=$(docker create alpine@${digestA}) && docker cp "$id":/etc/os-release - | tar -xO -f -; docker rm "$id"`,
-      'podman: Merged filesystem': `id=$(podman create ${at}) && podman cp "$id":/etc/os-release - | tar -xO -f -; podman rm "$id"`,
+      'docker: Merged filesystem': `id=$(docker create alpine@${digestA} true) && docker cp "$id":/etc/os-release - | tar -xO -f -; docker rm "$id"`,
+      'podman: Merged filesystem': `id=$(podman create ${at} true) && podman cp "$id":/etc/os-release - | tar -xO -f -; podman rm "$id"`,
     });
   });
 

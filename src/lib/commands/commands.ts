@@ -273,6 +273,48 @@ export function layerCommands(t: ImageTarget, layer: LayerTarget): Command[] {
   return blobPipes(t, layer, untar(layer.mediaType, ['-tv', '-f', '-']), 'List the layer');
 }
 
+/** The commands of the merged filesystem: list what an export of the image holds, whiteouts
+ * applied, by crane or through a container an engine creates (and removes). */
+export function mergedCommands(t: ImageTarget, opts: CommandOptions): Command[] {
+  const n = named(t, opts);
+  const list = shellJoin(['tar', '-tv', '-f', '-']);
+  const title = 'List the merged filesystem';
+  const engine = (tool: 'docker' | 'podman'): Command => {
+    const create = createLine(tool, t, n);
+    return {
+      tool,
+      title,
+      text: lines(
+        tool === 'docker' ? dockerNote(t) : [],
+        `id=$(${create}) && ${tool} export "$id" | ${list}; ${tool} rm "$id"`,
+      ),
+    };
+  };
+  return [
+    {
+      tool: 'crane',
+      title,
+      text: `${shellJoin(['crane', ...craneGlobal(t, n.platform), 'export', n.full, '-'])} | ${list}`,
+    },
+    engine('docker'),
+    engine('podman'),
+  ];
+}
+
+/** `docker create` or `podman create` of the image. An image that names no command (Cmd or
+ * Entrypoint) cannot be created without one; the container is never started, so any word does. */
+function createLine(tool: 'docker' | 'podman', t: ImageTarget, n: Named): string {
+  const d = docker(t, n.platform);
+  return shellJoin([
+    tool,
+    'create',
+    ...(tool === 'podman' ? d.podmanTls : []),
+    ...d.platform,
+    tool === 'docker' ? n.familiar : n.full,
+    'true',
+  ]);
+}
+
 /** A file as a view shows it: from one layer, or from the merged filesystem. */
 export interface FileTarget {
   /** The path in the image, with or without a leading slash. */
@@ -309,14 +351,7 @@ export function fileCommands(t: ImageTarget, file: FileTarget, opts: CommandOpti
   });
   const abs = `/${member}`;
   const engine = (tool: 'docker' | 'podman'): Command => {
-    const d = docker(t, n.platform);
-    const create = shellJoin([
-      tool,
-      'create',
-      ...(tool === 'podman' ? d.podmanTls : []),
-      ...d.platform,
-      tool === 'docker' ? n.familiar : n.full,
-    ]);
+    const create = createLine(tool, t, n);
     return {
       tool,
       title: 'Merged filesystem',
