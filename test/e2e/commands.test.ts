@@ -2,6 +2,9 @@
 // and a comparison each offer the tools' commands, and each copy button puts the exact text on
 // the clipboard. The text expected is built by the same builders from what the test knows of
 // its fixtures (reference, digests, a plain-http loopback registry), not read from the page.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startServer } from '../../proxy/server.ts';
@@ -16,12 +19,16 @@ import {
 } from '../../src/lib/commands/commands.ts';
 import { parseReference } from '../../src/lib/reference/reference.ts';
 import { axeViolations, isSevere } from '../harness/axe.ts';
-import type { FixtureImage } from '../harness/fixtures.ts';
+import { buildImage, OciLayout, push, type FixtureImage } from '../harness/fixtures.ts';
 import { type E2E, startE2E } from './env.ts';
 
 let env: E2E;
 let app: { url: string; close(): Promise<void> };
 let page: Page;
+let work: string;
+/** An image with one file whose name a shell would mangle, and would show across two lines. */
+let hostile: FixtureImage;
+const HOSTILE_PATH = "data/it's $(id)\nnext `line`";
 
 beforeAll(async () => {
   env = await startE2E();
@@ -31,6 +38,13 @@ beforeAll(async () => {
     distDir: 'dist',
     insecureRegistries: [env.registry.host],
   });
+  work = await mkdtemp(join(tmpdir(), 'berth-e2e-commands-'));
+  const layout = await OciLayout.create(join(work, 'layout'));
+  const built = await buildImage({
+    layout,
+    layers: [{ entries: [{ type: 'file', path: HOSTILE_PATH, content: 'hostile\n' }] }],
+  });
+  hostile = await push(layout, env.registry, 'test/cli-hostile', 'v1', built);
   const context = await env.browser.newContext({
     permissions: ['clipboard-read', 'clipboard-write'],
   });
@@ -46,6 +60,7 @@ afterAll(async () => {
   await page?.context().close();
   await app?.close();
   await env?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
 });
 
 /** A single-manifest fixture on the loopback registry, as the builders take it. */
@@ -165,5 +180,31 @@ describe('command line', () => {
     expect(await clipboard()).toBe(first.text);
     const severe = (await axeViolations(page)).filter(isSevere);
     expect(severe.map((v) => `${v.id}: ${v.help} ${v.nodes.join(' ')}`)).toEqual([]);
+  });
+
+  test('a file named to break a shell: copied quoted, shown with its newline escaped', async () => {
+    await page.goto(
+      `${app.url}/?${new URLSearchParams({ image: hostile.ref, layer: '1', path: `/${HOSTILE_PATH}` })}`,
+    );
+    // Not pulled: the link asks before it downloads the layer.
+    await page
+      .getByRole('region', { name: 'Download to open' })
+      .getByRole('button', { name: /^Download .* and open$/ })
+      .click({ timeout: 60_000 });
+    const viewer = page.getByRole('region', { name: 'File viewer' });
+    await expect.poll(() => viewer.textContent(), { timeout: 60_000 }).toContain('hostile');
+    const layer = hostile.layers![0]!;
+    const want = fileCommands(
+      target(hostile),
+      { path: `/${HOSTILE_PATH}`, layer: { digest: layer.digest, mediaType: layer.mediaType } },
+      { pinned: true },
+    );
+    const group = await copiesEach(viewer, 'file', want);
+    const crane = want.find((c) => c.tool === 'crane' && c.title === "This layer's copy")!;
+    expect(crane.text).toContain(`-- 'data/it'\\''s $(id)\nnext \`line\`'`);
+    // On screen the name's newline is an escape, not a line break: one line per command.
+    const shown = group.locator('li', { hasText: "This layer's copy" }).first().locator('code');
+    expect(await shown.locator('br').count()).toBe(0);
+    expect(await shown.textContent()).not.toContain('\n');
   });
 });

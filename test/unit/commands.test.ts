@@ -293,6 +293,18 @@ describe('fileCommands', () => {
     );
   });
 
+  test('lines: a setup line is one, a newline in a quoted name is not', () => {
+    const cmds = fileCommands(local(), { path: 'a\nb', layer }, { pinned: false });
+    const regctl = cmds.find((c) => c.tool === 'regctl')!;
+    expect(regctl.lines).toHaveLength(2);
+    expect(regctl.lines[0]).toBe('regctl registry set 127.0.0.1:5000 --tls disabled');
+    expect(regctl.lines[1]).toContain("-- 'a\nb'");
+    expect(regctl.text).toBe(regctl.lines.join('\n'));
+    for (const c of cmds.filter((c) => c.tool !== 'regctl')) {
+      expect(c.lines, `${c.tool}: ${c.title}`).toEqual([c.text]);
+    }
+  });
+
   test('without its layer only the merged commands', () => {
     const got = fileCommands(hub(), { path: 'a' }, { pinned: true }).map((c) => c.title);
     expect(new Set(got)).toEqual(new Set(['Merged filesystem']));

@@ -26,6 +26,18 @@ export interface Command {
   title: string;
   /** The text to paste into a POSIX shell; more than one line when a tool needs setting up. */
   text: string;
+  /** The same, line by line: a newline inside a quoted argument (a file name's) is not a line
+   * break here, so a page can show it escaped. */
+  lines: string[];
+}
+
+/** A command as the builders write it: its lines joined with NUL, which no argument can hold
+ * (shellQuote refuses it), so that `finish` tells them from a newline in a quoted name. */
+type Draft = Omit<Command, 'lines'>;
+
+function finish(d: Draft): Command {
+  const lines = d.text.split('\0');
+  return { ...d, text: lines.join('\n'), lines };
 }
 
 /** An image as a view knows it. */
@@ -111,7 +123,7 @@ function dockerNote(t: ImageTarget): string[] {
   ];
 }
 
-const lines = (...parts: (string | string[])[]) => parts.flat().join('\n');
+const lines = (...parts: (string | string[])[]) => parts.flat().join('\0');
 
 const docker = (t: ImageTarget, p: Platform | undefined) => ({
   podmanTls: t.insecure ? ['--tls-verify=false'] : [],
@@ -121,6 +133,10 @@ const docker = (t: ImageTarget, p: Platform | undefined) => ({
 /** The commands of the image view: manifest, config, the OCI archive Berth's download gives,
  * and a pull into a local engine. */
 export function imageCommands(t: ImageTarget, opts: CommandOptions): Command[] {
+  return draftImageCommands(t, opts).map(finish);
+}
+
+function draftImageCommands(t: ImageTarget, opts: CommandOptions): Draft[] {
   const n = named(t, opts);
   const p = n.platform;
   const docker_ = docker(t, p);
@@ -243,7 +259,7 @@ function untar(mediaType: string, tarArgs: string[]): string {
 
 /** Pipes each tool's copy of a layer blob into `rest`. skopeo fetches no single blob, so it
  * has none. */
-function blobPipes(t: ImageTarget, layer: LayerTarget, rest: string, title: string): Command[] {
+function blobPipes(t: ImageTarget, layer: LayerTarget, rest: string, title: string): Draft[] {
   const repo = repositoryOf(t.ref);
   const at = `${repo}@${layer.digest}`;
   return [
@@ -270,16 +286,24 @@ function blobPipes(t: ImageTarget, layer: LayerTarget, rest: string, title: stri
 
 /** The commands of a layer: list its files from the blob. */
 export function layerCommands(t: ImageTarget, layer: LayerTarget): Command[] {
+  return draftLayerCommands(t, layer).map(finish);
+}
+
+function draftLayerCommands(t: ImageTarget, layer: LayerTarget): Draft[] {
   return blobPipes(t, layer, untar(layer.mediaType, ['-tv', '-f', '-']), 'List the layer');
 }
 
 /** The commands of the merged filesystem: list what an export of the image holds, whiteouts
  * applied, by crane or through a container an engine creates (and removes). */
 export function mergedCommands(t: ImageTarget, opts: CommandOptions): Command[] {
+  return draftMergedCommands(t, opts).map(finish);
+}
+
+function draftMergedCommands(t: ImageTarget, opts: CommandOptions): Draft[] {
   const n = named(t, opts);
   const list = shellJoin(['tar', '-tv', '-f', '-']);
   const title = 'List the merged filesystem';
-  const engine = (tool: 'docker' | 'podman'): Command => {
+  const engine = (tool: 'docker' | 'podman'): Draft => {
     const create = createLine(tool, t, n);
     return {
       tool,
@@ -330,10 +354,14 @@ const memberName = (path: string) => path.replace(/^\/+/, '');
 /** The commands of a file: that layer's copy out of its blob, the merged filesystem's copy out
  * of an export, and the same through a container an engine creates (and removes). */
 export function fileCommands(t: ImageTarget, file: FileTarget, opts: CommandOptions): Command[] {
+  return draftFileCommands(t, file, opts).map(finish);
+}
+
+function draftFileCommands(t: ImageTarget, file: FileTarget, opts: CommandOptions): Draft[] {
   const n = named(t, opts);
   const member = memberName(file.path);
   const extract = (tarArgs: string[]) => [...tarArgs, '--', member];
-  const out: Command[] = [];
+  const out: Draft[] = [];
   if (file.layer) {
     out.push(
       ...blobPipes(
@@ -350,7 +378,7 @@ export function fileCommands(t: ImageTarget, file: FileTarget, opts: CommandOpti
     text: `${shellJoin(['crane', ...craneGlobal(t, n.platform), 'export', n.full, '-'])} | ${shellJoin(['tar', ...extract(['-xO', '-f', '-'])])}`,
   });
   const abs = `/${member}`;
-  const engine = (tool: 'docker' | 'podman'): Command => {
+  const engine = (tool: 'docker' | 'podman'): Draft => {
     const create = createLine(tool, t, n);
     return {
       tool,
@@ -378,12 +406,16 @@ export function compareCommands(
   b: CompareTarget,
   opts: CommandOptions,
 ): Command[] {
+  return draftCompareCommands(a, b, opts).map(finish);
+}
+
+function draftCompareCommands(a: CompareTarget, b: CompareTarget, opts: CommandOptions): Draft[] {
   const na = named(a, opts);
   const nb = named(b, opts);
   const jq = 'jq -S .';
   const both = (one: (t: ImageTarget, n: Named) => string) =>
     `diff <(${one(a, na)} | ${jq}) <(${one(b, nb)} | ${jq})`;
-  const out: Command[] = [
+  const out: Draft[] = [
     {
       tool: 'crane',
       title: 'Configs',
