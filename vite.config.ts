@@ -1,7 +1,14 @@
+import { readFileSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
 import { berthProxyPlugin } from './proxy/vite-plugin.ts';
+
+const { version } = JSON.parse(
+  readFileSync(new URL('./package.json', import.meta.url), 'utf8'),
+) as {
+  version: string;
+};
 
 export default defineConfig({
   plugins: [
@@ -47,8 +54,12 @@ export default defineConfig({
       devOptions: { enabled: false },
     }),
   ],
-  // Identifies a build; the offline e2e test changes it to produce an update.
-  define: { __BERTH_BUILD__: JSON.stringify(process.env.BERTH_BUILD_ID ?? '') },
+  define: {
+    // Identifies a build; the offline e2e test changes it to produce an update.
+    __BERTH_BUILD__: JSON.stringify(process.env.BERTH_BUILD_ID ?? ''),
+    // Berth's version as package.json gives it, for what Berth writes its name into (SBOMs).
+    __BERTH_VERSION__: JSON.stringify(version),
+  },
   // Relative URLs: the built site works from any directory of any static host.
   base: './',
   server: { host: '127.0.0.1', port: 5173 },

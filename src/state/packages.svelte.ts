@@ -38,7 +38,7 @@ export interface PackagesStateOptions {
 /** Rows fetched with each window: a few screens' worth. */
 const windowRows = 200;
 /** Berth's version, for the SBOM's tool fields. */
-const toolVersion = '0.1.0';
+export const toolVersion = __BERTH_VERSION__;
 
 export class PackagesState {
   status = $state<PackagesStatus>('idle');

@@ -5,8 +5,6 @@
 // recorded on the image (ImageRecord.referrers), so garbage collection keeps it with the image
 // and removes it with the image.
 import { messageOf } from '../errors.ts';
-import { DigestMismatchError } from '../oci/errors.ts';
-import { algorithmOf, digestBytes } from '../oci/hasher.ts';
 import { isIndex } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Descriptor, Manifest } from '../oci/types.ts';
@@ -16,7 +14,6 @@ import { parseReference, repositoryOf, type Reference } from '../reference/refer
 import type { RegistryClient } from '../registry/client.ts';
 import { RegistryError } from '../registry/errors.ts';
 import { listReferrers } from '../registry/referrers.ts';
-import { readPage } from '../registry/tags.ts';
 import { gcLock, withLock } from '../store/locks.ts';
 import type { ImageRecord, ReferrerRecord, Store } from '../store/store.ts';
 import { Documents } from './documents.ts';
@@ -165,22 +162,6 @@ async function candidatesOf(
   };
 }
 
-/** Reads a blob into memory, bounded by its descriptor's size, and checks its digest. */
-async function fetchSmallBlob(
-  ctx: FindContext,
-  ref: Reference,
-  desc: Descriptor,
-): Promise<Uint8Array> {
-  const what = `${repositoryOf(ref)}@${desc.digest}`;
-  const res = await ctx.client.fetchBlob(ref, desc, undefined, ctx.signal);
-  const bytes = await readPage(res, desc.size, what);
-  const digest = await digestBytes(bytes, algorithmOf(desc.digest));
-  if (digest !== desc.digest || bytes.byteLength !== desc.size) {
-    throw new DigestMismatchError(desc.digest, digest, bytes.byteLength, what);
-  }
-  return bytes;
-}
-
 /** One candidate fetched and checked: the documents to store, or what is wrong with it. */
 async function checkCandidate(
   ctx: FindContext,
@@ -216,7 +197,7 @@ async function checkCandidate(
     const eager = kindOf(manifest, c.descriptor) !== 'unknown';
     for (const blob of eager ? [manifest.config, ...manifest.layers] : []) {
       if (blob.size > eagerBlobBytes) continue;
-      writes.push([blob, await fetchSmallBlob(ctx, ref, blob)]);
+      writes.push([blob, await ctx.client.fetchBlobBytes(ref, blob, eagerBlobBytes, ctx.signal)]);
     }
     // The manifest last: once it is stored, what it points at is.
     writes.push([c.descriptor, bytes]);

@@ -233,6 +233,43 @@ export class RegistryClient {
     return { bytes, contentType: contentType(res) };
   }
 
+  /**
+   * A small blob whole, in memory: refused before any request when its descriptor says it is
+   * over `max` bytes, read no further than the descriptor's size, and checked against its
+   * digest. For documents beside an image (a referrer's blobs, a SOCI zTOC); layers stream.
+   */
+  async fetchBlobBytes(
+    ref: Reference,
+    desc: Descriptor,
+    max: number,
+    signal?: AbortSignal,
+  ): Promise<Uint8Array> {
+    const what = `${repositoryOf(ref)}@${desc.digest}`;
+    if (desc.size > max) {
+      throw new RegistryError(
+        `${what}: blob is ${desc.size} bytes, over the ${max}-byte limit`,
+        'protocol',
+        0,
+      );
+    }
+    const res = await this.fetchBlob(ref, desc, undefined, signal);
+    const declared = Number(res.headers.get('Content-Length') ?? NaN);
+    const bytes = declared > desc.size ? undefined : await readBounded(res, desc.size);
+    if (!bytes) {
+      await res.body?.cancel().catch(() => {});
+      throw new RegistryError(
+        `${what}: the registry sent more than the ${desc.size} bytes its descriptor gives`,
+        'protocol',
+        res.status,
+      );
+    }
+    const digest = await digestBytes(bytes, algorithmOf(desc.digest));
+    if (digest !== desc.digest || bytes.byteLength !== desc.size) {
+      throw new DigestMismatchError(desc.digest, digest, bytes.byteLength, what);
+    }
+    return bytes;
+  }
+
   /** Starts a blob GET and returns the streaming response (200, or 206 for a range). */
   async fetchBlob(ref: Reference, desc: Descriptor, range?: ByteRange, signal?: AbortSignal) {
     const what = `${repositoryOf(ref)}@${desc.digest}`;

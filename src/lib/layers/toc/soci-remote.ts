@@ -1,12 +1,12 @@
 // SOCI over the network: finding the zTOC of a plain gzip layer among the image's referrers,
 // fetching it, and reading one file by fetching only the spans that hold it, through the same
 // Range requests as the eStargz and zstd:chunked reader.
-import { digestBytes } from '../../oci/hasher.ts';
+import { DigestMismatchError } from '../../oci/errors.ts';
 import type { Descriptor } from '../../oci/types.ts';
 import type { Reference } from '../../reference/reference.ts';
 import type { RegistryClient } from '../../registry/client.ts';
 import { listReferrers } from '../../registry/referrers.ts';
-import { exactly, fetchRange, readAll, type RemoteLayer } from './remote.ts';
+import { fetchRange, type RemoteLayer } from './remote.ts';
 import {
   maxZtocBytes,
   parseZtoc,
@@ -76,21 +76,20 @@ export async function readSoci(
   // fail it: one byte asked for beside the zTOC finds that out now, so that the listing falls
   // back to downloading the layer (RangeRefusedError), as the eStargz reader's footer does.
   const [fetched, probed] = await Promise.allSettled([
-    (async () => {
-      const res = await layer.client.fetchBlob(layer.ref, ztoc, undefined, signal);
-      return readAll(exactly(res.body, ztoc.size, ztoc.digest), signal);
-    })(),
+    layer.client.fetchBlobBytes(layer.ref, ztoc, maxZtocBytes, signal),
     fetchRange(layer, 0, 1, signal),
   ]);
   if (probed.status === 'rejected') throw probed.reason;
-  if (fetched.status === 'rejected') throw fetched.reason;
-  const bytes = fetched.value;
-  const got = await digestBytes(bytes);
-  if (got !== ztoc.digest) {
-    throw new TocError(
-      `the SOCI zTOC of ${layer.desc.digest} does not match its digest: got ${got}, want ${ztoc.digest}`,
-    );
+  if (fetched.status === 'rejected') {
+    const e: unknown = fetched.reason;
+    if (e instanceof DigestMismatchError) {
+      throw new TocError(
+        `the SOCI zTOC of ${layer.desc.digest} does not match its digest: got ${e.actual}, want ${ztoc.digest}`,
+      );
+    }
+    throw e;
   }
+  const bytes = fetched.value;
   return parseZtoc(bytes, layer.desc.size);
 }
 
