@@ -5,6 +5,7 @@
 // (readFilesInOrder), and the tar is written as the bytes come: directories and every entry
 // without a body first (parents before children), then the files layer by layer, then the hard
 // links, whose targets are all written by then.
+import { CHECKPOINT_SPACING } from '../layers/checkpoints.ts';
 import { entryAt, entryOf, type ColumnIndex } from '../layers/columns.ts';
 import type { IndexEntry } from '../layers/entry.ts';
 import { Overlay as ChangesOverlay, parseLayer, whiteoutTarget } from '../layers/filesystem.ts';
@@ -450,8 +451,8 @@ export interface WriteExportOptions {
   signal: AbortSignal;
   /** A layer's tar from at or before an offset. */
   tarFrom(layer: number, offset: number, signal: AbortSignal): ReturnType<TarFromFn>;
-  /** A layer's checkpoint spacing, for readFilesInOrder's jumps. */
-  spacing?(layer: number): number | undefined;
+  /** A gap past which a read asks for a later start (default: the checkpoint spacing). */
+  spacing?: number;
   /** A file that could not be read as the plan said. */
   problem?(message: string): void;
 }
@@ -484,7 +485,7 @@ export async function writeExport(
       },
       {
         signal,
-        ...(opts.spacing?.(layer) ? { spacing: opts.spacing(layer)! } : {}),
+        spacing: opts.spacing ?? CHECKPOINT_SPACING,
         problem: (f, message) => opts.problem?.(`${f.header().path}: ${message}`),
       },
     );
