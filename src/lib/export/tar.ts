@@ -130,14 +130,9 @@ const fitsOctal = (v: number, length: number) =>
  */
 export function entryHeader(h: TarHeader): Uint8Array {
   const records: string[] = [];
-  let name = h.path;
-  let prefix = '';
   const split = ASCII.test(h.path) ? splitUstar(h.path) : undefined;
-  if (split) ({ name, prefix } = split);
-  else {
-    records.push(paxRecord('path', h.path));
-    name = asciiTail(h.path);
-  }
+  if (!split) records.push(paxRecord('path', h.path));
+  const { name, prefix } = split ?? { name: asciiTail(h.path), prefix: '' };
   let linkname = h.linkname ?? '';
   if (linkname && (!ASCII.test(linkname) || encoder.encode(linkname).length > 100)) {
     records.push(paxRecord('linkpath', linkname));
