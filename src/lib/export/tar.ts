@@ -130,9 +130,11 @@ const fitsOctal = (v: number, length: number) =>
  */
 export function entryHeader(h: TarHeader): Uint8Array {
   const records: string[] = [];
-  const split = ASCII.test(h.path) ? splitUstar(h.path) : undefined;
-  if (!split) records.push(paxRecord('path', h.path));
-  const { name, prefix } = split ?? { name: asciiTail(h.path), prefix: '' };
+  // A directory's name ends in "/", as GNU tar, Docker and containerd write it.
+  const path = h.type === 'dir' && !h.path.endsWith('/') ? `${h.path}/` : h.path;
+  const split = ASCII.test(path) ? splitUstar(path) : undefined;
+  if (!split) records.push(paxRecord('path', path));
+  const { name, prefix } = split ?? { name: asciiTail(path), prefix: '' };
   let linkname = h.linkname ?? '';
   if (linkname && (!ASCII.test(linkname) || encoder.encode(linkname).length > 100)) {
     records.push(paxRecord('linkpath', linkname));
