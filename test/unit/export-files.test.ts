@@ -48,6 +48,7 @@ async function layer(
   name: string,
   root: string,
   extra: { dir: string; path: string; owner?: number }[] = [],
+  remove: string[] = [],
 ) {
   const file = join(work, `${name}.tar`);
   const { readdir } = await import('node:fs/promises');
@@ -57,6 +58,7 @@ async function layer(
     const owner = e.owner ?? 0;
     await tar([`--owner=${owner}`, `--group=${owner}`, '-rf', file, e.path], e.dir);
   }
+  if (remove.length > 0) await exec('tar', ['--delete', '-f', file, ...remove], { env });
   const bytes = new Uint8Array(await readFile(file));
   tars.push(bytes);
   indexes.push((await listLayer(chunked(bytes))).files);
@@ -94,6 +96,7 @@ beforeAll(async () => {
   await link(join(r1, 'repl/a-target'), join(r1, 'repl/link'));
   await link(join(r1, 'repl/a-target'), join(r1, 'repl/link2'));
   await put(r1, 'a-out/target', 'outside\n');
+  await put(r1, 'xl/a-base', 'base\n');
   await mkdir(join(r1, 'in'));
   await link(join(r1, 'a-out/target'), join(r1, 'in/link'));
   await put(r1, 'swap/d/child', 'child\n');
@@ -122,7 +125,10 @@ beforeAll(async () => {
   // Layer 3: the directory back.
   const r3 = join(work, 'r3');
   await put(r3, 'swap/d/new', 'new\n');
-  await layer('l3', r3);
+  // A hard link to a file of layer 1: the layer holds the link but not its target.
+  await put(r3, 'xl/a-base', 'base\n');
+  await link(join(r3, 'xl/a-base'), join(r3, 'xl/link'));
+  await layer('l3', r3, [], ['xl/a-base']);
 });
 
 afterAll(async () => {
@@ -218,6 +224,8 @@ describe('merged filesystem', () => {
     expect(bodies.get('repl/link')).toBe('old target\n');
     expect(by.get('repl/link2')).toMatchObject({ type: 'hardlink', linkname: 'repl/link' });
     expect(by.get('in/link')).toMatchObject({ type: 'hardlink', linkname: 'a-out/target' });
+    // Linked to what a lower layer has at that path, as containerd and umoci apply it.
+    expect(by.get('xl/link')).toMatchObject({ type: 'hardlink', linkname: 'xl/a-base' });
     expect(by.get('bin/tool')!.mode).toBe(0o4755);
     expect(by.get('tmp/sticky')!.mode).toBe(0o1777);
     expect(by.get('owned/f')).toMatchObject({ uid: 1000, gid: 1000 });

@@ -173,8 +173,9 @@ export async function planMerged(
   const extraHead: TarHeader[] = [];
   /** Hard links by layer: entry number → node. */
   const links = new Map<number, Map<number, number>>();
-  /** Nodes left out of the head (read, linked, or unwritable). */
-  const skip = new Set<number>();
+  /** Nodes left out of the head (read, linked, or unwritable): a bit each. */
+  const skipped = new Uint8Array(nodes.n);
+  const skip = { add: (k: number) => (skipped[k] = 1), has: (k: number) => skipped[k] === 1 };
   let entries = 0;
   let bytes = 0;
   const read = (layer: number, item: ReadItem & { path: string }) => {
@@ -225,19 +226,33 @@ export async function planMerged(
     for (const [entry, k] of m) {
       const link = entryAt(index, entry);
       const name = nameOf(k);
-      const t = targets.get(entry) ?? -1;
+      let t = targets.get(entry) ?? -1;
+      let tl = l;
       if (t < 0) {
-        problems.push(
-          `/${nodes.path(k)}: a hard link to ${link.linkname}, which its layer does not hold before it; left out`,
-        );
-        continue;
+        // A link to a file of a lower layer: containerd and umoci link to whatever is at that
+        // path when they apply the entry. That is the file there now if no layer since has
+        // replaced it; if one has, the file it named is not known here.
+        const at = nodes.find(normalisePath(link.linkname ?? ''));
+        const lower =
+          at >= 0 &&
+          !(nodes.flags[at]! & (SYNTH | DIR)) &&
+          nodes.refLayer[at]! < l &&
+          entryAt(layers[nodes.refLayer[at]!]!, nodes.refEntry[at]!).type !== 'hardlink';
+        if (!lower) {
+          problems.push(
+            `/${nodes.path(k)}: a hard link to ${link.linkname}, which no layer holds there when it is applied; left out`,
+          );
+          continue;
+        }
+        tl = nodes.refLayer[at]!;
+        t = nodes.refEntry[at]!;
       }
-      const target = entryAt(index, t);
+      const target = entryAt(layers[tl]!, t);
       const targetPath = normalisePath(target.path);
       const at = nodes.find(targetPath);
       const live =
         at >= 0 &&
-        nodes.refLayer[at] === l &&
+        nodes.refLayer[at] === tl &&
         nodes.refEntry[at] === t &&
         !(nodes.flags[at]! & SYNTH) &&
         within(targetPath) &&
@@ -253,7 +268,7 @@ export async function planMerged(
         continue;
       }
       if (target.type === 'file' && target.size > 0) {
-        read(l, {
+        read(tl, {
           offset: target.offset,
           size: target.size,
           path: name,
@@ -379,9 +394,15 @@ export function planChanges(
       const t = targets.get(numbers.get(entry)!) ?? -1;
       const target = t < 0 ? undefined : own[t]!;
       if (!target) {
-        problems.push(
-          `/${path}: a hard link to ${entry.linkname}, which its layer does not hold before it; left out`,
-        );
+        // A link to a file of a lower layer: applied over them, it links to that file.
+        const lower = overlay.find(normalisePath(entry.linkname ?? ''));
+        if (lower && lower.layer < i && !lower.children && lower.entry.type !== 'hardlink') {
+          tail.push(headerOf(path, entry, normalisePath(entry.linkname ?? '')));
+        } else {
+          problems.push(
+            `/${path}: a hard link to ${entry.linkname}, which no layer holds there when it is applied; left out`,
+          );
+        }
         continue;
       }
       const targetPath = normalisePath(target.path);
