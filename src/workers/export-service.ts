@@ -142,6 +142,8 @@ export class ExportService {
     ): Promise<Blob> => {
       const { signal } = ctx;
       const { plan, missing } = await this.#plan(arg.layers, arg.spec, signal);
+      // The plan holds the merged tree: kept for the export that follows planning, no longer.
+      this.#last = undefined;
       if (missing.length > 0) {
         throw new FilesExportError(
           `layers ${missing.map((i) => i + 1).join(', ')} are not listed yet`,

@@ -376,13 +376,19 @@ test('an export interrupted by closing the tab leaves nothing behind', async () 
   const before = await stored(page);
   let downloads = 0;
   page.on('download', () => downloads++);
+  const progress = files(page).getByRole('progressbar', { name: 'Export progress' });
+  // Cancel stops it: nothing saved, and the page says so.
+  await files(page).getByRole('button', { name: 'Export merged filesystem (tar)' }).click();
+  await progress.waitFor({ timeout: 30_000 });
+  await files(page).getByRole('button', { name: 'Cancel export' }).click();
+  await files(page)
+    .getByRole('status')
+    .filter({ hasText: 'Export cancelled: nothing was saved.' })
+    .waitFor();
+  expect(await progress.count()).toBe(0);
   await files(page).getByRole('button', { name: 'Export merged filesystem (tar)' }).click();
   // Closed once the tar is being written, well before its end.
-  await expect
-    .poll(() => files(page).getByRole('progressbar', { name: 'Export progress' }).count(), {
-      interval: 20,
-    })
-    .toBe(1);
+  await expect.poll(() => progress.count(), { interval: 20 }).toBe(1);
   await page.close();
   expect(downloads).toBe(0);
   const again = await context.newPage();
