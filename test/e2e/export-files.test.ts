@@ -354,10 +354,9 @@ async function stored(page: Page): Promise<Record<string, number>> {
     }
     let opfs = 0;
     const visit = async (dir: FileSystemDirectoryHandle) => {
-      // @ts-expect-error -- values() is in Chromium, not in every DOM lib
       for await (const h of dir.values()) {
         if (h.kind === 'file') opfs++;
-        else await visit(h as FileSystemDirectoryHandle);
+        else await visit(h);
       }
     };
     await visit(await navigator.storage.getDirectory());
