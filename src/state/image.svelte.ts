@@ -18,6 +18,7 @@ import type { Bridge } from './bridge.ts';
 import { kindOf, signInKinds, unavailableKinds } from './errors.ts';
 import { FileBrowser } from './layers/browser.svelte.ts';
 import { PackagesState } from './packages.svelte.ts';
+import { ExportFilesState } from './export-files.svelte.ts';
 import { layerCompression } from '../lib/oci/mediatypes.ts';
 import { RemoteLayers } from './layers/remote.ts';
 import { type ProgressBatch, PullProgress } from './pull.svelte.ts';
@@ -71,6 +72,8 @@ export class ImageState {
   readonly trust: TrustState;
   /** The image's packages, read when the person asks. */
   readonly packages: PackagesState;
+  /** Exports of the image's files as a tar, when the person asks. */
+  readonly exportFiles: ExportFilesState;
   /** The reference and platform this image was shown for; null before any. */
   shown = $state.raw<ShownImage | null>(null);
   /** The canonical name the reference resolved to. */
@@ -119,6 +122,13 @@ export class ImageState {
     this.packages = new PackagesState({
       bridge: opts.layers,
       listings: this.files.listings,
+      save: opts.save,
+    });
+    this.exportFiles = new ExportFilesState({
+      bridge: opts.layers,
+      listings: this.files.listings,
+      summary: () => this.#summary,
+      fetchLayer: (layer) => this.fetchLayer(layer),
       save: opts.save,
     });
   }

@@ -77,3 +77,10 @@ export type {
 } from './packages-service.ts';
 /** The error a packages call fails with when the worker does not hold its inventory. */
 export const packagesLost = 'PackagesLostError';
+
+export type {
+  ExportFilesEvent,
+  ExportFilesPlan,
+  ExportLayer,
+  FilesExportSpec,
+} from './export-service.ts';
