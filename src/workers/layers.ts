@@ -77,3 +77,19 @@ export type {
 } from './packages-service.ts';
 /** The error a packages call fails with when the worker does not hold its inventory. */
 export const packagesLost = 'PackagesLostError';
+
+export type {
+  DuplicateGroup,
+  DuplicatesEvent,
+  DuplicatesPlan,
+  DuplicatesResult,
+  LargeFile,
+  SpaceKind,
+  SpaceLayer,
+  SpaceRect,
+  SpaceTreemap,
+  SpaceView,
+  WastedFile,
+  WastedResult,
+  WastedStep,
+} from './space-service.ts';

@@ -21,6 +21,7 @@ import { countTooDeep, TreeService } from './tree-service.ts';
 import { storedTarFrom, type LayerRef } from './layer-tar.ts';
 import { CompareService } from './compare-service.ts';
 import { PackagesService } from './packages-service.ts';
+import { SpaceService } from './space-service.ts';
 import { catalogers } from '../lib/packages/catalogers.ts';
 import type { ColumnIndex } from '../lib/layers/columns.ts';
 
@@ -224,6 +225,13 @@ const packages = new PackagesService({
   catalogers,
 });
 
+/** Where the space goes: treemaps, the largest files, duplicates and wasted space. */
+const space = new SpaceService({
+  index: (digest) => tree.completeIndex(digest),
+  stored: async (digest) => (await (await store()).content.info(digest)) !== undefined,
+  tarFrom: (layer, offset, signal) => layerTarFrom(layer, offset, signal),
+});
+
 const api = {
   /** The file index of a layer: from the store when it was read before, else by reading the
    * layer through (following its download if it is still coming), then stored. */
@@ -289,6 +297,8 @@ const api = {
   ...compare.api,
 
   ...packages.api,
+
+  ...space.api,
 
   /** Takes the index of a layer listed from its table of contents (the images worker read
    * it; the layer is not downloaded), so that views can show it. Returns its too-deep count. */
