@@ -63,8 +63,10 @@ export async function duplicateCandidates(
   await each((l, bi, j, size) => {
     if (counts.get(size)! < 2) return;
     const b = layers[l]!.batches[bi]!;
-    const path = b.paths.slice(pathStart(b, j), b.pathEnds[j]);
-    if (whiteoutTarget(path)) return;
+    const raw = b.paths.slice(pathStart(b, j), b.pathEnds[j]);
+    if (whiteoutTarget(raw)) return;
+    // As the file browser names it: no leading "./" or "/".
+    const path = raw.replace(/^(\.?\/)+/, '');
     let list = byLayer.get(l);
     if (!list) byLayer.set(l, (list = []));
     list.push({ layer: l, entry: (bi << BATCH_BITS) | j, path, size, offset: b.offsets[j]! });
