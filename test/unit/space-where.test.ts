@@ -23,7 +23,7 @@ import { run } from './layers-tar-helpers.ts';
 
 let work: string;
 /** Each layer's tar bytes and its index. */
-const layers: { tar: Uint8Array; index: ColumnIndex }[] = [];
+const layers: { tar: Uint8Array<ArrayBuffer>; index: ColumnIndex }[] = [];
 
 /** Deterministic bytes: the same seed gives the same content. */
 function bytesOf(seed: string, size: number): Buffer {

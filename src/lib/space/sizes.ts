@@ -80,7 +80,7 @@ export interface TreemapRequest {
   labelHeight?: number;
   /** Gap between siblings and inside a directory's edge (default 0). */
   padding?: number;
-  /** The most children of the zoom root listed beside the map (default 100). */
+  /** The most children of the zoom root listed beside the map (default 50). */
   listed?: number;
 }
 
@@ -214,7 +214,7 @@ export function layoutTreemap(tree: SizeTree, req: TreemapRequest): Treemap {
 
   // The list beside the map: every child of the zoom root, largest first.
   rootKids.sort((a, b) => b.size - a.size);
-  const shown = rootKids.slice(0, req.listed ?? 100);
+  const shown = rootKids.slice(0, req.listed ?? 50);
   const children = shown.map(({ k, size }) => {
     const name = nodes.name(k);
     return { path: join(path, name), name, size, kind: kindOf(nodes, k) };
