@@ -95,6 +95,16 @@ export class SpaceState {
     );
   }
 
+  /** Layers not stored in this browser (numbered from 0) and their compressed bytes: showing
+   * the space lists them, which downloads those that have no table of contents. */
+  get notStored(): { layers: number[]; bytes: number } {
+    const layers = (this.#image?.layers ?? []).flatMap((l, i) =>
+      browsable(l) && !l.stored ? [i] : [],
+    );
+    const bytes = layers.reduce((n, i) => n + this.#image!.layers[i]!.descriptor.size, 0);
+    return { layers, bytes };
+  }
+
   /** How many layers the image has. */
   get layerCount(): number {
     return this.#image?.layers.length ?? 0;

@@ -167,3 +167,34 @@ test('the treemap zooms and opens a file; largest files, duplicates and wasted s
   const severe = (await axeViolations(page)).filter(isSevere);
   expect(severe).toEqual([]);
 }, 120_000);
+
+test('an inspected image: the card says what it would download, then shows one layer', async () => {
+  const page = await newPage(browser);
+  await page.goto(`${app.url}/?${new URLSearchParams({ image: ref })}`);
+  await page.getByRole('button', { name: 'Inspect' }).click();
+  await page.getByRole('region', { name: 'Image summary' }).waitFor({ timeout: 60_000 });
+  // Nothing is downloaded before the person asks, and the card says how much it may be.
+  await expect
+    .poll(async () => (await card(page).textContent())?.replace(/\s+/g, ' '))
+    .toMatch(/Layers 1, 2, 3 are not stored in this browser: listing them may download up to/);
+  await card(page)
+    .getByRole('button', { name: /^Download up to .+ and show where the space goes$/ })
+    .click();
+  await contents(page, '').waitFor({ timeout: 60_000 });
+
+  // One layer's own files: layer 2 holds the new big.bin and the copy.
+  await card(page)
+    .getByRole('combobox', { name: 'Show' })
+    .selectOption({ label: 'Layer 2: RUN apt-get install -y big' });
+  await expect
+    .poll(() =>
+      contents(page, '')
+        .getByRole('button')
+        .evaluateAll((bs) => bs.map((b) => b.querySelector('.name')?.textContent?.trim())),
+    )
+    .toEqual(['usr/', 'srv/']);
+  const table = card(page).getByRole('region', { name: 'Largest files table' });
+  await expect
+    .poll(() => table.locator('tbody tr:not(.spacer) td:nth-child(2)').allTextContents())
+    .toEqual(['/usr/lib/big.bin', '/srv/copy.bin']);
+}, 120_000);
