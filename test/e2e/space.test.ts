@@ -127,6 +127,16 @@ test('the treemap zooms and opens a file; largest files, duplicates and wasted s
   await card(page).getByRole('button', { name: '/', exact: true }).click();
   await root.waitFor();
 
+  // The map itself: big.bin is most of the image, so the middle of the map is its rectangle.
+  // Hovering names it in a tooltip; a click opens it.
+  const canvas = card(page).locator('canvas');
+  const box = (await canvas.boundingBox())!;
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  const tip = card(page).getByRole('tooltip');
+  await expect.poll(() => tip.textContent()).toMatch(/^\s*\/usr\/lib\/big\.bin\s*320 kB\s*$/);
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  await expect.poll(() => new URL(page.url()).searchParams.get('path')).toBe('/usr/lib/big.bin');
+
   // The largest files: the replacement first, with its layer.
   const table = card(page).getByRole('region', { name: 'Largest files table' });
   await table.waitFor();
