@@ -48,8 +48,10 @@ export class SpaceState {
 
   readonly #opts: SpaceStateOptions;
   #image: ImageSummary | null = null;
-  /** The treemap's size in pixels, as the page last drew it. */
-  #size = { width: 800, height: 400 };
+  /** The treemap's size in pixels, as the page last drew it; unknown until the map is on the
+   * page (its first size lays it out). */
+  #size = { width: 800, height: 360 };
+  #sized = false;
   /** Bumped with each new image or view: late answers for older ones are dropped. */
   #generation = 0;
   #mapAsk = 0;
@@ -132,7 +134,13 @@ export class SpaceState {
       }
     }
     this.status = 'ready';
-    await Promise.all([this.#map(), this.#largest(), this.#wasted(), this.#plan()]);
+    // The map is laid out once the page says how big it is (resize), unless it said so before.
+    await Promise.all([
+      this.#sized ? this.#map() : undefined,
+      this.#largest(),
+      this.#wasted(),
+      this.#plan(),
+    ]);
   }
 
   #fail(gen: number, what: string, err: unknown) {
@@ -214,8 +222,10 @@ export class SpaceState {
   async resize(width: number, height: number): Promise<void> {
     const w = Math.round(width);
     const h = Math.round(height);
-    if (w <= 0 || h <= 0 || (w === this.#size.width && h === this.#size.height)) return;
+    if (w <= 0 || h <= 0) return;
+    if (this.#sized && w === this.#size.width && h === this.#size.height) return;
     this.#size = { width: w, height: h };
+    this.#sized = true;
     if (this.shown && this.status === 'ready') await this.#map();
   }
 
