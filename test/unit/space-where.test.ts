@@ -19,6 +19,7 @@ import {
   type SpaceRect,
 } from '../../src/lib/space/sizes.ts';
 import { wastedSteps } from '../../src/lib/space/wasted-steps.ts';
+import { SpaceService, type SpaceLayer } from '../../src/workers/space-service.ts';
 import { run } from './layers-tar-helpers.ts';
 
 let work: string;
@@ -283,5 +284,70 @@ describe('treemap layout', () => {
     const capped = layoutTreemap(tree, { path: '', width: W, height: H, minArea: 1, cap: 4 });
     expect(capped.rects.length).toBeLessThanOrEqual(4);
     expect(layoutTreemap(tree, { path: 'nowhere', width: W, height: H }).found).toBe(false);
+  });
+});
+
+describe('the layers worker service', () => {
+  const refs = (): SpaceLayer[] =>
+    layers.map((l, i) => ({
+      digest: `sha256:${String(i).repeat(64)}`,
+      mediaType: 'application/vnd.oci.image.layer.v1.tar',
+      size: l.tar.length,
+    }));
+  const service = (stored: (i: number) => boolean) => {
+    const r = refs();
+    const at = (digest: string) => r.findIndex((l) => l?.digest === digest);
+    return new SpaceService({
+      index: async (digest) => layers[at(digest)]?.index,
+      stored: async (digest) => stored(at(digest)),
+      tarFrom: async (layer) => ({
+        tar: new Blob([layers[at(layer.digest)]!.tar]).stream(),
+        start: 0,
+      }),
+    }).api;
+  };
+  const ctx = () => ({ signal: new AbortController().signal, emit: () => undefined });
+
+  test('a layer not stored: the plan says what to download, and hashing leaves it out', async () => {
+    const api = service((i) => i === 0);
+    const plan = await api.spaceDuplicatesPlan({ layers: refs() }, ctx());
+    expect(plan).toEqual({
+      files: 3,
+      groups: 1,
+      bytes: 210_000,
+      notStored: [1],
+      download: layers[1]!.tar.length,
+      missing: [],
+    });
+    const found = await api.spaceDuplicates({ layers: refs() }, ctx());
+    // Only layer 1 is read: copy.bin and other.bin differ, so nothing is duplicated yet.
+    expect(found).toMatchObject({ groups: [], totalGroups: 0, saved: 0, skipped: [1] });
+    const all = await service(() => true).spaceDuplicates({ layers: refs() }, ctx());
+    expect(all).toMatchObject({ totalGroups: 1, saved: 70_000, skipped: [] });
+  });
+
+  test('the treemap of a view is built once and laid out per zoom; a layer view needs its layer only', async () => {
+    const api = service(() => true);
+    const merged = await api.spaceTreemap(
+      { layers: refs(), view: { kind: 'merged' }, map: { path: 'usr', width: 300, height: 200 } },
+      ctx(),
+    );
+    expect(merged).toMatchObject({ path: 'usr', found: true, missing: [] });
+    const one = await api.spaceTreemap(
+      {
+        layers: [null, refs()[1]!],
+        view: { kind: 'layer', index: 1 },
+        map: { path: '', width: 300, height: 200 },
+      },
+      ctx(),
+    );
+    expect(one.children.map((c) => c.name)).toEqual(['usr', 'srv', 'var']);
+    const largest = await api.spaceLargest(
+      { layers: refs(), view: { kind: 'layer', index: 1 }, count: 1 },
+      ctx(),
+    );
+    expect(largest.files.map((f) => f.path)).toEqual(['usr/lib/libx.so']);
+    const wasted = await api.spaceWasted({ layers: refs() }, ctx());
+    expect(wasted.steps.map((s) => [s.layer, s.bytes])).toEqual([[1, 300_000]]);
   });
 });
