@@ -19,6 +19,7 @@ import { kindOf, signInKinds, unavailableKinds } from './errors.ts';
 import { FileBrowser } from './layers/browser.svelte.ts';
 import { PackagesState } from './packages.svelte.ts';
 import { ExportFilesState } from './export-files.svelte.ts';
+import { SpaceState } from './space.svelte.ts';
 import { layerCompression } from '../lib/oci/mediatypes.ts';
 import { RemoteLayers } from './layers/remote.ts';
 import { type ProgressBatch, PullProgress } from './pull.svelte.ts';
@@ -74,6 +75,8 @@ export class ImageState {
   readonly packages: PackagesState;
   /** Exports of the image's files as a tar, when the person asks. */
   readonly exportFiles: ExportFilesState;
+  /** Where the space goes: treemap, largest files, duplicates, wasted space, on request. */
+  readonly space: SpaceState;
   /** The reference and platform this image was shown for; null before any. */
   shown = $state.raw<ShownImage | null>(null);
   /** The canonical name the reference resolved to. */
@@ -131,6 +134,11 @@ export class ImageState {
       fetchLayer: (layer) => this.fetchLayer(layer),
       save: opts.save,
     });
+    this.space = new SpaceState({
+      bridge: opts.layers,
+      listings: this.files.listings,
+      fetchLayer: (layer) => this.fetchLayer(layer),
+    });
   }
 
   /** The summary of the image: once it is stored, or while it is pulled as soon as its config
@@ -165,6 +173,7 @@ export class ImageState {
       else this.trust.clear();
     }
     this.packages.show(summary);
+    this.space.show(summary);
   }
 
   /** A layer of the partial summary on screen is stored now: it opens from the store. */

@@ -84,3 +84,17 @@ export type {
   ExportLayer,
   FilesExportSpec,
 } from './export-service.ts';
+  DuplicateGroup,
+  DuplicatesEvent,
+  DuplicatesPlan,
+  DuplicatesResult,
+  LargeFile,
+  SpaceKind,
+  SpaceLayer,
+  SpaceRect,
+  SpaceTreemap,
+  SpaceView,
+  WastedFile,
+  WastedResult,
+  WastedStep,
+} from './space-service.ts';

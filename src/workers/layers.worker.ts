@@ -22,6 +22,7 @@ import { storedTarFrom, type LayerRef } from './layer-tar.ts';
 import { CompareService } from './compare-service.ts';
 import { PackagesService } from './packages-service.ts';
 import { ExportService } from './export-service.ts';
+import { SpaceService } from './space-service.ts';
 import { catalogers } from '../lib/packages/catalogers.ts';
 import type { ColumnIndex } from '../lib/layers/columns.ts';
 
@@ -217,20 +218,22 @@ const compare = new CompareService({
   tarFrom: (layer, offset, signal) => layerTarFrom(layer, offset, signal),
 });
 
+/** What the services that read files of layers share: the tree's indexes and the store. */
+const layerFiles = {
+  index: (digest: string) => tree.completeIndex(digest),
+  stored: async (digest: string) => (await (await store()).content.info(digest)) !== undefined,
+  tarFrom: (layer: LayerRef, offset: number, signal: AbortSignal) =>
+    layerTarFrom(layer, offset, signal),
+};
+
 /** The packages of images, over the tree's indexes and the stored layers. */
-const packages = new PackagesService({
-  index: (digest) => tree.completeIndex(digest),
-  stored: async (digest) => (await (await store()).content.info(digest)) !== undefined,
-  tarFrom: (layer, offset, signal) => layerTarFrom(layer, offset, signal),
-  catalogers,
-});
+const packages = new PackagesService({ ...layerFiles, catalogers });
 
 /** Exports of the files as a tar, over the tree's indexes and the stored layers. */
-const exports = new ExportService({
-  index: (digest) => tree.completeIndex(digest),
-  stored: async (digest) => (await (await store()).content.info(digest)) !== undefined,
-  tarFrom: (layer, offset, signal) => layerTarFrom(layer, offset, signal),
-});
+const exports = new ExportService(layerFiles);
+
+/** Where the space goes: treemaps, the largest files, duplicates and wasted space. */
+const space = new SpaceService(layerFiles);
 
 const api = {
   /** The file index of a layer: from the store when it was read before, else by reading the
@@ -299,6 +302,7 @@ const api = {
   ...packages.api,
 
   ...exports.api,
+  ...space.api,
 
   /** Takes the index of a layer listed from its table of contents (the images worker read
    * it; the layer is not downloaded), so that views can show it. Returns its too-deep count. */

@@ -15,7 +15,7 @@ import {
   scratch,
 } from './treemodel.ts';
 import { MAX_DEPTH, join, parentOf } from './paths.ts';
-import type { WastedFile, WastedSpace } from './wasted.ts';
+import type { WastedFile, WastedOccurrence, WastedSpace } from './wasted.ts';
 
 class Growing {
   a: Float64Array;
@@ -36,10 +36,11 @@ class Growing {
 }
 
 /** Space wasted across layers (wasted.ts's wastedSpace, the same numbers), yielding to the
- * event loop as it goes and stopping with the signal's reason. */
+ * event loop as it goes and stopping with the signal's reason. With `trace`, each wasted file
+ * also lists its occurrences (which layer holds which copy or deletion). */
 export async function wastedSpaceOf(
   layers: readonly (ColumnIndex | undefined)[],
-  opts: { signal?: AbortSignal } = {},
+  opts: { signal?: AbortSignal; trace?: boolean } = {},
 ): Promise<WastedSpace> {
   const pacer = new Pacer(opts.signal);
   const total = layers.reduce((n, l) => n + (l?.count ?? 0), 0);
@@ -50,7 +51,11 @@ export async function wastedSpaceOf(
   const sum = new Growing(room);
   const min = new Growing(room);
   const order: number[] = [];
-  const occur = (k: number, size: number) => {
+  // Occurrences for `trace`, flat: node, layer, size, deleted (1) or not (0).
+  const traced: number[] = [];
+  let layer = 0;
+  const occur = (k: number, size: number, deleted = false) => {
+    if (opts.trace) traced.push(k, layer, size, deleted ? 1 : 0);
     const c = count.at(k);
     if (c === 0) {
       order.push(k);
@@ -74,6 +79,7 @@ export async function wastedSpaceOf(
   let totalBytes = 0;
   for (let i = 0; i < layers.length; i++) {
     const index = layers[i];
+    layer = i;
     if (!index) {
       await overlay.apply(i, false, pacer);
       continue;
@@ -144,11 +150,22 @@ export async function wastedSpaceOf(
       if (below.at(k) !== stamp) occur(k, lastSize.at(k));
     }
     for (const { node, size } of deletions.values()) {
-      occur(ensurePath(paths, o, node, chain), size);
+      occur(ensurePath(paths, o, node, chain), size, true);
     }
     await overlay.apply(i, false, pacer);
   }
 
+  let occurrences: Map<number, WastedOccurrence[]> | undefined;
+  if (opts.trace) {
+    occurrences = new Map();
+    for (let t = 0; t < traced.length; t += 4) {
+      const k = traced[t]!;
+      if (count.at(k) < 2) continue;
+      let list = occurrences.get(k);
+      if (!list) occurrences.set(k, (list = []));
+      list.push({ layer: traced[t + 1]!, size: traced[t + 2]!, deleted: traced[t + 3] === 1 });
+    }
+  }
   let kept = 0;
   let seen = 0;
   const files: WastedFile[] = [];
@@ -159,7 +176,15 @@ export async function wastedSpaceOf(
     kept += s.min;
     seen += s.total;
     if (s.count > 1 && s.total > 0) {
-      files.push({ path: paths.path(k), count: s.count, wasted: s.total - s.min, total: s.total });
+      const file: WastedFile = {
+        path: paths.path(k),
+        count: s.count,
+        wasted: s.total - s.min,
+        total: s.total,
+      };
+      const found = occurrences?.get(k);
+      if (found) file.occurrences = found;
+      files.push(file);
     }
   }
   files.sort((a, b) => b.wasted - a.wasted || b.total - a.total || (a.path < b.path ? -1 : 1));

@@ -12,6 +12,15 @@ export interface WastedFile {
   wasted: number;
   /** Bytes of every occurrence: dive's "Total Space" column. */
   total: number;
+  /** Each occurrence in layer order, when asked for (treemodel-wasted.ts's `trace`): the
+   * layer, its bytes, and whether it is a deletion. */
+  occurrences?: WastedOccurrence[];
+}
+
+export interface WastedOccurrence {
+  layer: number;
+  size: number;
+  deleted: boolean;
 }
 
 export interface WastedSpace {
