@@ -157,6 +157,12 @@ export class FileMatcher {
   }
 
   #search(bytes: Uint8Array, final: boolean) {
+    // A file searched in one go whose bytes cannot hold the text is not decoded at all.
+    const whole = final && this.#chars === 0 && this.#carry === '';
+    if (whole && this.#finder.mayMatch && !this.#finder.mayMatch(bytes)) {
+      this.#done = true;
+      return;
+    }
     const text = this.#carry + this.#decoder.decode(bytes, { stream: !final });
     let end = text.length;
     if (!final) {

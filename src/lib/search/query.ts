@@ -18,6 +18,9 @@ export interface Finder {
   /** Characters at the end of an over-long line kept for the next window, so that a match
    * across the cut is still found (exactly for text; up to this length for an expression). */
   readonly overlap: number;
+  /** Whether these bytes may hold a match: false only when they surely do not. A file held
+   * whole that cannot match is then never decoded. Only text (not an expression) has one. */
+  mayMatch?(bytes: Uint8Array): boolean;
 }
 
 export type Compiled = { ok: true; finder: Finder } | { ok: false; message: string };
@@ -34,6 +37,7 @@ const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 export function compileQuery(q: SearchQuery): Compiled {
   if (q.text === '') return { ok: false, message: 'Type the text to search for.' };
   if (!q.regex && q.caseSensitive) return { ok: true, finder: literalFinder(q.text) };
+  const prefilter = q.regex ? undefined : byteSearch(q.text, false);
   let source = q.regex ? q.text : escapeRegex(q.text);
   let flags = q.caseSensitive ? '' : 'i';
   if (q.regex) {
@@ -58,15 +62,68 @@ export function compileQuery(q: SearchQuery): Compiled {
     const why = err instanceof Error ? err.message : String(err);
     return { ok: false, message: `The regular expression is not valid: ${why}` };
   }
-  return { ok: true, finder: regexFinder(re, q.regex) };
+  const finder = regexFinder(re, q.regex);
+  return { ok: true, finder: prefilter ? { ...finder, mayMatch: prefilter } : finder };
 }
 
 function literalFinder(needle: string): Finder {
+  const mayMatch = byteSearch(needle, true);
   return {
     find: (text, from) => text.indexOf(needle, from),
     length: needle.length,
     backtracks: false,
     overlap: Math.max(0, needle.length - 1),
+    ...(mayMatch ? { mayMatch } : {}),
+  };
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * A search for text in bytes, before any decoding (Boyer-Moore-Horspool: it looks at about one
+ * byte in the needle's length). Case-insensitive only for ASCII text, where folding a byte
+ * cannot change a UTF-8 sequence; undefined otherwise. The bytes of a match are the text's
+ * UTF-8 whatever the cut, so a file held whole without them has no match; a decoder would only
+ * turn invalid sequences into U+FFFD, which text with no U+FFFD cannot match.
+ */
+function byteSearch(
+  text: string,
+  caseSensitive: boolean,
+): ((b: Uint8Array) => boolean) | undefined {
+  if (text.includes('\uFFFD')) return undefined;
+  // eslint-disable-next-line no-control-regex
+  const ascii = /^[\x00-\x7f]*$/.test(text);
+  if (!caseSensitive && !ascii) return undefined;
+  const needle = encoder.encode(caseSensitive ? text : text.toLowerCase());
+  const m = needle.length;
+  if (m === 0) return undefined;
+  const fold = new Uint8Array(256);
+  for (let c = 0; c < 256; c++) fold[c] = !caseSensitive && c >= 0x41 && c <= 0x5a ? c + 32 : c;
+  const shift = new Uint32Array(256).fill(m);
+  for (let i = 0; i < m - 1; i++) {
+    shift[needle[i]!] = m - 1 - i;
+    // Either case of a letter shifts alike.
+    if (!caseSensitive && needle[i]! >= 0x61 && needle[i]! <= 0x7a)
+      shift[needle[i]! - 32] = m - 1 - i;
+  }
+  const last = needle[m - 1]!;
+  return (b) => {
+    const n = b.length;
+    let i = m - 1;
+    while (i < n) {
+      const c = fold[b[i]!]!;
+      if (c === last) {
+        let j = m - 2;
+        let k = i - 1;
+        while (j >= 0 && fold[b[k]!] === needle[j]) {
+          j--;
+          k--;
+        }
+        if (j < 0) return true;
+      }
+      i += shift[b[i]!]!;
+    }
+    return false;
   };
 }
 
