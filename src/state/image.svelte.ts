@@ -18,6 +18,7 @@ import type { Bridge } from './bridge.ts';
 import { kindOf, signInKinds, unavailableKinds } from './errors.ts';
 import { FileBrowser } from './layers/browser.svelte.ts';
 import { PackagesState } from './packages.svelte.ts';
+import { SearchState } from './search.svelte.ts';
 import { layerCompression } from '../lib/oci/mediatypes.ts';
 import { RemoteLayers } from './layers/remote.ts';
 import { type ProgressBatch, PullProgress } from './pull.svelte.ts';
@@ -71,6 +72,8 @@ export class ImageState {
   readonly trust: TrustState;
   /** The image's packages, read when the person asks. */
   readonly packages: PackagesState;
+  /** Search inside the image's files, when the person asks. */
+  readonly search: SearchState;
   /** The reference and platform this image was shown for; null before any. */
   shown = $state.raw<ShownImage | null>(null);
   /** The canonical name the reference resolved to. */
@@ -121,6 +124,16 @@ export class ImageState {
       listings: this.files.listings,
       save: opts.save,
     });
+    this.search = new SearchState({
+      bridge: () => {
+        const scan = opts.scan?.();
+        if (!scan) throw new Error('this page has no scan worker');
+        return scan;
+      },
+      listings: this.files.listings,
+      fetchLayer: (layer) => this.fetchLayer(layer),
+      open: (r) => this.files.openAt(r.layer, r.path, r.line, r.at),
+    });
   }
 
   /** The summary of the image: once it is stored, or while it is pulled as soon as its config
@@ -155,6 +168,7 @@ export class ImageState {
       else this.trust.clear();
     }
     this.packages.show(summary);
+    this.search.show(summary);
   }
 
   /** A layer of the partial summary on screen is stored now: it opens from the store. */

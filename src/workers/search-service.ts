@@ -199,61 +199,74 @@ export class SearchService {
     const capped = new AbortController();
     const signal = AbortSignal.any([ctx.signal, capped.signal]);
 
-    for (let i = 0; i < plan.layers.length; i++) {
-      const list = plan.layers[i]!;
-      const layer = req.layers[i];
-      if (!layer || list.length === 0 || skipLayer.has(i)) continue;
-      try {
-        await readFilesInOrder(
-          (offset, s) => this.#deps.tarFrom(layer, offset, s),
-          list,
-          (f: PlannedFile) => {
-            // Files within the chunk in hand are opened before the read sees the signal.
-            if (signal.aborted) return undefined;
-            const m = new FileMatcher(
-              finder,
-              f.size,
-              req.filters,
-              limits.matcher,
-              finder.backtracks
-                ? () => ctx.emit({ type: 'matching', path: f.path, layer: i })
-                : undefined,
-            );
-            return {
-              push: (piece) => m.push(piece),
-              end: () => {
-                m.end();
-                filesDone++;
-                bytesDone += f.size;
-                if (m.skipped) summary.skipped++;
-                else summary.searched++;
-                if (m.more) summary.moreInFiles++;
-                if (m.hits.length > 0) summary.matchedFiles++;
-                for (const h of m.hits) {
-                  summary.results++;
-                  batch.push({ ...h, path: f.path, layer: i, status: f.status, size: f.size });
-                  if (summary.results >= limits.maxResults) {
-                    // The cap: the files after this one are not read.
-                    summary.truncated = true;
-                    capped.abort();
-                    break;
+    // A heartbeat while the worker's loop turns (reads let it, every 50 ms): the page takes
+    // silence after 'matching' as an expression that does not finish, and a long file, or a
+    // gap read without a file ending, would otherwise look the same.
+    const beat = setInterval(() => send(true), limits.batchMs);
+    try {
+      for (let i = 0; i < plan.layers.length; i++) {
+        const list = plan.layers[i]!;
+        const layer = req.layers[i];
+        if (!layer || list.length === 0 || skipLayer.has(i)) continue;
+        try {
+          await readFilesInOrder(
+            (offset, s) => this.#deps.tarFrom(layer, offset, s),
+            list,
+            (f: PlannedFile) => {
+              // Files within the chunk in hand are opened before the read sees the signal.
+              if (signal.aborted) return undefined;
+              const m = new FileMatcher(
+                finder,
+                f.size,
+                req.filters,
+                limits.matcher,
+                finder.backtracks
+                  ? () => {
+                      // Results held go first: if this file holds the worker until it is
+                      // replaced, they are not lost with it.
+                      if (batch.length > 0) send(true);
+                      ctx.emit({ type: 'matching', path: f.path, layer: i });
+                    }
+                  : undefined,
+              );
+              return {
+                push: (piece) => m.push(piece),
+                end: () => {
+                  m.end();
+                  filesDone++;
+                  bytesDone += f.size;
+                  if (m.skipped) summary.skipped++;
+                  else summary.searched++;
+                  if (m.more) summary.moreInFiles++;
+                  if (m.hits.length > 0) summary.matchedFiles++;
+                  for (const h of m.hits) {
+                    summary.results++;
+                    batch.push({ ...h, path: f.path, layer: i, status: f.status, size: f.size });
+                    if (summary.results >= limits.maxResults) {
+                      // The cap: the files after this one are not read.
+                      summary.truncated = true;
+                      capped.abort();
+                      break;
+                    }
                   }
-                }
-                send(false);
-              },
-            };
-          },
-          {
-            signal,
-            spacing: this.#deps.spacing ?? CHECKPOINT_SPACING,
-            problem: (f, message) => summary.problems.push({ layer: i, path: f.path, message }),
-          },
-        );
-      } catch (err) {
-        if (!capped.signal.aborted || ctx.signal.aborted) throw err;
+                  send(false);
+                },
+              };
+            },
+            {
+              signal,
+              spacing: this.#deps.spacing ?? CHECKPOINT_SPACING,
+              problem: (f, message) => summary.problems.push({ layer: i, path: f.path, message }),
+            },
+          );
+        } catch (err) {
+          if (!capped.signal.aborted || ctx.signal.aborted) throw err;
+        }
+        layersDone++;
+        if (summary.truncated) break;
       }
-      layersDone++;
-      if (summary.truncated) break;
+    } finally {
+      clearInterval(beat);
     }
     send(true);
     return summary;
