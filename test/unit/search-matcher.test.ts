@@ -160,6 +160,38 @@ describe('matcher', () => {
     }
   });
 
+  test('text found in the bytes (before decoding) exactly where lines hold it', () => {
+    // Small alphabets make near misses common: every way a byte search can go wrong.
+    let seed = 7;
+    // xorshift32: every residue comes up.
+    const rnd = (n: number) => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const pick = (alphabet: string, n: number) =>
+      Array.from({ length: n }, () => alphabet[rnd(alphabet.length)]).join('');
+    for (let k = 0; k < 2000; k++) {
+      // Short, so that a file without the text is common.
+      const content = pick('abAB\n', 1 + rnd(16));
+      const needle = pick('abAB', 1 + rnd(4));
+      for (const caseSensitive of [true, false]) {
+        const fold = (t: string) => (caseSensitive ? t : t.toLowerCase());
+        const want = content
+          .split('\n')
+          .flatMap((l, i) => (fold(l).includes(fold(needle)) ? [i + 1] : []));
+        const f = finder(needle, { caseSensitive });
+        const what = `${JSON.stringify(needle)} in ${JSON.stringify(content)}`;
+        expect(f.mayMatch!(enc.encode(content)), what).toBe(fold(content).includes(fold(needle)));
+        expect(
+          run(content, f).hits.map((h) => [h.line, h.length]),
+          what,
+        ).toEqual(want.map((l) => [l, needle.length]));
+      }
+    }
+  });
+
   test('at most maxHits per file, then more', () => {
     const m = run('n\n'.repeat(500), finder('n'), 7, { maxHits: 100 });
     expect(m.hits.length).toBe(100);

@@ -62,8 +62,10 @@ export function compileQuery(q: SearchQuery): Compiled {
     const why = err instanceof Error ? err.message : String(err);
     return { ok: false, message: `The regular expression is not valid: ${why}` };
   }
-  const finder = regexFinder(re, q.regex);
-  return { ok: true, finder: prefilter ? { ...finder, mayMatch: prefilter } : finder };
+  // Assigned, not spread: a spread would freeze the finder's `length` getter.
+  const finder: Finder = regexFinder(re, q.regex);
+  if (prefilter) finder.mayMatch = prefilter;
+  return { ok: true, finder };
 }
 
 function literalFinder(needle: string): Finder {
