@@ -3,13 +3,13 @@
 // registry with an image built from this machine's /usr. Prints a table and writes JSON.
 //
 //   tsx bench/run.ts [--runs N] [--small] [--skip-memory] [--out FILE]
-//     [--cases base,scale,huge,shared,latency,compare,packages] [--huge-gib N] [--rtt MS] [--mbit N]
+//     [--cases base,scale,huge,shared,latency,compare,packages,search] [--huge-gib N] [--rtt MS] [--mbit N]
 //
 // base is the /usr image against skopeo, tar and the ceiling probe; scale a million-entry
 // layer (bench/scale.ts), huge a multi-GiB one (bench/huge.ts), shared two images sharing
 // layers (bench/shared.ts), latency a shaped network path (bench/latency.ts), compare two
 // images' files compared (bench/compare.ts), packages an image's packages inventoried
-// (bench/packages.ts).
+// (bench/packages.ts), search a 1 GB image searched inside its files (bench/search.ts).
 //
 // Nothing here asserts a timing: targets are reported, never enforced.
 import { spawn } from 'node:child_process';
@@ -40,6 +40,7 @@ import type { CaseContext, CaseResult } from './cases.ts';
 import { hugeCase } from './huge.ts';
 import { compareCase } from './compare.ts';
 import { packagesCase } from './packages.ts';
+import { searchCase } from './search.ts';
 import { latencyCase } from './latency.ts';
 import { scaleCase } from './scale.ts';
 import { sharedCase } from './shared.ts';
@@ -63,7 +64,16 @@ const CEILING: CeilingShape[] = [3, 8].flatMap((parallel) =>
 /** The shape that won each ceiling run, for the record. */
 const ceilingWinners: string[] = [];
 
-export const CASES = ['base', 'scale', 'huge', 'shared', 'latency', 'compare', 'packages'] as const;
+export const CASES = [
+  'base',
+  'scale',
+  'huge',
+  'shared',
+  'latency',
+  'compare',
+  'packages',
+  'search',
+] as const;
 export type CaseName = (typeof CASES)[number];
 const RUN_CASE: Record<Exclude<CaseName, 'base'>, (ctx: CaseContext) => Promise<CaseResult>> = {
   scale: scaleCase,
@@ -72,6 +82,7 @@ const RUN_CASE: Record<Exclude<CaseName, 'base'>, (ctx: CaseContext) => Promise<
   latency: latencyCase,
   compare: compareCase,
   packages: packagesCase,
+  search: searchCase,
 };
 
 export interface Options {

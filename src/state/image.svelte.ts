@@ -20,6 +20,7 @@ import { FileBrowser } from './layers/browser.svelte.ts';
 import { PackagesState } from './packages.svelte.ts';
 import { ExportFilesState } from './export-files.svelte.ts';
 import { SpaceState } from './space.svelte.ts';
+import { SearchState } from './search.svelte.ts';
 import { layerCompression } from '../lib/oci/mediatypes.ts';
 import { RemoteLayers } from './layers/remote.ts';
 import { type ProgressBatch, PullProgress } from './pull.svelte.ts';
@@ -77,6 +78,8 @@ export class ImageState {
   readonly exportFiles: ExportFilesState;
   /** Where the space goes: treemap, largest files, duplicates, wasted space, on request. */
   readonly space: SpaceState;
+  /** Search inside the image's files, when the person asks. */
+  readonly search: SearchState;
   /** The reference and platform this image was shown for; null before any. */
   shown = $state.raw<ShownImage | null>(null);
   /** The canonical name the reference resolved to. */
@@ -139,6 +142,16 @@ export class ImageState {
       listings: this.files.listings,
       fetchLayer: (layer) => this.fetchLayer(layer),
     });
+    this.search = new SearchState({
+      bridge: () => {
+        const scan = opts.scan?.();
+        if (!scan) throw new Error('this page has no scan worker');
+        return scan;
+      },
+      listings: this.files.listings,
+      fetchLayer: (layer) => this.fetchLayer(layer),
+      open: (r) => this.files.openAt(r.layer, r.path, r.line, r.at),
+    });
   }
 
   /** The summary of the image: once it is stored, or while it is pulled as soon as its config
@@ -174,6 +187,7 @@ export class ImageState {
     }
     this.packages.show(summary);
     this.space.show(summary);
+    this.search.show(summary);
   }
 
   /** A layer of the partial summary on screen is stored now: it opens from the store. */

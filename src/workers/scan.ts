@@ -2,6 +2,14 @@ import { WorkerBridge, type WatchdogOptions } from './rpc.ts';
 import type { ScanWorkerApi } from './scan.worker.ts';
 
 export type { ScanWorkerApi };
+export type {
+  SearchEvent,
+  SearchLayer,
+  SearchRequest,
+  SearchResult,
+  SearchSummary,
+  UnreadLayer,
+} from './search-service.ts';
 
 /** How long a cancelled scan may take to stop before its worker is replaced. */
 export const scanCancelGraceMs = 2000;

@@ -3,8 +3,10 @@
 // JavaScript engine can interrupt, stops only this worker (the bridge replaces it) and never the
 // file browser's views.
 import { expose } from './rpc.ts';
+import { storedSearch } from './search-service.ts';
+import { store } from './store.ts';
 
-const api = {};
+const api = { ...storedSearch(store).api };
 
 export type ScanWorkerApi = typeof api;
 

@@ -26,7 +26,7 @@ import { allLayers, mergedLayers, type LayerView } from '../route.ts';
 import { browsable, Listings, type Listing } from './listings.svelte.ts';
 import type { TreeRow, TreeRows } from './rows.ts';
 import type { RemoteLayers } from './remote.ts';
-import { Viewer } from './viewer.svelte.ts';
+import { maxViewLimit, Viewer, viewLimit } from './viewer.svelte.ts';
 import { RowWindow } from './window.svelte.ts';
 
 export type { Listing, TreeRow, TreeRows, WastedSpace };
@@ -625,12 +625,26 @@ export class FileBrowser {
     await this.openFile(path);
   }
 
-  /** Shows a file of the tree in the viewer; a deleted entry or a directory opens nothing. */
-  async openFile(path: string): Promise<void> {
+  /** Shows a file of the tree in the viewer (at a line, reading at least `limit` bytes); a
+   * deleted entry or a directory opens nothing. */
+  async openFile(path: string, at?: { line: number; limit: number }): Promise<void> {
     const node = await this.#ask((viewId) => this.#bridge.call('treeSelect', { viewId, path }));
     const entry = node?.entry;
     if (!node || !entry || node.layer === undefined || node.change === 'deleted') return;
-    return this.viewer.open(path, entry, node.layer);
+    return this.viewer.open(path, entry, node.layer, at?.limit, at?.line);
+  }
+
+  /** Opens a file of one layer at a line (a search result's): the layer's view, the file
+   * revealed in its tree and shown in the viewer, read far enough to reach the line. */
+  async openAt(layer: number, path: string, line: number, chars: number): Promise<void> {
+    await this.openLocation(layer);
+    if (!(await this.reveal(path))) {
+      this.error = `${path} is not in layer ${layer + 1}.`;
+      return;
+    }
+    // A character takes at most 3 bytes of UTF-8 (a surrogate pair's two take 4).
+    const limit = Math.min(maxViewLimit, Math.max(viewLimit, chars * 3 + 65_536));
+    await this.openFile(path, { line, limit });
   }
 }
 

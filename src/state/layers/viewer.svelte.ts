@@ -25,6 +25,8 @@ export interface ViewedFile {
   limit: number;
   /** Still being read after `slowMs`: the page offers to cancel it. */
   slow?: boolean;
+  /** The line to scroll to and mark (a search result's), 1-based. */
+  line?: number;
 }
 
 export interface ViewerOptions {
@@ -56,12 +58,19 @@ export class Viewer {
     return !!this.file && this.file.limit < maxViewLimit;
   }
 
-  /** Shows an entry of a layer: its first `limit` bytes. A hard link shows the file it links
-   * to. */
-  async open(path: string, entry: IndexEntry, layer: number, limit = viewLimit): Promise<void> {
+  /** Shows an entry of a layer: its first `limit` bytes, at `line` when given. A hard link
+   * shows the file it links to. */
+  async open(
+    path: string,
+    entry: IndexEntry,
+    layer: number,
+    limit = viewLimit,
+    line?: number,
+  ): Promise<void> {
+    const at = line === undefined ? {} : { line };
     const explain = (error: string) => {
       this.#abort?.abort();
-      this.file = { path, entry, layer, bytes: null, truncated: false, limit, error };
+      this.file = { path, entry, layer, bytes: null, truncated: false, limit, error, ...at };
     };
     const seq = ++this.#seq;
     if (entry.type === 'hardlink' && entry.linkname !== undefined) {
@@ -88,7 +97,7 @@ export class Viewer {
     this.#abort?.abort();
     const abort = (this.#abort = new AbortController());
     const ref = this.#opts.listings.ref(layer)!;
-    this.file = { path, entry, layer, bytes: null, truncated: false, error: null, limit };
+    this.file = { path, entry, layer, bytes: null, truncated: false, error: null, limit, ...at };
     const slow = setTimeout(() => {
       if (this.#abort === abort && this.file?.path === path && !this.file.bytes) {
         this.file = { ...this.file, slow: true };
@@ -134,7 +143,7 @@ export class Viewer {
 
   showMore() {
     const v = this.file;
-    if (v) void this.open(v.path, v.entry, v.layer, Math.min(maxViewLimit, v.limit * 4));
+    if (v) void this.open(v.path, v.entry, v.layer, Math.min(maxViewLimit, v.limit * 4), v.line);
   }
 
   /** Closes the viewer; returns whether one was open. */
