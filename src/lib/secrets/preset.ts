@@ -68,6 +68,7 @@ function describe(fn: MessageFn, props: Props | undefined): string {
   const holed: Props = {};
   for (const [k, v] of Object.entries(props ?? {})) holed[k] = NOT_SECRET.has(k) ? v : HOLE;
   const text = fn(props ? holed : undefined)
+    // eslint-disable-next-line no-control-regex -- HOLE, which no message holds
     .replace(/:?\s*\u0000/g, '')
     .replace(/^found\s+/i, '')
     .replace(/(\S)\(/g, '$1 (')
