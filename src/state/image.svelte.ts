@@ -18,6 +18,7 @@ import type { Bridge } from './bridge.ts';
 import { kindOf, signInKinds, unavailableKinds } from './errors.ts';
 import { FileBrowser } from './layers/browser.svelte.ts';
 import { PackagesState } from './packages.svelte.ts';
+import { SecretsState } from './secrets.svelte.ts';
 import { layerCompression } from '../lib/oci/mediatypes.ts';
 import { RemoteLayers } from './layers/remote.ts';
 import { type ProgressBatch, PullProgress } from './pull.svelte.ts';
@@ -71,6 +72,8 @@ export class ImageState {
   readonly trust: TrustState;
   /** The image's packages, read when the person asks. */
   readonly packages: PackagesState;
+  /** Secrets left in the image's layers and config, scanned when the person asks. */
+  readonly secrets: SecretsState;
   /** The reference and platform this image was shown for; null before any. */
   shown = $state.raw<ShownImage | null>(null);
   /** The canonical name the reference resolved to. */
@@ -121,6 +124,15 @@ export class ImageState {
       listings: this.files.listings,
       save: opts.save,
     });
+    this.secrets = new SecretsState({
+      scan: () => {
+        if (!opts.scan) throw new Error('this page has no scan worker');
+        return opts.scan();
+      },
+      layers: opts.layers,
+      listings: this.files.listings,
+      fetchLayer: (layer) => this.fetchLayer(layer),
+    });
   }
 
   /** The summary of the image: once it is stored, or while it is pulled as soon as its config
@@ -155,6 +167,7 @@ export class ImageState {
       else this.trust.clear();
     }
     this.packages.show(summary);
+    this.secrets.show(summary);
   }
 
   /** A layer of the partial summary on screen is stored now: it opens from the store. */

@@ -46,6 +46,9 @@ export interface SecretsReport {
   bytes: number;
   rules: readonly string[];
   ruleSet: typeof RULE_SET;
+  /** Each history step's command with every value found replaced by its mask: what the card
+   * shows beside a finding (a build argument's value is in its step's command). */
+  steps: string[];
 }
 
 export interface SecretsServiceDeps {
@@ -70,6 +73,16 @@ const keptScans = 2;
 const progressMs = 100;
 
 const masked = ({ value: _value, ...f }: FoundSecret): SecretFinding => f;
+
+/** `text` with each of `found`'s values replaced by its mask, the longest first. */
+export function redact(text: string, found: readonly FoundSecret[]): string {
+  const byLength = [...found].sort((a, b) => b.value.length - a.value.length);
+  let out = text;
+  for (const f of byLength) {
+    if (f.value.length > 0 && out.includes(f.value)) out = out.split(f.value).join(f.masked);
+  }
+  return out;
+}
 
 export class SecretsService {
   readonly #deps: SecretsServiceDeps;
@@ -157,6 +170,7 @@ export class SecretsService {
         bytes: result.bytes,
         rules: result.rules,
         ruleSet: RULE_SET,
+        steps: (arg.config.history ?? []).map((h) => redact(h.createdBy, result.findings)),
       };
     },
 
