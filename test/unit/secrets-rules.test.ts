@@ -205,6 +205,9 @@ describe('entropy', () => {
     expect(highEntropy('abcabcabcabcabcabcabcabc')).toBeUndefined();
     // Letters only, however mixed (a word, a name, a path) are not base64 secrets.
     expect(highEntropy('ThisIsAVeryLongIdentifierWithManyLetters')).toBeUndefined();
+    // Identifiers made of words, as generated message keys are.
+    expect(highEntropy('Importing_a_JSON_file_into_an_ECMAScript_module_2015')).toBeUndefined();
+    expect(highEntropy('ECMAScript_imports_and_exports_cannot_be_written_1')).toBeUndefined();
     // All digits: lowered by 1.2 / log2(length), as detect-secrets does.
     expect(highEntropy('31415926535897932384')).toBeUndefined();
   });

@@ -196,6 +196,14 @@ export function shannonEntropy(data: string, charset: string): number {
 const IS_HEX = /^[0-9a-fA-F]+$/;
 const IS_BASE64 = /^[A-Za-z0-9+/\-_=]+$/;
 
+/** An identifier made of words ("Importing_a_JSON_file_2015", "max-old-space-size"): three or
+ * more parts split by "_" or "-", each letters with perhaps a number after, or a number. A
+ * random base64url key (standard base64 has neither) splits like that almost never. */
+function looksLikeWords(s: string): boolean {
+  const parts = s.split(/[_-]+/).filter(Boolean);
+  return parts.length >= 3 && parts.every((p) => /^(?:[A-Za-z]+\d*|\d+)$/.test(p));
+}
+
 /** Whether a string is random enough to be a key: hex over 3.0 bits per character (all-digit
  * strings lowered as detect-secrets lowers them), else base64 over 4.5. Base64 strings must
  * mix letters and digits, which words, names and paths do not. */
@@ -207,6 +215,7 @@ export function highEntropy(s: string): { charset: 'hex' | 'base64'; bits: numbe
     return bits > HEX_LIMIT ? { charset: 'hex', bits } : undefined;
   }
   if (!IS_BASE64.test(s) || !/\d/.test(s) || !/[A-Za-z]/.test(s)) return undefined;
+  if (looksLikeWords(s)) return undefined;
   const bits = shannonEntropy(s, BASE64_CHARS);
   return bits > BASE64_LIMIT ? { charset: 'base64', bits } : undefined;
 }
