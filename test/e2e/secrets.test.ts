@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Browser, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startServer } from '../../proxy/server.ts';
+import { axeViolations, isSevere } from '../harness/axe.ts';
 import { launchChromium, newPage } from '../harness/chromium.ts';
 import { push } from '../harness/fixtures.ts';
 import { buildImage, FIXED_CREATED, OciLayout } from '../harness/oci.ts';
@@ -179,6 +180,9 @@ test('scans on request: every kind, with file, layer, step and visibility; maske
   // Both private keys, the EC one after the RSA one's lines.
   expect(rows.filter((r) => r[0] === 'Private key').length).toBe(2);
 
+  const severe = (await axeViolations(page)).filter(isSevere);
+  expect(severe.map((v) => `${v.id}: ${v.help} ${v.nodes.join(' ')}`)).toEqual([]);
+
   // Masked: no value is in the card until Reveal.
   const values = [
     s.awsAccessKeyId,
@@ -233,7 +237,7 @@ test('scans on request: every kind, with file, layer, step and visibility; maske
   const deploy = rows.findIndex((r) => r[1]!.includes('/root/secrets/deploy.txt:4'));
   expect(deploy).toBeGreaterThanOrEqual(0);
   await card(page)
-    .getByRole('button', { name: 'Open /root/secrets/deploy.txt of layer 2' })
+    .getByRole('button', { name: 'Open file /root/secrets/deploy.txt of layer 2' })
     .first()
     .click();
   const viewer = page.getByRole('region', { name: 'File viewer' });
