@@ -121,6 +121,12 @@ test('scans on request: every kind, with file, layer, step and visibility; maske
   await page.getByRole('region', { name: 'Image summary' }).waitFor({ timeout: 60_000 });
   const button = card(page).getByRole('button', { name: 'Scan for secrets' });
   await button.waitFor();
+  // The page's own work after a pull (asking the registry what is attached to the image) is
+  // over before the scan starts: what is asked for while it runs is the scan's.
+  await page
+    .getByText('No signatures, SBOMs or attestations are attached to this image.')
+    .first()
+    .waitFor({ timeout: 30_000 });
 
   // Every request the page (and its workers) makes while the scan runs.
   const during: Request[] = [];
@@ -246,5 +252,22 @@ test('scans on request: every kind, with file, layer, step and visibility; maske
     .poll(() => viewer.textContent(), { timeout: 30_000 })
     .toContain('deploy credentials');
   expect(page.url()).toContain('layer=2');
+  await page.close();
+});
+
+test('an inspected image: says which layers are missing and how big, downloads them when asked, then scans', async () => {
+  const page = await newPage(browser);
+  await page.goto(`${app.url}/?${new URLSearchParams({ image: ref })}`);
+  await page.getByRole('button', { name: 'Inspect' }).click();
+  await page.getByRole('region', { name: 'Image summary' }).waitFor({ timeout: 60_000 });
+  await expect
+    .poll(async () => (await card(page).textContent())?.replace(/\s+/g, ' '))
+    .toMatch(/Layers 1, 2, 3, 4 are not stored in this browser \(\d+(\.\d+)? kB to download\)/);
+  const download = card(page).getByRole('button', { name: /^Download .+ and scan$/ });
+  await download.click();
+  await table(page).waitFor({ timeout: 60_000 });
+  const rows = await rowsOf(page);
+  const github = rows.find((r) => r[0]!.startsWith('GitHub Token'));
+  expect(github?.[3]).toBe('Deleted in layer 4, still in layer 2');
   await page.close();
 });
