@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
+import type { Plugin } from 'vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
 import { berthProxyPlugin } from './proxy/vite-plugin.ts';
@@ -10,8 +11,28 @@ const { version } = JSON.parse(
   version: string;
 };
 
+/** secretlint's rule preset imports node:path for basename alone: in the browser build it gets
+ * pathe, the same functions without Node. Its GCP rule imports node:fs to read a .p12 from the
+ * disk, which the scan never asks of it (and a browser has no disk): it gets a module without
+ * functions, whose call fails inside the rule's own try. Only that package's imports are
+ * redirected, and only in a build (Node, in tests, has the real modules). */
+const noFs = '\0berth-no-fs';
+const secretlintPath: Plugin = {
+  name: 'berth-secretlint-path',
+  enforce: 'pre',
+  apply: 'build',
+  resolveId(id, importer) {
+    if (!importer?.includes('/@secretlint/')) return null;
+    if (id === 'node:path') return this.resolve('pathe', importer, { skipSelf: true });
+    if (id === 'node:fs') return noFs;
+    return null;
+  },
+  load: (id) => (id === noFs ? 'export default {};' : null),
+};
+
 export default defineConfig({
   plugins: [
+    secretlintPath,
     svelte(),
     berthProxyPlugin(),
     VitePWA({
@@ -64,7 +85,7 @@ export default defineConfig({
   base: './',
   server: { host: '127.0.0.1', port: 5173 },
   build: { target: 'es2022', sourcemap: true },
-  worker: { format: 'es' },
+  worker: { format: 'es', plugins: () => [secretlintPath] },
   test: {
     projects: [
       {

@@ -21,7 +21,8 @@ const REQUIRED = [
   // The htpasswd test registry hashes passwords with bcrypt through perl's crypt().
   { what: 'perl', pkg: 'perl-base', check: () => onPath('perl') },
   // The token-auth test registry's signing certificate is made with openssl, and so are the
-  // signature fixtures (keys, test CAs, cosign and Notation signatures: test/harness/signing.ts).
+  // signature fixtures (keys, test CAs, cosign and Notation signatures: test/harness/signing.ts)
+  // and the secret scan's test private keys (test/harness/secrets.ts).
   { what: 'openssl', pkg: 'openssl', check: () => onPath('openssl') },
   // The offline internet (test/harness/internet) is a network namespace made with `ip netns`.
   { what: 'ip (iproute2)', pkg: 'iproute2', check: () => onPath('ip') },

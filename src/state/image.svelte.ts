@@ -21,6 +21,7 @@ import { PackagesState } from './packages.svelte.ts';
 import { ExportFilesState } from './export-files.svelte.ts';
 import { SpaceState } from './space.svelte.ts';
 import { SearchState } from './search.svelte.ts';
+import { SecretsState } from './secrets.svelte.ts';
 import { layerCompression } from '../lib/oci/mediatypes.ts';
 import { RemoteLayers } from './layers/remote.ts';
 import { type ProgressBatch, PullProgress } from './pull.svelte.ts';
@@ -80,6 +81,8 @@ export class ImageState {
   readonly space: SpaceState;
   /** Search inside the image's files, when the person asks. */
   readonly search: SearchState;
+  /** Secrets left in the image's layers and config, scanned when the person asks. */
+  readonly secrets: SecretsState;
   /** The reference and platform this image was shown for; null before any. */
   shown = $state.raw<ShownImage | null>(null);
   /** The canonical name the reference resolved to. */
@@ -152,6 +155,15 @@ export class ImageState {
       fetchLayer: (layer) => this.fetchLayer(layer),
       open: (r) => this.files.openAt(r.layer, r.path, r.line, r.at),
     });
+    this.secrets = new SecretsState({
+      scan: () => {
+        if (!opts.scan) throw new Error('this page has no scan worker');
+        return opts.scan();
+      },
+      layers: opts.layers,
+      listings: this.files.listings,
+      fetchLayer: (layer) => this.fetchLayer(layer),
+    });
   }
 
   /** The summary of the image: once it is stored, or while it is pulled as soon as its config
@@ -188,6 +200,7 @@ export class ImageState {
     this.packages.show(summary);
     this.space.show(summary);
     this.search.show(summary);
+    this.secrets.show(summary);
   }
 
   /** A layer of the partial summary on screen is stored now: it opens from the store. */

@@ -30,3 +30,13 @@ export function createScanBridge(
     { jobLimitMs, cancelGraceMs: scanCancelGraceMs, stuckMs: scanStuckMs },
   );
 }
+
+export type {
+  ScanConfig,
+  SecretsEvent,
+  SecretsLayer,
+  SecretsPlan,
+  SecretsReport,
+} from './secrets-service.ts';
+/** The error a secrets call fails with when the worker does not hold the scan. */
+export const secretsLost = 'SecretsLostError';
