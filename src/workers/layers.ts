@@ -84,6 +84,7 @@ export type {
   ExportLayer,
   FilesExportSpec,
 } from './export-service.ts';
+export type {
   DuplicateGroup,
   DuplicatesEvent,
   DuplicatesPlan,
