@@ -18,7 +18,6 @@ import { isLoopbackHost } from '../registry/transport.ts';
 import { shellJoin, shellQuote } from './quote.ts';
 
 export type Tool = 'crane' | 'skopeo' | 'regctl' | 'docker' | 'podman' | 'oras';
-export const tools: readonly Tool[] = ['crane', 'skopeo', 'regctl', 'docker', 'podman', 'oras'];
 
 export interface Command {
   tool: Tool;
