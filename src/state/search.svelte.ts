@@ -70,7 +70,8 @@ export class SearchState {
 
   #results: SearchResult[] = [];
   readonly #opts: SearchStateOptions;
-  #image: ImageSummary | null = null;
+  /** Reactive: which layers are stored changes as they are downloaded. */
+  #image = $state.raw<ImageSummary | null>(null);
   /** Bumped with each run, image and cancel: late answers for older ones are dropped. */
   #generation = 0;
   #run: AbortController | null = null;

@@ -224,3 +224,19 @@ test('a pathological expression: the page answers, the watchdog stops it, result
   expect((await names(page)).length).toBe(5);
   await page.close();
 });
+
+test('an inspected image: the layers not stored are named with their size, downloaded on request, then searched', async () => {
+  const page = await newPage(browser);
+  await page.goto(`${app.url}/?${new URLSearchParams({ image: ref })}`);
+  await page.getByRole('button', { name: 'Inspect', exact: true }).click();
+  await card(page).waitFor({ timeout: 60_000 });
+  await expect
+    .poll(() => card(page).textContent(), { timeout: 30_000 })
+    .toMatch(/Layers 1 and 2 \([\d.]+ [kKM]?B\)\s+are not stored in this browser/);
+  await card(page).getByRole('searchbox', { name: 'Search for' }).fill('needle');
+  await card(page).getByRole('button', { name: 'Download and search' }).click();
+  await done(page);
+  expect((await names(page)).length).toBe(5);
+  expect(await card(page).textContent()).not.toContain('not stored in this browser');
+  await page.close();
+});
