@@ -57,7 +57,7 @@ afterAll(async () => {
   await env?.stop();
 });
 
-const files = (page: Page) => page.getByRole('region', { name: 'Files' });
+const files = (page: Page) => page.getByRole('region', { name: 'Files', exact: true });
 const selectedName = (page: Page) =>
   files(page).getByRole('treeitem', { selected: true }).getAttribute('aria-label');
 

@@ -65,7 +65,7 @@ async function pulled(ref: string, settings?: Record<string, number>): Promise<P
   return page;
 }
 
-const files = (page: Page) => page.getByRole('region', { name: 'Files' });
+const files = (page: Page) => page.getByRole('region', { name: 'Files', exact: true });
 
 /** Types a search and waits for its answer: the layers worker matches, after a pause. */
 async function search(page: Page, query: string) {

@@ -109,7 +109,7 @@ describe('command line', () => {
   test('a layer: its blob listed by crane, regctl and oras', async () => {
     const fx = env.fixtures.whiteout;
     await page.goto(`${app.url}/?image=${fx.ref}&layer=2`);
-    const files = page.getByRole('region', { name: 'Files' });
+    const files = page.getByRole('region', { name: 'Files', exact: true });
     await files.waitFor({ timeout: 60_000 });
     const layer = fx.layers![1]!;
     await copiesEach(
@@ -122,7 +122,7 @@ describe('command line', () => {
   test('the merged filesystem: an export listed', async () => {
     const fx = env.fixtures.whiteout;
     await page.goto(`${app.url}/?image=${fx.ref}&layer=merged`);
-    const files = page.getByRole('region', { name: 'Files' });
+    const files = page.getByRole('region', { name: 'Files', exact: true });
     await files.waitFor({ timeout: 60_000 });
     await copiesEach(files, 'merged filesystem', mergedCommands(target(fx), { pinned: true }));
   });

@@ -130,7 +130,7 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-const files = (page: Page) => page.getByRole('region', { name: 'Files' });
+const files = (page: Page) => page.getByRole('region', { name: 'Files', exact: true });
 
 async function pulled(ref: string, page?: Page): Promise<Page> {
   page ??= await newPage(browser);

@@ -69,7 +69,7 @@ afterAll(async () => {
 });
 
 const summary = () => page.getByRole('region', { name: 'Image summary' });
-const files = () => page.getByRole('region', { name: 'Files' });
+const files = () => page.getByRole('region', { name: 'Files', exact: true });
 const short = (digest: string) => digest.slice('sha256:'.length, 'sha256:'.length + 12);
 const layerDigest = (i: number) => fx.hostile.layers![i]!.digest;
 

@@ -110,7 +110,7 @@ test('Esc closes the file browser too, and focus never gets lost', async () => {
   const fx = env.fixtures.whiteout;
   const page = await env.page();
   await page.goto(`${env.app.url}/?image=${fx.ref}&layer=merged`);
-  const files = page.getByRole('region', { name: 'Files' });
+  const files = page.getByRole('region', { name: 'Files', exact: true });
   // The link inspects the image (it is not stored in this fresh context), then asks before it
   // downloads the layers; the answer is a key press too.
   await page.getByRole('region', { name: 'Download to open' }).waitFor({ timeout: 60_000 });

@@ -90,7 +90,7 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-const files = (page: Page) => page.getByRole('region', { name: 'Files' });
+const files = (page: Page) => page.getByRole('region', { name: 'Files', exact: true });
 
 test('an inspected zstd:chunked layer is listed from its TOC and a file opens fetching only its chunks', async () => {
   const page = await newPage(browser);

@@ -45,7 +45,7 @@ async function page(opts: BrowserContextOptions = {}): Promise<Page> {
 
 const summary = (p: Page) => p.getByRole('region', { name: 'Image summary' });
 const viewer = (p: Page) => p.getByRole('region', { name: 'File viewer' });
-const files = (p: Page) => p.getByRole('region', { name: 'Files' });
+const files = (p: Page) => p.getByRole('region', { name: 'Files', exact: true });
 const query = (p: Page) => Object.fromEntries(new URL(p.url()).searchParams);
 const nav = (p: Page, name: string | RegExp) =>
   p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name });

@@ -113,7 +113,7 @@ test('after one visit the app loads offline, and a stored image opens from the l
   expect(urls.some((u) => /^\/assets\/layers\.worker-.*\.js$/.test(u))).toBe(true);
   // Still offline: the merged tree and a file's content come from the store.
   await page.getByRole('button', { name: 'Browse merged filesystem' }).click();
-  const files = page.getByRole('region', { name: 'Files' });
+  const files = page.getByRole('region', { name: 'Files', exact: true });
   await files.getByRole('searchbox', { name: 'Search files' }).fill('passwd');
   await files.getByRole('treeitem', { name: 'passwd', exact: true }).click();
   await files.getByRole('button', { name: 'View file' }).click();

@@ -279,7 +279,7 @@ test('the comparison view lists the packages the second image added and removed'
   await page.goto(`${app.url}/?${new URLSearchParams({ image: goodRef, compare: corruptRef })}`);
   await page.getByRole('region', { name: 'Comparison summary' }).waitFor({ timeout: 60_000 });
   const ask = page.getByRole('button', { name: /and compare files$/ });
-  const files = page.getByRole('region', { name: 'Files' }).getByRole('tree');
+  const files = page.getByRole('region', { name: 'Files', exact: true }).getByRole('tree');
   await Promise.race([ask.waitFor({ timeout: 60_000 }), files.waitFor({ timeout: 60_000 })]);
   if (await ask.isVisible()) await ask.click();
   const section = page.getByRole('region', { name: 'Packages compared' });

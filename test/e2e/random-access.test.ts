@@ -68,7 +68,7 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-const files = (page: Page) => page.getByRole('region', { name: 'Files' });
+const files = (page: Page) => page.getByRole('region', { name: 'Files', exact: true });
 
 interface ReadStats {
   reads: number;

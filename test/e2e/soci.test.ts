@@ -118,7 +118,7 @@ afterAll(async () => {
   await registry?.stop();
 });
 
-const files = (page: Page) => page.getByRole('region', { name: 'Files' });
+const files = (page: Page) => page.getByRole('region', { name: 'Files', exact: true });
 
 test('an inspected gzip layer with a SOCI index is listed from its zTOC and a file opens fetching only its spans', async () => {
   const page = await newPage(browser);

@@ -238,7 +238,7 @@ test('layer indexes are stored in columns; one stored the old way (objects) is r
   await page.goto(`${env.app.url}/?image=${encodeURIComponent(ref)}`);
   await page.getByRole('button', { name: 'Pull' }).click();
   await page.getByRole('region', { name: 'Image summary' }).waitFor();
-  const files = (p: typeof page) => p.getByRole('region', { name: 'Files' });
+  const files = (p: typeof page) => p.getByRole('region', { name: 'Files', exact: true });
   await page.getByRole('button', { name: 'Browse merged filesystem' }).click();
   await files(page).getByRole('treeitem', { name: 'etc', exact: true }).waitFor();
 
