@@ -175,7 +175,10 @@ describe('formats', () => {
     expect(text).toContain('not a filesystem layer');
     expect(await artifact.getByRole('button', { name: 'Browse layer 1' }).count()).toBe(0);
     await artifact.getByRole('button', { name: 'Browse merged filesystem' }).click();
-    await artifact.getByRole('region', { name: 'Files', exact: true }).getByText('No files.').waitFor();
+    await artifact
+      .getByRole('region', { name: 'Files', exact: true })
+      .getByText('No files.')
+      .waitFor();
     await artifact.context().close();
   });
 
