@@ -177,7 +177,10 @@ describe('polish', () => {
     await p.getByRole('textbox', { name: 'Image reference' }).fill(ref);
     await p.getByRole('button', { name: 'Pull', exact: true }).click();
     await expect.poll(() => p.title()).toMatch(new RegExp(`^\\d+% · Pulling ${ref} — Berth$`));
-    const live = p.locator('[aria-live="polite"]');
+    // The task line of the "Pull an image" card (other cards have live regions of their own).
+    const live = p
+      .getByRole('region', { name: 'Pull an image', exact: true })
+      .locator('[aria-live="polite"]');
     expect(await live.textContent()).toContain('Pulling…');
     await summary(p).waitFor({ timeout: 60_000 });
     await expect.poll(() => p.title()).toBe(`✓ Pulled ${ref} — Berth`);

@@ -86,6 +86,9 @@ export async function focusWalk(page: Page, max = 400) {
     for (const el of document.querySelectorAll<HTMLElement>(selector)) {
       if ((el as HTMLButtonElement).disabled || el.getClientRects().length === 0) continue;
       if (el.closest('[inert], [aria-hidden="true"]')) continue;
+      // The content of a closed <details> has boxes in Chromium, but is not on screen.
+      const details = el.closest('details');
+      if (details && !details.open && !el.closest('summary')) continue;
       if (el instanceof HTMLInputElement && el.type === 'radio') {
         if (groups.has(el.name)) continue;
         groups.add(el.name);
