@@ -1,5 +1,6 @@
 // Human-readable figures for the UI. The exact value goes in a title attribute beside these.
 
+import type { HistoryRow } from '../lib/images/summary.ts';
 export { formatPlatform } from '../lib/oci/platform.ts';
 export { formatBytes } from '../lib/units.ts';
 export { showControls } from '../lib/layers/view.ts';
@@ -115,4 +116,23 @@ export function pinnedReference(name: string, digest: string): string {
   } catch {
     return `${name}@${digest}`;
   }
+}
+
+/** The history step that made each layer, by layer index: its command, or its comment. */
+export function layerSteps(history: readonly HistoryRow[]): Map<number, string> {
+  const steps = new Map<number, string>();
+  for (const h of history) {
+    if (h.layerIndex !== undefined)
+      steps.set(h.layerIndex, h.entry.created_by ?? h.entry.comment ?? '');
+  }
+  return steps;
+}
+
+/** A history step's command, short: Docker's "/bin/sh -c #(nop) …" and BuildKit's "RUN
+ * /bin/sh -c …" lose their shell, as the command is what tells steps apart; then cut to `max`. */
+export function shortStep(s: string, max = 48): string {
+  const t = s
+    .replace(/^(RUN )?\/bin\/sh -c (#\(nop\) )?/, (_, run: string | undefined) => run ?? '')
+    .trim();
+  return t.length > max ? t.slice(0, max - 1) + '…' : t;
 }

@@ -1,28 +1,22 @@
 // A registry that needs credentials: the page asks for them, pulls with them, and keeps them
 // nowhere but in memory.
-import type { Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startServer } from '../../proxy/server.ts';
-import { launchChromium, newPage } from '../harness/chromium.ts';
+import { newPage } from '../harness/chromium.ts';
 import { buildFixtures, type Fixtures } from '../harness/fixtures.ts';
 import { startRegistry, type Registry } from '../harness/registry.ts';
+import { startBerth } from './env.ts';
 
 const password = 'pw-4be7c1-never-store-me';
 let registry: Registry;
 let fixtures: Fixtures;
 let app: { url: string; close(): Promise<void> };
-let browser: Awaited<ReturnType<typeof launchChromium>>;
+let browser: Browser;
 
 beforeAll(async () => {
   registry = await startRegistry({ auth: 'htpasswd', users: { alice: password } });
   fixtures = await buildFixtures(registry);
-  app = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    distDir: 'dist',
-    insecureRegistries: [registry.host],
-  });
-  browser = await launchChromium();
+  ({ app, browser } = await startBerth(registry));
 });
 
 afterAll(async () => {

@@ -5,14 +5,12 @@
 import { readFile } from 'node:fs/promises';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startServer } from '../../proxy/server.ts';
 import { axeViolations, focusWalk, isSevere } from '../harness/axe.ts';
-import { launchChromium } from '../harness/chromium.ts';
 import { buildCompareFixtures, type CompareFixtures } from '../harness/compare-fixtures.ts';
 import { putManifest, uploadBlob } from '../harness/formats.ts';
 import { sha256Bytes } from '../harness/oci.ts';
 import { startRegistry, type Registry } from '../harness/registry.ts';
-import { storeContents } from './env.ts';
+import { storeContents, startBerth } from './env.ts';
 
 let registry: Registry;
 let fx: CompareFixtures;
@@ -49,13 +47,7 @@ beforeAll(async () => {
     'application/vnd.oci.image.manifest.v1+json',
   );
   artifactRef = `${registry.host}/test/notimage:v1`;
-  app = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    distDir: 'dist',
-    insecureRegistries: [registry.host],
-  });
-  browser = await launchChromium();
+  ({ app, browser } = await startBerth(registry));
 });
 afterAll(async () => {
   await browser?.close();

@@ -71,6 +71,25 @@ export async function startE2E(): Promise<E2E> {
   }
 }
 
+/** Berth's server (the one `npm start` runs), allowed plain http to `registry`, and Chromium:
+ * what a test that builds its own images needs. */
+export async function startBerth(
+  registry: Pick<Registry, 'host'>,
+): Promise<{ app: E2E['app']; browser: Browser }> {
+  const app = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    distDir: 'dist',
+    insecureRegistries: [registry.host],
+  });
+  try {
+    return { app, browser: await launchChromium() };
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+}
+
 /** Reads what the page's IndexedDB holds: committed blob digests, ingests, image names. */
 export function storeContents(page: Page) {
   return page.evaluate(

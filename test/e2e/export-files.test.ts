@@ -23,12 +23,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser, Download, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startServer } from '../../proxy/server.ts';
 import { formatBytes } from '../../src/lib/units.ts';
-import { launchChromium, newPage } from '../harness/chromium.ts';
+import { newPage } from '../harness/chromium.ts';
 import { push, type FixtureImage } from '../harness/fixtures.ts';
 import { buildImage, MT, OciLayout, skopeo } from '../harness/oci.ts';
 import { startRegistry, type Registry } from '../harness/registry.ts';
+import { startBerth } from './env.ts';
 
 const exec = promisify(execFile);
 const env = { ...process.env, LC_ALL: 'C.UTF-8' };
@@ -114,13 +114,7 @@ beforeAll(async () => {
   });
   bigImage = await push(layout, registry, 'test/export-big', 'v1', big);
 
-  app = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    distDir: 'dist',
-    insecureRegistries: [registry.host],
-  });
-  browser = await launchChromium();
+  ({ app, browser } = await startBerth(registry));
 }, 180_000);
 
 afterAll(async () => {

@@ -6,8 +6,7 @@
 // Waits are for content; the generous timeouts only turn a hang into a failure.
 import type { Browser, Download, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startServer } from '../../proxy/server.ts';
-import { launchChromium, newPage } from '../harness/chromium.ts';
+import { newPage } from '../harness/chromium.ts';
 import {
   buildHostileFixtures,
   LAYER,
@@ -16,6 +15,7 @@ import {
   type HostileFixtures,
 } from '../harness/hostile.ts';
 import { startRegistry, type Registry } from '../harness/registry.ts';
+import { startBerth } from './env.ts';
 
 /** The layer job limit the page runs with (Settings), in seconds. */
 const jobSeconds = 30;
@@ -36,13 +36,7 @@ const dialogs: string[] = [];
 beforeAll(async () => {
   registry = await startRegistry();
   fx = await buildHostileFixtures(registry);
-  app = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    distDir: 'dist',
-    insecureRegistries: [registry.host],
-  });
-  browser = await launchChromium();
+  ({ app, browser } = await startBerth(registry));
   page = await newPage(browser);
   await page.addInitScript((seconds) => {
     localStorage.setItem('berth.settings', JSON.stringify({ layerJobSeconds: seconds }));

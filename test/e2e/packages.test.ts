@@ -8,13 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startServer } from '../../proxy/server.ts';
 import { axeViolations, isSevere } from '../harness/axe.ts';
-import { launchChromium, newPage } from '../harness/chromium.ts';
+import { newPage } from '../harness/chromium.ts';
 import { push } from '../harness/fixtures.ts';
 import { buildImage, FIXED_CREATED, OciLayout, type LayerEntry } from '../harness/oci.ts';
 import { startRegistry, type Registry } from '../harness/registry.ts';
 import { cycloneDxValidator, spdxValidator } from '../unit/sbom-helpers.ts';
+import { startBerth } from './env.ts';
 
 let registry: Registry;
 let app: { url: string; close(): Promise<void> };
@@ -147,13 +147,7 @@ beforeAll(async () => {
   });
   corruptRef = (await push(layout, registry, 'test/packages-corrupt', 'v1', corrupt)).ref;
 
-  app = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    distDir: 'dist',
-    insecureRegistries: [registry.host],
-  });
-  browser = await launchChromium();
+  ({ app, browser } = await startBerth(registry));
 }, 180_000);
 
 afterAll(async () => {

@@ -6,12 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startServer } from '../../proxy/server.ts';
-import { launchChromium, newPage } from '../harness/chromium.ts';
+import { newPage } from '../harness/chromium.ts';
 import { push, type FixtureImage } from '../harness/fixtures.ts';
 import { buildImage, OciLayout } from '../harness/oci.ts';
 import { startRegistry, type Registry } from '../harness/registry.ts';
 import { CHECKPOINT_SPACING } from '../../src/lib/layers/checkpoints.ts';
+import { startBerth } from './env.ts';
 
 /** Incompressible, so the layer's gzip is this big too: above CHECKPOINT_MIN_LAYER. */
 const NOISE_SIZE = 12 << 20;
@@ -53,13 +53,7 @@ beforeAll(async () => {
     ],
   });
   image = await push(layout, registry, 'random/access', 'v1', built);
-  app = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    distDir: 'dist',
-    insecureRegistries: [registry.host],
-  });
-  browser = await launchChromium();
+  ({ app, browser } = await startBerth(registry));
 });
 afterAll(async () => {
   await browser?.close();

@@ -15,11 +15,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startServer } from '../../proxy/server.ts';
-import { launchChromium, newPage } from '../harness/chromium.ts';
+import { newPage } from '../harness/chromium.ts';
 import { push } from '../harness/fixtures.ts';
 import { buildImage, OciLayout } from '../harness/oci.ts';
 import { startRegistry, type Registry } from '../harness/registry.ts';
+import { startBerth } from './env.ts';
 
 const DIRS = 1000;
 const PER_DIR = 1000;
@@ -41,13 +41,7 @@ beforeAll(async () => {
   });
   ref = (await push(layout, registry, 'test/space-million', 'v1', built)).ref;
   layerDigest = built.layers[0]!.digest;
-  app = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    distDir: 'dist',
-    insecureRegistries: [registry.host],
-  });
-  browser = await launchChromium();
+  ({ app, browser } = await startBerth(registry));
 }, 120_000);
 
 afterAll(async () => {

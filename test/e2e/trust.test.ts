@@ -6,12 +6,11 @@
 // 50 MB SBOM opens while the page keeps drawing frames.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startServer } from '../../proxy/server.ts';
-import { launchChromium, newPage } from '../harness/chromium.ts';
+import { newPage } from '../harness/chromium.ts';
 import { startRegistry, type Registry } from '../harness/registry.ts';
 import { buildTrustFixtures, type TrustFixtures } from '../harness/trust-fixtures.ts';
 import { axeViolations, isSevere } from '../harness/axe.ts';
-import { storeContents } from './env.ts';
+import { storeContents, startBerth } from './env.ts';
 
 let registry: Registry;
 let browser: Browser;
@@ -21,13 +20,7 @@ let fx: TrustFixtures;
 beforeAll(async () => {
   registry = await startRegistry();
   fx = await buildTrustFixtures(registry);
-  app = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    distDir: 'dist',
-    insecureRegistries: [registry.host],
-  });
-  browser = await launchChromium();
+  ({ app, browser } = await startBerth(registry));
 }, 300_000);
 
 afterAll(async () => {

@@ -2,6 +2,8 @@
 // how the page reaches registries in direct mode.
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import {
+  layerSteps,
+  shortStep,
   bytesTitle,
   formatAge,
   formatBytes,
@@ -206,4 +208,25 @@ describe('numbers from an image at their limits', () => {
     [1.5, 'out of range (1.5)'],
   ];
   test.each(ids)('formatId(%d) = %j', (n, want) => expect(formatId(n)).toBe(want));
+});
+
+describe('history steps as the cards show them', () => {
+  test('each layer gets the command of the step that made it, or its comment', () => {
+    const steps = layerSteps([
+      { entry: { created_by: 'ARG X' } },
+      { entry: { created_by: '/bin/sh -c #(nop) ADD file:1 in / ' }, layerIndex: 0 },
+      { entry: { comment: 'buildkit.dockerfile.v0' }, layerIndex: 1 },
+    ]);
+    expect([...steps]).toEqual([
+      [0, '/bin/sh -c #(nop) ADD file:1 in / '],
+      [1, 'buildkit.dockerfile.v0'],
+    ]);
+  });
+  test('the shell goes, the command stays, cut at the length asked', () => {
+    expect(shortStep('/bin/sh -c #(nop) ADD file:1 in / ')).toBe('ADD file:1 in /');
+    expect(shortStep('RUN /bin/sh -c apt-get update')).toBe('RUN apt-get update');
+    expect(shortStep('RUN |1 A=b /bin/sh -c make')).toBe('RUN |1 A=b /bin/sh -c make');
+    expect(shortStep('x'.repeat(100), 10)).toBe('x'.repeat(9) + '…');
+    expect(shortStep('x'.repeat(48))).toBe('x'.repeat(48));
+  });
 });
