@@ -106,7 +106,8 @@ export const tour: Stop[] = [
       await page.getByRole('textbox', { name: 'Image reference' }).fill(env.fixtures.whiteout.ref);
       await page.getByRole('button', { name: 'Pull' }).click();
       await summaryRegion(page).waitFor({ timeout: 60_000 });
-      await page.getByText('No signatures, SBOMs or attestations').waitFor();
+      // The summary's own line: the Referrers card below says the same once it has asked.
+      await summaryRegion(page).getByText('No signatures, SBOMs or attestations').waitFor();
     },
   },
   {
